@@ -1,0 +1,182 @@
+"""The REST API: direct DynamoDB integrations (no Lambda), IAM-authenticated, validated, throttled.
+
+Mapping templates are the files in ``api_templates/``: the same files render locally through
+``taskrail.local.vtl``. ``${TasksTableName}`` in a template becomes the table's name at synth time, and
+``%%TASK_FIELDS%%`` includes ``task_fields.vtl`` (API Gateway's VTL has no #parse).
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.constructs.storage import USER_INDEX
+
+TEMPLATES_DIR = Path(__file__).resolve().parent / "api_templates"
+STAGE_NAME = "v1"
+THROTTLE_RATE_LIMIT = 200
+THROTTLE_BURST_LIMIT = 400
+TASK_TYPE_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$"
+JSON = "application/json"
+
+SUBMIT_TASK_SCHEMA = apigw.JsonSchema(
+    schema=apigw.JsonSchemaVersion.DRAFT4,
+    title="TaskSubmission",
+    type=apigw.JsonSchemaType.OBJECT,
+    required=["type", "params"],
+    additional_properties=False,
+    properties={
+        "type": apigw.JsonSchema(
+            type=apigw.JsonSchemaType.STRING, pattern=TASK_TYPE_PATTERN, min_length=1, max_length=64
+        ),
+        "params": apigw.JsonSchema(type=apigw.JsonSchemaType.OBJECT),
+    },
+)
+
+
+def load_template(name: str, table_name: str) -> str:
+    text = (TEMPLATES_DIR / name).read_text()
+    text = text.replace("%%TASK_FIELDS%%", (TEMPLATES_DIR / "task_fields.vtl").read_text().strip())
+    return text.replace("${TasksTableName}", table_name)
+
+
+@dataclass(frozen=True)
+class Route:
+    """One method: a DynamoDB action, its templates, and the status codes it can answer with."""
+
+    method: str
+    action: str
+    template: str
+    success_status: str
+    error_template: str | None = None
+    path_params: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ("400", "404", "409", "503")
+    query_params: tuple[str, ...] = ()
+
+
+class TaskApi(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, table: dynamodb.ITable) -> None:
+        super().__init__(scope, construct_id)
+        self._table = table
+        access_logs = logs.LogGroup(
+            self, "AccessLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=RemovalPolicy.DESTROY
+        )
+        self.api = apigw.RestApi(
+            self,
+            "TasksApi",
+            description="taskrail: submit, read, list and cancel tasks (storage first)",
+            default_method_options=apigw.MethodOptions(authorization_type=apigw.AuthorizationType.IAM),
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            cloud_watch_role=True,
+            cloud_watch_role_removal_policy=RemovalPolicy.DESTROY,
+            deploy_options=apigw.StageOptions(
+                stage_name=STAGE_NAME,
+                throttling_rate_limit=THROTTLE_RATE_LIMIT,
+                throttling_burst_limit=THROTTLE_BURST_LIMIT,
+                tracing_enabled=True,
+                metrics_enabled=True,
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                access_log_destination=apigw.LogGroupLogDestination(access_logs),
+                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
+                    caller=True,
+                    http_method=True,
+                    ip=True,
+                    protocol=True,
+                    request_time=True,
+                    resource_path=True,
+                    response_length=True,
+                    status=True,
+                    user=True,
+                ),
+            ),
+        )
+        self.api.add_gateway_response(
+            "BadRequestBody",
+            type=apigw.ResponseType.BAD_REQUEST_BODY,
+            status_code="400",
+            templates={JSON: '{"message": "invalid request body: $context.error.validationErrorString"}'},
+        )
+        self.api.add_gateway_response(
+            "BadRequestParameters",
+            type=apigw.ResponseType.BAD_REQUEST_PARAMETERS,
+            status_code="400",
+            templates={JSON: '{"message": "invalid request: $context.error.validationErrorString"}'},
+        )
+        self._validator = apigw.RequestValidator(
+            self,
+            "Validator",
+            rest_api=self.api,
+            validate_request_body=True,
+            validate_request_parameters=True,
+        )
+        self._submit_model = self.api.add_model(
+            "TaskSubmissionModel", content_type=JSON, model_name="TaskSubmission", schema=SUBMIT_TASK_SCHEMA
+        )
+        self._role = iam.Role(
+            self,
+            "IntegrationRole",
+            assumed_by=iam.ServicePrincipal("apigateway.amazonaws.com"),
+            description="API Gateway to the Tasks table, one action per route",
+        )
+
+        tasks = self.api.root.add_resource("tasks")
+        task = tasks.add_resource("{taskId}")
+        self._add_route(tasks, Route("POST", "PutItem", "submit_task", "202", error_template="submit_task"))
+        self._add_route(tasks, Route("GET", "Query", "list_tasks", "200", query_params=("status", "limit")))
+        self._add_route(task, Route("GET", "GetItem", "get_task", "200", path_params=("taskId",)))
+        self._add_route(
+            task, Route("DELETE", "UpdateItem", "cancel_task", "202", error_template="cancel_task", path_params=("taskId",))
+        )
+
+    def _add_route(self, resource: apigw.Resource, route: Route) -> apigw.Method:
+        on_index = route.action == "Query"
+        self._role.add_to_policy(
+            iam.PolicyStatement(
+                actions=[f"dynamodb:{route.action}"],
+                resources=[f"{self._table.table_arn}/index/{USER_INDEX}" if on_index else self._table.table_arn],
+            )
+        )
+        table_name = self._table.table_name
+        error_template = load_template(f"{route.error_template or 'dynamodb'}.error.vtl", table_name)
+        integration = apigw.AwsIntegration(
+            service="dynamodb",
+            action=route.action,
+            options=apigw.IntegrationOptions(
+                credentials_role=self._role,
+                passthrough_behavior=apigw.PassthroughBehavior.NEVER,
+                request_templates={JSON: load_template(f"{route.template}.request.vtl", table_name)},
+                integration_responses=[
+                    apigw.IntegrationResponse(
+                        status_code=route.success_status,
+                        response_templates={JSON: load_template(f"{route.template}.response.vtl", table_name)},
+                    ),
+                    apigw.IntegrationResponse(
+                        status_code="400", selection_pattern="4\\d{2}", response_templates={JSON: error_template}
+                    ),
+                    apigw.IntegrationResponse(
+                        status_code="503",
+                        selection_pattern="5\\d{2}",
+                        response_templates={JSON: load_template("service_error.vtl", table_name)},
+                    ),
+                ],
+            ),
+        )
+        request_parameters = {f"method.request.path.{name}": True for name in route.path_params}
+        request_parameters |= {f"method.request.querystring.{name}": False for name in route.query_params}
+        if route.method == "POST":
+            request_parameters["method.request.header.Idempotency-Key"] = False
+        return resource.add_method(
+            route.method,
+            integration,
+            request_validator=self._validator,
+            request_parameters=request_parameters,
+            request_models={JSON: self._submit_model} if route.method == "POST" else None,
+            method_responses=[
+                apigw.MethodResponse(status_code=status) for status in (route.success_status, *route.statuses)
+            ],
+        )

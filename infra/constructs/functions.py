@@ -1,0 +1,107 @@
+"""The Lambda functions: one role each, granted only what that function does.
+
+Every function ships the same asset, the ``lambdas/`` folder (handlers, logic, task types; no CDK code), and
+takes its libraries (Powertools, pydantic) from the official Powertools layer, resolved at deploy time from
+the public SSM parameter that AWS publishes for it. See docs/DECISIONS.md.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+LAMBDAS_DIR = Path(__file__).resolve().parents[2] / "lambdas"
+RUNTIME = lambda_.Runtime.PYTHON_3_13
+ARCHITECTURE = lambda_.Architecture.ARM_64
+POWERTOOLS_LAYER_PARAMETER = "/aws/service/powertools/python/arm64/python3.13/latest"
+ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "**/.pytest_cache", "**/.mypy_cache"]
+METRICS_NAMESPACE = "taskrail"
+CLAIM_CHECK_THRESHOLD_BYTES = 200_000
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str
+    handler: str
+    timeout: Duration
+    memory_mb: int = 256
+    description: str = ""
+
+
+VALIDATE = FunctionSpec(
+    "ValidateTaskFunction",
+    "validate_task.handler.handler",
+    Duration.seconds(30),
+    description="Checks a task's type and parameters (claim check for large ones)",
+)
+PROCESS = FunctionSpec(
+    "ProcessTaskFunction",
+    "process_task.handler.handler",
+    Duration.minutes(15),
+    memory_mb=512,
+    description="Runs a task through its task type and reports progress",
+)
+CANCEL = FunctionSpec(
+    "CancelTaskFunction",
+    "cancel_task.handler.handler",
+    Duration.seconds(30),
+    description="Stops the execution of a task its owner cancelled",
+)
+
+
+class Functions(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, environment: dict[str, str]) -> None:
+        super().__init__(scope, construct_id)
+        self._environment = environment
+        self._code = lambda_.Code.from_asset(str(LAMBDAS_DIR), exclude=ASSET_EXCLUDES)
+        layer_arn = ssm.StringParameter.value_for_string_parameter(self, POWERTOOLS_LAYER_PARAMETER)
+        self._layer = lambda_.LayerVersion.from_layer_version_arn(self, "PowertoolsLayer", layer_arn)
+        self.validate = self._function(VALIDATE)
+        self.process = self._function(PROCESS)
+        self.cancel = self._function(CANCEL)
+
+    @property
+    def all(self) -> list[lambda_.Function]:
+        return [self.validate, self.process, self.cancel]
+
+    def _function(self, spec: FunctionSpec) -> lambda_.Function:
+        log_group = logs.LogGroup(
+            self,
+            f"{spec.name}Logs",
+            retention=logs.RetentionDays.ONE_MONTH,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        role = iam.Role(
+            self,
+            f"{spec.name}Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"{spec.name}: least privilege, no managed policies",
+        )
+        log_group.grant_write(role)
+        return lambda_.Function(
+            self,
+            spec.name,
+            description=spec.description,
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler=spec.handler,
+            code=self._code,
+            layers=[self._layer],
+            timeout=spec.timeout,
+            memory_size=spec.memory_mb,
+            role=role,
+            log_group=log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            tracing=lambda_.Tracing.ACTIVE,
+            environment={
+                **self._environment,
+                "POWERTOOLS_SERVICE_NAME": spec.name.removesuffix("Function"),
+                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+                "CLAIM_CHECK_THRESHOLD_BYTES": str(CLAIM_CHECK_THRESHOLD_BYTES),
+            },
+        )

@@ -1,0 +1,51 @@
+"""Where outcomes go: the notifications topic, the task event bus, the dead-letter queues, the alarm topic."""
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+MESSAGE_RETENTION = Duration.days(14)
+
+
+def _queue(scope: Construct, construct_id: str, **kwargs: object) -> sqs.Queue:
+    return sqs.Queue(
+        scope,
+        construct_id,
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        retention_period=MESSAGE_RETENTION,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+class Notifications(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, removal_policy: RemovalPolicy) -> None:
+        super().__init__(scope, construct_id)
+        # A customer managed key, because CloudWatch alarms cannot publish to topics under the AWS managed key.
+        self.key = kms.Key(
+            self,
+            "TopicKey",
+            description="Encrypts the taskrail notification and alarm topics",
+            enable_key_rotation=True,
+            removal_policy=removal_policy,
+        )
+        self.key.grant_encrypt_decrypt(iam.ServicePrincipal("cloudwatch.amazonaws.com"))
+        self.topic = sns.Topic(self, "NotificationsTopic", master_key=self.key, enforce_ssl=True)
+        self.alarm_topic = sns.Topic(self, "AlarmTopic", master_key=self.key, enforce_ssl=True)
+        self.event_bus = events.EventBus(self, "TaskEventBus", description="TaskSucceeded/TaskFailed/TaskRejected")
+
+        # Failed tasks with their full context: drained by `taskrail replay`.
+        self.dead_letter_queue = _queue(self, "TaskDeadLetterQueue")
+        # Stream records the pipe could not deliver to the workflow.
+        self.pipe_dead_letter_queue = _queue(self, "PipeDeadLetterQueue")
+        # A durable copy of every notification: operators and the local demo read outcomes from here.
+        self.notifications_archive = _queue(self, "NotificationsArchiveQueue")
+        self.key.grant_encrypt_decrypt(iam.ServicePrincipal("sns.amazonaws.com"))
+        self.topic.add_subscription(
+            subscriptions.SqsSubscription(self.notifications_archive, raw_message_delivery=True)
+        )

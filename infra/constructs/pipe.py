@@ -1,0 +1,95 @@
+"""EventBridge Pipes from the Tasks table stream: INSERT starts a workflow, CANCELLED stops one."""
+
+import json
+
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_pipes as pipes
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk.aws_dynamodb import ITable
+from constructs import Construct
+
+START_FILTER = {"eventName": ["INSERT"]}
+CANCEL_FILTER = {"eventName": ["MODIFY"], "dynamodb": {"NewImage": {"status": {"S": ["CANCELLED"]}}}}
+# The workflow needs only the task id; everything else is read from the table by the steps that need it.
+START_INPUT_TEMPLATE = '{"taskId": <$.dynamodb.NewImage.taskId.S>}'
+MAXIMUM_RETRY_ATTEMPTS = 10
+
+
+class TaskPipes(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        table: ITable,
+        state_machine: sfn.IStateMachine,
+        cancel_function: lambda_.IFunction,
+        dead_letter_queue: sqs.IQueue,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._table = table
+        self._dlq = dead_letter_queue
+        start_role = self._role("StartPipeRole")
+        state_machine.grant_start_execution(start_role)
+        self.start_pipe = pipes.CfnPipe(
+            self,
+            "StartWorkflowPipe",
+            description="Starts the task lifecycle for every stored task (at least once)",
+            role_arn=start_role.role_arn,
+            source=self._stream_arn,
+            source_parameters=self._source_parameters(START_FILTER),
+            target=state_machine.state_machine_arn,
+            target_parameters=pipes.CfnPipe.PipeTargetParametersProperty(
+                input_template=START_INPUT_TEMPLATE,
+                step_function_state_machine_parameters=pipes.CfnPipe.PipeTargetStateMachineParametersProperty(
+                    invocation_type="FIRE_AND_FORGET"
+                ),
+            ),
+        )
+        self.start_pipe.node.add_dependency(start_role)
+
+        cancel_role = self._role("CancelPipeRole")
+        cancel_function.grant_invoke(cancel_role)
+        self.cancel_pipe = pipes.CfnPipe(
+            self,
+            "CancelExecutionPipe",
+            description="Stops the execution of a task its owner cancelled",
+            role_arn=cancel_role.role_arn,
+            source=self._stream_arn,
+            source_parameters=self._source_parameters(CANCEL_FILTER),
+            target=cancel_function.function_arn,
+            target_parameters=pipes.CfnPipe.PipeTargetParametersProperty(
+                lambda_function_parameters=pipes.CfnPipe.PipeTargetLambdaFunctionParametersProperty(
+                    invocation_type="REQUEST_RESPONSE"
+                ),
+            ),
+        )
+        self.cancel_pipe.node.add_dependency(cancel_role)
+
+    @property
+    def _stream_arn(self) -> str:
+        stream_arn = self._table.table_stream_arn
+        assert stream_arn is not None, "the Tasks table must have a stream"
+        return stream_arn
+
+    def _role(self, construct_id: str) -> iam.Role:
+        role = iam.Role(self, construct_id, assumed_by=iam.ServicePrincipal("pipes.amazonaws.com"))
+        self._table.grant_stream_read(role)
+        # Without this the pipe never stabilises on deploy.
+        self._dlq.grant_send_messages(role)
+        return role
+
+    def _source_parameters(self, pattern: dict) -> pipes.CfnPipe.PipeSourceParametersProperty:
+        return pipes.CfnPipe.PipeSourceParametersProperty(
+            filter_criteria=pipes.CfnPipe.FilterCriteriaProperty(
+                filters=[pipes.CfnPipe.FilterProperty(pattern=json.dumps(pattern))]
+            ),
+            dynamo_db_stream_parameters=pipes.CfnPipe.PipeSourceDynamoDBStreamParametersProperty(
+                starting_position="TRIM_HORIZON",
+                batch_size=1,
+                maximum_retry_attempts=MAXIMUM_RETRY_ATTEMPTS,
+                dead_letter_config=pipes.CfnPipe.DeadLetterConfigProperty(arn=self._dlq.queue_arn),
+            ),
+        )

@@ -1,0 +1,101 @@
+"""The taskrail stack: composes one construct per concern and exports what the CLI discovers."""
+
+from aws_cdk import CfnOutput, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from infra.constructs.api import TaskApi
+from infra.constructs.functions import Functions
+from infra.constructs.notifications import Notifications
+from infra.constructs.observability import Observability
+from infra.constructs.pipe import TaskPipes
+from infra.constructs.storage import Storage
+from infra.constructs.workflow import Workflow
+from workflows.task_lifecycle import LifecycleResources
+
+
+class TaskrailStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, removal_policy: RemovalPolicy = RemovalPolicy.RETAIN, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(scope, construct_id, **kwargs)
+        storage = Storage(self, "Storage", removal_policy=removal_policy)
+        notifications = Notifications(self, "Notifications", removal_policy=removal_policy)
+        functions = Functions(
+            self,
+            "Functions",
+            environment={
+                "TASKS_TABLE_NAME": storage.tasks_table.table_name,
+                "RESULTS_BUCKET_NAME": storage.results_bucket.bucket_name,
+                "IDEMPOTENCY_TABLE_NAME": storage.idempotency_table.table_name,
+            },
+        )
+        self._grant_function_access(storage, functions)
+        workflow = Workflow(
+            self,
+            "Workflow",
+            resources=LifecycleResources(
+                tasks_table=storage.tasks_table,
+                results_bucket=storage.results_bucket,
+                validate_function=functions.validate,
+                process_function=functions.process,
+                notifications_topic=notifications.topic,
+                event_bus=notifications.event_bus,
+                dead_letter_queue=notifications.dead_letter_queue,
+            ),
+        )
+        workflow.state_machine.grant_read(functions.cancel)
+        workflow.state_machine.grant_execution(functions.cancel, "states:StopExecution")
+        TaskPipes(
+            self,
+            "Pipes",
+            table=storage.tasks_table,
+            state_machine=workflow.state_machine,
+            cancel_function=functions.cancel,
+            dead_letter_queue=notifications.pipe_dead_letter_queue,
+        )
+        api = TaskApi(self, "Api", table=storage.tasks_table)
+        Observability(
+            self,
+            "Observability",
+            alarm_topic=notifications.alarm_topic,
+            state_machine=workflow.state_machine,
+            functions=functions.all,
+            queues={
+                "TaskDeadLetterQueue": notifications.dead_letter_queue,
+                "PipeDeadLetterQueue": notifications.pipe_dead_letter_queue,
+            },
+        )
+        outputs = {
+            "ApiUrl": api.api.url,
+            "TasksTableName": storage.tasks_table.table_name,
+            "ResultsBucketName": storage.results_bucket.bucket_name,
+            "StateMachineArn": workflow.state_machine.state_machine_arn,
+            "DeadLetterQueueUrl": notifications.dead_letter_queue.queue_url,
+            "NotificationsTopicArn": notifications.topic.topic_arn,
+            "NotificationsArchiveQueueUrl": notifications.notifications_archive.queue_url,
+            "EventBusName": notifications.event_bus.event_bus_name,
+        }
+        for name, value in outputs.items():
+            CfnOutput(self, name, value=value)
+
+    @staticmethod
+    def _grant_function_access(storage: Storage, functions: Functions) -> None:
+        """Explicit statements: the L2 grant helpers add wildcard actions (s3:Abort*, s3:List*) we do not use."""
+        table_arn, bucket = storage.tasks_table.table_arn, storage.results_bucket
+
+        def allow(function: lambda_.IFunction, actions: list[str], resources: list[str]) -> None:
+            function.add_to_role_policy(iam.PolicyStatement(actions=actions, resources=resources))
+
+        allow(functions.validate, ["dynamodb:GetItem"], [table_arn])
+        allow(functions.process, ["dynamodb:GetItem", "dynamodb:UpdateItem"], [table_arn])
+        allow(
+            functions.process,
+            ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+            [storage.idempotency_table.table_arn],
+        )
+        for function in (functions.validate, functions.process):
+            allow(function, ["s3:GetObject"], [bucket.arn_for_objects("users/*"), bucket.arn_for_objects("tasks/*")])
+            allow(function, ["s3:PutObject"], [bucket.arn_for_objects("tasks/*")])
+        allow(functions.process, ["s3:GetObject"], [bucket.arn_for_objects("diagnostics/*")])
+        # Without ListBucket a missing object reads as 403 rather than 404 (the poison marker check).
+        allow(functions.process, ["s3:ListBucket"], [bucket.bucket_arn])

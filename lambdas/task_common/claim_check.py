@@ -1,0 +1,48 @@
+"""Claim check: payloads past the workflow's size budget travel as an ``s3://`` location instead."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from task_common.errors import ValidationFailed
+from task_common.ports import BlobNotFound, BlobStore
+
+
+def input_key(task_id: str) -> str:
+    return f"tasks/{task_id}/input.json"
+
+
+def result_body_key(task_id: str) -> str:
+    return f"tasks/{task_id}/result-body.json"
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def byte_size(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def parse_params_json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValidationFailed(f"params are not valid JSON: {error}") from error
+
+
+def load_params(blobs: BlobStore, location: str, *, task_id: str, user_id: str) -> Any:
+    """Read the parameters at ``location``: the task's own input, or one of its owner's objects."""
+    try:
+        key = blobs.key_of(location)
+    except ValueError as error:
+        raise ValidationFailed(f"paramsLocation is invalid: {error}") from error
+    if not key.startswith((f"tasks/{task_id}/", f"users/{user_id}/")):
+        raise ValidationFailed(f"paramsLocation {location} belongs to another task or user")
+    try:
+        return parse_params_json(blobs.get_text(key))
+    except BlobNotFound as error:
+        raise ValidationFailed(f"paramsLocation {location} does not exist") from error
+    except UnicodeDecodeError as error:
+        raise ValidationFailed(f"paramsLocation {location} is not UTF-8 text") from error

@@ -1,0 +1,35 @@
+"""The functions' environment, parsed once at cold start; logic gets these values, never ``os.environ``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_CLAIM_CHECK_THRESHOLD_BYTES = 200_000
+
+
+class EnvironmentModel(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Self:
+        return cls.model_validate(dict(os.environ if environ is None else environ))
+
+
+class TaskFunctionConfig(EnvironmentModel):
+    """Validate and Process: the Tasks table, the results bucket and the claim-check threshold."""
+
+    tasks_table_name: str = Field(alias="TASKS_TABLE_NAME", min_length=1)
+    results_bucket_name: str = Field(alias="RESULTS_BUCKET_NAME", min_length=1)
+    idempotency_table_name: str | None = Field(default=None, alias="IDEMPOTENCY_TABLE_NAME")
+    # Below Step Functions' 256 KB payload limit, with room for the rest of the state's input.
+    claim_check_threshold_bytes: int = Field(
+        default=DEFAULT_CLAIM_CHECK_THRESHOLD_BYTES, alias="CLAIM_CHECK_THRESHOLD_BYTES", gt=0
+    )
+
+
+class ProcessConfig(TaskFunctionConfig):
+    idempotency_table_name: str = Field(alias="IDEMPOTENCY_TABLE_NAME", min_length=1)

@@ -1,0 +1,120 @@
+"""The shapes that cross a boundary: the Tasks item, and each function's event and response."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+
+class TaskStatus(StrEnum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    REJECTED = "REJECTED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+class CamelModel(BaseModel):
+    """Python names in code, camelCase names on the wire (events, responses, DynamoDB attributes)."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        validate_by_alias=True,
+        validate_by_name=True,
+        serialize_by_alias=True,
+        extra="ignore",
+        frozen=True,
+    )
+
+
+class TaskRecord(CamelModel):
+    """The Tasks item as API Gateway writes it and the workflow updates it."""
+
+    task_id: str
+    user_id: str
+    type: str
+    params: str | None = None
+    params_location: str | None = None
+    status: TaskStatus
+    progress: int = 0
+    attempt: int = 0
+    created_at: str | None = None
+    execution_arn: str | None = None
+    idempotency_key: str | None = None
+
+
+class ValidateRequest(CamelModel):
+    task_id: str = Field(min_length=1)
+    attempt: int = Field(default=0, ge=0)
+
+
+class ValidatedTask(CamelModel):
+    """Validate's output, which is also Process's input: parameters inline, or past the claim-check
+    threshold an ``s3://`` location."""
+
+    task_id: str = Field(min_length=1)
+    user_id: str = Field(min_length=1)
+    type: str
+    attempt: int = Field(default=0, ge=0)
+    params: dict[str, Any] | None = None
+    params_location: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one_source_of_params(self) -> ValidatedTask:
+        if (self.params is None) == (self.params_location is None):
+            raise ValueError("exactly one of params or paramsLocation is required")
+        return self
+
+
+class ProcessRequest(ValidatedTask):
+    pass
+
+
+class ProcessedTask(CamelModel):
+    """Process's output: the result inline, or past the claim-check threshold a reference to it in S3."""
+
+    task_id: str
+    type: str
+    result: dict[str, Any] | None = None
+    result_ref: str | None = None
+    result_bytes: int | None = None
+
+
+class StreamChange(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    keys: dict[str, dict[str, Any]] = Field(default_factory=dict, alias="Keys")
+    new_image: dict[str, dict[str, Any]] = Field(default_factory=dict, alias="NewImage")
+
+
+class StreamRecord(BaseModel):
+    """A DynamoDB stream record as an EventBridge Pipe delivers it (the event is a list of these)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    event_name: str | None = Field(default=None, alias="eventName")
+    dynamodb: StreamChange
+
+    def new_string(self, attribute: str) -> str | None:
+        value = self.dynamodb.new_image.get(attribute, {}).get("S")
+        return value if isinstance(value, str) else None
+
+    @property
+    def task_id(self) -> str | None:
+        value = self.dynamodb.keys.get("taskId", {}).get("S")
+        return value if isinstance(value, str) else self.new_string("taskId")
+
+
+class SkippedExecution(CamelModel):
+    task_id: str | None = None
+    execution_arn: str | None = None
+    reason: str
+
+
+class CancelResult(CamelModel):
+    stopped: list[str] = Field(default_factory=list)
+    skipped: list[SkippedExecution] = Field(default_factory=list)

@@ -1,0 +1,80 @@
+"""The small interfaces the logic depends on; ``aws.py`` implements them, the unit tests fake them."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from enum import StrEnum
+
+from task_common.models import TaskRecord
+
+S3_SCHEME = "s3://"
+
+
+class TaskNotFound(LookupError):
+    """The task does not exist."""
+
+
+class BlobNotFound(LookupError):
+    """The object does not exist."""
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    """Split ``s3://bucket/key`` into ``(bucket, key)``; raise ValueError for anything else."""
+    if not uri.startswith(S3_SCHEME):
+        raise ValueError(f"not an s3:// URI: {uri!r}")
+    bucket, _, key = uri[len(S3_SCHEME) :].partition("/")
+    if not bucket or not key:
+        raise ValueError(f"an s3:// URI needs a bucket and a key: {uri!r}")
+    return bucket, key
+
+
+class TaskStore(ABC):
+    @abstractmethod
+    def get_task(self, task_id: str) -> TaskRecord:
+        """Raise TaskNotFound when the task does not exist."""
+
+    @abstractmethod
+    def update_progress(self, task_id: str, percent: int) -> None:
+        """Record progress while the task is RUNNING; raise TaskCancelled once it no longer is."""
+
+    @abstractmethod
+    def increment_counter(self, task_id: str, name: str) -> int:
+        """Atomically add one to the task's counter ``name`` and return the new value."""
+
+
+class BlobStore(ABC):
+    """Objects in one bucket, addressed by key."""
+
+    bucket: str
+
+    @abstractmethod
+    def get_text(self, key: str) -> str:
+        """Raise BlobNotFound when the object does not exist."""
+
+    @abstractmethod
+    def put_text(self, key: str, text: str) -> None: ...
+
+    @abstractmethod
+    def exists(self, key: str) -> bool: ...
+
+    def uri(self, key: str) -> str:
+        return f"{S3_SCHEME}{self.bucket}/{key}"
+
+    def key_of(self, uri: str) -> str:
+        """The key of an ``s3://`` URI in this store's bucket; ValueError for any other bucket."""
+        bucket, key = parse_s3_uri(uri)
+        if bucket != self.bucket:
+            raise ValueError(f"{uri} is not in the bucket {self.bucket}")
+        return key
+
+
+class StopOutcome(StrEnum):
+    STOPPED = "stopped"
+    NOT_RUNNING = "not running"
+    NOT_FOUND = "not found"
+
+
+class WorkflowExecutions(ABC):
+    @abstractmethod
+    def stop(self, execution_arn: str, *, error: str, cause: str) -> StopOutcome:
+        """Stop the execution if it is still running."""

@@ -1,0 +1,452 @@
+"""Tests for taskrail.local.moto_hooks: each hook against moto's real Step Functions interpreter."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.core.config import default_user_config
+
+from taskrail.local import moto_hooks as hooks
+from taskrail.local.mock_config import MockConfigError, load_mock_config
+
+REGION = "us-east-1"
+ROLE_ARN = "arn:aws:iam::123456789012:role/sfn-role"
+DEADLINE_SECONDS = 10.0
+
+
+# --------------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------------
+
+
+class RecordingInvoker:
+    """An invoker that plays a script of outcomes (or exceptions) and records each call."""
+
+    def __init__(self, *script: hooks.InvokeOutcome | Exception) -> None:
+        self.script = list(script)
+        self.calls: list[tuple[str, Any, str | None]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, function_name: str, payload: bytes, qualifier: str | None) -> hooks.InvokeOutcome:
+        with self._lock:
+            self.calls.append((function_name, json.loads(payload), qualifier))
+            step = self.script.pop(0) if len(self.script) > 1 else self.script[0]
+        if isinstance(step, Exception):
+            raise step
+        return step
+
+
+def transient(message: str = "try again") -> hooks.InvokeOutcome:
+    return hooks.InvokeOutcome.unhandled("TransientTaskError", message, ["  File 'handler.py', line 1"])
+
+
+def lambda_task(function_name: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke",
+        "Parameters": {"FunctionName": function_name, "Payload.$": "$"},
+        "ResultSelector": {"result.$": "$.Payload"},
+        **extra,
+    }
+
+
+def asl(states: dict[str, Any], start_at: str) -> str:
+    return json.dumps({"StartAt": start_at, "States": states})
+
+
+def run(sfn: Any, definition: str, *, name: str = "sm", execution_input: Any = None) -> dict[str, Any]:
+    arn = sfn.create_state_machine(name=name, definition=definition, roleArn=ROLE_ARN)["stateMachineArn"]
+    execution_arn = sfn.start_execution(
+        stateMachineArn=arn, name="run-1", input=json.dumps(execution_input or {})
+    )["executionArn"]
+    return wait_for(sfn, execution_arn)
+
+
+def wait_for(sfn: Any, execution_arn: str) -> dict[str, Any]:
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while time.monotonic() < deadline:
+        described = sfn.describe_execution(executionArn=execution_arn)
+        if described["status"] != "RUNNING":
+            return described
+        time.sleep(0.02)
+    raise AssertionError(f"{execution_arn} still RUNNING after {DEADLINE_SECONDS}s")
+
+
+@pytest.fixture
+def aws() -> Iterator[dict[str, Any]]:
+    with mock_aws(config=hooks.LOCAL_MOTO_CONFIG):
+        session = boto3.Session(region_name=REGION)
+        clients = {name: session.client(name) for name in ("stepfunctions", "lambda", "iam", "dynamodb")}
+        hooks.create_stub_function(clients["lambda"], clients["iam"], "worker")
+        yield clients
+
+
+@pytest.fixture
+def no_waiting() -> Iterator[hooks.SleepLog]:
+    with hooks.time_scale(0), hooks.record_sleeps() as log:
+        yield log
+
+
+# --------------------------------------------------------------------------------------------------
+# compatibility check
+# --------------------------------------------------------------------------------------------------
+
+
+def test_assert_supported_moto_passes() -> None:
+    hooks.assert_supported_moto()
+
+
+def test_assert_supported_moto_passes_while_hooks_installed() -> None:
+    with (
+        hooks.lambda_invoker(RecordingInvoker(transient())),
+        hooks.time_scale(0),
+        hooks.install_mock_config({}),
+    ):
+        hooks.assert_supported_moto()
+
+
+def test_assert_supported_moto_names_the_symbol(monkeypatch: pytest.MonkeyPatch) -> None:
+    import moto
+
+    monkeypatch.setattr(moto, "__version__", "9.9.9")
+    monkeypatch.setitem(hooks._SIGNATURES, "example.Symbol.method", (lambda: lambda a, b: None, ["a", "c"]))
+    with pytest.raises(RuntimeError, match=r"moto.__version__: '9.9.9'") as info:
+        hooks.assert_supported_moto()
+    assert "example.Symbol.method: parameters ['a', 'b'], expected ['a', 'c']" in str(info.value)
+
+
+def test_hooks_are_removed_on_exit() -> None:
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+    original_invoke = LambdaSimpleBackend.invoke
+    with hooks.lambda_invoker(RecordingInvoker(transient())), hooks.time_scale(0.5):
+        assert LambdaSimpleBackend.invoke is not original_invoke
+        assert retrier_decl.time is not time
+    assert LambdaSimpleBackend.invoke is original_invoke
+    assert retrier_decl.time is time
+
+
+# --------------------------------------------------------------------------------------------------
+# 1. lambda invoker
+# --------------------------------------------------------------------------------------------------
+
+
+def test_lambda_invoke_task_reaches_invoker(aws: dict[str, Any]) -> None:
+    invoker = RecordingInvoker(hooks.InvokeOutcome.success({"status": "done"}))
+    with hooks.lambda_invoker(invoker):
+        result = run(
+            aws["stepfunctions"],
+            asl({"Work": lambda_task("worker", End=True)}, "Work"),
+            execution_input={"taskId": "t-1"},
+        )
+    assert result["status"] == "SUCCEEDED", result
+    assert json.loads(result["output"]) == {"result": {"status": "done"}}
+    assert invoker.calls == [("worker", {"taskId": "t-1"}, None)]
+
+
+def test_handler_error_is_catchable_by_its_type(aws: dict[str, Any]) -> None:
+    states = {
+        "Work": lambda_task(
+            "worker",
+            Catch=[{"ErrorEquals": ["TransientTaskError"], "ResultPath": "$.error", "Next": "Caught"}],
+            End=True,
+        ),
+        "Caught": {"Type": "Pass", "End": True},
+    }
+    with hooks.lambda_invoker(RecordingInvoker(transient("db busy"))):
+        result = run(aws["stepfunctions"], asl(states, "Work"))
+    assert result["status"] == "SUCCEEDED", result
+    error = json.loads(result["output"])["error"]
+    assert error["Error"] == "TransientTaskError"
+    assert json.loads(error["Cause"])["errorMessage"] == "db busy"
+
+
+def test_uncaught_handler_error_fails_execution_with_its_type(aws: dict[str, Any]) -> None:
+    with hooks.lambda_invoker(RecordingInvoker(hooks.InvokeOutcome.unhandled("ValueError", "bad input"))):
+        result = run(aws["stepfunctions"], asl({"Work": lambda_task("worker", End=True)}, "Work"))
+    assert result["status"] == "FAILED"
+    assert result["error"] == "ValueError"
+
+
+@pytest.mark.parametrize(
+    ("exception", "expected_error"),
+    [
+        (hooks.LambdaThrottled(), "Lambda.TooManyRequestsException"),
+        (hooks.LambdaServiceError("boom"), "Lambda.ServiceException"),
+    ],
+)
+def test_service_errors_surface_as_lambda_errors(
+    aws: dict[str, Any], exception: Exception, expected_error: str
+) -> None:
+    states = {
+        "Work": lambda_task("worker", Catch=[{"ErrorEquals": [expected_error], "Next": "Caught"}], End=True),
+        "Caught": {"Type": "Pass", "End": True},
+    }
+    with hooks.lambda_invoker(RecordingInvoker(exception)):
+        result = run(aws["stepfunctions"], asl(states, "Work"))
+    assert result["status"] == "SUCCEEDED", result
+    assert json.loads(result["output"])["Error"] == expected_error
+
+
+def test_unknown_function_is_resource_not_found(aws: dict[str, Any]) -> None:
+    invoker = RecordingInvoker(hooks.InvokeOutcome.success({}))
+    with hooks.lambda_invoker(invoker):
+        result = run(aws["stepfunctions"], asl({"Work": lambda_task("missing", End=True)}, "Work"))
+    assert result["status"] == "FAILED"
+    assert result["error"] == "Lambda.ResourceNotFoundException"
+    assert invoker.calls == []
+
+
+def test_direct_invoke_passes_qualifier_and_function_error_header(aws: dict[str, Any]) -> None:
+    invoker = RecordingInvoker(transient())
+    with hooks.lambda_invoker(invoker):
+        response = aws["lambda"].invoke(
+            FunctionName="arn:aws:lambda:us-east-1:123456789012:function:worker:$LATEST", Payload=b'{"a": 1}'
+        )
+    assert response["FunctionError"] == "Unhandled"
+    assert json.loads(response["Payload"].read())["errorType"] == "TransientTaskError"
+    assert invoker.calls == [("worker", {"a": 1}, "$LATEST")]
+
+
+def test_separate_qualifier_parameter_is_lost_by_moto(aws: dict[str, Any]) -> None:
+    """moto 5.2.5 reads ``qualifier`` but botocore sends ``?Qualifier=``: only name/ARN qualifiers arrive."""
+    invoker = RecordingInvoker(hooks.InvokeOutcome.success({}))
+    with hooks.lambda_invoker(invoker):
+        aws["lambda"].invoke(FunctionName="worker", Qualifier="$LATEST", Payload=b"{}")
+    assert invoker.calls == [("worker", {}, None)]
+
+
+# --------------------------------------------------------------------------------------------------
+# 2. time scale
+# --------------------------------------------------------------------------------------------------
+
+
+def test_retry_schedule_is_recorded_and_not_slept(aws: dict[str, Any], no_waiting: hooks.SleepLog) -> None:
+    retry = [
+        {"ErrorEquals": ["TransientTaskError"], "IntervalSeconds": 2, "BackoffRate": 2, "MaxAttempts": 3}
+    ]
+    invoker = RecordingInvoker(transient(), transient(), hooks.InvokeOutcome.success({"ok": True}))
+    started = time.monotonic()
+    with hooks.lambda_invoker(invoker):
+        result = run(
+            aws["stepfunctions"], asl({"Work": lambda_task("worker", Retry=retry, End=True)}, "Work")
+        )
+    assert result["status"] == "SUCCEEDED", result
+    assert len(invoker.calls) == 3
+    assert no_waiting.retries() == [2, 4]
+    assert time.monotonic() - started < 3
+
+
+def test_full_jitter_delays_stay_within_bounds(aws: dict[str, Any], no_waiting: hooks.SleepLog) -> None:
+    retry = [
+        {
+            "ErrorEquals": ["TransientTaskError"],
+            "IntervalSeconds": 4,
+            "BackoffRate": 2,
+            "MaxAttempts": 4,
+            "MaxDelaySeconds": 10,
+            "JitterStrategy": "FULL",
+        }
+    ]
+    with hooks.lambda_invoker(RecordingInvoker(transient())):
+        result = run(
+            aws["stepfunctions"], asl({"Work": lambda_task("worker", Retry=retry, End=True)}, "Work")
+        )
+    assert result["status"] == "FAILED"
+    assert result["error"] == "TransientTaskError"
+    delays = no_waiting.retries()
+    caps = [4, 8, 10, 10]  # min(IntervalSeconds * BackoffRate**n, MaxDelaySeconds)
+    assert len(delays) == 4
+    assert all(0 <= delay <= cap for delay, cap in zip(delays, caps, strict=True)), delays
+
+
+def test_wait_state_is_scaled_and_recorded(aws: dict[str, Any]) -> None:
+    states = {"Pause": {"Type": "Wait", "Seconds": 30, "Next": "Done"}, "Done": {"Type": "Pass", "End": True}}
+    started = time.monotonic()
+    with hooks.time_scale(0.001), hooks.record_sleeps() as log:
+        result = run(aws["stepfunctions"], asl(states, "Pause"))
+    assert result["status"] == "SUCCEEDED", result
+    assert log.waits() == [30]
+    assert time.monotonic() - started < 3
+    assert hooks.SleepRecord("wait", 30.0) in hooks.recorded_sleeps()
+
+
+def test_time_scale_rejects_negative() -> None:
+    with pytest.raises(ValueError, match="time scale"):
+        hooks.set_time_scale(-1)
+
+
+# --------------------------------------------------------------------------------------------------
+# 3. mock config
+# --------------------------------------------------------------------------------------------------
+
+MOCK_CONFIG: dict[str, Any] = {
+    "StateMachines": {
+        "orders": {
+            "TestCases": {
+                "HappyPath": {"Process": "ProcessOk", "Record": "RecordOk"},
+                "RetryPath": {"Process": "ProcessFlaky", "Record": "RecordOk"},
+                "Duplicate": {"Process": "ProcessOk", "Record": "RecordConflict"},
+                "HybridPath": {"Record": "RecordOk"},
+            }
+        }
+    },
+    "MockedResponses": {
+        "ProcessOk": {"0": {"Return": {"StatusCode": 200, "Payload": {"status": "mocked"}}}},
+        "ProcessFlaky": {
+            "0-1": {"Throw": {"Error": "Lambda.ServiceException", "Cause": "flaky"}},
+            "2": {"Return": {"StatusCode": 200, "Payload": {"status": "third time"}}},
+        },
+        "RecordOk": {"0": {"Return": {"Attributes": {"state": {"S": "DONE"}}}}},
+        "RecordConflict": {
+            "0": {"Throw": {"Error": "DynamoDB.ConditionalCheckFailedException", "Cause": "already done"}}
+        },
+    },
+}
+
+ORDERS_ASL = asl(
+    {
+        "Process": lambda_task(
+            "worker",
+            Retry=[{"ErrorEquals": ["Lambda.ServiceException"], "IntervalSeconds": 2, "MaxAttempts": 3}],
+            Next="Record",
+        ),
+        "Record": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::dynamodb:updateItem",
+            "Parameters": {
+                "TableName": "tasks",
+                "Key": {"pk": {"S": "t-1"}},
+                "UpdateExpression": "SET #s = :done",
+                "ConditionExpression": "attribute_not_exists(#s)",
+                "ExpressionAttributeNames": {"#s": "state"},
+                "ExpressionAttributeValues": {":done": {"S": "DONE"}},
+            },
+            "ResultPath": "$.record",
+            "Catch": [
+                {
+                    "ErrorEquals": ["DynamoDB.ConditionalCheckFailedException"],
+                    "ResultPath": "$.error",
+                    "Next": "AlreadyDone",
+                }
+            ],
+            "End": True,
+        },
+        "AlreadyDone": {"Type": "Pass", "End": True},
+    },
+    "Process",
+)
+
+
+@pytest.fixture
+def orders(aws: dict[str, Any]) -> Iterator[tuple[Any, str]]:
+    sfn = aws["stepfunctions"]
+    arn = sfn.create_state_machine(name="orders", definition=ORDERS_ASL, roleArn=ROLE_ARN)["stateMachineArn"]
+    with hooks.install_mock_config(MOCK_CONFIG):
+        yield sfn, arn
+
+
+def test_mock_config_happy_path_via_arn_suffix(orders: tuple[Any, str]) -> None:
+    sfn, arn = orders
+    invoker = RecordingInvoker(hooks.InvokeOutcome.success({"status": "real"}))
+    with hooks.lambda_invoker(invoker):
+        execution_arn = sfn.start_execution(stateMachineArn=f"{arn}#HappyPath", name="happy", input="{}")[
+            "executionArn"
+        ]
+        result = wait_for(sfn, execution_arn)
+    assert result["status"] == "SUCCEEDED", result
+    assert result["stateMachineArn"] == arn
+    output = json.loads(result["output"])
+    assert output["result"] == {"status": "mocked"}
+    assert output["record"] == {"Attributes": {"state": {"S": "DONE"}}}
+    assert invoker.calls == []  # mocked states never call the service
+
+
+def test_mock_config_retry_by_attempt_number(orders: tuple[Any, str], no_waiting: hooks.SleepLog) -> None:
+    sfn, arn = orders
+    execution_arn = hooks.start_execution_with_test_case(sfn, arn, "RetryPath", name="retry", input={"a": 1})
+    result = wait_for(sfn, execution_arn)
+    assert result["status"] == "SUCCEEDED", result
+    assert json.loads(result["output"])["result"] == {"status": "third time"}
+    assert no_waiting.retries() == [2, 4]  # BackoffRate defaults to 2.0
+
+
+def test_mocked_dynamodb_error_keeps_its_name(orders: tuple[Any, str]) -> None:
+    sfn, arn = orders
+    result = wait_for(sfn, hooks.start_execution_with_test_case(sfn, arn, "Duplicate", name="dup"))
+    assert result["status"] == "SUCCEEDED", result
+    error = json.loads(result["output"])["error"]
+    assert error == {"Error": "DynamoDB.ConditionalCheckFailedException", "Cause": "already done"}
+
+
+def test_unmocked_states_call_the_real_service(orders: tuple[Any, str]) -> None:
+    sfn, arn = orders
+    invoker = RecordingInvoker(hooks.InvokeOutcome.success({"status": "real"}))
+    with hooks.lambda_invoker(invoker):
+        result = wait_for(sfn, hooks.start_execution_with_test_case(sfn, arn, "HybridPath", name="hybrid"))
+    assert result["status"] == "SUCCEEDED", result
+    assert json.loads(result["output"])["result"] == {"status": "real"}
+    assert len(invoker.calls) == 1
+
+
+def test_plain_arn_runs_unmocked_while_config_installed(orders: tuple[Any, str]) -> None:
+    sfn, arn = orders
+    with hooks.lambda_invoker(RecordingInvoker(hooks.InvokeOutcome.success({"status": "real"}))):
+        result = wait_for(sfn, sfn.start_execution(stateMachineArn=arn, name="plain")["executionArn"])
+    # the real updateItem runs against a table that does not exist
+    assert result["status"] == "FAILED"
+    assert result["error"] == "DynamoDB.ResourceNotFoundException"
+
+
+def test_unknown_test_case_is_rejected(orders: tuple[Any, str]) -> None:
+    sfn, arn = orders
+    with pytest.raises(sfn.exceptions.InvalidName, match="NoSuchCase"):
+        sfn.start_execution(stateMachineArn=f"{arn}#NoSuchCase", name="x")
+
+
+def test_mock_config_validation_errors() -> None:
+    with pytest.raises(MockConfigError, match="consecutively"):
+        load_mock_config({"MockedResponses": {"R": {"1": {"Return": {}}}}})
+    with pytest.raises(MockConfigError, match="unknown mocked response"):
+        load_mock_config({"StateMachines": {"sm": {"TestCases": {"T": {"S": "Nope"}}}}})
+    with pytest.raises(MockConfigError, match="exactly one of"):
+        load_mock_config({"MockedResponses": {"R": {"0": {"Return": {}, "Throw": {"Error": "E"}}}}})
+
+
+def test_mock_config_loads_from_path(tmp_path: Any) -> None:
+    path = tmp_path / "MockConfigFile.json"
+    path.write_text(json.dumps(MOCK_CONFIG))
+    config = load_mock_config(path)
+    assert config.test_case("orders", "HappyPath") == {"Process": "ProcessOk", "Record": "RecordOk"}
+    assert [(r.start, r.end) for r in config.mocked_responses["ProcessFlaky"]] == [(0, 1), (2, 2)]
+
+
+# --------------------------------------------------------------------------------------------------
+# server mode
+# --------------------------------------------------------------------------------------------------
+
+
+def test_server_mode_lambda_invoke_reaches_invoker() -> None:
+    saved_config = json.dumps(default_user_config, sort_keys=True)
+    invoker = RecordingInvoker(hooks.InvokeOutcome.success({"status": "served"}))
+    with hooks.threaded_server("127.0.0.1", 0) as url, hooks.lambda_invoker(invoker):
+        session = boto3.Session(region_name=REGION, aws_access_key_id="test", aws_secret_access_key="test")
+        clients = {n: session.client(n, endpoint_url=url) for n in ("stepfunctions", "lambda", "iam")}
+        hooks.create_stub_function(clients["lambda"], clients["iam"], "worker")
+        result = run(
+            clients["stepfunctions"],
+            asl({"Work": lambda_task("worker", End=True)}, "Work"),
+            execution_input={"taskId": "t-9"},
+        )
+    assert result["status"] == "SUCCEEDED", result
+    assert json.loads(result["output"]) == {"result": {"status": "served"}}
+    assert invoker.calls == [("worker", {"taskId": "t-9"}, None)]
+    assert json.dumps(default_user_config, sort_keys=True) == saved_config

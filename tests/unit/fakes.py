@@ -1,0 +1,110 @@
+"""In-memory implementations of the ports, for testing logic without AWS."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from task_common.errors import TaskCancelled
+from task_common.models import TaskRecord, TaskStatus
+from task_common.ports import (
+    BlobNotFound,
+    BlobStore,
+    StopOutcome,
+    TaskNotFound,
+    TaskStore,
+    WorkflowExecutions,
+)
+
+
+class InMemoryTaskStore(TaskStore):
+    def __init__(self, *tasks: TaskRecord) -> None:
+        self.tasks = {task.task_id: task for task in tasks}
+        self.progress: dict[str, list[int]] = {}
+        self.counters: Counter[tuple[str, str]] = Counter()
+        self._cancel_after: dict[str, int] = {}
+
+    def cancel(self, task_id: str, *, after_progress_updates: int = 0) -> None:
+        """Mark the task CANCELLED, now or once it has recorded that many progress updates."""
+        self._cancel_after[task_id] = after_progress_updates
+        self._apply_cancellation(task_id)
+
+    def get_task(self, task_id: str) -> TaskRecord:
+        if task_id not in self.tasks:
+            raise TaskNotFound(f"task {task_id} does not exist")
+        return self.tasks[task_id]
+
+    def update_progress(self, task_id: str, percent: int) -> None:
+        if self.get_task(task_id).status is not TaskStatus.RUNNING:
+            raise TaskCancelled(f"task {task_id} is no longer RUNNING")
+        self.progress.setdefault(task_id, []).append(percent)
+        self.tasks[task_id] = self.tasks[task_id].model_copy(update={"progress": percent})
+        self._apply_cancellation(task_id)
+
+    def increment_counter(self, task_id: str, name: str) -> int:
+        self.get_task(task_id)
+        self.counters[task_id, name] += 1
+        return self.counters[task_id, name]
+
+    def _apply_cancellation(self, task_id: str) -> None:
+        after = self._cancel_after.get(task_id)
+        if after is not None and len(self.progress.get(task_id, [])) >= after:
+            self.tasks[task_id] = self.tasks[task_id].model_copy(update={"status": TaskStatus.CANCELLED})
+
+
+class InMemoryBlobStore(BlobStore):
+    def __init__(self, bucket: str = "results-bucket", objects: dict[str, str] | None = None) -> None:
+        self.bucket = bucket
+        self.objects = dict(objects or {})
+
+    def get_text(self, key: str) -> str:
+        if key not in self.objects:
+            raise BlobNotFound(f"{self.uri(key)} does not exist")
+        return self.objects[key]
+
+    def put_text(self, key: str, text: str) -> None:
+        self.objects[key] = text
+
+    def exists(self, key: str) -> bool:
+        return key in self.objects
+
+
+@dataclass
+class InMemoryExecutions(WorkflowExecutions):
+    statuses: dict[str, str] = field(default_factory=dict)
+    stop_calls: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def stop(self, execution_arn: str, *, error: str, cause: str) -> StopOutcome:
+        if execution_arn not in self.statuses:
+            return StopOutcome.NOT_FOUND
+        if self.statuses[execution_arn] != "RUNNING":
+            return StopOutcome.NOT_RUNNING
+        self.stop_calls.append((execution_arn, error, cause))
+        self.statuses[execution_arn] = "ABORTED"
+        return StopOutcome.STOPPED
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str = "taskrail-test-function"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:taskrail-test-function"
+    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+def a_task(**fields: object) -> TaskRecord:
+    """A RUNNING task of user ``alice``; ``fields`` override any attribute (Python names)."""
+    values: dict[str, object] = {
+        "task_id": "task-1",
+        "user_id": "alice",
+        "type": "text.stats",
+        "params": '{"text": "hello world"}',
+        "status": TaskStatus.RUNNING,
+        "attempt": 1,
+        "created_at": "2025-01-01T00:00:00.000Z",
+    }
+    values.update(fields)
+    return TaskRecord.model_validate(values)

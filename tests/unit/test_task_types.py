@@ -1,0 +1,319 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fakes import InMemoryBlobStore, InMemoryTaskStore, a_task
+from scenarios import read_fixture, read_json_fixture
+
+from task_common.errors import PermanentTaskError, TaskCancelled, TransientTaskError, ValidationFailed
+from task_types import TaskContext, get_task_type, known_types
+from task_types.diagnostic_poison import FIX_MARKER_KEY
+
+MINIMAL_VALID_PARAMS: dict[str, dict[str, Any]] = {
+    "csv.summary": {"csv": "a\n1"},
+    "text.stats": {"text": "hello"},
+    "diagnostic.flaky": {},
+    "diagnostic.poison": {},
+    "diagnostic.sleep": {"seconds": 0.01},
+}
+
+
+def run_task(
+    type_name: str,
+    params: dict[str, Any],
+    *,
+    tasks: InMemoryTaskStore | None = None,
+    blobs: InMemoryBlobStore | None = None,
+) -> dict[str, Any]:
+    task = a_task(type=type_name)
+    tasks = tasks or InMemoryTaskStore(task)
+    task_type = get_task_type(type_name)
+    parsed = task_type.parse_params(params, user_id=task.user_id)
+    context = TaskContext(
+        task_id=task.task_id,
+        user_id=task.user_id,
+        attempt=task.attempt,
+        store=tasks,
+        blobs=blobs or InMemoryBlobStore(),
+    )
+    return task_type.run(parsed, context)
+
+
+def rejection(type_name: str, params: Any, user_id: str = "alice") -> str:
+    with pytest.raises(ValidationFailed) as raised:
+        get_task_type(type_name).parse_params(params, user_id=user_id)
+    return str(raised.value)
+
+
+# The registry
+
+
+def test_unknown_type_is_rejected_with_known_types_listed():
+    with pytest.raises(ValidationFailed) as raised:
+        get_task_type("image.resize")
+
+    assert str(raised.value) == (
+        "unknown task type 'image.resize'; known types: "
+        "csv.summary, diagnostic.flaky, diagnostic.poison, diagnostic.sleep, text.stats"
+    )
+
+
+def test_every_shipped_type_is_registered():
+    assert set(known_types()) == set(MINIMAL_VALID_PARAMS)
+
+
+@pytest.mark.parametrize("type_name", sorted(MINIMAL_VALID_PARAMS))
+def test_unknown_parameters_are_rejected_for_every_type(type_name):
+    message = rejection(type_name, {**MINIMAL_VALID_PARAMS[type_name], "surprise": 1})
+
+    assert message == f"invalid params for {type_name}: surprise: Extra inputs are not permitted"
+
+
+@pytest.mark.parametrize("type_name", sorted(MINIMAL_VALID_PARAMS))
+def test_params_that_are_not_an_object_are_rejected(type_name):
+    assert "params must be a JSON object" in rejection(type_name, ["not", "an", "object"])
+
+
+def test_python_style_names_are_not_accepted_for_camel_case_parameters():
+    assert "has_header: Extra inputs are not permitted" in rejection(
+        "csv.summary", {"csv": "a", "has_header": False}
+    )
+
+
+def test_progress_is_clamped_to_0_100_and_repeats_are_not_written():
+    # Given a running task
+    tasks = InMemoryTaskStore(a_task())
+    context = TaskContext(task_id="task-1", user_id="alice", attempt=1, store=tasks, blobs=InMemoryBlobStore())
+
+    # When progress is reported out of range and repeatedly
+    for percent in (-5, 0, 42.9, 42, 250, 100):
+        context.report_progress(percent)
+
+    # Then each distinct, clamped value is written once
+    assert tasks.progress["task-1"] == [0, 42, 100]
+
+
+# csv.summary
+
+
+def test_csv_summary_of_a_sales_file_counts_distinct_numeric_and_top_values():
+    result = run_task("csv.summary", {"csv": read_fixture("csv_summary_sales.csv")})
+
+    assert result == read_json_fixture("csv_summary_sales.expected.json")
+
+
+def test_csv_summary_reads_the_owners_uploaded_file():
+    # Given alice's CSV uploaded under her folder
+    blobs = InMemoryBlobStore(objects={"users/alice/sales.csv": read_fixture("csv_summary_sales.csv")})
+
+    # When summarised from source
+    result = run_task("csv.summary", {"source": "users/alice/sales.csv"}, blobs=blobs)
+
+    # Then the summary is the same as for the inline text
+    assert result == read_json_fixture("csv_summary_sales.expected.json")
+
+
+def test_csv_summary_without_header_names_columns_by_position():
+    result = run_task("csv.summary", {"csv": "1;x\n2;y;extra\n", "delimiter": ";", "hasHeader": False})
+
+    assert result["rowCount"] == 2
+    assert [column["name"] for column in result["columns"]] == ["column1", "column2", "column3"]
+    assert result["columns"][0]["numeric"] == {"min": 1, "max": 2, "mean": 1.5, "stddev": 0.5}
+    assert "numeric" not in result["columns"][1]
+    assert result["columns"][2] == {
+        "name": "column3",
+        "count": 1,
+        "empty": 1,
+        "distinct": 1,
+        "top": [{"value": "extra", "count": 1}],
+    }
+
+
+def test_csv_summary_of_an_empty_file_has_no_rows_and_no_columns():
+    assert run_task("csv.summary", {"csv": ""}) == {"rowCount": 0, "columns": []}
+
+
+def test_csv_summary_reports_progress_while_reading_rows():
+    # Given a CSV of a hundred rows
+    tasks = InMemoryTaskStore(a_task(type="csv.summary"))
+    csv_text = "n\n" + "".join(f"{n}\n" for n in range(100))
+
+    # When summarised
+    run_task("csv.summary", {"csv": csv_text}, tasks=tasks)
+
+    # Then progress rose in steps of about ten percent
+    progress = tasks.progress["task-1"]
+    assert progress == sorted(progress)
+    assert len(progress) >= 9
+    assert progress[-1] >= 90
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({}, "params: exactly one of csv or source is required"),
+        (
+            {"csv": "a", "source": "users/alice/a.csv"},
+            "params: exactly one of csv or source is required",
+        ),
+        ({"csv": "a", "delimiter": ";;"}, "delimiter: String should have at most 1 character"),
+        ({"csv": "a", "hasHeader": "perhaps"}, "hasHeader: Input should be a valid boolean"),
+    ],
+)
+def test_csv_summary_rejects_invalid_params_with_a_readable_summary(params, message):
+    assert message in rejection("csv.summary", params)
+
+
+def test_csv_summary_rejects_inline_csv_over_5_mb():
+    message = rejection("csv.summary", {"csv": "x" * (5 * 1024 * 1024 + 1)})
+
+    assert "csv: must be at most 5 MB; upload it and give source" in message
+    assert "xxxx" not in message
+
+
+@pytest.mark.parametrize("type_name", ["csv.summary", "text.stats"])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "users/bob/data.csv",
+        "data.csv",
+        "users/alice/",
+        "users/alicex/data.csv",
+        "tasks/task-1/input.json",
+        "users/alice/../bob/data.csv",
+        "users/alice//data.csv",
+    ],
+)
+def test_a_source_outside_the_owners_folder_is_rejected(type_name, source):
+    message = rejection(type_name, {"source": source})
+
+    assert message.startswith(f"invalid params for {type_name}: source: must")
+
+
+def test_a_source_in_the_owners_subfolder_is_accepted():
+    params = get_task_type("text.stats").parse_params({"source": "users/alice/2025/notes.txt"}, user_id="alice")
+
+    assert params.source == "users/alice/2025/notes.txt"
+
+
+def test_a_missing_source_is_a_permanent_failure():
+    with pytest.raises(PermanentTaskError, match=r"source users/alice/gone.csv does not exist"):
+        run_task("csv.summary", {"source": "users/alice/gone.csv"})
+
+
+# text.stats
+
+
+def test_text_stats_counts_lines_words_and_top_terms_without_stopwords():
+    result = run_task("text.stats", {"text": read_fixture("text_stats_river.txt")})
+
+    assert result == read_json_fixture("text_stats_river.expected.json")
+
+
+def test_text_stats_reads_the_owners_uploaded_file():
+    blobs = InMemoryBlobStore(objects={"users/alice/river.txt": read_fixture("text_stats_river.txt")})
+
+    result = run_task("text.stats", {"source": "users/alice/river.txt"}, blobs=blobs)
+
+    assert result == read_json_fixture("text_stats_river.expected.json")
+
+
+def test_text_stats_breaks_ties_alphabetically_and_honours_top():
+    result = run_task("text.stats", {"text": "beta alpha gamma beta alpha the the the", "top": 2})
+
+    assert result["topTerms"] == [{"term": "alpha", "count": 2}, {"term": "beta", "count": 2}]
+
+
+@pytest.mark.parametrize("top", [0, 101, "ten"])
+def test_text_stats_rejects_top_outside_1_to_100(top):
+    assert "top: " in rejection("text.stats", {"text": "a", "top": top})
+
+
+# diagnostic.flaky
+
+
+def test_flaky_fails_exactly_n_times_then_succeeds():
+    # Given a flaky task asked to fail three times
+    tasks = InMemoryTaskStore(a_task(type="diagnostic.flaky"))
+    params = {"failures": 3}
+
+    # When it is invoked until it succeeds
+    failures = []
+    for _ in range(3):
+        with pytest.raises(TransientTaskError) as raised:
+            run_task("diagnostic.flaky", params, tasks=tasks)
+        failures.append(str(raised.value))
+    result = run_task("diagnostic.flaky", params, tasks=tasks)
+
+    # Then it failed exactly three times, counting on the task, then succeeded
+    assert failures == [f"diagnostic.flaky failure {k} of 3" for k in (1, 2, 3)]
+    assert result == {"failuresBeforeSuccess": 3}
+    assert tasks.counters["task-1", "diagnosticFailures"] == 4
+
+
+def test_flaky_with_default_params_fails_twice():
+    tasks = InMemoryTaskStore(a_task(type="diagnostic.flaky"))
+    for _ in range(2):
+        with pytest.raises(TransientTaskError):
+            run_task("diagnostic.flaky", {}, tasks=tasks)
+
+    assert run_task("diagnostic.flaky", {}, tasks=tasks) == {"failuresBeforeSuccess": 2}
+
+
+def test_flaky_with_zero_failures_succeeds_at_once():
+    assert run_task("diagnostic.flaky", {"failures": 0}) == {"failuresBeforeSuccess": 0}
+
+
+@pytest.mark.parametrize("failures", [-1, 11])
+def test_flaky_rejects_failures_outside_0_to_10(failures):
+    assert "failures: " in rejection("diagnostic.flaky", {"failures": failures})
+
+
+# diagnostic.poison
+
+
+def test_poison_fails_permanently_until_the_fix_marker_exists():
+    # Given no fix marker in the bucket
+    blobs = InMemoryBlobStore()
+
+    # When run, then it fails permanently, every time
+    for _ in range(2):
+        with pytest.raises(PermanentTaskError) as raised:
+            run_task("diagnostic.poison", {}, blobs=blobs)
+        assert str(raised.value) == "poison task: the fix marker diagnostics/poison-fixed does not exist"
+
+    # When an operator creates the marker, then it succeeds
+    blobs.put_text(FIX_MARKER_KEY, "")
+    assert run_task("diagnostic.poison", {}, blobs=blobs) == {"fixed": True}
+
+
+# diagnostic.sleep
+
+
+def test_sleep_reports_progress_after_each_step():
+    tasks = InMemoryTaskStore(a_task(type="diagnostic.sleep"))
+
+    result = run_task("diagnostic.sleep", {"seconds": 0.01, "steps": 4}, tasks=tasks)
+
+    assert result == {"slept": 0.01}
+    assert tasks.progress["task-1"] == [25, 50, 75, 100]
+
+
+def test_sleep_stops_with_task_cancelled_once_the_task_is_cancelled():
+    # Given a task its owner cancels after two progress reports
+    tasks = InMemoryTaskStore(a_task(type="diagnostic.sleep"))
+    tasks.cancel("task-1", after_progress_updates=2)
+
+    # When it sleeps in ten steps, then the third report stops it
+    with pytest.raises(TaskCancelled):
+        run_task("diagnostic.sleep", {"seconds": 0.01, "steps": 10}, tasks=tasks)
+    assert tasks.progress["task-1"] == [10, 20]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{}, {"seconds": 0}, {"seconds": 901}, {"seconds": 1, "steps": 0}, {"seconds": 1, "steps": 101}],
+)
+def test_sleep_rejects_seconds_or_steps_out_of_range(params):
+    rejection("diagnostic.sleep", params)

@@ -1,0 +1,69 @@
+"""Retry policy per error class, named once and applied by the workflows.
+
+Every policy uses FULL jitter and a MaxDelaySeconds cap so that a burst of failing tasks does not retry in
+lock-step. The names of task errors are the class names in ``lambdas/task_common/errors.py``.
+"""
+
+from dataclasses import dataclass
+
+from aws_cdk import Duration
+from aws_cdk import aws_stepfunctions as sfn
+
+VALIDATION_FAILED = "ValidationFailed"
+TRANSIENT_TASK_ERROR = "TransientTaskError"
+PERMANENT_TASK_ERROR = "PermanentTaskError"
+TASK_CANCELLED = "TaskCancelled"
+CONDITION_FAILED = "DynamoDB.ConditionalCheckFailedException"
+
+LAMBDA_SERVICE_ERRORS = [
+    "Lambda.ClientExecutionTimeoutException",
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+]
+DYNAMODB_THROTTLING_ERRORS = [
+    "DynamoDB.ProvisionedThroughputExceededException",
+    "DynamoDB.ThrottlingException",
+    "DynamoDB.RequestLimitExceeded",
+    "DynamoDB.InternalServerErrorException",
+]
+S3_SERVICE_ERRORS = ["S3.S3Exception", "S3.SdkClientException"]
+NOTIFICATION_ERRORS = [
+    "SNS.AmazonSNSException",
+    "SQS.AmazonSQSException",
+    "EventBridge.AmazonEventBridgeException",
+    "EventBridge.FailedEntry",
+]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    errors: list[str]
+    interval_seconds: int
+    max_attempts: int
+    backoff_rate: float = 2.0
+    max_delay_seconds: int = 60
+    jitter: bool = True
+
+    def apply_to(self, state: sfn.TaskStateBase) -> None:
+        state.add_retry(
+            errors=self.errors,
+            interval=Duration.seconds(self.interval_seconds),
+            max_attempts=self.max_attempts,
+            backoff_rate=self.backoff_rate,
+            max_delay=Duration.seconds(self.max_delay_seconds),
+            jitter_strategy=sfn.JitterType.FULL if self.jitter else sfn.JitterType.NONE,
+        )
+
+
+# A task error that may pass on its own (and a task that timed out): a few attempts, growing delays.
+TRANSIENT = RetryPolicy(
+    errors=[TRANSIENT_TASK_ERROR, "States.Timeout", "Sandbox.Timedout"], interval_seconds=1, max_attempts=4, max_delay_seconds=30
+)
+# Lambda's own errors and throttling: the classic service-error schedule, capped.
+LAMBDA_SERVICE = RetryPolicy(errors=LAMBDA_SERVICE_ERRORS, interval_seconds=2, max_attempts=6)
+# Throttling of the direct service integrations: short and quick.
+DYNAMODB_THROTTLING = RetryPolicy(errors=DYNAMODB_THROTTLING_ERRORS, interval_seconds=1, max_attempts=5)
+S3_SERVICE = RetryPolicy(errors=S3_SERVICE_ERRORS, interval_seconds=1, max_attempts=4)
+NOTIFICATION = RetryPolicy(errors=NOTIFICATION_ERRORS, interval_seconds=1, max_attempts=4)

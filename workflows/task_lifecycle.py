@@ -1,0 +1,320 @@
+"""The task-lifecycle workflow: claim → validate → process → store → mark → notify.
+
+The execution input is what the EventBridge Pipe delivers: a JSON array of one ``{"taskId": ...}`` object
+(the pipe's input template reduces each stream record to the task id). Pipes deliver at least once and
+cannot name executions, so ``ClaimTask`` is the exactly-once gate: a conditional QUEUED → RUNNING update,
+and a second execution for the same task ends quietly in ``TaskAlreadyClaimed``.
+
+State data after the claim is ``{"taskId", "attempt", "executionArn"}``; each later state adds one key
+(``validation``, ``processing``, ``error``). Nothing large travels in the state: parameters stay in the Tasks
+item (or in S3 when over the claim-check threshold) and results are stored by reference when large.
+"""
+
+from dataclasses import dataclass
+
+from aws_cdk import Duration
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from workflows import retry_policies as retry
+
+WORKFLOW_NAME = "task_lifecycle"
+EVENT_SOURCE = "taskrail"
+EXECUTION_TIMEOUT = Duration.hours(2)
+
+TASK_ID = "$$.Execution.Input[0].taskId"
+NOW = "$$.State.EnteredTime"
+
+
+@dataclass(frozen=True)
+class LifecycleResources:
+    tasks_table: dynamodb.ITable
+    results_bucket: s3.IBucket
+    validate_function: lambda_.IFunction
+    process_function: lambda_.IFunction
+    notifications_topic: sns.ITopic
+    event_bus: events.IEventBus
+    dead_letter_queue: sqs.IQueue
+
+
+def _s(path_or_value: str) -> tasks.DynamoAttributeValue:
+    if path_or_value.startswith("$"):
+        return tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at(path_or_value))
+    return tasks.DynamoAttributeValue.from_string(path_or_value)
+
+
+def _names_in(expression: str) -> dict[str, str]:
+    """DynamoDB rejects unused placeholder names, so declare only those the expression uses."""
+    return {f"#{name}": name for name in ("status", "error", "cause") if f"#{name}" in expression}
+
+
+def _task_key() -> dict[str, tasks.DynamoAttributeValue]:
+    return {"taskId": _s(TASK_ID)}
+
+
+class TaskLifecycle(Construct):
+    """Builds the definition; the state machine itself is created by the infra workflow construct."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, resources: LifecycleResources) -> None:
+        super().__init__(scope, construct_id)
+        self._r = resources
+        self.definition = self._build()
+
+    # -- states -------------------------------------------------------------------------------------------
+
+    def _update_status(
+        self,
+        state_id: str,
+        *,
+        set_expression: str,
+        values: dict[str, tasks.DynamoAttributeValue],
+        condition: str = "#status = :running",
+        comment: str,
+    ) -> tasks.DynamoUpdateItem:
+        state = tasks.DynamoUpdateItem(
+            self,
+            state_id,
+            comment=comment,
+            table=self._r.tasks_table,
+            key=_task_key(),
+            update_expression=set_expression,
+            condition_expression=condition,
+            expression_attribute_names=_names_in(set_expression),
+            expression_attribute_values={":running": _s("RUNNING"), ":now": _s(NOW), **values},
+            result_path=sfn.JsonPath.DISCARD,
+            task_timeout=sfn.Timeout.duration(Duration.seconds(30)),
+        )
+        retry.DYNAMODB_THROTTLING.apply_to(state)
+        return state
+
+    def _claim(self) -> tasks.DynamoUpdateItem:
+        claim = tasks.DynamoUpdateItem(
+            self,
+            "ClaimTask",
+            comment="QUEUED → RUNNING exactly once: a duplicate delivery fails the condition",
+            table=self._r.tasks_table,
+            key=_task_key(),
+            update_expression=(
+                "SET #status = :running, executionArn = :arn, startedAt = :now, updatedAt = :now, "
+                "progress = :zero ADD attempt :one"
+            ),
+            condition_expression="#status = :queued",
+            expression_attribute_names={"#status": "status"},
+            expression_attribute_values={
+                ":running": _s("RUNNING"),
+                ":queued": _s("QUEUED"),
+                ":arn": _s("$$.Execution.Id"),
+                ":now": _s(NOW),
+                ":zero": tasks.DynamoAttributeValue.from_number(0),
+                ":one": tasks.DynamoAttributeValue.from_number(1),
+            },
+            return_values=tasks.DynamoReturnValues.UPDATED_NEW,
+            result_selector={
+                "taskId": sfn.JsonPath.string_at(TASK_ID),
+                "attempt": sfn.JsonPath.string_to_json(sfn.JsonPath.string_at("$.Attributes.attempt.N")),
+                "executionArn": sfn.JsonPath.string_at("$.Attributes.executionArn.S"),
+            },
+            result_path="$",
+            task_timeout=sfn.Timeout.duration(Duration.seconds(30)),
+        )
+        retry.DYNAMODB_THROTTLING.apply_to(claim)
+        return claim
+
+    def _validate(self) -> tasks.LambdaInvoke:
+        validate = tasks.LambdaInvoke(
+            self,
+            "ValidateParameters",
+            comment="Checks the type and parameters; large parameters move to S3 (claim check)",
+            lambda_function=self._r.validate_function,
+            payload=sfn.TaskInput.from_object(
+                {"taskId": sfn.JsonPath.string_at("$.taskId"), "attempt": sfn.JsonPath.number_at("$.attempt")}
+            ),
+            retry_on_service_exceptions=False,
+            result_selector={"workOrder": sfn.JsonPath.object_at("$.Payload")},
+            result_path="$.validation",
+            task_timeout=sfn.Timeout.duration(Duration.seconds(60)),
+        )
+        retry.LAMBDA_SERVICE.apply_to(validate)
+        return validate
+
+    def _process(self) -> tasks.LambdaInvoke:
+        process = tasks.LambdaInvoke(
+            self,
+            "ProcessTask",
+            comment="Runs the task type; reports progress into the Tasks item",
+            lambda_function=self._r.process_function,
+            payload=sfn.TaskInput.from_json_path_at("$.validation.workOrder"),
+            retry_on_service_exceptions=False,
+            result_selector={"output": sfn.JsonPath.object_at("$.Payload")},
+            result_path="$.processing",
+            task_timeout=sfn.Timeout.duration(Duration.minutes(16)),
+        )
+        retry.TRANSIENT.apply_to(process)
+        retry.LAMBDA_SERVICE.apply_to(process)
+        return process
+
+    def _store_result(self) -> tasks.CallAwsService:
+        store = tasks.CallAwsService(
+            self,
+            "StoreResult",
+            comment="Result object keyed by task: a replay overwrites, never duplicates",
+            service="s3",
+            action="putObject",
+            parameters={
+                "Bucket": self._r.results_bucket.bucket_name,
+                "Key": sfn.JsonPath.format("tasks/{}/result.json", sfn.JsonPath.string_at("$.taskId")),
+                "Body": sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.processing.output")),
+                "ContentType": "application/json",
+            },
+            iam_resources=[self._r.results_bucket.arn_for_objects("tasks/*")],
+            iam_action="s3:PutObject",
+            result_path=sfn.JsonPath.DISCARD,
+            task_timeout=sfn.Timeout.duration(Duration.seconds(60)),
+        )
+        retry.S3_SERVICE.apply_to(store)
+        return store
+
+    def _notify(self, prefix: str, outcome: str, detail_type: str) -> tuple[sfn.TaskStateBase, sfn.TaskStateBase]:
+        message = {
+            "taskId": sfn.JsonPath.string_at(TASK_ID),
+            "outcome": outcome,
+            "executionArn": sfn.JsonPath.string_at("$$.Execution.Id"),
+        }
+        if outcome == "SUCCEEDED":
+            message["resultLocation"] = sfn.JsonPath.format(
+                f"s3://{self._r.results_bucket.bucket_name}/tasks/{{}}/result.json", sfn.JsonPath.string_at(TASK_ID)
+            )
+        else:
+            message["error"] = sfn.JsonPath.string_at("$.error.Error")
+            message["cause"] = sfn.JsonPath.string_at("$.error.Cause")
+        publish = tasks.SnsPublish(
+            self,
+            f"Notify{prefix}",
+            comment=f"Tells subscribers the task {outcome.lower()}",
+            topic=self._r.notifications_topic,
+            message=sfn.TaskInput.from_object(message),
+            message_attributes={"outcome": tasks.MessageAttribute(value=outcome)},
+            result_path=sfn.JsonPath.DISCARD,
+            task_timeout=sfn.Timeout.duration(Duration.seconds(30)),
+        )
+        announce = tasks.EventBridgePutEvents(
+            self,
+            f"Publish{prefix}Event",
+            comment=f"Emits {detail_type} on the task event bus",
+            entries=[
+                tasks.EventBridgePutEventsEntry(
+                    detail=sfn.TaskInput.from_object(message),
+                    detail_type=detail_type,
+                    source=EVENT_SOURCE,
+                    event_bus=self._r.event_bus,
+                )
+            ],
+            result_path=sfn.JsonPath.DISCARD,
+            task_timeout=sfn.Timeout.duration(Duration.seconds(30)),
+        )
+        for state in (publish, announce):
+            retry.NOTIFICATION.apply_to(state)
+        return publish, announce
+
+    def _send_to_dead_letter_queue(self) -> tasks.SqsSendMessage:
+        send = tasks.SqsSendMessage(
+            self,
+            "SendToDeadLetterQueue",
+            comment="Full context of the failure, for `taskrail replay`",
+            queue=self._r.dead_letter_queue,
+            message_body=sfn.TaskInput.from_object(
+                {
+                    "taskId": sfn.JsonPath.string_at(TASK_ID),
+                    "executionArn": sfn.JsonPath.string_at("$$.Execution.Id"),
+                    "input": sfn.JsonPath.object_at("$$.Execution.Input"),
+                    "error": sfn.JsonPath.string_at("$.error.Error"),
+                    "cause": sfn.JsonPath.string_at("$.error.Cause"),
+                    "attempt": sfn.JsonPath.number_at("$.attempt"),
+                }
+            ),
+            result_path=sfn.JsonPath.DISCARD,
+            task_timeout=sfn.Timeout.duration(Duration.seconds(30)),
+        )
+        retry.NOTIFICATION.apply_to(send)
+        return send
+
+    # -- wiring -------------------------------------------------------------------------------------------
+
+    def _build(self) -> sfn.IChainable:
+        claim = self._claim()
+        validate = self._validate()
+        process = self._process()
+        store = self._store_result()
+        mark_succeeded = self._update_status(
+            "MarkSucceeded",
+            comment="RUNNING → SUCCEEDED with the result location",
+            set_expression=(
+                "SET #status = :succeeded, progress = :hundred, resultLocation = :location, "
+                "updatedAt = :now, finishedAt = :now"
+            ),
+            values={
+                ":succeeded": _s("SUCCEEDED"),
+                ":hundred": tasks.DynamoAttributeValue.from_number(100),
+                ":location": tasks.DynamoAttributeValue.from_string(
+                    sfn.JsonPath.format(
+                        f"s3://{self._r.results_bucket.bucket_name}/tasks/{{}}/result.json",
+                        sfn.JsonPath.string_at("$.taskId"),
+                    )
+                ),
+            },
+        )
+        notify_succeeded, publish_succeeded = self._notify("Success", "SUCCEEDED", "TaskSucceeded")
+
+        mark_rejected = self._update_status(
+            "MarkRejected",
+            comment="RUNNING → REJECTED: invalid input is never retried",
+            set_expression="SET #status = :rejected, #error = :error, #cause = :cause, updatedAt = :now, finishedAt = :now",
+            values={":rejected": _s("REJECTED"), ":error": _s("$.error.Error"), ":cause": _s("$.error.Cause")},
+        )
+        notify_rejected, publish_rejected = self._notify("Rejection", "REJECTED", "TaskRejected")
+
+        record_failure = self._update_status(
+            "RecordFailure",
+            comment="RUNNING → FAILED with the error and its cause",
+            set_expression="SET #status = :failed, #error = :error, #cause = :cause, updatedAt = :now, finishedAt = :now",
+            values={":failed": _s("FAILED"), ":error": _s("$.error.Error"), ":cause": _s("$.error.Cause")},
+        )
+        send_to_dlq = self._send_to_dead_letter_queue()
+        notify_failed, publish_failed = self._notify("Failure", "FAILED", "TaskFailed")
+
+        already_claimed = sfn.Succeed(self, "TaskAlreadyClaimed", comment="A duplicate delivery: nothing to do")
+        cancelled = sfn.Succeed(self, "TaskWasCancelled", comment="The owner cancelled the task while it ran")
+        rejected = sfn.Fail(self, "TaskRejected", error=retry.VALIDATION_FAILED, cause="The task's input is invalid")
+        failed = sfn.Fail(self, "TaskFailed", error="TaskFailed", cause="The task failed; its context is in the DLQ")
+
+        error_path = "$.error"
+        claim.add_catch(already_claimed, errors=[retry.CONDITION_FAILED], result_path=sfn.JsonPath.DISCARD)
+        validate.add_catch(mark_rejected, errors=[retry.VALIDATION_FAILED], result_path=error_path)
+        validate.add_catch(record_failure, errors=["States.ALL"], result_path=error_path)
+        process.add_catch(cancelled, errors=[retry.TASK_CANCELLED], result_path=error_path)
+        process.add_catch(mark_rejected, errors=[retry.VALIDATION_FAILED], result_path=error_path)
+        process.add_catch(record_failure, errors=["States.ALL"], result_path=error_path)
+        store.add_catch(record_failure, errors=["States.ALL"], result_path=error_path)
+        mark_succeeded.add_catch(cancelled, errors=[retry.CONDITION_FAILED], result_path=error_path)
+        mark_succeeded.add_catch(record_failure, errors=["States.ALL"], result_path=error_path)
+        mark_rejected.add_catch(cancelled, errors=[retry.CONDITION_FAILED], result_path=sfn.JsonPath.DISCARD)
+        record_failure.add_catch(cancelled, errors=[retry.CONDITION_FAILED], result_path=sfn.JsonPath.DISCARD)
+
+        mark_rejected.next(notify_rejected).next(publish_rejected).next(rejected)
+        record_failure.next(send_to_dlq).next(notify_failed).next(publish_failed).next(failed)
+        return (
+            claim.next(validate)
+            .next(process)
+            .next(store)
+            .next(mark_succeeded)
+            .next(notify_succeeded)
+            .next(publish_succeeded)
+            .next(sfn.Succeed(self, "TaskSucceeded"))
+        )
