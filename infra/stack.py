@@ -16,7 +16,14 @@ from workflows.task_lifecycle import LifecycleResources
 
 
 class TaskrailStack(Stack):
-    def __init__(self, scope: Construct, construct_id: str, *, removal_policy: RemovalPolicy = RemovalPolicy.RETAIN, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+        **kwargs,
+    ) -> None:  # type: ignore[no-untyped-def]
         super().__init__(scope, construct_id, **kwargs)
         storage = Storage(self, "Storage", removal_policy=removal_policy)
         notifications = Notifications(self, "Notifications", removal_policy=removal_policy)
@@ -43,8 +50,7 @@ class TaskrailStack(Stack):
                 dead_letter_queue=notifications.dead_letter_queue,
             ),
         )
-        workflow.state_machine.grant_read(functions.cancel)
-        workflow.state_machine.grant_execution(functions.cancel, "states:StopExecution")
+        workflow.state_machine.grant_execution(functions.cancel, "states:DescribeExecution", "states:StopExecution")
         TaskPipes(
             self,
             "Pipes",
@@ -94,7 +100,11 @@ class TaskrailStack(Stack):
             [storage.idempotency_table.table_arn],
         )
         for function in (functions.validate, functions.process):
-            allow(function, ["s3:GetObject"], [bucket.arn_for_objects("users/*"), bucket.arn_for_objects("tasks/*")])
+            allow(
+                function,
+                ["s3:GetObject"],
+                [bucket.arn_for_objects("users/*"), bucket.arn_for_objects("tasks/*")],
+            )
             allow(function, ["s3:PutObject"], [bucket.arn_for_objects("tasks/*")])
         allow(functions.process, ["s3:GetObject"], [bucket.arn_for_objects("diagnostics/*")])
         # Without ListBucket a missing object reads as 403 rather than 404 (the poison marker check).

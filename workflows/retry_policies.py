@@ -57,9 +57,13 @@ class RetryPolicy:
         )
 
 
-# A task error that may pass on its own (and a task that timed out): a few attempts, growing delays.
+# A task error that may pass on its own, a timed-out task, or a duplicate invocation still in progress
+# (Powertools idempotency): a few attempts, growing delays.
 TRANSIENT = RetryPolicy(
-    errors=[TRANSIENT_TASK_ERROR, "States.Timeout", "Sandbox.Timedout"], interval_seconds=1, max_attempts=4, max_delay_seconds=30
+    errors=[TRANSIENT_TASK_ERROR, "States.Timeout", "Sandbox.Timedout", "IdempotencyAlreadyInProgressError"],
+    interval_seconds=1,
+    max_attempts=4,
+    max_delay_seconds=30,
 )
 # Lambda's own errors and throttling: the classic service-error schedule, capped.
 LAMBDA_SERVICE = RetryPolicy(errors=LAMBDA_SERVICE_ERRORS, interval_seconds=2, max_attempts=6)

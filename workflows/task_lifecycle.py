@@ -1,7 +1,9 @@
 """The task-lifecycle workflow: claim → validate → process → store → mark → notify.
 
-The execution input is what the EventBridge Pipe delivers: a JSON array of one ``{"taskId": ...}`` object
-(the pipe's input template reduces each stream record to the task id). Pipes deliver at least once and
+The execution input is what the EventBridge Pipe delivers: a JSON array of one task id, ``["<taskId>"]``
+(the pipe's input template reduces each stream record to the id; a pipe always delivers an array). The id
+is read as ``$$.Execution.Input[0]``: a path that ends at an index, because moto's interpreter (unlike AWS)
+returns a list for ``$[0].field``. Pipes deliver at least once and
 cannot name executions, so ``ClaimTask`` is the exactly-once gate: a conditional QUEUED → RUNNING update,
 and a second execution for the same task ends quietly in ``TaskAlreadyClaimed``.
 
@@ -29,8 +31,9 @@ WORKFLOW_NAME = "task_lifecycle"
 EVENT_SOURCE = "taskrail"
 EXECUTION_TIMEOUT = Duration.hours(2)
 
-TASK_ID = "$$.Execution.Input[0].taskId"
+TASK_ID = "$$.Execution.Input[0]"
 NOW = "$$.State.EnteredTime"
+RECORD_ERROR = "#error = :error, #cause = :cause, updatedAt = :now, finishedAt = :now"
 
 
 @dataclass(frozen=True)
@@ -189,7 +192,8 @@ class TaskLifecycle(Construct):
         }
         if outcome == "SUCCEEDED":
             message["resultLocation"] = sfn.JsonPath.format(
-                f"s3://{self._r.results_bucket.bucket_name}/tasks/{{}}/result.json", sfn.JsonPath.string_at(TASK_ID)
+                f"s3://{self._r.results_bucket.bucket_name}/tasks/{{}}/result.json",
+                sfn.JsonPath.string_at(TASK_ID),
             )
         else:
             message["error"] = sfn.JsonPath.string_at("$.error.Error")
@@ -275,15 +279,19 @@ class TaskLifecycle(Construct):
         mark_rejected = self._update_status(
             "MarkRejected",
             comment="RUNNING → REJECTED: invalid input is never retried",
-            set_expression="SET #status = :rejected, #error = :error, #cause = :cause, updatedAt = :now, finishedAt = :now",
-            values={":rejected": _s("REJECTED"), ":error": _s("$.error.Error"), ":cause": _s("$.error.Cause")},
+            set_expression=f"SET #status = :rejected, {RECORD_ERROR}",
+            values={
+                ":rejected": _s("REJECTED"),
+                ":error": _s("$.error.Error"),
+                ":cause": _s("$.error.Cause"),
+            },
         )
         notify_rejected, publish_rejected = self._notify("Rejection", "REJECTED", "TaskRejected")
 
         record_failure = self._update_status(
             "RecordFailure",
             comment="RUNNING → FAILED with the error and its cause",
-            set_expression="SET #status = :failed, #error = :error, #cause = :cause, updatedAt = :now, finishedAt = :now",
+            set_expression=f"SET #status = :failed, {RECORD_ERROR}",
             values={":failed": _s("FAILED"), ":error": _s("$.error.Error"), ":cause": _s("$.error.Cause")},
         )
         send_to_dlq = self._send_to_dead_letter_queue()

@@ -130,7 +130,15 @@ class TaskApi(Construct):
         self._add_route(tasks, Route("GET", "Query", "list_tasks", "200", query_params=("status", "limit")))
         self._add_route(task, Route("GET", "GetItem", "get_task", "200", path_params=("taskId",)))
         self._add_route(
-            task, Route("DELETE", "UpdateItem", "cancel_task", "202", error_template="cancel_task", path_params=("taskId",))
+            task,
+            Route(
+                "DELETE",
+                "UpdateItem",
+                "cancel_task",
+                "202",
+                error_template="cancel_task",
+                path_params=("taskId",),
+            ),
         )
 
     def _add_route(self, resource: apigw.Resource, route: Route) -> apigw.Method:
@@ -156,7 +164,9 @@ class TaskApi(Construct):
                         response_templates={JSON: load_template(f"{route.template}.response.vtl", table_name)},
                     ),
                     apigw.IntegrationResponse(
-                        status_code="400", selection_pattern="4\\d{2}", response_templates={JSON: error_template}
+                        status_code="400",
+                        selection_pattern="4\\d{2}",
+                        response_templates={JSON: error_template},
                     ),
                     apigw.IntegrationResponse(
                         status_code="503",

@@ -27,7 +27,10 @@ class Observability(Construct):
         self._action = actions.SnsAction(alarm_topic)
         self.alarms: list[cloudwatch.Alarm] = []
         for name, queue in queues.items():
-            self._alarm(f"{name}NotEmpty", queue.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"))
+            self._alarm(
+                f"{name}NotEmpty",
+                queue.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"),
+            )
         self._alarm("ExecutionsFailed", state_machine.metric_failed(period=PERIOD))
         self._alarm("ExecutionsThrottled", state_machine.metric_throttled(period=PERIOD))
         self._alarm("ExecutionsTimedOut", state_machine.metric_timed_out(period=PERIOD))

@@ -13,7 +13,7 @@ from constructs import Construct
 START_FILTER = {"eventName": ["INSERT"]}
 CANCEL_FILTER = {"eventName": ["MODIFY"], "dynamodb": {"NewImage": {"status": {"S": ["CANCELLED"]}}}}
 # The workflow needs only the task id; everything else is read from the table by the steps that need it.
-START_INPUT_TEMPLATE = '{"taskId": <$.dynamodb.NewImage.taskId.S>}'
+START_INPUT_TEMPLATE = '"<$.dynamodb.NewImage.taskId.S>"'
 MAXIMUM_RETRY_ATTEMPTS = 10
 
 

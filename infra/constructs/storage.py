@@ -73,7 +73,8 @@ class Storage(Construct):
                     prefix="tasks/",
                     transitions=[
                         s3.Transition(
-                            storage_class=s3.StorageClass.INFREQUENT_ACCESS, transition_after=Duration.days(30)
+                            storage_class=s3.StorageClass.INFREQUENT_ACCESS,
+                            transition_after=Duration.days(30),
                         ),
                         s3.Transition(storage_class=s3.StorageClass.GLACIER, transition_after=Duration.days(90)),
                     ],

@@ -26,6 +26,4 @@ class TaskCancelled(TaskError):
     """The task was cancelled while it ran: the workflow ends quietly and the status stays CANCELLED."""
 
 
-ERROR_NAMES = {
-    cls.__name__ for cls in (ValidationFailed, TransientTaskError, PermanentTaskError, TaskCancelled)
-}
+ERROR_NAMES = {cls.__name__ for cls in (ValidationFailed, TransientTaskError, PermanentTaskError, TaskCancelled)}

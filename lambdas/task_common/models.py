@@ -42,7 +42,8 @@ class TaskRecord(CamelModel):
     status: TaskStatus
     progress: int = 0
     attempt: int = 0
-    created_at: str | None = None
+    # Epoch milliseconds: API Gateway's $context.requestTimeEpoch, a number so the GSIs sort by it.
+    created_at: int | None = None
     execution_arn: str | None = None
     idempotency_key: str | None = None
 

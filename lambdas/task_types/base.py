@@ -27,6 +27,10 @@ class TaskParams(BaseModel):
         frozen=True,
     )
 
+    def normalized(self) -> dict[str, Any]:
+        """The parameters as JSON, defaults filled in and unset options left out."""
+        return self.model_dump(mode="json", exclude_none=True)
+
 
 @dataclass(frozen=True)
 class TaskCounters:
@@ -42,9 +46,7 @@ class TaskCounters:
 class TaskContext:
     """What a running task may know and do besides computing its result."""
 
-    def __init__(
-        self, *, task_id: str, user_id: str, attempt: int, store: TaskStore, blobs: BlobStore
-    ) -> None:
+    def __init__(self, *, task_id: str, user_id: str, attempt: int, store: TaskStore, blobs: BlobStore) -> None:
         self.task_id = task_id
         self.user_id = user_id
         self.attempt = attempt

@@ -11,7 +11,8 @@ from task_types.base import TaskContext, TaskParams, TaskType
 
 
 class SleepParams(TaskParams):
-    seconds: float = Field(gt=0, le=900)
+    # Below the process function's 15-minute timeout, so a long sleep ends on its own.
+    seconds: float = Field(gt=0, le=840)
     steps: int = Field(default=10, ge=1, le=100)
 
 

@@ -26,6 +26,4 @@ def get_task_type(name: str) -> TaskType:
     try:
         return _TASK_TYPES[name]
     except KeyError:
-        raise ValidationFailed(
-            f"unknown task type {name[:100]!r}; known types: {', '.join(known_types())}"
-        ) from None
+        raise ValidationFailed(f"unknown task type {name[:100]!r}; known types: {', '.join(known_types())}") from None

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from task_common.claim_check import byte_size, input_key, load_params, parse_params_json, to_json
-from task_common.errors import PermanentTaskError
+from task_common.errors import PermanentTaskError, ValidationFailed
 from task_common.models import TaskRecord, ValidatedTask, ValidateRequest
 from task_common.observability import logger, metrics, tracer
 from task_common.ports import BlobStore, TaskNotFound, TaskStore
@@ -24,25 +25,24 @@ def validate_task(
         task = tasks.get_task(request.task_id)
     except TaskNotFound as error:
         raise PermanentTaskError(str(error)) from error
-    task_type = get_task_type(task.type)
-    params = task_type.parse_params(_raw_params(task, blobs), user_id=task.user_id)
-    identity = {
-        "task_id": task.task_id,
-        "user_id": task.user_id,
-        "type": task.type,
-        "attempt": request.attempt,
-    }
+    try:
+        params = get_task_type(task.type).parse_params(_raw_params(task, blobs), user_id=task.user_id)
+    except ValidationFailed:
+        metrics.add_metric(name="TasksRejected", unit=MetricUnit.Count, value=1)
+        raise
     metrics.add_metric(name="TasksValidated", unit=MetricUnit.Count, value=1)
+    validated = partial(
+        ValidatedTask, task_id=task.task_id, user_id=task.user_id, type=task.type, attempt=request.attempt
+    )
     if task.params_location:
-        return ValidatedTask(**identity, params_location=task.params_location)
-    normalized = params.model_dump(mode="json")
-    text = to_json(normalized)
+        return validated(params_location=task.params_location)
+    text = to_json(params.normalized())
     if byte_size(text) <= claim_check_threshold_bytes:
-        return ValidatedTask(**identity, params=normalized)
+        return validated(params=params.normalized())
     key = input_key(task.task_id)
     blobs.put_text(key, text)
     logger.info("params claim-checked", extra={"bytes": byte_size(text), "location": blobs.uri(key)})
-    return ValidatedTask(**identity, params_location=blobs.uri(key))
+    return validated(params_location=blobs.uri(key))
 
 
 def _raw_params(task: TaskRecord, blobs: BlobStore) -> Any:

@@ -343,9 +343,7 @@ def create_stub_function(
                 }
             ],
         }
-        role_arn = iam_client.create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps(trust))[
-            "Role"
-        ]["Arn"]
+        role_arn = iam_client.create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("index.py", "def handler(event, context):\n    return event\n")
@@ -500,9 +498,7 @@ _mock_config: MockConfigFile | None = None
 _pending = threading.local()  # .test_case: MockTestCase | None, between start_execution and worker creation
 
 
-def build_mock_test_case(
-    config: MockConfigFile, state_machine_name: str, test_case_name: str
-) -> MockTestCase:
+def build_mock_test_case(config: MockConfigFile, state_machine_name: str, test_case_name: str) -> MockTestCase:
     """moto's ``MockTestCase`` for one test case of a parsed mock config."""
     states = []
     for state_name, response_name in config.test_case(state_machine_name, test_case_name).items():
@@ -598,9 +594,7 @@ def start_execution_with_test_case(
 ) -> str:
     """``start_execution`` on ``{arn}#{test_case}`` (``input``: JSON text or an object); returns the ARN."""
     text = input if isinstance(input, str) else json.dumps(input)
-    response = client.start_execution(
-        stateMachineArn=f"{state_machine_arn}#{test_case}", name=name, input=text
-    )
+    response = client.start_execution(stateMachineArn=f"{state_machine_arn}#{test_case}", name=name, input=text)
     return str(response["executionArn"])
 
 

@@ -63,9 +63,9 @@ def asl(states: dict[str, Any], start_at: str) -> str:
 
 def run(sfn: Any, definition: str, *, name: str = "sm", execution_input: Any = None) -> dict[str, Any]:
     arn = sfn.create_state_machine(name=name, definition=definition, roleArn=ROLE_ARN)["stateMachineArn"]
-    execution_arn = sfn.start_execution(
-        stateMachineArn=arn, name="run-1", input=json.dumps(execution_input or {})
-    )["executionArn"]
+    execution_arn = sfn.start_execution(stateMachineArn=arn, name="run-1", input=json.dumps(execution_input or {}))[
+        "executionArn"
+    ]
     return wait_for(sfn, execution_arn)
 
 
@@ -230,15 +230,11 @@ def test_separate_qualifier_parameter_is_lost_by_moto(aws: dict[str, Any]) -> No
 
 
 def test_retry_schedule_is_recorded_and_not_slept(aws: dict[str, Any], no_waiting: hooks.SleepLog) -> None:
-    retry = [
-        {"ErrorEquals": ["TransientTaskError"], "IntervalSeconds": 2, "BackoffRate": 2, "MaxAttempts": 3}
-    ]
+    retry = [{"ErrorEquals": ["TransientTaskError"], "IntervalSeconds": 2, "BackoffRate": 2, "MaxAttempts": 3}]
     invoker = RecordingInvoker(transient(), transient(), hooks.InvokeOutcome.success({"ok": True}))
     started = time.monotonic()
     with hooks.lambda_invoker(invoker):
-        result = run(
-            aws["stepfunctions"], asl({"Work": lambda_task("worker", Retry=retry, End=True)}, "Work")
-        )
+        result = run(aws["stepfunctions"], asl({"Work": lambda_task("worker", Retry=retry, End=True)}, "Work"))
     assert result["status"] == "SUCCEEDED", result
     assert len(invoker.calls) == 3
     assert no_waiting.retries() == [2, 4]
@@ -257,9 +253,7 @@ def test_full_jitter_delays_stay_within_bounds(aws: dict[str, Any], no_waiting: 
         }
     ]
     with hooks.lambda_invoker(RecordingInvoker(transient())):
-        result = run(
-            aws["stepfunctions"], asl({"Work": lambda_task("worker", Retry=retry, End=True)}, "Work")
-        )
+        result = run(aws["stepfunctions"], asl({"Work": lambda_task("worker", Retry=retry, End=True)}, "Work"))
     assert result["status"] == "FAILED"
     assert result["error"] == "TransientTaskError"
     delays = no_waiting.retries()

@@ -104,7 +104,7 @@ def a_task(**fields: object) -> TaskRecord:
         "params": '{"text": "hello world"}',
         "status": TaskStatus.RUNNING,
         "attempt": 1,
-        "created_at": "2025-01-01T00:00:00.000Z",
+        "created_at": 1735689600000,
     }
     values.update(fields)
     return TaskRecord.model_validate(values)

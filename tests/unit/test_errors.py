@@ -7,7 +7,7 @@ def test_error_class_names_the_workflow_matches_on_are_pinned():
 
     # When the error module is read
     # Then each class still exists under that name, and ERROR_NAMES lists exactly them
-    assert errors.ERROR_NAMES == expected
+    assert expected == errors.ERROR_NAMES
     for name in expected:
         assert getattr(errors, name).__name__ == name
 

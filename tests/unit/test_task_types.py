@@ -76,9 +76,7 @@ def test_params_that_are_not_an_object_are_rejected(type_name):
 
 
 def test_python_style_names_are_not_accepted_for_camel_case_parameters():
-    assert "has_header: Extra inputs are not permitted" in rejection(
-        "csv.summary", {"csv": "a", "has_header": False}
-    )
+    assert "has_header: Extra inputs are not permitted" in rejection("csv.summary", {"csv": "a", "has_header": False})
 
 
 def test_progress_is_clamped_to_0_100_and_repeats_are_not_written():

@@ -1,0 +1,246 @@
+"""Template assertions that fail on a regression of the platform's guarantees."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.synth import asl_drift
+
+DATA_RESOURCE_TYPES = {"AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::SQS::Queue", "AWS::SNS::Topic"}
+# Actions that have no resource-level permissions in IAM, so "*" is the only valid resource.
+RESOURCE_STAR_ALLOWED = {
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+    "dynamodb:ListStreams",
+}
+
+
+def resources_of(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == resource_type}
+
+
+def policy_statements(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    statements = []
+    for logical_id, policy in resources_of(template, "AWS::IAM::Policy").items():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            statements.append((logical_id, statement))
+    return statements
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_no_iam_statement_allows_every_action(template):
+    for logical_id, statement in policy_statements(template):
+        for action in as_list(statement["Action"]):
+            assert action != "*" and not action.endswith(":*"), f"{logical_id} allows {action}"
+
+
+def test_resource_star_only_for_actions_without_resource_level_permissions(template):
+    for logical_id, statement in policy_statements(template):
+        if "*" in as_list(statement["Resource"]):
+            actions = set(as_list(statement["Action"]))
+            assert actions <= RESOURCE_STAR_ALLOWED, f"{logical_id} grants {actions - RESOURCE_STAR_ALLOWED} on *"
+
+
+def test_no_statement_names_a_data_resource_with_a_bare_wildcard(template):
+    data_ids = {k for k, v in template["Resources"].items() if v["Type"] in DATA_RESOURCE_TYPES}
+    for logical_id, statement in policy_statements(template):
+        text = json.dumps(statement["Resource"])
+        for data_id in data_ids:
+            # "<bucket arn>/*" would grant every object; we grant per prefix (tasks/, users/, diagnostics/).
+            assert f'["{data_id}", "Arn"]}}, "/*"' not in text, f"{logical_id} grants all of {data_id}"
+
+
+def test_tasks_table_has_stream_gsis_pitr_and_encryption(template):
+    tables = resources_of(template, "AWS::DynamoDB::Table")
+    tasks = next(
+        t["Properties"] for t in tables.values() if t["Properties"]["KeySchema"][0]["AttributeName"] == "taskId"
+    )
+    assert tasks["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
+    indexes = {i["IndexName"]: [k["AttributeName"] for k in i["KeySchema"]] for i in tasks["GlobalSecondaryIndexes"]}
+    assert indexes == {
+        "userId-createdAt": ["userId", "createdAt"],
+        "status-createdAt": ["status", "createdAt"],
+    }
+    assert tasks["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert tasks["SSESpecification"]["SSEEnabled"] is True
+
+
+def test_every_bucket_is_encrypted_private_and_tls_only(template):
+    buckets = resources_of(template, "AWS::S3::Bucket")
+    policies = resources_of(template, "AWS::S3::BucketPolicy")
+    assert len(buckets) == 2
+    for logical_id, bucket in buckets.items():
+        props = bucket["Properties"]
+        assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"], logical_id
+        assert props["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }
+        policy = next(p for p in policies.values() if p["Properties"]["Bucket"] == {"Ref": logical_id})
+        denies = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+        assert any(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in denies), logical_id
+
+
+def test_task_objects_move_to_ia_after_30_days_and_glacier_after_90(template):
+    buckets = resources_of(template, "AWS::S3::Bucket")
+    rules = [r for b in buckets.values() for r in b["Properties"].get("LifecycleConfiguration", {}).get("Rules", [])]
+    tasks_rule = next(r for r in rules if r.get("Prefix") == "tasks/")
+    assert tasks_rule["Transitions"] == [
+        {"StorageClass": "STANDARD_IA", "TransitionInDays": 30},
+        {"StorageClass": "GLACIER", "TransitionInDays": 90},
+    ]
+
+
+def test_queues_and_topics_are_encrypted(template):
+    for logical_id, queue in resources_of(template, "AWS::SQS::Queue").items():
+        assert queue["Properties"].get("SqsManagedSseEnabled") is True, logical_id
+    for logical_id, topic in resources_of(template, "AWS::SNS::Topic").items():
+        assert "KmsMasterKeyId" in topic["Properties"], logical_id
+
+
+def test_every_api_method_is_iam_authorised_and_validated(template):
+    methods = resources_of(template, "AWS::ApiGateway::Method")
+    assert {m["Properties"]["HttpMethod"] for m in methods.values()} == {"POST", "GET", "DELETE"}
+    assert len(methods) == 4
+    for logical_id, method in methods.items():
+        props = method["Properties"]
+        assert props["AuthorizationType"] == "AWS_IAM", logical_id
+        assert "RequestValidatorId" in props, logical_id
+        assert props["Integration"]["Type"] == "AWS", f"{logical_id}: direct service integration, no Lambda"
+
+
+def test_submission_is_a_conditional_put_item_with_a_schema(template):
+    methods = resources_of(template, "AWS::ApiGateway::Method")
+    post = next(m["Properties"] for m in methods.values() if m["Properties"]["HttpMethod"] == "POST")
+    assert post["Integration"]["Uri"]["Fn::Join"][1][-1].endswith("dynamodb:action/PutItem")
+    assert "RequestModels" in post
+    request_template = json.dumps(post["Integration"]["RequestTemplates"])
+    assert "attribute_not_exists(taskId)" in request_template
+
+
+def test_stage_is_throttled_logged_and_traced(template):
+    stage = next(iter(resources_of(template, "AWS::ApiGateway::Stage").values()))["Properties"]
+    assert stage["TracingEnabled"] is True
+    assert "AccessLogSetting" in stage
+    settings = stage["MethodSettings"][0]
+    assert settings["ThrottlingRateLimit"] > 0 and settings["ThrottlingBurstLimit"] > 0
+
+
+def test_state_machine_is_standard_logged_traced_and_time_limited(template, asl_definition):
+    machine = next(iter(resources_of(template, "AWS::StepFunctions::StateMachine").values()))["Properties"]
+    assert machine["StateMachineType"] == "STANDARD"
+    assert machine["LoggingConfiguration"]["Level"] == "ALL"
+    assert machine["TracingConfiguration"]["Enabled"] is True
+    assert asl_definition["TimeoutSeconds"] > 0
+
+
+def test_pipe_starts_workflows_for_inserts_fire_and_forget_with_a_dlq(template):
+    pipes = resources_of(template, "AWS::Pipes::Pipe")
+    start = next(p["Properties"] for p in pipes.values() if "StepFunctionStateMachineParameters" in json.dumps(p))
+    source = start["SourceParameters"]
+    assert json.loads(source["FilterCriteria"]["Filters"][0]["Pattern"]) == {"eventName": ["INSERT"]}
+    assert source["DynamoDBStreamParameters"]["BatchSize"] == 1
+    assert "Arn" in json.dumps(source["DynamoDBStreamParameters"]["DeadLetterConfig"])
+    target = start["TargetParameters"]
+    assert target["StepFunctionStateMachineParameters"]["InvocationType"] == "FIRE_AND_FORGET"
+
+
+def test_pipe_roles_may_send_to_their_dead_letter_queue(template):
+    roles_of_pipes = {
+        p["Properties"]["RoleArn"]["Fn::GetAtt"][0] for p in resources_of(template, "AWS::Pipes::Pipe").values()
+    }
+    for role in roles_of_pipes:
+        actions = {a for _, s in policy_statements(template) for a in as_list(s["Action"])}
+        assert "sqs:SendMessage" in actions, role
+
+
+def test_alarms_cover_dlqs_executions_and_functions(template):
+    alarms = resources_of(template, "AWS::CloudWatch::Alarm")
+    metrics = {(a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms.values()}
+    assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible") in metrics
+    assert ("AWS/States", "ExecutionsFailed") in metrics
+    assert ("AWS/States", "ExecutionThrottled") in metrics
+    assert ("AWS/Lambda", "Errors") in metrics and ("AWS/Lambda", "Throttles") in metrics
+    assert all(a["Properties"]["AlarmActions"] for a in alarms.values())
+    assert resources_of(template, "AWS::CloudWatch::Dashboard")
+
+
+def test_functions_get_only_the_actions_they_use(template):
+    functions = resources_of(template, "AWS::Lambda::Function")
+    role_of = {f["Properties"]["Role"]["Fn::GetAtt"][0]: k for k, f in functions.items()}
+    actions_by_role: dict[str, set[str]] = {}
+    for _, policy in resources_of(template, "AWS::IAM::Policy").items():
+        for role in policy["Properties"]["Roles"]:
+            if role["Ref"] in role_of:
+                for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+                    actions_by_role.setdefault(role_of[role["Ref"]], set()).update(as_list(statement["Action"]))
+    by_name = {next(n for n in ("Validate", "Process", "Cancel") if n in k): v for k, v in actions_by_role.items()}
+    tracing_and_logs = {
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+    }
+    assert by_name["Validate"] - tracing_and_logs == {"dynamodb:GetItem", "s3:GetObject", "s3:PutObject"}
+    assert by_name["Process"] - tracing_and_logs == {
+        "dynamodb:GetItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:PutItem",
+        "dynamodb:DeleteItem",
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:ListBucket",
+    }
+    assert by_name["Cancel"] - tracing_and_logs == {"states:DescribeExecution", "states:StopExecution"}
+
+
+def test_cfn_lint_reports_no_errors(template_path: Path):
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "cfn-lint"), "--format", "parseable", str(template_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    # cfn-lint's exit code is a bit mask: 2 = errors, 4 = warnings, 8 = informational; 1 = it crashed.
+    errors = [line for line in result.stdout.splitlines() if ":E" in line]
+    assert result.returncode != 1, result.stderr
+    assert errors == [] and not result.returncode & 2, result.stdout
+
+
+def test_cdk_nag_has_no_unacknowledged_findings(template_path: Path):
+    report = json.loads((template_path.parent / "validation-report.json").read_text())
+    nag = next(r for r in report["pluginReports"] if r["pluginName"] == "AwsSolutions")
+    assert nag["violations"] == []
+    assert nag["conclusion"] == "success"
+    for suppressed in nag["suppressedViolations"]:
+        assert len(suppressed["reason"]) > 20, suppressed["ruleName"]
+
+
+def test_generated_asl_matches_the_workflow_code(template):
+    assert asl_drift(template) == [], "asl/ is stale: run `make asl`"
+
+
+@pytest.mark.parametrize("placeholder", ["TasksTableName", "ProcessTaskFunctionArn", "TaskDeadLetterQueueUrl"])
+def test_asl_uses_placeholders_for_deployment_values(placeholder):
+    text = (Path(__file__).resolve().parents[2] / "asl" / "task_lifecycle.asl.json").read_text()
+    assert "${" + placeholder + "}" in text
+    assert "arn:aws:" not in text, "no partition, region or account may be baked into asl/"
