@@ -1,0 +1,161 @@
+"""The local stack: the synthesized template brought up on 127.0.0.1 with emulated AWS services.
+
+One process holds moto (server mode, Step Functions executing through its ASL interpreter), the pipe
+pollers, the local API Gateway and the Runtime APIs; each Lambda function runs in its own worker
+processes through awslambdaric. Moto's state lives in memory for as long as this process runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from taskrail.local import moto_hooks
+from taskrail.local.provision import REGION, LocalResources, provision
+
+log = logging.getLogger("taskrail.local")
+ROOT = Path(__file__).resolve().parents[2]
+STATE_DIR = ROOT / ".taskrail"
+STATE_FILE = STATE_DIR / "local.json"
+LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+@dataclass
+class StackOptions:
+    api_port: int = 0
+    aws_port: int = 0
+    console_port: int = 0
+    time_scale: float = 1.0
+    concurrency: int = 2
+    log_dir: Path = field(default_factory=lambda: STATE_DIR / "logs")
+    extra_function_env: dict[str, str] = field(default_factory=dict)
+    with_console: bool = True
+
+
+@dataclass
+class StackInfo:
+    """What a client needs to reach a running local stack (also written to .taskrail/local.json)."""
+
+    api_url: str
+    aws_endpoint_url: str
+    console_url: str
+    pid: int
+    region: str
+    tasks_table: str
+    results_bucket: str
+    state_machine_arn: str
+    dead_letter_queue_url: str
+    notifications_queue_url: str
+    pipe_dead_letter_queue_url: str
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def load(cls, path: Path = STATE_FILE) -> StackInfo:
+        return cls(**json.loads(path.read_text()))
+
+
+def local_client(service: str, endpoint_url: str) -> Any:
+    return boto3.client(service, endpoint_url=endpoint_url, region_name=REGION, **LOCAL_CREDENTIALS)
+
+
+class LocalStack:
+    def __init__(self, options: StackOptions | None = None) -> None:
+        self.options = options or StackOptions()
+        self._exit = contextlib.ExitStack()
+        self.resources: LocalResources | None = None
+        self.info: StackInfo | None = None
+        self.functions: Any = None
+        self.pipes: Any = None
+        self.api: Any = None
+
+    def clients(self, service: str) -> Any:
+        assert self.info is not None
+        return local_client(service, self.info.aws_endpoint_url)
+
+    def start(self) -> StackInfo:
+        from infra.synth import CDK_OUT, STACK_NAME, load_template
+        from taskrail.local.apigw import LocalApiGateway
+        from taskrail.local.functions import FunctionPool
+        from taskrail.local.pipes import PipeRunner
+
+        moto_hooks.assert_supported_moto()
+        template = load_template()
+        try:
+            endpoint = self._exit.enter_context(moto_hooks.threaded_server(port=self.options.aws_port))
+            resources, resolve = provision(
+                template, lambda s: local_client(s, endpoint), stack_name=STACK_NAME, cdk_out=str(CDK_OUT)
+            )
+            self.resources = resources
+            moto_hooks.set_time_scale(self.options.time_scale)
+            self._exit.callback(moto_hooks.reset_time_scale)
+            self.options.log_dir.mkdir(parents=True, exist_ok=True)
+            self.functions = FunctionPool(
+                resources.functions,
+                endpoint,
+                concurrency=self.options.concurrency,
+                extra_env=self.options.extra_function_env,
+                time_scale=1.0,
+                log_dir=self.options.log_dir,
+            )
+            self.functions.start()
+            self._exit.callback(self.functions.stop)
+            moto_hooks.install_lambda_invoker(self.functions.invoke)
+            self._exit.callback(moto_hooks.uninstall_lambda_invoker)
+            self.pipes = PipeRunner(resources.pipes, lambda s: local_client(s, endpoint)).start()
+            self._exit.callback(self.pipes.stop)
+            self.api = LocalApiGateway(template, resolve, endpoint, port=self.options.api_port)
+            api_url = self.api.start()
+            self._exit.callback(self.api.stop)
+            console_url = self._start_console(endpoint) if self.options.with_console else ""
+        except BaseException:
+            self._exit.close()
+            raise
+        self.info = StackInfo(
+            api_url=api_url,
+            aws_endpoint_url=endpoint,
+            console_url=console_url,
+            pid=os.getpid(),
+            region=REGION,
+            tasks_table=resources.ref("TasksTable"),
+            results_bucket=resources.ref("ResultsBucket"),
+            state_machine_arn=resources.state_machines["TaskLifecycleStateMachine"],
+            dead_letter_queue_url=resources.ref("TaskDeadLetterQueue"),
+            notifications_queue_url=resources.ref("NotificationsArchiveQueue"),
+            pipe_dead_letter_queue_url=resources.ref("PipeDeadLetterQueue"),
+        )
+        return self.info
+
+    def _start_console(self, endpoint: str) -> str:
+        try:
+            from taskrail.console import ConsoleServer
+        except ImportError:
+            return ""
+        console = ConsoleServer(self, port=self.options.console_port)
+        url = console.start()
+        self._exit.callback(console.stop)
+        return url
+
+    def write_state(self, path: Path = STATE_FILE) -> None:
+        assert self.info is not None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.info.to_json())
+        self._exit.callback(lambda: path.unlink(missing_ok=True))
+
+    def stop(self) -> None:
+        self._exit.close()
+
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
