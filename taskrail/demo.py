@@ -6,6 +6,7 @@ HTTP request → VTL → DynamoDB → stream → pipe → Step Functions → Lam
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from taskrail.client import TERMINAL_STATUSES, ApiError, TaskrailClient
 from taskrail.local.stack import LocalStack, StackOptions, local_client
 from taskrail.local.users import ALICE
 
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 150)
 # Retry intervals elapse 20x faster than on AWS, so the demo takes seconds, not minutes.
 TIME_SCALE = 0.05
 SALES_CSV = "region,units,price\nnorth,10,2.5\nsouth,7,3.0\nnorth,3,2.5\neast,12,1.75\nsouth,1,3.0\n"
@@ -70,13 +71,21 @@ def progress_table(plan: list[Expectation], tasks: dict[str, dict[str, Any]]) ->
     return table
 
 
+def cause_message(cause: str) -> str:
+    """A Lambda error's cause is its JSON error body: show the message."""
+    try:
+        return str(json.loads(cause).get("errorMessage", cause))
+    except (ValueError, AttributeError):
+        return cause
+
+
 def summary_table(plan: list[Expectation]) -> Table:
     table = Table(title="summary")
-    for column in ("task", "type", "status", "expected", "attempts", "duration", "result / error"):
+    for column in ("task", "type", "status", "expected", "attempt", "duration", "result / error"):
         table.add_column(column)
     for item in plan:
         task = item.final
-        outcome = task.get("resultLocation") or f"{task.get('error', '')}: {task.get('cause', '')[:60]}"
+        outcome = task.get("resultLocation") or f"{task.get('error', '')}: {cause_message(task.get('cause', ''))[:70]}"
         mark = "[green]" if task.get("status") == item.expected else "[red]"
         table.add_row(
             item.label,

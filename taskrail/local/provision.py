@@ -274,7 +274,8 @@ class Provisioner:
         # Environments reference tables, buckets and each other: resolve once everything has a name.
         for logical_id, resource in self._of_type("AWS::Lambda::Function"):
             props = resource["Properties"]
-            asset = resource.get("Metadata", {}).get("aws:asset:path", "")
+            # The asset's staged folder in cdk.out: exactly what `cdk deploy` zips and uploads.
+            asset = "asset." + str(props["Code"].get("S3Key", "")).removesuffix(".zip")
             construct = construct_name(self._template, logical_id)
             self.resources.functions[construct] = FunctionSpec(
                 logical_id=logical_id,

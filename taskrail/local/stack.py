@@ -87,6 +87,8 @@ class LocalStack:
         from taskrail.local.functions import FunctionPool
         from taskrail.local.pipes import PipeRunner
 
+        # moto's server logs every request through werkzeug; the stack's own log says what matters.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         moto_hooks.assert_supported_moto()
         template = load_template()
         try:

@@ -14,7 +14,13 @@ import pytest
 
 from task_common.errors import ERROR_NAMES
 from taskrail.local.mock_config import MockedThrow, load_mock_config
-from taskrail.local.moto_hooks import install_mock_config, start_execution_with_test_case
+from taskrail.local.moto_hooks import (
+    InvokeOutcome,
+    LambdaInvoker,
+    install_mock_config,
+    lambda_invoker,
+    start_execution_with_test_case,
+)
 from tests.workflows.conftest import Lifecycle
 
 MOCK_CONFIG_FILE = Path(__file__).parent / "fixtures" / "MockConfigFile.json"
@@ -44,15 +50,29 @@ def mocked_response(test_case: str, state: str) -> dict[str, Any]:
     return document["MockedResponses"][name]
 
 
-def run_test_case(lifecycle: Lifecycle, test_case: str) -> dict[str, Any]:
-    """Store a QUEUED task, then run its workflow with ``test_case`` answering the mocked states."""
+class RecordingInvoker:
+    """Passes invocations on to the in-process handlers, remembering which functions really ran."""
+
+    def __init__(self, inner: LambdaInvoker) -> None:
+        self.inner = inner
+        self.invoked: list[str] = []
+
+    def __call__(self, function_name: str, payload: bytes, qualifier: str | None) -> InvokeOutcome:
+        self.invoked.append(function_name)
+        return self.inner(function_name, payload, qualifier)
+
+
+def run_test_case(lifecycle: Lifecycle, test_case: str) -> tuple[dict[str, Any], list[str]]:
+    """Store a QUEUED task, run its workflow with ``test_case`` answering the mocked states; returns the
+    finished execution and the Lambda functions that really ran."""
     lifecycle.store_task(TASK_ID, "text.stats", {"text": "the cat sat\non the mat"})
     sfn = lifecycle.client("stepfunctions")
-    with install_mock_config(MOCK_CONFIG_FILE):
+    recorder = RecordingInvoker(lifecycle.functions)
+    with install_mock_config(MOCK_CONFIG_FILE), lambda_invoker(recorder):
         execution_arn = start_execution_with_test_case(
             sfn, lifecycle.state_machine_arn, test_case, name=f"{TASK_ID}-{test_case}", input=[TASK_ID]
         )
-        return lifecycle.wait(execution_arn)
+        return lifecycle.wait(execution_arn), recorder.invoked
 
 
 def events_of(lifecycle: Lifecycle, execution_arn: str, event_type: str) -> list[dict[str, Any]]:
@@ -126,12 +146,14 @@ def test_the_mocked_state_machine_is_the_one_the_local_stack_provisions(lifecycl
 
 def test_happy_path_stores_the_mocked_result_and_marks_the_task_succeeded(lifecycle: Lifecycle):
     # Given a stored task whose Lambda states answer from HappyPath; When its workflow runs
-    execution = run_test_case(lifecycle, "HappyPath")
+    execution, invoked = run_test_case(lifecycle, "HappyPath")
 
     # Then it took the success path
     assert execution["status"] == "SUCCEEDED"
     assert "error" not in execution
     assert lifecycle.states_entered(execution["executionArn"]) == HAPPY_PATH_STATES
+    # And no Lambda function ran: ValidateParameters and ProcessTask answered from the mock
+    assert invoked == []
     # And the real S3, DynamoDB and SNS states ran with the mocked result
     mocked_payload = mocked_response("HappyPath", "ProcessTask")["0"]["Return"]["Payload"]
     assert lifecycle.result(TASK_ID) == mocked_payload
@@ -155,12 +177,15 @@ def test_transient_errors_are_retried_within_the_asl_backoff_then_succeed(
     mocked = mocked_response("TransientThenSucceeds", "ProcessTask")
     error = mocked["0-1"]["Throw"]["Error"]
 
-    execution = run_test_case(lifecycle, "TransientThenSucceeds")
+    execution, invoked = run_test_case(lifecycle, "TransientThenSucceeds")
 
     # Then the task succeeds after two retries of ProcessTask, and only of ProcessTask
     assert execution["status"] == "SUCCEEDED"
     entered = lifecycle.states_entered(execution["executionArn"])
     assert entered == HAPPY_PATH_STATES, "a retry re-runs the state without re-entering it"
+    assert invoked == []
+    failures = events_of(lifecycle, execution["executionArn"], "TaskFailed")
+    assert [e["taskFailedEventDetails"]["error"] for e in failures] == [error, error]
     retries = lifecycle.sleeps.retries()
     assert len(retries) == 2
     # And each wait is FULL jitter within the ASL's IntervalSeconds * BackoffRate^k (capped by MaxDelaySeconds)
@@ -183,7 +208,7 @@ def test_validation_error_is_rejected_without_retry_and_without_a_dlq_message(li
     # Given ValidateParameters throws ValidationFailed
     throw = mocked_response("ValidationRejected", "ValidateParameters")["0"]["Throw"]
 
-    execution = run_test_case(lifecycle, "ValidationRejected")
+    execution, invoked = run_test_case(lifecycle, "ValidationRejected")
 
     # Then the execution fails as rejected, never reaching ProcessTask
     assert execution["status"] == "FAILED"
@@ -196,7 +221,9 @@ def test_validation_error_is_rejected_without_retry_and_without_a_dlq_message(li
         "PublishRejectionEvent",
         "TaskRejected",
     ]
+    assert invoked == []
     # And nothing was retried or dead-lettered
+    assert len(events_of(lifecycle, execution["executionArn"], "TaskFailed")) == 1
     assert lifecycle.sleeps.retries() == []
     assert lifecycle.drain("TaskDeadLetterQueue") == []
     # And the item records the mocked error and cause
@@ -213,7 +240,7 @@ def test_permanent_failure_is_recorded_and_sent_to_the_dlq_with_full_context(lif
     # Given ProcessTask throws PermanentTaskError
     throw = mocked_response("ProcessFailsToDlq", "ProcessTask")["0"]["Throw"]
 
-    execution = run_test_case(lifecycle, "ProcessFailsToDlq")
+    execution, invoked = run_test_case(lifecycle, "ProcessFailsToDlq")
 
     # Then the execution fails through RecordFailure and the DLQ, without a retry
     assert execution["status"] == "FAILED"
@@ -229,6 +256,7 @@ def test_permanent_failure_is_recorded_and_sent_to_the_dlq_with_full_context(lif
         "TaskFailed",
     ]
     assert lifecycle.sleeps.retries() == []
+    assert invoked == []
     # And the dead-letter message carries everything `taskrail replay` needs, exactly
     assert lifecycle.drain("TaskDeadLetterQueue") == [
         {
@@ -251,12 +279,13 @@ def test_permanent_failure_is_recorded_and_sent_to_the_dlq_with_full_context(lif
 
 def test_duplicate_start_ends_quietly_at_claim_and_leaves_the_task_untouched(lifecycle: Lifecycle):
     # Given ClaimTask's condition fails (another execution claimed the task first)
-    execution = run_test_case(lifecycle, "DuplicateStart")
+    execution, invoked = run_test_case(lifecycle, "DuplicateStart")
 
     # Then the execution succeeds at once, without side effects
     assert execution["status"] == "SUCCEEDED"
     assert "error" not in execution
     assert lifecycle.states_entered(execution["executionArn"]) == ["ClaimTask", "TaskAlreadyClaimed"]
+    assert invoked == []
     task = lifecycle.task(TASK_ID)
     assert task["status"] == "QUEUED"
     assert task["attempt"] == "0"

@@ -1,0 +1,1248 @@
+"""The local API Gateway: serves the REST API of the *synthesized template* on 127.0.0.1, as AWS does.
+
+Nothing here is a hand copy of the API. Routes, authorization, validators, models, mapping templates,
+integration responses and gateway responses are all read from the CloudFormation template
+(``AWS::ApiGateway::*`` resources) and its intrinsics are resolved with the provisioner's
+:class:`~taskrail.local.provision.Resolver`, so the table name in a request template is the local table.
+
+Public API
+----------
+``LocalApiGateway(template, resolve, aws_endpoint_url, *, host="127.0.0.1", port=0, users=BY_ACCESS_KEY)``
+    ``start() -> str``      binds 127.0.0.1 (any other host is refused) and returns ``http://127.0.0.1:PORT/v1``
+                            (the stage is part of the URL, as on AWS)
+    ``stop()``              stops serving; also a context manager (``with LocalApiGateway(...) as api:``)
+    ``url``                 the base URL once started; ``bound_address`` the socket's (host, port)
+    ``routes()``            ``[(method, resource_path), ...]``, e.g. ``("GET", "/tasks/{taskId}")``
+    ``handle(GatewayRequest) -> GatewayResponse``  the whole pipeline without HTTP (the server calls it)
+    ``internal_errors``     the messages of every 500 answered so far (tests assert it stays empty)
+``ApiDefinition.from_template(template, resolve)``  the parsed API (``stage``, ``methods``, ``match()``)
+``SigV4Verifier``           the IAM (SigV4) authentication on its own
+
+The request pipeline (the order API Gateway applies)
+----------------------------------------------------
+1. Payload limit: a body over 10 MB is ``413 {"message": "Request Too Long"}`` (REQUEST_TOO_LARGE).
+2. Route: the path after the stage is matched against the resource tree (literal segments win over
+   ``{param}``, ``{param}`` over ``{proxy+}``); an unknown resource or a method the resource does not
+   have is ``403 {"message": "Missing Authentication Token"}``, as AWS answers for IAM-authorized APIs.
+3. IAM authorization (``AuthorizationType: AWS_IAM``): SigV4, see below. The caller becomes
+   ``$context.identity`` (``user`` = the principal id, ``userArn``, ``caller``, ``accessKey``,
+   ``accountId``, ``sourceIp``, ``userAgent``).
+4. Request validation (the method's ``RequestValidatorId``): required ``method.request.*`` parameters
+   (BAD_REQUEST_PARAMETERS) and the body against the method's model for the request's content type,
+   JSON Schema draft 4 with ``jsonschema`` (BAD_REQUEST_BODY; a body that is not JSON also fails here).
+   ``$context.error.validationErrorString`` reads like AWS's (json-schema-validator) messages, e.g.
+   ``[object has missing required properties (["type"])]``, and is JSON-string-escaped so a template can
+   quote it (user data in it cannot break the JSON of the answer).
+5. Request template by Content-Type (media type without parameters; no Content-Type means
+   ``application/json``, as on AWS). No template for the type: ``PassthroughBehavior`` NEVER (or
+   WHEN_NO_TEMPLATES with templates defined) is ``415 {"message": "Unsupported Media Type"}``, otherwise the
+   body passes through unchanged.
+6. Integration ``Type: AWS`` with ``Uri: arn:aws:apigateway:{region}:{service}:action/{Action}``: the rendered
+   body is POSTed to ``aws_endpoint_url`` as the service's JSON protocol (for DynamoDB
+   ``X-Amz-Target: DynamoDB_20120810.<Action>``, ``Content-Type: application/x-amz-json-1.0``), SigV4-signed
+   for the service with the local credentials (``testing``/``testing``). The protocol details come from
+   botocore's service model. ``Type: MOCK`` is supported too (status code from the rendered request).
+7. Integration response: the first whose ``SelectionPattern`` (a Java regex) matches the whole backend status
+   code, else the one without a pattern; its template for the request's ``Accept`` (default
+   ``application/json``) renders with ``$input`` = the backend body. Status = ``responseOverride.status`` if
+   the template set it, else the integration response's ``StatusCode``.
+Anything unexpected (a ``VtlError``, no matching integration response, a bug) is logged with its traceback,
+recorded in ``internal_errors`` and answered ``500 {"message": "Internal server error"}``.
+Gateway responses (``AWS::ApiGateway::GatewayResponse``) shape every error answer; as on AWS their
+templates are *not* VTL, only ``$context.*`` / ``$stageVariables.*`` are substituted. Types without one use
+``DEFAULT_4XX``/``DEFAULT_5XX`` if defined, else AWS's default ``{"message":$context.error.messageString}``.
+
+SigV4 verification
+------------------
+The ``Authorization`` header ``AWS4-HMAC-SHA256 Credential=AKID/YYYYMMDD/region/execute-api/aws4_request,
+SignedHeaders=a;b, Signature=hex`` is parsed; the access key is looked up in ``users``; the credential scope
+must name the API's region, ``execute-api``, ``aws4_request`` and the date of ``X-Amz-Date`` (or ``Date``),
+which must be within 15 minutes of now; ``host`` must be signed. The signature is then *recomputed with
+botocore*: an ``AWSRequest`` with the same method, URL (the raw request target, so the canonical path is
+botocore's), exactly the signed headers with the values received, and the body, is given to a
+``SigV4Auth`` (subclassed only so that the signed-header set is the client's and the payload hash is always the
+SHA-256 of the received body) whose ``canonical_request``/``string_to_sign``/``signature`` run with the
+request's timestamp. The result is compared with ``hmac.compare_digest``. The canonical query string is tried
+in botocore's form (raw pairs, sorted) and in AWS's strict form (decoded, re-encoded); either matching is
+accepted. Answers, as AWS words them: no ``Authorization`` → ``Missing Authentication Token``; unknown key or a
+session token → ``The security token included in the request is invalid.``; wrong signature → ``The request
+signature we calculated does not match the signature you provided. ...`` (with the canonical string and
+string-to-sign, as API Gateway includes them); stale → ``Signature expired: ...``; all 403. Query-string
+(presigned) SigV4 is not supported.
+
+Known deviations from AWS
+-------------------------
+* Throttling, usage plans, API keys, authorizers other than AWS_IAM/NONE, ``requestOverride``, binary media
+  types and integration types other than AWS (JSON-protocol services, ``action/``) and MOCK are not
+  emulated; a method with an unsupported integration answers 500 (a warning is logged at start).
+* IAM *authorization* (policies allowing ``execute-api:Invoke``) is not evaluated: every known user may call
+  every method. The integration's ``Credentials`` role is not assumed.
+* Validation messages follow json-schema-validator's wording for the usual keywords (required,
+  additionalProperties, type, pattern, min/maxLength, enum, minimum/maximum, min/maxItems); others use
+  ``jsonschema``'s text. ``pattern`` uses ECMA 262 semantics for ``$`` (end of input only, unlike Python).
+* Repeated query-string parameters or headers: the last value is used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+import hashlib
+import hmac
+import http.server
+import json
+import logging
+import re
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any, BinaryIO, cast
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
+
+import botocore.session
+import jsonschema
+import jsonschema.validators
+import urllib3
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.compat import HTTPHeaders
+from botocore.credentials import Credentials
+from jsonschema.exceptions import ValidationError
+
+from taskrail.local.provision import ACCOUNT_ID, REGION
+from taskrail.local.users import BY_ACCESS_KEY, LocalUser
+from taskrail.local.vtl import ApiRequest, render_request, render_response
+
+__all__ = [
+    "ApiDefinition",
+    "GatewayRequest",
+    "GatewayResponse",
+    "LocalApiGateway",
+    "MethodSpec",
+    "SigV4Verifier",
+]
+
+LOG = logging.getLogger(__name__)
+ACCESS_LOG = logging.getLogger(f"{__name__}.access")
+
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's REST API payload limit
+MAX_DRAIN_BYTES = 4 * MAX_PAYLOAD_BYTES  # an oversized body up to this is read (and dropped) before answering
+MAX_CLOCK_SKEW = dt.timedelta(minutes=15)
+INTEGRATION_TIMEOUT_SECONDS = 29.0  # API Gateway's default integration timeout
+EXECUTE_API = "execute-api"
+JSON_TYPE = "application/json"
+LOOPBACK = "127.0.0.1"
+BACKEND_CREDENTIALS = Credentials("testing", "testing")  # moto accepts any; the role is not assumed locally
+SIGV4_TIMESTAMP = "%Y%m%dT%H%M%SZ"
+SIGNATURE_MISMATCH = (
+    "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access "
+    "Key and signing method. Consult the service documentation for details."
+)
+INVALID_TOKEN = "The security token included in the request is invalid."
+INTERNAL_ERROR = "Internal server error"
+
+# Gateway response types: default status code and the x-amzn-ErrorType AWS sends with them.
+DEFAULT_STATUS: dict[str, int] = {
+    "ACCESS_DENIED": 403,
+    "API_CONFIGURATION_ERROR": 500,
+    "BAD_REQUEST_BODY": 400,
+    "BAD_REQUEST_PARAMETERS": 400,
+    "EXPIRED_TOKEN": 403,
+    "INTEGRATION_FAILURE": 504,
+    "INTEGRATION_TIMEOUT": 504,
+    "INVALID_SIGNATURE": 403,
+    "MISSING_AUTHENTICATION_TOKEN": 403,
+    "REQUEST_TOO_LARGE": 413,
+    "RESOURCE_NOT_FOUND": 404,
+    "UNSUPPORTED_MEDIA_TYPE": 415,
+}
+ERROR_TYPES: dict[str, str] = {
+    "ACCESS_DENIED": "AccessDeniedException",
+    "API_CONFIGURATION_ERROR": "InternalServerErrorException",
+    "BAD_REQUEST_BODY": "BadRequestException",
+    "BAD_REQUEST_PARAMETERS": "BadRequestException",
+    "INTEGRATION_FAILURE": "InternalServerErrorException",
+    "INTEGRATION_TIMEOUT": "InternalServerErrorException",
+    "INVALID_SIGNATURE": "InvalidSignatureException",
+    "MISSING_AUTHENTICATION_TOKEN": "MissingAuthenticationTokenException",
+    "REQUEST_TOO_LARGE": "RequestTooLargeException",
+    "RESOURCE_NOT_FOUND": "NotFoundException",
+    "UNSUPPORTED_MEDIA_TYPE": "UnsupportedMediaTypeException",
+}
+DEFAULT_GATEWAY_TEMPLATE = '{"message":$context.error.messageString}'
+SERVICE_MODEL_NAMES = {"states": "stepfunctions", "execute-api": "apigateway"}  # ARN service → botocore name
+
+Resolve = Callable[[Any], Any]
+
+
+# --------------------------------------------------------------------------------------------------
+# Errors answered by API Gateway itself (gateway responses)
+# --------------------------------------------------------------------------------------------------
+
+
+class GatewayError(Exception):
+    """An answer API Gateway gives without (or instead of) the integration's: a gateway response type."""
+
+    def __init__(
+        self, response_type: str, message: str, *, validation: str | None = None, error_type: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.response_type = response_type
+        self.message = message
+        self.validation = validation if validation is not None else message
+        self.error_type = error_type or ERROR_TYPES.get(response_type, "")
+
+
+# --------------------------------------------------------------------------------------------------
+# The API, read from the template
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IntegrationResponseSpec:
+    status_code: str
+    selection_pattern: re.Pattern[str] | None  # None: the default response
+    templates: dict[str, str]
+    parameters: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class IntegrationSpec:
+    type: str  # AWS | MOCK | (unsupported: AWS_PROXY, HTTP, HTTP_PROXY)
+    request_templates: dict[str, str]
+    responses: tuple[IntegrationResponseSpec, ...]
+    passthrough: str = "WHEN_NO_MATCH"
+    service: str = ""
+    action: str = ""
+    region: str = REGION
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    http_method: str  # GET, POST, ... or ANY
+    resource_path: str  # "/tasks/{taskId}"
+    authorization_type: str
+    integration: IntegrationSpec
+    request_parameters: dict[str, bool] = field(default_factory=dict)
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)  # content type → JSON schema
+    validate_body: bool = False
+    validate_parameters: bool = False
+
+
+@dataclass(frozen=True)
+class GatewayResponseSpec:
+    status_code: int | None
+    templates: dict[str, str]
+    parameters: dict[str, str]
+
+
+def _ref(value: Any) -> str | None:
+    """The logical id a ``{"Ref": id}`` (or ``Fn::GetAtt [id, ...]``) points at."""
+    if isinstance(value, dict) and "Ref" in value:
+        return str(value["Ref"])
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        target = value["Fn::GetAtt"]
+        return str(target[0] if isinstance(target, list) else str(target).split(".", 1)[0])
+    return None
+
+
+def _is_root(value: Any) -> bool:
+    target = value.get("Fn::GetAtt") if isinstance(value, dict) else None
+    attribute = target[1] if isinstance(target, list) else str(target or "").partition(".")[2]
+    return attribute == "RootResourceId"
+
+
+def _segment_rank(segment: str) -> int:
+    if segment.startswith("{") and segment.endswith("+}"):
+        return 2
+    return 1 if segment.startswith("{") and segment.endswith("}") else 0
+
+
+def _match_segments(pattern: list[str], segments: list[str]) -> dict[str, str] | None:
+    params: dict[str, str] = {}
+    for index, part in enumerate(pattern):
+        rank = _segment_rank(part)
+        if rank == 2:
+            rest = segments[index:]
+            if not rest or not any(rest):
+                return None
+            params[part[1:-2]] = "/".join(unquote(s) for s in rest)
+            return params
+        if index >= len(segments):
+            return None
+        if rank == 1:
+            if not segments[index]:
+                return None
+            params[part[1:-1]] = unquote(segments[index])
+        elif unquote(segments[index]) != part:
+            return None
+    return params if len(pattern) == len(segments) else None
+
+
+class ApiDefinition:
+    """One REST API of a template: stage, methods by resource path, gateway responses."""
+
+    def __init__(
+        self,
+        stage: str,
+        methods: list[MethodSpec],
+        gateway_responses: dict[str, GatewayResponseSpec],
+    ) -> None:
+        self.stage = stage
+        self.methods = methods
+        self.gateway_responses = gateway_responses
+        self._by_path: dict[str, dict[str, MethodSpec]] = {}
+        for method in methods:
+            self._by_path.setdefault(method.resource_path, {})[method.http_method] = method
+
+    @classmethod
+    def from_template(cls, template: dict[str, Any], resolve: Resolve, rest_api_id: str | None = None) -> ApiDefinition:
+        return _TemplateReader(template, resolve, rest_api_id).read()
+
+    def routes(self) -> list[tuple[str, str]]:
+        return sorted((m.http_method, m.resource_path) for m in self.methods)
+
+    def match(self, http_method: str, path: str) -> tuple[MethodSpec, dict[str, str]]:
+        """The method for a request path (after the stage), with its path parameters; 403 if none."""
+        segments = path.strip("/").split("/") if path.strip("/") else []
+        candidates: list[tuple[tuple[int, ...], str, dict[str, str]]] = []
+        for resource_path in self._by_path:
+            pattern = resource_path.strip("/").split("/") if resource_path.strip("/") else []
+            params = _match_segments(pattern, segments)
+            if params is not None:
+                candidates.append((tuple(_segment_rank(p) for p in pattern), resource_path, params))
+        for _, resource_path, params in sorted(candidates, key=lambda c: c[0]):
+            methods = self._by_path[resource_path]
+            method = methods.get(http_method.upper()) or methods.get("ANY")
+            if method is not None:
+                return method, params
+            break  # the most specific resource decides, as on AWS
+        raise GatewayError("MISSING_AUTHENTICATION_TOKEN", "Missing Authentication Token")
+
+
+class _TemplateReader:
+    def __init__(self, template: dict[str, Any], resolve: Resolve, rest_api_id: str | None) -> None:
+        self._resources: dict[str, dict[str, Any]] = template.get("Resources", {})
+        self._resolve = resolve
+        apis = [k for k, v in self._resources.items() if v.get("Type") == "AWS::ApiGateway::RestApi"]
+        if rest_api_id is None:
+            if len(apis) != 1:
+                raise ValueError(f"the template has {len(apis)} REST APIs ({apis}); name one with rest_api_id")
+            rest_api_id = apis[0]
+        if rest_api_id not in apis:
+            raise ValueError(f"{rest_api_id} is not an AWS::ApiGateway::RestApi of the template")
+        self._api = rest_api_id
+
+    def _of_type(self, resource_type: str) -> list[tuple[str, dict[str, Any]]]:
+        return [
+            (logical_id, resource.get("Properties", {}))
+            for logical_id, resource in self._resources.items()
+            if resource.get("Type") == resource_type
+            and _ref(resource.get("Properties", {}).get("RestApiId")) == self._api
+        ]
+
+    def read(self) -> ApiDefinition:
+        paths = self._resource_paths()
+        models = {logical_id: props for logical_id, props in self._of_type("AWS::ApiGateway::Model")}
+        validators = dict(self._of_type("AWS::ApiGateway::RequestValidator"))
+        methods = [
+            self._method(props, paths, models, validators) for _, props in self._of_type("AWS::ApiGateway::Method")
+        ]
+        return ApiDefinition(self._stage(), methods, self._gateway_responses())
+
+    def _stage(self) -> str:
+        for _, props in self._of_type("AWS::ApiGateway::Stage"):
+            return str(props["StageName"])
+        for _, props in self._of_type("AWS::ApiGateway::Deployment"):
+            if props.get("StageName"):
+                return str(props["StageName"])
+        raise ValueError(f"no AWS::ApiGateway::Stage for {self._api}")
+
+    def _resource_paths(self) -> dict[str, str]:
+        parts = {lid: props for lid, props in self._of_type("AWS::ApiGateway::Resource")}
+
+        @functools.cache
+        def path(logical_id: str) -> str:
+            props = parts[logical_id]
+            parent = props["ParentId"]
+            prefix = "" if _is_root(parent) else path(str(_ref(parent)))
+            return f"{prefix}/{props['PathPart']}"
+
+        return {logical_id: path(logical_id) for logical_id in parts}
+
+    def _method(
+        self,
+        props: dict[str, Any],
+        paths: dict[str, str],
+        models: dict[str, dict[str, Any]],
+        validators: dict[str, dict[str, Any]],
+    ) -> MethodSpec:
+        resource = props["ResourceId"]
+        resource_path = "/" if _is_root(resource) else paths[str(_ref(resource))]
+        validator = validators.get(str(_ref(props.get("RequestValidatorId"))), {})
+        by_name = {str(m.get("Name")): m for m in models.values()}
+        schemas: dict[str, dict[str, Any]] = {}
+        for content_type, model in (props.get("RequestModels") or {}).items():
+            found = models.get(str(_ref(model))) or by_name.get(str(model))
+            if found is not None and isinstance(found.get("Schema"), dict):
+                schemas[content_type.lower()] = found["Schema"]
+        return MethodSpec(
+            http_method=str(props["HttpMethod"]).upper(),
+            resource_path=resource_path,
+            authorization_type=str(props.get("AuthorizationType", "NONE")),
+            integration=self._integration(props.get("Integration") or {}),
+            request_parameters={k: bool(v) for k, v in (props.get("RequestParameters") or {}).items()},
+            models=schemas,
+            validate_body=bool(validator.get("ValidateRequestBody")),
+            validate_parameters=bool(validator.get("ValidateRequestParameters")),
+        )
+
+    def _integration(self, props: dict[str, Any]) -> IntegrationSpec:
+        kind = str(props.get("Type", "MOCK"))
+        responses = tuple(
+            IntegrationResponseSpec(
+                status_code=str(r["StatusCode"]),
+                selection_pattern=re.compile(r["SelectionPattern"]) if r.get("SelectionPattern") else None,
+                templates={k.lower(): str(v) for k, v in (r.get("ResponseTemplates") or {}).items()},
+                parameters={k: str(v) for k, v in (r.get("ResponseParameters") or {}).items()},
+            )
+            for r in self._resolve(props.get("IntegrationResponses") or [])
+        )
+        templates = {k.lower(): str(v) for k, v in self._resolve(props.get("RequestTemplates") or {}).items()}
+        spec = IntegrationSpec(kind, templates, responses, str(props.get("PassthroughBehavior", "WHEN_NO_MATCH")))
+        if kind != "AWS":
+            return spec
+        uri = str(self._resolve(props.get("Uri", "")))
+        match = re.fullmatch(r"arn:[^:]+:apigateway:([^:]+):([^:]+):action/([A-Za-z0-9]+)", uri)
+        if match is None:
+            LOG.warning("integration URI %s is not emulated (only AWS service actions are)", uri)
+            return IntegrationSpec("UNSUPPORTED", templates, responses, spec.passthrough)
+        region, service, action = match.groups()
+        return IntegrationSpec(kind, templates, responses, spec.passthrough, service.split(".")[-1], action, region)
+
+    def _gateway_responses(self) -> dict[str, GatewayResponseSpec]:
+        answers: dict[str, GatewayResponseSpec] = {}
+        for _, props in self._of_type("AWS::ApiGateway::GatewayResponse"):
+            status = props.get("StatusCode")
+            answers[str(props["ResponseType"])] = GatewayResponseSpec(
+                status_code=int(status) if status else None,
+                templates={k.lower(): str(v) for k, v in (props.get("ResponseTemplates") or {}).items()},
+                parameters={k: str(v) for k, v in (props.get("ResponseParameters") or {}).items()},
+            )
+        return answers
+
+
+# --------------------------------------------------------------------------------------------------
+# Requests and responses without HTTP
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GatewayRequest:
+    method: str
+    target: str  # the raw request target: "/v1/tasks/abc?x=1"
+    headers: list[tuple[str, str]]
+    body: bytes = b""
+    client_ip: str = LOOPBACK
+
+    def header(self, name: str) -> str | None:
+        folded = name.lower()
+        found = [value for key, value in self.headers if key.lower() == folded]
+        return found[-1] if found else None
+
+    @property
+    def raw_path(self) -> str:
+        return urlsplit(self.target).path or "/"
+
+    @property
+    def raw_query(self) -> str:
+        return urlsplit(self.target).query
+
+
+@dataclass(frozen=True)
+class GatewayResponse:
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+# --------------------------------------------------------------------------------------------------
+# SigV4 (IAM) authentication
+# --------------------------------------------------------------------------------------------------
+
+
+class _ReplaySigner(SigV4Auth):
+    """botocore's SigV4 with the client's signed-header set and the received body's hash."""
+
+    def __init__(self, credentials: Credentials, service: str, region: str, signed: list[str], query: str) -> None:
+        super().__init__(credentials, service, region)
+        self._signed = signed
+        self._query = query
+
+    def headers_to_sign(self, request: AWSRequest) -> HTTPHeaders:
+        header_map = HTTPHeaders()
+        for name in self._signed:
+            for value in request.headers.get_all(name) or []:
+                header_map[name] = value
+        return header_map
+
+    def canonical_query_string(self, request: AWSRequest) -> str:
+        return self._query
+
+    def payload(self, request: AWSRequest) -> str:
+        return hashlib.sha256(request.body or b"").hexdigest()
+
+
+@dataclass(frozen=True)
+class _Authorization:
+    access_key: str
+    date: str
+    region: str
+    service: str
+    terminator: str
+    signed_headers: list[str]
+    signature: str
+
+
+def _parse_authorization(header: str, request: GatewayRequest) -> _Authorization:
+    algorithm, _, rest = header.strip().partition(" ")
+    fields: dict[str, str] = {}
+    for part in rest.split(","):
+        key, equals, value = part.strip().partition("=")
+        if equals:
+            fields[key.strip()] = value.strip()
+    missing = [name for name in ("Credential", "Signature", "SignedHeaders") if name not in fields]
+    if algorithm != "AWS4-HMAC-SHA256" or missing:
+        complaints = "".join(f"Authorization header requires '{name}' parameter. " for name in missing)
+        if request.header("X-Amz-Date") is None and request.header("Date") is None:
+            complaints += "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. "
+        if algorithm != "AWS4-HMAC-SHA256":
+            complaints = f"Unsupported authorization type '{algorithm}' (only AWS4-HMAC-SHA256). " + complaints
+        raise GatewayError(
+            "INVALID_SIGNATURE", f"{complaints}Authorization={header}", error_type="IncompleteSignatureException"
+        )
+    scope = fields["Credential"].split("/")
+    if len(scope) != 5:
+        raise GatewayError(
+            "INVALID_SIGNATURE",
+            f"Credential should have 5 parts (AKID/date/region/service/aws4_request), got '{fields['Credential']}'.",
+            error_type="IncompleteSignatureException",
+        )
+    access_key, date, region, service, terminator = scope
+    return _Authorization(
+        access_key, date, region, service, terminator, fields["SignedHeaders"].lower().split(";"), fields["Signature"]
+    )
+
+
+def _request_time(request: GatewayRequest) -> tuple[dt.datetime, str]:
+    amz_date = request.header("X-Amz-Date")
+    try:
+        if amz_date is not None:
+            return dt.datetime.strptime(amz_date.strip(), SIGV4_TIMESTAMP).replace(tzinfo=dt.UTC), amz_date.strip()
+        date = request.header("Date")
+        if date is not None:
+            when = parsedate_to_datetime(date).astimezone(dt.UTC)
+            return when, when.strftime(SIGV4_TIMESTAMP)
+    except (ValueError, TypeError):
+        pass
+    raise GatewayError(
+        "INVALID_SIGNATURE",
+        "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header "
+        "(X-Amz-Date in the form YYYYMMDD'T'HHMMSS'Z').",
+        error_type="IncompleteSignatureException",
+    )
+
+
+def _strict_query(raw_query: str) -> str:
+    pairs = parse_qsl(raw_query, keep_blank_values=True)
+    return "&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, v in sorted(pairs))
+
+
+def _botocore_query(raw_query: str) -> str:
+    if not raw_query:
+        return ""
+    pairs = [pair.partition("=") for pair in raw_query.split("&")]
+    return "&".join(f"{key}={value}" for key, _, value in sorted(pairs))
+
+
+class SigV4Verifier:
+    """Authenticates a request signed with SigV4 for ``execute-api`` by one of ``users``."""
+
+    def __init__(
+        self,
+        users: Mapping[str, LocalUser],
+        *,
+        region: str = REGION,
+        service: str = EXECUTE_API,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self._users = users
+        self._region = region
+        self._service = service
+        self._clock = clock
+
+    def verify(self, request: GatewayRequest) -> LocalUser:
+        header = request.header("Authorization")
+        if not header:
+            raise GatewayError("MISSING_AUTHENTICATION_TOKEN", "Missing Authentication Token")
+        auth = _parse_authorization(header, request)
+        user = self._users.get(auth.access_key)
+        if user is None or request.header("X-Amz-Security-Token") is not None:
+            raise GatewayError("INVALID_SIGNATURE", INVALID_TOKEN, error_type="UnrecognizedClientException")
+        when, timestamp = _request_time(request)
+        self._check_scope(auth, timestamp)
+        self._check_clock(when, timestamp)
+        if "host" not in auth.signed_headers:
+            raise GatewayError(
+                "INVALID_SIGNATURE",
+                "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
+                error_type="IncompleteSignatureException",
+            )
+        self._check_signature(request, auth, user, timestamp)
+        return user
+
+    def _check_scope(self, auth: _Authorization, timestamp: str) -> None:
+        problem = ""
+        if auth.region != self._region:
+            problem = f"Credential should be scoped to a valid region, not '{auth.region}'. "
+        elif auth.service != self._service:
+            problem = f"Credential should be scoped to correct service: '{self._service}'. "
+        elif auth.terminator != "aws4_request":
+            problem = f"Credential should be scoped with a valid terminator: 'aws4_request', not '{auth.terminator}'. "
+        elif auth.date != timestamp[:8]:
+            problem = (
+                "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: "
+                f"'{auth.date}' != '{timestamp[:8]}', from '{timestamp}'."
+            )
+        if problem:
+            raise GatewayError("INVALID_SIGNATURE", problem, error_type="InvalidSignatureException")
+
+    def _check_clock(self, when: dt.datetime, timestamp: str) -> None:
+        now = self._clock()
+        if when < now - MAX_CLOCK_SKEW:
+            earliest = (now - MAX_CLOCK_SKEW).strftime(SIGV4_TIMESTAMP)
+            message = f"Signature expired: {timestamp} is now earlier than {earliest} ({now:%Y%m%dT%H%M%SZ} - 15 min.)"
+        elif when > now + MAX_CLOCK_SKEW:
+            latest = (now + MAX_CLOCK_SKEW).strftime(SIGV4_TIMESTAMP)
+            message = (
+                f"Signature not yet current: {timestamp} is still later than {latest} ({now:%Y%m%dT%H%M%SZ} + 15 min.)"
+            )
+        else:
+            return
+        raise GatewayError("INVALID_SIGNATURE", message, error_type="InvalidSignatureException")
+
+    def _check_signature(self, request: GatewayRequest, auth: _Authorization, user: LocalUser, timestamp: str) -> None:
+        content_sha = request.header("X-Amz-Content-SHA256")
+        actual_sha = hashlib.sha256(request.body).hexdigest()
+        signed = {name: [v for k, v in request.headers if k.lower() == name] for name in auth.signed_headers}
+        host = request.header("Host") or ""
+        first: tuple[str, str] | None = None
+        for query in dict.fromkeys((_botocore_query(request.raw_query), _strict_query(request.raw_query))):
+            aws_request = AWSRequest(method=request.method, url=f"http://{host}{request.raw_path}", data=request.body)
+            for name, values in signed.items():
+                for value in values:
+                    aws_request.headers.add_header(name, value)
+            aws_request.context["timestamp"] = timestamp
+            signer = _ReplaySigner(
+                Credentials(user.access_key_id, user.secret_access_key), self._service, self._region,
+                auth.signed_headers, query,
+            )  # fmt: skip
+            canonical = signer.canonical_request(aws_request)
+            string_to_sign = signer.string_to_sign(aws_request, canonical)
+            expected = signer.signature(string_to_sign, aws_request)
+            complete = all(signed.values()) and content_sha in (None, actual_sha)
+            if complete and hmac.compare_digest(expected, auth.signature.lower()):
+                return
+            first = first or (canonical, string_to_sign)
+        assert first is not None
+        raise GatewayError(
+            "INVALID_SIGNATURE",
+            f"{SIGNATURE_MISMATCH}\n\nThe Canonical String for this request should have been\n'{first[0]}'\n\n"
+            f"The String-to-Sign should have been\n'{first[1]}'\n",
+            error_type="InvalidSignatureException",
+        )
+
+
+# --------------------------------------------------------------------------------------------------
+# Request validation (JSON Schema draft 4, messages as AWS words them)
+# --------------------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=64)
+def _ecma_regex(pattern: str) -> re.Pattern[str]:
+    """ECMA 262 ``$`` (outside a class) is the end of input; Python's also matches before a final newline."""
+    out: list[str] = []
+    index, in_class = 0, False
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            out.append(pattern[index : index + 2])
+            index += 2
+            continue
+        if in_class and char == "]":
+            in_class = False
+        elif not in_class and char == "[":
+            in_class = True
+        elif not in_class and char == "$":
+            char = r"\Z"
+        out.append(char)
+        index += 1
+    return re.compile("".join(out), re.ASCII)
+
+
+def _ecma_pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
+    if validator.is_type(instance, "string") and not _ecma_regex(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+_Draft4 = jsonschema.validators.extend(jsonschema.Draft4Validator, {"pattern": _ecma_pattern})
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    names = {float: "number", str: "string", list: "array", dict: "object"}
+    return next((name for kind, name in names.items() if isinstance(value, kind)), type(value).__name__)
+
+
+_MESSAGES: dict[str, Callable[[Any, Any], str]] = {
+    "required": lambda need, inst: (
+        f"object has missing required properties ({_compact(sorted(set(need) - set(inst)))})"
+    ),
+    "additionalProperties": lambda _, inst: (
+        "object instance has properties which are not allowed by the schema: " + _compact(sorted(inst))
+    ),
+    "type": lambda allowed, inst: (
+        f"instance type ({_json_type(inst)}) does not match any allowed primitive type "
+        f"(allowed: {_compact(sorted([allowed] if isinstance(allowed, str) else allowed))})"
+    ),
+    "pattern": lambda pattern, inst: f'ECMA 262 regex "{pattern}" does not match input string "{inst}"',
+    "minLength": lambda n, inst: f'string "{inst}" is too short (length: {len(inst)}, required minimum: {n})',
+    "maxLength": lambda n, inst: f'string "{inst}" is too long (length: {len(inst)}, maximum allowed: {n})',
+    "enum": lambda values, inst: (
+        f"instance value ({_compact(inst)}) not found in enum (possible values: {_compact(values)})"
+    ),
+    "minimum": lambda n, inst: f"numeric instance is lower than the required minimum (minimum: {n}, found: {inst})",
+    "maximum": lambda n, inst: f"numeric instance is greater than the required maximum (maximum: {n}, found: {inst})",
+    "minItems": lambda n, inst: (
+        f"array is too short: must have at least {n} elements but instance has {len(inst)} elements"
+    ),
+    "maxItems": lambda n, inst: (
+        f"array is too long: must have at most {n} elements but instance has {len(inst)} elements"
+    ),
+}
+
+
+def _describe(error: ValidationError) -> str:
+    describe = _MESSAGES.get(str(error.validator))
+    if describe is None:
+        return error.message
+    if error.validator == "additionalProperties":
+        allowed = set((error.schema or {}).get("properties", {}))
+        patterns = [re.compile(p) for p in (error.schema or {}).get("patternProperties", {})]
+        extra = [k for k in error.instance if k not in allowed and not any(p.search(k) for p in patterns)]
+        return describe(None, extra)
+    return describe(error.validator_value, error.instance)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _validate_body(schema: dict[str, Any], body: bytes) -> None:
+    try:
+        document = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError) as error:
+        raise GatewayError(
+            "BAD_REQUEST_BODY", "Invalid request body", validation=f"[request body is not valid JSON: {error}]"
+        ) from None
+    errors = sorted(
+        _Draft4(schema).iter_errors(document), key=lambda e: ([str(p) for p in e.absolute_path], str(e.validator))
+    )
+    if errors:
+        raise GatewayError(
+            "BAD_REQUEST_BODY", "Invalid request body", validation="[" + ", ".join(map(_describe, errors)) + "]"
+        )
+
+
+def _missing_parameters(method: MethodSpec, request: ApiRequest) -> list[str]:
+    headers = {name.lower() for name in request.headers}
+    sources: dict[str, Callable[[str], bool]] = {
+        "path": lambda name: bool(request.path_params.get(name)),
+        "querystring": lambda name: name in request.query,
+        "header": lambda name: name.lower() in headers,
+    }
+    missing = []
+    for key, required in method.request_parameters.items():
+        _, _, rest = key.partition("method.request.")
+        location, _, name = rest.partition(".")
+        present = sources.get(location)
+        if required and present is not None and not present(name):
+            missing.append(name)
+    return missing
+
+
+# --------------------------------------------------------------------------------------------------
+# Calling the AWS service (the AWS integration)
+# --------------------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=16)
+def _service_protocol(service: str) -> tuple[str, str, str]:
+    """(Content-Type, X-Amz-Target prefix, signing name) of a JSON-protocol service, from botocore's model."""
+    model = botocore.session.get_session().get_service_model(SERVICE_MODEL_NAMES.get(service, service))
+    metadata = model.metadata
+    if metadata.get("protocol") != "json":
+        raise NotImplementedError(f"{service} speaks {metadata.get('protocol')}; only JSON-protocol services are")
+    return (
+        f"application/x-amz-json-{metadata.get('jsonVersion', '1.0')}",
+        str(metadata["targetPrefix"]),
+        str(metadata.get("signingName") or metadata["endpointPrefix"]),
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Gateway responses: simple variable substitution (not VTL, as on AWS)
+# --------------------------------------------------------------------------------------------------
+
+_VARIABLE = re.compile(
+    r"\$!?(?:\{(?P<braced>(?:context|stageVariables)(?:\.[A-Za-z0-9_]+)+)\}"
+    r"|(?P<plain>(?:context|stageVariables)(?:\.[A-Za-z0-9_]+)+))"
+)
+
+
+def _substitute(template: str, values: Mapping[str, str]) -> str:
+    return _VARIABLE.sub(lambda m: values.get(m.group("braced") or m.group("plain"), ""), template)
+
+
+def _json_escape(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)[1:-1]
+
+
+def _media_type(value: str | None) -> str:
+    return (value or "").split(";", 1)[0].strip().lower()
+
+
+def _pick_template(templates: Mapping[str, str], accept: str | None) -> tuple[str, str] | None:
+    if not templates:
+        return None
+    for media in (_media_type(part) for part in (accept or "").split(",")):
+        if media in templates:
+            return media, templates[media]
+    if JSON_TYPE in templates:
+        return JSON_TYPE, templates[JSON_TYPE]
+    return next(iter(templates.items()))
+
+
+# --------------------------------------------------------------------------------------------------
+# The gateway
+# --------------------------------------------------------------------------------------------------
+
+
+class LocalApiGateway:
+    """API Gateway (REST, v1) for the API of a synthesized template, on 127.0.0.1."""
+
+    def __init__(
+        self,
+        template: dict[str, Any],
+        resolve: Resolve,
+        aws_endpoint_url: str,
+        *,
+        host: str = LOOPBACK,
+        port: int = 0,
+        users: Mapping[str, LocalUser] = BY_ACCESS_KEY,
+        rest_api_id: str | None = None,
+    ) -> None:
+        if host not in (LOOPBACK, "localhost"):
+            raise ValueError(f"the local API Gateway binds to {LOOPBACK} only, not {host!r}")
+        self.api = ApiDefinition.from_template(template, resolve, rest_api_id)
+        self._endpoint = aws_endpoint_url.rstrip("/")
+        self._port = port
+        self._verifier = SigV4Verifier(users)
+        self._http = urllib3.PoolManager(maxsize=32, retries=False)
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self.internal_errors: list[str] = []
+        for method in self.api.methods:
+            if method.integration.type not in ("AWS", "MOCK") or method.authorization_type not in ("AWS_IAM", "NONE"):
+                LOG.warning(
+                    "%s %s: integration %s / authorization %s is not emulated; it will answer 500",
+                    method.http_method, method.resource_path, method.integration.type, method.authorization_type,
+                )  # fmt: skip
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    def start(self) -> str:
+        if self._server is None:
+            self._server = _Server((LOOPBACK, self._port), _Handler, self)
+            self._thread = threading.Thread(
+                target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="local-apigw", daemon=True
+            )
+            self._thread.start()
+            LOG.info("local API Gateway serving %d routes at %s", len(self.api.methods), self.url)
+        return self.url
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> LocalApiGateway:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def bound_address(self) -> tuple[str, int]:
+        if self._server is None:
+            raise RuntimeError("the local API Gateway is not started")
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
+
+    @property
+    def url(self) -> str:
+        host, port = self.bound_address
+        return f"http://{host}:{port}/{self.api.stage}"
+
+    def routes(self) -> list[tuple[str, str]]:
+        return self.api.routes()
+
+    # -- the pipeline ----------------------------------------------------------------------------------
+
+    def handle(self, request: GatewayRequest) -> GatewayResponse:
+        request_id = str(uuid.uuid4())
+        context: dict[str, str] = {"context.requestId": request_id, "context.stage": self.api.stage}
+        try:
+            if len(request.body) > MAX_PAYLOAD_BYTES:
+                raise GatewayError("REQUEST_TOO_LARGE", "Request Too Long")
+            method, path_params = self._route(request)
+            context |= {"context.httpMethod": method.http_method, "context.resourcePath": method.resource_path}
+            identity = self._authenticate(request, method)
+            context |= {f"context.identity.{k}": str(v) for k, v in identity.items() if v is not None}
+            api_request = self._api_request(request, method, path_params, identity, request_id)
+            self._validate(method, api_request, request)
+            return self._integrate(method, api_request, request)
+        except GatewayError as error:
+            return self.gateway_response(error, context, request)
+        except Exception as error:
+            LOG.exception("%s %s (request %s) failed", request.method, request.raw_path, request_id)
+            self.internal_errors.append(f"{request.method} {request.raw_path}: {type(error).__name__}: {error}")
+            return self.gateway_response(GatewayError("API_CONFIGURATION_ERROR", INTERNAL_ERROR), context, request)
+
+    def _route(self, request: GatewayRequest) -> tuple[MethodSpec, dict[str, str]]:
+        prefix = f"/{self.api.stage}"
+        path = request.raw_path
+        if path != prefix and not path.startswith(prefix + "/"):
+            raise GatewayError("MISSING_AUTHENTICATION_TOKEN", "Missing Authentication Token")
+        return self.api.match(request.method, path[len(prefix) :])
+
+    def _authenticate(self, request: GatewayRequest, method: MethodSpec) -> dict[str, str | None]:
+        identity: dict[str, str | None] = {
+            "sourceIp": request.client_ip,
+            "userAgent": request.header("User-Agent"),
+            "accountId": None,
+            "user": None,
+            "userArn": None,
+            "caller": None,
+            "accessKey": None,
+        }
+        if method.authorization_type == "NONE":
+            return identity
+        if method.authorization_type != "AWS_IAM":
+            raise RuntimeError(f"authorization type {method.authorization_type} is not emulated")
+        user = self._verifier.verify(request)
+        return identity | {
+            "accountId": ACCOUNT_ID,
+            "user": user.principal_id,
+            "userArn": user.arn,
+            "caller": user.principal_id,
+            "accessKey": user.access_key_id,
+        }
+
+    def _api_request(
+        self,
+        request: GatewayRequest,
+        method: MethodSpec,
+        path_params: dict[str, str],
+        identity: dict[str, str | None],
+        request_id: str,
+    ) -> ApiRequest:
+        headers: dict[str, str] = {}
+        for name, value in request.headers:
+            headers.pop(next((k for k in headers if k.lower() == name.lower()), name), None)
+            headers[name] = value
+        return ApiRequest(
+            method=request.method.upper(),
+            resource_path=method.resource_path,
+            path=unquote(request.raw_path[len(self.api.stage) + 1 :]) or "/",
+            path_params=path_params,
+            query=dict(parse_qsl(request.raw_query, keep_blank_values=True)),
+            headers=headers,
+            body=request.body.decode("utf-8", errors="replace"),
+            stage=self.api.stage,
+            request_id=request_id,
+            identity=identity,
+        )
+
+    def _validate(self, method: MethodSpec, api_request: ApiRequest, request: GatewayRequest) -> None:
+        if method.validate_parameters:
+            missing = _missing_parameters(method, api_request)
+            if missing:
+                message = f"Missing required request parameters: [{', '.join(missing)}]"
+                raise GatewayError("BAD_REQUEST_PARAMETERS", message)
+        content_type = _media_type(request.header("Content-Type")) or JSON_TYPE
+        schema = method.models.get(content_type) or method.models.get("$default")
+        if method.validate_body and schema is not None:
+            _validate_body(schema, request.body)
+
+    def _request_body(self, method: MethodSpec, api_request: ApiRequest, request: GatewayRequest) -> str:
+        integration = method.integration
+        content_type = _media_type(request.header("Content-Type")) or JSON_TYPE
+        template = integration.request_templates.get(content_type)
+        if template is None:
+            never = integration.passthrough == "NEVER"
+            if never or (integration.passthrough == "WHEN_NO_TEMPLATES" and integration.request_templates):
+                raise GatewayError("UNSUPPORTED_MEDIA_TYPE", "Unsupported Media Type")
+            return api_request.body
+        return render_request(template, api_request)
+
+    def _integrate(self, method: MethodSpec, api_request: ApiRequest, request: GatewayRequest) -> GatewayResponse:
+        integration = method.integration
+        body = self._request_body(method, api_request, request)
+        if integration.type == "AWS":
+            status, backend_body, backend_headers = self._call_service(integration, body)
+        elif integration.type == "MOCK":
+            status, backend_body, backend_headers = int(json.loads(body or "{}").get("statusCode", 200)), "", {}
+        else:
+            raise RuntimeError(f"integration type {integration.type} is not emulated")
+        selected = self._select(integration, status)
+        picked = _pick_template(selected.templates, request.header("Accept"))
+        headers = {"x-amzn-RequestId": api_request.request_id}
+        if picked is None:  # no template: the integration's body passes through
+            return GatewayResponse(
+                int(selected.status_code), backend_body.encode(), headers | {"Content-Type": JSON_TYPE}
+            )
+        content_type, template = picked
+        rendered = render_response(template, api_request, backend_body)
+        headers |= self._mapped_headers(selected.parameters, api_request, backend_headers)
+        headers |= rendered.header_overrides
+        status_code = rendered.status_override or int(selected.status_code)
+        return GatewayResponse(status_code, rendered.body.encode("utf-8"), headers | {"Content-Type": content_type})
+
+    def _select(self, integration: IntegrationSpec, status: int) -> IntegrationResponseSpec:
+        default = None
+        for response in integration.responses:
+            if response.selection_pattern is None:
+                default = default or response
+            elif response.selection_pattern.fullmatch(str(status)):
+                return response
+        if default is None:
+            raise RuntimeError(f"no integration response matches status {status} and none is the default")
+        return default
+
+    @staticmethod
+    def _mapped_headers(
+        parameters: Mapping[str, str], api_request: ApiRequest, backend_headers: Mapping[str, str]
+    ) -> dict[str, str]:
+        """``method.response.header.X`` ← ``'literal'``, ``integration.response.header.Y`` or ``method.request.*``."""
+        folded_backend = {k.lower(): v for k, v in backend_headers.items()}
+        folded_request = {k.lower(): v for k, v in api_request.headers.items()}
+        mapped: dict[str, str] = {}
+        for target, source in parameters.items():
+            name = target.removeprefix("method.response.header.")
+            if source.startswith("'") and source.endswith("'") and len(source) >= 2:
+                mapped[name] = source[1:-1]
+            elif source.startswith("integration.response.header."):
+                mapped[name] = folded_backend.get(source.rsplit(".", 1)[1].lower(), "")
+            elif source.startswith("method.request.header."):
+                mapped[name] = folded_request.get(source.rsplit(".", 1)[1].lower(), "")
+        return {k: v for k, v in mapped.items() if v}
+
+    def _call_service(self, integration: IntegrationSpec, body: str) -> tuple[int, str, dict[str, str]]:
+        content_type, target_prefix, signing_name = _service_protocol(integration.service)
+        url = f"{self._endpoint}/"
+        aws_request = AWSRequest(
+            method="POST",
+            url=url,
+            data=body.encode("utf-8"),
+            headers={"Content-Type": content_type, "X-Amz-Target": f"{target_prefix}.{integration.action}"},
+        )
+        SigV4Auth(BACKEND_CREDENTIALS, signing_name, integration.region).add_auth(aws_request)
+        try:
+            response = self._http.request(
+                "POST",
+                url,
+                body=aws_request.body,
+                headers=dict(aws_request.headers.items()),
+                timeout=urllib3.Timeout(connect=5.0, read=INTEGRATION_TIMEOUT_SECONDS),
+            )
+        except urllib3.exceptions.TimeoutError:
+            raise GatewayError("INTEGRATION_TIMEOUT", "Endpoint request timed out") from None
+        except urllib3.exceptions.HTTPError as error:
+            LOG.error("%s %s: the service at %s failed: %s", integration.service, integration.action, url, error)
+            raise GatewayError("INTEGRATION_FAILURE", INTERNAL_ERROR) from None
+        text = response.data.decode("utf-8", errors="replace")
+        if response.status >= 500:
+            LOG.warning("%s %s answered %d: %s", integration.service, integration.action, response.status, text[:500])
+        return response.status, text, dict(response.headers.items())
+
+    # -- gateway responses -----------------------------------------------------------------------------
+
+    def gateway_response(
+        self, error: GatewayError, context: Mapping[str, str], request: GatewayRequest | None = None
+    ) -> GatewayResponse:
+        default_status = DEFAULT_STATUS.get(error.response_type, 500)
+        spec = self.api.gateway_responses.get(error.response_type)
+        fallback = self.api.gateway_responses.get("DEFAULT_5XX" if default_status >= 500 else "DEFAULT_4XX")
+        status = (spec and spec.status_code) or (fallback and fallback.status_code) or default_status
+        chosen = spec if spec is not None and spec.templates else fallback
+        templates = (
+            chosen.templates if chosen is not None and chosen.templates else {JSON_TYPE: DEFAULT_GATEWAY_TEMPLATE}
+        )
+        content_type, template = _pick_template(templates, request.header("Accept") if request else None) or (
+            JSON_TYPE,
+            DEFAULT_GATEWAY_TEMPLATE,
+        )
+        values = dict(context) | {
+            "context.error.message": error.message,
+            "context.error.messageString": json.dumps(error.message, ensure_ascii=False),
+            "context.error.responseType": error.response_type,
+            "context.error.validationErrorString": _json_escape(error.validation),
+        }
+        headers = {"Content-Type": content_type, "x-amzn-RequestId": context.get("context.requestId", "")}
+        if error.error_type:
+            headers["x-amzn-ErrorType"] = error.error_type
+        for source in (fallback, spec):
+            for target, value in (source.parameters if source else {}).items():
+                if value.startswith("'") and value.endswith("'") and len(value) >= 2:
+                    headers[target.removeprefix("gatewayresponse.header.")] = value[1:-1]
+        return GatewayResponse(status, _substitute(template, values).encode("utf-8"), headers)
+
+
+# --------------------------------------------------------------------------------------------------
+# HTTP
+# --------------------------------------------------------------------------------------------------
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _read_chunked(stream: BinaryIO, limit: int) -> bytes:
+    """A ``Transfer-Encoding: chunked`` body (http.server does not decode it)."""
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        size_line = stream.readline(1024)
+        size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+        if size == 0:
+            while stream.readline(1024) not in (b"\r\n", b"\n", b""):
+                pass  # trailers
+            return b"".join(chunks)
+        total += size
+        if total > limit:
+            raise _BodyTooLarge
+        chunks.append(stream.read(size))
+        stream.readline(8)
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    address_family = socket.AF_INET
+
+    def __init__(self, address: tuple[str, int], handler: type[_Handler], gateway: LocalApiGateway) -> None:
+        self.gateway = gateway
+        super().__init__(address, handler)
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "taskrail-local-apigw"
+    sys_version = ""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        LOG.debug("http: " + format, *args)
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            return _read_chunked(cast(BinaryIO, self.rfile), MAX_PAYLOAD_BYTES)
+        length = int(self.headers.get("Content-Length") or 0)
+        if length < 0:
+            raise ValueError("negative Content-Length")
+        if length > MAX_PAYLOAD_BYTES:
+            self.close_connection = True
+            if length <= MAX_DRAIN_BYTES:  # read it, so the client sees our answer rather than a reset
+                remaining = length
+                while remaining > 0:
+                    chunk = self.rfile.read(min(remaining, 1 << 20))
+                    if not chunk:
+                        break
+                    remaining -= len(chunk)
+            raise _BodyTooLarge
+        return self.rfile.read(length) if length else b""
+
+    def _serve(self) -> None:
+        started = time.perf_counter()
+        gateway = cast(_Server, self.server).gateway
+        request = GatewayRequest(
+            method=self.command,
+            target=self.path,
+            headers=list(self.headers.items()),
+            client_ip=self.client_address[0],
+        )
+        try:
+            request = GatewayRequest(
+                request.method, request.target, request.headers, self._read_body(), request.client_ip
+            )
+            response = gateway.handle(request)
+        except _BodyTooLarge:
+            error = GatewayError("REQUEST_TOO_LARGE", "Request Too Long")
+            response = gateway.gateway_response(error, {"context.requestId": str(uuid.uuid4())}, request)
+        except ValueError:
+            self.close_connection = True
+            error = GatewayError("BAD_REQUEST_BODY", "Invalid request body framing")
+            response = gateway.gateway_response(error, {"context.requestId": str(uuid.uuid4())}, request)
+        # logged before the answer is written: whoever has the answer can already find its line
+        ACCESS_LOG.info(
+            "%s %s %s %d %.1fms",
+            self.client_address[0], self.command, request.raw_path, response.status,
+            (time.perf_counter() - started) * 1000,
+        )  # fmt: skip
+        self._write(response)
+
+    def _write(self, response: GatewayResponse) -> None:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.send_response(response.status)
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(response.body)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(response.body)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
