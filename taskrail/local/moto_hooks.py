@@ -257,7 +257,7 @@ def _invoke_async(invoker: LambdaInvoker, name: str, payload: bytes, qualifier: 
     threading.Thread(target=run, name=f"lambda-event-{name}", daemon=True).start()
 
 
-def _hooked_lambda_invoke(  # noqa: PLR0917 -- moto's signature
+def _hooked_lambda_invoke(
     self: LambdaSimpleBackend,
     function_name: str,
     qualifier: str | None,

@@ -85,12 +85,6 @@ HOSTILE: dict[str, str] = {
 }
 NON_EMPTY = {label: value for label, value in HOSTILE.items() if value}
 
-# A known product bug, as a strict xfail: it turns into a failure once fixed, so the marker gets removed.
-STATUS_QUOTE_BUG = (
-    'renders the stored status with $util.escapeJavaScript(...) but without .replaceAll("\\\\\'", "\'"), '
-    "so a ' in it comes out as \\' (invalid JSON)"
-)
-
 
 def hostile(values: dict[str, str] = HOSTILE) -> Any:
     return pytest.mark.parametrize("value", list(values.values()), ids=list(values))
@@ -99,9 +93,7 @@ def hostile(values: dict[str, str] = HOSTILE) -> Any:
 def stored_statuses(template: str) -> list[Any]:
     """Finished statuses, then hostile ones; a status with ' meets the escaping bug."""
     cases = [pytest.param(status, id=status) for status in ("SUCCEEDED", "REJECTED", "FAILED", "CANCELLED")]
-    for label, value in NON_EMPTY.items():
-        bug = pytest.mark.xfail(raises=AssertionError, strict=True, reason=f"bug: {template} {STATUS_QUOTE_BUG}")
-        cases.append(pytest.param(value, id=label, marks=[bug] if "'" in value else []))
+    cases += [pytest.param(value, id=label) for label, value in NON_EMPTY.items()]
     return cases
 
 
@@ -253,6 +245,11 @@ def test_templates_are_deployed_with_includes_and_table_name_expanded(template: 
     assert "${TasksTableName}" not in text
 
 
+# --------------------------------------------------------------------------------------------------
+# Any hostile input, every template: one valid JSON document
+# --------------------------------------------------------------------------------------------------
+
+
 @pytest.mark.parametrize("template", REQUEST_TEMPLATES)
 @hostile()
 def test_every_request_template_renders_valid_json_whatever_the_request_carries(template: str, value: str):
@@ -274,11 +271,8 @@ def kitchen_sink_response(value: str) -> dict[str, Any]:
 def response_cases() -> list[Any]:
     cases = []
     for template in RESPONSE_TEMPLATES:
-        for label, value in NON_EMPTY.items():
-            # the hostile item is the caller's: cancel answers 409 and submit 202, both quoting its status
-            buggy = template in {"cancel_task.error.vtl", "submit_task.error.vtl"} and "'" in value
-            bug = pytest.mark.xfail(raises=AssertionError, strict=True, reason=f"bug: {template} {STATUS_QUOTE_BUG}")
-            cases.append(pytest.param(template, value, id=f"{template}-{label}", marks=[bug] if buggy else []))
+        # the hostile item is the caller's: cancel answers 409 and submit 202, both quoting its status
+        cases += [pytest.param(template, value, id=f"{template}-{label}") for label, value in NON_EMPTY.items()]
     return cases
 
 
