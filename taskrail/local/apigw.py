@@ -81,6 +81,8 @@ Known deviations from AWS
   additionalProperties, type, pattern, min/maxLength, enum, minimum/maximum, min/maxItems); others use
   ``jsonschema``'s text. ``pattern`` uses ECMA 262 semantics for ``$`` (end of input only, unlike Python).
 * Repeated query-string parameters or headers: the last value is used.
+* Bodies are encoded as Java does (a lone surrogate becomes ``?``); header values set by templates lose CR/LF
+  and non-Latin-1 characters (no response splitting).
 """
 
 from __future__ import annotations
@@ -455,13 +457,20 @@ class GatewayRequest:
         found = [value for key, value in self.headers if key.lower() == folded]
         return found[-1] if found else None
 
+    def _split(self) -> tuple[str, str]:
+        if self.target.startswith("/"):  # origin form; urlsplit would read "//x/..." as a host
+            path, _, query = self.target.partition("?")
+            return path, query
+        parts = urlsplit(self.target)  # absolute form
+        return parts.path or "/", parts.query
+
     @property
     def raw_path(self) -> str:
-        return urlsplit(self.target).path or "/"
+        return self._split()[0]
 
     @property
     def raw_query(self) -> str:
-        return urlsplit(self.target).query
+        return self._split()[1]
 
 
 @dataclass(frozen=True)
@@ -835,6 +844,16 @@ def _json_escape(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)[1:-1]
 
 
+def _encode(text: str) -> bytes:
+    """UTF-8 as Java's ``getBytes(UTF_8)``: a lone surrogate becomes ``?`` instead of failing."""
+    return text.encode("utf-8", errors="replace")
+
+
+def _header_value(value: str) -> str:
+    """No CR/LF (no response splitting through a header override) and Latin-1 only, as HTTP/1.1 carries it."""
+    return re.sub(r"[\r\n]+", " ", value).encode("latin-1", errors="replace").decode("latin-1")
+
+
 def _media_type(value: str | None) -> str:
     return (value or "").split(";", 1)[0].strip().lower()
 
@@ -1042,14 +1061,14 @@ class LocalApiGateway:
         headers = {"x-amzn-RequestId": api_request.request_id}
         if picked is None:  # no template: the integration's body passes through
             return GatewayResponse(
-                int(selected.status_code), backend_body.encode(), headers | {"Content-Type": JSON_TYPE}
+                int(selected.status_code), _encode(backend_body), headers | {"Content-Type": JSON_TYPE}
             )
         content_type, template = picked
         rendered = render_response(template, api_request, backend_body)
         headers |= self._mapped_headers(selected.parameters, api_request, backend_headers)
         headers |= rendered.header_overrides
         status_code = rendered.status_override or int(selected.status_code)
-        return GatewayResponse(status_code, rendered.body.encode("utf-8"), headers | {"Content-Type": content_type})
+        return GatewayResponse(status_code, _encode(rendered.body), headers | {"Content-Type": content_type})
 
     def _select(self, integration: IntegrationSpec, status: int) -> IntegrationResponseSpec:
         default = None
@@ -1086,7 +1105,7 @@ class LocalApiGateway:
         aws_request = AWSRequest(
             method="POST",
             url=url,
-            data=body.encode("utf-8"),
+            data=_encode(body),
             headers={"Content-Type": content_type, "X-Amz-Target": f"{target_prefix}.{integration.action}"},
         )
         SigV4Auth(BACKEND_CREDENTIALS, signing_name, integration.region).add_auth(aws_request)
@@ -1138,7 +1157,7 @@ class LocalApiGateway:
             for target, value in (source.parameters if source else {}).items():
                 if value.startswith("'") and value.endswith("'") and len(value) >= 2:
                     headers[target.removeprefix("gatewayresponse.header.")] = value[1:-1]
-        return GatewayResponse(status, _substitute(template, values).encode("utf-8"), headers)
+        return GatewayResponse(status, _encode(_substitute(template, values)), headers)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1193,7 +1212,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if length < 0:
             raise ValueError("negative Content-Length")
         if length > MAX_PAYLOAD_BYTES:
-            self.close_connection = True
             if length <= MAX_DRAIN_BYTES:  # read it, so the client sees our answer rather than a reset
                 remaining = length
                 while remaining > 0:
@@ -1219,6 +1237,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             )
             response = gateway.handle(request)
         except _BodyTooLarge:
+            self.close_connection = True  # whatever is left of the body is not read
             error = GatewayError("REQUEST_TOO_LARGE", "Request Too Long")
             response = gateway.gateway_response(error, {"context.requestId": str(uuid.uuid4())}, request)
         except ValueError:
@@ -1237,7 +1256,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self.send_response(response.status)
             for name, value in response.headers.items():
-                self.send_header(name, value)
+                self.send_header(_header_value(name), _header_value(value))
             self.send_header("Content-Length", str(len(response.body)))
             if self.close_connection:
                 self.send_header("Connection", "close")

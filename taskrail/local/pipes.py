@@ -51,6 +51,15 @@ def render_input_template(template: str | None, record: dict[str, Any]) -> Any:
     return json.loads(TEMPLATE_PATH.sub(value, template))
 
 
+def as_delivered(record: dict[str, Any]) -> dict[str, Any]:
+    """A record as a Pipe hands it on: JSON, with ApproximateCreationDateTime in epoch seconds."""
+    dynamodb = dict(record.get("dynamodb", {}))
+    created = dynamodb.get("ApproximateCreationDateTime")
+    if created is not None and hasattr(created, "timestamp"):
+        dynamodb["ApproximateCreationDateTime"] = int(created.timestamp())
+    return {**record, "dynamodb": dynamodb, "eventSource": "aws:dynamodb"}
+
+
 class PipeRunner:
     """One poller thread per pipe; ``pause()``/``resume()`` simulate an outage of the poller."""
 
@@ -108,7 +117,8 @@ class PipeRunner:
                     log.exception("pipe %s: reading the stream failed", spec.name)
                     continue
                 iterators[shard_id] = response.get("NextShardIterator") or iterator
-                for record in response.get("Records", []):
+                for raw in response.get("Records", []):
+                    record = as_delivered(raw)
                     if any(matches(f, record) for f in spec.filters) or not spec.filters:
                         self._deliver(spec, record)
             self._stop.wait(POLL_INTERVAL)
