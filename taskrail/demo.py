@@ -105,7 +105,7 @@ def refuse_invalid_request(client: TaskrailClient, failures: list[str]) -> None:
         client.submit("Not A Type!", {})
         failures.append("an invalid request was accepted")
     except ApiError as error:
-        console.print(f"  POST /tasks → {error.status} {error.message}")
+        console.print(f"  POST /tasks → {error.status} {error.message}", markup=False)
         if error.status != 400:
             failures.append(f"invalid request got {error.status}, expected 400")
 

@@ -612,7 +612,7 @@ class FunctionPool:
                     init_errors=f.init_errors,
                     restarts=f.restarts,
                     throttles=f.throttles,
-                    workers=sum(1 for w in f.workers if not w.dead),
+                    workers=sum(1 for w in f.workers if not w.dead and not w.retiring),
                     busy=sum(1 for w in f.workers if w.current is not None and not w.current.finished),
                     queued=len(f.queue),
                     init_seconds=tuple(f.init_seconds),
@@ -620,12 +620,14 @@ class FunctionPool:
         return result
 
     def worker_pids(self, function_name: str | None = None) -> dict[str, list[int]]:
-        """Live worker pids per function name (all functions, or just one)."""
+        """Pids of the workers serving each function (not those being killed), all functions or one."""
         functions = [self._function(function_name)] if function_name else list(self._functions.values())
         result = {}
         for f in functions:
             with f.cond:
-                result[f.spec.name] = [w.proc.pid for w in f.workers if w.proc is not None and not w.dead]
+                result[f.spec.name] = [
+                    w.proc.pid for w in f.workers if w.proc is not None and not w.dead and not w.retiring
+                ]
         return result
 
     def worker_environment(self, function_name: str, runtime_api: str = "127.0.0.1:0") -> dict[str, str]:

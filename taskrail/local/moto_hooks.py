@@ -622,6 +622,8 @@ def threaded_server(
         bound_port = server.get_host_and_port()[1]
         os.environ["MOTO_PORT"] = str(bound_port)
         url = f"http://{host}:{bound_port}"
+        # moto's backends are process-wide: a new server starts empty, as a new stack should.
+        requests.post(f"{url}/moto-api/reset", timeout=10).raise_for_status()
         if config:
             requests.post(f"{url}/moto-api/config", json=dict(config), timeout=10).raise_for_status()
         yield url

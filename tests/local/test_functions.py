@@ -205,7 +205,9 @@ def test_handler_exception_is_unhandled_with_the_class_name(pool: FunctionPool) 
 
 
 def test_timeout_is_sandbox_timedout_and_the_worker_is_replaced(pool: FunctionPool) -> None:
+    wait_until(lambda: len(pool.worker_pids("test-echo")["test-echo"]) == 2, "two echo workers")
     before = pool.stats()["test-echo"]
+    pids_before = set(pool.worker_pids("test-echo")["test-echo"])
     started = time.monotonic()
     outcome = invoke(pool, "echo", {"sleep": 30})
     elapsed = time.monotonic() - started
@@ -214,13 +216,13 @@ def test_timeout_is_sandbox_timedout_and_the_worker_is_replaced(pool: FunctionPo
     assert error["errorType"] == "Sandbox.Timedout"
     assert re.fullmatch(r"RequestId: [0-9a-f-]{36} Error: Task timed out after 1\.00 seconds", error["errorMessage"])
     assert elapsed < 10  # the 30 s sleep was cut short
-    after_timeout = invoke(pool, "echo", {"n": 1})
-    assert after_timeout.function_error is None
-    assert body(after_timeout)["event"] == {"n": 1}
-    stats = pool.stats()["test-echo"]
-    assert stats.timeouts == before.timeouts + 1
-    assert stats.restarts >= before.restarts + 1
-    wait_until(lambda: len(pool.worker_pids("test-echo")["test-echo"]) == 2, "the replacement worker")
+    wait_until(lambda: pool.stats()["test-echo"].restarts == before.restarts + 1, "the replacement worker")
+    wait_until(lambda: len(pool.worker_pids("test-echo")["test-echo"]) == 2, "two echo workers again")
+    pids_after = set(pool.worker_pids("test-echo")["test-echo"])
+    assert len(pids_after - pids_before) == 1  # the timed-out worker was replaced, the other one kept
+    assert pool.stats()["test-echo"].timeouts == before.timeouts + 1
+    answers = [invoke(pool, "echo", {"n": n}) for n in range(2)]
+    assert [body(a)["event"] for a in answers] == [{"n": 0}, {"n": 1}]
 
 
 def test_crash_mid_invocation_is_runtime_exit_error_and_the_worker_is_replaced(pool: FunctionPool) -> None:
