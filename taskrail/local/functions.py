@@ -81,7 +81,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -452,9 +452,11 @@ class FunctionPool:
         self._start_timeout = start_timeout
         self._functions: dict[str, _Function] = {}
         self._aliases: dict[str, _Function] = {}
-        for key, spec in specs.items():
-            if not spec.code_path or not Path(spec.code_path).is_dir():
-                raise ValueError(f"function {spec.name}: code_path {spec.code_path!r} is not a directory")
+        for key, given in specs.items():
+            if not given.code_path or not Path(given.code_path).is_dir():
+                raise ValueError(f"function {given.name}: code_path {given.code_path!r} is not a directory")
+            # Absolute, since it is the workers' cwd, PYTHONPATH and LAMBDA_TASK_ROOT.
+            spec = replace(given, code_path=str(Path(given.code_path).resolve()))
             if isinstance(concurrency, int):
                 wanted = concurrency
             else:
