@@ -5,42 +5,15 @@ from __future__ import annotations
 import json
 import socket
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from taskrail.client import ApiError, TaskrailClient
-from taskrail.local.stack import LocalStack, StackOptions, local_client
+from taskrail.local.stack import LocalStack
 from taskrail.local.users import ALICE
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[LocalStack]:
-    local = LocalStack(StackOptions(time_scale=0.02, with_console=False))
-    local.start()
-    try:
-        yield local
-    finally:
-        local.stop()
-
-
-def client_for(stack: LocalStack, user: str) -> TaskrailClient:
-    info = stack.info
-    assert info is not None
-    return TaskrailClient.for_stack(info, user, lambda s: local_client(s, info.aws_endpoint_url))
-
-
-@pytest.fixture(scope="module")
-def alice(stack: LocalStack) -> TaskrailClient:
-    return client_for(stack, "alice")
-
-
-@pytest.fixture(scope="module")
-def bob(stack: LocalStack) -> TaskrailClient:
-    return client_for(stack, "bob")
 
 
 def wait_for(predicate: Any, timeout: float = 60) -> Any:

@@ -1,0 +1,38 @@
+"""One local stack for the whole e2e session (starting one costs seconds): tests use their own tasks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from taskrail.client import TaskrailClient
+from taskrail.local.stack import LocalStack, StackOptions, local_client
+
+E2E_TIME_SCALE = 0.02
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[LocalStack]:
+    local = LocalStack(StackOptions(time_scale=E2E_TIME_SCALE, with_console=True))
+    local.start()
+    try:
+        yield local
+    finally:
+        local.stop()
+
+
+def client_for(stack: LocalStack, user: str) -> TaskrailClient:
+    info = stack.info
+    assert info is not None
+    return TaskrailClient.for_stack(info, user, lambda s: local_client(s, info.aws_endpoint_url))
+
+
+@pytest.fixture(scope="session")
+def alice(stack: LocalStack) -> TaskrailClient:
+    return client_for(stack, "alice")
+
+
+@pytest.fixture(scope="session")
+def bob(stack: LocalStack) -> TaskrailClient:
+    return client_for(stack, "bob")
