@@ -1,6 +1,6 @@
 """Every moto internal taskrail touches, in one place (moto 5.2.5 exactly; see :func:`assert_supported_moto`).
 
-Three hooks, each installed by a context manager (or install/uninstall pair for a long-running stack):
+Four hooks, each installed by a context manager (or install/uninstall pair for a long-running stack):
 
 1. **Lambda invoker** -- :func:`lambda_invoker` replaces
    ``moto.awslambda_simple.models.LambdaSimpleBackend.invoke`` (the backend moto uses when the config has
@@ -40,6 +40,10 @@ Three hooks, each installed by a context manager (or install/uninstall pair for 
    now keeps its own error name, so a mocked ``DynamoDB.ConditionalCheckFailedException`` is caught by
    that name. States of the test case answer from the mock by attempt number (``State.RetryCount``);
    other states call the real (moto) services. More attempts than mocked is a ``States.Runtime`` failure.
+
+4. **StopExecution** -- :func:`install_aws_stop_semantics` wraps ``Execution.stop`` so the execution reads
+   ABORTED at once, as on AWS; moto otherwise keeps it RUNNING until the current state returns (a state
+   blocked in a synchronous Lambda invoke can take minutes). The function runs on, as on AWS.
 
 Enabling execution in server mode (checked on 5.2.5): ``ThreadedMotoServer`` takes no config, and
 ``mock_aws(config=...)`` only patches ``moto.core.config.default_user_config`` for its own lifetime.
@@ -82,6 +86,7 @@ from moto.core.config import DefaultConfig, default_user_config
 from moto.core.exceptions import AWSError
 from moto.server import ThreadedMotoServer
 from moto.stepfunctions.exceptions import InvalidName
+from moto.stepfunctions.parser.api import ExecutionStatus
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
     FailureEventException,
 )
@@ -599,6 +604,31 @@ def start_execution_with_test_case(
 
 
 # --------------------------------------------------------------------------------------------------
+# 4. StopExecution as AWS answers it
+# --------------------------------------------------------------------------------------------------
+
+
+def _stop_now(self: Execution, stop_date: Any, error: str | None, cause: str | None) -> None:
+    """moto only flags the program as stopped and reports ABORTED once the current state returns (a state
+    blocked in a synchronous Lambda invoke can take minutes); AWS reports ABORTED at once and lets the
+    function run on. Flag it, then reflect the status immediately; the worker reflects the same later."""
+    _original(Execution, "stop")(self, stop_date=stop_date, error=error, cause=cause)
+    if self.exec_status == ExecutionStatus.RUNNING:
+        self.exec_status = ExecutionStatus.ABORTED
+        self.stop_date = stop_date
+
+
+def install_aws_stop_semantics() -> None:
+    if not _is_patched(Execution, "stop"):
+        _patch(Execution, "stop", _stop_now)
+
+
+def uninstall_aws_stop_semantics() -> None:
+    if _is_patched(Execution, "stop"):
+        _unpatch(Execution, "stop")
+
+
+# --------------------------------------------------------------------------------------------------
 # Server mode
 # --------------------------------------------------------------------------------------------------
 
@@ -646,6 +676,10 @@ _SFN: Final = "moto.stepfunctions.parser"
 
 # symbol -> (getter of moto's original object, expected parameter names)
 _SIGNATURES: Final[dict[str, tuple[Callable[[], Any], list[str]]]] = {
+    f"{_SFN}.backend.execution.Execution.stop": (
+        lambda: _original(Execution, "stop"),
+        ["self", "stop_date", "error", "cause"],
+    ),
     "moto.awslambda_simple.models.LambdaSimpleBackend.invoke": (
         lambda: _original(LambdaSimpleBackend, "invoke"),
         ["self", "function_name", "qualifier", "body", "headers", "response_headers"],

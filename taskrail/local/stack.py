@@ -97,6 +97,8 @@ class LocalStack:
                 template, lambda s: local_client(s, endpoint), stack_name=STACK_NAME, cdk_out=str(CDK_OUT)
             )
             self.resources = resources
+            moto_hooks.install_aws_stop_semantics()
+            self._exit.callback(moto_hooks.uninstall_aws_stop_semantics)
             moto_hooks.set_time_scale(self.options.time_scale)
             self._exit.callback(moto_hooks.reset_time_scale)
             self.options.log_dir.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,14 @@ import pytest
 from moto import mock_aws
 
 from taskrail.local.inprocess import InProcessFunctions
-from taskrail.local.moto_hooks import LOCAL_MOTO_CONFIG, SleepLog, lambda_invoker, record_sleeps, time_scale
+from taskrail.local.moto_hooks import (
+    LOCAL_MOTO_CONFIG,
+    SleepLog,
+    install_aws_stop_semantics,
+    lambda_invoker,
+    record_sleeps,
+    time_scale,
+)
 from taskrail.local.provision import REGION, LocalResources, provision
 
 TERMINAL = {"SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT"}
@@ -117,6 +124,7 @@ def lifecycle(template: dict[str, Any], template_path: Path) -> Iterator[Lifecyc
             cdk_out=str(template_path.parent),
         )
         functions = InProcessFunctions(resources.functions)
+        install_aws_stop_semantics()
         with lambda_invoker(functions):
             yield Lifecycle(resources=resources, functions=functions, sleeps=sleeps)
 

@@ -1,6 +1,7 @@
 """The generated ASL, run by moto's Step Functions interpreter with the real handlers in-process."""
 
 import json
+import time
 
 from tests.workflows.conftest import Lifecycle
 
@@ -157,3 +158,24 @@ def test_cancelled_task_is_not_marked_succeeded(lifecycle: Lifecycle):
 
     assert lifecycle.states_entered(execution["executionArn"]) == ["ClaimTask", "TaskAlreadyClaimed"]
     assert lifecycle.task("t-cancel")["status"] == "CANCELLED"
+
+
+def test_stopping_an_execution_reports_aborted_at_once_while_its_function_runs_on(lifecycle: Lifecycle):
+    # Given a task whose ProcessTask is inside a 2-second Lambda invocation
+    lifecycle.store_task("t-stop", "diagnostic.sleep", {"seconds": 2, "steps": 1})
+    arn = lifecycle.start("t-stop")
+    sfn = lifecycle.client("stepfunctions")
+    deadline = time.monotonic() + 10
+    while "ProcessTask" not in lifecycle.states_entered(arn):
+        assert time.monotonic() < deadline, "ProcessTask never started"
+        time.sleep(0.02)
+
+    # When it is stopped, Then it is ABORTED at once (as on AWS), and stays so when the function returns
+    sfn.stop_execution(executionArn=arn, error="TaskCancelled", cause="test")
+    assert sfn.describe_execution(executionArn=arn)["status"] == "ABORTED"
+    # (the worker thread records ExecutionAborted once the invocation returns; wait for it before leaving moto)
+    while "ExecutionAborted" not in [e["type"] for e in lifecycle.history(arn)]:
+        assert time.monotonic() < deadline + 10, "the execution's worker never finished"
+        time.sleep(0.05)
+    assert sfn.describe_execution(executionArn=arn)["status"] == "ABORTED"
+    assert "StoreResult" not in lifecycle.states_entered(arn)
