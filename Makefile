@@ -8,7 +8,7 @@ PYTHON ?= python3
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: setup test lint format synth asl asl-check demo unit clean
+.PHONY: setup test lint format synth asl asl-check demo unit soak bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,13 @@ unit: setup
 
 demo: setup
 	$(PY) -m taskrail.demo
+
+# 1,000 tasks under injected faults (benchmark-style; not part of `make test`, which runs a 100-task soak).
+soak: setup
+	$(PY) -m taskrail.soak --tasks 1000
+
+bench: setup
+	$(PY) -m bench.run
 
 clean:
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -27,6 +27,9 @@ ACKNOWLEDGEMENTS: dict[str, str] = {
     "AwsSolutions-IAM5[Resource::<FunctionsCancelTaskFunctionD9098AC1.Arn>:*]": (
         "The cancel pipe may invoke the function's versions and aliases; one function only."
     ),
+    "AwsSolutions-IAM5[Resource::<FunctionsReconcileTasksFunction02A7154F.Arn>:*]": (
+        "Invoke on the function's versions and aliases (CDK's LambdaInvoke grant, reconciler workflow); one function only."
+    ),
     (
         "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
         '{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"WorkflowTaskLifecycleStateMachineC82282C9"}]}]}:*]'

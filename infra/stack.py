@@ -10,6 +10,7 @@ from infra.constructs.functions import Functions
 from infra.constructs.notifications import Notifications
 from infra.constructs.observability import Observability
 from infra.constructs.pipe import TaskPipes
+from infra.constructs.reconciler import Reconciler
 from infra.constructs.storage import Storage
 from infra.constructs.workflow import Workflow
 from workflows.task_lifecycle import LifecycleResources
@@ -60,6 +61,14 @@ class TaskrailStack(Stack):
             dead_letter_queue=notifications.pipe_dead_letter_queue,
         )
         api = TaskApi(self, "Api", table=storage.tasks_table)
+        reconciler = Reconciler(
+            self,
+            "Reconciler",
+            functions=functions,
+            tasks_table=storage.tasks_table,
+            lifecycle=workflow.state_machine,
+            dead_letter_queue=notifications.dead_letter_queue,
+        )
         Observability(
             self,
             "Observability",
@@ -69,13 +78,16 @@ class TaskrailStack(Stack):
             queues={
                 "TaskDeadLetterQueue": notifications.dead_letter_queue,
                 "PipeDeadLetterQueue": notifications.pipe_dead_letter_queue,
+                "ScheduleDeadLetterQueue": reconciler.schedule_dead_letter_queue,
             },
+            scheduled_workflows={"Reconciler": reconciler.state_machine},
         )
         outputs = {
             "ApiUrl": api.api.url,
             "TasksTableName": storage.tasks_table.table_name,
             "ResultsBucketName": storage.results_bucket.bucket_name,
             "StateMachineArn": workflow.state_machine.state_machine_arn,
+            "ReconcilerStateMachineArn": reconciler.state_machine.state_machine_arn,
             "DeadLetterQueueUrl": notifications.dead_letter_queue.queue_url,
             "NotificationsTopicArn": notifications.topic.topic_arn,
             "NotificationsArchiveQueueUrl": notifications.notifications_archive.queue_url,

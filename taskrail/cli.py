@@ -1,20 +1,45 @@
-"""`taskrail`: thin commands over taskrail.client and taskrail.local (the functions tests call)."""
+"""`taskrail`: thin commands over taskrail.client and taskrail.local (the functions tests call).
+
+Each command parses its arguments, calls the client, and renders: tables and live progress for people, `--json`
+(stable field names, every key always present) for scripts. Errors say what went wrong and what to do, on stderr;
+with `--json` they are also printed as `{"error": {...}}` on stdout. Exit codes: 0 done, 1 refused or failed,
+2 no stack to talk to or a usage error.
+"""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import re
 import signal
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn, TypeVar
 
+import requests
 import typer
+from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 from rich.console import Console
+from rich.markup import escape
+from rich.progress_bar import ProgressBar
 from rich.table import Table
 
-from taskrail.client import ApiError, Endpoints, TaskrailClient
+from taskrail.client import (
+    TERMINAL_STATUSES,
+    ApiError,
+    Endpoints,
+    ReplayOutcome,
+    TaskrailClient,
+    elapsed_seconds,
+    epoch_seconds,
+    task_view,
+    timeline,
+)
 
 app = typer.Typer(
     help="Storage-first task workflows on Step Functions, on AWS or on this machine.", no_args_is_help=True
@@ -22,83 +47,222 @@ app = typer.Typer(
 local_app = typer.Typer(help="The local stack (emulated AWS services on 127.0.0.1).", no_args_is_help=True)
 app.add_typer(local_app, name="local")
 console = Console()
+err_console = Console(stderr=True)
 
-UserOption = Annotated[str, typer.Option("--user", help="local user (alice or bob)")]
-StackOption = Annotated[str | None, typer.Option("--stack", help="a deployed stack's name (default: the local stack)")]
-JsonOption = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+ALL_STATUSES = ("QUEUED", "RUNNING", "SUCCEEDED", "REJECTED", "FAILED", "CANCELLED")
+# What a deployed stack must output for the CLI to reach it (infra/stack.py).
+STACK_OUTPUTS = ("ApiUrl", "TasksTableName", "ResultsBucketName", "StateMachineArn", "DeadLetterQueueUrl")
+DEFAULT_USER = "alice"
+# Replay outcomes that did not do what was asked: the command exits 1.
+REPLAY_REFUSALS = frozenset({"refused", "unsupported", "not-redrivable"})
 
-
-def make_client(user: str, stack: str | None) -> TaskrailClient:
-    if stack is None:
-        from taskrail.local.stack import STATE_FILE
-
-        if not STATE_FILE.exists():
-            console.print(
-                "[red]no local stack is running.[/] Start one with `taskrail local up` (or pass --stack NAME)."
-            )
-            raise typer.Exit(2)
-        return TaskrailClient.local(user)
-    return aws_client(stack)
-
-
-def aws_client(stack: str) -> TaskrailClient:
-    import boto3
-
-    session = boto3.Session()
-    cloudformation = session.client("cloudformation")
-    try:
-        outputs = cloudformation.describe_stacks(StackName=stack)["Stacks"][0]["Outputs"]
-    except Exception as error:
-        names = [
-            s["StackName"]
-            for s in cloudformation.list_stacks(StackStatusFilter=["CREATE_COMPLETE", "UPDATE_COMPLETE"]).get(
-                "StackSummaries", []
-            )
-        ]
-        console.print(f"[red]no stack named {stack} in {session.region_name}[/] ({error}); deployed stacks are {names}")
-        raise typer.Exit(2) from error
-    values = {o["OutputKey"]: o["OutputValue"] for o in outputs}
-    endpoints = Endpoints(
-        api_url=values["ApiUrl"].rstrip("/"),
-        region=session.region_name or "us-east-1",
-        tasks_table=values["TasksTableName"],
-        results_bucket=values["ResultsBucketName"],
-        state_machine_arn=values["StateMachineArn"],
-        dead_letter_queue_url=values["DeadLetterQueueUrl"],
-    )
-    credentials = session.get_credentials()
-    assert credentials is not None, "no AWS credentials found"
-    return TaskrailClient(endpoints, credentials.get_frozen_credentials(), session.client)  # type: ignore[arg-type]
+UserOption = Annotated[
+    str | None, typer.Option("--user", help="local stack only: the local user to act as (alice or bob)")
+]
+StackOption = Annotated[
+    str | None,
+    typer.Option("--stack", envvar="TASKRAIL_STACK", help="a deployed stack's name (default: the local stack)"),
+]
+RegionOption = Annotated[str | None, typer.Option("--region", help="the deployed stack's region")]
+ProfileOption = Annotated[str | None, typer.Option("--profile", help="the AWS profile to sign with")]
+StateOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--local-state",
+        envvar="TASKRAIL_STATE_FILE",
+        help="the local stack's state file (default .taskrail/local.json, written by `taskrail local up`)",
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="machine-readable output with stable field names")]
+TimeoutOption = Annotated[float, typer.Option("--timeout", help="seconds to wait before giving up")]
 
 
-def emit(data: Any, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(data, indent=2, default=str))
-    else:
-        console.print(data)
+class CliError(Exception):
+    """A failure the user can act on: what happened, and what to do about it."""
+
+    def __init__(self, message: str, *, hint: str = "", exit_code: int = 1, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.exit_code = exit_code
+        self.status = status
 
 
-def tasks_table(tasks: list[dict[str, Any]]) -> Table:
-    table = Table()
-    for column in ("taskId", "type", "status", "progress", "attempt", "result / error"):
-        table.add_column(column)
-    for task in tasks:
-        outcome = task.get("resultLocation") or task.get("error") or ""
-        table.add_row(
-            task["taskId"],
-            task["type"],
-            task["status"],
-            f"{task.get('progress', 0)}%",
-            str(task.get("attempt", 0)),
-            outcome,
+@dataclass(frozen=True)
+class Target:
+    """Which stack a command talks to, and as whom."""
+
+    user: str | None = None
+    stack: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    local_state: Path | None = None
+
+
+# -- reaching a stack ---------------------------------------------------------------------------------------
+
+
+def make_client(target: Target) -> TaskrailClient:
+    if target.stack is None:
+        return local_client(target.user or DEFAULT_USER, target.local_state)
+    if target.user is not None:
+        raise CliError(
+            "--user picks a local user; on AWS your credentials say who you are",
+            hint="drop --user, or pick the identity with --profile",
+            exit_code=2,
         )
-    return table
+    return aws_client(target.stack, target.region, target.profile)
+
+
+def local_client(user: str, state_file: Path | None = None) -> TaskrailClient:
+    from taskrail.local.stack import STATE_FILE, StackInfo
+    from taskrail.local.users import USERS
+
+    path = state_file or STATE_FILE
+    if not path.exists():
+        raise CliError(
+            f"no local stack is running (no state file at {path})",
+            hint="start one with `taskrail local up`, or pass --stack NAME to use a deployed stack",
+            exit_code=2,
+        )
+    if user not in USERS:
+        raise CliError(f"no local user named {user}", hint=f"local users are {', '.join(USERS)}", exit_code=2)
+    info = StackInfo.load(path)
+    if not _process_alive(info.pid):
+        raise CliError(
+            f"the local stack recorded in {path} is not running (process {info.pid} has exited)",
+            hint="start one with `taskrail local up`",
+            exit_code=2,
+        )
+    return TaskrailClient.local(user, path)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def aws_client(
+    stack: str, region: str | None = None, profile: str | None = None, *, session: Any = None
+) -> TaskrailClient:
+    """A client of a deployed stack: endpoints from the stack's outputs, API requests signed with your credentials."""
+    session = session or _aws_session(region, profile)
+    if not session.region_name:
+        raise CliError(
+            f"no AWS region to look for stack {stack} in",
+            hint="pass --region, or set AWS_REGION or a region in your AWS profile",
+            exit_code=2,
+        )
+    credentials = session.get_credentials()
+    if credentials is None:
+        raise CliError(
+            "no AWS credentials found",
+            hint="run `aws configure` (or `aws sso login`), or pass --profile NAME",
+            exit_code=2,
+        )
+    outputs = stack_outputs(session.client("cloudformation"), stack, session.region_name)
+    endpoints = Endpoints(
+        api_url=outputs["ApiUrl"].rstrip("/"),
+        region=session.region_name,
+        tasks_table=outputs["TasksTableName"],
+        results_bucket=outputs["ResultsBucketName"],
+        state_machine_arn=outputs["StateMachineArn"],
+        dead_letter_queue_url=outputs["DeadLetterQueueUrl"],
+    )
+    # The refreshable credentials, not a frozen copy: a long `watch` outlives temporary credentials.
+    return TaskrailClient(endpoints, credentials, session.client)
+
+
+def _aws_session(region: str | None, profile: str | None) -> Any:
+    import boto3
+    from botocore.exceptions import ProfileNotFound
+
+    try:
+        return boto3.Session(profile_name=profile, region_name=region)
+    except ProfileNotFound as error:
+        profiles = boto3.Session().available_profiles
+        raise CliError(
+            f"no AWS profile named {profile}",
+            hint=f"profiles in your AWS config: {', '.join(profiles) or 'none'}",
+            exit_code=2,
+        ) from error
+
+
+def stack_outputs(cloudformation: Any, stack: str, region: str) -> dict[str, str]:
+    try:
+        found = cloudformation.describe_stacks(StackName=stack)["Stacks"]
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ValidationError":
+            raise
+        names = deployed_stacks(cloudformation)
+        raise CliError(
+            f"no stack named {stack} in {region}; deployed stacks are {', '.join(names) or 'none'}",
+            hint="pass one of them with --stack NAME, or --region if yours is in another region",
+            exit_code=2,
+        ) from error
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in found[0].get("Outputs", [])}
+    missing = [name for name in STACK_OUTPUTS if name not in outputs]
+    if missing:
+        raise CliError(
+            f"stack {stack} in {region} is not a taskrail stack: it has no output {', '.join(missing)}",
+            hint="deploy this project's app (README: Using it on AWS), or name the stack it created",
+            exit_code=2,
+        )
+    return outputs
+
+
+def deployed_stacks(cloudformation: Any) -> list[str]:
+    names: set[str] = set()
+    for page in cloudformation.get_paginator("list_stacks").paginate():
+        names.update(s["StackName"] for s in page["StackSummaries"] if s["StackStatus"] != "DELETE_COMPLETE")
+    return sorted(names)
+
+
+# -- parsing ------------------------------------------------------------------------------------------------
+
+DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
+SECONDS_PER_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_since(text: str, now: float | None = None) -> int:
+    """`30m`, `1h`, `2d` (before now) or an ISO-8601 time, as epoch milliseconds (tasks' createdAt)."""
+    match = DURATION.match(text.strip().lower())
+    if match:
+        seconds = float(match.group(1)) * SECONDS_PER_UNIT[match.group(2)]
+        return int(((now if now is not None else time.time()) - seconds) * 1000)
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise CliError(
+            f"--since {text!r} is neither a duration nor a time",
+            hint="use a duration such as 45s, 30m, 1h, 2d, 1w, or an ISO time such as 2025-06-01T09:00",
+            exit_code=2,
+        ) from None
+    return int(moment.timestamp() * 1000)
 
 
 def parse_params(pairs: list[str], file: Path | None) -> dict[str, Any]:
-    params: dict[str, Any] = json.loads(file.read_text()) if file else {}
+    """`--file params.json` first, then each `k=v` (v parsed as JSON when it is JSON, else kept as text)."""
+    params: dict[str, Any] = {}
+    if file is not None:
+        try:
+            loaded = json.loads(file.read_text())
+        except OSError as error:
+            raise CliError(f"cannot read {file}: {error.strerror}", exit_code=2) from error
+        except ValueError as error:
+            raise CliError(f"{file} is not valid JSON: {error}", exit_code=2) from error
+        if not isinstance(loaded, dict):
+            raise CliError(f"{file} must hold a JSON object of parameters", exit_code=2)
+        params.update(loaded)
     for pair in pairs:
-        key, _, value = pair.partition("=")
+        key, separator, value = pair.partition("=")
+        if not separator or not key:
+            raise CliError(f"--param {pair!r} is not key=value", hint="for example -p text='hello world'", exit_code=2)
         try:
             params[key] = json.loads(value)
         except ValueError:
@@ -106,129 +270,496 @@ def parse_params(pairs: list[str], file: Path | None) -> dict[str, Any]:
     return params
 
 
+def parse_status(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if value.upper() not in ALL_STATUSES:
+        raise CliError(
+            f"--status {value!r} is not a task status", hint=f"one of {', '.join(ALL_STATUSES)}", exit_code=2
+        )
+    return value.upper()
+
+
+# -- errors and output --------------------------------------------------------------------------------------
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def reports_errors(command: F) -> F:
+    """Turns the failures a user can act on into a message with the fix, and an exit code."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except CliError as error:
+            fail(error, kwargs)
+        except ApiError as error:
+            fail(_api_failure(error, kwargs.get("task_id")), kwargs)
+        except (requests.ConnectionError, EndpointConnectionError) as error:
+            hint = "locally: start a stack with `taskrail local up`; on AWS: check --stack, --region and the network"
+            fail(CliError(f"cannot reach the stack: {error}", hint=hint, exit_code=2), kwargs)
+        except NoCredentialsError as error:
+            fail(CliError(str(error), hint="run `aws configure`, or pass --profile NAME", exit_code=2), kwargs)
+        except ClientError as error:
+            details = error.response.get("Error", {})
+            message = f"AWS refused {error.operation_name}: {details.get('Code')}: {details.get('Message')}"
+            fail(CliError(message, hint="check your credentials (--profile) and their permissions"), kwargs)
+        except TimeoutError as error:
+            fail(CliError(str(error), hint="raise --timeout, or watch again later"), kwargs)
+
+    return run  # type: ignore[return-value]
+
+
+def _api_failure(error: ApiError, task_id: str | None) -> CliError:
+    if error.status == 404:
+        subject = f"task {task_id}" if task_id else "task"
+        return CliError(
+            f"{subject} not found: it does not exist, or it belongs to another user",
+            hint="`taskrail list` shows your tasks",
+            status=404,
+        )
+    if error.status == 403:
+        return CliError(
+            f"the API refused your credentials (403): {error.message}",
+            hint="on AWS, your identity needs execute-api:Invoke on the stack's API; check --profile",
+            status=403,
+        )
+    return CliError(f"{error.message} ({error.status})", status=error.status)
+
+
+def fail(error: CliError, kwargs: dict[str, Any]) -> NoReturn:
+    err_console.print(f"[red]error:[/] {escape(error.message)}")
+    if error.hint:
+        err_console.print(f"  {escape(error.hint)}")
+    if kwargs.get("as_json"):
+        emit_json({"error": {"message": error.message, "hint": error.hint or None, "status": error.status}})
+    raise typer.Exit(error.exit_code)
+
+
+def emit_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+def when(value: Any) -> str:
+    """Epoch milliseconds or an ISO-8601 time, as local time (the date only when it is not today)."""
+    epoch = epoch_seconds(value)
+    if epoch is None:
+        return "-"
+    moment = datetime.fromtimestamp(epoch)
+    return moment.strftime("%H:%M:%S" if moment.date() == datetime.now().date() else "%Y-%m-%d %H:%M")
+
+
+def readable_cause(cause: Any) -> str:
+    """A Lambda error's cause is its whole error document (message, type, stack trace): people want the message."""
+    text = str(cause or "")
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(document, dict) and document.get("errorMessage"):
+        return str(document["errorMessage"])
+    return text
+
+
+def short(text: str, length: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= length else flat[: length - 1] + "…"
+
+
+def readable_error(task: dict[str, Any], length: int = 200) -> str:
+    if not task.get("error"):
+        return ""
+    cause = readable_cause(task.get("cause"))
+    return short(f"{task['error']}: {cause}" if cause else str(task["error"]), length)
+
+
+def seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} s"
+
+
+def table_of_tasks(*columns: str, title: str | None = None) -> Table:
+    """A table whose first column is the task id, never shortened: people copy it into the next command."""
+    table = Table(title=title)
+    table.add_column("taskId", no_wrap=True, min_width=36)
+    for column in columns:
+        table.add_column(column)
+    return table
+
+
+def tasks_table(tasks: list[dict[str, Any]]) -> Table:
+    table = table_of_tasks("type", "status", "attempt", "created", "error")
+    table.columns[2].min_width = 9  # "SUCCEEDED" on one line; the error gives way first
+    table.columns[-1].max_width = 60
+    for task in tasks:
+        shown_status = task["status"] + (f" {task.get('progress') or 0}%" if task["status"] == "RUNNING" else "")
+        table.add_row(
+            task["taskId"],
+            task.get("type") or "",
+            shown_status,
+            str(task.get("attempt") or 0),
+            when(task.get("createdAt")),
+            escape(readable_error(task, 80)),
+        )
+    return table
+
+
+def progress_table(views: list[dict[str, Any]]) -> Table:
+    table = table_of_tasks("status", "state", "progress", "retries", "elapsed")
+    for view in views:
+        progress = float(view.get("progress") or 0)
+        bar = Table.grid(padding=(0, 1))
+        bar.add_row(ProgressBar(total=100, completed=progress, width=20), f"{progress:.0f}%")
+        table.add_row(
+            view["taskId"],
+            view["status"],
+            view.get("state") or "-",
+            bar,
+            "-" if view.get("retries") is None else str(view["retries"]),
+            seconds(view.get("elapsedSeconds")),
+        )
+    return table
+
+
+def final_line(view: dict[str, Any]) -> str:
+    task_id, status = escape(view["taskId"]), view["status"]
+    took = seconds(view.get("elapsedSeconds"))
+    if status == "SUCCEEDED":
+        return f"[green]✓[/] {task_id} SUCCEEDED in {took} → {escape(view.get('resultLocation') or '')}"
+    if status == "CANCELLED":
+        return f"[yellow]■[/] {task_id} CANCELLED after {took}"
+    retries = "" if view.get("retries") is None else f", {view['retries']} retries"
+    return f"[red]✗[/] {task_id} {status} after {took}{retries}: {escape(readable_error(view, 500))}"
+
+
+def follow(client: TaskrailClient, task_ids: list[str], *, as_json: bool, timeout: float) -> list[dict[str, Any]]:
+    """Waits until every task is terminal; people see live progress, then how each one ended."""
+    # Each poll reads every unfinished task's execution history: on AWS, stay well inside its API rate.
+    interval = 0.5 if client.is_local else max(1.0, 0.25 * len(task_ids))
+    if as_json:
+        return client.watch(task_ids, timeout=timeout, interval=interval)
+    from rich.live import Live
+
+    with Live(console=console, refresh_per_second=4) as live:
+        views = client.watch(
+            task_ids, timeout=timeout, interval=interval, on_update=lambda v: live.update(progress_table(v))
+        )
+    if not console.is_terminal:
+        console.line()  # Live ends its display with a newline in a terminal only
+    for view in views:
+        console.print(final_line(view))
+    return views
+
+
+# -- commands -----------------------------------------------------------------------------------------------
+
+
 @app.command()
+@reports_errors
 def submit(
-    task_type: str,
+    task_type: Annotated[str, typer.Argument(help="the task type, e.g. text.stats")],
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="k=v (v parsed as JSON when it is)")] = None,
     file: Annotated[Path | None, typer.Option("--file", help="a JSON file of parameters")] = None,
-    idempotency_key: Annotated[str | None, typer.Option("--idempotency-key")] = None,
-    wait: Annotated[bool, typer.Option("--wait", help="wait until the task is terminal")] = False,
-    user: UserOption = "alice",
+    idempotency_key: Annotated[
+        str | None, typer.Option("--idempotency-key", help="the same key again returns the same task")
+    ] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="follow the task until it is terminal")] = False,
+    timeout: TimeoutOption = 900,
+    user: UserOption = None,
     stack: StackOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    local_state: StateOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Submit a task; prints its id (202 means it is stored and will run)."""
-    client = make_client(user, stack)
-    try:
-        accepted = client.submit(task_type, parse_params(param or [], file), idempotency_key)
-    except ApiError as error:
-        console.print(f"[red]refused ({error.status}):[/] {error.message}")
-        raise typer.Exit(1) from error
+    """Submit a task; prints its id (accepted means it is stored and will run)."""
+    params = parse_params(param or [], file)
+    client = make_client(Target(user, stack, region, profile, local_state))
+    accepted = client.submit(task_type, params, idempotency_key)
+    task_id = accepted["taskId"]
     if wait:
-        accepted = client.wait([accepted["taskId"]], timeout=900)[accepted["taskId"]]
-    emit(accepted, as_json)
+        view = follow(client, [task_id], as_json=as_json, timeout=timeout)[0]
+        if as_json:
+            emit_json(view)
+        raise typer.Exit(0 if view["status"] == "SUCCEEDED" else 1)
+    duplicate = bool(accepted.get("duplicate"))
+    if as_json:
+        emit_json({"taskId": task_id, "status": accepted["status"], "duplicate": duplicate})
+    elif duplicate:
+        console.print(f"already submitted with this idempotency key: {task_id} ({accepted['status']})")
+    else:
+        console.print(f"accepted {task_id} ({accepted['status']}); follow it with `taskrail watch {task_id}`")
 
 
 @app.command()
-def status(task_id: str, user: UserOption = "alice", stack: StackOption = None, as_json: JsonOption = False) -> None:
-    """A task's status, progress, attempts and result location or error."""
-    try:
-        emit(make_client(user, stack).get(task_id), as_json)
-    except ApiError as error:
-        console.print(f"[red]{error.message}[/] ({error.status})")
-        raise typer.Exit(1) from error
+@reports_errors
+def status(
+    task_id: str,
+    user: UserOption = None,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    local_state: StateOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A task's status, progress, attempts, and its result location or error."""
+    task = make_client(Target(user, stack, region, profile, local_state)).get(task_id)
+    view = {**task_view(task), "elapsedSeconds": elapsed_seconds(task)}
+    if as_json:
+        emit_json(view)
+        return
+    table = Table(show_header=False, box=None)
+    for field in ("taskId", "type", "status", "attempt"):
+        table.add_row(field, escape(str(view[field])))
+    table.add_row("progress", f"{view['progress'] or 0}%")
+    for field in ("createdAt", "startedAt", "finishedAt"):
+        table.add_row(field, when(view[field]))
+    table.add_row("elapsed", seconds(view["elapsedSeconds"]))
+    for field, shown in (
+        ("resultLocation", view["resultLocation"]),
+        ("error", view["error"]),
+        ("cause", readable_cause(view["cause"])),
+        ("executionArn", view["executionArn"]),
+    ):
+        if shown:
+            table.add_row(field, escape(str(shown)))
+    console.print(table)
 
 
 @app.command("list")
+@reports_errors
 def list_command(
-    status_filter: Annotated[str | None, typer.Option("--status")] = None,
-    limit: Annotated[int, typer.Option("--limit")] = 25,
-    user: UserOption = "alice",
+    status_filter: Annotated[str | None, typer.Option("--status", help="only tasks with this status")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="created within (30m, 1h, 2d) or after a time")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=100, help="at most this many")] = 25,
+    user: UserOption = None,
     stack: StackOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    local_state: StateOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Your tasks, newest first."""
-    tasks = make_client(user, stack).list_tasks(status_filter, limit)
+    """Your tasks, newest first (filters look at your newest 100 tasks: the API's cap)."""
+    wanted = parse_status(status_filter)
+    since_ms = parse_since(since) if since else None
+    client = make_client(Target(user, stack, region, profile, local_state))
+    tasks = client.find_tasks(wanted, since_ms=since_ms, limit=limit)
     if as_json:
-        emit(tasks, True)
-    else:
+        emit_json({"tasks": [task_view(t) for t in tasks], "count": len(tasks)})
+    elif tasks:
         console.print(tasks_table(tasks))
+    else:
+        console.print("no tasks match; submit one with `taskrail submit TYPE -p k=v`")
 
 
 @app.command()
-def watch(task_ids: list[str], user: UserOption = "alice", stack: StackOption = None) -> None:
-    """Live progress until every task is terminal."""
-    from rich.live import Live
-
-    client = make_client(user, stack)
-    with Live(console=console, refresh_per_second=4) as live:
-        final = client.wait(task_ids, timeout=3600, on_update=lambda t: live.update(tasks_table(list(t.values()))))
-    failed = [t for t in final.values() if t["status"] != "SUCCEEDED"]
-    for task in failed:
-        console.print(f"{task['taskId']}: {task['status']} {task.get('error', '')}: {task.get('cause', '')}")
-    raise typer.Exit(1 if failed else 0)
-
-
-@app.command()
-def cancel(task_id: str, user: UserOption = "alice", stack: StackOption = None, as_json: JsonOption = False) -> None:
-    """Cancel a QUEUED or RUNNING task (its execution is stopped)."""
-    try:
-        emit(make_client(user, stack).cancel(task_id), as_json)
-    except ApiError as error:
-        console.print(f"[red]{error.message}[/] ({error.status})")
-        raise typer.Exit(1) from error
-
-
-@app.command()
-def result(task_id: str, user: UserOption = "alice", stack: StackOption = None) -> None:
-    """The task's result object."""
-    client = make_client(user, stack)
-    client.get(task_id)  # the owner check: 404 for somebody else's task
-    emit(client.result(task_id), True)
-
-
-@app.command()
-def dlq(stack: StackOption = None, as_json: JsonOption = False) -> None:
-    """Dead-letter queue: messages grouped by error."""
-    messages = make_client("alice", stack).dlq_messages(max_messages=100)
-    if as_json:
-        emit(messages, True)
-        return
-    groups: dict[str, list[str]] = {}
-    for message in messages:
-        groups.setdefault(message["error"], []).append(message["taskId"])
-    console.print(f"{len(messages)} message(s)")
-    for error, ids in groups.items():
-        console.print(f"  {error}: {len(ids)}  e.g. {ids[:3]}")
-
-
-@app.command()
-def replay(
-    task_ids: Annotated[list[str] | None, typer.Argument()] = None,
-    from_dlq: Annotated[bool, typer.Option("--dlq", help="replay every DLQ message")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run")] = False,
+@reports_errors
+def watch(
+    task_ids: Annotated[list[str], typer.Argument(help="one or more task ids")],
+    timeout: TimeoutOption = 3600,
+    user: UserOption = None,
     stack: StackOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    local_state: StateOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Replay failed tasks from the DLQ: a new execution {taskId}-r{attempt}, no duplicated side effects."""
-    if not task_ids and not from_dlq:
-        console.print("[red]name task ids or pass --dlq[/]")
-        raise typer.Exit(2)
-    outcomes = make_client("alice", stack).replay_dlq(None if from_dlq else set(task_ids or []), dry_run=dry_run)
-    emit([o.__dict__ for o in outcomes], as_json)
+    """Live progress until every task is terminal.
+
+    Shows each task's current state, a progress bar, the retries so far and the time elapsed; ends with the result
+    location or the error and its cause. Exits 1 unless every task succeeded.
+    """
+    client = make_client(Target(user, stack, region, profile, local_state))
+    views = follow(client, task_ids, as_json=as_json, timeout=timeout)
+    if as_json:
+        emit_json({"tasks": views})
+    raise typer.Exit(0 if all(v["status"] == "SUCCEEDED" for v in views) else 1)
 
 
 @app.command()
-def history(task_id: str, stack: StackOption = None, as_json: JsonOption = False) -> None:
-    """The task's execution events as a timeline."""
-    events = make_client("alice", stack).history(task_id)
+@reports_errors
+def cancel(
+    task_id: str,
+    user: UserOption = None,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    local_state: StateOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Cancel a QUEUED or RUNNING task (its execution is stopped)."""
+    cancelled = make_client(Target(user, stack, region, profile, local_state)).cancel(task_id)
     if as_json:
-        emit(events, True)
+        emit_json({"taskId": cancelled["taskId"], "status": cancelled["status"]})
+    else:
+        console.print(f"cancelled {escape(cancelled['taskId'])}: nothing after this takes effect")
+
+
+@app.command()
+@reports_errors
+def result(
+    task_id: str,
+    user: UserOption = None,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    local_state: StateOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The task's result object (followed through its claim-check reference when large)."""
+    client = make_client(Target(user, stack, region, profile, local_state))
+    task = client.get(task_id)  # the owner check: 404 for somebody else's task
+    if task["status"] != "SUCCEEDED":
+        raise _no_result(task)
+    try:
+        value = client.result_value(task_id)
+    except ClientError as error:
+        if error.response["Error"]["Code"] not in ("NoSuchKey", "404"):
+            raise
+        raise CliError(f"the result object {task.get('resultLocation')} is missing", status=404) from error
+    if as_json:
+        emit_json(
+            {"taskId": task_id, "type": task["type"], "resultLocation": task.get("resultLocation"), "result": value}
+        )
         return
-    for event in events:
-        details: dict[str, Any] = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
-        name = details.get("name") or details.get("error") or ""
-        console.print(f"{event['timestamp']:%H:%M:%S.%f}  {event['type']:<32} {name}")
+    console.print(f"{escape(str(task.get('resultLocation')))}")
+    console.print_json(json.dumps(value, default=str))
+
+
+def _no_result(task: dict[str, Any]) -> CliError:
+    task_id, status = task["taskId"], task["status"]
+    if status in TERMINAL_STATUSES:
+        reason = f" ({readable_error(task)})" if task.get("error") else ""
+        hint = f"fix the cause, then `taskrail replay {task_id}`" if status == "FAILED" else ""
+        return CliError(f"task {task_id} is {status}: it has no result{reason}", hint=hint)
+    return CliError(f"task {task_id} is {status}: no result yet", hint=f"`taskrail watch {task_id}` until it ends")
+
+
+@app.command()
+@reports_errors
+def dlq(
+    peek: Annotated[int, typer.Option("--peek", min=0, help="show this many messages")] = 5,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    local_state: StateOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The dead-letter queue: its size, messages grouped by error, and a peek.
+
+    Every user's failures (operator credentials). Peeking leaves the messages in the queue.
+    """
+    summary = make_client(Target(None, stack, region, profile, local_state)).dlq_summary(peek=peek)
+    if as_json:
+        emit_json(summary)
+        return
+    console.print(f"dead-letter queue: {summary['count']} message(s), {summary['inFlight']} being handled")
+    if summary["groups"]:
+        groups = Table("error", "count", "tasks", title="by error")
+        for group in summary["groups"]:
+            examples = ", ".join(group["taskIds"][:3]) + (" …" if group["count"] > 3 else "")
+            groups.add_row(escape(group["error"]), str(group["count"]), examples)
+        console.print(groups)
+    if summary["messages"]:
+        messages = table_of_tasks("error: cause", "attempt", "failed at", title="first messages")
+        for message in summary["messages"]:
+            sent = when(message.get("sentAt"))
+            messages.add_row(message["taskId"], escape(readable_error(message, 100)), str(message["attempt"]), sent)
+        console.print(messages)
+        console.print("replay them with `taskrail replay --dlq` (narrow with --error E, --since T; try --dry-run)")
+
+
+@app.command()
+@reports_errors
+def replay(
+    task_ids: Annotated[list[str] | None, typer.Argument(help="your tasks to replay")] = None,
+    from_dlq: Annotated[bool, typer.Option("--dlq", help="replay the dead-letter queue's messages")] = False,
+    error: Annotated[list[str] | None, typer.Option("--error", help="with --dlq: only this error (repeatable)")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="with --dlq: failed within (1h) or after a time")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="say what would happen; start nothing")] = False,
+    user: UserOption = None,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    local_state: StateOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run failed tasks again; running it twice never starts twice.
+
+    A failure in the DLQ gets a new execution {taskId}-r{attempt}, and its message is deleted once it started. On
+    AWS, an execution that failed, timed out or was aborted outside the Catch path is resumed with RedriveExecution.
+    Task ids must be yours; --dlq replays every user's failures (operator credentials).
+    """
+    if bool(task_ids) == from_dlq:
+        raise CliError(
+            "name task ids or pass --dlq (not both)", hint="e.g. `taskrail replay --dlq --dry-run`", exit_code=2
+        )
+    if (error or since) and not from_dlq:
+        raise CliError("--error and --since filter the dead-letter queue: use them with --dlq", exit_code=2)
+    since_ms = parse_since(since) if since else None
+    client = make_client(Target(user, stack, region, profile, local_state))
+    if from_dlq:
+        outcomes = client.replay_dlq(None, dry_run=dry_run, errors=set(error) if error else None, since_ms=since_ms)
+    else:
+        outcomes = client.replay_tasks(task_ids or [], dry_run=dry_run)
+    if as_json:
+        emit_json({"dryRun": dry_run, "replays": [o.to_json() for o in outcomes]})
+    else:
+        _print_replays(outcomes, dry_run=dry_run)
+    if any(o.action in REPLAY_REFUSALS for o in outcomes):
+        raise typer.Exit(1)
+
+
+def _print_replays(outcomes: list[ReplayOutcome], *, dry_run: bool) -> None:
+    if not outcomes:
+        console.print("nothing to replay: no message in the dead-letter queue matches")
+        return
+    table = table_of_tasks("action", "execution", "detail", title="dry run: nothing started" if dry_run else None)
+    for outcome in outcomes:
+        name = outcome.execution_name or "-"
+        # A replay is named {taskId}-r{attempt}: the suffix is what is new.
+        shown = "…" + name.removeprefix(outcome.task_id) if name.startswith(outcome.task_id) else name
+        table.add_row(outcome.task_id, outcome.action, shown, escape(outcome.detail))
+    console.print(table)
+
+
+@app.command()
+@reports_errors
+def history(
+    task_id: str,
+    user: UserOption = None,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    local_state: StateOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The events of the task's latest execution, as a timeline."""
+    client = make_client(Target(user, stack, region, profile, local_state))
+    task = client.get(task_id)  # the owner check
+    arn = task.get("executionArn")
+    rows = timeline(client.execution_events(arn)) if arn else []
+    if as_json:
+        emit_json(
+            {
+                "taskId": task_id,
+                "status": task["status"],
+                "attempt": task.get("attempt"),
+                "executionArn": arn,
+                "events": rows,
+            }
+        )
+        return
+    if not arn:
+        console.print(f"task {escape(task_id)} is {task['status']}: no execution has claimed it yet")
+        return
+    console.print(f"task {escape(task_id)} is {task['status']} — execution {escape(arn.rsplit(':', 1)[-1])}")
+    table = Table("at", "state", "event", "detail")
+    for row in rows:
+        error, _, cause = row["detail"].partition(": ")
+        detail = f"{error}: {readable_cause(cause)}" if cause else row["detail"]
+        table.add_row(f"+{row['elapsedSeconds']:.3f}s", row["state"] or "", row["type"], escape(short(detail, 120)))
+    console.print(table)
 
 
 @local_app.command("up")
@@ -238,9 +769,10 @@ def local_up(
     console_port: Annotated[int, typer.Option()] = 4568,
     time_scale: Annotated[float, typer.Option(help="Retry/Wait time factor (1 = real time, as on AWS)")] = 1.0,
     concurrency: Annotated[int, typer.Option(help="worker processes per function")] = 2,
+    local_state: StateOption = None,
 ) -> None:
     """Start the local stack in the foreground; Ctrl-C stops it cleanly."""
-    from taskrail.local.stack import LocalStack, StackOptions
+    from taskrail.local.stack import STATE_FILE, LocalStack, StackOptions
 
     stack = LocalStack(
         StackOptions(
@@ -252,7 +784,7 @@ def local_up(
         )
     )
     info = stack.start()
-    stack.write_state()
+    stack.write_state(local_state or STATE_FILE)
     console.print(f"API            {info.api_url}")
     console.print(f"AWS endpoint   {info.aws_endpoint_url}")
     console.print(f"console        {info.console_url or '-'}")
@@ -274,24 +806,25 @@ def local_up(
 
 
 @local_app.command("down")
-def local_down() -> None:
+def local_down(local_state: StateOption = None) -> None:
     """Stop a local stack started in another terminal or in the background."""
     from taskrail.local.stack import STATE_FILE, StackInfo
 
-    if not STATE_FILE.exists():
+    path = local_state or STATE_FILE
+    if not path.exists():
         console.print("no local stack is running")
         return
-    pid = StackInfo.load().pid
+    pid = StackInfo.load(path).pid
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
-        STATE_FILE.unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
         console.print("the local stack had already stopped")
         return
     deadline = time.monotonic() + 30
-    while STATE_FILE.exists() and time.monotonic() < deadline:
+    while path.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
-    console.print("local stack stopped" if not STATE_FILE.exists() else "[red]the stack did not stop within 30 s[/]")
+    console.print("local stack stopped" if not path.exists() else "[red]the stack did not stop within 30 s[/]")
 
 
 def main() -> None:

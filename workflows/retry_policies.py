@@ -57,10 +57,16 @@ class RetryPolicy:
         )
 
 
-# A task error that may pass on its own, a timed-out task, or a duplicate invocation still in progress
-# (Powertools idempotency): a few attempts, growing delays.
+# A task error that may pass on its own, a timed-out or crashed try (each retry is a new idempotency key: see
+# process_task/handler.py), or a duplicate invocation still in progress: a few attempts, growing delays.
 TRANSIENT = RetryPolicy(
-    errors=[TRANSIENT_TASK_ERROR, "States.Timeout", "Sandbox.Timedout", "IdempotencyAlreadyInProgressError"],
+    errors=[
+        TRANSIENT_TASK_ERROR,
+        "States.Timeout",
+        "Sandbox.Timedout",
+        "Runtime.ExitError",
+        "IdempotencyAlreadyInProgressError",
+    ],
     interval_seconds=1,
     max_attempts=4,
     max_delay_seconds=30,
@@ -71,3 +77,9 @@ LAMBDA_SERVICE = RetryPolicy(errors=LAMBDA_SERVICE_ERRORS, interval_seconds=2, m
 DYNAMODB_THROTTLING = RetryPolicy(errors=DYNAMODB_THROTTLING_ERRORS, interval_seconds=1, max_attempts=5)
 S3_SERVICE = RetryPolicy(errors=S3_SERVICE_ERRORS, interval_seconds=1, max_attempts=4)
 NOTIFICATION = RetryPolicy(errors=NOTIFICATION_ERRORS, interval_seconds=1, max_attempts=4)
+# The reconciler's run is idempotent and repeats every few minutes anyway: any failure is retried whole,
+# twice, and then fails the execution (alarmed). States.TaskFailed comes after LAMBDA_SERVICE in the Retry
+# list, so Lambda's own errors keep their schedule.
+RECONCILER_RUN = RetryPolicy(
+    errors=["States.TaskFailed", "States.Timeout"], interval_seconds=5, max_attempts=2, max_delay_seconds=30
+)

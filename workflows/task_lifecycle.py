@@ -153,7 +153,18 @@ class TaskLifecycle(Construct):
             "ProcessTask",
             comment="Runs the task type; reports progress into the Tasks item",
             lambda_function=self._r.process_function,
-            payload=sfn.TaskInput.from_json_path_at("$.validation.workOrder"),
+            payload=sfn.TaskInput.from_object(
+                {
+                    **{
+                        field: sfn.JsonPath.string_at(f"$.validation.workOrder.{field}")
+                        for field in ("taskId", "userId", "type", "paramsLocation")
+                    },
+                    "attempt": sfn.JsonPath.number_at("$.validation.workOrder.attempt"),
+                    "params": sfn.JsonPath.object_at("$.validation.workOrder.params"),
+                    # Each retry is a new try for Process's idempotency key (see process_task/handler.py).
+                    "retry": sfn.JsonPath.number_at("$$.State.RetryCount"),
+                }
+            ),
             retry_on_service_exceptions=False,
             result_selector={"output": sfn.JsonPath.object_at("$.Payload")},
             result_path="$.processing",

@@ -52,6 +52,12 @@ CANCEL = FunctionSpec(
     Duration.seconds(30),
     description="Stops the execution of a task its owner cancelled",
 )
+RECONCILE = FunctionSpec(
+    "ReconcileTasksFunction",
+    "reconcile_tasks.handler.handler",
+    Duration.minutes(2),
+    description="Starts stuck QUEUED tasks; fails RUNNING tasks whose execution ended",
+)
 
 
 class Functions(Construct):
@@ -61,15 +67,21 @@ class Functions(Construct):
         self._code = lambda_.Code.from_asset(str(LAMBDAS_DIR), exclude=ASSET_EXCLUDES)
         layer_arn = ssm.StringParameter.value_for_string_parameter(self, POWERTOOLS_LAYER_PARAMETER)
         self._layer = lambda_.LayerVersion.from_layer_version_arn(self, "PowertoolsLayer", layer_arn)
+        self._all: list[lambda_.Function] = []
         self.validate = self._function(VALIDATE)
         self.process = self._function(PROCESS)
         self.cancel = self._function(CANCEL)
 
     @property
     def all(self) -> list[lambda_.Function]:
-        return [self.validate, self.process, self.cancel]
+        return list(self._all)
 
-    def _function(self, spec: FunctionSpec) -> lambda_.Function:
+    def add(self, spec: FunctionSpec, *, environment: dict[str, str]) -> lambda_.Function:
+        """A function whose wiring lives in another construct (the reconciler's): the same defaults and asset,
+        the shared environment plus its own variables."""
+        return self._function(spec, environment)
+
+    def _function(self, spec: FunctionSpec, environment: dict[str, str] | None = None) -> lambda_.Function:
         log_group = logs.LogGroup(
             self,
             f"{spec.name}Logs",
@@ -83,7 +95,7 @@ class Functions(Construct):
             description=f"{spec.name}: least privilege, no managed policies",
         )
         log_group.grant_write(role)
-        return lambda_.Function(
+        function = lambda_.Function(
             self,
             spec.name,
             description=spec.description,
@@ -103,5 +115,8 @@ class Functions(Construct):
                 "POWERTOOLS_SERVICE_NAME": spec.name.removesuffix("Function"),
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
                 "CLAIM_CHECK_THRESHOLD_BYTES": str(CLAIM_CHECK_THRESHOLD_BYTES),
+                **(environment or {}),
             },
         )
+        self._all.append(function)
+        return function

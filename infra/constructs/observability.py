@@ -22,6 +22,7 @@ class Observability(Construct):
         state_machine: sfn.StateMachine,
         functions: list[lambda_.Function],
         queues: dict[str, sqs.Queue],
+        scheduled_workflows: dict[str, sfn.StateMachine] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self._action = actions.SnsAction(alarm_topic)
@@ -34,6 +35,10 @@ class Observability(Construct):
         self._alarm("ExecutionsFailed", state_machine.metric_failed(period=PERIOD))
         self._alarm("ExecutionsThrottled", state_machine.metric_throttled(period=PERIOD))
         self._alarm("ExecutionsTimedOut", state_machine.metric_timed_out(period=PERIOD))
+        # A scheduled workflow that fails has no DLQ message to show for it: its failed runs are the signal.
+        for name, machine in (scheduled_workflows or {}).items():
+            self._alarm(f"{name}ExecutionsFailed", machine.metric_failed(period=PERIOD))
+            self._alarm(f"{name}ExecutionsTimedOut", machine.metric_timed_out(period=PERIOD))
         for function in functions:
             name = function.node.id
             self._alarm(f"{name}Errors", function.metric_errors(period=PERIOD))
@@ -57,6 +62,17 @@ class Observability(Construct):
                 title="Function errors and duration",
                 left=[f.metric_errors(period=PERIOD) for f in functions],
                 right=[f.metric_duration(period=PERIOD) for f in functions],
+            ),
+            *(
+                cloudwatch.GraphWidget(
+                    title=f"{name} executions",
+                    left=[
+                        machine.metric_started(period=PERIOD),
+                        machine.metric_succeeded(period=PERIOD),
+                        machine.metric_failed(period=PERIOD),
+                    ],
+                )
+                for name, machine in (scheduled_workflows or {}).items()
             ),
             cloudwatch.AlarmStatusWidget(title="Alarms", alarms=self.alarms),
         )

@@ -29,7 +29,9 @@ class Storage(Construct):
             self.tasks_table.add_global_secondary_index(
                 index_name=index,
                 partition_key=dynamodb.Attribute(name=partition, type=dynamodb.AttributeType.STRING),
-                sort_key=dynamodb.Attribute(name="createdAt", type=dynamodb.AttributeType.STRING),
+                # A number: the API writes $context.requestTimeEpoch, and DynamoDB rejects a write whose index key
+                # has another type than the index declares.
+                sort_key=dynamodb.Attribute(name="createdAt", type=dynamodb.AttributeType.NUMBER),
                 projection_type=dynamodb.ProjectionType.ALL,
             )
 

@@ -16,10 +16,10 @@ from task_common.observability import logger, metrics, tracer
 CONFIG = ProcessConfig.from_environ()
 TASKS = DynamoDBTaskStore(CONFIG.tasks_table_name)
 BLOBS = S3BlobStore(CONFIG.results_bucket_name)
-# One run per attempt: a redelivered invocation gets the stored response; a raised exception deletes the
-# record, so the workflow's retries do run again.
+# One run per try (task, attempt, workflow retry): a redelivered invocation gets the stored response; a raised
+# exception deletes the record, so the workflow's retries run again.
 IDEMPOTENCY_STORE = DynamoDBPersistenceLayer(table_name=CONFIG.idempotency_table_name, boto3_client=client("dynamodb"))
-IDEMPOTENCY = IdempotencyConfig(event_key_jmespath="[taskId, attempt]", raise_on_no_idempotency_key=True)
+IDEMPOTENCY = IdempotencyConfig(event_key_jmespath="[taskId, attempt, retry]", raise_on_no_idempotency_key=True)
 
 
 @logger.inject_lambda_context(correlation_id_path="taskId")

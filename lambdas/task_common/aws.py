@@ -14,10 +14,13 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from task_common.errors import TaskCancelled
-from task_common.models import TaskRecord, TaskStatus
+from task_common.models import DeadLetterMessage, TaskRecord, TaskStatus
 from task_common.ports import (
     BlobNotFound,
     BlobStore,
+    DeadLetterQueue,
+    LifecycleExecutions,
+    ReconcilerTasks,
     StopOutcome,
     TaskNotFound,
     TaskStore,
@@ -27,6 +30,8 @@ from task_common.ports import (
 _DESERIALIZER = TypeDeserializer()
 _MISSING_OBJECT_CODES = {"404", "NoSuchKey", "NotFound"}
 _MISSING_EXECUTION_CODES = {"ExecutionDoesNotExist", "InvalidArn"}
+# The Tasks table's index by status, sorted by createdAt (epoch ms); infra/constructs/storage.py names it.
+STATUS_INDEX = "status-createdAt"
 
 
 @functools.cache
@@ -42,7 +47,11 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-class DynamoDBTaskStore(TaskStore):
+def _record(item: dict[str, Any]) -> TaskRecord:
+    return TaskRecord.model_validate({name: _DESERIALIZER.deserialize(value) for name, value in item.items()})
+
+
+class DynamoDBTaskStore(TaskStore, ReconcilerTasks):
     def __init__(self, table_name: str, dynamodb_client: Any | None = None) -> None:
         self.table_name = table_name
         self._client = dynamodb_client
@@ -57,8 +66,56 @@ class DynamoDBTaskStore(TaskStore):
         )
         if "Item" not in response:
             raise TaskNotFound(f"task {task_id} does not exist")
-        item = {name: _DESERIALIZER.deserialize(value) for name, value in response["Item"].items()}
-        return TaskRecord.model_validate(item)
+        return _record(response["Item"])
+
+    def tasks_with_status(self, status: TaskStatus, *, created_before: int, limit: int) -> list[TaskRecord]:
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": STATUS_INDEX,
+            "KeyConditionExpression": "#status = :status AND createdAt < :before",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {":status": {"S": status.value}, ":before": {"N": str(created_before)}},
+            "ScanIndexForward": True,
+        }
+        tasks: list[TaskRecord] = []
+        while len(tasks) < limit:
+            response = self.dynamodb.query(**request, Limit=limit - len(tasks))
+            tasks.extend(_record(item) for item in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                break
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return tasks
+
+    def fail_task(self, task: TaskRecord, *, execution_arn: str, error: str, cause: str) -> bool:
+        values = {
+            ":failed": {"S": TaskStatus.FAILED.value},
+            ":status": {"S": task.status.value},
+            ":attempt": {"N": str(task.attempt)},
+            ":arn": {"S": execution_arn},
+            ":error": {"S": error},
+            ":cause": {"S": cause},
+            ":now": {"S": _now()},
+        }
+        same_execution = "attribute_not_exists(executionArn)"
+        if task.execution_arn is not None:
+            same_execution, values[":read_arn"] = "executionArn = :read_arn", {"S": task.execution_arn}
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table_name,
+                Key={"taskId": {"S": task.task_id}},
+                UpdateExpression=(
+                    "SET #status = :failed, executionArn = :arn, #error = :error, #cause = :cause, "
+                    "updatedAt = :now, finishedAt = :now"
+                ),
+                ConditionExpression=f"#status = :status AND attempt = :attempt AND {same_execution}",
+                ExpressionAttributeNames={"#status": "status", "#error": "error", "#cause": "cause"},
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as client_error:
+            if _error_code(client_error) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def update_progress(self, task_id: str, percent: int) -> None:
         try:
@@ -138,7 +195,7 @@ class S3BlobStore(BlobStore):
         return True
 
 
-class StepFunctionsExecutions(WorkflowExecutions):
+class StepFunctionsExecutions(WorkflowExecutions, LifecycleExecutions):
     def __init__(self, sfn_client: Any | None = None) -> None:
         self._client = sfn_client
 
@@ -157,3 +214,33 @@ class StepFunctionsExecutions(WorkflowExecutions):
                 return StopOutcome.NOT_FOUND
             raise
         return StopOutcome.STOPPED
+
+    def status(self, execution_arn: str) -> str | None:
+        try:
+            return str(self.sfn.describe_execution(executionArn=execution_arn)["status"])
+        except ClientError as client_error:
+            if _error_code(client_error) in _MISSING_EXECUTION_CODES:
+                return None
+            raise
+
+    def start(self, state_machine_arn: str, *, name: str, input_json: str) -> bool:
+        try:
+            self.sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input=input_json)
+        except ClientError as client_error:
+            if _error_code(client_error) == "ExecutionAlreadyExists":
+                return False
+            raise
+        return True
+
+
+class SqsDeadLetterQueue(DeadLetterQueue):
+    def __init__(self, queue_url: str, sqs_client: Any | None = None) -> None:
+        self.queue_url = queue_url
+        self._client = sqs_client
+
+    @property
+    def sqs(self) -> Any:
+        return self._client or client("sqs")
+
+    def send(self, message: DeadLetterMessage) -> None:
+        self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=message.model_dump_json())

@@ -33,3 +33,19 @@ class TaskFunctionConfig(EnvironmentModel):
 
 class ProcessConfig(TaskFunctionConfig):
     idempotency_table_name: str = Field(alias="IDEMPOTENCY_TABLE_NAME", min_length=1)
+
+
+DEFAULT_STUCK_QUEUED_AFTER_SECONDS = 300
+DEFAULT_MAX_TASKS_PER_RUN = 500
+
+
+class ReconcilerConfig(EnvironmentModel):
+    """Reconcile: the Tasks table, the dead-letter queue, when a QUEUED task counts as stuck, and how many
+    tasks of each status one run looks at (oldest first; the next run picks up the rest)."""
+
+    tasks_table_name: str = Field(alias="TASKS_TABLE_NAME", min_length=1)
+    dead_letter_queue_url: str = Field(alias="DEAD_LETTER_QUEUE_URL", min_length=1)
+    stuck_queued_after_seconds: int = Field(
+        default=DEFAULT_STUCK_QUEUED_AFTER_SECONDS, alias="STUCK_QUEUED_AFTER_SECONDS", ge=0
+    )
+    max_tasks_per_run: int = Field(default=DEFAULT_MAX_TASKS_PER_RUN, alias="MAX_TASKS_PER_RUN", gt=0)

@@ -26,4 +26,8 @@ class TaskCancelled(TaskError):
     """The task was cancelled while it ran: the workflow ends quietly and the status stays CANCELLED."""
 
 
+class ReconciliationIncomplete(Exception):
+    """Some tasks could not be reconciled in this run; the others were. The run is safe to repeat."""
+
+
 ERROR_NAMES = {cls.__name__ for cls in (ValidationFailed, TransientTaskError, PermanentTaskError, TaskCancelled)}

@@ -70,9 +70,20 @@ class ValidatedTask(CamelModel):
             raise ValueError("exactly one of params or paramsLocation is required")
         return self
 
+    def to_work_order(self) -> dict[str, Any]:
+        """Process's input with both parameter keys present (one of them null): the workflow names every field
+        of it, and a path to a missing key fails the state."""
+        return {
+            **self.model_dump(mode="json", exclude_none=True),
+            "params": self.params,
+            "paramsLocation": self.params_location,
+        }
+
 
 class ProcessRequest(ValidatedTask):
-    pass
+    # The workflow's $$.State.RetryCount: each Retry of ProcessTask is new work (a timed-out or crashed try
+    # leaves an in-progress idempotency record behind), while Lambda's own redelivery of the same try is not.
+    retry: int = Field(default=0, ge=0)
 
 
 class ProcessedTask(CamelModel):
@@ -119,3 +130,36 @@ class SkippedExecution(CamelModel):
 class CancelResult(CamelModel):
     stopped: list[str] = Field(default_factory=list)
     skipped: list[SkippedExecution] = Field(default_factory=list)
+
+
+class DeadLetterMessage(CamelModel):
+    """What the dead-letter queue holds for a failed task: the lifecycle's SendToDeadLetterQueue state and the
+    reconciler both write this shape, and ``taskrail replay`` reads it."""
+
+    task_id: str
+    execution_arn: str
+    input: list[str]
+    error: str
+    cause: str
+    attempt: int
+
+
+class ReconcileRequest(CamelModel):
+    """What the reconciler workflow hands the function: the lifecycle state machine it reconciles against."""
+
+    lifecycle_state_machine_arn: str = Field(min_length=1)
+
+
+class ReconcileResult(CamelModel):
+    """How many tasks one reconciler run looked at, and what it did with each."""
+
+    queued: int = 0
+    running: int = 0
+    started: int = 0
+    already_started: int = 0
+    still_running: int = 0
+    marked_failed: int = 0
+    changed_meanwhile: int = 0
+    succeeded_but_running: int = 0
+    without_execution: int = 0
+    truncated: bool = False

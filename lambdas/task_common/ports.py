@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from enum import StrEnum
 
-from task_common.models import TaskRecord
+from task_common.models import DeadLetterMessage, TaskRecord, TaskStatus
 
 S3_SCHEME = "s3://"
 
@@ -78,3 +78,44 @@ class WorkflowExecutions(ABC):
     @abstractmethod
     def stop(self, execution_arn: str, *, error: str, cause: str) -> StopOutcome:
         """Stop the execution if it is still running."""
+
+
+def execution_arn_of(state_machine_arn: str, name: str) -> str:
+    """The ARN Step Functions gives the execution ``name`` of a STANDARD state machine."""
+    return f"{state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{name}"
+
+
+class ReconcilerTasks(ABC):
+    """What the reconciler reads and writes in the Tasks table."""
+
+    @abstractmethod
+    def tasks_with_status(self, status: TaskStatus, *, created_before: int, limit: int) -> list[TaskRecord]:
+        """Up to ``limit`` tasks in ``status`` created before ``created_before`` (epoch ms), oldest first.
+        Read from the status index, which is eventually consistent."""
+
+    @abstractmethod
+    def get_task(self, task_id: str) -> TaskRecord:
+        """A strongly consistent read; raise TaskNotFound when the task does not exist."""
+
+    @abstractmethod
+    def fail_task(self, task: TaskRecord, *, execution_arn: str, error: str, cause: str) -> bool:
+        """Mark the task FAILED with the execution that ended, only if its status, attempt and execution are
+        still those of ``task``; False when the task changed since it was read."""
+
+
+class LifecycleExecutions(ABC):
+    """Starting and inspecting executions of the task-lifecycle state machine."""
+
+    @abstractmethod
+    def status(self, execution_arn: str) -> str | None:
+        """The execution's status (RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED, PENDING_REDRIVE); None when
+        no such execution exists."""
+
+    @abstractmethod
+    def start(self, state_machine_arn: str, *, name: str, input_json: str) -> bool:
+        """Start the execution ``name``; False when an execution of that name already exists."""
+
+
+class DeadLetterQueue(ABC):
+    @abstractmethod
+    def send(self, message: DeadLetterMessage) -> None: ...

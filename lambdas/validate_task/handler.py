@@ -21,4 +21,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     validated = validate_task(
         request, tasks=TASKS, blobs=BLOBS, claim_check_threshold_bytes=CONFIG.claim_check_threshold_bytes
     )
-    return validated.model_dump(mode="json", exclude_none=True)
+    return validated.to_work_order()

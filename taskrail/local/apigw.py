@@ -95,6 +95,7 @@ import hmac
 import http.server
 import json
 import logging
+import math
 import re
 import socket
 import threading
@@ -774,12 +775,41 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
 
 
+# Local limits where the emulator (not API Gateway) would otherwise fail: the VTL renderer recurses per level.
+MAX_JSON_DEPTH = 64
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
+def _check_document(value: Any, depth: int = 0) -> None:
+    """Refuse what DynamoDB or JSON cannot carry faithfully: deep nesting and lone UTF-16 surrogates."""
+    if depth > MAX_JSON_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+    if isinstance(value, str):
+        if any("\ud800" <= ch <= "\udfff" for ch in value):
+            raise ValueError("a string contains a lone UTF-16 surrogate (not a Unicode character)")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_document(key, depth + 1)
+            _check_document(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check_document(item, depth + 1)
+
+
 def _validate_body(schema: dict[str, Any], body: bytes) -> None:
     try:
-        document = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError) as error:
+        document = json.loads(body.decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_float)
+        _check_document(document)
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        reason = "nested too deeply" if isinstance(error, RecursionError) else str(error)
         raise GatewayError(
-            "BAD_REQUEST_BODY", "Invalid request body", validation=f"[request body is not valid JSON: {error}]"
+            "BAD_REQUEST_BODY", "Invalid request body", validation=f"[request body is not valid JSON: {reason}]"
         ) from None
     errors = sorted(
         _Draft4(schema).iter_errors(document), key=lambda e: ([str(p) for p in e.absolute_path], str(e.validator))
@@ -788,6 +818,17 @@ def _validate_body(schema: dict[str, Any], body: bytes) -> None:
         raise GatewayError(
             "BAD_REQUEST_BODY", "Invalid request body", validation="[" + ", ".join(map(_describe, errors)) + "]"
         )
+
+
+def _non_ascii_headers(method: MethodSpec, request: ApiRequest) -> list[str]:
+    declared = {
+        key.rpartition(".")[2].lower() for key in method.request_parameters if key.startswith("method.request.header.")
+    }
+    return [
+        name
+        for name, value in request.headers.items()
+        if name.lower() in declared and not all(" " <= ch <= "~" or ch == "\t" for ch in value)
+    ]
 
 
 def _missing_parameters(method: MethodSpec, request: ApiRequest) -> list[str]:
@@ -1026,6 +1067,10 @@ class LocalApiGateway:
         )
 
     def _validate(self, method: MethodSpec, api_request: ApiRequest, request: GatewayRequest) -> None:
+        for name in _non_ascii_headers(method, api_request):
+            # http.server decodes header bytes as Latin-1, so anything but visible ASCII would be stored as
+            # different text than was sent: refuse it (HTTP field values are ASCII; RFC 9110 §5.5).
+            raise GatewayError("BAD_REQUEST_PARAMETERS", f"header {name} must be printable ASCII")
         if method.validate_parameters:
             missing = _missing_parameters(method, api_request)
             if missing:
@@ -1265,3 +1310,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self.wfile.write(response.body)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (TRACE, CONNECT, made-up ones) is an undefined route: 403, as API Gateway answers.
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)

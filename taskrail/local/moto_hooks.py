@@ -1,6 +1,6 @@
 """Every moto internal taskrail touches, in one place (moto 5.2.5 exactly; see :func:`assert_supported_moto`).
 
-Four hooks, each installed by a context manager (or install/uninstall pair for a long-running stack):
+Five hooks, each installed by a context manager (or install/uninstall pair for a long-running stack):
 
 1. **Lambda invoker** -- :func:`lambda_invoker` replaces
    ``moto.awslambda_simple.models.LambdaSimpleBackend.invoke`` (the backend moto uses when the config has
@@ -45,6 +45,10 @@ Four hooks, each installed by a context manager (or install/uninstall pair for a
    ABORTED at once, as on AWS; moto otherwise keeps it RUNNING until the current state returns (a state
    blocked in a synchronous Lambda invoke can take minutes). The function runs on, as on AWS.
 
+5. **Atomic conditional writes** -- :func:`install_atomic_dynamodb_writes` serialises moto's DynamoDB item
+   writes so a condition and its write are atomic, as in DynamoDB (concurrent duplicate claims otherwise
+   both succeed).
+
 Enabling execution in server mode (checked on 5.2.5): ``ThreadedMotoServer`` takes no config, and
 ``mock_aws(config=...)`` only patches ``moto.core.config.default_user_config`` for its own lifetime.
 What works is ``POST /moto-api/config`` with ``{"stepfunctions": {"execute_state_machine": true},
@@ -84,6 +88,7 @@ import moto.stepfunctions.responses as _sfn_responses
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.config import DefaultConfig, default_user_config
 from moto.core.exceptions import AWSError
+from moto.dynamodb.models import DynamoDBBackend
 from moto.server import ThreadedMotoServer
 from moto.stepfunctions.exceptions import InvalidName
 from moto.stepfunctions.parser.api import ExecutionStatus
@@ -629,6 +634,38 @@ def uninstall_aws_stop_semantics() -> None:
 
 
 # --------------------------------------------------------------------------------------------------
+# 5. Atomic conditional writes in DynamoDB
+# --------------------------------------------------------------------------------------------------
+
+_DYNAMODB_WRITES: Final = ("put_item", "update_item", "delete_item", "transact_write_items")
+_dynamodb_write_lock = threading.RLock()
+
+
+def _atomic(method_name: str) -> Callable[..., Any]:
+    def write(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with _dynamodb_write_lock:
+            return _original(DynamoDBBackend, method_name)(self, *args, **kwargs)
+
+    write.__name__ = method_name
+    return write
+
+
+def install_atomic_dynamodb_writes() -> None:
+    """moto checks a ConditionExpression and then writes, without a lock: two executions claiming one task
+    at the same moment can both succeed. DynamoDB evaluates condition and write atomically; so do we, by
+    serialising moto's item writes (the exactly-once claim depends on it)."""
+    for name in _DYNAMODB_WRITES:
+        if not _is_patched(DynamoDBBackend, name):
+            _patch(DynamoDBBackend, name, _atomic(name))
+
+
+def uninstall_atomic_dynamodb_writes() -> None:
+    for name in _DYNAMODB_WRITES:
+        if _is_patched(DynamoDBBackend, name):
+            _unpatch(DynamoDBBackend, name)
+
+
+# --------------------------------------------------------------------------------------------------
 # Server mode
 # --------------------------------------------------------------------------------------------------
 
@@ -676,6 +713,21 @@ _SFN: Final = "moto.stepfunctions.parser"
 
 # symbol -> (getter of moto's original object, expected parameter names)
 _SIGNATURES: Final[dict[str, tuple[Callable[[], Any], list[str]]]] = {
+    "moto.dynamodb.models.DynamoDBBackend.update_item": (
+        lambda: _original(DynamoDBBackend, "update_item"),
+        [
+            "self",
+            "table_name",
+            "key",
+            "update_expression",
+            "expression_attribute_names",
+            "expression_attribute_values",
+            "attribute_updates",
+            "expected",
+            "condition_expression",
+            "return_values_on_condition_check_failure",
+        ],
+    ),
     f"{_SFN}.backend.execution.Execution.stop": (
         lambda: _original(Execution, "stop"),
         ["self", "stop_date", "error", "cause"],

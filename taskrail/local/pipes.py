@@ -64,11 +64,18 @@ class PipeRunner:
     """One poller thread per pipe; ``pause()``/``resume()`` simulate an outage of the poller."""
 
     def __init__(
-        self, pipes: dict[str, PipeSpec], clients: Callable[[str], Any], *, starting_position: str = "TRIM_HORIZON"
+        self,
+        pipes: dict[str, PipeSpec],
+        clients: Callable[[str], Any],
+        *,
+        starting_position: str = "TRIM_HORIZON",
+        duplicate: Callable[[], bool] | None = None,
     ) -> None:
         self._pipes = pipes
         self._clients = clients
         self._starting_position = starting_position
+        # Fault injection: asked once per delivered record whether to deliver it again (at least once, as on AWS).
+        self._duplicate = duplicate or (lambda: False)
         self._stop = threading.Event()
         self._running = threading.Event()
         self._running.set()
@@ -121,6 +128,8 @@ class PipeRunner:
                     record = as_delivered(raw)
                     if any(matches(f, record) for f in spec.filters) or not spec.filters:
                         self._deliver(spec, record)
+                        if self._duplicate():
+                            self._deliver(spec, record)
             self._stop.wait(POLL_INTERVAL)
 
     def _deliver(self, spec: PipeSpec, record: dict[str, Any]) -> None:

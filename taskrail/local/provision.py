@@ -53,6 +53,35 @@ class PipeSpec:
     maximum_retry_attempts: int
 
 
+RATE_EXPRESSION = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
+RATE_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+@dataclass
+class ScheduleSpec:
+    """An ``AWS::Scheduler::Schedule``: what to start, with which input, how often, and where failures go."""
+
+    logical_id: str
+    name: str
+    arn: str
+    expression: str
+    target_arn: str
+    input: str | None
+    role_arn: str
+    dead_letter_queue_arn: str | None
+    maximum_retry_attempts: int
+    maximum_event_age_seconds: int
+    enabled: bool
+
+    @property
+    def rate_seconds(self) -> int | None:
+        """The period of a ``rate(...)`` expression; None for ``cron(...)`` and ``at(...)``."""
+        match = RATE_EXPRESSION.match(self.expression.strip())
+        if match is None:
+            return None
+        return int(match.group(1)) * RATE_UNIT_SECONDS[match.group(2).removesuffix("s")]
+
+
 @dataclass
 class LocalResources:
     """Physical values of every provisioned resource, by logical id and by construct name."""
@@ -63,6 +92,7 @@ class LocalResources:
     functions: dict[str, FunctionSpec] = field(default_factory=dict)  # construct name → spec
     pipes: dict[str, PipeSpec] = field(default_factory=dict)
     state_machines: dict[str, str] = field(default_factory=dict)  # construct name → ARN
+    schedules: dict[str, ScheduleSpec] = field(default_factory=dict)  # construct name → spec
 
     def ref(self, construct: str) -> str:
         return self.attributes[self.names[construct]]["Ref"]
@@ -155,6 +185,7 @@ class Provisioner:
         self._state_machines()
         self._subscriptions()
         self._pipes()
+        self._schedules()
         return self.resources
 
     def _roles(self) -> None:
@@ -324,6 +355,31 @@ class Provisioner:
                 batch_size=int(stream.get("BatchSize", 1)),
                 dead_letter_queue_arn=stream.get("DeadLetterConfig", {}).get("Arn"),
                 maximum_retry_attempts=int(stream.get("MaximumRetryAttempts", 3)),
+            )
+
+    def _schedules(self) -> None:
+        """Schedules are driven by ``taskrail.local.scheduler``; this records what each one starts."""
+        for logical_id, resource in self._of_type("AWS::Scheduler::Schedule"):
+            props = self.resolve(resource["Properties"])
+            target = props["Target"]
+            retry = target.get("RetryPolicy", {})
+            construct = construct_name(self._template, logical_id)
+            name = self._name(logical_id)
+            arn = self._arn("scheduler", f"schedule/{props.get('GroupName', 'default')}/{name}")
+            self.resources.attributes[logical_id] = {"Ref": name, "Arn": arn}
+            self.resources.schedules[construct] = ScheduleSpec(
+                logical_id=logical_id,
+                name=name,
+                arn=arn,
+                expression=props["ScheduleExpression"],
+                target_arn=target["Arn"],
+                input=target.get("Input"),
+                role_arn=target["RoleArn"],
+                dead_letter_queue_arn=target.get("DeadLetterConfig", {}).get("Arn"),
+                # EventBridge Scheduler's defaults when the retry policy leaves them out.
+                maximum_retry_attempts=int(retry.get("MaximumRetryAttempts", 185)),
+                maximum_event_age_seconds=int(retry.get("MaximumEventAgeInSeconds", 86400)),
+                enabled=props.get("State", "ENABLED") == "ENABLED",
             )
 
 

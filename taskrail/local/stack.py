@@ -18,6 +18,7 @@ from typing import Any
 import boto3
 
 from taskrail.local import moto_hooks
+from taskrail.local.faults import FaultInjector, FaultPlan
 from taskrail.local.provision import REGION, LocalResources, provision
 
 log = logging.getLogger("taskrail.local")
@@ -37,6 +38,7 @@ class StackOptions:
     log_dir: Path = field(default_factory=lambda: STATE_DIR / "logs")
     extra_function_env: dict[str, str] = field(default_factory=dict)
     with_console: bool = True
+    faults: FaultPlan | None = None  # off by default: see taskrail/local/faults.py
 
 
 @dataclass
@@ -76,6 +78,7 @@ class LocalStack:
         self.functions: Any = None
         self.pipes: Any = None
         self.api: Any = None
+        self.faults: FaultInjector | None = None
 
     def clients(self, service: str) -> Any:
         assert self.info is not None
@@ -89,6 +92,9 @@ class LocalStack:
 
         # moto's server logs every request through werkzeug; the stack's own log says what matters.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        # moto's interpreter logs every Fail state and caught error at ERROR with the whole state tree; the
+        # execution history has the same facts.
+        logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
         moto_hooks.assert_supported_moto()
         template = load_template()
         try:
@@ -99,6 +105,8 @@ class LocalStack:
             self.resources = resources
             moto_hooks.install_aws_stop_semantics()
             self._exit.callback(moto_hooks.uninstall_aws_stop_semantics)
+            moto_hooks.install_atomic_dynamodb_writes()
+            self._exit.callback(moto_hooks.uninstall_atomic_dynamodb_writes)
             moto_hooks.set_time_scale(self.options.time_scale)
             self._exit.callback(moto_hooks.reset_time_scale)
             self.options.log_dir.mkdir(parents=True, exist_ok=True)
@@ -112,10 +120,15 @@ class LocalStack:
             )
             self.functions.start()
             self._exit.callback(self.functions.stop)
-            moto_hooks.install_lambda_invoker(self.functions.invoke)
+            self.faults = FaultInjector(self.options.faults or FaultPlan(), names=self._function_names(resources))
+            moto_hooks.install_lambda_invoker(self.faults.wrap(self.functions.invoke))
             self._exit.callback(moto_hooks.uninstall_lambda_invoker)
-            self.pipes = PipeRunner(resources.pipes, lambda s: local_client(s, endpoint)).start()
+            self.pipes = PipeRunner(
+                resources.pipes, lambda s: local_client(s, endpoint), duplicate=self.faults.duplicate
+            ).start()
             self._exit.callback(self.pipes.stop)
+            self.faults.start(kill_worker=self.functions.kill_worker, pipes=self.pipes)
+            self._exit.callback(self.faults.stop)
             self.api = LocalApiGateway(template, resolve, endpoint, port=self.options.api_port)
             api_url = self.api.start()
             self._exit.callback(self.api.stop)
@@ -137,6 +150,13 @@ class LocalStack:
             pipe_dead_letter_queue_url=resources.ref("PipeDeadLetterQueue"),
         )
         return self.info
+
+    @staticmethod
+    def _function_names(resources: LocalResources) -> dict[str, str]:
+        names = {}
+        for construct, spec in resources.functions.items():
+            names.update({spec.name: construct, spec.arn: construct, construct: construct})
+        return names
 
     def _start_console(self, endpoint: str) -> str:
         try:

@@ -254,7 +254,7 @@ def _parse_json(text: str) -> Any:
 
 
 def _json_text(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_java_str)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_java_str, allow_nan=False)
 
 
 def _java_double(value: float) -> str:

@@ -1,4 +1,5 @@
-"""One local stack for the whole e2e session (starting one costs seconds): tests use their own tasks."""
+"""One local stack for the e2e package (starting one costs seconds; it stops before other packages run, since
+moto and its hooks are process-wide). Tests use their own tasks."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from taskrail.local.stack import LocalStack, StackOptions, local_client
 E2E_TIME_SCALE = 0.02
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack() -> Iterator[LocalStack]:
     local = LocalStack(StackOptions(time_scale=E2E_TIME_SCALE, with_console=True))
     local.start()
@@ -28,11 +29,11 @@ def client_for(stack: LocalStack, user: str) -> TaskrailClient:
     return TaskrailClient.for_stack(info, user, lambda s: local_client(s, info.aws_endpoint_url))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def alice(stack: LocalStack) -> TaskrailClient:
     return client_for(stack, "alice")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def bob(stack: LocalStack) -> TaskrailClient:
     return client_for(stack, "bob")

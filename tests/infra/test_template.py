@@ -193,7 +193,8 @@ def test_functions_get_only_the_actions_they_use(template):
             if role["Ref"] in role_of:
                 for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
                     actions_by_role.setdefault(role_of[role["Ref"]], set()).update(as_list(statement["Action"]))
-    by_name = {next(n for n in ("Validate", "Process", "Cancel") if n in k): v for k, v in actions_by_role.items()}
+    names = ("Validate", "Process", "Cancel", "Reconcile")
+    by_name = {next(n for n in names if n in k): v for k, v in actions_by_role.items()}
     tracing_and_logs = {
         "xray:PutTraceSegments",
         "xray:PutTelemetryRecords",
@@ -211,6 +212,14 @@ def test_functions_get_only_the_actions_they_use(template):
         "s3:ListBucket",
     }
     assert by_name["Cancel"] - tracing_and_logs == {"states:DescribeExecution", "states:StopExecution"}
+    assert by_name["Reconcile"] - tracing_and_logs == {
+        "dynamodb:Query",
+        "dynamodb:GetItem",
+        "dynamodb:UpdateItem",
+        "states:StartExecution",
+        "states:DescribeExecution",
+        "sqs:SendMessage",
+    }
 
 
 def test_cfn_lint_reports_no_errors(template_path: Path):

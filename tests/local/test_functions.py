@@ -375,5 +375,6 @@ def test_real_validate_handler_reaches_local_dynamodb() -> None:
                 "type": "text.stats",
                 "attempt": 1,
                 "params": body(found)["params"],
+                "paramsLocation": None,
             }
             assert body(found)["params"]["text"] == "to be or not to be"

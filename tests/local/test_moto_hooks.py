@@ -444,3 +444,51 @@ def test_server_mode_lambda_invoke_reaches_invoker() -> None:
     assert json.loads(result["output"]) == {"result": {"status": "served"}}
     assert invoker.calls == [("worker", {"taskId": "t-9"}, None)]
     assert json.dumps(default_user_config, sort_keys=True) == saved_config
+
+
+def test_concurrent_conditional_updates_are_atomic_with_the_hook():
+    import threading
+
+    import boto3
+    from moto import mock_aws
+
+    from taskrail.local.moto_hooks import install_atomic_dynamodb_writes, uninstall_atomic_dynamodb_writes
+
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        dynamodb.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        install_atomic_dynamodb_writes()
+        try:
+            for round_number in range(20):
+                key = {"k": {"S": f"item-{round_number}"}}
+                dynamodb.put_item(TableName="t", Item={**key, "s": {"S": "QUEUED"}})
+                wins: list[int] = []
+                barrier = threading.Barrier(4)
+
+                def claim(me: int, key: dict = key, wins: list = wins, barrier: threading.Barrier = barrier) -> None:
+                    barrier.wait()
+                    try:
+                        dynamodb.update_item(
+                            TableName="t",
+                            Key=key,
+                            UpdateExpression="SET s = :r",
+                            ConditionExpression="s = :q",
+                            ExpressionAttributeValues={":r": {"S": "RUNNING"}, ":q": {"S": "QUEUED"}},
+                        )
+                        wins.append(me)
+                    except dynamodb.exceptions.ConditionalCheckFailedException:
+                        pass
+
+                threads = [threading.Thread(target=claim, args=(i,)) for i in range(4)]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join(timeout=30)
+                assert len(wins) == 1, f"round {round_number}: {len(wins)} claims won"
+        finally:
+            uninstall_atomic_dynamodb_writes()

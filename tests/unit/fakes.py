@@ -6,22 +6,29 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from task_common.errors import TaskCancelled
-from task_common.models import TaskRecord, TaskStatus
+from task_common.models import DeadLetterMessage, TaskRecord, TaskStatus
 from task_common.ports import (
     BlobNotFound,
     BlobStore,
+    DeadLetterQueue,
+    LifecycleExecutions,
+    ReconcilerTasks,
     StopOutcome,
     TaskNotFound,
     TaskStore,
     WorkflowExecutions,
+    execution_arn_of,
 )
 
 
-class InMemoryTaskStore(TaskStore):
+class InMemoryTaskStore(TaskStore, ReconcilerTasks):
     def __init__(self, *tasks: TaskRecord) -> None:
         self.tasks = {task.task_id: task for task in tasks}
+        # Entries the status index still shows after the table moved on (the index is eventually consistent).
+        self.stale_index: dict[str, TaskRecord] = {}
         self.progress: dict[str, list[int]] = {}
         self.counters: Counter[tuple[str, str]] = Counter()
+        self.failures: dict[str, tuple[str, str]] = {}
         self._cancel_after: dict[str, int] = {}
 
     def cancel(self, task_id: str, *, after_progress_updates: int = 0) -> None:
@@ -45,6 +52,25 @@ class InMemoryTaskStore(TaskStore):
         self.get_task(task_id)
         self.counters[task_id, name] += 1
         return self.counters[task_id, name]
+
+    def tasks_with_status(self, status: TaskStatus, *, created_before: int, limit: int) -> list[TaskRecord]:
+        index = {**self.tasks, **self.stale_index}.values()
+        found = [t for t in index if t.status is status and (t.created_at or 0) < created_before]
+        return sorted(found, key=lambda t: t.created_at or 0)[:limit]
+
+    def fail_task(self, task: TaskRecord, *, execution_arn: str, error: str, cause: str) -> bool:
+        current = self.tasks.get(task.task_id)
+        if current is None or (current.status, current.attempt, current.execution_arn) != (
+            task.status,
+            task.attempt,
+            task.execution_arn,
+        ):
+            return False
+        self.tasks[task.task_id] = current.model_copy(
+            update={"status": TaskStatus.FAILED, "execution_arn": execution_arn}
+        )
+        self.failures[task.task_id] = (error, cause)
+        return True
 
     def _apply_cancellation(self, task_id: str) -> None:
         after = self._cancel_after.get(task_id)
@@ -70,9 +96,10 @@ class InMemoryBlobStore(BlobStore):
 
 
 @dataclass
-class InMemoryExecutions(WorkflowExecutions):
+class InMemoryExecutions(WorkflowExecutions, LifecycleExecutions):
     statuses: dict[str, str] = field(default_factory=dict)
     stop_calls: list[tuple[str, str, str]] = field(default_factory=list)
+    started: list[tuple[str, str]] = field(default_factory=list)  # (execution ARN, input)
 
     def stop(self, execution_arn: str, *, error: str, cause: str) -> StopOutcome:
         if execution_arn not in self.statuses:
@@ -82,6 +109,25 @@ class InMemoryExecutions(WorkflowExecutions):
         self.stop_calls.append((execution_arn, error, cause))
         self.statuses[execution_arn] = "ABORTED"
         return StopOutcome.STOPPED
+
+    def status(self, execution_arn: str) -> str | None:
+        return self.statuses.get(execution_arn)
+
+    def start(self, state_machine_arn: str, *, name: str, input_json: str) -> bool:
+        execution_arn = execution_arn_of(state_machine_arn, name)
+        if execution_arn in self.statuses:
+            return False
+        self.statuses[execution_arn] = "RUNNING"
+        self.started.append((execution_arn, input_json))
+        return True
+
+
+@dataclass
+class InMemoryDeadLetterQueue(DeadLetterQueue):
+    messages: list[dict[str, object]] = field(default_factory=list)
+
+    def send(self, message: DeadLetterMessage) -> None:
+        self.messages.append(message.model_dump(mode="json"))
 
 
 @dataclass

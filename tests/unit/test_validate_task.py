@@ -166,6 +166,7 @@ def test_handler_returns_the_validated_task_from_the_tasks_table(aws_environment
         "type": "csv.summary",
         "attempt": 1,
         "params": {"csv": "a,b\n1,2", "delimiter": ",", "hasHeader": True},
+        "paramsLocation": None,
     }
 
 

@@ -17,6 +17,7 @@ from taskrail.local.inprocess import InProcessFunctions
 from taskrail.local.moto_hooks import (
     LOCAL_MOTO_CONFIG,
     SleepLog,
+    install_atomic_dynamodb_writes,
     install_aws_stop_semantics,
     lambda_invoker,
     record_sleeps,
@@ -125,6 +126,7 @@ def lifecycle(template: dict[str, Any], template_path: Path) -> Iterator[Lifecyc
         )
         functions = InProcessFunctions(resources.functions)
         install_aws_stop_semantics()
+        install_atomic_dynamodb_writes()
         with lambda_invoker(functions):
             yield Lifecycle(resources=resources, functions=functions, sleeps=sleeps)
 

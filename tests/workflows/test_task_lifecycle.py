@@ -125,6 +125,17 @@ def test_duplicate_start_ends_quietly_at_claim_with_one_result_and_one_notificat
     assert lifecycle.task("t-dup")["attempt"] == "1"
 
 
+def test_concurrent_duplicate_starts_process_the_task_once(lifecycle: Lifecycle):
+    # Given three executions started at once for one task (a pipe redelivering quickly)
+    lifecycle.store_task("t-race", "text.stats", {"text": "race"})
+    arns = [lifecycle.start("t-race") for _ in range(3)]
+
+    # Then exactly one claims it: the conditional claim is atomic (in moto via install_atomic_dynamodb_writes)
+    outcomes = [lifecycle.states_entered(lifecycle.wait(arn)["executionArn"])[-1] for arn in arns]
+    assert sorted(outcomes) == ["TaskAlreadyClaimed", "TaskAlreadyClaimed", "TaskSucceeded"]
+    assert len(lifecycle.result_versions("t-race")) == 1
+
+
 def test_large_parameters_travel_by_reference_through_s3(lifecycle: Lifecycle):
     # Given parameters larger than the claim-check threshold (the workflow payload limit is 256 KB)
     text = ("lorem ipsum dolor sit amet " * 12_000).strip()

@@ -1,0 +1,308 @@
+"""The REST API as an OpenAPI 3.0 document, generated from the *synthesized template* (``docs/openapi.json``).
+
+Paths, methods, parameters, the request model, the status codes of every method and its authorization come from
+the template's ``AWS::ApiGateway::*`` resources, so the document describes what is deployed (and what the local
+API Gateway serves), not a hand copy. What the template cannot say, the shape of each answer's body, is declared
+here once per route; a route the template has and this module does not know fails the generation.
+
+``python -m infra.openapi``          write docs/openapi.json from cdk.out (synth if the sources changed)
+``python -m infra.openapi --check``  fail if docs/openapi.json differs from what the template gives (drift check)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+OPENAPI_PATH = ROOT / "docs" / "openapi.json"
+JSON = "application/json"
+SIGV4 = "sigv4"
+TASK_STATUSES = ["QUEUED", "RUNNING", "SUCCEEDED", "REJECTED", "FAILED", "CANCELLED"]
+
+
+@dataclass(frozen=True)
+class Operation:
+    """What the template does not carry: a name, a summary and the schema of the success body."""
+
+    operation_id: str
+    summary: str
+    success_schema: str
+
+
+OPERATIONS: dict[tuple[str, str], Operation] = {
+    ("POST", "/tasks"): Operation(
+        "submitTask",
+        "Submit a task: stored (QUEUED) before anything runs; the same Idempotency-Key returns the same task",
+        "TaskAccepted",
+    ),
+    ("GET", "/tasks"): Operation(
+        "listTasks", "List the caller's own tasks, newest first, optionally of one status", "TaskList"
+    ),
+    ("GET", "/tasks/{taskId}"): Operation(
+        "getTask", "Read one of the caller's tasks: status, progress, result location or error", "Task"
+    ),
+    ("DELETE", "/tasks/{taskId}"): Operation(
+        "cancelTask", "Cancel one of the caller's QUEUED or RUNNING tasks", "TaskCancelled"
+    ),
+}
+
+STATUS_DESCRIPTIONS = {
+    "200": "OK",
+    "202": "Accepted",
+    "400": "The request is invalid; the message says why",
+    "403": "Missing, unknown, forged or expired credentials (SigV4), or an unknown route",
+    "404": "No such task (another user's task is indistinguishable from a missing one)",
+    "409": "The task is already finished",
+    "413": "The request is larger than API Gateway's payload limit (10 MB)",
+    "415": "The Content-Type has no request template (only application/json is accepted)",
+    "429": "Throttled by the stage's rate limit; retry with the same Idempotency-Key",
+    "503": "The task store is unavailable; nothing was stored, retry with the same Idempotency-Key",
+}
+
+
+def _string(**extra: Any) -> dict[str, Any]:
+    return {"type": "string", **extra}
+
+
+def _timestamp(description: str) -> dict[str, Any]:
+    return {"type": "integer", "format": "int64", "description": description}
+
+
+def _object(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {"type": "object", "required": required, "properties": properties, "additionalProperties": False}
+
+
+TASK_PROPERTIES: dict[str, Any] = {
+    "taskId": _string(),
+    "type": _string(),
+    "status": {"$ref": "#/components/schemas/TaskStatus"},
+    "progress": {"type": "integer", "minimum": 0, "maximum": 100},
+    "attempt": {"type": "integer", "minimum": 0},
+    "createdAt": {**_timestamp("epoch milliseconds of the submission"), "nullable": True},
+    "cancelledAt": _timestamp("epoch milliseconds of the cancellation"),
+    "startedAt": _string(description="ISO 8601, when the workflow claimed the task"),
+    "updatedAt": _string(description="ISO 8601"),
+    "finishedAt": _string(description="ISO 8601"),
+    "resultLocation": _string(description="s3://bucket/tasks/{taskId}/result.json"),
+    "error": _string(description="the error type, e.g. ValidationFailed"),
+    "cause": _string(),
+    "executionArn": _string(),
+    "idempotencyKey": _string(),
+    "params": {"type": "object", "nullable": True, "description": "the submitted params, as submitted"},
+}
+
+RESPONSE_SCHEMAS: dict[str, Any] = {
+    "TaskStatus": {"type": "string", "enum": TASK_STATUSES},
+    "Task": _object(TASK_PROPERTIES, ["taskId", "type", "status", "progress", "attempt", "createdAt", "params"]),
+    "TaskList": _object(
+        {"tasks": {"type": "array", "items": {"$ref": "#/components/schemas/Task"}}, "count": {"type": "integer"}},
+        ["tasks", "count"],
+    ),
+    "TaskAccepted": _object(
+        {
+            "taskId": _string(),
+            "status": {"$ref": "#/components/schemas/TaskStatus"},
+            "duplicate": {"type": "boolean", "description": "present (true) when the Idempotency-Key was seen"},
+        },
+        ["taskId", "status"],
+    ),
+    "TaskCancelled": _object(
+        {"taskId": _string(), "status": {"type": "string", "enum": ["CANCELLED"]}}, ["taskId", "status"]
+    ),
+    "Error": _object({"message": _string()}, ["message"]),
+}
+
+
+class _Template:
+    """The parts of the template that make up one REST API."""
+
+    def __init__(self, template: dict[str, Any]) -> None:
+        self.resources: dict[str, dict[str, Any]] = template.get("Resources", {})
+        apis = self.of_type("AWS::ApiGateway::RestApi")
+        if len(apis) != 1:
+            raise ValueError(f"expected one AWS::ApiGateway::RestApi in the template, found {sorted(apis)}")
+        ((self.api_id, self.api),) = apis.items()
+
+    def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        return {
+            logical_id: resource.get("Properties", {})
+            for logical_id, resource in self.resources.items()
+            if resource.get("Type") == resource_type
+        }
+
+    def resource_path(self, resource_id: Any) -> str:
+        ref = resource_id.get("Ref") if isinstance(resource_id, dict) else None
+        if ref is None:  # Fn::GetAtt [RestApi, RootResourceId]
+            return "/"
+        props = self.resources[ref]["Properties"]
+        parent = self.resource_path(props["ParentId"])
+        return f"{parent.rstrip('/')}/{props['PathPart']}"
+
+    def stage(self) -> dict[str, Any]:
+        stages = list(self.of_type("AWS::ApiGateway::Stage").values())
+        if len(stages) != 1:
+            raise ValueError(f"expected one AWS::ApiGateway::Stage, found {len(stages)}")
+        return stages[0]
+
+    def model(self, reference: Any) -> dict[str, Any]:
+        ref = reference.get("Ref") if isinstance(reference, dict) else None
+        models = self.of_type("AWS::ApiGateway::Model")
+        found = models.get(str(ref)) or next((m for m in models.values() if m.get("Name") == reference), None)
+        if found is None:
+            raise ValueError(f"request model {reference} is not in the template")
+        return found
+
+
+def _parameters(request_parameters: dict[str, bool]) -> list[dict[str, Any]]:
+    locations = {"path": "path", "querystring": "query", "header": "header"}
+    parameters = []
+    for key, required in sorted(request_parameters.items()):
+        location, _, name = key.removeprefix("method.request.").partition(".")
+        parameter: dict[str, Any] = {"name": name, "in": locations[location], "schema": {"type": "string"}}
+        if required or location == "path":
+            parameter["required"] = True
+        parameters.append(parameter)
+    return parameters
+
+
+def _model_schema(model: dict[str, Any]) -> dict[str, Any]:
+    """JSON Schema draft 4 (API Gateway's) as an OpenAPI 3.0 schema object: only ``$schema`` has no place there."""
+    return {key: value for key, value in model["Schema"].items() if key != "$schema"}
+
+
+def _error_statuses(method: dict[str, Any], throttled: bool) -> list[str]:
+    """Gateway responses API Gateway itself can answer before the integration runs."""
+    statuses = ["413"]
+    if method.get("AuthorizationType") == "AWS_IAM":
+        statuses.append("403")
+    if method.get("Integration", {}).get("PassthroughBehavior") == "NEVER":
+        statuses.append("415")
+    if throttled:
+        statuses.append("429")
+    return statuses
+
+
+def _response(status: str, schema: str) -> dict[str, Any]:
+    return {
+        "description": STATUS_DESCRIPTIONS.get(status, "See the message"),
+        "content": {JSON: {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+    }
+
+
+def _operation(
+    template: _Template, method: dict[str, Any], path: str, throttled: bool, schemas: dict[str, Any]
+) -> dict[str, Any]:
+    http_method = str(method["HttpMethod"]).upper()
+    known = OPERATIONS.get((http_method, path))
+    if known is None:
+        raise ValueError(f"{http_method} {path} is in the template but not in infra.openapi.OPERATIONS")
+    operation: dict[str, Any] = {"operationId": known.operation_id, "summary": known.summary}
+    parameters = _parameters({k: bool(v) for k, v in (method.get("RequestParameters") or {}).items()})
+    if parameters:
+        operation["parameters"] = parameters
+    content = {}
+    for content_type, reference in sorted((method.get("RequestModels") or {}).items()):
+        model = template.model(reference)
+        schemas[str(model["Name"])] = _model_schema(model)
+        content[content_type] = {"schema": {"$ref": f"#/components/schemas/{model['Name']}"}}
+    if content:
+        operation["requestBody"] = {"required": True, "content": content}
+    success = {str(r["StatusCode"]) for r in method.get("MethodResponses", []) if str(r["StatusCode"]).startswith("2")}
+    statuses = {str(r["StatusCode"]) for r in method.get("MethodResponses", [])} | set(
+        _error_statuses(method, throttled)
+    )
+    operation["responses"] = {
+        status: _response(status, known.success_schema if status in success else "Error") for status in sorted(statuses)
+    }
+    if method.get("AuthorizationType") == "AWS_IAM":
+        operation["security"] = [{SIGV4: []}]
+    return operation
+
+
+def build_openapi(template: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI 3.0 document of the template's REST API."""
+    api = _Template(template)
+    stage = api.stage()
+    throttled = any("ThrottlingRateLimit" in setting for setting in stage.get("MethodSettings", []))
+    schemas: dict[str, Any] = {}
+    paths: dict[str, dict[str, Any]] = {}
+    methods = sorted(
+        (
+            (api.resource_path(m["ResourceId"]), str(m["HttpMethod"]).lower(), m)
+            for m in api.of_type("AWS::ApiGateway::Method").values()
+        ),
+        key=lambda entry: (entry[0], entry[1]),
+    )
+    for path, http_method, method in methods:
+        paths.setdefault(path, {})[http_method] = _operation(api, method, path, throttled, schemas)
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": str(api.api.get("Name", api.api_id)),
+            "description": str(api.api.get("Description", "")),
+            "version": str(stage["StageName"]),
+        },
+        "servers": [
+            {
+                "url": "https://{restApiId}.execute-api.{region}.amazonaws.com/{basePath}",
+                "variables": {
+                    "restApiId": {"default": "example"},
+                    "region": {"default": "us-east-1"},
+                    "basePath": {"default": str(stage["StageName"])},
+                },
+            }
+        ],
+        "paths": paths,
+        "components": {
+            "schemas": dict(sorted((schemas | RESPONSE_SCHEMAS).items())),
+            "securitySchemes": {
+                SIGV4: {
+                    "type": "apiKey",
+                    "name": "Authorization",
+                    "in": "header",
+                    "description": "AWS Signature Version 4 for the service execute-api (IAM authorization)",
+                    "x-amazon-apigateway-authtype": "awsSigv4",
+                }
+            },
+        },
+    }
+
+
+def render(template: dict[str, Any]) -> str:
+    return json.dumps(build_openapi(template), indent=2, ensure_ascii=False) + "\n"
+
+
+def openapi_drift(template: dict[str, Any], path: Path = OPENAPI_PATH) -> bool:
+    """True when the committed document differs from what the template gives."""
+    return not path.exists() or path.read_text() != render(template)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="fail if docs/openapi.json is stale")
+    args = parser.parse_args(argv)
+    from infra.synth import load_template
+
+    template = load_template()
+    if args.check:
+        if openapi_drift(template):
+            print(
+                f"{OPENAPI_PATH.relative_to(ROOT)} is stale. Run `python -m infra.openapi` and commit it.",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"{OPENAPI_PATH.relative_to(ROOT)} matches the API definition")
+        return 0
+    OPENAPI_PATH.parent.mkdir(exist_ok=True)
+    OPENAPI_PATH.write_text(render(template))
+    print(f"wrote {OPENAPI_PATH.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,196 @@
+"""Reconcile: repair the tasks that the event-driven path left behind.
+
+- A task QUEUED for longer than the threshold was never claimed: the pipe lost or has not delivered its
+  record, or an execution ended before its claim. It is started under a deterministic name,
+  ``{taskId}-q{attempt}``, so two runs never start it twice; if that execution already exists and ended
+  without claiming the task, the task is FAILED to the dead-letter queue instead (replay takes it from there).
+- A task RUNNING whose execution is no longer running (timed out, aborted, failed outside the workflow's
+  Catch) would stay RUNNING for ever: it is marked FAILED and its context sent to the dead-letter queue, in
+  the shape the lifecycle's own failure path sends, so ``taskrail replay`` works on it.
+
+Every write is conditional on the task being as it was read, so a run repeated, or two runs at once, change
+each task at most once. The claim in the lifecycle stays the exactly-once gate for starts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Callable
+from enum import StrEnum
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from task_common.errors import ReconciliationIncomplete
+from task_common.models import DeadLetterMessage, ReconcileRequest, ReconcileResult, TaskRecord, TaskStatus
+from task_common.observability import logger, metrics, tracer
+from task_common.ports import (
+    DeadLetterQueue,
+    LifecycleExecutions,
+    ReconcilerTasks,
+    TaskNotFound,
+    execution_arn_of,
+)
+
+EXECUTION_ENDED = "ExecutionEnded"
+MAX_EXECUTION_NAME = 80
+ENDED_STATUSES = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
+# PENDING_REDRIVE: an operator redrove the execution and it is about to run again.
+LIVE_STATUSES = frozenset({"RUNNING", "PENDING_REDRIVE"})
+
+
+class Outcome(StrEnum):
+    """What a run did with one task; each value names a field of ReconcileResult."""
+
+    STARTED = "started"
+    ALREADY_STARTED = "already_started"
+    STILL_RUNNING = "still_running"
+    MARKED_FAILED = "marked_failed"
+    CHANGED_MEANWHILE = "changed_meanwhile"
+    SUCCEEDED_BUT_RUNNING = "succeeded_but_running"
+    WITHOUT_EXECUTION = "without_execution"
+
+
+METRIC_NAMES = {
+    Outcome.STARTED: "StuckTasksStarted",
+    Outcome.MARKED_FAILED: "EndedTasksMarkedFailed",
+    Outcome.SUCCEEDED_BUT_RUNNING: "RunningTasksWithSucceededExecution",
+    Outcome.WITHOUT_EXECUTION: "RunningTasksWithoutExecution",
+}
+
+
+def start_execution_name(task_id: str, attempt: int) -> str:
+    """``{taskId}-q{attempt}``; long ids (idempotency-key ids) are hashed to fit the 80-character limit.
+    The same rule as ``taskrail.client.replay_execution_name`` (``-r``), which Lambda code cannot import."""
+    name = f"{task_id}-q{attempt}"
+    if len(name) <= MAX_EXECUTION_NAME:
+        return name
+    return f"t{hashlib.sha256(task_id.encode()).hexdigest()[:60]}-q{attempt}"
+
+
+class TaskReconciler:
+    def __init__(
+        self,
+        request: ReconcileRequest,
+        *,
+        tasks: ReconcilerTasks,
+        executions: LifecycleExecutions,
+        dead_letters: DeadLetterQueue,
+    ) -> None:
+        self._state_machine_arn = request.lifecycle_state_machine_arn
+        self._tasks = tasks
+        self._executions = executions
+        self._dead_letters = dead_letters
+
+    def start_stuck(self, task: TaskRecord) -> Outcome:
+        name = start_execution_name(task.task_id, task.attempt)
+        execution_arn = execution_arn_of(self._state_machine_arn, name)
+        status = self._executions.status(execution_arn)
+        if status is None:
+            started = self._executions.start(self._state_machine_arn, name=name, input_json=json.dumps([task.task_id]))
+            if started:
+                logger.info("started a stuck task", extra={"taskId": task.task_id, "executionArn": execution_arn})
+            return Outcome.STARTED if started else Outcome.ALREADY_STARTED
+        if status not in ENDED_STATUSES:
+            return Outcome.ALREADY_STARTED
+        cause = f"execution {name} ended {status} before it claimed the task"
+        return self._fail(task, execution_arn=execution_arn, cause=cause)
+
+    def settle_running(self, task: TaskRecord) -> Outcome:
+        if task.execution_arn is None:
+            logger.error("a RUNNING task has no execution", extra={"taskId": task.task_id})
+            return Outcome.WITHOUT_EXECUTION
+        status = self._executions.status(task.execution_arn)
+        if status in LIVE_STATUSES:
+            return Outcome.STILL_RUNNING
+        if status == "SUCCEEDED":
+            if self._unchanged(task) is None:
+                return Outcome.CHANGED_MEANWHILE
+            logger.error(
+                "a RUNNING task's execution succeeded",
+                extra={"taskId": task.task_id, "executionArn": task.execution_arn},
+            )
+            return Outcome.SUCCEEDED_BUT_RUNNING
+        ended = f"ended {status}" if status else "no longer exists"
+        return self._fail(task, execution_arn=task.execution_arn, cause=f"the execution {ended} while the task ran")
+
+    def _unchanged(self, task: TaskRecord) -> TaskRecord | None:
+        """The task as the table holds it now, if it is still as the index showed it; the index lags the
+        table, and acting on a stale entry would send a message for a task that has moved on."""
+        try:
+            current = self._tasks.get_task(task.task_id)
+        except TaskNotFound:
+            return None
+        same = (current.status, current.attempt, current.execution_arn) == (
+            task.status,
+            task.attempt,
+            task.execution_arn,
+        )
+        return current if same else None
+
+    def _fail(self, task: TaskRecord, *, execution_arn: str, cause: str) -> Outcome:
+        """The message goes before the status: if the run stops between the two writes, the task is still as
+        read and the next run repeats both (replay ignores a duplicate message); the other order could lose the
+        message for good."""
+        current = self._unchanged(task)
+        if current is None:
+            return Outcome.CHANGED_MEANWHILE
+        self._dead_letters.send(
+            DeadLetterMessage(
+                task_id=current.task_id,
+                execution_arn=execution_arn,
+                input=[current.task_id],
+                error=EXECUTION_ENDED,
+                cause=cause,
+                attempt=current.attempt,
+            )
+        )
+        if not self._tasks.fail_task(current, execution_arn=execution_arn, error=EXECUTION_ENDED, cause=cause):
+            return Outcome.CHANGED_MEANWHILE
+        logger.warning("marked a task FAILED", extra={"taskId": current.task_id, "cause": cause})
+        return Outcome.MARKED_FAILED
+
+
+@tracer.capture_method
+def reconcile_tasks(
+    request: ReconcileRequest,
+    *,
+    tasks: ReconcilerTasks,
+    executions: LifecycleExecutions,
+    dead_letters: DeadLetterQueue,
+    now_ms: int,
+    stuck_queued_after_seconds: int,
+    max_tasks_per_run: int,
+) -> ReconcileResult:
+    """One task's failure does not stop the others; the run then raises ReconciliationIncomplete, and the
+    workflow retries it whole (every step is idempotent)."""
+    reconciler = TaskReconciler(request, tasks=tasks, executions=executions, dead_letters=dead_letters)
+    created_before = now_ms - stuck_queued_after_seconds * 1000
+    # One more than the cap tells whether the run saw everything.
+    queued = tasks.tasks_with_status(TaskStatus.QUEUED, created_before=created_before, limit=max_tasks_per_run + 1)
+    running = tasks.tasks_with_status(TaskStatus.RUNNING, created_before=created_before, limit=max_tasks_per_run + 1)
+    outcomes: Counter[Outcome] = Counter()
+    failed: list[str] = []
+    work: list[tuple[TaskRecord, Callable[[TaskRecord], Outcome]]] = [
+        *((task, reconciler.start_stuck) for task in queued[:max_tasks_per_run]),
+        *((task, reconciler.settle_running) for task in running[:max_tasks_per_run]),
+    ]
+    for task, reconcile in work:
+        try:
+            outcomes[reconcile(task)] += 1
+        except Exception:
+            logger.exception("could not reconcile a task", extra={"taskId": task.task_id, "status": task.status})
+            failed.append(task.task_id)
+    for outcome, metric_name in METRIC_NAMES.items():
+        metrics.add_metric(name=metric_name, unit=MetricUnit.Count, value=outcomes[outcome])
+    result = ReconcileResult(
+        queued=min(len(queued), max_tasks_per_run),
+        running=min(len(running), max_tasks_per_run),
+        truncated=len(queued) > max_tasks_per_run or len(running) > max_tasks_per_run,
+        **{outcome.value: count for outcome, count in outcomes.items()},
+    )
+    logger.info("reconciled", extra={"result": result.model_dump(mode="json")})
+    if failed:
+        raise ReconciliationIncomplete(f"{len(failed)} task(s) could not be reconciled: {', '.join(failed[:10])}")
+    return result

@@ -1,0 +1,763 @@
+"""The local web console: the workflow graph, each execution's path coloured by outcome, its event history and
+per-state input/output, with replay and cancel (ARCHITECTURE §5).
+
+One page (``console_static/``: plain HTML, JavaScript and inline SVG, nothing fetched from outside) over a small
+JSON API served by the standard library on 127.0.0.1. The graph layout and the per-state outcomes are computed
+here, in plain functions the tests call directly.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:
+    from taskrail.client import TaskrailClient
+    from taskrail.local.stack import LocalStack
+
+log = logging.getLogger("taskrail.console")
+ROOT = Path(__file__).resolve().parents[1]
+ASL_PATH = ROOT / "asl" / "task_lifecycle.asl.json"
+STATIC_DIR = Path(__file__).resolve().parent / "console_static"
+STATIC_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})
+# A header no cross-site form or simple request can carry: a page elsewhere cannot make the browser replay or
+# cancel through the console (it would need a CORS preflight, which the console never grants).
+ACTION_HEADER = "X-Taskrail-Console"
+EXECUTION_STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE")
+TASK_ID_PATTERN = re.compile(r"[A-Za-z0-9._:+=/-]{1,256}")
+CANCEL_ERROR = "TaskCancelled"
+MAX_LIMIT = 500
+
+
+# -- the workflow graph ------------------------------------------------------------------------------------
+
+NODE_WIDTH, NODE_HEIGHT, COLUMN_GAP, ROW_GAP, MARGIN = 196, 38, 52, 24, 16
+LANE_SPACING = 8
+
+
+@dataclass(frozen=True)
+class Transition:
+    source: str
+    target: str
+    kind: str  # next | catch | default | choice
+    label: str = ""
+
+
+def transitions(name: str, state: dict[str, Any]) -> list[Transition]:
+    found = [Transition(name, state["Next"], "next")] if "Next" in state else []
+    found += [Transition(name, c["Next"], "choice", _choice_label(c)) for c in state.get("Choices", [])]
+    if "Default" in state:
+        found.append(Transition(name, state["Default"], "default"))
+    found += [Transition(name, c["Next"], "catch", ", ".join(c["ErrorEquals"])) for c in state.get("Catch", [])]
+    return found
+
+
+def _choice_label(choice: dict[str, Any]) -> str:
+    return str(choice.get("Variable", choice.get("Condition", "")))
+
+
+def _main_successor(state: dict[str, Any]) -> str | None:
+    if "Next" in state:
+        return str(state["Next"])
+    if "Default" in state:
+        return str(state["Default"])
+    choices = state.get("Choices", [])
+    return str(choices[0]["Next"]) if choices else None
+
+
+def _chain(head: str, states: dict[str, Any], placed: dict[str, tuple[int, int]]) -> list[str]:
+    """The states reached from ``head`` by following Next (a Choice's Default) until a placed state."""
+    chain: list[str] = []
+    current: str | None = head
+    while current is not None and current in states and current not in placed and current not in chain:
+        chain.append(current)
+        current = _main_successor(states[current])
+    return chain
+
+
+def _ends_in_failure(chain: list[str], states: dict[str, Any]) -> bool:
+    return states[chain[-1]]["Type"] == "Fail"
+
+
+class _Grid:
+    """Columns of rows: column 0 is the main path; failure branches go right, quiet endings go left."""
+
+    def __init__(self) -> None:
+        self.cells: dict[str, tuple[int, int]] = {}
+
+    def free(self, column: int, first: int, last: int) -> bool:
+        # One empty row between two branches stacked in the same column keeps their edges apart.
+        return not any(c == column and first - 1 <= r <= last + 1 for c, r in self.cells.values())
+
+    def place_chain(self, chain: list[str], side: int, first_row: int) -> None:
+        column = side
+        while not self.free(column, first_row, first_row + len(chain) - 1):
+            column += side
+        for offset, name in enumerate(chain):
+            self.cells[name] = (column, first_row + offset)
+
+
+def layout_workflow(definition: dict[str, Any]) -> dict[str, Any]:
+    """Positions for every top-level state and orthogonal routes for every transition.
+
+    The main path (StartAt following Next) runs top-down in one column. Every other chain starts one row below
+    the lowest state that can reach it, in the first side column where it fits: chains that end in a Fail state
+    to the right, the others to the left. Edges leave a node sideways into the gap between columns, run along
+    the gap above the target's row and enter the target from the top, so they never cross a node.
+    """
+    states: dict[str, Any] = definition["States"]
+    grid = _Grid()
+    for row, name in enumerate(_chain(definition["StartAt"], states, grid.cells)):
+        grid.cells[name] = (0, row)
+    edges = _unique_transitions(states)
+    while unplaced := [n for n in states if n not in grid.cells]:
+        heads = _branch_heads(edges, grid.cells) or unplaced[:1]
+        # The branch most states lead to goes closest to the main path.
+        heads.sort(key=lambda h: -sum(1 for e in edges if e.target == h and e.source in grid.cells))
+        for head in heads:
+            if head in grid.cells:
+                continue
+            chain = _chain(head, states, grid.cells)
+            rows = [grid.cells[e.source][1] for e in edges if e.target == head and e.source in grid.cells]
+            grid.place_chain(chain, 1 if _ends_in_failure(chain, states) else -1, max(rows, default=-1) + 1)
+    return _positioned(states, grid.cells, edges)
+
+
+def _unique_transitions(states: dict[str, Any]) -> list[Transition]:
+    seen: dict[tuple[str, str], Transition] = {}
+    for name, state in states.items():
+        for transition in transitions(name, state):
+            key = (transition.source, transition.target)
+            if key in seen:
+                merged = ", ".join(filter(None, (seen[key].label, transition.label)))
+                seen[key] = Transition(key[0], key[1], seen[key].kind, merged)
+            elif transition.target in states:
+                seen[key] = transition
+    return list(seen.values())
+
+
+def _branch_heads(edges: list[Transition], placed: dict[str, tuple[int, int]]) -> list[str]:
+    heads: list[str] = []
+    for edge in edges:
+        if edge.source in placed and edge.target not in placed and edge.target not in heads:
+            heads.append(edge.target)
+    return heads
+
+
+def _positioned(states: dict[str, Any], cells: dict[str, tuple[int, int]], edges: list[Transition]) -> dict[str, Any]:
+    min_column = min(c for c, _ in cells.values())
+    columns = max(c for c, _ in cells.values()) - min_column + 1
+    rows = max(r for _, r in cells.values()) + 1
+    boxes = {
+        name: (
+            MARGIN + (column - min_column) * (NODE_WIDTH + COLUMN_GAP),
+            MARGIN + row * (NODE_HEIGHT + ROW_GAP),
+        )
+        for name, (column, row) in cells.items()
+    }
+    nodes = [
+        {
+            "name": name,
+            "type": state["Type"],
+            "comment": state.get("Comment", ""),
+            "column": cells[name][0],
+            "row": cells[name][1],
+            "x": boxes[name][0],
+            "y": boxes[name][1],
+            "width": NODE_WIDTH,
+            "height": NODE_HEIGHT,
+            "main": cells[name][0] == 0,
+        }
+        for name, state in states.items()
+    ]
+    lanes = _lane_offsets(edges, cells)
+    routed = [
+        {**asdict(edge), "points": _route(edge, cells, boxes, lanes.get((edge.source, edge.target), 0))}
+        for edge in edges
+    ]
+    return {
+        "nodes": nodes,
+        "edges": routed,
+        "width": 2 * MARGIN + columns * NODE_WIDTH + (columns - 1) * COLUMN_GAP,
+        "height": 2 * MARGIN + rows * NODE_HEIGHT + (rows - 1) * ROW_GAP,
+    }
+
+
+def _is_straight(edge: Transition, cells: dict[str, tuple[int, int]]) -> bool:
+    (source_column, source_row), (target_column, target_row) = cells[edge.source], cells[edge.target]
+    return source_column == target_column and target_row == source_row + 1
+
+
+def _exit_side(edge: Transition, cells: dict[str, tuple[int, int]]) -> int:
+    source_column, target_column = cells[edge.source][0], cells[edge.target][0]
+    if target_column == source_column:
+        return -1 if source_column < 0 else 1
+    return 1 if target_column > source_column else -1
+
+
+def _lane_offsets(edges: list[Transition], cells: dict[str, tuple[int, int]]) -> dict[tuple[str, str], float]:
+    """Edges towards different targets through the same gap get their own lane, so each route can be followed."""
+    by_gap: dict[tuple[int, int], list[str]] = {}
+    for edge in edges:
+        if not _is_straight(edge, cells):
+            gap = (cells[edge.source][0], _exit_side(edge, cells))
+            targets = by_gap.setdefault(gap, [])
+            if edge.target not in targets:
+                targets.append(edge.target)
+    offsets: dict[tuple[str, str], float] = {}
+    for edge in edges:
+        if not _is_straight(edge, cells):
+            targets = by_gap[(cells[edge.source][0], _exit_side(edge, cells))]
+            offsets[(edge.source, edge.target)] = (targets.index(edge.target) - (len(targets) - 1) / 2) * LANE_SPACING
+    return offsets
+
+
+def _route(
+    edge: Transition, cells: dict[str, tuple[int, int]], boxes: dict[str, tuple[int, int]], lane: float
+) -> list[list[float]]:
+    (sx, sy), (tx, ty) = boxes[edge.source], boxes[edge.target]
+    target_center = tx + NODE_WIDTH / 2
+    if _is_straight(edge, cells):
+        return [[sx + NODE_WIDTH / 2, sy + NODE_HEIGHT], [target_center, ty]]
+    side = _exit_side(edge, cells)
+    exit_x = sx + NODE_WIDTH if side > 0 else sx
+    lane_x = exit_x + side * COLUMN_GAP / 2 + lane
+    middle_y = sy + NODE_HEIGHT / 2
+    above_target = ty - ROW_GAP / 2
+    # Targets in the same row are reached along the gap below them, entering at the bottom instead.
+    if cells[edge.target][1] == cells[edge.source][1] and cells[edge.target][0] != cells[edge.source][0]:
+        return [[exit_x, middle_y], [tx if side > 0 else tx + NODE_WIDTH, ty + NODE_HEIGHT / 2]]
+    return [[exit_x, middle_y], [lane_x, middle_y], [lane_x, above_target], [target_center, above_target],
+            [target_center, ty]]  # fmt: skip
+
+
+# -- per-state outcomes of one execution -------------------------------------------------------------------
+
+
+class Outcome(StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CAUGHT = "caught"
+    RETRIED = "retried"
+    RUNNING = "running"
+    NOT_REACHED = "not_reached"
+
+
+ATTEMPT_EVENTS = frozenset({"TaskScheduled", "LambdaFunctionScheduled", "ActivityScheduled"})
+SUCCESS_EVENTS = frozenset({"TaskSucceeded", "LambdaFunctionSucceeded", "ActivitySucceeded"})
+FAILURE_EVENTS = frozenset(
+    {
+        "TaskFailed",
+        "TaskTimedOut",
+        "TaskStartFailed",
+        "TaskSubmitFailed",
+        "LambdaFunctionFailed",
+        "LambdaFunctionTimedOut",
+        "LambdaFunctionStartFailed",
+        "LambdaFunctionScheduleFailed",
+        "ActivityFailed",
+        "ActivityTimedOut",
+        "ActivityScheduleFailed",
+    }
+)
+EXECUTION_END_EVENTS = frozenset({"ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"})
+
+
+@dataclass
+class StateVisit:
+    name: str
+    entered_event: int
+    entered_at: str
+    input: Any
+    is_fail_state: bool = False
+    exited_event: int | None = None
+    exited_at: str | None = None
+    output: Any = None
+    attempts: int = 0
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    last_attempt_failed: bool = False
+
+    def outcome(self, execution_status: str) -> Outcome:
+        if self.is_fail_state:
+            return Outcome.FAILED
+        if self.exited_event is None:
+            return Outcome.RUNNING if execution_status == "RUNNING" else Outcome.FAILED
+        if self.last_attempt_failed:
+            return Outcome.CAUGHT
+        return Outcome.RETRIED if self.failures else Outcome.SUCCEEDED
+
+
+def _details(event: dict[str, Any]) -> dict[str, Any]:
+    for key, value in event.items():
+        if key.endswith("EventDetails") and isinstance(value, dict):
+            return value
+    return {}
+
+
+def parse_json(text: Any) -> Any:
+    if not isinstance(text, str):
+        return text
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _timestamp(event: dict[str, Any]) -> str:
+    value = event.get("timestamp")
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def state_visits(events: Iterable[dict[str, Any]]) -> list[StateVisit]:
+    """Every state entered, in order, with the task attempts and failures seen while it was open."""
+    visits: list[StateVisit] = []
+    current: StateVisit | None = None
+    for event in events:
+        kind, details = event["type"], _details(event)
+        if kind.endswith("StateEntered"):
+            current = StateVisit(
+                name=details["name"],
+                entered_event=event["id"],
+                entered_at=_timestamp(event),
+                input=parse_json(details.get("input")),
+                is_fail_state=kind == "FailStateEntered",
+            )
+            visits.append(current)
+        elif current is None:
+            continue
+        elif kind.endswith("StateExited"):
+            current.exited_event, current.exited_at = event["id"], _timestamp(event)
+            current.output = parse_json(details.get("output"))
+            current = None
+        else:
+            _record_task_event(current, kind, details, event["id"])
+    return visits
+
+
+def _record_task_event(visit: StateVisit, kind: str, details: dict[str, Any], event_id: int) -> None:
+    if kind in ATTEMPT_EVENTS:
+        visit.attempts += 1
+        visit.last_attempt_failed = False
+    elif kind in SUCCESS_EVENTS:
+        visit.last_attempt_failed = False
+    elif kind in FAILURE_EVENTS:
+        visit.last_attempt_failed = True
+        visit.failures.append({"event": event_id, "error": details.get("error"), "cause": details.get("cause")})
+
+
+def classify_states(
+    definition: dict[str, Any], events: list[dict[str, Any]], execution_status: str
+) -> dict[str, dict[str, Any]]:
+    """For each top-level state: its outcome and, if it ran, its last visit (input, output, attempts, errors).
+
+    succeeded: exited after its work succeeded the first time; retried: a task attempt failed and a later one
+    succeeded; caught: the last attempt failed and a Catch moved on; failed: a Fail state, or the execution ended
+    inside it; running: entered and the execution still runs; not_reached: never entered.
+    """
+    visits = state_visits(events)
+    result: dict[str, dict[str, Any]] = {}
+    for name in definition["States"]:
+        mine = [v for v in visits if v.name == name]
+        if not mine:
+            result[name] = {"outcome": Outcome.NOT_REACHED.value, "visits": 0}
+            continue
+        last = mine[-1]
+        result[name] = {
+            "outcome": last.outcome(execution_status).value,
+            "visits": len(mine),
+            "retries": max(0, last.attempts - 1),
+            **{k: v for k, v in asdict(last).items() if k not in ("name", "last_attempt_failed")},
+        }
+    return result
+
+
+def taken_transitions(events: Iterable[dict[str, Any]]) -> list[list[str]]:
+    visits = state_visits(events)
+    return [[a.name, b.name] for a, b in itertools.pairwise(visits)]
+
+
+# -- what the API does ---------------------------------------------------------------------------------------
+
+
+class ConsoleError(Exception):
+    def __init__(self, status: HTTPStatus, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items() if k != "ResponseMetadata"}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _task_id_of(execution_input: Any) -> str | None:
+    parsed = parse_json(execution_input)
+    if isinstance(parsed, list) and parsed and isinstance(parsed[0], str):
+        return parsed[0]
+    return None
+
+
+@contextmanager
+def _aws_errors() -> Iterator[None]:
+    """AWS errors a caller can fix become 4xx answers; anything else stays a 500."""
+    try:
+        yield
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        message = error.response.get("Error", {}).get("Message", str(error))
+        if code in ("ExecutionDoesNotExist", "StateMachineDoesNotExist", "ResourceNotFoundException"):
+            raise ConsoleError(HTTPStatus.NOT_FOUND, message) from error
+        if code in ("InvalidArn", "ValidationException", "InvalidParameterValue"):
+            raise ConsoleError(HTTPStatus.BAD_REQUEST, message) from error
+        raise
+
+
+class ConsoleService:
+    """The console's operations over the local stack's AWS endpoint (clients made once, on first use: the
+    console starts before the stack has finished publishing its endpoints)."""
+
+    def __init__(self, stack: LocalStack, asl_path: Path = ASL_PATH) -> None:
+        self._stack = stack
+        self._asl_path = asl_path
+        self._lock = threading.Lock()
+        self._clients: dict[str, Any] = {}
+        self._task_ids: dict[str, str | None] = {}  # an execution's input never changes
+        self._definition: dict[str, Any] | None = None
+
+    @property
+    def info(self) -> Any:
+        if self._stack.info is None:
+            raise ConsoleError(HTTPStatus.SERVICE_UNAVAILABLE, "the local stack is still starting")
+        return self._stack.info
+
+    def aws(self, service: str) -> Any:
+        self.info  # noqa: B018 -- refuses before the stack has published its endpoint
+        with self._lock:
+            if service not in self._clients:
+                self._clients[service] = self._stack.clients(service)
+            return self._clients[service]
+
+    def definition(self) -> dict[str, Any]:
+        if self._definition is None:
+            self._definition = json.loads(self._asl_path.read_text())
+        return self._definition
+
+    # -- reading -----------------------------------------------------------------------------------------
+
+    def workflow(self) -> dict[str, Any]:
+        definition = self.definition()
+        arn = self.info.state_machine_arn
+        return {
+            "stateMachineArn": arn,
+            "stateMachineName": arn.rsplit(":", 1)[-1],
+            "apiUrl": self.info.api_url,
+            "definition": definition,
+            "layout": layout_workflow(definition),
+        }
+
+    def executions(self, status: str | None = None, limit: str | int | None = None) -> dict[str, Any]:
+        if status and status not in EXECUTION_STATUSES:
+            raise ConsoleError(HTTPStatus.BAD_REQUEST, f"status must be one of {', '.join(EXECUTION_STATUSES)}")
+        request: dict[str, Any] = {"stateMachineArn": self.info.state_machine_arn, "maxResults": _limit(limit)}
+        if status:
+            request["statusFilter"] = status
+        with _aws_errors():
+            listed = self.aws("stepfunctions").list_executions(**request)["executions"]
+        listed = sorted(listed, key=lambda e: e["startDate"], reverse=True)[: request["maxResults"]]
+        task_ids = {e["executionArn"]: self._task_id(e["executionArn"]) for e in listed}
+        tasks = self._tasks({t for t in task_ids.values() if t})
+        rows = []
+        for execution in listed:
+            task_id = task_ids[execution["executionArn"]]
+            task = tasks.get(task_id or "", {})
+            rows.append(
+                {
+                    **_jsonable({k: execution.get(k) for k in ("executionArn", "name", "status", "startDate")}),
+                    "stopDate": _jsonable(execution.get("stopDate")),
+                    "taskId": task_id,
+                    "taskType": task.get("type"),
+                    "taskStatus": task.get("status"),
+                }
+            )
+        return {"executions": rows}
+
+    def execution(self, arn: str) -> dict[str, Any]:
+        sfn = self.aws("stepfunctions")
+        with _aws_errors():
+            described = sfn.describe_execution(executionArn=arn)
+            events = list(self._history(arn))
+        task_id = _task_id_of(described.get("input"))
+        execution = {
+            **_jsonable(described),
+            "input": parse_json(described.get("input")),
+            "output": parse_json(described.get("output")),
+            "taskId": task_id,
+        }
+        return {
+            "execution": execution,
+            "task": self._tasks({task_id}).get(task_id) if task_id else None,
+            "states": classify_states(self.definition(), events, described["status"]),
+            "transitions": taken_transitions(events),
+            "events": _jsonable(events),
+        }
+
+    def _history(self, arn: str) -> Iterator[dict[str, Any]]:
+        request: dict[str, Any] = {"executionArn": arn, "maxResults": 1000}
+        while True:
+            page = self.aws("stepfunctions").get_execution_history(**request)
+            yield from page["events"]
+            if not page.get("nextToken"):
+                return
+            request["nextToken"] = page["nextToken"]
+
+    def _task_id(self, arn: str) -> str | None:
+        if arn not in self._task_ids:
+            with _aws_errors():
+                described = self.aws("stepfunctions").describe_execution(executionArn=arn)
+            self._task_ids[arn] = _task_id_of(described.get("input"))
+        return self._task_ids[arn]
+
+    def _tasks(self, task_ids: set[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        ordered = sorted(task_ids)
+        for start in range(0, len(ordered), 100):
+            keys = [{"taskId": {"S": t}} for t in ordered[start : start + 100]]
+            request = {
+                self.info.tasks_table: {
+                    "Keys": keys,
+                    "ProjectionExpression": "taskId, #type, #status, attempt, progress, #error, executionArn",
+                    "ExpressionAttributeNames": {"#type": "type", "#status": "status", "#error": "error"},
+                }
+            }
+            response = self.aws("dynamodb").batch_get_item(RequestItems=request)
+            for item in response.get("Responses", {}).get(self.info.tasks_table, []):
+                found[item["taskId"]["S"]] = {k: _attribute(v) for k, v in item.items()}
+        return found
+
+    # -- operator actions ------------------------------------------------------------------------------
+
+    def replay(self, task_id: str) -> dict[str, Any]:
+        """The task's dead-letter message is replayed as ``taskrail replay`` does (ARCHITECTURE §6)."""
+        if not TASK_ID_PATTERN.fullmatch(task_id):
+            raise ConsoleError(HTTPStatus.BAD_REQUEST, "not a task id")
+        # Checked first: a replay receives (and briefly hides) the DLQ's other messages while it looks for this one.
+        task = self._tasks({task_id}).get(task_id)
+        if task is None:
+            raise ConsoleError(HTTPStatus.NOT_FOUND, f"no task {task_id}")
+        if task.get("status") != "FAILED":
+            raise ConsoleError(HTTPStatus.CONFLICT, f"the task is {task.get('status')}: only a FAILED task is replayed")
+        outcomes = self._operator().replay_dlq({task_id})
+        if not outcomes:
+            raise ConsoleError(HTTPStatus.NOT_FOUND, f"no message for task {task_id} in the dead-letter queue")
+        prefix = self.info.state_machine_arn.replace(":stateMachine:", ":execution:", 1)
+        return {
+            "taskId": task_id,
+            "outcomes": [
+                {**asdict(o), "executionArn": f"{prefix}:{o.execution_name}" if o.execution_name else None}
+                for o in outcomes
+            ],
+        }
+
+    def stop(self, arn: str) -> dict[str, Any]:
+        """Stops a running execution and cancels its task, unless the task has moved on to another execution."""
+        sfn = self.aws("stepfunctions")
+        with _aws_errors():
+            described = sfn.describe_execution(executionArn=arn)
+            if described["status"] != "RUNNING":
+                raise ConsoleError(HTTPStatus.CONFLICT, f"the execution is {described['status']}, not RUNNING")
+            sfn.stop_execution(executionArn=arn, error=CANCEL_ERROR, cause="cancelled from the local console")
+        task_id = _task_id_of(described.get("input"))
+        return {"executionArn": arn, "stopped": True, "taskId": task_id, "taskStatus": self._cancel_task(task_id, arn)}
+
+    def _cancel_task(self, task_id: str | None, arn: str) -> str | None:
+        if task_id is None:
+            return None
+        try:
+            self.aws("dynamodb").update_item(
+                TableName=self.info.tasks_table,
+                Key={"taskId": {"S": task_id}},
+                UpdateExpression="SET #status = :cancelled, cancelledAt = :now",
+                # QUEUED: a replay stopped before its claim; RUNNING only if this execution is the one running it.
+                ConditionExpression="#status = :queued OR (#status = :running AND executionArn = :arn)",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":cancelled": {"S": "CANCELLED"},
+                    ":queued": {"S": "QUEUED"},
+                    ":running": {"S": "RUNNING"},
+                    ":arn": {"S": arn},
+                    ":now": {"N": str(int(time.time() * 1000))},
+                },
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            return str(self._tasks({task_id}).get(task_id, {}).get("status"))
+        return "CANCELLED"
+
+    def _operator(self) -> TaskrailClient:
+        from taskrail.client import TaskrailClient
+
+        return TaskrailClient.for_stack(self.info, "alice", self.aws)
+
+    # -- routing -----------------------------------------------------------------------------------------
+
+    def route(self, method: str, parts: list[str], query: dict[str, str]) -> Any:
+        match method, parts:
+            case "GET", ["api", "workflow"]:
+                return self.workflow()
+            case "GET", ["api", "executions"]:
+                return self.executions(query.get("status") or None, query.get("limit"))
+            case "GET", ["api", "executions", arn]:
+                return self.execution(arn)
+            case "POST", ["api", "executions", arn, "stop"]:
+                return self.stop(arn)
+            case "POST", ["api", "tasks", task_id, "replay"]:
+                return self.replay(task_id)
+        raise ConsoleError(HTTPStatus.NOT_FOUND, f"no such endpoint: {method} /{'/'.join(parts)}")
+
+
+def _limit(value: str | int | None) -> int:
+    if value in (None, ""):
+        return 100
+    try:
+        limit = int(value)  # type: ignore[arg-type]
+    except ValueError:
+        raise ConsoleError(HTTPStatus.BAD_REQUEST, "limit must be a whole number") from None
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ConsoleError(HTTPStatus.BAD_REQUEST, f"limit must be between 1 and {MAX_LIMIT}")
+    return limit
+
+
+def _attribute(value: dict[str, Any]) -> Any:
+    if "N" in value:
+        number = float(value["N"])
+        return int(number) if number.is_integer() else number
+    return next(iter(value.values()))
+
+
+# -- HTTP ----------------------------------------------------------------------------------------------------
+
+
+class _ConsoleHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], service: ConsoleService) -> None:
+        super().__init__(address, _Handler)
+        self.service = service
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "taskrail-console"
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s " + format, self.address_string(), *args)
+
+    def _dispatch(self, method: str) -> None:
+        try:
+            self._check_host()
+            url = urlsplit(self.path)
+            if method == "GET" and not url.path.startswith("/api/"):
+                self._static(url.path)
+                return
+            if method == "POST" and self.headers.get(ACTION_HEADER) != "1":
+                raise ConsoleError(HTTPStatus.FORBIDDEN, f"actions need the {ACTION_HEADER} header")
+            parts = [unquote(p) for p in url.path.split("/") if p]
+            query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+            service: ConsoleService = self.server.service  # type: ignore[attr-defined]
+            self._send_json(HTTPStatus.OK, service.route(method, parts, query))
+        except ConsoleError as error:
+            self._send_json(error.status, {"message": error.message})
+        except Exception as error:
+            log.exception("console request %s %s failed", method, self.path)
+            self._send_json(HTTPStatus.INTERNAL_SERVER_ERROR, {"message": f"{type(error).__name__}: {error}"})
+
+    def _check_host(self) -> None:
+        # A DNS-rebinding page would arrive with its own host name: only loopback names are served.
+        host = (self.headers.get("Host") or "").rsplit(":", 1)[0]
+        if host not in LOOPBACK_HOSTS:
+            raise ConsoleError(HTTPStatus.FORBIDDEN, "the console answers requests for 127.0.0.1 only")
+
+    def _static(self, path: str) -> None:
+        name = "index.html" if path in ("/", "/index.html") else path.removeprefix("/static/")
+        file = STATIC_DIR / name
+        if "/" in name or file.suffix not in STATIC_TYPES or not file.is_file():
+            raise ConsoleError(HTTPStatus.NOT_FOUND, f"no such page: {path}")
+        self._send(HTTPStatus.OK, file.read_bytes(), f"{STATIC_TYPES[file.suffix]}; charset=utf-8")
+
+    def _send_json(self, status: HTTPStatus, payload: Any) -> None:
+        self._send(status, json.dumps(payload, default=str).encode(), "application/json")
+
+    def _send(self, status: HTTPStatus, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Content-Security-Policy", "default-src 'self'; style-src 'self'; img-src 'self' data:")
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class ConsoleServer:
+    """The console on ``http://127.0.0.1:<port>/`` (port 0: any free port), served from a daemon thread."""
+
+    def __init__(self, stack: LocalStack, host: str = "127.0.0.1", port: int = 0) -> None:
+        if host not in LOOPBACK_HOSTS:
+            raise ValueError(f"the console serves on the loopback interface only, not {host}")
+        self.service = ConsoleService(stack)
+        self._address = (host, port)
+        self._server: _ConsoleHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "the console is not started"
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}/"
+
+    def start(self) -> str:
+        self._server = _ConsoleHTTPServer(self._address, self.service)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="taskrail-console", daemon=True
+        )
+        self._thread.start()
+        log.info("console on %s", self.url)
+        return self.url
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server, self._thread = None, None

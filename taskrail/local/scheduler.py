@@ -1,0 +1,171 @@
+"""The local EventBridge Scheduler: starts each schedule's target on its rate, as the real one does.
+
+Each schedule comes from its ``AWS::Scheduler::Schedule`` definition (:class:`ScheduleSpec`, recorded by the
+provisioner): a ``rate(...)`` expression, a state machine target started with the schedule's input (its
+context attributes such as ``<aws.scheduler.scheduled-time>`` filled in), the retry policy, and the
+dead-letter queue for a delivery that failed after it. The first run comes one period after ``start()``.
+Periods are multiplied by ``interval_scale`` (the stack's time scale), so the reconciler's 5 minutes can be a
+few seconds in a demo or a test; ``run_once()`` fires every schedule at once, for tests.
+
+Not emulated: ``cron(...)`` and ``at(...)`` expressions, flexible time windows, targets other than
+Step Functions (such schedules are skipped with a warning).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from taskrail.local.provision import ScheduleSpec
+
+log = logging.getLogger("taskrail.local.scheduler")
+MAX_RETRY_DELAY_SECONDS = 60
+
+
+def render_input(spec: ScheduleSpec, *, scheduled_time: datetime, execution_id: str, attempt: int) -> str:
+    """The target input with EventBridge Scheduler's context attributes replaced by their values."""
+    context = {
+        "<aws.scheduler.schedule-arn>": spec.arn,
+        "<aws.scheduler.scheduled-time>": scheduled_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "<aws.scheduler.execution-id>": execution_id,
+        "<aws.scheduler.attempt-number>": str(attempt),
+    }
+    text = spec.input if spec.input is not None else "{}"
+    for attribute, value in context.items():
+        text = text.replace(attribute, value)
+    return text
+
+
+def _error_of(error: Exception) -> tuple[str, str]:
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        return str(details.get("Code", "")), str(details.get("Message", ""))
+    return type(error).__name__, str(error)
+
+
+def _unsupported(spec: ScheduleSpec) -> str | None:
+    if not spec.enabled:
+        return "disabled"
+    if spec.rate_seconds is None:
+        return f"only rate(...) expressions run locally, not {spec.expression}"
+    if ":states:" not in spec.target_arn or ":stateMachine:" not in spec.target_arn:
+        return f"only Step Functions targets run locally, not {spec.target_arn}"
+    return None
+
+
+class LocalScheduler:
+    """One timer thread per schedule; counters of runs started and deliveries dead-lettered, by schedule."""
+
+    def __init__(
+        self,
+        schedules: dict[str, ScheduleSpec],
+        clients: Callable[[str], Any],
+        *,
+        interval_scale: float = 1.0,
+    ) -> None:
+        if interval_scale <= 0:
+            raise ValueError(f"interval_scale must be positive (a 0 would fire without pause): {interval_scale}")
+        self._clients = clients
+        self._scale = interval_scale
+        self._schedules: dict[str, ScheduleSpec] = {}
+        for name, spec in schedules.items():
+            reason = _unsupported(spec)
+            if reason is None:
+                self._schedules[name] = spec
+            else:
+                log.warning("schedule %s is not run locally: %s", name, reason)
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self.started: dict[str, list[str]] = {name: [] for name in self._schedules}
+        self.dead_lettered: dict[str, int] = dict.fromkeys(self._schedules, 0)
+
+    def interval(self, name: str) -> float:
+        """Seconds between two runs of the schedule, scaled."""
+        rate = self._schedules[name].rate_seconds
+        assert rate is not None, "only rate schedules are kept"
+        return rate * self._scale
+
+    def start(self) -> LocalScheduler:
+        for name in self._schedules:
+            thread = threading.Thread(target=self._run, args=(name,), name=f"schedule-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def run_once(self) -> list[str]:
+        """Fire every schedule now; the ARNs of the executions started."""
+        return [arn for name in self._schedules if (arn := self._fire(name)) is not None]
+
+    def _run(self, name: str) -> None:
+        while not self._stop.wait(self.interval(name)):
+            try:
+                self._fire(name)
+            except Exception:
+                log.exception("schedule %s: a run failed", name)
+
+    def _fire(self, name: str) -> str | None:
+        spec = self._schedules[name]
+        scheduled_time = datetime.now(UTC)
+        execution_id = uuid.uuid4().hex[:16]
+        last_error = ("", "")
+        for attempt in range(1, spec.maximum_retry_attempts + 2):
+            payload = render_input(spec, scheduled_time=scheduled_time, execution_id=execution_id, attempt=attempt)
+            try:
+                # Step Functions names the execution when the caller does not; moto needs a name.
+                arn = str(
+                    self._clients("stepfunctions").start_execution(
+                        stateMachineArn=spec.target_arn, name=str(uuid.uuid4()), input=payload
+                    )["executionArn"]
+                )
+            except Exception as error:
+                last_error = _error_of(error)
+                log.warning("schedule %s: delivery attempt %d failed: %s: %s", name, attempt, *last_error)
+                age = (datetime.now(UTC) - scheduled_time).total_seconds()
+                delay = min(2 ** (attempt - 1), MAX_RETRY_DELAY_SECONDS) * self._scale
+                if age + delay > spec.maximum_event_age_seconds * self._scale or self._stop.wait(delay):
+                    break
+                continue
+            with self._lock:
+                self.started[name].append(arn)
+            return arn
+        self._dead_letter(spec, name, payload, execution_id, attempt, last_error)
+        return None
+
+    def _dead_letter(
+        self, spec: ScheduleSpec, name: str, payload: str, execution_id: str, attempts: int, error: tuple[str, str]
+    ) -> None:
+        """The undelivered input, with the details EventBridge Scheduler attaches as message attributes."""
+        with self._lock:
+            self.dead_lettered[name] += 1
+        code, message = error
+        if not spec.dead_letter_queue_arn:
+            log.error("schedule %s: dropped a run after %d attempt(s) (no DLQ): %s: %s", name, attempts, code, message)
+            return
+        attributes = {
+            "ERROR_CODE": code,
+            "ERROR_MESSAGE": message or code,
+            "EXECUTION_ID": execution_id,
+            "RETRY_ATTEMPTS": str(attempts - 1),
+            "SCHEDULE_ARN": spec.arn,
+            "TARGET_ARN": spec.target_arn,
+        }
+        sqs = self._clients("sqs")
+        url = sqs.get_queue_url(QueueName=spec.dead_letter_queue_arn.rsplit(":", 1)[-1])["QueueUrl"]
+        sqs.send_message(
+            QueueUrl=url,
+            MessageBody=payload,
+            MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
+        )
+        log.error("schedule %s: run dead-lettered after %d attempt(s): %s: %s", name, attempts, code, message)

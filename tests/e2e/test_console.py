@@ -1,0 +1,341 @@
+"""The local web console: in a real browser (Debian's chromium driven by Playwright) against the session's local
+stack, and its JSON API and outcome classification without one."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+import requests
+
+from taskrail.client import TaskrailClient
+from taskrail.console import ACTION_HEADER, classify_states, layout_workflow, taken_transitions
+from taskrail.local.stack import LocalStack
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "artifacts"
+DOCS_SCREENSHOT = ROOT / "docs" / "console.png"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+APT_STEPS = ((["apt-get", "update"], 600), (["apt-get", "install", "-y", "chromium"], 1200))
+FIX_MARKER = "diagnostics/poison-fixed"
+MAIN_PATH = [
+    "ClaimTask",
+    "ValidateParameters",
+    "ProcessTask",
+    "StoreResult",
+    "MarkSucceeded",
+    "NotifySuccess",
+    "PublishSuccessEvent",
+    "TaskSucceeded",
+]
+
+
+def wait_for(predicate: Any, timeout: float = 60, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"{what} not met within {timeout} s")
+
+
+def console_url(stack: LocalStack) -> str:
+    assert stack.info is not None
+    assert stack.info.console_url.startswith("http://127.0.0.1:"), stack.info.console_url
+    return stack.info.console_url.rstrip("/")
+
+
+def asl_definition() -> dict[str, Any]:
+    return json.loads((ROOT / "asl" / "task_lifecycle.asl.json").read_text())
+
+
+# -- the browser ---------------------------------------------------------------------------------------------
+
+
+def install_chromium() -> None:
+    """Debian's chromium, through apt: the machines run as root and reach Debian's registry; Playwright never
+    downloads a browser of its own."""
+    if os.geteuid() != 0:
+        pytest.fail(f"{CHROMIUM} is missing and installing it needs root: run `apt-get install -y chromium`")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command, timeout in APT_STEPS:
+        try:
+            done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"`{' '.join(command)}` did not finish within {timeout} s: install chromium by hand")
+        if done.returncode != 0:
+            pytest.fail(f"`{' '.join(command)}` failed ({done.returncode}) installing chromium:\n{done.stderr[-3000:]}")
+    if not CHROMIUM.exists():
+        pytest.fail(f"apt-get installed chromium but {CHROMIUM} does not exist")
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Path:
+    if not CHROMIUM.exists():
+        install_chromium()
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: Path) -> Iterator[Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("the console's browser test needs playwright: .venv/bin/pip install -e '.[dev]'")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS, timeout=60_000)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1600, "height": 1000})
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        yield opened
+    finally:
+        context.close()
+    assert errors == [], f"the page raised: {errors}"
+
+
+@pytest.fixture
+def fix_marker_absent(stack: LocalStack) -> Iterator[Any]:
+    """Poison tasks fail until the marker exists: other tests put it there, so it is removed before and after."""
+    assert stack.info is not None
+    s3, bucket = stack.clients("s3"), stack.info.results_bucket
+    s3.delete_object(Bucket=bucket, Key=FIX_MARKER)
+    yield lambda: s3.put_object(Bucket=bucket, Key=FIX_MARKER, Body=b"fixed")
+    s3.delete_object(Bucket=bucket, Key=FIX_MARKER)
+
+
+def save_screenshot(page: Any, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+@pytest.mark.timeout(1800)  # the first run may install chromium
+def test_failed_poison_task_is_shown_on_its_path_and_replayed_from_the_console(
+    stack: LocalStack, alice: TaskrailClient, page: Any, fix_marker_absent: Any
+):
+    from playwright.sync_api import expect
+
+    # Given a poison task that failed into the dead-letter queue
+    task_id = alice.submit("diagnostic.poison", {})["taskId"]
+    assert alice.wait([task_id], timeout=60)[task_id]["status"] == "FAILED"
+
+    # When the operator opens the console and the task's failed execution
+    page.goto(console_url(stack))
+    failed_row = page.locator(f'[data-testid="execution-row"][data-task-id="{task_id}"][data-status="FAILED"]')
+    expect(failed_row).to_have_count(1, timeout=15_000)
+    failed_arn = failed_row.get_attribute("data-arn")
+    failed_row.click()
+
+    # Then the graph shows where it failed, what caught it, and what never ran
+    def state(name: str) -> Any:
+        return page.locator(f'[data-testid="state-node"][data-state="{name}"]')
+
+    expect(page.get_by_test_id("execution-status")).to_have_text("FAILED")
+    expect(state("ProcessTask")).to_have_attribute("data-outcome", "caught")
+    for name in ("ClaimTask", "ValidateParameters", "RecordFailure", "SendToDeadLetterQueue", "NotifyFailure"):
+        expect(state(name)).to_have_attribute("data-outcome", "succeeded")
+    expect(state("TaskFailed")).to_have_attribute("data-outcome", "failed")
+    for name in ("StoreResult", "TaskSucceeded", "MarkRejected"):
+        expect(state(name)).to_have_attribute("data-outcome", "not_reached")
+    expect(page.locator('[data-testid="event-row"][data-type="TaskFailed"]')).to_have_count(1)
+    state("ProcessTask").click()
+    expect(page.get_by_test_id("state-detail-name")).to_have_text("ProcessTask")
+    expect(page.get_by_test_id("state-detail")).to_contain_text("PermanentTaskError")
+    expect(page.get_by_test_id("state-input")).to_contain_text(task_id)
+    save_screenshot(page, "console-failed.png")
+
+    # When the cause is fixed and the operator clicks Replay
+    fix_marker_absent()
+    page.get_by_test_id("replay-button").click()
+
+    # Then a new execution of the same task succeeds, shown live in the list and on the graph
+    replayed = page.locator(f'[data-testid="execution-row"][data-task-id="{task_id}"][data-status="SUCCEEDED"]')
+    expect(replayed).to_have_count(1, timeout=60_000)
+    assert replayed.get_attribute("data-arn") != failed_arn
+    assert replayed.get_attribute("data-name") == f"{task_id}-r1"
+    expect(replayed).to_have_class("execution-row selected")
+    expect(page.get_by_test_id("execution-status")).to_have_text("SUCCEEDED")
+    for name in MAIN_PATH:
+        expect(state(name)).to_have_attribute("data-outcome", "succeeded")
+    expect(state("RecordFailure")).to_have_attribute("data-outcome", "not_reached")
+    expect(page.get_by_test_id("replay-button")).to_be_disabled()
+    assert alice.get(task_id)["status"] == "SUCCEEDED"
+    shutil.copyfile(save_screenshot(page, "console.png"), DOCS_SCREENSHOT)
+
+
+# -- the API and the outcome classification, without a browser ----------------------------------------------
+
+
+def test_flaky_task_shows_process_task_retried_then_succeeded(stack: LocalStack, alice: TaskrailClient):
+    # Given a task that fails transiently twice, then succeeds
+    task_id = alice.submit("diagnostic.flaky", {"failures": 2})["taskId"]
+    task = alice.wait([task_id], timeout=60)[task_id]
+    assert task["status"] == "SUCCEEDED"
+    sfn = stack.clients("stepfunctions")
+    events = sfn.get_execution_history(executionArn=task["executionArn"], maxResults=1000)["events"]
+
+    # When its real history is classified
+    states = classify_states(asl_definition(), events, "SUCCEEDED")
+
+    # Then ProcessTask was retried (three attempts, two transient failures) and the main path succeeded
+    process = states["ProcessTask"]
+    assert process["outcome"] == "retried"
+    assert (process["attempts"], process["retries"]) == (3, 2)
+    assert [f["error"] for f in process["failures"]] == ["TransientTaskError", "TransientTaskError"]
+    assert process["output"]["processing"]["output"]["result"] == {"failuresBeforeSuccess": 2}
+    assert {name: states[name]["outcome"] for name in MAIN_PATH if name != "ProcessTask"} == {
+        name: "succeeded" for name in MAIN_PATH if name != "ProcessTask"
+    }
+    assert states["RecordFailure"]["outcome"] == states["MarkRejected"]["outcome"] == "not_reached"
+    assert taken_transitions(events) == [list(pair) for pair in itertools.pairwise(MAIN_PATH)]
+
+    # And the console's API serves the same classification
+    response = requests.get(f"{console_url(stack)}/api/executions/{quote(task['executionArn'], safe='')}", timeout=10)
+    assert response.status_code == 200
+    detail = response.json()
+    assert detail["execution"]["taskId"] == task_id
+    assert detail["states"]["ProcessTask"]["outcome"] == "retried"
+    assert detail["task"]["type"] == "diagnostic.flaky"
+    assert len(detail["events"]) == len(events)
+
+
+def test_unfinished_state_is_running_and_unexited_state_of_an_ended_execution_failed():
+    events = [
+        {"id": 1, "type": "ExecutionStarted", "timestamp": "t1", "executionStartedEventDetails": {"input": "[]"}},
+        {"id": 2, "type": "TaskStateEntered", "timestamp": "t2", "stateEnteredEventDetails": {"name": "ClaimTask"}},
+        {"id": 3, "type": "TaskScheduled", "timestamp": "t3", "taskScheduledEventDetails": {}},
+    ]
+    definition = asl_definition()
+
+    assert classify_states(definition, events, "RUNNING")["ClaimTask"]["outcome"] == "running"
+    assert classify_states(definition, events, "ABORTED")["ClaimTask"]["outcome"] == "failed"
+    assert classify_states(definition, events, "RUNNING")["ValidateParameters"]["outcome"] == "not_reached"
+
+
+def test_workflow_layout_puts_the_main_path_in_one_column_and_branches_beside_it(stack: LocalStack):
+    response = requests.get(f"{console_url(stack)}/api/workflow", timeout=10)
+    assert response.status_code == 200
+    layout = response.json()["layout"]
+    nodes = {n["name"]: n for n in layout["nodes"]}
+
+    assert set(nodes) == set(asl_definition()["States"])
+    assert [n["name"] for n in sorted(layout["nodes"], key=lambda n: n["row"]) if n["column"] == 0] == MAIN_PATH
+    assert nodes["RecordFailure"]["column"] > 0 and nodes["MarkRejected"]["column"] > 0
+    assert nodes["TaskWasCancelled"]["column"] < 0
+    assert nodes["RecordFailure"]["row"] > nodes["MarkSucceeded"]["row"], "below every state that can fail into it"
+    boxes = {(n["x"], n["y"]) for n in layout["nodes"]}
+    assert len(boxes) == len(nodes), "no two states share a box"
+    edges = {(e["source"], e["target"]): e for e in layout["edges"]}
+    assert edges[("ProcessTask", "RecordFailure")]["kind"] == "catch"
+    assert edges[("ProcessTask", "StoreResult")]["kind"] == "next"
+    assert all(len(e["points"]) >= 2 for e in layout["edges"])
+    assert layout == layout_workflow(asl_definition())
+
+
+def test_executions_are_listed_with_their_task_and_filtered_by_status(stack: LocalStack, alice: TaskrailClient):
+    task_id = alice.submit("text.stats", {"text": "listed in the console"})["taskId"]
+    assert alice.wait([task_id], timeout=60)[task_id]["status"] == "SUCCEEDED"
+
+    listed = requests.get(f"{console_url(stack)}/api/executions", params={"status": "SUCCEEDED"}, timeout=10)
+    failed = requests.get(f"{console_url(stack)}/api/executions", params={"status": "FAILED"}, timeout=10)
+
+    assert listed.status_code == failed.status_code == 200
+    rows = [r for r in listed.json()["executions"] if r["taskId"] == task_id]
+    assert len(rows) == 1
+    assert rows[0]["status"] == "SUCCEEDED" and rows[0]["taskType"] == "text.stats"
+    assert rows[0]["startDate"] <= rows[0]["stopDate"]
+    assert all(r["status"] == "FAILED" for r in failed.json()["executions"])
+    assert task_id not in {r["taskId"] for r in failed.json()["executions"]}
+
+
+def test_cancel_stops_a_running_execution_and_cancels_its_task(stack: LocalStack, alice: TaskrailClient):
+    task_id = alice.submit("diagnostic.sleep", {"seconds": 5, "steps": 1})["taskId"]
+    arn = wait_for(lambda: alice.get(task_id).get("executionArn"), what="the task's execution to start")
+    stop_url = f"{console_url(stack)}/api/executions/{quote(arn, safe='')}/stop"
+
+    stopped = requests.post(stop_url, headers={ACTION_HEADER: "1"}, timeout=10)
+    again = requests.post(stop_url, headers={ACTION_HEADER: "1"}, timeout=10)
+
+    assert stopped.status_code == 200, stopped.text
+    assert stopped.json() == {"executionArn": arn, "stopped": True, "taskId": task_id, "taskStatus": "CANCELLED"}
+    assert alice.get(task_id)["status"] == "CANCELLED"
+    assert again.status_code == 409
+    assert "not RUNNING" in again.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers", "status", "message"),
+    [
+        ("GET", "/api/executions?status=BOGUS", {}, 400, "status must be one of"),
+        ("GET", "/api/executions?limit=zero", {}, 400, "limit"),
+        ("GET", "/api/executions/not-an-arn", {}, 400, ""),
+        ("GET", "/api/nothing", {}, 404, "no such endpoint"),
+        ("GET", "/static/../console.py", {}, 404, ""),
+        ("POST", "/api/tasks/some-task/replay", {}, 403, ACTION_HEADER),
+        ("POST", f"/api/tasks/{uuid.uuid4()}/replay", {ACTION_HEADER: "1"}, 404, "no task"),
+        ("GET", "/api/workflow", {"Host": "rebound.example:80"}, 403, "127.0.0.1 only"),
+    ],
+)
+def test_bad_requests_get_a_4xx_with_a_message(
+    stack: LocalStack, method: str, path: str, headers: dict[str, str], status: int, message: str
+):
+    response = requests.request(method, f"{console_url(stack)}{path}", headers=headers, timeout=10)
+
+    assert response.status_code == status, response.text
+    assert message in response.json()["message"]
+
+
+def test_unknown_execution_is_a_404(stack: LocalStack):
+    assert stack.info is not None
+    arn = stack.info.state_machine_arn.replace(":stateMachine:", ":execution:") + ":no-such-execution"
+
+    response = requests.get(f"{console_url(stack)}/api/executions/{quote(arn, safe='')}", timeout=10)
+
+    assert response.status_code == 404
+    assert response.json()["message"]
+
+
+def test_replay_of_a_task_that_did_not_fail_is_refused(stack: LocalStack, alice: TaskrailClient):
+    task_id = alice.submit("text.stats", {"text": "fine"})["taskId"]
+    assert alice.wait([task_id], timeout=60)[task_id]["status"] == "SUCCEEDED"
+
+    response = requests.post(
+        f"{console_url(stack)}/api/tasks/{task_id}/replay", headers={ACTION_HEADER: "1"}, timeout=10
+    )
+
+    assert response.status_code == 409
+    assert "only a FAILED task" in response.json()["message"]

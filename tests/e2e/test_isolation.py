@@ -1,0 +1,216 @@
+"""Isolation on the local stack: bob can neither read, list, cancel nor replay alice's tasks.
+
+Over HTTP (the API derives the owner from the SigV4 signature) and through ``taskrail.client``, the functions the
+CLI's per-user commands call (``status``/``watch``/``list``/``cancel``/``replay ID``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.credentials import Credentials
+
+from taskrail.client import ApiError, TaskrailClient, replay_execution_name
+from taskrail.local.stack import LocalStack
+from taskrail.local.users import ALICE, BOB
+
+pytestmark = pytest.mark.e2e
+
+STATUSES = [None, "QUEUED", "RUNNING", "SUCCEEDED", "REJECTED", "FAILED", "CANCELLED"]
+NOT_FOUND = (404, {"message": "task not found"})
+
+
+@pytest.fixture(scope="module")
+def alice_tasks(stack: LocalStack, alice: TaskrailClient) -> Iterator[dict[str, str]]:
+    """One of alice's tasks in each situation: in progress, finished, failed into the DLQ."""
+    tasks = {
+        "in-progress": alice.submit("diagnostic.sleep", {"seconds": 20, "steps": 1})["taskId"],
+        "succeeded": alice.submit("text.stats", {"text": "a b a"})["taskId"],
+        "failed": alice.submit("diagnostic.flaky", {"failures": 10})["taskId"],
+    }
+    finished = alice.wait([tasks["succeeded"], tasks["failed"]], timeout=120)
+    assert finished[tasks["succeeded"]]["status"] == "SUCCEEDED"
+    assert finished[tasks["failed"]]["status"] == "FAILED"
+    yield tasks
+    with contextlib.suppress(ApiError):  # already over
+        alice.cancel(tasks["in-progress"])
+    drop_dlq_messages(stack, tasks["failed"])
+
+
+def drop_dlq_messages(stack: LocalStack, task_id: str) -> None:
+    """This module's failure must not stay in the DLQ that other tests peek at."""
+    assert stack.info is not None
+    sqs, url = stack.clients("sqs"), stack.info.dead_letter_queue_url
+    for _ in range(5):
+        for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0).get(
+            "Messages", []
+        ):
+            if task_id in message["Body"]:
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def dlq_task_ids(stack: LocalStack) -> list[str]:
+    assert stack.info is not None
+    sqs = stack.clients("sqs")
+    messages = sqs.receive_message(
+        QueueUrl=stack.info.dead_letter_queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0
+    ).get("Messages", [])
+    return [message["Body"] for message in messages]
+
+
+def ids(tasks: list[dict[str, Any]]) -> set[str]:
+    return {task["taskId"] for task in tasks}
+
+
+# --------------------------------------------------------------------------------------------------
+# Read
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("situation", ["in-progress", "succeeded", "failed"])
+def test_another_users_task_reads_exactly_like_a_missing_one(bob: TaskrailClient, alice_tasks, situation):
+    missing = bob.request("GET", f"/tasks/{uuid.uuid4()}")
+
+    answer = bob.request("GET", f"/tasks/{alice_tasks[situation]}")
+
+    assert answer == missing == NOT_FOUND
+
+
+def test_the_owner_reads_the_same_tasks(alice: TaskrailClient, alice_tasks):
+    for task_id in alice_tasks.values():
+        assert alice.get(task_id)["taskId"] == task_id
+
+
+def test_another_user_cannot_follow_a_task_through_the_client(bob: TaskrailClient, alice_tasks):
+    task_id = alice_tasks["in-progress"]
+    for follow in (bob.get, bob.progress, lambda i: bob.wait([i], timeout=5), lambda i: bob.watch([i], timeout=5)):
+        with pytest.raises(ApiError) as refused:
+            follow(task_id)
+        assert (refused.value.status, refused.value.message) == (404, "task not found")
+
+
+# --------------------------------------------------------------------------------------------------
+# List
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", STATUSES, ids=[s or "any" for s in STATUSES])
+def test_another_users_tasks_never_appear_in_a_listing(alice: TaskrailClient, bob: TaskrailClient, alice_tasks, status):
+    mine = set(alice_tasks.values())
+
+    listed = bob.list_tasks(status, limit=100)
+
+    assert not ids(listed) & mine
+    assert all(task["taskId"] not in mine for task in bob.find_tasks(status, limit=100))
+    if status in (None, "SUCCEEDED", "FAILED"):
+        assert ids(alice.list_tasks(status, limit=100)) & mine, "the owner lists them (the check is not vacuous)"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        f"userId={ALICE.principal_id}",
+        f"user={ALICE.principal_id}",
+        "IndexName=status-createdAt",
+        f"status=SUCCEEDED&userId={ALICE.principal_id}",
+        "limit=100&ExclusiveStartKey=x",
+    ],
+)
+def test_listing_query_cannot_name_another_user(bob: TaskrailClient, alice_tasks, query):
+    status, body = bob.request("GET", f"/tasks?{query}")
+
+    assert status == 200, body
+    assert not ids(body["tasks"]) & set(alice_tasks.values())
+
+
+# --------------------------------------------------------------------------------------------------
+# Cancel
+# --------------------------------------------------------------------------------------------------
+
+
+def test_another_user_cannot_cancel_a_task_in_progress(alice: TaskrailClient, bob: TaskrailClient, alice_tasks):
+    task_id = alice_tasks["in-progress"]
+
+    assert bob.request("DELETE", f"/tasks/{task_id}") == NOT_FOUND
+    with pytest.raises(ApiError) as refused:
+        bob.cancel(task_id)
+
+    assert refused.value.status == 404
+    assert alice.get(task_id)["status"] in ("QUEUED", "RUNNING")
+
+
+@pytest.mark.parametrize("situation", ["succeeded", "failed"])
+def test_cancelling_another_users_finished_task_does_not_reveal_its_status(bob: TaskrailClient, alice_tasks, situation):
+    missing = bob.request("DELETE", f"/tasks/{uuid.uuid4()}")
+
+    answer = bob.request("DELETE", f"/tasks/{alice_tasks[situation]}")
+
+    assert answer == missing == NOT_FOUND  # never 409 "task is already SUCCEEDED"
+
+
+# --------------------------------------------------------------------------------------------------
+# Replay
+# --------------------------------------------------------------------------------------------------
+
+
+def test_another_user_cannot_replay_a_failed_task(stack, alice: TaskrailClient, bob: TaskrailClient, alice_tasks):
+    task_id = alice_tasks["failed"]
+    before = alice.get(task_id)
+
+    outcomes = bob.replay_tasks([task_id])
+
+    assert [(o.task_id, o.action, o.started) for o in outcomes] == [(task_id, "refused", False)]
+    after = alice.get(task_id)
+    assert (after["status"], after["attempt"]) == ("FAILED", before["attempt"])
+    assert any(task_id in body for body in dlq_task_ids(stack)), "the DLQ message is still there"
+    executions = stack.clients("stepfunctions").list_executions(stateMachineArn=stack.info.state_machine_arn)
+    replayed = replay_execution_name(task_id, int(before["attempt"]))
+    assert replayed not in {e["name"] for e in executions["executions"]}
+
+
+def test_the_owner_may_replay_the_same_task(alice: TaskrailClient, alice_tasks):
+    task_id = alice_tasks["failed"]
+
+    outcomes = alice.replay_tasks([task_id], dry_run=True)
+
+    assert [(o.task_id, o.action) for o in outcomes] == [(task_id, "would-start")]
+
+
+def test_another_users_idempotency_key_gives_a_separate_task(alice: TaskrailClient, bob: TaskrailClient):
+    key = f"shared-key-{uuid.uuid4()}"
+    alices = alice.submit("text.stats", {"text": "alice's"}, idempotency_key=key)
+
+    bobs = bob.submit("text.stats", {"text": "bob's"}, idempotency_key=key)
+
+    assert bobs["taskId"] != alices["taskId"]
+    assert "duplicate" not in bobs
+    assert bob.get(bobs["taskId"])["params"] == {"text": "bob's"}
+    assert alice.get(alices["taskId"])["params"] == {"text": "alice's"}
+    alice.wait([alices["taskId"]], timeout=60)
+    bob.wait([bobs["taskId"]], timeout=60)
+
+
+# --------------------------------------------------------------------------------------------------
+# Identity
+# --------------------------------------------------------------------------------------------------
+
+
+def test_claiming_another_users_access_key_without_their_secret_is_refused(bob: TaskrailClient, alice_tasks):
+    impostor = TaskrailClient(bob.endpoints, Credentials(ALICE.access_key_id, BOB.secret_access_key), lambda s: None)
+
+    status, body = impostor.request("GET", f"/tasks/{alice_tasks['succeeded']}")
+
+    assert status == 403
+    assert body["message"].startswith("The request signature we calculated does not match")
+
+
+def test_every_task_a_user_lists_is_stored_as_theirs(alice: TaskrailClient, stack: LocalStack, alice_tasks):
+    assert stack.info is not None
+    dynamodb = stack.clients("dynamodb")
+    for task in alice.list_tasks(limit=100):
+        item = dynamodb.get_item(TableName=stack.info.tasks_table, Key={"taskId": {"S": task["taskId"]}})["Item"]
+        assert item["userId"] == {"S": ALICE.principal_id}

@@ -1,0 +1,40 @@
+"""Each role is granted exactly the actions it uses: a reviewed snapshot of the action set per role.
+
+After a reviewed change of permissions, regenerate the snapshot with ``python -m infra.iam_snapshot``.
+"""
+
+import json
+from typing import Any
+
+from infra.iam_snapshot import SNAPSHOT_PATH, role_actions
+
+API_ROLE = "Api/IntegrationRole"
+
+
+def test_every_role_is_granted_exactly_the_snapshotted_actions(template):
+    expected = json.loads(SNAPSHOT_PATH.read_text())
+
+    actual = role_actions(template)
+
+    assert sorted(actual) == sorted(expected), "roles added or removed: review, then `python -m infra.iam_snapshot`"
+    for role, grants in actual.items():
+        assert grants == expected[role], f"{role}: review the change, then `python -m infra.iam_snapshot`"
+
+
+def test_api_role_is_granted_exactly_the_dynamodb_actions_of_its_integrations(template: dict[str, Any]):
+    uris = [
+        r["Properties"]["Integration"]["Uri"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::ApiGateway::Method"
+    ]
+    used = {"dynamodb:" + json.dumps(uri).rsplit("action/", 1)[1].split('"', 1)[0] for uri in uris}
+
+    assert role_actions(template)[API_ROLE]["actions"] == sorted(used)
+
+
+def test_no_role_has_a_managed_policy_beyond_api_gateway_logging(template):
+    managed = {role: grants["managedPolicies"] for role, grants in role_actions(template).items()}
+
+    assert {role: m for role, m in managed.items() if m} == {
+        "Api/TasksApi/CloudWatchRole": ["service-role/AmazonAPIGatewayPushToCloudWatchLogs"]
+    }

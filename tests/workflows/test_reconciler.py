@@ -1,0 +1,194 @@
+"""asl/reconciler.asl.json in moto's interpreter, with the real reconcile_tasks handler and the lifecycle."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import uuid
+from typing import Any
+
+from taskrail.local.scheduler import LocalScheduler
+from tests.workflows.conftest import Lifecycle, describe_failure
+
+TEN_MINUTES_MS = 10 * 60 * 1000
+
+
+def reconciler_arn(lifecycle: Lifecycle) -> str:
+    return lifecycle.resources.state_machines["ReconcilerStateMachine"]
+
+
+def store_task_created_ago(lifecycle: Lifecycle, task_id: str, *, age_ms: int, **attributes: Any) -> None:
+    """The item as POST /tasks writes it, stored ``age_ms`` ago; ``attributes`` override (strings or ints)."""
+    item: dict[str, Any] = {
+        "taskId": task_id,
+        "userId": "alice",
+        "type": "text.stats",
+        "params": json.dumps({"text": "the reconciler found me"}),
+        "status": "QUEUED",
+        "progress": 0,
+        "attempt": 0,
+        "createdAt": int(time.time() * 1000) - age_ms,
+        **attributes,
+    }
+    lifecycle.client("dynamodb").put_item(
+        TableName=lifecycle.resources.ref("TasksTable"),
+        Item={k: {"N": str(v)} if isinstance(v, int) else {"S": v} for k, v in item.items()},
+    )
+
+
+def start_reconciler(lifecycle: Lifecycle) -> str:
+    """As the schedule starts it: an object input with the scheduled time."""
+    return lifecycle.client("stepfunctions").start_execution(
+        stateMachineArn=reconciler_arn(lifecycle),
+        name=f"reconcile-{uuid.uuid4()}",
+        input=json.dumps({"scheduledTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}),
+    )["executionArn"]
+
+
+def run_reconciler(lifecycle: Lifecycle) -> dict[str, Any]:
+    execution = lifecycle.wait(start_reconciler(lifecycle))
+    assert execution["status"] == "SUCCEEDED", describe_failure(lifecycle, execution["executionArn"])
+    return json.loads(execution["output"])["reconciled"]["counts"]
+
+
+def lifecycle_executions(lifecycle: Lifecycle) -> list[dict[str, Any]]:
+    return lifecycle.client("stepfunctions").list_executions(stateMachineArn=lifecycle.state_machine_arn)["executions"]
+
+
+def test_a_stuck_queued_task_is_started_and_runs_to_success(lifecycle: Lifecycle):
+    # Given a task stored ten minutes ago that no execution ever picked up (the pipe lost its record)
+    store_task_created_ago(lifecycle, "t-stuck", age_ms=TEN_MINUTES_MS)
+
+    # When the reconciler runs
+    counts = run_reconciler(lifecycle)
+
+    # Then it started the lifecycle under the deterministic name, and the task ran to success
+    assert counts["queued"] == 1 and counts["started"] == 1
+    (started,) = lifecycle_executions(lifecycle)
+    assert started["name"] == "t-stuck-q0"
+    execution = lifecycle.wait(started["executionArn"])
+    assert execution["status"] == "SUCCEEDED", describe_failure(lifecycle, started["executionArn"])
+    assert json.loads(execution["input"]) == ["t-stuck"]
+    task = lifecycle.task("t-stuck")
+    assert task["status"] == "SUCCEEDED"
+    assert task["attempt"] == "1"
+
+
+def test_two_reconciler_runs_start_exactly_one_execution(lifecycle: Lifecycle):
+    # Given a stuck task
+    store_task_created_ago(lifecycle, "t-twice", age_ms=TEN_MINUTES_MS)
+
+    # When two reconciler runs overlap (the schedule delivers at least once), and a third runs later
+    runs = [start_reconciler(lifecycle), start_reconciler(lifecycle)]
+    for run in runs:
+        assert lifecycle.wait(run)["status"] == "SUCCEEDED", describe_failure(lifecycle, run)
+    (only,) = lifecycle_executions(lifecycle)
+    lifecycle.wait(only["executionArn"])
+    run_reconciler(lifecycle)
+
+    # Then exactly one lifecycle execution exists, and the task ran once
+    assert [e["name"] for e in lifecycle_executions(lifecycle)] == ["t-twice-q0"]
+    assert lifecycle.task("t-twice")["status"] == "SUCCEEDED"
+    assert lifecycle.task("t-twice")["attempt"] == "1"
+
+
+def test_a_queued_task_younger_than_the_threshold_is_left_to_the_pipe(lifecycle: Lifecycle):
+    store_task_created_ago(lifecycle, "t-fresh", age_ms=60_000)
+
+    counts = run_reconciler(lifecycle)
+
+    assert counts["queued"] == 0
+    assert lifecycle_executions(lifecycle) == []
+    assert lifecycle.task("t-fresh")["status"] == "QUEUED"
+
+
+def test_a_running_task_whose_execution_failed_outside_the_catch_is_failed_to_the_dlq(lifecycle: Lifecycle):
+    # Given an execution that failed outside the workflow's Catch (an input with no task id: States.Runtime)
+    dead = lifecycle.client("stepfunctions").start_execution(
+        stateMachineArn=lifecycle.state_machine_arn, name="broken-execution", input="[]"
+    )["executionArn"]
+    assert lifecycle.wait(dead)["status"] == "FAILED"
+    # And a task still RUNNING under it
+    store_task_created_ago(lifecycle, "t-orphan", age_ms=TEN_MINUTES_MS, status="RUNNING", attempt=1, executionArn=dead)
+
+    # When the reconciler runs
+    counts = run_reconciler(lifecycle)
+
+    # Then the task is FAILED with the reason, and the DLQ holds what replay needs
+    assert counts["markedFailed"] == 1
+    task = lifecycle.task("t-orphan")
+    assert task["status"] == "FAILED"
+    assert task["error"] == "ExecutionEnded"
+    assert "FAILED" in task["cause"]
+    assert lifecycle.drain("TaskDeadLetterQueue") == [
+        {
+            "taskId": "t-orphan",
+            "executionArn": dead,
+            "input": ["t-orphan"],
+            "error": "ExecutionEnded",
+            "cause": task["cause"],
+            "attempt": 1,
+        }
+    ]
+    # And a second run finds nothing more to do
+    assert run_reconciler(lifecycle)["markedFailed"] == 0
+    assert lifecycle.drain("TaskDeadLetterQueue") == []
+
+
+def test_the_schedule_from_the_template_starts_the_reconciler(lifecycle: Lifecycle):
+    # Given the schedule as provisioned from the template
+    schedule = lifecycle.resources.schedules["ReconcileSchedule"]
+    assert schedule.rate_seconds == 300
+    assert schedule.target_arn == reconciler_arn(lifecycle)
+    store_task_created_ago(lifecycle, "t-scheduled", age_ms=TEN_MINUTES_MS)
+
+    # When the local scheduler fires it
+    scheduler = LocalScheduler(lifecycle.resources.schedules, lifecycle.client, interval_scale=0.01)
+    (run,) = scheduler.run_once()
+
+    # Then the reconciler ran with the scheduled time in its input, and started the stuck task
+    execution = lifecycle.wait(run)
+    assert execution["status"] == "SUCCEEDED", describe_failure(lifecycle, run)
+    assert json.loads(execution["input"])["scheduledTime"].endswith("Z")
+    assert [e["name"] for e in lifecycle_executions(lifecycle)] == ["t-scheduled-q0"]
+    lifecycle.wait(lifecycle_executions(lifecycle)[0]["executionArn"])
+
+
+def test_an_undeliverable_scheduled_run_lands_in_the_schedule_dlq(lifecycle: Lifecycle):
+    # Given the schedule pointed at a state machine that does not exist
+    schedule = lifecycle.resources.schedules["ReconcileSchedule"]
+    missing = dataclasses.replace(schedule, target_arn=schedule.target_arn + "-missing", maximum_retry_attempts=1)
+    scheduler = LocalScheduler({"ReconcileSchedule": missing}, lifecycle.client, interval_scale=0.001)
+
+    # When it fires
+    assert scheduler.run_once() == []
+
+    # Then the run is dead-lettered with the schedule's input
+    (message,) = lifecycle.drain("ScheduleDeadLetterQueue")
+    assert set(message) == {"scheduledTime"}
+    assert scheduler.dead_lettered == {"ReconcileSchedule": 1}
+
+
+def test_a_run_that_keeps_failing_is_retried_then_fails_the_execution(lifecycle: Lifecycle):
+    # Given a task to fail to the DLQ, and a DLQ that is gone
+    dead = lifecycle.client("stepfunctions").start_execution(
+        stateMachineArn=lifecycle.state_machine_arn, name="broken-execution", input="[]"
+    )["executionArn"]
+    lifecycle.wait(dead)
+    store_task_created_ago(
+        lifecycle, "t-stranded", age_ms=TEN_MINUTES_MS, status="RUNNING", attempt=1, executionArn=dead
+    )
+    lifecycle.client("sqs").delete_queue(QueueUrl=lifecycle.resources.ref("TaskDeadLetterQueue"))
+
+    # When the reconciler runs
+    execution = lifecycle.wait(start_reconciler(lifecycle))
+
+    # Then the run was retried whole, then failed the execution (alarmed) with the function's reason
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "ReconciliationFailed"
+    assert "ReconciliationIncomplete" in execution["cause"] and "t-stranded" in execution["cause"]
+    assert lifecycle.states_entered(execution["executionArn"]) == ["ReconcileTasks", "ReconciliationFailed"]
+    assert len(lifecycle.sleeps.retries()) == 2
+    # And the task was not touched: the next run tries again
+    assert lifecycle.task("t-stranded")["status"] == "RUNNING"
