@@ -769,9 +769,11 @@ def local_up(
     console_port: Annotated[int, typer.Option()] = 4568,
     time_scale: Annotated[float, typer.Option(help="Retry/Wait time factor (1 = real time, as on AWS)")] = 1.0,
     concurrency: Annotated[int, typer.Option(help="worker processes per function")] = 2,
+    faults: Annotated[Path | None, typer.Option(help="a fault plan (JSON, see taskrail/local/faults.py)")] = None,
     local_state: StateOption = None,
 ) -> None:
     """Start the local stack in the foreground; Ctrl-C stops it cleanly."""
+    from taskrail.local.faults import FaultPlan
     from taskrail.local.stack import STATE_FILE, LocalStack, StackOptions
 
     stack = LocalStack(
@@ -781,6 +783,7 @@ def local_up(
             console_port=console_port,
             time_scale=time_scale,
             concurrency=concurrency,
+            faults=FaultPlan.model_validate_json(faults.read_text()) if faults else None,
         )
     )
     info = stack.start()

@@ -582,6 +582,12 @@ class FunctionPool:
 
     __call__ = invoke
 
+    def set_timeout(self, function_name: str, seconds: float | None) -> None:
+        """Fault injection: a different timeout for invocations taken from now on; None restores the template's."""
+        function = self._function(function_name)
+        with function.cond:
+            function.timeout = function.spec.timeout_seconds * self._time_scale if seconds is None else seconds
+
     def kill_worker(self, function_name: str) -> int | None:
         """SIGKILL one worker (a busy one if any, else an idle one); returns its pid, None if none was alive.
 

@@ -79,6 +79,7 @@ class LocalStack:
         self.pipes: Any = None
         self.api: Any = None
         self.faults: FaultInjector | None = None
+        self.scheduler: Any = None
 
     def clients(self, service: str) -> Any:
         assert self.info is not None
@@ -89,6 +90,7 @@ class LocalStack:
         from taskrail.local.apigw import LocalApiGateway
         from taskrail.local.functions import FunctionPool
         from taskrail.local.pipes import PipeRunner
+        from taskrail.local.scheduler import LocalScheduler
 
         # moto's server logs every request through werkzeug; the stack's own log says what matters.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -129,6 +131,12 @@ class LocalStack:
             self._exit.callback(self.pipes.stop)
             self.faults.start(kill_worker=self.functions.kill_worker, pipes=self.pipes)
             self._exit.callback(self.faults.stop)
+            # EventBridge Scheduler (the reconciler): rate schedules fire on a timer, scaled like Retry and Wait.
+            self.scheduler = LocalScheduler(
+                resources.schedules, lambda s: local_client(s, endpoint), interval_scale=self.options.time_scale or 1.0
+            )
+            self.scheduler.start()
+            self._exit.callback(self.scheduler.stop)
             self.api = LocalApiGateway(template, resolve, endpoint, port=self.options.api_port)
             api_url = self.api.start()
             self._exit.callback(self.api.stop)

@@ -1,0 +1,50 @@
+"""The reconciler on the local stack: the scheduler drives it, and a task the pipe never delivered still runs."""
+
+from __future__ import annotations
+
+import time
+
+from taskrail.client import TaskrailClient
+from taskrail.local.stack import LocalStack
+from taskrail.local.users import ALICE
+
+
+def test_a_task_stuck_in_queued_is_started_by_the_reconciler_exactly_once(stack: LocalStack, alice: TaskrailClient):
+    assert stack.info is not None and stack.scheduler is not None
+    dynamodb = stack.clients("dynamodb")
+    # Given a task stored ten minutes ago while the stream poller was down (the pipe never delivered it)
+    stack.pipes.pause()
+    try:
+        task_id = "stuck-" + str(time.time_ns())
+        dynamodb.put_item(
+            TableName=stack.info.tasks_table,
+            Item={
+                "taskId": {"S": task_id},
+                "userId": {"S": ALICE.principal_id},
+                "type": {"S": "text.stats"},
+                "params": {"S": '{"text": "found by the reconciler"}'},
+                "status": {"S": "QUEUED"},
+                "progress": {"N": "0"},
+                "attempt": {"N": "0"},
+                "createdAt": {"N": str(int(time.time() * 1000) - 600_000)},
+            },
+        )
+
+        # When the reconciler runs (twice: it must be idempotent)
+        first = stack.scheduler.run_once()
+        second = stack.scheduler.run_once()
+        sfn = stack.clients("stepfunctions")
+        deadline = time.monotonic() + 60
+        for arn in first + second:
+            while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+                assert time.monotonic() < deadline, "the reconciler run did not finish"
+                time.sleep(0.1)
+            assert sfn.describe_execution(executionArn=arn)["status"] == "SUCCEEDED"
+    finally:
+        stack.pipes.resume()
+
+    # Then the task ran once, through an execution the reconciler named
+    task = alice.wait([task_id], timeout=60)[task_id]
+    assert task["status"] == "SUCCEEDED"
+    assert task["attempt"] == 1
+    assert task["executionArn"].endswith(f":{task_id}-q0")
