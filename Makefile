@@ -21,7 +21,7 @@ setup: $(VENV)/.installed
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy lambdas workflows infra taskrail
+	$(VENV)/bin/mypy lambdas workflows infra taskrail bench
 
 format: setup
 	$(VENV)/bin/ruff format .

@@ -762,6 +762,21 @@ def history(
     console.print(table)
 
 
+@app.command()
+def cost(
+    runs: Annotated[int, typer.Option(help="executions per path measured in moto (happy, retried, failed)")] = 3,
+    as_json_output: JsonOption = False,
+) -> None:
+    """Billable transitions per task and $ per 1 M tasks on AWS: STANDARD vs EXPRESS vs the naive design."""
+    from taskrail.cost import as_json, cost_report, render_cost_report
+
+    report = cost_report(runs=runs)
+    if as_json_output:
+        emit_json(as_json(report))
+    else:
+        console.print(render_cost_report(report))
+
+
 @local_app.command("up")
 def local_up(
     api_port: Annotated[int, typer.Option(help="0 picks a free port")] = 4566,
