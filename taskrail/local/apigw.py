@@ -1236,6 +1236,8 @@ class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     address_family = socket.AF_INET
+    # The default listen backlog (5) refuses connections during a burst: storage first means accept them all.
+    request_queue_size = 1024
 
     def __init__(self, address: tuple[str, int], handler: type[_Handler], gateway: LocalApiGateway) -> None:
         self.gateway = gateway
@@ -1244,6 +1246,8 @@ class _Server(http.server.ThreadingHTTPServer):
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body are separate writes: without this, Nagle plus delayed ACK stalls each response ~40 ms.
+    disable_nagle_algorithm = True
     server_version = "taskrail-local-apigw"
     sys_version = ""
 

@@ -109,6 +109,8 @@ class LocalStack:
             self._exit.callback(moto_hooks.uninstall_aws_stop_semantics)
             moto_hooks.install_atomic_dynamodb_writes()
             self._exit.callback(moto_hooks.uninstall_atomic_dynamodb_writes)
+            moto_hooks.install_fast_interpreter()
+            self._exit.callback(moto_hooks.uninstall_fast_interpreter)
             moto_hooks.set_time_scale(self.options.time_scale)
             self._exit.callback(moto_hooks.reset_time_scale)
             self.options.log_dir.mkdir(parents=True, exist_ok=True)

@@ -206,6 +206,11 @@ def test_flaky_task_shows_process_task_retried_then_succeeded(stack: LocalStack,
     task = alice.wait([task_id], timeout=60)[task_id]
     assert task["status"] == "SUCCEEDED"
     sfn = stack.clients("stepfunctions")
+    # The task reads SUCCEEDED at MarkSucceeded; the notification states run after it: wait for the execution.
+    deadline = time.monotonic() + 30
+    while sfn.describe_execution(executionArn=task["executionArn"])["status"] == "RUNNING":
+        assert time.monotonic() < deadline, "the execution did not finish"
+        time.sleep(0.05)
     events = sfn.get_execution_history(executionArn=task["executionArn"], maxResults=1000)["events"]
 
     # When its real history is classified

@@ -19,6 +19,7 @@ from taskrail.local.moto_hooks import (
     SleepLog,
     install_atomic_dynamodb_writes,
     install_aws_stop_semantics,
+    install_fast_interpreter,
     lambda_invoker,
     record_sleeps,
     time_scale,
@@ -127,6 +128,7 @@ def lifecycle(template: dict[str, Any], template_path: Path) -> Iterator[Lifecyc
         functions = InProcessFunctions(resources.functions)
         install_aws_stop_semantics()
         install_atomic_dynamodb_writes()
+        install_fast_interpreter()
         with lambda_invoker(functions):
             yield Lifecycle(resources=resources, functions=functions, sleeps=sleeps)
 
