@@ -46,7 +46,6 @@ class TaskrailStack(Stack):
                 results_bucket=storage.results_bucket,
                 validate_function=functions.validate,
                 process_function=functions.process,
-                notifications_topic=notifications.topic,
                 event_bus=notifications.event_bus,
                 dead_letter_queue=notifications.dead_letter_queue,
             ),
@@ -78,6 +77,7 @@ class TaskrailStack(Stack):
             queues={
                 "TaskDeadLetterQueue": notifications.dead_letter_queue,
                 "PipeDeadLetterQueue": notifications.pipe_dead_letter_queue,
+                "EventRuleDeadLetterQueue": notifications.dead_letter_queue_for_rules,
                 "ScheduleDeadLetterQueue": reconciler.schedule_dead_letter_queue,
             },
             scheduled_workflows={"Reconciler": reconciler.state_machine},

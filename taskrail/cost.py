@@ -39,6 +39,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
+from workflows.task_lifecycle import OUTCOME_DETAIL_TYPES
+
 ROOT: Final = Path(__file__).resolve().parents[1]
 ASL_PATH: Final = ROOT / "asl" / "task_lifecycle.asl.json"
 PRICES_PATH: Final = ROOT / "docs" / "prices.json"
@@ -1117,10 +1119,11 @@ def in_process_platform(template: Mapping[str, Any] | None = None) -> Iterator[P
 
     from infra.synth import CDK_OUT, STACK_NAME, load_template
     from taskrail.local.inprocess import InProcessFunctions
-    from taskrail.local.moto_hooks import LOCAL_MOTO_CONFIG, lambda_invoker, time_scale
+    from taskrail.local.moto_hooks import LOCAL_MOTO_CONFIG, install_aws_semantics, lambda_invoker, time_scale
     from taskrail.local.provision import REGION, provision
 
     template = dict(template or load_template())
+    install_aws_semantics()
     with mock_aws(config=LOCAL_MOTO_CONFIG), time_scale(0):
         resources, _ = provision(
             template, lambda s: boto3.client(s, region_name=REGION), stack_name=STACK_NAME, cdk_out=str(CDK_OUT)
@@ -1356,7 +1359,10 @@ class _Usage:
 
     def _eventbridge(self, call: _Call) -> None:
         if call.operation == "PutEvents":
-            self.counts["events"] += len(call.params.get("Entries", []))
+            entries = call.params.get("Entries", [])
+            self.counts["events"] += len(entries)
+            # The outcome rule delivers each outcome event to the SNS topic: a publish moto makes internally.
+            self.counts["sns"] += sum(1 for e in entries if e.get("DetailType") in OUTCOME_DETAIL_TYPES)
 
     def _sqs(self, call: _Call) -> None:
         self.counts["sqs"] += 1

@@ -19,7 +19,6 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
@@ -29,6 +28,7 @@ from workflows import retry_policies as retry
 
 WORKFLOW_NAME = "task_lifecycle"
 EVENT_SOURCE = "taskrail"
+OUTCOME_DETAIL_TYPES = ("TaskSucceeded", "TaskRejected", "TaskFailed")
 EXECUTION_TIMEOUT = Duration.hours(2)
 
 TASK_ID = "$$.Execution.Input[0]"
@@ -42,7 +42,6 @@ class LifecycleResources:
     results_bucket: s3.IBucket
     validate_function: lambda_.IFunction
     process_function: lambda_.IFunction
-    notifications_topic: sns.ITopic
     event_bus: events.IEventBus
     dead_letter_queue: sqs.IQueue
 
@@ -195,7 +194,9 @@ class TaskLifecycle(Construct):
         retry.S3_SERVICE.apply_to(store)
         return store
 
-    def _notify(self, prefix: str, outcome: str, detail_type: str) -> tuple[sfn.TaskStateBase, sfn.TaskStateBase]:
+    def _announce(self, prefix: str, outcome: str, detail_type: str) -> sfn.TaskStateBase:
+        """One event on the task bus per outcome; an EventBridge rule fans it out to the SNS topic, so
+        notifying costs one state transition, not two (see docs/COST.md)."""
         message = {
             "taskId": sfn.JsonPath.string_at(TASK_ID),
             "outcome": outcome,
@@ -209,16 +210,6 @@ class TaskLifecycle(Construct):
         else:
             message["error"] = sfn.JsonPath.string_at("$.error.Error")
             message["cause"] = sfn.JsonPath.string_at("$.error.Cause")
-        publish = tasks.SnsPublish(
-            self,
-            f"Notify{prefix}",
-            comment=f"Tells subscribers the task {outcome.lower()}",
-            topic=self._r.notifications_topic,
-            message=sfn.TaskInput.from_object(message),
-            message_attributes={"outcome": tasks.MessageAttribute(value=outcome)},
-            result_path=sfn.JsonPath.DISCARD,
-            task_timeout=sfn.Timeout.duration(Duration.seconds(30)),
-        )
         announce = tasks.EventBridgePutEvents(
             self,
             f"Publish{prefix}Event",
@@ -234,9 +225,8 @@ class TaskLifecycle(Construct):
             result_path=sfn.JsonPath.DISCARD,
             task_timeout=sfn.Timeout.duration(Duration.seconds(30)),
         )
-        for state in (publish, announce):
-            retry.NOTIFICATION.apply_to(state)
-        return publish, announce
+        retry.NOTIFICATION.apply_to(announce)
+        return announce
 
     def _send_to_dead_letter_queue(self) -> tasks.SqsSendMessage:
         send = tasks.SqsSendMessage(
@@ -285,7 +275,7 @@ class TaskLifecycle(Construct):
                 ),
             },
         )
-        notify_succeeded, publish_succeeded = self._notify("Success", "SUCCEEDED", "TaskSucceeded")
+        publish_succeeded = self._announce("Success", "SUCCEEDED", "TaskSucceeded")
 
         mark_rejected = self._update_status(
             "MarkRejected",
@@ -297,7 +287,7 @@ class TaskLifecycle(Construct):
                 ":cause": _s("$.error.Cause"),
             },
         )
-        notify_rejected, publish_rejected = self._notify("Rejection", "REJECTED", "TaskRejected")
+        publish_rejected = self._announce("Rejection", "REJECTED", "TaskRejected")
 
         record_failure = self._update_status(
             "RecordFailure",
@@ -306,7 +296,7 @@ class TaskLifecycle(Construct):
             values={":failed": _s("FAILED"), ":error": _s("$.error.Error"), ":cause": _s("$.error.Cause")},
         )
         send_to_dlq = self._send_to_dead_letter_queue()
-        notify_failed, publish_failed = self._notify("Failure", "FAILED", "TaskFailed")
+        publish_failed = self._announce("Failure", "FAILED", "TaskFailed")
 
         already_claimed = sfn.Succeed(self, "TaskAlreadyClaimed", comment="A duplicate delivery: nothing to do")
         cancelled = sfn.Succeed(self, "TaskWasCancelled", comment="The owner cancelled the task while it ran")
@@ -326,14 +316,13 @@ class TaskLifecycle(Construct):
         mark_rejected.add_catch(cancelled, errors=[retry.CONDITION_FAILED], result_path=sfn.JsonPath.DISCARD)
         record_failure.add_catch(cancelled, errors=[retry.CONDITION_FAILED], result_path=sfn.JsonPath.DISCARD)
 
-        mark_rejected.next(notify_rejected).next(publish_rejected).next(rejected)
-        record_failure.next(send_to_dlq).next(notify_failed).next(publish_failed).next(failed)
+        mark_rejected.next(publish_rejected).next(rejected)
+        record_failure.next(send_to_dlq).next(publish_failed).next(failed)
         return (
             claim.next(validate)
             .next(process)
             .next(store)
             .next(mark_succeeded)
-            .next(notify_succeeded)
             .next(publish_succeeded)
             .next(sfn.Succeed(self, "TaskSucceeded"))
         )

@@ -2,12 +2,15 @@
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
+
+from workflows.task_lifecycle import EVENT_SOURCE, OUTCOME_DETAIL_TYPES
 
 MESSAGE_RETENTION = Duration.days(14)
 
@@ -43,9 +46,30 @@ class Notifications(Construct):
         self.dead_letter_queue = _queue(self, "TaskDeadLetterQueue")
         # Stream records the pipe could not deliver to the workflow.
         self.pipe_dead_letter_queue = _queue(self, "PipeDeadLetterQueue")
+        # Outcome events the rule could not deliver to the topic.
+        self.dead_letter_queue_for_rules = _queue(self, "EventRuleDeadLetterQueue")
         # A durable copy of every notification: operators and the local demo read outcomes from here.
         self.notifications_archive = _queue(self, "NotificationsArchiveQueue")
         self.key.grant_encrypt_decrypt(iam.ServicePrincipal("sns.amazonaws.com"))
+
+        # The workflow announces each outcome once, on the bus; this rule turns it into the notification (the
+        # event's detail is the message), so the workflow pays one state transition for both.
+        self.key.grant_encrypt_decrypt(iam.ServicePrincipal("events.amazonaws.com"))
+        self.outcome_rule = events.Rule(
+            self,
+            "TaskOutcomeToTopicRule",
+            description="Task outcomes on the task bus to the notifications topic",
+            event_bus=self.event_bus,
+            event_pattern=events.EventPattern(source=[EVENT_SOURCE], detail_type=list(OUTCOME_DETAIL_TYPES)),
+            targets=[
+                targets.SnsTopic(
+                    self.topic,
+                    message=events.RuleTargetInput.from_event_path("$.detail"),
+                    dead_letter_queue=self.dead_letter_queue_for_rules,
+                    retry_attempts=185,
+                )
+            ],
+        )
         self.topic.add_subscription(
             subscriptions.SqsSubscription(self.notifications_archive, raw_message_delivery=True)
         )

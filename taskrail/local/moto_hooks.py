@@ -1,6 +1,6 @@
 """Every moto internal taskrail touches, in one place (moto 5.2.5 exactly; see :func:`assert_supported_moto`).
 
-Six hooks, each installed by a context manager (or install/uninstall pair for a long-running stack):
+Seven hooks, each installed by a context manager (or install/uninstall pair for a long-running stack):
 
 1. **Lambda invoker** -- :func:`lambda_invoker` replaces
    ``moto.awslambda_simple.models.LambdaSimpleBackend.invoke`` (the backend moto uses when the config has
@@ -52,6 +52,9 @@ Six hooks, each installed by a context manager (or install/uninstall pair for a 
 6. **Speed** -- :func:`install_fast_interpreter` parses each definition once and reuses the interpreter's
    boto3 clients (moto re-parses per execution and builds a client per call).
 
+7. **EventBridge → SNS** -- :func:`install_eventbridge_sns_targets` delivers rule targets that are SNS topics
+   (moto drops them), applying the target's ``InputPath``.
+
 Enabling execution in server mode (checked on 5.2.5): ``ThreadedMotoServer`` takes no config, and
 ``mock_aws(config=...)`` only patches ``moto.core.config.default_user_config`` for its own lifetime.
 What works is ``POST /moto-api/config`` with ``{"stepfunctions": {"execute_state_machine": true},
@@ -92,6 +95,7 @@ from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.config import DefaultConfig, default_user_config
 from moto.core.exceptions import AWSError
 from moto.dynamodb.models import DynamoDBBackend
+from moto.events.models import Rule as EventsRule
 from moto.server import ThreadedMotoServer
 from moto.stepfunctions.exceptions import InvalidName
 from moto.stepfunctions.parser.api import ExecutionStatus
@@ -740,6 +744,71 @@ def uninstall_fast_interpreter() -> None:
 
 
 # --------------------------------------------------------------------------------------------------
+# 7. EventBridge rules with SNS targets
+# --------------------------------------------------------------------------------------------------
+
+
+def _json_path(data: Any, path: str) -> Any:
+    for part in path.removeprefix("$").strip(".").split("."):
+        if part:
+            data = data[part]
+    return data
+
+
+def _send_to_targets(self: EventsRule, original_event: Any, transform_input: bool = True) -> None:
+    """moto delivers rule targets to logs, SQS, archives and buses but drops SNS topics; deliver those as
+    EventBridge does: the event (or its ``InputPath``) as the message, published to the topic."""
+
+    def is_sns(target: dict[str, Any]) -> bool:
+        return target["Arn"].split(":")[2:3] == ["sns"]
+
+    sns_targets = [t for t in self.targets if is_sns(t)]
+    if len(sns_targets) < len(self.targets):
+        # moto raises NotImplementedError for an SNS target: hand it the others only.
+        with _lock:
+            every_target = self.targets
+            self.targets = [t for t in every_target if not is_sns(t)]
+            try:
+                _original(EventsRule, "send_to_targets")(self, original_event, transform_input)
+            finally:
+                self.targets = every_target
+    if not sns_targets or not self.event_pattern.matches_event(original_event):
+        return
+    from moto.sns.models import sns_backends
+
+    for target in sns_targets:
+        parts = target["Arn"].split(":")
+        payload = _json_path(original_event, target["InputPath"]) if target.get("InputPath") else original_event
+        message = payload if isinstance(payload, str) else json.dumps(payload, default=str)
+        sns_backends[parts[4]][parts[3]].publish(message=message, arn=target["Arn"])
+
+
+def install_eventbridge_sns_targets() -> None:
+    if not _is_patched(EventsRule, "send_to_targets"):
+        _patch(EventsRule, "send_to_targets", _send_to_targets)
+
+
+def uninstall_eventbridge_sns_targets() -> None:
+    if _is_patched(EventsRule, "send_to_targets"):
+        _unpatch(EventsRule, "send_to_targets")
+
+
+def install_aws_semantics() -> None:
+    """Hooks 4-7 together: what every local run of the platform needs to behave as on AWS (and fast)."""
+    install_aws_stop_semantics()
+    install_atomic_dynamodb_writes()
+    install_fast_interpreter()
+    install_eventbridge_sns_targets()
+
+
+def uninstall_aws_semantics() -> None:
+    uninstall_eventbridge_sns_targets()
+    uninstall_fast_interpreter()
+    uninstall_atomic_dynamodb_writes()
+    uninstall_aws_stop_semantics()
+
+
+# --------------------------------------------------------------------------------------------------
 # Server mode
 # --------------------------------------------------------------------------------------------------
 
@@ -787,6 +856,10 @@ _SFN: Final = "moto.stepfunctions.parser"
 
 # symbol -> (getter of moto's original object, expected parameter names)
 _SIGNATURES: Final[dict[str, tuple[Callable[[], Any], list[str]]]] = {
+    "moto.events.models.Rule.send_to_targets": (
+        lambda: _original(EventsRule, "send_to_targets"),
+        ["self", "original_event", "transform_input"],
+    ),
     "moto.dynamodb.models.DynamoDBBackend.update_item": (
         lambda: _original(DynamoDBBackend, "update_item"),
         [

@@ -184,6 +184,7 @@ class Provisioner:
         self._functions()
         self._state_machines()
         self._subscriptions()
+        self._rules()
         self._pipes()
         self._schedules()
         return self.resources
@@ -268,6 +269,26 @@ class Provisioner:
                 Endpoint=props["Endpoint"],
                 Attributes=attributes,
             )
+
+    def _rules(self) -> None:
+        client = self._clients("events")
+        for logical_id, resource in self._of_type("AWS::Events::Rule"):
+            props = self.resolve(resource["Properties"])
+            name = self._name(logical_id)
+            bus = props.get("EventBusName", "default")
+            arn = client.put_rule(
+                Name=name,
+                EventBusName=bus,
+                EventPattern=json.dumps(props["EventPattern"]),
+                State=props.get("State", "ENABLED"),
+            )["RuleArn"]
+            allowed = {"Id", "Arn", "Input", "InputPath", "InputTransformer", "DeadLetterConfig", "RetryPolicy"}
+            client.put_targets(
+                Rule=name,
+                EventBusName=bus,
+                Targets=[{k: v for k, v in target.items() if k in allowed} for target in props.get("Targets", [])],
+            )
+            self.resources.attributes[logical_id] = {"Ref": name, "Arn": arn}
 
     def _event_buses(self) -> None:
         client = self._clients("events")

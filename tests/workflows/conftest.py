@@ -17,9 +17,7 @@ from taskrail.local.inprocess import InProcessFunctions
 from taskrail.local.moto_hooks import (
     LOCAL_MOTO_CONFIG,
     SleepLog,
-    install_atomic_dynamodb_writes,
-    install_aws_stop_semantics,
-    install_fast_interpreter,
+    install_aws_semantics,
     lambda_invoker,
     record_sleeps,
     time_scale,
@@ -126,9 +124,7 @@ def lifecycle(template: dict[str, Any], template_path: Path) -> Iterator[Lifecyc
             cdk_out=str(template_path.parent),
         )
         functions = InProcessFunctions(resources.functions)
-        install_aws_stop_semantics()
-        install_atomic_dynamodb_writes()
-        install_fast_interpreter()
+        install_aws_semantics()
         with lambda_invoker(functions):
             yield Lifecycle(resources=resources, functions=functions, sleeps=sleeps)
 

@@ -33,7 +33,6 @@ HAPPY_PATH_STATES = [
     "ProcessTask",
     "StoreResult",
     "MarkSucceeded",
-    "NotifySuccess",
     "PublishSuccessEvent",
     "TaskSucceeded",
 ]
@@ -217,7 +216,6 @@ def test_validation_error_is_rejected_without_retry_and_without_a_dlq_message(li
         "ClaimTask",
         "ValidateParameters",
         "MarkRejected",
-        "NotifyRejection",
         "PublishRejectionEvent",
         "TaskRejected",
     ]
@@ -251,7 +249,6 @@ def test_permanent_failure_is_recorded_and_sent_to_the_dlq_with_full_context(lif
         "ProcessTask",
         "RecordFailure",
         "SendToDeadLetterQueue",
-        "NotifyFailure",
         "PublishFailureEvent",
         "TaskFailed",
     ]
