@@ -1049,16 +1049,9 @@ class Platform:
 
     def task_item(self, task_id: str, task_type: str, params: Mapping[str, Any], user: str = "alice") -> dict[str, Any]:
         """The item exactly as the POST /tasks mapping template writes it."""
-        return {
-            "taskId": {"S": task_id},
-            "userId": {"S": user},
-            "type": {"S": task_type},
-            "params": {"S": json.dumps(params)},
-            "status": {"S": "QUEUED"},
-            "progress": {"N": "0"},
-            "attempt": {"N": "0"},
-            "createdAt": {"N": str(int(time.time() * 1000))},
-        }
+        from taskrail.local.inprocess import api_task_item
+
+        return api_task_item(task_id, task_type, params, user)
 
     def store_task(self, task_id: str, task_type: str, params: Mapping[str, Any]) -> None:
         self.client("dynamodb").put_item(

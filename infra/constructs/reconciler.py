@@ -6,10 +6,9 @@ retries lands in the schedule's own dead-letter queue, and a run that fails afte
 execution; both are alarmed by the Observability construct (see ``infra/stack.py``).
 """
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as targets
 from aws_cdk import aws_sqs as sqs
@@ -19,6 +18,7 @@ from constructs import Construct
 from infra.constructs.functions import RECONCILE, Functions
 from infra.constructs.notifications import MESSAGE_RETENTION
 from infra.constructs.storage import STATUS_INDEX
+from infra.constructs.workflow import standard_state_machine
 from workflows.reconciler import EXECUTION_TIMEOUT, ReconcilerResources, ReconcilerWorkflow
 
 SCHEDULE_RATE = Duration.minutes(5)
@@ -54,17 +54,11 @@ class Reconciler(Construct):
             "ReconcilerWorkflow",
             resources=ReconcilerResources(reconcile_function=self.function, lifecycle_state_machine=lifecycle),
         )
-        log_group = logs.LogGroup(
-            self, "ExecutionLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=RemovalPolicy.DESTROY
-        )
-        self.state_machine = sfn.StateMachine(
+        self.state_machine = standard_state_machine(
             self,
             "ReconcilerStateMachine",
-            definition_body=sfn.DefinitionBody.from_chainable(workflow.definition),
-            state_machine_type=sfn.StateMachineType.STANDARD,
+            workflow.definition,
             timeout=EXECUTION_TIMEOUT,
-            tracing_enabled=True,
-            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
             comment="taskrail reconciler: starts stuck QUEUED tasks, fails RUNNING tasks whose execution ended",
         )
 

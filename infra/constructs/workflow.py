@@ -1,6 +1,6 @@
 """The task-lifecycle state machine: STANDARD, logging ALL, X-Ray tracing, an execution timeout."""
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
@@ -8,23 +8,33 @@ from constructs import Construct
 from workflows.task_lifecycle import EXECUTION_TIMEOUT, LifecycleResources, TaskLifecycle
 
 
+def standard_state_machine(
+    scope: Construct, construct_id: str, definition: sfn.IChainable, *, timeout: Duration, comment: str
+) -> sfn.StateMachine:
+    """Every taskrail workflow: STANDARD, an execution timeout, X-Ray, and ALL events to its own log group."""
+    log_group = logs.LogGroup(
+        scope, "ExecutionLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=RemovalPolicy.DESTROY
+    )
+    return sfn.StateMachine(
+        scope,
+        construct_id,
+        definition_body=sfn.DefinitionBody.from_chainable(definition),
+        state_machine_type=sfn.StateMachineType.STANDARD,
+        timeout=timeout,
+        tracing_enabled=True,
+        logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+        comment=comment,
+    )
+
+
 class Workflow(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, resources: LifecycleResources) -> None:
         super().__init__(scope, construct_id)
         lifecycle = TaskLifecycle(self, "TaskLifecycle", resources=resources)
-        log_group = logs.LogGroup(
-            self,
-            "ExecutionLogs",
-            retention=logs.RetentionDays.ONE_MONTH,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        self.state_machine = sfn.StateMachine(
+        self.state_machine = standard_state_machine(
             self,
             "TaskLifecycleStateMachine",
-            definition_body=sfn.DefinitionBody.from_chainable(lifecycle.definition),
-            state_machine_type=sfn.StateMachineType.STANDARD,
+            lifecycle.definition,
             timeout=EXECUTION_TIMEOUT,
-            tracing_enabled=True,
-            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
-            comment="taskrail task lifecycle: claim, validate, process, store, mark, notify",
+            comment="taskrail task lifecycle: claim, validate, process, store, mark, announce",
         )

@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Callable
@@ -40,7 +41,6 @@ class LambdaContext:
     log_stream_name: str = "local"
 
     def get_remaining_time_in_millis(self) -> int:
-        import time
 
         return max(0, int(self.deadline_ms - time.time() * 1000))
 
@@ -73,7 +73,6 @@ class InProcessFunctions:
             return self._handlers[spec.handler]
 
     def __call__(self, function_name: str, payload: bytes, qualifier: str | None) -> InvokeOutcome:
-        import time
 
         spec = self._by_name[
             function_name.rsplit(":", maxsplit=1)[-1] if function_name.startswith("arn:") else function_name
@@ -92,3 +91,20 @@ class InProcessFunctions:
         except Exception as error:
             return InvokeOutcome.unhandled(type(error).__name__, str(error), traceback.format_exception(error))
         return InvokeOutcome.success(result)
+
+
+def api_task_item(
+    task_id: str, task_type: str, params: Any, user: str = "alice", created_at_ms: int | None = None
+) -> dict[str, Any]:
+    """A Tasks item exactly as the POST /tasks mapping template writes it (for harnesses that skip the API)."""
+    created = created_at_ms if created_at_ms is not None else int(time.time() * 1000)
+    return {
+        "taskId": {"S": task_id},
+        "userId": {"S": user},
+        "type": {"S": task_type},
+        "params": {"S": json.dumps(params)},
+        "status": {"S": "QUEUED"},
+        "progress": {"N": "0"},
+        "attempt": {"N": "0"},
+        "createdAt": {"N": str(created)},
+    }

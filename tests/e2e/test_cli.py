@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from taskrail.cli import app
 from taskrail.client import DLQ_MESSAGE_FIELDS, TASK_FIELDS, TaskrailClient
 from taskrail.local.stack import LocalStack
+from tests.e2e.polling import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -47,16 +48,6 @@ def taskrail(state_file: Path) -> Any:
 def as_json(result: Result, exit_code: int = 0) -> Any:
     assert result.exit_code == exit_code, result.output
     return json.loads(result.stdout)
-
-
-def wait_for(predicate: Any, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not met before the deadline")
 
 
 def executions_named_after(stack: LocalStack, task_id: str) -> list[str]:

@@ -21,6 +21,7 @@ import requests
 from taskrail.client import TaskrailClient
 from taskrail.console import ACTION_HEADER, classify_states, layout_workflow, taken_transitions
 from taskrail.local.stack import LocalStack
+from tests.e2e.polling import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -49,16 +50,6 @@ MAIN_PATH = [
     "PublishSuccessEvent",
     "TaskSucceeded",
 ]
-
-
-def wait_for(predicate: Any, timeout: float = 60, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"{what} not met within {timeout} s")
 
 
 def console_url(stack: LocalStack) -> str:

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
 from taskrail.client import TaskrailClient
 from taskrail.local.stack import LocalStack
+from tests.e2e.polling import wait_for
 
 
 def process_failures(stack: LocalStack, execution_arn: str) -> list[str]:
     events = stack.clients("stepfunctions").get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
     return [e["taskFailedEventDetails"]["error"] for e in events if e["type"] == "TaskFailed"]
-
-
-def wait_until(predicate: Any, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        assert time.monotonic() < deadline, "condition not met before the deadline"
-        time.sleep(0.05)
-    return value
 
 
 def test_a_function_past_its_timeout_is_retried_then_failed_to_the_dlq(stack: LocalStack, alice: TaskrailClient):
@@ -45,7 +35,7 @@ def test_a_function_past_its_timeout_is_retried_then_failed_to_the_dlq(stack: Lo
 def test_a_worker_killed_mid_invocation_does_not_lose_the_task(stack: LocalStack, alice: TaskrailClient):
     # Given a task inside a 3-second ProcessTask invocation
     task_id = alice.submit("diagnostic.sleep", {"seconds": 3, "steps": 3})["taskId"]
-    wait_until(lambda: alice.get(task_id)["progress"] > 0)
+    wait_for(lambda: alice.get(task_id)["progress"] > 0)
 
     # When its worker process is killed
     assert stack.functions.kill_worker("ProcessTaskFunction") is not None

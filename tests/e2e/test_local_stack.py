@@ -4,26 +4,15 @@ from __future__ import annotations
 
 import json
 import socket
-import time
-from typing import Any
 
 import pytest
 
 from taskrail.client import ApiError, TaskrailClient
 from taskrail.local.stack import LocalStack
 from taskrail.local.users import ALICE
+from tests.e2e.polling import wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-def wait_for(predicate: Any, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not met before the deadline")
 
 
 def test_submitted_task_runs_to_success_with_progress_and_a_result(alice: TaskrailClient):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from taskrail.client import TaskrailClient
+from taskrail.local.inprocess import api_task_item
 from taskrail.local.stack import LocalStack
 from taskrail.local.users import ALICE
 
@@ -18,16 +19,13 @@ def test_a_task_stuck_in_queued_is_started_by_the_reconciler_exactly_once(stack:
         task_id = "stuck-" + str(time.time_ns())
         dynamodb.put_item(
             TableName=stack.info.tasks_table,
-            Item={
-                "taskId": {"S": task_id},
-                "userId": {"S": ALICE.principal_id},
-                "type": {"S": "text.stats"},
-                "params": {"S": '{"text": "found by the reconciler"}'},
-                "status": {"S": "QUEUED"},
-                "progress": {"N": "0"},
-                "attempt": {"N": "0"},
-                "createdAt": {"N": str(int(time.time() * 1000) - 600_000)},
-            },
+            Item=api_task_item(
+                task_id,
+                "text.stats",
+                {"text": "found by the reconciler"},
+                ALICE.principal_id,
+                created_at_ms=int(time.time() * 1000) - 600_000,
+            ),
         )
 
         # When the reconciler runs (twice: it must be idempotent)

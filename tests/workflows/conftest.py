@@ -13,7 +13,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from taskrail.local.inprocess import InProcessFunctions
+from taskrail.local.inprocess import InProcessFunctions, api_task_item
 from taskrail.local.moto_hooks import (
     LOCAL_MOTO_CONFIG,
     SleepLog,
@@ -45,17 +45,7 @@ class Lifecycle:
     def store_task(self, task_id: str, task_type: str, params: dict[str, Any], user: str = "alice") -> None:
         """The item exactly as the POST /tasks mapping template writes it."""
         self.client("dynamodb").put_item(
-            TableName=self.resources.ref("TasksTable"),
-            Item={
-                "taskId": {"S": task_id},
-                "userId": {"S": user},
-                "type": {"S": task_type},
-                "params": {"S": json.dumps(params)},
-                "status": {"S": "QUEUED"},
-                "progress": {"N": "0"},
-                "attempt": {"N": "0"},
-                "createdAt": {"N": str(int(time.time() * 1000))},
-            },
+            TableName=self.resources.ref("TasksTable"), Item=api_task_item(task_id, task_type, params, user)
         )
 
     def start(self, task_id: str, name: str | None = None, state_machine_arn: str | None = None) -> str:
