@@ -16,7 +16,8 @@ from typing import Any
 from workflows.asl import ASL_DIR, render_all
 
 ROOT = Path(__file__).resolve().parents[1]
-CDK_OUT = ROOT / "cdk.out"
+# TASKRAIL_CDK_OUT lets parallel checkouts or workers synthesize into their own folder.
+CDK_OUT = Path(os.environ.get("TASKRAIL_CDK_OUT") or ROOT / "cdk.out")
 SOURCES = ("infra", "workflows", "lambdas")
 STAMP = ".taskrail-sources.sha256"
 STACK_NAME = os.environ.get("TASKRAIL_STACK_NAME", "taskrail")
