@@ -110,6 +110,7 @@ from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_funct
     WaitFunction,
 )
 from moto.stepfunctions.parser.asl.eval.environment import Environment
+from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 from moto.stepfunctions.parser.asl.utils import boto_client as _sfn_boto_client
 from moto.stepfunctions.parser.backend.execution import Execution
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
@@ -630,14 +631,41 @@ def _stop_now(self: Execution, stop_date: Any, error: str | None, cause: str | N
         self.stop_date = stop_date
 
 
+def _final_once_stopped(method_name: str) -> Callable[..., None]:
+    """moto's ``Environment.set_error`` / ``set_timed_out`` overwrite a stopped program's state: a Lambda task
+    that returns an error after StopExecution turns an ABORTED execution into FAILED (with ExecutionFailed in
+    its history). On AWS an aborted execution is final: StopExecution "Stops an execution" and the running
+    task's outcome is not reported to it (StopExecution API reference; "Standard and Express workflow types":
+    a stopped execution's status is ABORTED). A stopped program keeps its state; only the waiters are woken."""
+
+    def keep_stop(self: Environment, *args: Any, **kwargs: Any) -> None:
+        if isinstance(self._program_state, ProgramStopped):
+            self.program_state_event.set()
+            self.program_state_event.clear()
+            return
+        _original(Environment, method_name)(self, *args, **kwargs)
+
+    keep_stop.__name__ = method_name
+    return keep_stop
+
+
+_STOP_FINAL_METHODS: Final = ("set_error", "set_timed_out")
+
+
 def install_aws_stop_semantics() -> None:
     if not _is_patched(Execution, "stop"):
         _patch(Execution, "stop", _stop_now)
+    for name in _STOP_FINAL_METHODS:
+        if not _is_patched(Environment, name):
+            _patch(Environment, name, _final_once_stopped(name))
 
 
 def uninstall_aws_stop_semantics() -> None:
     if _is_patched(Execution, "stop"):
         _unpatch(Execution, "stop")
+    for name in _STOP_FINAL_METHODS:
+        if _is_patched(Environment, name):
+            _unpatch(Environment, name)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -958,6 +986,18 @@ _SOURCES: Final[dict[str, tuple[Callable[[], Any], list[str]]]] = {
     f"{_SFN}.asl.eval.environment.Environment.is_running": (
         lambda: Environment.is_running,
         ["def is_running"],
+    ),
+    f"{_SFN}.asl.eval.environment.Environment.set_error": (
+        lambda: _original(Environment, "set_error"),
+        ["self._program_state = ProgramError(error=error)", "self.program_state_event.set()"],
+    ),
+    f"{_SFN}.asl.eval.environment.Environment.set_timed_out": (
+        lambda: _original(Environment, "set_timed_out"),
+        ["self._program_state = ProgramTimedOut()", "self.program_state_event.set()"],
+    ),
+    f"{_SFN}.asl.eval.environment.Environment.set_stop": (
+        lambda: Environment.set_stop,
+        ["self._program_state = ProgramStopped("],
     ),
     f"{_SFN}.backend.execution_worker.ExecutionWorker._get_evaluation_environment": (
         lambda: ExecutionWorker._get_evaluation_environment,

@@ -1,0 +1,68 @@
+"""A task cancelled while it runs: its execution ends ABORTED (or SUCCEEDED in the cancel's own state), never
+FAILED (issue 9, defect 7)."""
+
+import time
+
+from tests.workflows.conftest import Lifecycle
+
+CLOSING_EVENTS = {"ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"}
+
+
+def wait_for_closing_event(lifecycle: Lifecycle, arn: str, timeout: float = 20) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        types = [e["type"] for e in lifecycle.history(arn)]
+        if CLOSING_EVENTS & set(types):
+            return types
+        assert time.monotonic() < deadline, f"the execution's worker never finished: {types[-5:]}"
+        time.sleep(0.05)
+
+
+def cancel(lifecycle: Lifecycle, task_id: str) -> None:
+    """What DELETE /tasks/{id} writes (the cancel mapping template's UpdateItem, without its condition)."""
+    lifecycle.client("dynamodb").update_item(
+        TableName=lifecycle.resources.ref("TasksTable"),
+        Key={"taskId": {"S": task_id}},
+        UpdateExpression="SET #s = :c",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":c": {"S": "CANCELLED"}},
+    )
+
+
+def test_a_task_stopped_while_its_function_runs_stays_aborted_when_the_function_then_fails(lifecycle: Lifecycle):
+    # Given a task inside ProcessTask, whose next progress report will find the task CANCELLED
+    lifecycle.store_task("t-cancel-mid", "diagnostic.sleep", {"seconds": 1, "steps": 2})
+    arn = lifecycle.start("t-cancel-mid")
+    deadline = time.monotonic() + 10
+    while "ProcessTask" not in lifecycle.states_entered(arn):
+        assert time.monotonic() < deadline, "ProcessTask never started"
+        time.sleep(0.02)
+
+    # When the owner cancels it and the cancel function stops the execution (as the cancel pipe does)
+    cancel(lifecycle, "t-cancel-mid")
+    sfn = lifecycle.client("stepfunctions")
+    sfn.stop_execution(executionArn=arn, error="TaskCancelled", cause="cancelled by the task's owner")
+
+    # Then the function's TaskCancelled error, which arrives after the stop, does not turn it into FAILED
+    events = wait_for_closing_event(lifecycle, arn)
+    assert "ExecutionFailed" not in events
+    assert events[-1] == "ExecutionAborted"
+    assert sfn.describe_execution(executionArn=arn)["status"] == "ABORTED"
+    assert lifecycle.task("t-cancel-mid")["status"] == "CANCELLED"
+
+
+def test_a_task_cancelled_before_the_stop_arrives_ends_in_the_cancel_state(lifecycle: Lifecycle):
+    # Given a task inside ProcessTask; When it is cancelled and no stop arrives (the cancel pipe is slower)
+    lifecycle.store_task("t-cancel-race", "diagnostic.sleep", {"seconds": 0.4, "steps": 2})
+    arn = lifecycle.start("t-cancel-race")
+    deadline = time.monotonic() + 10
+    while "ProcessTask" not in lifecycle.states_entered(arn):
+        assert time.monotonic() < deadline, "ProcessTask never started"
+        time.sleep(0.02)
+    cancel(lifecycle, "t-cancel-race")
+
+    # Then the function's next progress report ends it quietly in the state named for the cancel
+    execution = lifecycle.wait(arn)
+    assert execution["status"] == "SUCCEEDED"
+    assert lifecycle.states_entered(arn)[-1] == "TaskWasCancelled"
+    assert lifecycle.task("t-cancel-race")["status"] == "CANCELLED"
