@@ -11,11 +11,19 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="session")
-def template_path() -> Path:
+def tested_template_path() -> Path:
+    """The template every test reads: TASKRAIL_TEMPLATE (a mutated copy, written by `make mutation`) or the synth."""
+    override = os.environ.get("TASKRAIL_TEMPLATE")
+    if override:
+        return Path(override)
     from infra.synth import synth
 
     return synth()
+
+
+@pytest.fixture(scope="session")
+def template_path() -> Path:
+    return tested_template_path()
 
 
 @pytest.fixture(scope="session")
@@ -25,4 +33,6 @@ def template(template_path: Path) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def asl_definition() -> dict[str, Any]:
-    return json.loads((ROOT / "asl" / "task_lifecycle.asl.json").read_text())
+    from workflows.asl import asl_file
+
+    return json.loads(asl_file("task_lifecycle").read_text())

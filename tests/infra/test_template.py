@@ -67,11 +67,15 @@ def test_no_statement_names_a_data_resource_with_a_bare_wildcard(template):
             assert f'["{data_id}", "Arn"]}}, "/*"' not in text, f"{logical_id} grants all of {data_id}"
 
 
-def test_tasks_table_has_stream_gsis_pitr_and_encryption(template):
+def tasks_table(template: dict[str, Any]) -> dict[str, Any]:
     tables = resources_of(template, "AWS::DynamoDB::Table")
-    tasks = next(
+    return next(
         t["Properties"] for t in tables.values() if t["Properties"]["KeySchema"][0]["AttributeName"] == "taskId"
     )
+
+
+def test_tasks_table_has_stream_gsis_pitr_and_encryption(template):
+    tasks = tasks_table(template)
     assert tasks["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
     indexes = {i["IndexName"]: [k["AttributeName"] for k in i["KeySchema"]] for i in tasks["GlobalSecondaryIndexes"]}
     assert indexes == {
@@ -80,6 +84,32 @@ def test_tasks_table_has_stream_gsis_pitr_and_encryption(template):
     }
     assert tasks["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
     assert tasks["SSESpecification"]["SSEEnabled"] is True
+
+
+def test_indexes_sort_on_a_number_created_at(template):
+    # The API writes createdAt as $context.requestTimeEpoch (a number); DynamoDB rejects a write whose index key has
+    # another type than the index declares, and the reconciler queries createdAt < :cutoff numerically.
+    tasks = tasks_table(template)
+    types = {d["AttributeName"]: d["AttributeType"] for d in tasks["AttributeDefinitions"]}
+    key_types = {
+        index["IndexName"]: {k["KeyType"]: (k["AttributeName"], types[k["AttributeName"]]) for k in index["KeySchema"]}
+        for index in tasks["GlobalSecondaryIndexes"]
+    }
+    assert key_types == {
+        "userId-createdAt": {"HASH": ("userId", "S"), "RANGE": ("createdAt", "N")},
+        "status-createdAt": {"HASH": ("status", "S"), "RANGE": ("createdAt", "N")},
+    }
+
+
+def test_results_bucket_is_versioned(template):
+    # "One result per task" is checked by counting object versions of tasks/{id}/result.json; without versioning an
+    # overwrite leaves one version and a duplicate write would go unseen.
+    results = next(
+        b["Properties"]
+        for b in resources_of(template, "AWS::S3::Bucket").values()
+        if any(r.get("Prefix") == "tasks/" for r in b["Properties"].get("LifecycleConfiguration", {}).get("Rules", []))
+    )
+    assert results.get("VersioningConfiguration") == {"Status": "Enabled"}
 
 
 def test_every_bucket_is_encrypted_private_and_tls_only(template):
@@ -164,13 +194,99 @@ def test_pipe_starts_workflows_for_inserts_fire_and_forget_with_a_dlq(template):
     assert target["StepFunctionStateMachineParameters"]["InvocationType"] == "FIRE_AND_FORGET"
 
 
+def statements_of_role(template: dict[str, Any], role: str) -> list[dict[str, Any]]:
+    """The statements of the role's inline policies and of every AWS::IAM::Policy attached to it."""
+    inline = template["Resources"][role]["Properties"].get("Policies", [])
+    attached = [
+        p["Properties"]
+        for p in resources_of(template, "AWS::IAM::Policy").values()
+        if {"Ref": role} in p["Properties"].get("Roles", [])
+    ]
+    return [s for p in inline + attached for s in p["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+
+
 def test_pipe_roles_may_send_to_their_dead_letter_queue(template):
-    roles_of_pipes = {
-        p["Properties"]["RoleArn"]["Fn::GetAtt"][0] for p in resources_of(template, "AWS::Pipes::Pipe").values()
+    pipes = resources_of(template, "AWS::Pipes::Pipe")
+    assert pipes
+    for logical_id, pipe in pipes.items():
+        role = pipe["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+        dlq_arn = pipe["Properties"]["SourceParameters"]["DynamoDBStreamParameters"]["DeadLetterConfig"]["Arn"]
+        granted = [s for s in statements_of_role(template, role) if "sqs:SendMessage" in as_list(s["Action"])]
+        assert any(dlq_arn in as_list(s["Resource"]) for s in granted), f"{logical_id}: {role} cannot send to its DLQ"
+
+
+def test_outcome_rule_retries_and_keeps_what_it_cannot_deliver(template):
+    rules = resources_of(template, "AWS::Events::Rule")
+    topics = set(resources_of(template, "AWS::SNS::Topic"))
+    queues = set(resources_of(template, "AWS::SQS::Queue"))
+    targets = [t for r in rules.values() for t in r["Properties"]["Targets"] if t["Arn"].get("Ref") in topics]
+    assert len(targets) == 1, targets
+    target = targets[0]
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] == 185
+    assert target["RetryPolicy"].get("MaximumEventAgeInSeconds", 86400) == 86400
+    assert target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0] in queues
+
+
+DEAD_LETTER_KEYS = {"DeadLetterConfig", "RedrivePolicy", "OnFailure"}
+
+
+def _referenced_ids(value: Any) -> set[str]:
+    if isinstance(value, dict):
+        if "Ref" in value:
+            return {value["Ref"]}
+        if "Fn::GetAtt" in value:
+            return {value["Fn::GetAtt"][0]}
+        return {i for v in value.values() for i in _referenced_ids(v)}
+    if isinstance(value, list):
+        return {i for v in value for i in _referenced_ids(v)}
+    return set()
+
+
+def _dead_letter_references(value: Any) -> set[str]:
+    if isinstance(value, dict):
+        found = {i for k, v in value.items() if k in DEAD_LETTER_KEYS for i in _referenced_ids(v)}
+        return found | {i for k, v in value.items() if k not in DEAD_LETTER_KEYS for i in _dead_letter_references(v)}
+    if isinstance(value, list):
+        return {i for v in value for i in _dead_letter_references(v)}
+    return set()
+
+
+def _queues_workflows_send_to(template: dict[str, Any]) -> set[str]:
+    """Queues a state machine's sqs:sendMessage states name (the task DLQ, where Catch sends failures)."""
+    found: set[str] = set()
+    for machine in resources_of(template, "AWS::StepFunctions::StateMachine").values():
+        parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
+        text = "".join(p if isinstance(p, str) else f"${{{next(iter(_referenced_ids(p)))}}}" for p in parts)
+
+        def walk(states: dict[str, Any]) -> None:
+            for state in states.values():
+                if state.get("Resource", "").endswith(":states:::sqs:sendMessage"):
+                    found.add(state["Parameters"]["QueueUrl"].removeprefix("${").removesuffix("}"))
+                for branch in state.get("Branches", []):
+                    walk(branch["States"])
+                if "ItemProcessor" in state:
+                    walk(state["ItemProcessor"]["States"])
+
+        walk(json.loads(text)["States"])
+    return found
+
+
+def test_every_dead_letter_queue_has_an_alarm_when_not_empty(template):
+    queues = set(resources_of(template, "AWS::SQS::Queue"))
+    dead_letter_queues = (_dead_letter_references(template["Resources"]) | _queues_workflows_send_to(template)) & queues
+    # The pipes' DLQ, the rule target's, the schedule's and the workflow's Catch → SendToDeadLetterQueue.
+    assert len(dead_letter_queues) >= 4, dead_letter_queues
+    alarmed = {
+        queue
+        for a in resources_of(template, "AWS::CloudWatch::Alarm").values()
+        if (a["Properties"].get("Namespace"), a["Properties"].get("MetricName"))
+        == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+        and a["Properties"]["AlarmActions"]
+        for d in a["Properties"].get("Dimensions", [])
+        if d["Name"] == "QueueName"
+        for queue in _referenced_ids(d["Value"])
     }
-    for role in roles_of_pipes:
-        actions = {a for _, s in policy_statements(template) for a in as_list(s["Action"])}
-        assert "sqs:SendMessage" in actions, role
+    assert dead_letter_queues - alarmed == set(), "dead-letter queues without an alarm"
 
 
 def test_alarms_cover_dlqs_executions_and_functions(template):
