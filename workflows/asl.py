@@ -8,11 +8,14 @@ to local values through :func:`placeholder_tokens`.
 """
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
 
-ASL_DIR = Path(__file__).resolve().parents[1] / "asl"
+# TASKRAIL_ASL_DIR points the local stack and the tests at another folder of definitions (a mutated copy, written by
+# `make mutation`); unset, it is the committed asl/.
+ASL_DIR = Path(os.environ.get("TASKRAIL_ASL_DIR") or Path(__file__).resolve().parents[1] / "asl")
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9]+)\}")
 
 # What `Ref` yields for each resource type (CloudFormation documents one per type).
