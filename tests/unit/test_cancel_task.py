@@ -1,15 +1,27 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import pytest
 from fakes import FakeLambdaContext, InMemoryExecutions
+from moto.core.config import default_user_config
 
 from cancel_task.logic import cancel_executions
 from task_common.models import StreamRecord
+from taskrail.local.moto_hooks import install_aws_stop_semantics, uninstall_aws_stop_semantics
 
 RUNNING_ARN = "arn:aws:states:us-east-1:123456789012:execution:task-lifecycle:task-1"
 STREAM_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/Tasks/stream/2025-01-01T00:00:00.000"
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
 
 
 def stream_record(task_id: str, status: str, execution_arn: str | None = None) -> dict[str, Any]:
@@ -101,21 +113,43 @@ def test_a_redelivered_record_stops_the_execution_only_once():
 # Through the deployed handler, against moto's Step Functions
 
 
-def test_handler_stops_a_running_execution_and_skips_finished_or_unknown_ones(aws_environment, load_handler):
-    # Given a running execution of the task-lifecycle state machine
+@pytest.fixture
+def executing_state_machines(aws_environment: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Executions really run, as on AWS (plain mock_aws() leaves every execution RUNNING for ever)."""
+    monkeypatch.setitem(default_user_config, "stepfunctions", {"execute_state_machine": True})
+    install_aws_stop_semantics()
+    yield
+    uninstall_aws_stop_semantics()
+
+
+def test_handler_stops_a_running_execution_and_skips_finished_or_unknown_ones(
+    aws_environment, load_handler, executing_state_machines
+):
+    # Given a running execution of the task-lifecycle state machine (a long Wait, so it is still running)
     sfn = aws_environment.sfn
     state_machine_arn = sfn.create_state_machine(
         name="task-lifecycle",
-        definition=json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Pass", "End": True}}}),
+        definition=json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 600, "End": True}}}),
         roleArn="arn:aws:iam::123456789012:role/task-lifecycle",
     )["stateMachineArn"]
     execution_arn = sfn.start_execution(stateMachineArn=state_machine_arn, name="task-1")["executionArn"]
+    finished_arn = sfn.start_execution(
+        stateMachineArn=sfn.create_state_machine(
+            name="quick",
+            definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}),
+            roleArn="arn:aws:iam::123456789012:role/task-lifecycle",
+        )["stateMachineArn"],
+        name="task-2",
+    )["executionArn"]
+    wait_for(lambda: sfn.describe_execution(executionArn=finished_arn)["status"] == "SUCCEEDED")
+    assert sfn.describe_execution(executionArn=execution_arn)["status"] == "RUNNING"
     unknown_arn = execution_arn.replace(":task-1", ":task-9")
     handler = load_handler("cancel_task.handler")
 
     # When the Pipe delivers the cancellation, twice, alongside one for an unknown execution
     record = stream_record("task-1", "CANCELLED", execution_arn)
-    event = [record, record, stream_record("task-9", "CANCELLED", unknown_arn)]
+    event = [record, record, stream_record("task-2", "CANCELLED", finished_arn)]
+    event.append(stream_record("task-9", "CANCELLED", unknown_arn))
     response = handler.handler(event, FakeLambdaContext())
 
     # Then the execution is stopped once and the rest is skipped
@@ -123,6 +157,7 @@ def test_handler_stops_a_running_execution_and_skips_finished_or_unknown_ones(aw
         "stopped": [execution_arn],
         "skipped": [
             {"taskId": "task-1", "executionArn": execution_arn, "reason": "execution not running"},
+            {"taskId": "task-2", "executionArn": finished_arn, "reason": "execution not running"},
             {"taskId": "task-9", "executionArn": unknown_arn, "reason": "execution not found"},
         ],
     }

@@ -13,6 +13,7 @@ from task_types.diagnostic_poison import FIX_MARKER_KEY
 MINIMAL_VALID_PARAMS: dict[str, dict[str, Any]] = {
     "csv.summary": {"csv": "a\n1"},
     "text.stats": {"text": "hello"},
+    "diagnostic.echo": {"payload": {"a": [1, "two"]}},
     "diagnostic.flaky": {},
     "diagnostic.poison": {},
     "diagnostic.sleep": {"seconds": 0.01},
@@ -55,7 +56,7 @@ def test_unknown_type_is_rejected_with_known_types_listed():
 
     assert str(raised.value) == (
         "unknown task type 'image.resize'; known types: "
-        "csv.summary, diagnostic.flaky, diagnostic.poison, diagnostic.sleep, text.stats"
+        "csv.summary, diagnostic.echo, diagnostic.flaky, diagnostic.poison, diagnostic.sleep, text.stats"
     )
 
 
@@ -309,9 +310,29 @@ def test_sleep_stops_with_task_cancelled_once_the_task_is_cancelled():
     assert tasks.progress["task-1"] == [10, 20]
 
 
+# The limits: 0 < seconds <= 840 (a minute below the process function's 15-minute timeout), 1 <= steps <= 100.
+SLEEP_LIMIT_SECONDS = 840
+
+
 @pytest.mark.parametrize(
     "params",
-    [{}, {"seconds": 0}, {"seconds": 901}, {"seconds": 1, "steps": 0}, {"seconds": 1, "steps": 101}],
+    [
+        {},
+        {"seconds": 0},
+        {"seconds": SLEEP_LIMIT_SECONDS + 0.001},
+        {"seconds": 1, "steps": 0},
+        {"seconds": 1, "steps": 101},
+    ],
 )
 def test_sleep_rejects_seconds_or_steps_out_of_range(params):
     rejection("diagnostic.sleep", params)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"seconds": SLEEP_LIMIT_SECONDS}, {"seconds": 0.001, "steps": 1}, {"seconds": 1, "steps": 100}],
+)
+def test_sleep_accepts_seconds_and_steps_at_their_limits(params):
+    parsed = get_task_type("diagnostic.sleep").parse_params(params, user_id="alice")
+
+    assert parsed.model_dump(include=set(params)) == params
