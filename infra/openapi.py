@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from infra.constructs.api_limits import MAX_STORED_PARAMS_BYTES
+
 ROOT = Path(__file__).resolve().parents[1]
 OPENAPI_PATH = ROOT / "docs" / "openapi.json"
 JSON = "application/json"
@@ -41,7 +43,10 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "TaskAccepted",
     ),
     ("GET", "/tasks"): Operation(
-        "listTasks", "List the caller's own tasks, newest first, optionally of one status", "TaskList"
+        "listTasks",
+        "List the caller's own tasks, newest first, optionally of one status, a page of up to limit (25, at most 100) "
+        "at a time; follow next for the rest",
+        "TaskList",
     ),
     ("GET", "/tasks/{taskId}"): Operation(
         "getTask", "Read one of the caller's tasks: status, progress, result location or error", "Task"
@@ -58,10 +63,12 @@ STATUS_DESCRIPTIONS = {
     "403": "Missing, unknown, forged or expired credentials (SigV4), or an unknown route",
     "404": "No such task (another user's task is indistinguishable from a missing one)",
     "409": "The task is already finished",
-    "413": "The request is larger than API Gateway's payload limit (10 MB)",
+    "413": "The request is larger than API Gateway's payload limit (10 MB), or its params would take more than "
+    f"{MAX_STORED_PARAMS_BYTES} bytes stored (put large inputs in S3 and pass their location)",
     "415": "The Content-Type has no request template (only application/json is accepted)",
     "429": "Throttled by the stage's rate limit; retry with the same Idempotency-Key",
-    "503": "The task store is unavailable; nothing was stored, retry with the same Idempotency-Key",
+    "503": "The task store is unavailable or throttled; nothing was changed, retry after a backoff (with the same "
+    "Idempotency-Key)",
 }
 
 
@@ -100,7 +107,14 @@ RESPONSE_SCHEMAS: dict[str, Any] = {
     "TaskStatus": {"type": "string", "enum": TASK_STATUSES},
     "Task": _object(TASK_PROPERTIES, ["taskId", "type", "status", "progress", "attempt", "createdAt", "params"]),
     "TaskList": _object(
-        {"tasks": {"type": "array", "items": {"$ref": "#/components/schemas/Task"}}, "count": {"type": "integer"}},
+        {
+            "tasks": {"type": "array", "items": {"$ref": "#/components/schemas/Task"}},
+            "count": {"type": "integer"},
+            "next": _string(
+                description="present when more tasks may follow: pass it back unchanged as ?next= for the next page "
+                "(a filtered page may hold fewer than limit tasks and still have a next)"
+            ),
+        },
         ["tasks", "count"],
     ),
     "TaskAccepted": _object(

@@ -2,9 +2,11 @@
 
 Mapping templates are the files in ``api_templates/``: the same files render locally through
 ``taskrail.local.vtl``. ``${TasksTableName}`` in a template becomes the table's name at synth time, and
-``%%TASK_FIELDS%%`` includes ``task_fields.vtl`` (API Gateway's VTL has no #parse).
+``%%NAME%%`` includes ``name.vtl`` (``%%TASK_FIELDS%%`` is ``task_fields.vtl``; API Gateway's VTL has no #parse),
+and ``%%MAX_STORED_PARAMS_BYTES%%`` is :data:`MAX_STORED_PARAMS_BYTES`.
 """
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from infra.constructs.api_limits import MAX_STORED_PARAMS_BYTES
 from infra.constructs.storage import USER_INDEX
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "api_templates"
@@ -39,9 +42,18 @@ SUBMIT_TASK_SCHEMA = apigw.JsonSchema(
 )
 
 
+INCLUDE = re.compile(r"%%([A-Z_]+)%%")
+VALUES = {"MAX_STORED_PARAMS_BYTES": str(MAX_STORED_PARAMS_BYTES)}
+
+
 def load_template(name: str, table_name: str) -> str:
-    text = (TEMPLATES_DIR / name).read_text()
-    text = text.replace("%%TASK_FIELDS%%", (TEMPLATES_DIR / "task_fields.vtl").read_text().strip())
+    def include(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key in VALUES:
+            return VALUES[key]
+        return INCLUDE.sub(include, (TEMPLATES_DIR / f"{key.lower()}.vtl").read_text().strip())
+
+    text = INCLUDE.sub(include, (TEMPLATES_DIR / name).read_text())
     return text.replace("${TasksTableName}", table_name)
 
 
@@ -126,8 +138,18 @@ class TaskApi(Construct):
 
         tasks = self.api.root.add_resource("tasks")
         task = tasks.add_resource("{taskId}")
-        self._add_route(tasks, Route("POST", "PutItem", "submit_task", "202", error_template="submit_task"))
-        self._add_route(tasks, Route("GET", "Query", "list_tasks", "200", query_params=("status", "limit")))
+        self._add_route(
+            tasks,
+            Route(
+                "POST",
+                "PutItem",
+                "submit_task",
+                "202",
+                error_template="submit_task",
+                statuses=("400", "404", "409", "413", "503"),
+            ),
+        )
+        self._add_route(tasks, Route("GET", "Query", "list_tasks", "200", query_params=("status", "limit", "next")))
         self._add_route(task, Route("GET", "GetItem", "get_task", "200", path_params=("taskId",)))
         self._add_route(
             task,

@@ -57,12 +57,12 @@ Seven hooks, each installed by a context manager (or install/uninstall pair for 
 
 Enabling execution in server mode (checked on 5.2.5): ``ThreadedMotoServer`` takes no config, and
 ``mock_aws(config=...)`` only patches ``moto.core.config.default_user_config`` for its own lifetime.
-What works is ``POST /moto-api/config`` with ``{"stepfunctions": {"execute_state_machine": true},
-"lambda": {"use_docker": false}}`` (``MotoAPIBackend.set_config`` replaces those top-level keys of the
-process-wide ``default_user_config``; it is read on every request, so the POST takes effect at once.
-State machines created *before* the POST live in the plain backend and vanish from ``list_state_machines``
-afterwards: POST first. ``GET /moto-api/config`` reports only ``batch`` and ``lambda``, never
-``stepfunctions``, so it cannot confirm the setting.)
+What works is ``MotoAPIBackend.set_config`` (what ``POST /moto-api/config`` calls) with
+``{"stepfunctions": {"execute_state_machine": true}, "lambda": {"use_docker": false}}``: it replaces those
+top-level keys of the process-wide ``default_user_config``, read on every request, so it takes effect at once.
+State machines created *before* it live in the plain backend and vanish from ``list_state_machines``
+afterwards: configure first. The local AWS endpoint does not serve ``/moto-api`` (any page could reset the
+stack with a form POST), so :func:`reset_moto` calls the backend in-process.
 The interpreter calls the other services at ``http://localhost:$MOTO_PORT`` (read per call, default
 5000), so ``MOTO_PORT`` must be set in the server's process to the port actually bound.
 :func:`threaded_server` does all of this, and restores the config and ``MOTO_PORT`` on exit.
@@ -96,7 +96,8 @@ from moto.core.config import DefaultConfig, default_user_config
 from moto.core.exceptions import AWSError
 from moto.dynamodb.models import DynamoDBBackend
 from moto.events.models import Rule as EventsRule
-from moto.server import ThreadedMotoServer
+from moto.moto_api._internal.models import moto_api_backend
+from moto.server import DomainDispatcherApplication, MotoRequestHandler, ThreadedMotoServer, create_backend_app
 from moto.stepfunctions.exceptions import InvalidName
 from moto.stepfunctions.parser.api import ExecutionStatus
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
@@ -152,6 +153,7 @@ __all__ = [
     "record_sleeps",
     "recorded_sleeps",
     "reset_time_scale",
+    "reset_moto",
     "set_mock_config",
     "set_time_scale",
     "start_execution_with_test_case",
@@ -843,30 +845,52 @@ def uninstall_aws_semantics() -> None:
 
 @contextmanager
 def threaded_server(
-    host: str = "127.0.0.1", port: int = 0, config: Mapping[str, Any] | None = LOCAL_MOTO_CONFIG
+    host: str = "127.0.0.1",
+    port: int = 0,
+    config: Mapping[str, Any] | None = LOCAL_MOTO_CONFIG,
+    credentials: Mapping[str, Any] | None = None,
 ) -> Iterator[str]:
-    """Run a ``ThreadedMotoServer`` in this process; yields its endpoint URL.
+    """Run moto's server app in this process behind the local guard; yields its endpoint URL.
 
-    Sets ``MOTO_PORT`` to the bound port (so the interpreter calls back to it) and POSTs ``config`` to
-    ``/moto-api/config``. Both are process-wide: one server per process. Restored on exit.
+    The app is moto's own (``DomainDispatcherApplication(create_backend_app)`` with ``MotoRequestHandler``, as
+    ``ThreadedMotoServer._server_entry`` builds it) wrapped in :class:`taskrail.local.guard.AwsEndpointGuard`:
+    loopback Host only, no browser, no CORS, no ``/moto-api``, SigV4 by one of ``credentials`` (default:
+    ``users.known_credentials()``). Sets ``MOTO_PORT`` to the bound port (so the interpreter calls back to it),
+    resets moto's process-wide backends and applies ``config`` in-process. One server per process; restored on
+    exit.
     """
-    import requests
+def reset_moto(config: Mapping[str, Any] | None = LOCAL_MOTO_CONFIG) -> None:
+    """Empty every moto backend of this process and apply ``config``: what ``POST /moto-api/reset`` and
+    ``POST /moto-api/config`` do, in-process (the local AWS endpoint does not serve ``/moto-api``)."""
+    moto_api_backend.reset()
+    if config:
+        moto_api_backend.set_config(dict(config))
+
+
+    from werkzeug.serving import make_server
+
+    from taskrail.local.guard import AwsEndpointGuard
+    from taskrail.local.users import known_credentials
 
     saved_config = copy.deepcopy(dict(default_user_config))
     saved_port = os.environ.get("MOTO_PORT")
-    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
-    server.start()
+    app = AwsEndpointGuard(DomainDispatcherApplication(create_backend_app), credentials or known_credentials())
+    server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, name="local-aws-endpoint", daemon=True)
     try:
-        bound_port = server.get_host_and_port()[1]
+        bound_port = server.server_address[1]
         os.environ["MOTO_PORT"] = str(bound_port)
-        url = f"http://{host}:{bound_port}"
         # moto's backends are process-wide: a new server starts empty, as a new stack should.
-        requests.post(f"{url}/moto-api/reset", timeout=10).raise_for_status()
-        if config:
-            requests.post(f"{url}/moto-api/config", json=dict(config), timeout=10).raise_for_status()
-        yield url
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError(f"the local AWS endpoint binds to loopback only, not {host!r}")
+        reset_moto(config)
+        thread.start()
+        yield f"http://{host}:{bound_port}"
     finally:
-        server.stop()
+        if thread.is_alive():
+            server.shutdown()
+            thread.join(timeout=10)
+        server.server_close()
         if saved_port is None:
             os.environ.pop("MOTO_PORT", None)
         else:
@@ -963,9 +987,15 @@ _SIGNATURES: Final[dict[str, tuple[Callable[[], Any], list[str]]]] = {
         lambda: AWSError.__init__,
         ["self", "message", "exception_type", "status"],
     ),
-    "moto.server.ThreadedMotoServer.__init__": (
-        lambda: ThreadedMotoServer.__init__,
-        ["self", "ip_address", "port", "verbose"],
+    "moto.server.DomainDispatcherApplication.__init__": (
+        lambda: DomainDispatcherApplication.__init__,
+        ["self", "create_app"],
+    ),
+    "moto.server.create_backend_app": (lambda: create_backend_app, ["service"]),
+    "moto.moto_api._internal.models.MotoAPIBackend.reset": (lambda: type(moto_api_backend).reset, ["self"]),
+    "moto.moto_api._internal.models.MotoAPIBackend.set_config": (
+        lambda: type(moto_api_backend).set_config,
+        ["self", "config"],
     ),
 }
 
@@ -1037,6 +1067,14 @@ _SOURCES: Final[dict[str, tuple[Callable[[], Any], list[str]]]] = {
 
 def _check_signature(symbol: str, getter: Callable[[], Any], expected: list[str]) -> str | None:
     try:
+    "moto.moto_server.threaded_moto_server.ThreadedMotoServer._server_entry": (
+        lambda: ThreadedMotoServer._server_entry,
+        ["DomainDispatcherApplication(create_backend_app)", "request_handler=MotoRequestHandler"],
+    ),
+    "moto.moto_api._internal.models.MotoAPIBackend.set_config": (
+        lambda: type(moto_api_backend).set_config,
+        ['default_user_config["stepfunctions"] = config["stepfunctions"]'],
+    ),
         actual = list(inspect.signature(getter()).parameters)
     except Exception as exc:
         return f"{symbol}: missing or not inspectable ({exc!r})"

@@ -106,6 +106,8 @@ Known deviations from AWS
 * ``$context`` holds only the variables listed above (``accountId``, ``apiId``, ``domainName``... render
   empty).
 * ``#include``/``#parse`` have no loader and raise ``VtlError``.
+* ``length()`` counts UTF-16 code units, as Java does (an emoji is 2); the indices of ``substring``,
+  ``indexOf``, ``lastIndexOf`` and ``charAt`` count code points, so they differ from Java's beyond the BMP.
 """
 
 from __future__ import annotations
@@ -425,7 +427,7 @@ _COMMON_METHODS: dict[str, Callable[..., Any]] = {
 
 _STRING_METHODS: dict[str, Callable[..., Any]] = {
     **_COMMON_METHODS,
-    "length": len,
+    "length": lambda text: len(text.encode("utf-16-le", "surrogatepass")) // 2,  # Java counts UTF-16 units
     "isEmpty": lambda text: not text,
     "contains": lambda text, part: _java_str(part) in text,
     "startsWith": lambda text, prefix, offset=0: text.startswith(_java_str(prefix), offset),

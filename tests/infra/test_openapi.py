@@ -55,6 +55,6 @@ def test_parameters_come_from_the_method_request_parameters(document):
         return {(p["in"], p["name"], p.get("required", False)) for p in parameters}
 
     assert names("/tasks", "post") == {("header", "Idempotency-Key", False)}
-    assert names("/tasks", "get") == {("query", "status", False), ("query", "limit", False)}
+    assert names("/tasks", "get") == {("query", "status", False), ("query", "limit", False), ("query", "next", False)}
     assert names("/tasks/{taskId}", "get") == {("path", "taskId", True)}
     assert names("/tasks/{taskId}", "delete") == {("path", "taskId", True)}

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from infra.constructs.api import TEMPLATES_DIR, load_template
+from infra.constructs.api_limits import MAX_STORED_PARAMS_BYTES
 from taskrail.local.vtl import ApiRequest, RenderedResponse, render_request, render_response
 
 TABLE_NAME = "taskrail-TasksTable"
@@ -40,7 +41,14 @@ RESPONSE_TEMPLATES = [
     "submit_task.error.vtl",
     "submit_task.response.vtl",
 ]
-INCLUDES = ["task_fields.vtl"]
+INCLUDES = [
+    "next_token.vtl",
+    "owner.vtl",
+    "submission_id.vtl",
+    "task_fields.vtl",
+    "throttled.vtl",
+    "throttled_answer.vtl",
+]
 
 HOSTILE: dict[str, str] = {
     "empty": "",
@@ -176,6 +184,28 @@ def hostile_params(value: str) -> dict[str, Any]:
     }
 
 
+def params_text(params: Any) -> str:
+    """``$input.json('$.params')`` as the local emulator renders it: compact, non-ASCII unescaped."""
+    return json.dumps(params, ensure_ascii=False, separators=(",", ":"))
+
+
+def stored_size_bound(text: str) -> int:
+    """What submit_task.request.vtl computes: UTF-16 units + 2 x non-ASCII units (never below the UTF-8 size)."""
+    units = len(text.encode("utf-16-le", "surrogatepass")) // 2
+    return units + 2 * (units - sum(1 for char in text if ord(char) < 128))
+
+
+def fits(params: Any) -> bool:
+    return stored_size_bound(params_text(params)) <= MAX_STORED_PARAMS_BYTES
+
+
+def assert_refused_as_too_large(put: dict[str, Any]) -> None:
+    """The request template's refusal: nothing of the submission, a condition that cannot hold."""
+    assert put["ConditionExpression"] == "attribute_exists(taskId) AND attribute_not_exists(taskId)"
+    assert put["Item"] == {"taskId": {"S": REQUEST_ID}}
+    assert put["ReturnValuesOnConditionCheckFailure"] == "NONE"
+
+
 def dynamodb_item(**strings: str) -> dict[str, Any]:
     """A Tasks item as GetItem/Query return it."""
     item: dict[str, Any] = {
@@ -255,7 +285,7 @@ def test_templates_are_deployed_with_includes_and_table_name_expanded(template: 
 def test_every_request_template_renders_valid_json_whatever_the_request_carries(template: str, value: str):
     # Given a request in which every caller-controlled input is the same hostile string
     request = submission(value, hostile_params(value), key=value).model_copy(
-        update={"path_params": {"taskId": value}, "query": {"status": value, "limit": value}}
+        update={"path_params": {"taskId": value}, "query": {"status": value, "limit": value, "next": value}}
     )
 
     # Then the template still renders one valid JSON document
@@ -265,7 +295,14 @@ def test_every_request_template_renders_valid_json_whatever_the_request_carries(
 def kitchen_sink_response(value: str) -> dict[str, Any]:
     """Every shape a DynamoDB answer or error takes, all at once and all hostile."""
     item = hostile_item(value)
-    return {"__type": CCF, "message": value, "Item": item, "Items": [item, item], "Attributes": item}
+    return {
+        "__type": CCF,
+        "message": value,
+        "Item": item,
+        "Items": [item, item],
+        "Attributes": item,
+        "LastEvaluatedKey": {"taskId": {"S": value}, "userId": {"S": value}, "createdAt": {"N": value}},
+    }
 
 
 def response_cases() -> list[Any]:
@@ -297,7 +334,10 @@ def test_submit_task_request_stores_hostile_type_params_and_key_verbatim(value: 
     # When the PutItem request is rendered
     put = render_request_json("submit_task.request.vtl", request)
 
-    # Then it is valid JSON and every value landed byte for byte
+    # Then it is valid JSON and every value landed byte for byte (or params too large to store are refused)
+    if not fits(params):
+        assert_refused_as_too_large(put)
+        return
     item = put["Item"]
     assert put["TableName"] == TABLE_NAME
     assert put["ConditionExpression"] == "attribute_not_exists(taskId)"
@@ -323,9 +363,21 @@ def test_submit_task_request_stores_params_made_of_the_whole_corpus():
         "deep": [[{"k": [HOSTILE["json-breakout"], {HOSTILE["vtl-set"]: HOSTILE["dynamodb-descriptor"]}]}]],
     }
 
-    put = render_request_json("submit_task.request.vtl", submission("text.stats", params))
+    short = {label: value for label, value in HOSTILE.items() if not label.startswith("long")}
+    small = {
+        "by-key": {value: label for label, value in short.items()},
+        "by-value": dict(short),
+        "as-list": list(short.values()),
+        "deep": params["deep"],
+    }
 
-    assert json.loads(put["Item"]["params"]["S"]) == params
+    put = render_request_json("submit_task.request.vtl", submission("text.stats", params))
+    put_small = render_request_json("submit_task.request.vtl", submission("text.stats", small))
+
+    # Then the whole corpus (the long strings three times over) is too large to store; without them it lands
+    assert not fits(params)
+    assert_refused_as_too_large(put)
+    assert json.loads(put_small["Item"]["params"]["S"]) == small
 
 
 def test_submit_task_request_without_idempotency_key_uses_the_request_id():
@@ -598,13 +650,16 @@ def test_submit_task_error_returns_the_stored_status_verbatim(status: str):
     assert body == {"taskId": "t-1", "status": status, "duplicate": True}
 
 
-def test_submit_task_error_without_the_stored_item_is_not_a_duplicate():
+def test_submit_task_error_without_the_stored_item_is_the_size_refusal_413():
+    # Given the refusal's condition failed (only the too-large refusal fails without a stored item)
     error = {"__type": CCF, "message": "The conditional request failed"}
 
     body, rendered = render_response_json("submit_task.error.vtl", a_request(method="POST"), error)
 
-    assert rendered.status_override is None
-    assert body == {"message": "The conditional request failed"}
+    # Then the client is told it is too large, and what to do
+    assert rendered.status_override == 413
+    assert body["message"].startswith(f"request too large: params may take at most {MAX_STORED_PARAMS_BYTES} bytes")
+    assert "S3" in body["message"]
 
 
 def test_service_error_is_json_asking_for_a_retry():
@@ -624,7 +679,7 @@ def test_service_error_is_json_asking_for_a_retry():
 @hostile(NON_EMPTY)
 def test_a_hostile_submission_reads_back_exactly_as_submitted(value: str):
     # Given a hostile submission stored by the POST template
-    params = hostile_params(value)
+    params = hostile_params(value if len(value) < 10_000 else value[:10_000])
     put = render_request_json("submit_task.request.vtl", submission(value, params, key=value))
 
     # When the stored item is read by the GET template
@@ -636,3 +691,262 @@ def test_a_hostile_submission_reads_back_exactly_as_submitted(value: str):
     assert body["params"] == params
     assert body["idempotencyKey"] == value
     assert body["status"] == "QUEUED"
+
+
+# --------------------------------------------------------------------------------------------------
+# The owner: a stable principal (issue 9, defect 3)
+# --------------------------------------------------------------------------------------------------
+
+ACCOUNT = "123456789012"
+ROLE_ID = "AROAEXAMPLECIROLE001"
+ROLE_SESSIONS = ["botocore-session-1764582000", "botocore-session-1764585600", "alice@example.com"]
+
+
+def assumed_role(session: str, role_id: str = ROLE_ID, role: str = "ci-deployer") -> dict[str, str]:
+    """$context.identity of an assumed-role session, as API Gateway fills it (user = ROLEID:session)."""
+    return {
+        "user": f"{role_id}:{session}",
+        "caller": f"{role_id}:{session}",
+        "userArn": f"arn:aws:sts::{ACCOUNT}:assumed-role/{role}/{session}",
+        "accountId": ACCOUNT,
+    }
+
+
+def iam_user(user_id: str = USER, name: str = "alice") -> dict[str, str]:
+    return {"user": user_id, "caller": user_id, "userArn": f"arn:aws:iam::{ACCOUNT}:user/{name}", "accountId": ACCOUNT}
+
+
+def as_caller(request: ApiRequest, identity: dict[str, str]) -> ApiRequest:
+    return request.model_copy(update={"identity": identity})
+
+
+def list_request(**query: str) -> ApiRequest:
+    return a_request(resource_path="/tasks", path="/tasks", path_params={}, query=query)
+
+
+@pytest.mark.parametrize("session", ROLE_SESSIONS)
+def test_every_session_of_a_role_submits_as_the_role(session: str):
+    # Given the same role calling from a new session (its session name differs every time)
+    request = as_caller(submission("text.stats", {"text": "x"}, key="order-42"), assumed_role(session))
+
+    # When the submission is rendered
+    put = render_request_json("submit_task.request.vtl", request)
+    body, _ = render_response_json("submit_task.response.vtl", request, {})
+
+    # Then the owner is the role's unique id, so the Idempotency-Key id is the same from every session
+    assert put["Item"]["userId"] == {"S": ROLE_ID}
+    assert put["Item"]["taskId"] == {"S": idempotent_task_id(ROLE_ID, "order-42")}
+    assert body["taskId"] == put["Item"]["taskId"]["S"]
+
+
+@pytest.mark.parametrize("session", ROLE_SESSIONS)
+def test_every_session_of_a_role_reads_lists_and_cancels_the_roles_tasks(session: str):
+    identity = assumed_role(session)
+    item = dynamodb_item(userId=ROLE_ID, status="SUCCEEDED")
+
+    got, got_rendered = render_response_json("get_task.response.vtl", as_caller(a_request(), identity), {"Item": item})
+    query = render_request_json("list_tasks.request.vtl", as_caller(list_request(), identity))
+    cancel = render_request_json("cancel_task.request.vtl", as_caller(a_request(method="DELETE"), identity))
+    refused, refused_rendered = render_response_json(
+        "cancel_task.error.vtl", as_caller(a_request(method="DELETE"), identity), {"__type": CCF, "Item": item}
+    )
+
+    assert got_rendered.status_override is None and got["taskId"] == "t-1"
+    assert query["ExpressionAttributeValues"][":user"] == {"S": ROLE_ID}
+    assert cancel["ExpressionAttributeValues"][":user"] == {"S": ROLE_ID}
+    assert refused_rendered.status_override == 409, refused  # the role's own finished task, not "not found"
+
+
+@pytest.mark.parametrize(
+    "identity",
+    [
+        assumed_role("botocore-session-1", role_id="AROAEXAMPLEOTHERROLE"),
+        iam_user(OTHER_USER, "mallory"),
+        iam_user(f"{ROLE_ID}:botocore-session-1", "spoof"),  # an IAM user's id never has a colon: kept whole
+        {"user": f"{ACCOUNT}:{ROLE_ID}", "userArn": f"arn:aws:sts::{ACCOUNT}:federated-user/{ROLE_ID}"},
+    ],
+    ids=["other-role", "iam-user", "user-arn-not-assumed-role", "federated-user"],
+)
+def test_another_principal_never_owns_the_roles_tasks(identity: dict[str, str]):
+    item = dynamodb_item(userId=ROLE_ID, status="QUEUED")
+
+    got, rendered = render_response_json("get_task.response.vtl", as_caller(a_request(), identity), {"Item": item})
+    put = render_request_json("submit_task.request.vtl", as_caller(submission("t", {}, key="k"), identity))
+
+    assert rendered.status_override == 404 and got == {"message": "task not found"}
+    assert put["Item"]["userId"] != {"S": ROLE_ID}
+
+
+def test_an_iam_user_owns_as_the_user_id():
+    put = render_request_json("submit_task.request.vtl", as_caller(submission("t", {}), iam_user()))
+
+    assert put["Item"]["userId"] == {"S": USER}
+
+
+# --------------------------------------------------------------------------------------------------
+# Throttling is a retryable 503 on every route (issue 9, defect 4)
+# --------------------------------------------------------------------------------------------------
+
+# DynamoDB's JSON protocol error types (the __type of its HTTP 400 answers).
+THROTTLING_TYPES = [
+    "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+    "com.amazon.coral.availability#ThrottlingException",
+    "com.amazonaws.dynamodb.v20120810#RequestLimitExceeded",
+]
+ERROR_TEMPLATES = ["submit_task.error.vtl", "dynamodb.error.vtl", "cancel_task.error.vtl"]
+
+
+@pytest.mark.parametrize("template", ERROR_TEMPLATES)
+@pytest.mark.parametrize("error_type", THROTTLING_TYPES, ids=lambda t: t.rsplit("#", 1)[1])
+def test_dynamodb_throttling_is_a_retryable_503(template: str, error_type: str):
+    error = {"__type": error_type, "message": HOSTILE["json-breakout"]}
+
+    body, rendered = render_response_json(template, a_request(), error)
+
+    assert rendered.status_override == 503
+    assert "retry" in body["message"]
+
+
+@pytest.mark.parametrize("template", ERROR_TEMPLATES)
+@pytest.mark.parametrize(
+    "error_type", ["com.amazon.coral.validate#ValidationException", "ThrottlingExceptionNot", "x#Throttling"]
+)
+def test_other_400s_are_not_mistaken_for_throttling(template: str, error_type: str):
+    _, rendered = render_response_json(template, a_request(), {"__type": error_type, "message": "m"})
+
+    assert rendered.status_override != 503
+
+
+# --------------------------------------------------------------------------------------------------
+# The size bound at the edge (issue 9, defect 5)
+# --------------------------------------------------------------------------------------------------
+
+
+def params_of_size(size: int, char: str = "x") -> dict[str, str]:
+    """{"a": "xxx..."} whose JSON text takes ``size`` UTF-16 units."""
+    return {"a": char * (size - len(params_text({"a": ""})))}
+
+
+def test_params_up_to_the_bound_are_stored_and_one_byte_more_is_refused():
+    at_bound = params_of_size(MAX_STORED_PARAMS_BYTES)
+    over = params_of_size(MAX_STORED_PARAMS_BYTES + 1)
+    assert len(params_text(at_bound).encode()) == MAX_STORED_PARAMS_BYTES
+
+    stored = render_request_json("submit_task.request.vtl", submission("t", at_bound))
+    refused = render_request_json("submit_task.request.vtl", submission("t", over))
+
+    assert json.loads(stored["Item"]["params"]["S"]) == at_bound
+    assert_refused_as_too_large(refused)
+
+
+@pytest.mark.parametrize(
+    "char",
+    ["é", "日", "😀", "\u2028", "\x00", "\ud800"],
+    ids=["2-byte", "3-byte", "4-byte", "ls", "nul", "lone-surrogate"],
+)
+def test_whatever_the_characters_stored_params_never_exceed_the_bound_in_utf8(char: str):
+    # Given params of non-ASCII characters just under and just over the bound the template computes
+    for size in range(MAX_STORED_PARAMS_BYTES // 3 - 4, MAX_STORED_PARAMS_BYTES // 3 + 4):
+        params = {"a": char * size}
+        put = render_request_json("submit_task.request.vtl", submission("t", params))
+
+        if "params" in put["Item"]:
+            # Then what DynamoDB stores (UTF-8; Java turns a lone surrogate into "?") fits the bound
+            stored = put["Item"]["params"]["S"].encode("utf-8", "replace")
+            assert len(stored) <= MAX_STORED_PARAMS_BYTES
+        else:
+            assert_refused_as_too_large(put)
+            assert stored_size_bound(params_text(params)) > MAX_STORED_PARAMS_BYTES
+
+
+def test_the_bound_leaves_room_for_every_later_write_under_the_item_limit():
+    # "The maximum item size in DynamoDB is 400 KB" (DynamoDB developer guide, Service quotas: Items)
+    from infra.constructs import api_limits as limits
+
+    later = limits.STEP_FUNCTIONS_MAX_CAUSE_BYTES + limits.LATER_ATTRIBUTES_RESERVE_BYTES
+    assert limits.DYNAMODB_ITEM_LIMIT_BYTES == 409_600
+    assert MAX_STORED_PARAMS_BYTES + later <= limits.MOTO_ITEM_LIMIT_BYTES <= limits.DYNAMODB_ITEM_LIMIT_BYTES
+
+
+# --------------------------------------------------------------------------------------------------
+# Pagination (issue 9, defect 9)
+# --------------------------------------------------------------------------------------------------
+
+VALID_TOKENS = ["1700000000123.c0ffee00-1111-4222-8333-444455556666", "1.k-QUlEQUxPQ0FMQUxJQ0V8b3JkZXItNDI", "0.x"]
+
+
+@pytest.mark.parametrize("token", VALID_TOKENS)
+@pytest.mark.parametrize("status", ["", "FAILED"])
+def test_a_next_token_starts_the_query_after_the_key_it_names(token: str, status: str):
+    query = render_request_json("list_tasks.request.vtl", list_request(next=token, status=status))
+
+    created_at, task_id = token.split(".", 1)
+    assert query["ExclusiveStartKey"] == {
+        "userId": {"S": USER},
+        "createdAt": {"N": created_at},
+        "taskId": {"S": task_id},
+    }
+
+
+def request_shape(document: Any) -> Any:
+    """The JSON structure without the leaf values: what a token must never change."""
+    if isinstance(document, dict):
+        return {key: request_shape(value) for key, value in document.items()}
+    if isinstance(document, list):
+        return [request_shape(value) for value in document]
+    return type(document).__name__
+
+
+HOSTILE_TOKENS = {
+    **NON_EMPTY,
+    "valid-then-breakout": '1.x"},"Limit":1000,"x":{"S":"',
+    "valid-then-newline": "1.x\n",
+    "number-breakout": '1"}, "userId": {"S": "AIDAEXAMPLEMALLORY"}, "x": {"N": "1.x',
+    "another-owner-key": '1.x","userId":{"S":"AIDAEXAMPLEMALLORY',
+    "no-dot": "1700000000123",
+    "no-id": "1700000000123.",
+    "negative": "-1.x",
+    "exponent": "1e5.x",
+    "too-long-number": "1" * 17 + ".x",
+    "too-long-id": "1." + "x" * 1501,
+    "unicode-digits": "١٢٣.x",
+    "space": "1. x",
+}
+
+
+@pytest.mark.parametrize("token", list(HOSTILE_TOKENS.values()), ids=list(HOSTILE_TOKENS))
+def test_a_hostile_next_token_never_changes_the_rendered_request_and_is_a_400(token: str):
+    # Given a list request whose next token is anything but a token the API issued
+    request = list_request(next=token, status="FAILED", limit="10")
+
+    # When the Query request and its answer are rendered
+    query = render_request_json("list_tasks.request.vtl", request)
+    body, rendered = render_response_json("list_tasks.response.vtl", request, {"Items": [], "Count": 0})
+
+    # Then the request has exactly the structure of a first page (the token reached nothing), and the answer is 400
+    assert request_shape(query) == request_shape(
+        render_request_json("list_tasks.request.vtl", list_request(status="FAILED", limit="10"))
+    )
+    assert "ExclusiveStartKey" not in query
+    assert rendered.status_override == 400
+    assert body["message"].startswith("invalid next token")
+
+
+@pytest.mark.parametrize("token", VALID_TOKENS)
+def test_a_page_that_stopped_early_carries_next_and_next_reads_on(token: str):
+    created_at, task_id = token.split(".", 1)
+    last = {"taskId": {"S": task_id}, "userId": {"S": USER}, "createdAt": {"N": created_at}}
+
+    page, _ = render_response_json(
+        "list_tasks.response.vtl", list_request(), {"Items": [], "Count": 0, "LastEvaluatedKey": last}
+    )
+    query = render_request_json("list_tasks.request.vtl", list_request(next=page["next"]))
+
+    assert page == {"tasks": [], "count": 0, "next": token}
+    assert query["ExclusiveStartKey"] == last
+
+
+def test_the_last_page_has_no_next():
+    page, _ = render_response_json("list_tasks.response.vtl", list_request(), {"Items": [dynamodb_item()], "Count": 1})
+
+    assert "next" not in page

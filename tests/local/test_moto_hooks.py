@@ -15,6 +15,7 @@ from moto.core.config import default_user_config
 
 from taskrail.local import moto_hooks as hooks
 from taskrail.local.mock_config import MockConfigError, load_mock_config
+from taskrail.local.stack import LOCAL_CREDENTIALS
 
 REGION = "us-east-1"
 ROLE_ARN = "arn:aws:iam::123456789012:role/sfn-role"
@@ -432,7 +433,8 @@ def test_server_mode_lambda_invoke_reaches_invoker() -> None:
     saved_config = json.dumps(default_user_config, sort_keys=True)
     invoker = RecordingInvoker(hooks.InvokeOutcome.success({"status": "served"}))
     with hooks.threaded_server("127.0.0.1", 0) as url, hooks.lambda_invoker(invoker):
-        session = boto3.Session(region_name=REGION, aws_access_key_id="test", aws_secret_access_key="test")
+        # the endpoint takes only the local registry's keys (taskrail/local/users.py)
+        session = boto3.Session(region_name=REGION, **LOCAL_CREDENTIALS)
         clients = {n: session.client(n, endpoint_url=url) for n in ("stepfunctions", "lambda", "iam")}
         hooks.create_stub_function(clients["lambda"], clients["iam"], "worker")
         result = run(

@@ -833,3 +833,15 @@ def test_an_empty_body_matches_no_jsonpath():
 
     # Then everything is empty
     assert rendered == "[][][]"
+
+
+@pytest.mark.parametrize(
+    ("text", "units"),
+    [("abc", 3), ("é", 1), ("日本", 2), ("😀", 2), ("a😀b", 4), ("👨\u200d👩", 5), ("", 0)],
+)
+def test_string_length_counts_utf16_units_as_java_does(text: str, units: int):
+    # Java's String.length() is the number of UTF-16 code units: a character beyond the BMP is two
+    # (https://docs.oracle.com/javase/8/docs/api/java/lang/String.html#length--). The API's size bound relies on it.
+    rendered = render_request("#set($t = $input.path('$.t'))$t.length()", with_body({"t": text}))
+
+    assert rendered == str(units)
