@@ -27,6 +27,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from botocore.exceptions import ClientError
 
+from taskrail.local import guard
+
 if TYPE_CHECKING:
     from taskrail.client import TaskrailClient
     from taskrail.local.stack import LocalStack
@@ -36,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ASL_PATH = ROOT / "asl" / "task_lifecycle.asl.json"
 STATIC_DIR = Path(__file__).resolve().parent / "console_static"
 STATIC_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})
+BIND_HOSTS = frozenset({"127.0.0.1", "localhost"})
 # A header no cross-site form or simple request can carry: a page elsewhere cannot make the browser replay or
 # cancel through the console (it would need a CORS preflight, which the console never grants).
 ACTION_HEADER = "X-Taskrail-Console"
@@ -701,10 +703,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(HTTPStatus.INTERNAL_SERVER_ERROR, {"message": f"{type(error).__name__}: {error}"})
 
     def _check_host(self) -> None:
-        # A DNS-rebinding page would arrive with its own host name: only loopback names are served.
-        host = (self.headers.get("Host") or "").rsplit(":", 1)[0]
-        if host not in LOOPBACK_HOSTS:
-            raise ConsoleError(HTTPStatus.FORBIDDEN, "the console answers requests for 127.0.0.1 only")
+        # The shared guard of every local listener: a DNS-rebinding page arrives with its own host name. The
+        # console is the one listener meant for a browser, so browsers pass; its actions need ACTION_HEADER.
+        refused = guard.handler_refusal(self, browsers=True)
+        if refused is not None:
+            raise ConsoleError(HTTPStatus.FORBIDDEN, refused.message)
 
     def _static(self, path: str) -> None:
         name = "index.html" if path in ("/", "/index.html") else path.removeprefix("/static/")
@@ -731,7 +734,7 @@ class ConsoleServer:
     """The console on ``http://127.0.0.1:<port>/`` (port 0: any free port), served from a daemon thread."""
 
     def __init__(self, stack: LocalStack, host: str = "127.0.0.1", port: int = 0) -> None:
-        if host not in LOOPBACK_HOSTS:
+        if host not in BIND_HOSTS:
             raise ValueError(f"the console serves on the loopback interface only, not {host}")
         self.service = ConsoleService(stack)
         self._address = (host, port)

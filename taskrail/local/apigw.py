@@ -40,7 +40,7 @@ The request pipeline (the order API Gateway applies)
 6. Integration ``Type: AWS`` with ``Uri: arn:aws:apigateway:{region}:{service}:action/{Action}``: the rendered
    body is POSTed to ``aws_endpoint_url`` as the service's JSON protocol (for DynamoDB
    ``X-Amz-Target: DynamoDB_20120810.<Action>``, ``Content-Type: application/x-amz-json-1.0``), SigV4-signed
-   for the service with the local credentials (``testing``/``testing``). The protocol details come from
+   for the service with the stack's service credential (``users.STACK_SERVICE``). The protocol details come from
    botocore's service model. ``Type: MOCK`` is supported too (status code from the rendered request).
 7. Integration response: the first whose ``SelectionPattern`` (a Java regex) matches the whole backend status
    code, else the one without a pattern; its template for the request's ``Accept`` (default
@@ -52,8 +52,8 @@ Gateway responses (``AWS::ApiGateway::GatewayResponse``) shape every error answe
 templates are *not* VTL, only ``$context.*`` / ``$stageVariables.*`` are substituted. Types without one use
 ``DEFAULT_4XX``/``DEFAULT_5XX`` if defined, else AWS's default ``{"message":$context.error.messageString}``.
 
-SigV4 verification
-------------------
+SigV4 verification (:mod:`taskrail.local.sigv4`, shared with the local AWS endpoint)
+------------------------------------------------------------------------------------
 The ``Authorization`` header ``AWS4-HMAC-SHA256 Credential=AKID/YYYYMMDD/region/execute-api/aws4_request,
 SignedHeaders=a;b, Signature=hex`` is parsed; the access key is looked up in ``users``; the credential scope
 must name the API's region, ``execute-api``, ``aws4_request`` and the date of ``X-Amz-Date`` (or ``Date``),
@@ -90,8 +90,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
-import hashlib
-import hmac
 import http.server
 import json
 import logging
@@ -103,9 +101,8 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Any, BinaryIO, cast
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import botocore.session
 import jsonschema
@@ -113,12 +110,12 @@ import jsonschema.validators
 import urllib3
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
-from botocore.compat import HTTPHeaders
 from botocore.credentials import Credentials
 from jsonschema.exceptions import ValidationError
 
+from taskrail.local import guard, sigv4
 from taskrail.local.provision import ACCOUNT_ID, REGION
-from taskrail.local.users import BY_ACCESS_KEY, LocalUser
+from taskrail.local.users import BY_ACCESS_KEY, STACK_SERVICE, LocalUser
 from taskrail.local.vtl import ApiRequest, render_request, render_response
 
 __all__ = [
@@ -135,18 +132,12 @@ ACCESS_LOG = logging.getLogger(f"{__name__}.access")
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's REST API payload limit
 MAX_DRAIN_BYTES = 4 * MAX_PAYLOAD_BYTES  # an oversized body up to this is read (and dropped) before answering
-MAX_CLOCK_SKEW = dt.timedelta(minutes=15)
 INTEGRATION_TIMEOUT_SECONDS = 29.0  # API Gateway's default integration timeout
 EXECUTE_API = "execute-api"
 JSON_TYPE = "application/json"
 LOOPBACK = "127.0.0.1"
-BACKEND_CREDENTIALS = Credentials("testing", "testing")  # moto accepts any; the role is not assumed locally
-SIGV4_TIMESTAMP = "%Y%m%dT%H%M%SZ"
-SIGNATURE_MISMATCH = (
-    "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access "
-    "Key and signing method. Consult the service documentation for details."
-)
-INVALID_TOKEN = "The security token included in the request is invalid."
+# The integration's role is not assumed locally: the stack's service credential signs (taskrail/local/users.py).
+BACKEND_CREDENTIALS = Credentials(STACK_SERVICE.access_key_id, STACK_SERVICE.secret_access_key)
 INTERNAL_ERROR = "Internal server error"
 
 # Gateway response types: default status code and the x-amzn-ErrorType AWS sends with them.
@@ -489,102 +480,12 @@ class GatewayResponse:
 # --------------------------------------------------------------------------------------------------
 
 
-class _ReplaySigner(SigV4Auth):
-    """botocore's SigV4 with the client's signed-header set and the received body's hash."""
-
-    def __init__(self, credentials: Credentials, service: str, region: str, signed: list[str], query: str) -> None:
-        super().__init__(credentials, service, region)
-        self._signed = signed
-        self._query = query
-
-    def headers_to_sign(self, request: AWSRequest) -> HTTPHeaders:
-        header_map = HTTPHeaders()
-        for name in self._signed:
-            for value in request.headers.get_all(name) or []:
-                header_map[name] = value
-        return header_map
-
-    def canonical_query_string(self, request: AWSRequest) -> str:
-        return self._query
-
-    def payload(self, request: AWSRequest) -> str:
-        return hashlib.sha256(request.body or b"").hexdigest()
-
-
-@dataclass(frozen=True)
-class _Authorization:
-    access_key: str
-    date: str
-    region: str
-    service: str
-    terminator: str
-    signed_headers: list[str]
-    signature: str
-
-
-def _parse_authorization(header: str, request: GatewayRequest) -> _Authorization:
-    algorithm, _, rest = header.strip().partition(" ")
-    fields: dict[str, str] = {}
-    for part in rest.split(","):
-        key, equals, value = part.strip().partition("=")
-        if equals:
-            fields[key.strip()] = value.strip()
-    missing = [name for name in ("Credential", "Signature", "SignedHeaders") if name not in fields]
-    if algorithm != "AWS4-HMAC-SHA256" or missing:
-        complaints = "".join(f"Authorization header requires '{name}' parameter. " for name in missing)
-        if request.header("X-Amz-Date") is None and request.header("Date") is None:
-            complaints += "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. "
-        if algorithm != "AWS4-HMAC-SHA256":
-            complaints = f"Unsupported authorization type '{algorithm}' (only AWS4-HMAC-SHA256). " + complaints
-        raise GatewayError(
-            "INVALID_SIGNATURE", f"{complaints}Authorization={header}", error_type="IncompleteSignatureException"
-        )
-    scope = fields["Credential"].split("/")
-    if len(scope) != 5:
-        raise GatewayError(
-            "INVALID_SIGNATURE",
-            f"Credential should have 5 parts (AKID/date/region/service/aws4_request), got '{fields['Credential']}'.",
-            error_type="IncompleteSignatureException",
-        )
-    access_key, date, region, service, terminator = scope
-    return _Authorization(
-        access_key, date, region, service, terminator, fields["SignedHeaders"].lower().split(";"), fields["Signature"]
-    )
-
-
-def _request_time(request: GatewayRequest) -> tuple[dt.datetime, str]:
-    amz_date = request.header("X-Amz-Date")
-    try:
-        if amz_date is not None:
-            return dt.datetime.strptime(amz_date.strip(), SIGV4_TIMESTAMP).replace(tzinfo=dt.UTC), amz_date.strip()
-        date = request.header("Date")
-        if date is not None:
-            when = parsedate_to_datetime(date).astimezone(dt.UTC)
-            return when, when.strftime(SIGV4_TIMESTAMP)
-    except (ValueError, TypeError):
-        pass
-    raise GatewayError(
-        "INVALID_SIGNATURE",
-        "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header "
-        "(X-Amz-Date in the form YYYYMMDD'T'HHMMSS'Z').",
-        error_type="IncompleteSignatureException",
-    )
-
-
-def _strict_query(raw_query: str) -> str:
-    pairs = parse_qsl(raw_query, keep_blank_values=True)
-    return "&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, v in sorted(pairs))
-
-
-def _botocore_query(raw_query: str) -> str:
-    if not raw_query:
-        return ""
-    pairs = [pair.partition("=") for pair in raw_query.split("&")]
-    return "&".join(f"{key}={value}" for key, _, value in sorted(pairs))
-
-
 class SigV4Verifier:
-    """Authenticates a request signed with SigV4 for ``execute-api`` by one of ``users``."""
+    """Authenticates a request signed with SigV4 for ``execute-api`` by one of ``users``.
+
+    The verification itself is :class:`taskrail.local.sigv4.SigV4Verifier` (shared with the local AWS
+    endpoint); this adapter answers its failures as API Gateway's gateway responses.
+    """
 
     def __init__(
         self,
@@ -594,91 +495,15 @@ class SigV4Verifier:
         service: str = EXECUTE_API,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
-        self._users = users
-        self._region = region
-        self._service = service
-        self._clock = clock
+        self._verifier = sigv4.SigV4Verifier(users, region=region, service=service, clock=clock)
 
     def verify(self, request: GatewayRequest) -> LocalUser:
-        header = request.header("Authorization")
-        if not header:
-            raise GatewayError("MISSING_AUTHENTICATION_TOKEN", "Missing Authentication Token")
-        auth = _parse_authorization(header, request)
-        user = self._users.get(auth.access_key)
-        if user is None or request.header("X-Amz-Security-Token") is not None:
-            raise GatewayError("INVALID_SIGNATURE", INVALID_TOKEN, error_type="UnrecognizedClientException")
-        when, timestamp = _request_time(request)
-        self._check_scope(auth, timestamp)
-        self._check_clock(when, timestamp)
-        if "host" not in auth.signed_headers:
-            raise GatewayError(
-                "INVALID_SIGNATURE",
-                "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
-                error_type="IncompleteSignatureException",
-            )
-        self._check_signature(request, auth, user, timestamp)
-        return user
-
-    def _check_scope(self, auth: _Authorization, timestamp: str) -> None:
-        problem = ""
-        if auth.region != self._region:
-            problem = f"Credential should be scoped to a valid region, not '{auth.region}'. "
-        elif auth.service != self._service:
-            problem = f"Credential should be scoped to correct service: '{self._service}'. "
-        elif auth.terminator != "aws4_request":
-            problem = f"Credential should be scoped with a valid terminator: 'aws4_request', not '{auth.terminator}'. "
-        elif auth.date != timestamp[:8]:
-            problem = (
-                "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: "
-                f"'{auth.date}' != '{timestamp[:8]}', from '{timestamp}'."
-            )
-        if problem:
-            raise GatewayError("INVALID_SIGNATURE", problem, error_type="InvalidSignatureException")
-
-    def _check_clock(self, when: dt.datetime, timestamp: str) -> None:
-        now = self._clock()
-        if when < now - MAX_CLOCK_SKEW:
-            earliest = (now - MAX_CLOCK_SKEW).strftime(SIGV4_TIMESTAMP)
-            message = f"Signature expired: {timestamp} is now earlier than {earliest} ({now:%Y%m%dT%H%M%SZ} - 15 min.)"
-        elif when > now + MAX_CLOCK_SKEW:
-            latest = (now + MAX_CLOCK_SKEW).strftime(SIGV4_TIMESTAMP)
-            message = (
-                f"Signature not yet current: {timestamp} is still later than {latest} ({now:%Y%m%dT%H%M%SZ} + 15 min.)"
-            )
-        else:
-            return
-        raise GatewayError("INVALID_SIGNATURE", message, error_type="InvalidSignatureException")
-
-    def _check_signature(self, request: GatewayRequest, auth: _Authorization, user: LocalUser, timestamp: str) -> None:
-        content_sha = request.header("X-Amz-Content-SHA256")
-        actual_sha = hashlib.sha256(request.body).hexdigest()
-        signed = {name: [v for k, v in request.headers if k.lower() == name] for name in auth.signed_headers}
-        host = request.header("Host") or ""
-        first: tuple[str, str] | None = None
-        for query in dict.fromkeys((_botocore_query(request.raw_query), _strict_query(request.raw_query))):
-            aws_request = AWSRequest(method=request.method, url=f"http://{host}{request.raw_path}", data=request.body)
-            for name, values in signed.items():
-                for value in values:
-                    aws_request.headers.add_header(name, value)
-            aws_request.context["timestamp"] = timestamp
-            signer = _ReplaySigner(
-                Credentials(user.access_key_id, user.secret_access_key), self._service, self._region,
-                auth.signed_headers, query,
-            )  # fmt: skip
-            canonical = signer.canonical_request(aws_request)
-            string_to_sign = signer.string_to_sign(aws_request, canonical)
-            expected = signer.signature(string_to_sign, aws_request)
-            complete = all(signed.values()) and content_sha in (None, actual_sha)
-            if complete and hmac.compare_digest(expected, auth.signature.lower()):
-                return
-            first = first or (canonical, string_to_sign)
-        assert first is not None
-        raise GatewayError(
-            "INVALID_SIGNATURE",
-            f"{SIGNATURE_MISMATCH}\n\nThe Canonical String for this request should have been\n'{first[0]}'\n\n"
-            f"The String-to-Sign should have been\n'{first[1]}'\n",
-            error_type="InvalidSignatureException",
-        )
+        try:
+            return self._verifier.verify(request)
+        except sigv4.SigV4Error as error:
+            if error.failure is sigv4.SigV4Failure.MISSING:
+                raise GatewayError("MISSING_AUTHENTICATION_TOKEN", error.message) from None
+            raise GatewayError("INVALID_SIGNATURE", error.message, error_type=error.error_type) from None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1280,11 +1105,20 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             headers=list(self.headers.items()),
             client_ip=self.client_address[0],
         )
+        refused = guard.handler_refusal(self, browsers=True)
         try:
             request = GatewayRequest(
                 request.method, request.target, request.headers, self._read_body(), request.client_ip
             )
-            response = gateway.handle(request)
+            if refused is not None:
+                # API Gateway's own answer for a request it cannot route to this API (the guard's reason in it)
+                response = gateway.gateway_response(
+                    GatewayError("MISSING_AUTHENTICATION_TOKEN", refused.message),
+                    {"context.requestId": str(uuid.uuid4())},
+                    request,
+                )
+            else:
+                response = gateway.handle(request)
         except _BodyTooLarge:
             self.close_connection = True  # whatever is left of the body is not read
             error = GatewayError("REQUEST_TOO_LARGE", "Request Too Long")

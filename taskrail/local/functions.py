@@ -89,8 +89,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Final
 
+from taskrail.local import guard
 from taskrail.local.moto_hooks import InvokeOutcome, LambdaInvokeError, LambdaServiceError, LambdaThrottled
 from taskrail.local.provision import REGION, FunctionSpec
+from taskrail.local.users import STACK_SERVICE
 
 __all__ = [
     "RUNTIME_VARIABLES",
@@ -108,10 +110,11 @@ _INVOCATION_PATH: Final = re.compile(rf"^{API_PREFIX}/invocation/(?P<id>[^/]+)/(
 ERROR_TYPE_HEADER: Final = "Lambda-Runtime-Function-Error-Type"
 
 EXECUTION_ENV: Final = "AWS_Lambda_python3.11"
+#: The stack's service credential (taskrail/local/users.py), with a session token as Lambda's role credentials have.
 LOCAL_CREDENTIALS: Final = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
+    "AWS_ACCESS_KEY_ID": STACK_SERVICE.access_key_id,
+    "AWS_SECRET_ACCESS_KEY": STACK_SERVICE.secret_access_key,
+    "AWS_SESSION_TOKEN": STACK_SERVICE.session_token or "",
 }
 #: Every variable the pool defines besides the function's own and ``AWS_ENDPOINT_URL`` (before ``extra_env``).
 RUNTIME_VARIABLES: Final = frozenset(
@@ -295,7 +298,18 @@ class _RuntimeApiHandler(BaseHTTPRequestHandler):
     def _reply_json(self, status: int, body: dict[str, Any]) -> None:
         self._reply(status, json.dumps(body).encode())
 
+    def _refused(self) -> bool:
+        """The local guard (loopback Host with this port, no browser): answered 403 and True when refused."""
+        refused = guard.handler_refusal(self, browsers=False)
+        if refused is None:
+            return False
+        self.close_connection = True
+        self._reply_json(403, {"errorMessage": refused.message, "errorType": "Forbidden"})
+        return True
+
     def do_GET(self) -> None:
+        if self._refused():
+            return
         worker = self.server.worker
         if self.path != NEXT_PATH or worker is None:
             self._reply_json(404, {"errorMessage": "Not found", "errorType": "NotFound"})
@@ -316,6 +330,8 @@ class _RuntimeApiHandler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def do_POST(self) -> None:
+        if self._refused():
+            return
         worker = self.server.worker
         length = self.headers.get("Content-Length")
         if length is None:

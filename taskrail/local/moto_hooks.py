@@ -152,8 +152,8 @@ __all__ = [
     "lambda_invoker",
     "record_sleeps",
     "recorded_sleeps",
-    "reset_time_scale",
     "reset_moto",
+    "reset_time_scale",
     "set_mock_config",
     "set_time_scale",
     "start_execution_with_test_case",
@@ -843,6 +843,14 @@ def uninstall_aws_semantics() -> None:
 # --------------------------------------------------------------------------------------------------
 
 
+def reset_moto(config: Mapping[str, Any] | None = LOCAL_MOTO_CONFIG) -> None:
+    """Empty every moto backend of this process and apply ``config``: what ``POST /moto-api/reset`` and
+    ``POST /moto-api/config`` do, in-process (the local AWS endpoint does not serve ``/moto-api``)."""
+    moto_api_backend.reset()
+    if config:
+        moto_api_backend.set_config(dict(config))
+
+
 @contextmanager
 def threaded_server(
     host: str = "127.0.0.1",
@@ -859,19 +867,13 @@ def threaded_server(
     resets moto's process-wide backends and applies ``config`` in-process. One server per process; restored on
     exit.
     """
-def reset_moto(config: Mapping[str, Any] | None = LOCAL_MOTO_CONFIG) -> None:
-    """Empty every moto backend of this process and apply ``config``: what ``POST /moto-api/reset`` and
-    ``POST /moto-api/config`` do, in-process (the local AWS endpoint does not serve ``/moto-api``)."""
-    moto_api_backend.reset()
-    if config:
-        moto_api_backend.set_config(dict(config))
-
-
     from werkzeug.serving import make_server
 
     from taskrail.local.guard import AwsEndpointGuard
     from taskrail.local.users import known_credentials
 
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError(f"the local AWS endpoint binds to loopback only, not {host!r}")
     saved_config = copy.deepcopy(dict(default_user_config))
     saved_port = os.environ.get("MOTO_PORT")
     app = AwsEndpointGuard(DomainDispatcherApplication(create_backend_app), credentials or known_credentials())
@@ -881,8 +883,6 @@ def reset_moto(config: Mapping[str, Any] | None = LOCAL_MOTO_CONFIG) -> None:
         bound_port = server.server_address[1]
         os.environ["MOTO_PORT"] = str(bound_port)
         # moto's backends are process-wide: a new server starts empty, as a new stack should.
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        raise ValueError(f"the local AWS endpoint binds to loopback only, not {host!r}")
         reset_moto(config)
         thread.start()
         yield f"http://{host}:{bound_port}"
@@ -1054,6 +1054,14 @@ _SOURCES: Final[dict[str, tuple[Callable[[], Any], list[str]]]] = {
         lambda: _lambda_utils.get_backend,
         ['get("use_docker", True) is False', "lambda_simple_backends"],
     ),
+    "moto.moto_server.threaded_moto_server.ThreadedMotoServer._server_entry": (
+        lambda: ThreadedMotoServer._server_entry,
+        ["DomainDispatcherApplication(create_backend_app)", "request_handler=MotoRequestHandler"],
+    ),
+    "moto.moto_api._internal.models.MotoAPIBackend.set_config": (
+        lambda: type(moto_api_backend).set_config,
+        ['default_user_config["stepfunctions"] = config["stepfunctions"]'],
+    ),
     "moto.stepfunctions.responses.get_backend": (
         lambda: _sfn_responses.get_backend,
         ['get("execute_state_machine", False)', "stepfunctions_parser_backends"],
@@ -1067,14 +1075,6 @@ _SOURCES: Final[dict[str, tuple[Callable[[], Any], list[str]]]] = {
 
 def _check_signature(symbol: str, getter: Callable[[], Any], expected: list[str]) -> str | None:
     try:
-    "moto.moto_server.threaded_moto_server.ThreadedMotoServer._server_entry": (
-        lambda: ThreadedMotoServer._server_entry,
-        ["DomainDispatcherApplication(create_backend_app)", "request_handler=MotoRequestHandler"],
-    ),
-    "moto.moto_api._internal.models.MotoAPIBackend.set_config": (
-        lambda: type(moto_api_backend).set_config,
-        ['default_user_config["stepfunctions"] = config["stepfunctions"]'],
-    ),
         actual = list(inspect.signature(getter()).parameters)
     except Exception as exc:
         return f"{symbol}: missing or not inspectable ({exc!r})"

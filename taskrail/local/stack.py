@@ -20,12 +20,36 @@ import boto3
 from taskrail.local import moto_hooks
 from taskrail.local.faults import FaultInjector, FaultPlan
 from taskrail.local.provision import REGION, LocalResources, provision
+from taskrail.local.users import STACK_SERVICE
 
 log = logging.getLogger("taskrail.local")
 ROOT = Path(__file__).resolve().parents[2]
 STATE_DIR = ROOT / ".taskrail"
 STATE_FILE = STATE_DIR / "local.json"
-LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+# What the stack's own clients sign with: the service credential of the local registry (taskrail/local/users.py).
+# Local-only, like every key there: it is no AWS account's, and the local AWS endpoint accepts nothing else.
+LOCAL_CREDENTIALS = {
+    "aws_access_key_id": STACK_SERVICE.access_key_id,
+    "aws_secret_access_key": STACK_SERVICE.secret_access_key,
+}
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` as a directory only this OS user can list or enter (created, or tightened, to 0700)."""
+    path.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+    path.chmod(PRIVATE_DIR_MODE)
+    return path
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by this OS user only (0600 from the start, also when it existed)."""
+    private_dir(path.parent)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
+    with os.fdopen(fd, "w") as file:
+        os.fchmod(file.fileno(), PRIVATE_FILE_MODE)
+        file.write(text)
 
 
 @dataclass
@@ -109,7 +133,7 @@ class LocalStack:
             self._exit.callback(moto_hooks.uninstall_aws_semantics)
             moto_hooks.set_time_scale(self.options.time_scale)
             self._exit.callback(moto_hooks.reset_time_scale)
-            self.options.log_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(self.options.log_dir)
             self.functions = FunctionPool(
                 resources.functions,
                 endpoint,
@@ -176,8 +200,9 @@ class LocalStack:
 
     def write_state(self, path: Path = STATE_FILE) -> None:
         assert self.info is not None
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.info.to_json())
+        # The file names the local credentials' endpoints and is the key to the control socket's folder:
+        # readable by this OS user only.
+        write_private(path, self.info.to_json())
         self._exit.callback(lambda: path.unlink(missing_ok=True))
 
     def stop(self) -> None:
