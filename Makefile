@@ -5,10 +5,11 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+# The CDK CLI and the Node.js it and jsii run on, pinned in package.json (infra/node_runtime.py).
+CDK := npx --no-install cdk
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: setup test lint format synth asl asl-check demo unit soak bench clean
+.PHONY: setup test lint format synth cdk-synth asl asl-check demo unit soak bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,7 +17,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
 	touch $@
 
-setup: $(VENV)/.installed
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+setup: $(VENV)/.installed node_modules/.installed
 
 lint: setup
 	$(VENV)/bin/ruff check .
@@ -29,6 +34,10 @@ format: setup
 
 synth: setup
 	$(PY) -m infra.synth
+
+# The same app through the pinned CDK CLI, as `cdk deploy` synthesizes it (into cdk.json's output folder).
+cdk-synth: setup
+	$(CDK) synth --quiet --no-notices
 
 asl: synth
 

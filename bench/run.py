@@ -93,7 +93,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.burst, args.e2e, args.latency_runs, args.cold_runs, args.cost_runs = 200, 12, 2, 2, 1
-    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 
     from rich.console import Console

@@ -2,6 +2,10 @@
 
 import os
 
+# Before aws_cdk: jsii starts its kernel with the pinned node (infra/node_runtime.py).
+from infra import node_runtime  # noqa: F401
+
+# isort: split
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 

@@ -4,7 +4,7 @@ cdk-nag 3 acknowledges each finding separately (``RuleId[finding]``); tests/infr
 reports no unacknowledged finding, so a new wildcard fails the build until someone writes its reason here.
 """
 
-from aws_cdk import Acknowledgment, Stack, Validations
+from aws_cdk import Acknowledgment, Stack, Token, Validations
 
 OBJECT_PREFIX_REASON = (
     "Object-level access under one key prefix of the results bucket (the prefix is the least privilege: "
@@ -30,10 +30,6 @@ ACKNOWLEDGEMENTS: dict[str, str] = {
     "AwsSolutions-IAM5[Resource::<FunctionsReconcileTasksFunction02A7154F.Arn>:*]": (
         "Invoke on the function's versions and aliases (CDK's LambdaInvoke grant, reconciler workflow); one function only."
     ),
-    (
-        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
-        '{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"WorkflowTaskLifecycleStateMachineC82282C9"}]}]}:*]'
-    ): "StopExecution/DescribeExecution on executions of the one task-lifecycle state machine only.",
     "AwsSolutions-L1": "python3.13 is the newest runtime the Powertools layer (and its SSM parameter) is published for.",
     "AwsSolutions-COG4": "The API uses IAM (SigV4) authorisation: the caller's IAM identity is the task owner.",
     "AwsSolutions-APIG3": "WAF is an account-level decision; the stage has throttling and IAM auth (docs/DECISIONS.md).",
@@ -44,6 +40,34 @@ ACKNOWLEDGEMENTS: dict[str, str] = {
 }
 
 
+LIFECYCLE_EXECUTIONS_REASON = (
+    "StopExecution/DescribeExecution on executions of the one task-lifecycle state machine only."
+)
+# The state machine's name as CDK's grant_execution derives it from its ARN (the 7th ``:`` field).
+LIFECYCLE_STATE_MACHINE_NAME = (
+    '{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"WorkflowTaskLifecycleStateMachineC82282C9"}]}]}'
+)
+
+
+def _arn_field(value: str, pseudo_parameter: str) -> str:
+    """How cdk-nag spells an ARN field in a finding: ``<AWS::Region>`` while it is the pseudo parameter, the
+    literal when the stack's environment fixed it (the CDK CLI sets CDK_DEFAULT_REGION/CDK_DEFAULT_ACCOUNT)."""
+    return f"<{pseudo_parameter}>" if Token.is_unresolved(value) else value
+
+
+def environment_acknowledgements(stack: Stack) -> dict[str, str]:
+    """Findings whose text embeds the stack's partition, region and account, spelled for this stack's env."""
+    partition = _arn_field(stack.partition, "AWS::Partition")
+    region = _arn_field(stack.region, "AWS::Region")
+    account = _arn_field(stack.account, "AWS::AccountId")
+    executions = f"arn:{partition}:states:{region}:{account}:execution:{LIFECYCLE_STATE_MACHINE_NAME}:*"
+    return {f"AwsSolutions-IAM5[Resource::{executions}]": LIFECYCLE_EXECUTIONS_REASON}
+
+
+def acknowledgements(stack: Stack) -> dict[str, str]:
+    return {**ACKNOWLEDGEMENTS, **environment_acknowledgements(stack)}
+
+
 def apply_suppressions(stack: Stack) -> None:
-    for rule_id, reason in ACKNOWLEDGEMENTS.items():
+    for rule_id, reason in acknowledgements(stack).items():
         Validations.of(stack).acknowledge(Acknowledgment(id=f"AwsSolutions::{rule_id}", reason=reason))

@@ -40,7 +40,6 @@ def synth(outdir: Path = CDK_OUT, *, force: bool = False) -> Path:
     digest = sources_digest()
     if not force and template_path.exists() and stamp.exists() and stamp.read_text() == digest:
         return template_path
-    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     from infra.app import build_app
 
     build_app(str(outdir)).synth()

@@ -39,6 +39,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
+# Before aws_cdk (workflows import it): jsii starts its kernel with the pinned node.
+from infra import node_runtime  # noqa: F401
+
+# isort: split
 from workflows.task_lifecycle import OUTCOME_DETAIL_TYPES
 
 ROOT: Final = Path(__file__).resolve().parents[1]

@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+# Before any test imports aws_cdk: jsii starts its kernel with the pinned node.
+from infra import node_runtime  # noqa: F401
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
