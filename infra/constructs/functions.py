@@ -1,8 +1,8 @@
 """The Lambda functions: one role each, granted only what that function does.
 
 Every function ships the same asset, the ``lambdas/`` folder (handlers, logic, task types; no CDK code), and
-takes its libraries (Powertools, pydantic) from the official Powertools layer, resolved at deploy time from
-the public SSM parameter that AWS publishes for it. See docs/DECISIONS.md.
+takes its libraries (Powertools, pydantic) from the official Powertools layer of one release, resolved at deploy
+time from the public SSM parameter that AWS publishes for that release. See docs/DECISIONS.md.
 """
 
 from dataclasses import dataclass
@@ -18,7 +18,11 @@ from constructs import Construct
 LAMBDAS_DIR = Path(__file__).resolve().parents[2] / "lambdas"
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 ARCHITECTURE = lambda_.Architecture.ARM_64
-POWERTOOLS_LAYER_PARAMETER = "/aws/service/powertools/python/arm64/python3.13/latest"
+# The release the tests and the local workers run (pyproject.toml pins the same; tests/infra/test_functions.py
+# holds them together). Never ".../latest": CloudFormation resolves an SSM parameter again at every deploy, so
+# production would run whichever release was newest that day.
+POWERTOOLS_VERSION = "3.37.0"
+POWERTOOLS_LAYER_PARAMETER = f"/aws/service/powertools/python/arm64/python3.13/{POWERTOOLS_VERSION}"
 ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "**/.pytest_cache", "**/.mypy_cache"]
 METRICS_NAMESPACE = "taskrail"
 CLAIM_CHECK_THRESHOLD_BYTES = 200_000

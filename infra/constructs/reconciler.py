@@ -70,12 +70,16 @@ class Reconciler(Construct):
             enforce_ssl=True,
             retention_period=MESSAGE_RETENTION,
         )
-        account = Stack.of(self).account
+        stack = Stack.of(self)
+        # Only schedules of this account's default group (the one the schedule below lives in) may assume the role:
+        # the confused-deputy conditions of "Set up the execution role" in the Scheduler guide.
+        schedule_group_arn = stack.format_arn(service="scheduler", resource="schedule-group", resource_name="default")
         schedule_role = iam.Role(
             self,
             "ScheduleRole",
             assumed_by=iam.ServicePrincipal(
-                "scheduler.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": account}}
+                "scheduler.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": stack.account, "aws:SourceArn": schedule_group_arn}},
             ),
             description="EventBridge Scheduler: start the reconciler, dead-letter undeliverable runs",
         )

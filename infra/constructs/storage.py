@@ -8,6 +8,19 @@ from constructs import Construct
 TASK_STATUSES = ("QUEUED", "RUNNING", "SUCCEEDED", "REJECTED", "FAILED", "CANCELLED")
 USER_INDEX = "userId-createdAt"
 STATUS_INDEX = "status-createdAt"
+# What the reconciler reads from the status index besides its keys (taskId, status, createdAt): the required
+# fields of task_common.models.TaskRecord and the two it acts on. Not ALL: the index has one partition key value per
+# status, so every byte projected is written into one hot partition, and a GSI that cannot take its writes throttles
+# the table's storage-first PutItem (docs/AWS-REVIEW.md, DynamoDB). params and progress stay out of it.
+STATUS_INDEX_ATTRIBUTES = ("userId", "type", "attempt", "executionArn")
+# Objects stay readable by GetObject in every storage class they pass through (Glacier Flexible Retrieval would
+# answer InvalidObjectState to `taskrail result` until restored).
+TASK_OBJECT_TRANSITIONS = (
+    (s3.StorageClass.INFREQUENT_ACCESS, Duration.days(30)),
+    (s3.StorageClass.GLACIER_INSTANT_RETRIEVAL, Duration.days(90)),
+)
+NONCURRENT_VERSIONS_KEPT_FOR = Duration.days(30)
+INCOMPLETE_UPLOADS_ABORTED_AFTER = Duration.days(7)
 
 
 class Storage(Construct):
@@ -23,17 +36,28 @@ class Storage(Construct):
                 point_in_time_recovery_enabled=True
             ),
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            # DeletionPolicy Retain guards against a stack delete only; this guards against DeleteTable. A stack that
+            # is meant to be destroyed (removal_policy DESTROY) must stay deletable.
+            deletion_protection=removal_policy == RemovalPolicy.RETAIN,
             removal_policy=removal_policy,
         )
-        for index, partition in ((USER_INDEX, "userId"), (STATUS_INDEX, "status")):
-            self.tasks_table.add_global_secondary_index(
-                index_name=index,
-                partition_key=dynamodb.Attribute(name=partition, type=dynamodb.AttributeType.STRING),
-                # A number: the API writes $context.requestTimeEpoch, and DynamoDB rejects a write whose index key
-                # has another type than the index declares.
-                sort_key=dynamodb.Attribute(name="createdAt", type=dynamodb.AttributeType.NUMBER),
-                projection_type=dynamodb.ProjectionType.ALL,
-            )
+        # A number: the API writes $context.requestTimeEpoch, and DynamoDB rejects a write whose index key has
+        # another type than the index declares.
+        created_at = dynamodb.Attribute(name="createdAt", type=dynamodb.AttributeType.NUMBER)
+        # The list response renders every field, params included: ALL until it no longer does.
+        self.tasks_table.add_global_secondary_index(
+            index_name=USER_INDEX,
+            partition_key=dynamodb.Attribute(name="userId", type=dynamodb.AttributeType.STRING),
+            sort_key=created_at,
+            projection_type=dynamodb.ProjectionType.ALL,
+        )
+        self.tasks_table.add_global_secondary_index(
+            index_name=STATUS_INDEX,
+            partition_key=dynamodb.Attribute(name="status", type=dynamodb.AttributeType.STRING),
+            sort_key=created_at,
+            projection_type=dynamodb.ProjectionType.INCLUDE,
+            non_key_attributes=list(STATUS_INDEX_ATTRIBUTES),
+        )
 
         # Powertools idempotency records for the process function; items expire by TTL.
         self.idempotency_table = dynamodb.Table(
@@ -69,18 +93,24 @@ class Storage(Construct):
             versioned=True,
             server_access_logs_bucket=self.access_logs_bucket,
             server_access_logs_prefix="results/",
+            # Stated, not left to a default: objects under 128 KB (most results) never transition, so none is billed
+            # the 128 KB minimum of the colder classes.
+            transition_default_minimum_object_size=s3.TransitionDefaultMinimumObjectSize.ALL_STORAGE_CLASSES_128_K,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="tasks-to-colder-storage",
                     prefix="tasks/",
                     transitions=[
-                        s3.Transition(
-                            storage_class=s3.StorageClass.INFREQUENT_ACCESS,
-                            transition_after=Duration.days(30),
-                        ),
-                        s3.Transition(storage_class=s3.StorageClass.GLACIER, transition_after=Duration.days(90)),
+                        s3.Transition(storage_class=storage_class, transition_after=after)
+                        for storage_class, after in TASK_OBJECT_TRANSITIONS
                     ],
-                    noncurrent_version_expiration=Duration.days(30),
+                ),
+                # The whole bucket (users/ and diagnostics/ too): old versions, delete markers, abandoned uploads.
+                s3.LifecycleRule(
+                    id="expire-old-versions-and-uploads",
+                    noncurrent_version_expiration=NONCURRENT_VERSIONS_KEPT_FOR,
+                    expired_object_delete_marker=True,
+                    abort_incomplete_multipart_upload_after=INCOMPLETE_UPLOADS_ABORTED_AFTER,
                 ),
             ],
             removal_policy=removal_policy,

@@ -80,6 +80,31 @@ def test_the_schedule_role_may_only_start_the_reconciler_and_dead_letter_to_its_
     assert all("aws:SourceAccount" in s["Condition"]["StringEquals"] for s in trust)
 
 
+def test_only_schedules_of_this_accounts_default_group_may_assume_the_schedule_role(template):
+    # Both confused-deputy keys, as "Set up the execution role" (EventBridge Scheduler User Guide) shows them: the
+    # account alone would let any schedule of the account, in any group, start the reconciler with this role.
+    role = schedule(template)["Target"]["RoleArn"]["Fn::GetAtt"][0]
+    (trust,) = template["Resources"][role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    group_arn = trust["Condition"]["StringEquals"]["aws:SourceArn"]
+
+    assert trust["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+    assert group_arn == {
+        "Fn::Join": [
+            "",
+            [
+                "arn:",
+                {"Ref": "AWS::Partition"},
+                ":scheduler:",
+                {"Ref": "AWS::Region"},
+                ":",
+                {"Ref": "AWS::AccountId"},
+                ":schedule-group/default",
+            ],
+        ]
+    }
+    assert "ScheduleGroupName" not in schedule(template), "the schedule lives in the default group"
+
+
 def test_the_reconciler_function_gets_least_privilege_on_the_table_the_lifecycle_and_the_dlq(template):
     function_id = logical_id_of(template, "AWS::Lambda::Function", "/ReconcileTasksFunction/")
     function = template["Resources"][function_id]["Properties"]

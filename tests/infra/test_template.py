@@ -130,13 +130,14 @@ def test_every_bucket_is_encrypted_private_and_tls_only(template):
         assert any(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in denies), logical_id
 
 
-def test_task_objects_move_to_ia_after_30_days_and_glacier_after_90(template):
+def test_task_objects_move_to_ia_after_30_days_and_glacier_instant_retrieval_after_90(template):
+    # Instant Retrieval, not Flexible Retrieval: `taskrail result` must still read them (see test_storage.py).
     buckets = resources_of(template, "AWS::S3::Bucket")
     rules = [r for b in buckets.values() for r in b["Properties"].get("LifecycleConfiguration", {}).get("Rules", [])]
     tasks_rule = next(r for r in rules if r.get("Prefix") == "tasks/")
     assert tasks_rule["Transitions"] == [
         {"StorageClass": "STANDARD_IA", "TransitionInDays": 30},
-        {"StorageClass": "GLACIER", "TransitionInDays": 90},
+        {"StorageClass": "GLACIER_IR", "TransitionInDays": 90},
     ]
 
 

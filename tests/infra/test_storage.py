@@ -1,0 +1,151 @@
+"""The Storage construct against what AWS documents for S3 lifecycle and DynamoDB indexes (docs/AWS-REVIEW.md)."""
+
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from infra.constructs.storage import STATUS_INDEX, STATUS_INDEX_ATTRIBUTES
+from task_common.aws import DynamoDBTaskStore
+from task_common.models import TaskRecord, TaskStatus
+from tests.infra.test_template import resources_of
+
+# GetObject answers InvalidObjectState for these until the object is restored ("InvalidObjectState", Amazon S3 API:
+# Glacier Flexible Retrieval, Glacier Deep Archive).
+CLASSES_THAT_NEED_A_RESTORE = {"GLACIER", "DEEP_ARCHIVE"}
+
+
+def results_bucket(template: dict[str, Any]) -> dict[str, Any]:
+    (props,) = [
+        b["Properties"]
+        for b in resources_of(template, "AWS::S3::Bucket").values()
+        if any(r.get("Prefix") == "tasks/" for r in b["Properties"].get("LifecycleConfiguration", {}).get("Rules", []))
+    ]
+    return props
+
+
+def tasks_table(template: dict[str, Any]) -> dict[str, Any]:
+    (props,) = [
+        t["Properties"]
+        for t in resources_of(template, "AWS::DynamoDB::Table").values()
+        if t["Properties"]["KeySchema"] == [{"AttributeName": "taskId", "KeyType": "HASH"}]
+    ]
+    return props
+
+
+def status_index(template: dict[str, Any]) -> dict[str, Any]:
+    (index,) = [i for i in tasks_table(template)["GlobalSecondaryIndexes"] if i["IndexName"] == STATUS_INDEX]
+    return index
+
+
+def test_task_objects_stay_readable_by_get_object_in_every_storage_class_they_reach(template):
+    rules = results_bucket(template)["LifecycleConfiguration"]["Rules"]
+    transitions = [t for rule in rules for t in rule.get("Transitions", [])]
+
+    assert transitions, "the tasks/ rule moves objects to colder storage"
+    assert not {t["StorageClass"] for t in transitions} & CLASSES_THAT_NEED_A_RESTORE, (
+        "`taskrail result` and a claim-checked input.json would answer InvalidObjectState until restored"
+    )
+
+
+def test_objects_under_128_kb_never_transition(template):
+    # Stated in the template rather than left to S3's default ("AWS::S3::Bucket LifecycleConfiguration",
+    # TransitionDefaultMinimumObjectSize): a small object in a colder class is billed as 128 KB.
+    lifecycle = results_bucket(template)["LifecycleConfiguration"]
+
+    assert lifecycle["TransitionDefaultMinimumObjectSize"] == "all_storage_classes_128K"
+
+
+def test_old_versions_delete_markers_and_abandoned_uploads_expire_in_the_whole_bucket(template):
+    rules = results_bucket(template)["LifecycleConfiguration"]["Rules"]
+    bucket_wide = [r for r in rules if "Prefix" not in r and "Filter" not in r and r["Status"] == "Enabled"]
+
+    assert any(r.get("NoncurrentVersionExpiration", {}).get("NoncurrentDays") for r in bucket_wide)
+    assert any(r.get("ExpiredObjectDeleteMarker") is True for r in bucket_wide)
+    assert any(r.get("AbortIncompleteMultipartUpload", {}).get("DaysAfterInitiation") for r in bucket_wide)
+
+
+def test_the_retained_tasks_table_is_protected_from_delete_table(template):
+    # DeletionPolicy Retain covers a stack delete only ("Using deletion protection to protect your table").
+    assert tasks_table(template)["DeletionProtectionEnabled"] is True
+
+
+def test_a_stack_meant_to_be_destroyed_keeps_a_deletable_table():
+    from aws_cdk import App, RemovalPolicy, Stack
+    from aws_cdk.assertions import Template
+
+    from infra.constructs.storage import Storage
+
+    stack = Stack(App(), "Disposable")
+    Storage(stack, "Storage", removal_policy=RemovalPolicy.DESTROY)
+    tables = Template.from_stack(stack).find_resources("AWS::DynamoDB::Table")
+
+    assert all(not t["Properties"].get("DeletionProtectionEnabled") for t in tables.values())
+
+
+def test_the_status_index_projects_only_what_the_reconciler_reads(template):
+    # A status-keyed index writes into one partition key per status; ALL would copy params (up to 200 KB) and every
+    # progress update into it, and its back pressure throttles the table's PutItem ("Understanding global secondary
+    # index (GSI) write throttling and back pressure in DynamoDB").
+    projection = status_index(template)["Projection"]
+
+    assert projection["ProjectionType"] == "INCLUDE"
+    assert set(projection["NonKeyAttributes"]) == set(STATUS_INDEX_ATTRIBUTES)
+    assert not {"params", "progress"} & set(projection["NonKeyAttributes"])
+
+
+def test_every_required_field_of_a_task_record_is_in_the_status_index(template):
+    index = status_index(template)
+    available = (
+        {k["AttributeName"] for k in index["KeySchema"]} | {"taskId"} | set(index["Projection"]["NonKeyAttributes"])
+    )
+    required = {field.alias or name for name, field in TaskRecord.model_fields.items() if field.is_required()}
+
+    assert required <= available, f"the reconciler could not build a TaskRecord without {required - available}"
+
+
+@pytest.fixture
+def tasks_table_in_moto(template):
+    """The Tasks table as the template declares it (keys, indexes, projections) in moto, which applies projections
+    to index queries as DynamoDB does."""
+    props = tasks_table(template)
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(
+            TableName="Tasks",
+            KeySchema=props["KeySchema"],
+            AttributeDefinitions=props["AttributeDefinitions"],
+            BillingMode="PAY_PER_REQUEST",
+            GlobalSecondaryIndexes=[
+                {k: i[k] for k in ("IndexName", "KeySchema", "Projection")} for i in props["GlobalSecondaryIndexes"]
+            ],
+        )
+        yield client
+
+
+def test_the_reconciler_reads_stuck_and_running_tasks_through_the_projected_index(tasks_table_in_moto):
+    client = tasks_table_in_moto
+    big_params = '{"text": "' + "x" * 150_000 + '"}'
+    client.put_item(
+        TableName="Tasks",
+        Item={
+            "taskId": {"S": "t-1"},
+            "userId": {"S": "alice"},
+            "type": {"S": "text.stats"},
+            "params": {"S": big_params},
+            "status": {"S": "RUNNING"},
+            "progress": {"N": "40"},
+            "attempt": {"N": "2"},
+            "createdAt": {"N": "1000"},
+            "executionArn": {"S": "arn:aws:states:us-east-1:123456789012:execution:lifecycle:t-1"},
+        },
+    )
+
+    (task,) = DynamoDBTaskStore("Tasks", dynamodb_client=client).tasks_with_status(
+        TaskStatus.RUNNING, created_before=2000, limit=10
+    )
+
+    assert (task.task_id, task.user_id, task.status, task.attempt) == ("t-1", "alice", TaskStatus.RUNNING, 2)
+    assert task.execution_arn == "arn:aws:states:us-east-1:123456789012:execution:lifecycle:t-1"
+    assert task.params is None, "params are not copied into the status index"
