@@ -21,7 +21,20 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
-setup: $(VENV)/.installed node_modules/.installed
+# Debian's chromium for the browser tests (Playwright never downloads a browser; tests never install anything).
+# Idempotent: a file target, skipped once chromium is there. Installing needs root, as CI runs.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@if [ "$$(id -u)" != 0 ]; then echo "$(CHROMIUM) is missing: run 'sudo apt-get install -y chromium'" >&2; exit 1; fi
+	DEBIAN_FRONTEND=noninteractive apt-get update -q
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+
+setup: $(VENV)/.installed node_modules/.installed $(CHROMIUM)
+
+# The README's picture of the console (docs/console.png): the console's browser test, told to write it.
+.PHONY: screenshot
+screenshot: setup
+	TASKRAIL_UPDATE_SCREENSHOT=1 $(VENV)/bin/pytest tests/e2e/test_console.py -q -p no:randomly -k poison_task
 
 lint: setup
 	$(VENV)/bin/ruff check .
