@@ -7,9 +7,11 @@ returns a list for ``$[0].field``. Pipes deliver at least once and
 cannot name executions, so ``ClaimTask`` is the exactly-once gate: a conditional QUEUED → RUNNING update,
 and a second execution for the same task ends quietly in ``TaskAlreadyClaimed``.
 
-State data after the claim is ``{"taskId", "attempt", "executionArn"}``; each later state adds one key
-(``validation``, ``processing``, ``error``). Nothing large travels in the state: parameters stay in the Tasks
-item (or in S3 when over the claim-check threshold) and results are stored by reference when large.
+State data after the claim is ``{"taskId", "attempt", "executionArn"}``; Validate adds ``validation`` (the
+work order, with the parameters inline up to the claim-check threshold); ProcessTask *replaces* the state with
+``{"taskId", "attempt", "processing"}`` (the result inline up to the threshold, measured as StoreResult carries
+it), so no state holds two payloads; a Catch adds ``error``. Past the threshold, parameters and results travel
+as ``s3://`` references (claim check).
 """
 
 from dataclasses import dataclass
@@ -165,8 +167,16 @@ class TaskLifecycle(Construct):
                 }
             ),
             retry_on_service_exceptions=False,
-            result_selector={"output": sfn.JsonPath.object_at("$.Payload")},
-            result_path="$.processing",
+            # The result replaces the whole state: the work order (parameters up to the claim-check threshold)
+            # is dropped here, so no state carries both the parameters and the result (each under the
+            # threshold, together over Step Functions' 256 KB limit, whose States.DataLimitExceeded no Catch
+            # can handle).
+            result_selector={
+                "taskId": sfn.JsonPath.string_at("$.Payload.taskId"),
+                "attempt": sfn.JsonPath.number_at("$.Payload.attempt"),
+                "processing": {"output": sfn.JsonPath.object_at("$.Payload")},
+            },
+            result_path="$",
             task_timeout=sfn.Timeout.duration(Duration.minutes(16)),
         )
         retry.TRANSIENT.apply_to(process)

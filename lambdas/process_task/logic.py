@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from task_common.claim_check import byte_size, load_params, result_body_key, to_json
+from task_common.claim_check import as_string_bytes, byte_size, load_params, result_body_key, to_json
 from task_common.models import ProcessedTask, ProcessRequest
 from task_common.observability import logger, metrics, tracer
 from task_common.ports import BlobStore, TaskStore
@@ -30,14 +31,13 @@ def process_task(
     metrics.add_dimension(name="TaskType", value=task_type.name)
     metrics.add_metric(name="TasksProcessed", unit=MetricUnit.Count, value=1)
     body = to_json(result)
-    if byte_size(body) <= claim_check_threshold_bytes:
-        return ProcessedTask(task_id=request.task_id, type=request.type, result=result)
+    processed = partial(ProcessedTask, task_id=request.task_id, type=request.type, attempt=request.attempt)
+    if as_string_bytes(body) <= claim_check_threshold_bytes:
+        return processed(result=result)
     key = result_body_key(request.task_id)
     blobs.put_text(key, body)
     logger.info("result claim-checked", extra={"bytes": byte_size(body), "location": blobs.uri(key)})
-    return ProcessedTask(
-        task_id=request.task_id, type=request.type, result_ref=blobs.uri(key), result_bytes=byte_size(body)
-    )
+    return processed(result_ref=blobs.uri(key), result_bytes=byte_size(body))
 
 
 def _raw_params(request: ProcessRequest, blobs: BlobStore) -> Any:

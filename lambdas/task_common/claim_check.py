@@ -25,6 +25,13 @@ def byte_size(text: str) -> int:
     return len(text.encode("utf-8"))
 
 
+def as_string_bytes(text: str) -> int:
+    """The size of ``text`` once it is itself a JSON string value, as the workflow's StoreResult carries the
+    result (``States.JsonToString``): every quote and backslash is escaped again, so a result of N bytes can
+    take up to 2N in the state. The inline criterion measures this, not the result's own size."""
+    return byte_size(json.dumps(text, ensure_ascii=False))
+
+
 def parse_params_json(text: str) -> Any:
     try:
         return json.loads(text)

@@ -87,10 +87,13 @@ class ProcessRequest(ValidatedTask):
 
 
 class ProcessedTask(CamelModel):
-    """Process's output: the result inline, or past the claim-check threshold a reference to it in S3."""
+    """Process's output, which becomes the whole state data after ProcessTask (the work order, with its
+    parameters, is dropped there: no state carries both payloads): the result inline, or past the claim-check
+    threshold a reference to it in S3."""
 
     task_id: str
     type: str
+    attempt: int = Field(default=0, ge=0)
     result: dict[str, Any] | None = None
     result_ref: str | None = None
     result_bytes: int | None = None

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from task_common.errors import ValidationFailed
-from task_types import csv_summary, diagnostic_flaky, diagnostic_poison, diagnostic_sleep, text_stats
+from task_types import (
+    csv_summary,
+    diagnostic_echo,
+    diagnostic_flaky,
+    diagnostic_poison,
+    diagnostic_sleep,
+    text_stats,
+)
 from task_types.base import TaskType
 
 _TASK_TYPES: dict[str, TaskType] = {
@@ -11,6 +18,7 @@ _TASK_TYPES: dict[str, TaskType] = {
     for task_type in (
         csv_summary.TASK_TYPE,
         text_stats.TASK_TYPE,
+        diagnostic_echo.TASK_TYPE,
         diagnostic_flaky.TASK_TYPE,
         diagnostic_poison.TASK_TYPE,
         diagnostic_sleep.TASK_TYPE,

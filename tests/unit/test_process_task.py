@@ -36,6 +36,7 @@ def test_the_task_type_runs_and_progress_goes_from_0_to_100():
     assert processed.model_dump(mode="json", exclude_none=True) == {
         "taskId": "task-1",
         "type": "text.stats",
+        "attempt": 1,
         "result": read_json_fixture("text_stats_river.expected.json"),
     }
     assert tasks.progress["task-1"][0] == 0
@@ -77,6 +78,7 @@ def test_a_result_over_the_threshold_is_claim_checked_to_s3():
     assert processed.model_dump(mode="json", exclude_none=True) == {
         "taskId": "task-1",
         "type": "text.stats",
+        "attempt": 1,
         "resultRef": "s3://results-bucket/tasks/task-1/result-body.json",
         "resultBytes": len(body.encode("utf-8")),
     }
@@ -159,6 +161,7 @@ def test_handler_runs_the_task_and_records_progress(aws_environment, load_handle
     assert response == {
         "taskId": "task-1",
         "type": "text.stats",
+        "attempt": 1,
         "result": read_json_fixture("text_stats_river.expected.json"),
     }
     assert aws_environment.task_item("task-1")["progress"] == {"N": "100"}
@@ -175,7 +178,16 @@ def test_a_repeated_invocation_of_the_same_attempt_runs_the_task_once(aws_enviro
     second = handler.handler(event, FakeLambdaContext())
 
     # Then the second delivery returns the stored response without running the task again
-    assert first == second == {"taskId": "task-1", "type": "diagnostic.flaky", "result": {"failuresBeforeSuccess": 0}}
+    assert (
+        first
+        == second
+        == {
+            "taskId": "task-1",
+            "type": "diagnostic.flaky",
+            "attempt": 1,
+            "result": {"failuresBeforeSuccess": 0},
+        }
+    )
     assert counter(aws_environment, "task-1") == 1
 
     # And a new attempt (a replay) does run again
