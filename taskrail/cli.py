@@ -845,6 +845,30 @@ def local_down(local_state: StateOption = None) -> None:
     console.print("local stack stopped" if not path.exists() else "[red]the stack did not stop within 30 s[/]")
 
 
+@local_app.command("reset")
+def local_reset(local_state: StateOption = None) -> None:
+    """Empty the running local stack (every table, queue, bucket, topic and execution) and provision it again.
+
+    Asked over the stack's control socket (a Unix socket only this OS user can open), never over HTTP: the
+    local AWS endpoint does not serve moto's /moto-api, so no web page can reset the stack.
+    """
+    from taskrail.local.stack import STATE_FILE, StackInfo, request_reset
+
+    path = local_state or STATE_FILE
+    if not path.exists():
+        console.print(f"[red]no local stack is running[/] (no state file at {path}): `taskrail local up` starts one")
+        raise typer.Exit(1)
+    info = StackInfo.load(path)
+    if not info.control_socket or not _process_alive(info.pid):
+        console.print(f"[red]the local stack recorded in {path} is not running[/] (process {info.pid})")
+        raise typer.Exit(1)
+    answer = request_reset(info.control_socket)
+    if answer != "ok":
+        console.print(f"[red]the local stack did not reset:[/] {answer}")
+        raise typer.Exit(1)
+    console.print("local stack reset: every table, queue, bucket and execution is empty")
+
+
 def main() -> None:
     sys.exit(app())
 

@@ -11,6 +11,12 @@ import contextlib
 import json
 import logging
 import os
+import socket
+import socketserver
+import struct
+import tempfile
+import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,6 +86,8 @@ class StackInfo:
     dead_letter_queue_url: str
     notifications_queue_url: str
     pipe_dead_letter_queue_url: str
+    # `taskrail local reset` talks to the stack here (a Unix socket in a 0700 folder; see ControlServer)
+    control_socket: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -104,6 +112,9 @@ class LocalStack:
         self.api: Any = None
         self.faults: FaultInjector | None = None
         self.scheduler: Any = None
+        self._reset_lock = threading.Lock()
+        self._provision: Callable[[], tuple[LocalResources, Any]] | None = None
+        self._endpoint = ""
 
     def clients(self, service: str) -> Any:
         assert self.info is not None
@@ -113,8 +124,6 @@ class LocalStack:
         from infra.synth import CDK_OUT, STACK_NAME, load_template
         from taskrail.local.apigw import LocalApiGateway
         from taskrail.local.functions import FunctionPool
-        from taskrail.local.pipes import PipeRunner
-        from taskrail.local.scheduler import LocalScheduler
 
         # moto's server logs every request through werkzeug; the stack's own log says what matters.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -125,9 +134,11 @@ class LocalStack:
         template = load_template()
         try:
             endpoint = self._exit.enter_context(moto_hooks.threaded_server(port=self.options.aws_port))
-            resources, resolve = provision(
+            self._endpoint = endpoint
+            self._provision = lambda: provision(
                 template, lambda s: local_client(s, endpoint), stack_name=STACK_NAME, cdk_out=str(CDK_OUT)
             )
+            resources, resolve = self._provision()
             self.resources = resources
             moto_hooks.install_aws_semantics()
             self._exit.callback(moto_hooks.uninstall_aws_semantics)
@@ -147,22 +158,18 @@ class LocalStack:
             self.faults = FaultInjector(self.options.faults or FaultPlan(), names=self._function_names(resources))
             moto_hooks.install_lambda_invoker(self.faults.wrap(self.functions.invoke))
             self._exit.callback(moto_hooks.uninstall_lambda_invoker)
-            self.pipes = PipeRunner(
-                resources.pipes, lambda s: local_client(s, endpoint), duplicate=self.faults.duplicate
-            ).start()
-            self._exit.callback(self.pipes.stop)
+            self._start_pollers(resources)
+            # reset() replaces the pollers: stop whichever are current at exit
+            self._exit.callback(lambda: self.pipes.stop())  # noqa: PLW0108
+            self._exit.callback(lambda: self.scheduler.stop())  # noqa: PLW0108
             self.faults.start(kill_worker=self.functions.kill_worker, pipes=self.pipes)
             self._exit.callback(self.faults.stop)
-            # EventBridge Scheduler (the reconciler): rate schedules fire on a timer, scaled like Retry and Wait.
-            self.scheduler = LocalScheduler(
-                resources.schedules, lambda s: local_client(s, endpoint), interval_scale=self.options.time_scale or 1.0
-            )
-            self.scheduler.start()
-            self._exit.callback(self.scheduler.stop)
             self.api = LocalApiGateway(template, resolve, endpoint, port=self.options.api_port)
             api_url = self.api.start()
             self._exit.callback(self.api.stop)
             console_url = self._start_console(endpoint) if self.options.with_console else ""
+            control = ControlServer(self)
+            self._exit.callback(control.stop)
         except BaseException:
             self._exit.close()
             raise
@@ -178,8 +185,41 @@ class LocalStack:
             dead_letter_queue_url=resources.ref("TaskDeadLetterQueue"),
             notifications_queue_url=resources.ref("NotificationsArchiveQueue"),
             pipe_dead_letter_queue_url=resources.ref("PipeDeadLetterQueue"),
+            control_socket=str(control.path),
         )
         return self.info
+
+    def _start_pollers(self, resources: LocalResources) -> None:
+        from taskrail.local.pipes import PipeRunner
+        from taskrail.local.scheduler import LocalScheduler
+
+        assert self.faults is not None
+        endpoint = self._endpoint
+        self.pipes = PipeRunner(
+            resources.pipes, lambda s: local_client(s, endpoint), duplicate=self.faults.duplicate
+        ).start()
+        # EventBridge Scheduler (the reconciler): rate schedules fire on a timer, scaled like Retry and Wait.
+        self.scheduler = LocalScheduler(
+            resources.schedules, lambda s: local_client(s, endpoint), interval_scale=self.options.time_scale or 1.0
+        )
+        self.scheduler.start()
+
+    def reset(self) -> None:
+        """Empty the stack: moto's backends reset in-process, the template provisioned again, pollers restarted.
+
+        What ``POST /moto-api/reset`` did, without an HTTP request any page could send (``taskrail local
+        reset`` asks for it over the control socket). Functions, API and console keep running; executions
+        running at the time fail, as their resources are gone.
+        """
+        assert self._provision is not None, "the stack is not started"
+        with self._reset_lock:
+            self.pipes.stop()
+            self.scheduler.stop()
+            moto_hooks.reset_moto()
+            resources, _ = self._provision()
+            self.resources = resources
+            self._start_pollers(resources)
+            log.info("local stack reset: every resource is empty, as after `taskrail local up`")
 
     @staticmethod
     def _function_names(resources: LocalResources) -> dict[str, str]:
@@ -214,3 +254,74 @@ class LocalStack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+# -- the control socket: `taskrail local reset` ------------------------------------------------------------
+
+CONTROL_RESET = b"reset\n"
+
+
+class _ControlHandler(socketserver.StreamRequestHandler):
+    server: _ControlSocketServer
+
+    def handle(self) -> None:
+        # The folder is 0700 already; the peer's uid is checked too (Linux SO_PEERCRED): this OS user or root.
+        _pid, uid, _gid = struct.unpack("3i", self.request.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+        if uid not in (os.getuid(), 0):
+            self.wfile.write(b"refused: another OS user\n")
+            return
+        command = self.rfile.readline(64)
+        if command != CONTROL_RESET:
+            self.wfile.write(b"refused: unknown command\n")
+            return
+        try:
+            self.server.stack.reset()
+        except Exception as error:
+            log.exception("local stack reset failed")
+            self.wfile.write(f"failed: {type(error).__name__}: {error}\n".encode())
+            return
+        self.wfile.write(b"ok\n")
+
+
+class _ControlSocketServer(socketserver.ThreadingUnixStreamServer):
+    daemon_threads = True
+
+    def __init__(self, path: str, stack: LocalStack) -> None:
+        self.stack = stack
+        super().__init__(path, _ControlHandler)
+
+
+class ControlServer:
+    """The stack's control channel: a Unix socket in a fresh 0700 folder, so only this OS user reaches it.
+
+    Not HTTP, and not on a TCP port: no web page can send to it. Its path is in the state file (0600).
+    """
+
+    def __init__(self, stack: LocalStack) -> None:
+        self._folder = Path(tempfile.mkdtemp(prefix="taskrail-control-"))  # 0700, as mkdtemp makes it
+        self.path = self._folder / "control.sock"
+        self._server = _ControlSocketServer(str(self.path), stack)
+        self.path.chmod(PRIVATE_FILE_MODE)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="local-control", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self.path.unlink(missing_ok=True)
+        self._folder.rmdir()
+
+
+def request_reset(control_socket: str, timeout: float = 120.0) -> str:
+    """Ask the stack behind ``control_socket`` to reset; returns its answer (``ok`` on success)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        client.settimeout(timeout)
+        client.connect(control_socket)
+        client.sendall(CONTROL_RESET)
+        answer = b""
+        while not answer.endswith(b"\n"):
+            chunk = client.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    return answer.decode().strip()

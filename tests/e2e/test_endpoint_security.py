@@ -13,15 +13,21 @@ from __future__ import annotations
 
 import http.server
 import json
+import stat
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import pytest
+import requests
 
 from taskrail.client import TaskrailClient
-from taskrail.local.stack import LocalStack
+from taskrail.local.stack import STATE_DIR, LocalStack, StackInfo, local_client
 from tests.e2e.test_console import browser, chromium  # noqa: F401  (the shared chromium fixtures)
 
 pytestmark = pytest.mark.e2e
@@ -212,3 +218,62 @@ def test_a_page_on_another_origin_can_neither_read_nor_change_the_stack(
     after = alice.submit("text.stats", {"text": "still working"})["taskId"]
     assert alice.wait([after], timeout=60)[after]["status"] == "SUCCEEDED"
     assert urlsplit(attacker_origin).port not in {urlsplit(u).port for u in (aws, api, runtime, console)}
+
+
+# -- `taskrail local reset`: the one way to reset, over the stack's control socket ----------------------------
+
+START_DEADLINE = 120
+
+
+def test_local_reset_empties_the_stack_over_its_control_socket_and_http_cannot(tmp_path: Path) -> None:
+    state = tmp_path / "state" / "local.json"
+    cli = [sys.executable, "-m", "taskrail.cli", "local"]
+    with (tmp_path / "up.log").open("w") as log:
+        up = subprocess.Popen(
+            [*cli, "up", "--api-port", "0", "--aws-port", "0", "--console-port", "0", "--time-scale", "0.02",
+             "--local-state", str(state)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + START_DEADLINE
+            while not state.exists():
+                assert up.poll() is None, (tmp_path / "up.log").read_text()[-3000:]
+                assert time.monotonic() < deadline, "local up did not write its state file"
+                time.sleep(0.2)
+            # The state file and its folder are this OS user's only; so is the control socket's folder
+            assert stat.S_IMODE(state.stat().st_mode) == 0o600
+            assert stat.S_IMODE(state.parent.stat().st_mode) == 0o700
+            info = StackInfo.load(state)
+            assert stat.S_IMODE(Path(info.control_socket).parent.stat().st_mode) == 0o700
+            assert stat.S_IMODE((STATE_DIR / "logs").stat().st_mode) == 0o700
+            client = TaskrailClient.for_stack(info, "alice", lambda s: local_client(s, info.aws_endpoint_url))
+            task_id = client.submit("text.stats", {"text": "before the reset"})["taskId"]
+            assert client.wait([task_id], timeout=60)[task_id]["status"] == "SUCCEEDED"
+            dynamodb = local_client("dynamodb", info.aws_endpoint_url)
+            key = {"taskId": {"S": task_id}}
+
+            # When a caller tries moto's reset over HTTP, it is refused and nothing is wiped
+            over_http = requests.post(f"{info.aws_endpoint_url}/moto-api/reset", timeout=10)
+            print("POST /moto-api/reset ->", over_http.status_code, over_http.text)
+            assert over_http.status_code == 403
+            assert "Item" in dynamodb.get_item(TableName=info.tasks_table, Key=key)
+
+            # When the user runs `taskrail local reset`
+            reset = subprocess.run(
+                [*cli, "reset", "--local-state", str(state)], capture_output=True, text=True, timeout=120, check=False
+            )
+            print("taskrail local reset ->", reset.returncode, reset.stdout, reset.stderr[-2000:])
+
+            # Then the task is gone, and the stack serves new tasks end to end (pipes re-wired to the new stream)
+            assert reset.returncode == 0, reset.stderr
+            assert "Item" not in dynamodb.get_item(TableName=info.tasks_table, Key=key)
+            after = client.submit("text.stats", {"text": "after the reset"})["taskId"]
+            assert client.wait([after], timeout=60)[after]["status"] == "SUCCEEDED"
+        finally:
+            down = subprocess.run(
+                [*cli, "down", "--local-state", str(state)], capture_output=True, timeout=60, check=False
+            )
+            if up.poll() is None:
+                up.kill()
+            assert down.returncode == 0
