@@ -9,7 +9,7 @@ PYTHON ?= python3
 CDK := npx --no-install cdk
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: setup test lint format synth cdk-synth asl asl-check demo unit soak bench clean
+.PHONY: setup test lint format synth cdk-synth asl asl-check demo unit soak bench mutation test-count clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -72,6 +72,16 @@ soak: setup
 
 bench: setup
 	$(PY) -m bench.run
+
+# Test strength (docs/TEST-STRENGTH.md): a seeded sample of mutants per area, each run against its area's tests,
+# in a scratch copy of HEAD. Too slow for `make test`. Every mutant: make mutation MUTATION_ARGS=--full
+MUTATION_ARGS ?= --budget 15
+mutation: setup
+	$(PY) -m bench.mutation $(MUTATION_ARGS)
+
+# Test functions and their parametrized cases, counted separately (README).
+test-count: setup
+	$(PY) -m tests.count
 
 clean:
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

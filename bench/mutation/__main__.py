@@ -1,0 +1,84 @@
+"""`make mutation` = ``python -m bench.mutation``: mutants per area, run against the area's tests, figures and
+survivors written to docs/TEST-STRENGTH.md.
+
+    python -m bench.mutation                      # a sample of 15 mutants per area (seed 1)
+    python -m bench.mutation --full               # every mutant (hours on 2 cores)
+    python -m bench.mutation --areas asl,template --budget 40 --seed 7
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.mutation import asl, python, template
+from bench.mutation.common import ROOT, AreaResult, Mutant, log, scratch_tree
+from bench.mutation.report import area_block, update
+
+AREA_NAMES = (*(a.name for a in python.AREAS), "asl", "template")
+OUTPUT = ROOT / "docs" / "TEST-STRENGTH.md"
+
+
+def sampler(budget: int | None, seed: int, area: str) -> Callable[[list[Mutant]], list[Mutant]]:
+    def select(every: list[Mutant]) -> list[Mutant]:
+        if budget is None or budget >= len(every):
+            return every
+        keep = set(random.Random(f"{seed}:{area}").sample(range(len(every)), budget))
+        return [m for i, m in enumerate(every) if i in keep]
+
+    return select
+
+
+def run_area(name: str, tree: Path, workdir: Path, args: argparse.Namespace) -> AreaResult:
+    budget = None if args.full else args.budget
+    select = sampler(budget, args.seed, name)
+    if name == "asl":
+        return asl.run(tree, workdir, select, args.timeout)
+    if name == "template":
+        return template.run(tree, workdir, select, args.timeout)
+    area = next(a for a in python.AREAS if a.name == name)
+    return python.run(tree, workdir, area, select, args.seed, args.timeout)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--areas", default=",".join(AREA_NAMES), help=f"comma-separated, of {', '.join(AREA_NAMES)}")
+    parser.add_argument("--budget", type=int, default=15, help="mutants sampled per area (default 15)")
+    parser.add_argument("--full", action="store_true", help="every mutant of each area (overrides --budget)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--timeout", type=float, default=600, help="seconds per test run; over it counts as killed")
+    parser.add_argument("--workdir", type=Path, help="scratch folder (default: a new temporary one)")
+    parser.add_argument("--output", type=Path, default=OUTPUT)
+    args = parser.parse_args(argv)
+    names = [n.strip() for n in args.areas.split(",") if n.strip()]
+    unknown = sorted(set(names) - set(AREA_NAMES))
+    if unknown:
+        parser.error(f"unknown area(s): {', '.join(unknown)}")
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="taskrail-mutation-"))
+    tree, commit = scratch_tree(workdir)
+    log(f"mutation: commit {commit[:12]}, scratch tree {tree}")
+    blocks: dict[str, str] = {}
+    failed = False
+    for name in names:
+        result = run_area(name, tree, workdir, args)
+        run = len(result.outcomes)
+        if result.baseline_error:
+            failed = True
+            print(f"{name:11} not measured: {result.baseline_error}")
+        else:
+            rate = f"{100 * result.killed / run:.1f} %" if run else "n/a"
+            print(f"{name:11} killed {result.killed}/{run} ({rate}) of {result.total} mutants; commit {commit[:12]}")
+            for survivor in result.survivors:
+                print(f"    survived: {survivor.mutant.ident} {survivor.mutant.detail}")
+        blocks[name] = area_block(result, commit, args.seed, args.full)
+        update(args.output, blocks)
+    print(f"wrote {args.output}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""What every mutator shares: the scratch tree, one pytest run per mutant, the result of a mutant."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+# One pytest run per mutant: stop at the first failure, fixed order (a mutant's verdict must not depend on a
+# seed), no cache writes into the scratch tree.
+PYTEST_ARGS = ("-x", "-q", "-p", "no:randomly", "-p", "no:cacheprovider", "--no-header", "-rf")
+FAILED_LINE = re.compile(r"^(?:FAILED|ERROR) (\S+)", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Mutant:
+    area: str
+    ident: str  # stable across runs of the same commit: where and what (`ClaimTask.Catch[0]: deleted`)
+    detail: str = ""  # a diff line or the value before and after, for the report
+
+
+@dataclass(frozen=True)
+class Outcome:
+    mutant: Mutant
+    killed: bool
+    killed_by: str  # the first failing test, "timeout", or "" for a survivor
+    seconds: float
+
+    @property
+    def verdict(self) -> str:
+        return "killed" if self.killed else "SURVIVED"
+
+
+@dataclass
+class AreaResult:
+    area: str
+    tests: tuple[str, ...]
+    total: int  # mutants generated
+    outcomes: list[Outcome] = field(default_factory=list)
+    baseline_error: str = ""
+
+    @property
+    def killed(self) -> int:
+        return sum(o.killed for o in self.outcomes)
+
+    @property
+    def survivors(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.killed]
+
+
+def scratch_tree(workdir: Path) -> tuple[Path, str]:
+    """A fresh copy of the committed tree (``git archive HEAD``) and its commit id."""
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    tree = workdir / "tree"
+    if tree.exists():
+        shutil.rmtree(tree)
+    tree.mkdir(parents=True)
+    archive = workdir / "tree.tar"
+    subprocess.run(["git", "archive", "--format=tar", "-o", str(archive), "HEAD"], cwd=ROOT, check=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(tree, filter="data")
+    archive.unlink()
+    # What `make setup` installed beside the sources (the pinned Node.js and CDK CLI), as in the working tree.
+    if (ROOT / "node_modules").is_dir():
+        (tree / "node_modules").symlink_to(ROOT / "node_modules")
+    return tree, commit
+
+
+def test_env(workdir: Path, **overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TASKRAIL_ASL_DIR", "TASKRAIL_TEMPLATE"))}
+    env.update(
+        TASKRAIL_CDK_OUT=str(workdir / "cdk.out"),
+        PYTHONDONTWRITEBYTECODE="1",
+        JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20",
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    env.update(overrides)
+    return env
+
+
+@dataclass(frozen=True)
+class TestRun:
+    passed: bool
+    first_failure: str
+    seconds: float
+    output: str
+
+
+def run_pytest(tree: Path, tests: tuple[str, ...], env: dict[str, str], timeout: float) -> TestRun:
+    """Runs the tests in the scratch tree; a run over its time limit counts as failed ("timeout")."""
+    start = time.monotonic()
+    command = [sys.executable, "-m", "pytest", *PYTEST_ARGS, *tests]
+    try:
+        proc = subprocess.run(command, check=False, cwd=tree, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return TestRun(False, "timeout", time.monotonic() - start, "")
+    output = proc.stdout + proc.stderr
+    failure = FAILED_LINE.search(output)
+    first = failure.group(1) if failure else ("" if proc.returncode == 0 else f"exit status {proc.returncode}")
+    return TestRun(proc.returncode == 0, first, time.monotonic() - start, output)
+
+
+def synth_in(tree: Path, env: dict[str, str]) -> Path:
+    """Synthesizes the scratch tree's app and regenerates its asl/; returns the template path."""
+    subprocess.run([sys.executable, "-m", "infra.synth"], cwd=tree, env=env, check=True, capture_output=True, text=True)
+    return Path(env["TASKRAIL_CDK_OUT"]) / "taskrail.template.json"
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
