@@ -15,9 +15,10 @@ Seven hooks, each installed by a context manager (or install/uninstall pair for 
    backend would echo the payload for any name). moto's ``create_function`` needs no Docker but
    does need an IAM role that exists in moto's IAM of the same account (``put_function`` looks it up;
    a missing role is ``InvalidParameterValueException``): see :func:`create_stub_function`.
-   moto bug: ``LambdaResponse.invoke`` reads the query parameter ``qualifier`` but botocore sends
-   ``Qualifier``, so a separate ``Qualifier`` never reaches the backend; a qualifier inside
-   ``FunctionName`` (``name:alias`` or a qualified ARN, which CDK's ``LambdaInvoke`` emits) does.
+   moto bug, fixed here: ``LambdaResponse.invoke`` reads the query parameter ``qualifier`` but the Invoke
+   API's is ``Qualifier`` (botocore's model: ``location: querystring, locationName: Qualifier``), so a
+   separate ``Qualifier`` never reached the backend. :func:`_invoke_with_qualifier` hands it on, as AWS
+   does; a qualifier inside ``FunctionName`` (``name:alias`` or a qualified ARN) wins, as before.
    ``InvocationType=Event`` runs the invoker on a daemon thread; ``DryRun`` does not call it.
 
 2. **Time scale** -- :func:`set_time_scale` / :func:`time_scale` / :func:`record_sleeps`. moto really
@@ -307,12 +308,20 @@ def _hooked_lambda_invoke(
     return outcome.payload
 
 
+def _invoke_with_qualifier(self: Any) -> Any:
+    """moto reads ``?qualifier=``; AWS's Invoke takes ``?Qualifier=`` (botocore sends that): pass it on."""
+    if "Qualifier" in self.querystring and "qualifier" not in self.querystring:
+        self.querystring["qualifier"] = self.querystring["Qualifier"]
+    return _original(_lambda_responses.LambdaResponse, "invoke")(self)
+
+
 def install_lambda_invoker(invoker: LambdaInvoker) -> None:
     """Route every Lambda invoke of moto's no-Docker backend to ``invoker`` (replaces any previous one)."""
     global _invoker  # noqa: PLW0603
     with _lock:
         _invoker = invoker
         _patch(LambdaSimpleBackend, "invoke", _hooked_lambda_invoke)
+        _patch(_lambda_responses.LambdaResponse, "invoke", _invoke_with_qualifier)
 
 
 def uninstall_lambda_invoker() -> None:
@@ -321,6 +330,7 @@ def uninstall_lambda_invoker() -> None:
     with _lock:
         _invoker = None
         _unpatch(LambdaSimpleBackend, "invoke")
+        _unpatch(_lambda_responses.LambdaResponse, "invoke")
 
 
 @contextmanager
@@ -1047,8 +1057,12 @@ _SOURCES: Final[dict[str, tuple[Callable[[], Any], list[str]]]] = {
         ["isinstance(ex, ClientError)", "CustomErrorName(_ERROR_NAME_AWS)"],
     ),
     "moto.awslambda.responses.LambdaResponse.invoke": (
-        lambda: _lambda_responses.LambdaResponse.invoke,
-        ["self.backend.invoke(", "function_name, qualifier, self.body, self.headers, response_headers"],
+        lambda: _original(_lambda_responses.LambdaResponse, "invoke"),
+        [
+            'qualifier = self._get_param("qualifier")',
+            "self.backend.invoke(",
+            "function_name, qualifier, self.body, self.headers, response_headers",
+        ],
     ),
     "moto.awslambda.utils.get_backend": (
         lambda: _lambda_utils.get_backend,

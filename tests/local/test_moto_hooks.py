@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -217,12 +219,21 @@ def test_direct_invoke_passes_qualifier_and_function_error_header(aws: dict[str,
     assert invoker.calls == [("worker", {"a": 1}, "$LATEST")]
 
 
-def test_separate_qualifier_parameter_is_lost_by_moto(aws: dict[str, Any]) -> None:
-    """moto 5.2.5 reads ``qualifier`` but botocore sends ``?Qualifier=``: only name/ARN qualifiers arrive."""
+def test_separate_qualifier_parameter_reaches_the_function(aws: dict[str, Any]) -> None:
+    """AWS's Invoke takes the version or alias as ``?Qualifier=`` (botocore's Lambda model: ``location:
+    querystring, locationName: Qualifier``; "Specify a version or alias to invoke a published version of the
+    function"). moto 5.2.5 reads ``qualifier`` and loses it; the hook hands it on."""
     invoker = RecordingInvoker(hooks.InvokeOutcome.success({}))
     with hooks.lambda_invoker(invoker):
         aws["lambda"].invoke(FunctionName="worker", Qualifier="$LATEST", Payload=b"{}")
-    assert invoker.calls == [("worker", {}, None)]
+        aws["lambda"].invoke(FunctionName="worker", Payload=b"{}")
+    assert invoker.calls == [("worker", {}, "$LATEST"), ("worker", {}, None)]
+
+
+def test_qualifier_hook_is_removed_with_the_invoker() -> None:
+    with hooks.lambda_invoker(RecordingInvoker(hooks.InvokeOutcome.success({}))):
+        assert hooks._lambda_responses.LambdaResponse.invoke is hooks._invoke_with_qualifier
+    assert hooks._lambda_responses.LambdaResponse.invoke is not hooks._invoke_with_qualifier
 
 
 # --------------------------------------------------------------------------------------------------
@@ -230,47 +241,136 @@ def test_separate_qualifier_parameter_is_lost_by_moto(aws: dict[str, Any]) -> No
 # --------------------------------------------------------------------------------------------------
 
 
-def test_retry_schedule_is_recorded_and_not_slept(aws: dict[str, Any], no_waiting: hooks.SleepLog) -> None:
+@pytest.fixture
+def interpreter_pauses(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, float]]:
+    """Every real ``time.sleep`` and timed ``Event.wait`` made off the test's thread (by the interpreter)."""
+    pauses: list[tuple[str, float]] = []
+    test_thread = threading.current_thread()
+    real_sleep, real_wait = time.sleep, threading.Event.wait
+
+    def sleep(seconds: float) -> None:
+        if threading.current_thread() is not test_thread:
+            pauses.append(("sleep", seconds))
+        real_sleep(seconds)
+
+    def wait(self: threading.Event, timeout: float | None = None) -> bool:
+        if timeout is not None and threading.current_thread() is not test_thread:
+            pauses.append(("wait", timeout))
+        return real_wait(self, timeout)
+
+    monkeypatch.setattr(time, "sleep", sleep)
+    monkeypatch.setattr(threading.Event, "wait", wait)
+    return pauses
+
+
+def test_retry_schedule_is_recorded_and_not_slept(
+    aws: dict[str, Any], no_waiting: hooks.SleepLog, interpreter_pauses: list[tuple[str, float]]
+) -> None:
     retry = [{"ErrorEquals": ["TransientTaskError"], "IntervalSeconds": 2, "BackoffRate": 2, "MaxAttempts": 3}]
     invoker = RecordingInvoker(transient(), transient(), hooks.InvokeOutcome.success({"ok": True}))
-    started = time.monotonic()
     with hooks.lambda_invoker(invoker):
         result = run(aws["stepfunctions"], asl({"Work": lambda_task("worker", Retry=retry, End=True)}, "Work"))
     assert result["status"] == "SUCCEEDED", result
     assert len(invoker.calls) == 3
     assert no_waiting.retries() == [2, 4]
-    assert time.monotonic() - started < 3
+    assert [seconds for kind, seconds in interpreter_pauses if kind == "sleep"] == []
 
 
-def test_full_jitter_delays_stay_within_bounds(aws: dict[str, Any], no_waiting: hooks.SleepLog) -> None:
-    retry = [
-        {
-            "ErrorEquals": ["TransientTaskError"],
-            "IntervalSeconds": 4,
-            "BackoffRate": 2,
-            "MaxAttempts": 4,
-            "MaxDelaySeconds": 10,
-            "JitterStrategy": "FULL",
-        }
-    ]
+ASL_DIR = Path(__file__).resolve().parents[2] / "asl"
+JITTER_SAMPLES = 5
+
+
+def _workflow_retriers() -> dict[str, dict[str, Any]]:
+    """Every distinct retry schedule in the generated workflows (asl/), named by the states that use it."""
+
+    def states_of(states: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+        for name, state in states.items():
+            yield name, state
+            for branch in state.get("Branches", []):
+                yield from states_of(branch["States"])
+            if "ItemProcessor" in state:
+                yield from states_of(state["ItemProcessor"]["States"])
+
+    by_schedule: dict[str, tuple[list[str], dict[str, Any]]] = {}
+    for path in sorted(ASL_DIR.glob("*.asl.json")):
+        for name, state in states_of(json.loads(path.read_text())["States"]):
+            for retrier in state.get("Retry", []):
+                schedule = {k: v for k, v in retrier.items() if k != "ErrorEquals"}
+                key = json.dumps(schedule, sort_keys=True)
+                by_schedule.setdefault(key, ([], schedule))[0].append(f"{path.name.split('.')[0]}.{name}")
+    return {
+        f"{s['IntervalSeconds']}s-x{s.get('BackoffRate', 2)}-{s['MaxAttempts']}-max{s.get('MaxDelaySeconds')}s"
+        f"-{s.get('JitterStrategy', 'NONE')}({len(names)} states, e.g. {names[0]})": s
+        for names, s in by_schedule.values()
+    }
+
+
+WORKFLOW_RETRIERS = _workflow_retriers()
+
+
+def retry_delays(sfn: Any, schedule: dict[str, Any], log: hooks.SleepLog, runs: int) -> list[list[float]]:
+    """Runs a task that always fails ``runs`` times under ``schedule``; returns the delays per attempt."""
+    retry = [{"ErrorEquals": ["TransientTaskError"], **schedule}]
+    definition = asl({"Work": lambda_task("worker", Retry=retry, End=True)}, "Work")
+    arn = sfn.create_state_machine(name="jitter", definition=definition, roleArn=ROLE_ARN)["stateMachineArn"]
+    per_run = []
     with hooks.lambda_invoker(RecordingInvoker(transient())):
-        result = run(aws["stepfunctions"], asl({"Work": lambda_task("worker", Retry=retry, End=True)}, "Work"))
-    assert result["status"] == "FAILED"
-    assert result["error"] == "TransientTaskError"
-    delays = no_waiting.retries()
-    caps = [4, 8, 10, 10]  # min(IntervalSeconds * BackoffRate**n, MaxDelaySeconds)
-    assert len(delays) == 4
-    assert all(0 <= delay <= cap for delay, cap in zip(delays, caps, strict=True)), delays
+        for run_number in range(runs):
+            before = len(log.retries())
+            execution_arn = sfn.start_execution(stateMachineArn=arn, name=f"run-{run_number}", input="{}")
+            assert wait_for(sfn, execution_arn["executionArn"])["status"] == "FAILED"
+            per_run.append(log.retries()[before:])
+    return [list(delays) for delays in zip(*per_run, strict=True)]
 
 
-def test_wait_state_is_scaled_and_recorded(aws: dict[str, Any]) -> None:
+def assert_full_jitter(delays_per_attempt: list[list[float]], schedule: dict[str, Any]) -> None:
+    """FULL jitter: each retry waits uniformly in [0, min(interval * rate**n, max delay)]: so the same attempt's
+    delays spread (not all equal, not all zero) and none leaves the range."""
+    assert len(delays_per_attempt) == schedule["MaxAttempts"]
+    for attempt, delays in enumerate(delays_per_attempt):
+        cap = min(
+            schedule["IntervalSeconds"] * schedule.get("BackoffRate", 2.0) ** attempt, schedule["MaxDelaySeconds"]
+        )
+        assert all(0 <= delay <= cap for delay in delays), (attempt, cap, delays)
+        assert len(set(delays)) > 1, f"attempt {attempt + 1}: every run waited {delays[0]} s (no jitter)"
+        assert max(delays) > 0, f"attempt {attempt + 1}: no run waited at all"
+
+
+def test_full_jitter_spreads_each_attempts_delay_within_its_cap(
+    aws: dict[str, Any], no_waiting: hooks.SleepLog
+) -> None:
+    schedule = {"IntervalSeconds": 4, "BackoffRate": 2, "MaxAttempts": 4, "MaxDelaySeconds": 10}
+    random.seed(7)  # moto draws the jitter with random.uniform
+    delays = retry_delays(aws["stepfunctions"], {**schedule, "JitterStrategy": "FULL"}, no_waiting, JITTER_SAMPLES)
+    assert_full_jitter(delays, schedule)
+
+
+def test_without_jitter_every_run_waits_the_same(aws: dict[str, Any], no_waiting: hooks.SleepLog) -> None:
+    # The check above is not vacuous: the same schedule without jitter fails it.
+    schedule = {"IntervalSeconds": 4, "BackoffRate": 2, "MaxAttempts": 4, "MaxDelaySeconds": 10}
+    delays = retry_delays(aws["stepfunctions"], schedule, no_waiting, 3)
+    assert delays == [[4, 4, 4], [8, 8, 8], [10, 10, 10], [10, 10, 10]]
+    with pytest.raises(AssertionError, match="no jitter"):
+        assert_full_jitter(delays, schedule)
+
+
+@pytest.mark.parametrize("states", list(WORKFLOW_RETRIERS))
+def test_every_workflow_retry_uses_full_jitter(aws: dict[str, Any], no_waiting: hooks.SleepLog, states: str) -> None:
+    # workflows/retry_policies.py: "Every policy uses FULL jitter ... so that a burst of failing tasks does not
+    # retry in lock-step". Run each generated schedule in the interpreter and look at what it waited.
+    schedule = WORKFLOW_RETRIERS[states]
+    random.seed(11)
+    assert_full_jitter(retry_delays(aws["stepfunctions"], schedule, no_waiting, JITTER_SAMPLES), schedule)
+
+
+def test_wait_state_is_scaled_and_recorded(aws: dict[str, Any], interpreter_pauses: list[tuple[str, float]]) -> None:
     states = {"Pause": {"Type": "Wait", "Seconds": 30, "Next": "Done"}, "Done": {"Type": "Pass", "End": True}}
-    started = time.monotonic()
     with hooks.time_scale(0.001), hooks.record_sleeps() as log:
         result = run(aws["stepfunctions"], asl(states, "Pause"))
     assert result["status"] == "SUCCEEDED", result
     assert log.waits() == [30]
-    assert time.monotonic() - started < 3
+    waits = [seconds for kind, seconds in interpreter_pauses if kind == "wait"]
+    assert waits and max(waits) <= 30 * 0.001, waits
     assert hooks.SleepRecord("wait", 30.0) in hooks.recorded_sleeps()
 
 
@@ -448,49 +548,111 @@ def test_server_mode_lambda_invoke_reaches_invoker() -> None:
     assert json.dumps(default_user_config, sort_keys=True) == saved_config
 
 
-def test_concurrent_conditional_updates_are_atomic_with_the_hook():
-    import threading
+class ClaimRace:
+    """Forces the interleaving that breaks a non-atomic conditional write, without timing.
 
-    import boto3
-    from moto import mock_aws
+    Each writer that has evaluated its condition waits until another writer has either evaluated its own
+    condition too (then both passed it before either wrote: the race) or is waiting for the hook's write lock
+    (then the lock serialises them). Without the hook the lock is never taken, so two claims always both pass.
+    """
 
-    from taskrail.local.moto_hooks import install_atomic_dynamodb_writes, uninstall_atomic_dynamodb_writes
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._at_check: set[int] = set()
+        self._wanting_lock: set[int] = set()
 
+    def wants_lock(self) -> None:
+        with self._changed:
+            self._wanting_lock.add(threading.get_ident())
+            self._changed.notify_all()
+
+    def condition_evaluated(self) -> None:
+        me = threading.get_ident()
+        with self._changed:
+            self._at_check.add(me)
+            self._changed.notify_all()
+            # A hang guard only: one of the two events happens at once whatever the machine's speed.
+            others = self._changed.wait_for(lambda: (self._at_check | self._wanting_lock) - {me}, timeout=60)
+        assert others, "the other writer neither evaluated its condition nor waited for the write lock"
+
+
+class _ObservedLock:
+    def __init__(self, lock: Any, race: ClaimRace) -> None:
+        self._lock, self._race = lock, race
+
+    def __enter__(self) -> None:
+        self._race.wants_lock()
+        self._lock.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
+def gate_condition_checks(monkeypatch: pytest.MonkeyPatch, race: ClaimRace) -> None:
+    """Wraps moto's UpdateItem condition check (``moto.dynamodb.models.create_condition_expression_parser``)
+    and the hook's write lock so that ``race`` sees both."""
+    import moto.dynamodb.models as dynamodb_models
+
+    create_parser = dynamodb_models.create_condition_expression_parser
+
+    class GatedCondition:
+        def __init__(self, condition: Any) -> None:
+            self._condition = condition
+
+        def expr(self, item: Any) -> bool:
+            passed = self._condition.expr(item)
+            race.condition_evaluated()
+            return passed
+
+    class GatedParser:
+        def __init__(self, parser: Any) -> None:
+            self._parser = parser
+
+        def parse(self) -> GatedCondition:
+            return GatedCondition(self._parser.parse())
+
+    monkeypatch.setattr(
+        dynamodb_models, "create_condition_expression_parser", lambda *a, **k: GatedParser(create_parser(*a, **k))
+    )
+    monkeypatch.setattr(hooks, "_dynamodb_write_lock", _ObservedLock(hooks._dynamodb_write_lock, race))
+
+
+def test_two_claims_racing_through_the_condition_check_cannot_both_win(monkeypatch: pytest.MonkeyPatch) -> None:
     with mock_aws():
-        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
         dynamodb.create_table(
             TableName="t",
             KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
             AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
         )
-        install_atomic_dynamodb_writes()
+        key = {"k": {"S": "task-1"}}
+        dynamodb.put_item(TableName="t", Item={**key, "s": {"S": "QUEUED"}})
+        hooks.install_atomic_dynamodb_writes()
+        gate_condition_checks(monkeypatch, ClaimRace())
+        wins: list[int] = []
+
+        def claim(me: int) -> None:
+            try:
+                dynamodb.update_item(
+                    TableName="t",
+                    Key=key,
+                    UpdateExpression="SET s = :r, winner = :me",
+                    ConditionExpression="s = :q",
+                    ExpressionAttributeValues={":r": {"S": "RUNNING"}, ":q": {"S": "QUEUED"}, ":me": {"N": str(me)}},
+                )
+                wins.append(me)
+            except dynamodb.exceptions.ConditionalCheckFailedException:
+                pass
+
         try:
-            for round_number in range(20):
-                key = {"k": {"S": f"item-{round_number}"}}
-                dynamodb.put_item(TableName="t", Item={**key, "s": {"S": "QUEUED"}})
-                wins: list[int] = []
-                barrier = threading.Barrier(4)
-
-                def claim(me: int, key: dict = key, wins: list = wins, barrier: threading.Barrier = barrier) -> None:
-                    barrier.wait()
-                    try:
-                        dynamodb.update_item(
-                            TableName="t",
-                            Key=key,
-                            UpdateExpression="SET s = :r",
-                            ConditionExpression="s = :q",
-                            ExpressionAttributeValues={":r": {"S": "RUNNING"}, ":q": {"S": "QUEUED"}},
-                        )
-                        wins.append(me)
-                    except dynamodb.exceptions.ConditionalCheckFailedException:
-                        pass
-
-                threads = [threading.Thread(target=claim, args=(i,)) for i in range(4)]
-                for thread in threads:
-                    thread.start()
-                for thread in threads:
-                    thread.join(timeout=30)
-                assert len(wins) == 1, f"round {round_number}: {len(wins)} claims won"
+            threads = [threading.Thread(target=claim, args=(i,)) for i in range(2)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=DEADLINE_SECONDS)
+            assert not any(t.is_alive() for t in threads)
         finally:
-            uninstall_atomic_dynamodb_writes()
+            hooks.uninstall_atomic_dynamodb_writes()
+        assert len(wins) == 1, f"{len(wins)} claims won"
+        assert dynamodb.get_item(TableName="t", Key=key)["Item"]["winner"] == {"N": str(wins[0])}
