@@ -1,6 +1,9 @@
 """The CDK app: one stack, AwsSolutions checks from cdk-nag on every synth."""
 
+import json
 import os
+import sys
+from pathlib import Path
 
 # Before aws_cdk: jsii starts its kernel with the pinned node (infra/node_runtime.py).
 from infra import node_runtime  # noqa: F401
@@ -29,5 +32,15 @@ def build_app(outdir: str | None = None) -> cdk.App:
     return app
 
 
+def nag_summary(assembly_directory: str) -> str:
+    """One line per validation plugin: what `cdk synth` reports when every finding is acknowledged."""
+    report = json.loads((Path(assembly_directory) / "validation-report.json").read_text())
+    return "\n".join(
+        f"{plugin['pluginName']}: {plugin['conclusion']}, {len(plugin['violations'])} unacknowledged, "
+        f"{len(plugin.get('suppressedViolations', []))} acknowledged with a reason"
+        for plugin in report["pluginReports"]
+    )
+
+
 if __name__ == "__main__":
-    build_app().synth()
+    print(nag_summary(build_app().synth().directory), file=sys.stderr)
