@@ -57,7 +57,8 @@ DEFAULT_USER = "alice"
 REPLAY_REFUSALS = frozenset({"refused", "unsupported", "not-redrivable"})
 
 UserOption = Annotated[
-    str | None, typer.Option("--user", help="local stack only: the local user to act as (alice or bob)")
+    str | None,
+    typer.Option("--user", help="local stack only: the local user to act as (alice, bob; or the role ci or batch)"),
 ]
 StackOption = Annotated[
     str | None,
@@ -116,7 +117,7 @@ def make_client(target: Target) -> TaskrailClient:
 
 def local_client(user: str, state_file: Path | None = None) -> TaskrailClient:
     from taskrail.local.stack import STATE_FILE, StackInfo
-    from taskrail.local.users import USERS
+    from taskrail.local.users import ROLES, USERS
 
     path = state_file or STATE_FILE
     if not path.exists():
@@ -125,8 +126,9 @@ def local_client(user: str, state_file: Path | None = None) -> TaskrailClient:
             hint="start one with `taskrail local up`, or pass --stack NAME to use a deployed stack",
             exit_code=2,
         )
-    if user not in USERS:
-        raise CliError(f"no local user named {user}", hint=f"local users are {', '.join(USERS)}", exit_code=2)
+    if user not in USERS and user not in ROLES:
+        names = ", ".join([*USERS, *(f"{role} (a role: a new session each run)" for role in ROLES)])
+        raise CliError(f"no local user named {user}", hint=f"local users are {names}", exit_code=2)
     info = StackInfo.load(path)
     if not _process_alive(info.pid):
         raise CliError(
@@ -324,6 +326,13 @@ def _api_failure(error: ApiError, task_id: str | None) -> CliError:
             f"the API refused your credentials (403): {error.message}",
             hint="on AWS, your identity needs execute-api:Invoke on the stack's API; check --profile",
             status=403,
+        )
+    if error.retryable:
+        return CliError(
+            f"{error.message} ({error.status})",
+            hint="retried with backoff and still busy: try again in a moment (a submission is retried only with "
+            "--idempotency-key, which makes a retry return the same task)",
+            status=error.status,
         )
     return CliError(f"{error.message} ({error.status})", status=error.status)
 
@@ -531,7 +540,11 @@ def status(
 def list_command(
     status_filter: Annotated[str | None, typer.Option("--status", help="only tasks with this status")] = None,
     since: Annotated[str | None, typer.Option("--since", help="created within (30m, 1h, 2d) or after a time")] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, max=100, help="at most this many")] = 25,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="at most this many")] = 25,
+    all_tasks: Annotated[bool, typer.Option("--all", help="every matching task (follows next to the end)")] = False,
+    next_token: Annotated[
+        str | None, typer.Option("--next", help="continue where a previous list stopped (its next token)")
+    ] = None,
     user: UserOption = None,
     stack: StackOption = None,
     region: RegionOption = None,
@@ -539,17 +552,20 @@ def list_command(
     local_state: StateOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Your tasks, newest first (filters look at your newest 100 tasks: the API's cap)."""
+    """Your tasks, newest first; --all for every one, --next TOKEN for the page after a previous list."""
     wanted = parse_status(status_filter)
     since_ms = parse_since(since) if since else None
     client = make_client(Target(user, stack, region, profile, local_state))
-    tasks = client.find_tasks(wanted, since_ms=since_ms, limit=limit)
+    page = client.find_page(wanted, since_ms=since_ms, limit=None if all_tasks else limit, next_token=next_token)
     if as_json:
-        emit_json({"tasks": [task_view(t) for t in tasks], "count": len(tasks)})
-    elif tasks:
-        console.print(tasks_table(tasks))
+        emit_json({"tasks": [task_view(t) for t in page.tasks], "count": len(page.tasks), "next": page.next})
+        return
+    if page.tasks:
+        console.print(tasks_table(page.tasks))
     else:
         console.print("no tasks match; submit one with `taskrail submit TYPE -p k=v`")
+    if page.next:
+        console.print(f"more: `taskrail list --next {page.next}` (same filters), or --all")
 
 
 @app.command()

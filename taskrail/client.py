@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import time
 from collections.abc import Callable, Generator, Iterable
 from contextlib import closing
@@ -24,8 +25,15 @@ from botocore.exceptions import ClientError
 
 TERMINAL_STATUSES = frozenset({"SUCCEEDED", "REJECTED", "FAILED", "CANCELLED"})
 MAX_EXECUTION_NAME = 80
-# The API's cap on GET /tasks (docs/DECISIONS.md: no pagination token).
+# The API's largest page of GET /tasks (?limit=1..100); ``next`` fetches the following page.
 LIST_CAP = 100
+# 503: the task store was unavailable or throttled and nothing changed (the API's throttled answer); retried with
+# exponential backoff and full jitter. A submission is retried only with an Idempotency-Key: without one a retry
+# after an unknown outcome could store a second task.
+RETRYABLE_STATUSES = frozenset({503})
+RETRY_ATTEMPTS = 6
+RETRY_BASE_SECONDS = 0.1
+RETRY_MAX_SECONDS = 5.0
 # Every task in --json output carries these keys (null when the task has no such field yet).
 TASK_FIELDS = (
     "taskId",
@@ -57,6 +65,18 @@ class ApiError(Exception):
         super().__init__(f"{status}: {message}")
         self.status = status
         self.message = message
+
+    @property
+    def retryable(self) -> bool:
+        return self.status in RETRYABLE_STATUSES
+
+
+@dataclass(frozen=True)
+class TaskPage:
+    """One page of GET /tasks: ``next`` (opaque) fetches the following one; None when this was the last."""
+
+    tasks: list[dict[str, Any]]
+    next: str | None
 
 
 @dataclass(frozen=True)
@@ -203,6 +223,8 @@ class TaskrailClient:
         # SQS short polls sample a subset of servers and may answer empty while messages exist; on AWS a scan
         # long-polls for a second so that "empty" means empty. Moto has one server.
         self._receive_wait_seconds = 0 if is_local else 1
+        self._sleep: Callable[[float], None] = time.sleep
+        self._random = random.Random()
 
     @classmethod
     def local(cls, user_name: str = "alice", state_file: Any = None) -> TaskrailClient:
@@ -213,10 +235,16 @@ class TaskrailClient:
 
     @classmethod
     def for_stack(cls, info: Any, user_name: str, aws: Callable[[str], Any]) -> TaskrailClient:
-        """A client of a local stack (``info`` is its StackInfo) signing as one of the local users."""
-        from taskrail.local.users import USERS
+        """A client of a local stack (``info`` is its StackInfo) signing as one of the local users, or as a new
+        session of one of the local roles (``ci``, ``batch``: every client is a session of its own)."""
+        from taskrail.local.users import ROLES, USERS
 
-        user = USERS[user_name]
+        if user_name in ROLES:
+            session = ROLES[user_name].session()
+            credentials = Credentials(session.access_key_id, session.secret_access_key, session.session_token)
+        else:
+            user = USERS[user_name]
+            credentials = Credentials(user.access_key_id, user.secret_access_key)
         endpoints = Endpoints(
             api_url=info.api_url,
             region=info.region,
@@ -225,7 +253,7 @@ class TaskrailClient:
             state_machine_arn=info.state_machine_arn,
             dead_letter_queue_url=info.dead_letter_queue_url,
         )
-        return cls(endpoints, Credentials(user.access_key_id, user.secret_access_key), aws, is_local=True)
+        return cls(endpoints, credentials, aws, is_local=True)
 
     # -- the REST API (what users do) ------------------------------------------------------------------
 
@@ -249,34 +277,91 @@ class TaskrailClient:
             raise ApiError(status, payload.get("message", str(payload)) if isinstance(payload, dict) else str(payload))
         return payload
 
+    def _call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
+        """One API call, retried while the API answers a retryable 503 (see RETRYABLE_STATUSES)."""
+        retry = method != "POST" or "Idempotency-Key" in (headers or {})
+        for attempt in range(RETRY_ATTEMPTS):
+            status, payload = self.request(method, path, body, headers)
+            if status not in RETRYABLE_STATUSES or not retry or attempt == RETRY_ATTEMPTS - 1:
+                return self._ok(status, payload)
+            self._sleep(self._random.uniform(0, min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2**attempt)))
+        raise AssertionError("unreachable")
+
     def submit(self, task_type: str, params: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
-        return self._ok(*self.request("POST", "/tasks", {"type": task_type, "params": params}, headers))
+        return self._call("POST", "/tasks", {"type": task_type, "params": params}, headers)
 
     def get(self, task_id: str) -> dict[str, Any]:
-        return self._ok(*self.request("GET", f"/tasks/{task_id}"))
+        return self._call("GET", f"/tasks/{task_id}")
 
-    def list_tasks(self, status: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-        query = {k: v for k, v in (("status", status), ("limit", limit)) if v is not None}
+    def list_page(self, status: str | None = None, limit: int | None = None, next_token: str | None = None) -> TaskPage:
+        """One page of your tasks, newest first. With a status the API filters after reading ``limit`` of your
+        tasks, so a page may hold fewer (even none) and still have a ``next``."""
+        query = {k: v for k, v in (("status", status), ("limit", limit), ("next", next_token)) if v is not None}
         suffix = f"?{urlencode(query)}" if query else ""
-        return self._ok(*self.request("GET", f"/tasks{suffix}"))["tasks"]
+        payload = self._call("GET", f"/tasks{suffix}")
+        return TaskPage(payload["tasks"], payload.get("next"))
+
+    def list_tasks(
+        self,
+        status: str | None = None,
+        limit: int | None = None,
+        *,
+        all_pages: bool = False,
+        next_token: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """A page of your tasks; with ``all_pages`` every one from ``next_token`` (or the newest) to the oldest."""
+        if not all_pages:
+            return self.list_page(status, limit, next_token).tasks
+        tasks: list[dict[str, Any]] = []
+        token = next_token
+        while True:
+            page = self.list_page(status, limit or LIST_CAP, token)
+            tasks.extend(page.tasks)
+            if page.next is None:
+                return tasks
+            token = page.next
+
+    def find_page(
+        self,
+        status: str | None = None,
+        *,
+        since_ms: int | None = None,
+        limit: int | None = 25,
+        next_token: str | None = None,
+    ) -> TaskPage:
+        """Your newest ``limit`` tasks (``None``: all) with one status, created at or after ``since_ms``, from
+        ``next_token`` on; the page's ``next`` continues exactly after the last task returned.
+
+        Pages are asked for at most the number still wanted, so a filtered page never holds more matches than
+        wanted and its ``next`` skips nothing.
+        """
+        tasks: list[dict[str, Any]] = []
+        token = next_token
+        while limit is None or len(tasks) < limit:
+            wanted = LIST_CAP if limit is None else min(LIST_CAP, limit - len(tasks))
+            page = self.list_page(status, wanted, token)
+            fresh = [t for t in page.tasks if since_ms is None or (t.get("createdAt") or 0) >= since_ms]
+            tasks.extend(fresh)
+            token = page.next
+            older = since_ms is not None and len(fresh) < len(page.tasks)  # newest first: the rest is older
+            if token is None or older:
+                return TaskPage(tasks, None)
+        return TaskPage(tasks, token)
 
     def find_tasks(
-        self, status: str | None = None, *, since_ms: int | None = None, limit: int = 25
+        self,
+        status: str | None = None,
+        *,
+        since_ms: int | None = None,
+        limit: int | None = 25,
+        next_token: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Your newest tasks, optionally with one status and created at or after ``since_ms``.
-
-        The API applies its limit before the status filter (a DynamoDB Query's Limit counts items read), so with a
-        filter this reads the newest LIST_CAP tasks and keeps the first ``limit`` that match.
-        """
-        filtered = status is not None or since_ms is not None
-        tasks = self.list_tasks(status, LIST_CAP if filtered else min(limit, LIST_CAP))
-        if since_ms is not None:
-            tasks = [t for t in tasks if (t.get("createdAt") or 0) >= since_ms]
-        return tasks[:limit]
+        """:meth:`find_page`'s tasks."""
+        return self.find_page(status, since_ms=since_ms, limit=limit, next_token=next_token).tasks
 
     def cancel(self, task_id: str) -> dict[str, Any]:
-        return self._ok(*self.request("DELETE", f"/tasks/{task_id}"))
+        return self._call("DELETE", f"/tasks/{task_id}")
 
     def wait(
         self,

@@ -7,7 +7,7 @@ integration responses and gateway responses are all read from the CloudFormation
 
 Public API
 ----------
-``LocalApiGateway(template, resolve, aws_endpoint_url, *, host="127.0.0.1", port=0, users=BY_ACCESS_KEY)``
+``LocalApiGateway(template, resolve, aws_endpoint_url, *, host="127.0.0.1", port=0, users=API_CALLERS)``
     ``start() -> str``      binds 127.0.0.1 (any other host is refused) and returns ``http://127.0.0.1:PORT/v1``
                             (the stage is part of the URL, as on AWS)
     ``stop()``              stops serving; also a context manager (``with LocalApiGateway(...) as api:``)
@@ -26,7 +26,11 @@ The request pipeline (the order API Gateway applies)
    have is ``403 {"message": "Missing Authentication Token"}``, as AWS answers for IAM-authorized APIs.
 3. IAM authorization (``AuthorizationType: AWS_IAM``): SigV4, see below. The caller becomes
    ``$context.identity`` (``user`` = the principal id, ``userArn``, ``caller``, ``accessKey``,
-   ``accountId``, ``sourceIp``, ``userAgent``).
+   ``accountId``, ``sourceIp``, ``userAgent``). For an assumed-role session (temporary ``ASIA...`` key and
+   its session token, ``users.ROLES``) ``user`` and ``caller`` are ``ROLEID:session-name`` and ``userArn`` is
+   ``arn:aws:sts::ACCOUNT:assumed-role/ROLE/session-name``, as AWS fills them (the API Gateway mapping template
+   reference, https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-mapping-template-reference.html;
+   IAM's ``aws:userid`` for a role session is ``role-id:caller-specified-role-name``).
 4. Request validation (the method's ``RequestValidatorId``): required ``method.request.*`` parameters
    (BAD_REQUEST_PARAMETERS) and the body against the method's model for the request's content type,
    JSON Schema draft 4 with ``jsonschema`` (BAD_REQUEST_BODY; a body that is not JSON also fails here).
@@ -115,7 +119,7 @@ from jsonschema.exceptions import ValidationError
 
 from taskrail.local import guard, sigv4
 from taskrail.local.provision import ACCOUNT_ID, REGION
-from taskrail.local.users import BY_ACCESS_KEY, STACK_SERVICE, LocalUser
+from taskrail.local.users import API_CALLERS, STACK_SERVICE, Caller, RoleSession
 from taskrail.local.vtl import ApiRequest, render_request, render_response
 
 __all__ = [
@@ -489,7 +493,7 @@ class SigV4Verifier:
 
     def __init__(
         self,
-        users: Mapping[str, LocalUser],
+        users: Mapping[str, Caller],
         *,
         region: str = REGION,
         service: str = EXECUTE_API,
@@ -497,13 +501,17 @@ class SigV4Verifier:
     ) -> None:
         self._verifier = sigv4.SigV4Verifier(users, region=region, service=service, clock=clock)
 
-    def verify(self, request: GatewayRequest) -> LocalUser:
+    def verify(self, request: GatewayRequest) -> Caller:
         try:
-            return self._verifier.verify(request)
+            caller = self._verifier.verify(request)
         except sigv4.SigV4Error as error:
             if error.failure is sigv4.SigV4Failure.MISSING:
                 raise GatewayError("MISSING_AUTHENTICATION_TOKEN", error.message) from None
             raise GatewayError("INVALID_SIGNATURE", error.message, error_type=error.error_type) from None
+        if isinstance(caller, RoleSession) and request.header("X-Amz-Security-Token") is None:
+            # temporary credentials are nothing without their session token, as on AWS
+            raise GatewayError("INVALID_SIGNATURE", sigv4.INVALID_TOKEN, error_type="UnrecognizedClientException")
+        return caller
 
 
 # --------------------------------------------------------------------------------------------------
@@ -751,7 +759,7 @@ class LocalApiGateway:
         *,
         host: str = LOOPBACK,
         port: int = 0,
-        users: Mapping[str, LocalUser] = BY_ACCESS_KEY,
+        users: Mapping[str, Caller] = API_CALLERS,
         rest_api_id: str | None = None,
     ) -> None:
         if host not in (LOOPBACK, "localhost"):

@@ -3,11 +3,17 @@
 Nothing on the local stack is anonymous. Each user signs requests with their access key; the local API
 Gateway verifies the signature and puts the user's principal id in ``$context.identity.user``, which the
 mapping templates use as the task owner. Two users exist so isolation can be shown. These keys only work
-against the local stack on 127.0.0.1; they are not secrets.
+against the local stack on 127.0.0.1; they are not secrets. Two roles (``ci``, ``batch``) stand for assumed-role
+callers: every session of a role has its own name and temporary credentials (``ROLES["ci"].session()``).
 """
 
 from __future__ import annotations
 
+import base64
+import hmac
+import re
+import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from taskrail.local.provision import ACCOUNT_ID
@@ -29,6 +35,114 @@ ALICE = LocalUser("alice", "AKIALOCALALICE000001", "local-alice-secret-key-not-a
 BOB = LocalUser("bob", "AKIALOCALBOB00000002", "local-bob-secret-key-not-a-secret", "AIDALOCALBOB00000002")
 USERS = {user.name: user for user in (ALICE, BOB)}
 BY_ACCESS_KEY = {user.access_key_id: user for user in USERS.values()}
+
+
+# -- assumed-role callers (SSO, CI, Lambda: every session its own name) ------------------------------------
+# On AWS such a caller signs with temporary credentials (ASIA... key, secret, session token) from
+# sts:AssumeRole, and API Gateway reports it as $context.identity.user = caller = "ROLEID:session-name",
+# userArn = "arn:aws:sts::ACCOUNT:assumed-role/ROLE/session-name" (the API Gateway mapping template reference;
+# IAM's aws:userid for a role is "role-id:caller-specified-role-name"). The session name differs per session
+# (botocore's default is "botocore-session-<epoch>"). Locally a session's credentials are derived from the role
+# and the session name, so the CLI, the tests and the local API Gateway (in other processes) agree on them
+# without a shared registry: any session name works, each one is its own session.
+
+ROLE_SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}")  # sts:AssumeRole RoleSessionName
+SESSION_KEY_PREFIX = "ASIA"  # AWS's prefix for temporary (STS) access keys
+
+
+@dataclass(frozen=True)
+class LocalRole:
+    name: str
+    role_id: str  # the role's unique id (AROA...), what the API uses as the owner
+    secret: str  # local-only: signs the derived session credentials
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:iam::{ACCOUNT_ID}:role/{self.name}"
+
+    def session(self, session_name: str | None = None) -> RoleSession:
+        """A new session of the role, named like botocore names one unless a name is given."""
+        name = session_name or f"botocore-session-{time.time_ns() // 1_000_000}"
+        if not ROLE_SESSION_NAME.fullmatch(name):
+            raise ValueError(f"invalid role session name {name!r}: 2-64 of [A-Za-z0-9_+=,.@-]")
+        return RoleSession(self, name)
+
+
+@dataclass(frozen=True)
+class RoleSession:
+    """One assumed-role session: what the local API Gateway authenticates, like a LocalUser."""
+
+    role: LocalRole
+    session_name: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.role.name}/{self.session_name}"
+
+    @property
+    def access_key_id(self) -> str:
+        encoded = base64.b32encode(f"{self.role.name}:{self.session_name}".encode()).decode().rstrip("=")
+        return SESSION_KEY_PREFIX + encoded
+
+    @property
+    def secret_access_key(self) -> str:
+        return hmac.new(self.role.secret.encode(), f"secret:{self.access_key_id}".encode(), "sha256").hexdigest()
+
+    @property
+    def session_token(self) -> str:
+        return hmac.new(self.role.secret.encode(), f"token:{self.access_key_id}".encode(), "sha256").hexdigest()
+
+    @property
+    def principal_id(self) -> str:
+        return f"{self.role.role_id}:{self.session_name}"
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/{self.role.name}/{self.session_name}"
+
+
+CI_ROLE = LocalRole("ci", "AROALOCALCIROLE00001", "local-ci-role-secret-not-a-secret")
+BATCH_ROLE = LocalRole("batch", "AROALOCALBATCHROLE02", "local-batch-role-secret-not-a-secret")
+ROLES = {role.name: role for role in (CI_ROLE, BATCH_ROLE)}
+
+
+def role_session(access_key_id: str) -> RoleSession | None:
+    """The session an ASIA... key was derived for, if it names a local role and a valid session name."""
+    if not access_key_id.startswith(SESSION_KEY_PREFIX):
+        return None
+    encoded = access_key_id.removeprefix(SESSION_KEY_PREFIX)
+    try:
+        text = base64.b32decode(encoded + "=" * (-len(encoded) % 8)).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    role_name, _, session_name = text.partition(":")
+    role = ROLES.get(role_name)
+    if role is None or not ROLE_SESSION_NAME.fullmatch(session_name):
+        return None
+    session = RoleSession(role, session_name)
+    return session if session.access_key_id == access_key_id else None
+
+
+Caller = LocalUser | RoleSession
+
+
+class _ApiCallers(Mapping[str, Caller]):
+    """Access key id -> caller for the local API Gateway: the users' keys, and every role session's key."""
+
+    def __getitem__(self, access_key_id: str) -> Caller:
+        caller = BY_ACCESS_KEY.get(access_key_id) or role_session(access_key_id)
+        if caller is None:
+            raise KeyError(access_key_id)
+        return caller
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(BY_ACCESS_KEY)  # sessions are derived, not listed
+
+    def __len__(self) -> int:
+        return len(BY_ACCESS_KEY)
+
+
+API_CALLERS: Mapping[str, Caller] = _ApiCallers()
 
 
 # -- every credential the local AWS endpoint accepts ------------------------------------------------------

@@ -463,12 +463,12 @@ def test_a_body_over_10_mb_is_413(api: Api) -> None:
     assert api.submit(ALICE, {"after": "413"}).status_code == 202
 
 
-def test_an_item_over_400_kb_is_a_4xx_with_dynamodbs_message(api: Api) -> None:
-    # Given params that make the item larger than DynamoDB's 400 KB (well under the 10 MB API limit)
+def test_an_item_over_400_kb_is_a_413_at_the_edge(api: Api) -> None:
+    # Given params that would make the item larger than DynamoDB's 400 KB (well under the 10 MB API limit)
     response = api.call(ALICE, "POST", "/tasks", {"type": "a", "params": {"blob": "x" * 450_000}})
-    # Then DynamoDB's refusal comes back as 400 with its message, not a 5xx
-    assert response.status_code == 400, response.text
-    assert message(response) == "Item size has exceeded the maximum allowed size"
+    # Then the API refuses it before anything is stored, saying what to do (issue 9, defect 5)
+    assert response.status_code == 413, response.text
+    assert message(response).startswith("request too large: params may take at most 256000 bytes")
 
 
 # --------------------------------------------------------------------------------------------------
