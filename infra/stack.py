@@ -71,7 +71,7 @@ class TaskrailStack(Stack):
         Observability(
             self,
             "Observability",
-            alarm_topic=notifications.alarm_topic,
+            alarm_topics=notifications.alarm_actions,
             state_machine=workflow.state_machine,
             functions=functions.all,
             queues={

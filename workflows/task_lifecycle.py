@@ -310,7 +310,10 @@ class TaskLifecycle(Construct):
 
         already_claimed = sfn.Succeed(self, "TaskAlreadyClaimed", comment="A duplicate delivery: nothing to do")
         cancelled = sfn.Succeed(self, "TaskWasCancelled", comment="The owner cancelled the task while it ran")
-        rejected = sfn.Fail(self, "TaskRejected", error=retry.VALIDATION_FAILED, cause="The task's input is invalid")
+        # A rejection is an outcome the workflow handled, not a failure: the execution succeeds (so that
+        # ExecutionsFailed counts only tasks that FAILED, and an invalid request never pages anyone) and the task
+        # is REJECTED.
+        rejected = sfn.Succeed(self, "TaskRejected", comment="The task's input is invalid: the task is REJECTED")
         failed = sfn.Fail(self, "TaskFailed", error="TaskFailed", cause="The task failed; its context is in the DLQ")
 
         error_path = "$.error"

@@ -1,6 +1,6 @@
 """Where outcomes go: the notifications topic, the task event bus, the dead-letter queues, the alarm topic."""
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Annotations, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -13,6 +13,10 @@ from constructs import Construct
 from workflows.task_lifecycle import EVENT_SOURCE, OUTCOME_DETAIL_TYPES
 
 MESSAGE_RETENTION = Duration.days(14)
+# Deploy-time choices of who hears the alarms (`cdk deploy -c alarmEmail=ops@example.com`, or
+# `-c alarmSubscriptionTopicArn=arn:aws:sns:...` to forward them to an existing topic of the team's).
+ALARM_EMAIL_CONTEXT = "alarmEmail"
+ALARM_TOPIC_CONTEXT = "alarmSubscriptionTopicArn"
 
 
 def _queue(scope: Construct, construct_id: str, **kwargs: object) -> sqs.Queue:
@@ -40,6 +44,8 @@ class Notifications(Construct):
         self.key.grant_encrypt_decrypt(iam.ServicePrincipal("cloudwatch.amazonaws.com"))
         self.topic = sns.Topic(self, "NotificationsTopic", master_key=self.key, enforce_ssl=True)
         self.alarm_topic = sns.Topic(self, "AlarmTopic", master_key=self.key, enforce_ssl=True)
+        self._let_cloudwatch_alarms_publish()
+        self._subscribe_alarm_recipients()
         self.event_bus = events.EventBus(self, "TaskEventBus", description="TaskSucceeded/TaskFailed/TaskRejected")
 
         # Failed tasks with their full context: drained by `taskrail replay`.
@@ -73,3 +79,40 @@ class Notifications(Construct):
         self.topic.add_subscription(
             subscriptions.SqsSubscription(self.notifications_archive, raw_message_delivery=True)
         )
+
+    def _let_cloudwatch_alarms_publish(self) -> None:
+        """``enforce_ssl`` gives the topic a policy of its own, which replaces SNS's default policy: without an
+        explicit Allow, CloudWatch alarm actions are denied (re:Post, "Why didn't I receive an SNS notification
+        for my CloudWatch alarm trigger?"). Only this account's alarms may publish (confused deputy)."""
+        stack = Stack.of(self)
+        self.alarm_topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchAlarmsOfThisAccount",
+                actions=["sns:Publish"],
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                resources=[self.alarm_topic.topic_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {
+                        "aws:SourceArn": f"arn:{stack.partition}:cloudwatch:{stack.region}:{stack.account}:alarm:*"
+                    },
+                },
+            )
+        )
+
+    def _subscribe_alarm_recipients(self) -> None:
+        """``alarm_actions``: the alarm topic, plus the team's existing topic when one is given (an alarm may have
+        several actions; SNS cannot subscribe a topic to a topic)."""
+        email = self.node.try_get_context(ALARM_EMAIL_CONTEXT)
+        topic_arn = self.node.try_get_context(ALARM_TOPIC_CONTEXT)
+        self.alarm_actions: list[sns.ITopic] = [self.alarm_topic]
+        if email:
+            self.alarm_topic.add_subscription(subscriptions.EmailSubscription(str(email)))
+        if topic_arn:
+            self.alarm_actions.append(sns.Topic.from_topic_arn(self, "AlarmRecipientTopic", str(topic_arn)))
+        if not email and not topic_arn:
+            Annotations.of(self).add_warning_v2(
+                "taskrail:alarms-unsubscribed",
+                f"The alarm topic has no subscriber: deploy with -c {ALARM_EMAIL_CONTEXT}=you@example.com "
+                f"(or -c {ALARM_TOPIC_CONTEXT}=<topic ARN>) so that alarms reach a person.",
+            )

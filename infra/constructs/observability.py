@@ -1,4 +1,12 @@
-"""Alarms on everything that means a task needs a person, and one dashboard."""
+"""Alarms on what an operator must act on, and one dashboard.
+
+An alarm pages a person, so it watches only what needs one: a dead-letter queue that is not empty, an error
+nobody expected, a throttle, a timeout, a task that got stuck. The outcomes the design expects never page: a
+rejected task ends its execution in a Succeed state, a cancel ends it ABORTED (or in TaskWasCancelled), and the
+errors the functions raise on purpose (ValidationFailed, TaskCancelled, TransientTaskError, PermanentTaskError)
+are subtracted from Lambda's Errors by the ExpectedErrors metric the handlers emit
+(``lambdas/task_common/observability.py``); a permanent failure pages through the dead-letter queue instead.
+"""
 
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -9,7 +17,18 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from infra.constructs.functions import METRICS_NAMESPACE
+
 PERIOD = Duration.minutes(1)
+EXPECTED_ERRORS_METRIC = "ExpectedErrors"  # lambdas/task_common/observability.py emits it
+# What the reconciler counts when the event-driven path left a task behind (lambdas/reconcile_tasks/logic.py).
+STUCK_TASK_METRICS = (
+    "StuckTasksStarted",
+    "EndedTasksMarkedFailed",
+    "RunningTasksWithSucceededExecution",
+    "RunningTasksWithoutExecution",
+)
+RECONCILER_SERVICE = "ReconcileTasks"
 
 
 class Observability(Construct):
@@ -18,20 +37,21 @@ class Observability(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        alarm_topic: sns.ITopic,
+        alarm_topics: list[sns.ITopic],
         state_machine: sfn.StateMachine,
         functions: list[lambda_.Function],
         queues: dict[str, sqs.Queue],
         scheduled_workflows: dict[str, sfn.StateMachine] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        self._action = actions.SnsAction(alarm_topic)
+        self._actions = [actions.SnsAction(topic) for topic in alarm_topics]
         self.alarms: list[cloudwatch.Alarm] = []
         for name, queue in queues.items():
             self._alarm(
                 f"{name}NotEmpty",
                 queue.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"),
             )
+        # A lifecycle execution fails only when its task FAILED (rejections and cancels do not fail it).
         self._alarm("ExecutionsFailed", state_machine.metric_failed(period=PERIOD))
         self._alarm("ExecutionsThrottled", state_machine.metric_throttled(period=PERIOD))
         self._alarm("ExecutionsTimedOut", state_machine.metric_timed_out(period=PERIOD))
@@ -41,8 +61,9 @@ class Observability(Construct):
             self._alarm(f"{name}ExecutionsTimedOut", machine.metric_timed_out(period=PERIOD))
         for function in functions:
             name = function.node.id
-            self._alarm(f"{name}Errors", function.metric_errors(period=PERIOD))
+            self._alarm(f"{name}UnexpectedErrors", self._unexpected_errors(function))
             self._alarm(f"{name}Throttles", function.metric_throttles(period=PERIOD))
+        self._alarm("StuckTasks", self._stuck_tasks())
 
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard")
         self.dashboard.add_widgets(
@@ -52,6 +73,7 @@ class Observability(Construct):
                     state_machine.metric_started(period=PERIOD),
                     state_machine.metric_succeeded(period=PERIOD),
                     state_machine.metric_failed(period=PERIOD),
+                    state_machine.metric_aborted(period=PERIOD),
                 ],
             ),
             cloudwatch.GraphWidget(
@@ -59,8 +81,8 @@ class Observability(Construct):
                 left=[q.metric_approximate_number_of_messages_visible(period=PERIOD) for q in queues.values()],
             ),
             cloudwatch.GraphWidget(
-                title="Function errors and duration",
-                left=[f.metric_errors(period=PERIOD) for f in functions],
+                title="Function errors (unexpected) and duration",
+                left=[self._unexpected_errors(f) for f in functions],
                 right=[f.metric_duration(period=PERIOD) for f in functions],
             ),
             *(
@@ -77,7 +99,41 @@ class Observability(Construct):
             cloudwatch.AlarmStatusWidget(title="Alarms", alarms=self.alarms),
         )
 
-    def _alarm(self, name: str, metric: cloudwatch.Metric) -> None:
+    @staticmethod
+    def _service_metric(metric_name: str, service: str) -> cloudwatch.Metric:
+        """A Powertools metric: namespace taskrail, dimension ``service`` = POWERTOOLS_SERVICE_NAME."""
+        return cloudwatch.Metric(
+            namespace=METRICS_NAMESPACE,
+            metric_name=metric_name,
+            dimensions_map={"service": service},
+            statistic="Sum",
+            period=PERIOD,
+        )
+
+    def _unexpected_errors(self, function: lambda_.Function) -> cloudwatch.MathExpression:
+        service = function.node.id.removesuffix("Function")
+        # Ids are unique per function: the dashboard draws every function's expression in one graph.
+        errors, expected = f"errors_{service.lower()}", f"expected_{service.lower()}"
+        return cloudwatch.MathExpression(
+            expression=f"{errors} - FILL({expected}, 0)",
+            using_metrics={
+                errors: function.metric_errors(period=PERIOD, statistic="Sum"),
+                expected: self._service_metric(EXPECTED_ERRORS_METRIC, service),
+            },
+            label=f"{function.node.id} unexpected errors",
+            period=PERIOD,
+        )
+
+    def _stuck_tasks(self) -> cloudwatch.MathExpression:
+        metrics = {f"m{i}": self._service_metric(name, RECONCILER_SERVICE) for i, name in enumerate(STUCK_TASK_METRICS)}
+        return cloudwatch.MathExpression(
+            expression=" + ".join(f"FILL({key}, 0)" for key in metrics),
+            using_metrics=metrics,
+            label="tasks the reconciler had to repair",
+            period=PERIOD,
+        )
+
+    def _alarm(self, name: str, metric: cloudwatch.Metric | cloudwatch.MathExpression) -> None:
         alarm = metric.create_alarm(
             self,
             name,
@@ -87,5 +143,6 @@ class Observability(Construct):
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        alarm.add_alarm_action(self._action)
+        for action in self._actions:
+            alarm.add_alarm_action(action)
         self.alarms.append(alarm)

@@ -11,7 +11,7 @@ from process_task.logic import process_task
 from task_common.aws import DynamoDBTaskStore, S3BlobStore, client
 from task_common.config import ProcessConfig
 from task_common.models import ProcessRequest
-from task_common.observability import logger, metrics, tracer
+from task_common.observability import counts_expected_errors, logger, metrics, tracer
 
 CONFIG = ProcessConfig.from_environ()
 TASKS = DynamoDBTaskStore(CONFIG.tasks_table_name)
@@ -25,6 +25,7 @@ IDEMPOTENCY = IdempotencyConfig(event_key_jmespath="[taskId, attempt, retry]", r
 @logger.inject_lambda_context(correlation_id_path="taskId")
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@counts_expected_errors
 @idempotent(config=IDEMPOTENCY, persistence_store=IDEMPOTENCY_STORE)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = ProcessRequest.model_validate(event)

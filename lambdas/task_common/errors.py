@@ -30,4 +30,5 @@ class ReconciliationIncomplete(Exception):
     """Some tasks could not be reconciled in this run; the others were. The run is safe to repeat."""
 
 
-ERROR_NAMES = {cls.__name__ for cls in (ValidationFailed, TransientTaskError, PermanentTaskError, TaskCancelled)}
+EXPECTED_ERRORS = (ValidationFailed, TransientTaskError, PermanentTaskError, TaskCancelled)
+ERROR_NAMES = {cls.__name__ for cls in EXPECTED_ERRORS}

@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT
+from tests.infra.test_alarms import alarm_metrics
 from tests.infra.test_template import as_list, policy_statements, resources_of
 
 
@@ -152,14 +153,15 @@ def test_failed_and_timed_out_runs_and_dead_lettered_schedules_are_alarmed(templ
     reconciler = logical_id_of(template, "AWS::StepFunctions::StateMachine", "/ReconcilerStateMachine/")
     queue = logical_id_of(template, "AWS::SQS::Queue", "/ScheduleDeadLetterQueue/")
     function = logical_id_of(template, "AWS::Lambda::Function", "/ReconcileTasksFunction/")
-    alarms = [a["Properties"] for a in resources_of(template, "AWS::CloudWatch::Alarm").values()]
+    alarms = list(resources_of(template, "AWS::CloudWatch::Alarm").values())
 
     def alarmed(metric: str, dimension_value: dict[str, Any]) -> bool:
         return any(
-            a["MetricName"] == metric
-            and any(d["Value"] == dimension_value for d in a.get("Dimensions", []))
-            and a["AlarmActions"]
+            name == metric
+            and any(d["Value"] == dimension_value for d in dimensions)
+            and a["Properties"]["AlarmActions"]
             for a in alarms
+            for _, name, dimensions in alarm_metrics(a)
         )
 
     assert alarmed("ExecutionsFailed", {"Ref": reconciler})

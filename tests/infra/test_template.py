@@ -291,8 +291,10 @@ def test_every_dead_letter_queue_has_an_alarm_when_not_empty(template):
 
 
 def test_alarms_cover_dlqs_executions_and_functions(template):
+    from tests.infra.test_alarms import alarm_metrics
+
     alarms = resources_of(template, "AWS::CloudWatch::Alarm")
-    metrics = {(a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms.values()}
+    metrics = {(namespace, name) for a in alarms.values() for namespace, name, _ in alarm_metrics(a)}
     assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible") in metrics
     assert ("AWS/States", "ExecutionsFailed") in metrics
     assert ("AWS/States", "ExecutionThrottled") in metrics

@@ -66,9 +66,10 @@ def test_transient_errors_are_retried_with_capped_full_jitter_backoff(lifecycle:
 def test_validation_error_is_rejected_without_retry_and_without_a_dlq_message(lifecycle: Lifecycle):
     execution = lifecycle.run("t-invalid", "text.stats", {"text": "x", "top": 1000})
 
-    assert execution["status"] == "FAILED"
-    assert execution["error"] == "ValidationFailed"
+    # A handled outcome: the execution succeeds in TaskRejected (ExecutionsFailed counts only FAILED tasks)
+    assert execution["status"] == "SUCCEEDED"
     entered = lifecycle.states_entered(execution["executionArn"])
+    assert entered[-1] == "TaskRejected"
     assert entered.count("ValidateParameters") == 1
     assert "ProcessTask" not in entered
     assert lifecycle.sleeps.retries() == []
@@ -83,8 +84,10 @@ def test_validation_error_is_rejected_without_retry_and_without_a_dlq_message(li
 def test_unknown_task_type_is_rejected(lifecycle: Lifecycle):
     execution = lifecycle.run("t-unknown", "no.such.type", {})
 
-    assert execution["error"] == "ValidationFailed"
-    assert "known types" in lifecycle.task("t-unknown")["cause"]
+    assert execution["status"] == "SUCCEEDED"
+    task = lifecycle.task("t-unknown")
+    assert (task["status"], task["error"]) == ("REJECTED", "ValidationFailed")
+    assert "known types" in task["cause"]
 
 
 def test_permanent_failure_is_recorded_and_sent_to_the_dlq_with_full_context(lifecycle: Lifecycle):
