@@ -4,6 +4,7 @@ survivors written to docs/TEST-STRENGTH.md.
     python -m bench.mutation                      # a sample of 15 mutants per area (seed 1)
     python -m bench.mutation --full               # every mutant (hours on 2 cores)
     python -m bench.mutation --areas asl,template --budget 40 --seed 7
+    python -m bench.mutation --budget 20 --area-budget lambdas=40,workflows=6 --rev 1a2b3c4
 """
 
 from __future__ import annotations
@@ -33,8 +34,14 @@ def sampler(budget: int | None, seed: int, area: str) -> Callable[[list[Mutant]]
     return select
 
 
+def area_budgets(text: str) -> dict[str, int]:
+    """``lambdas=40,workflows=6`` → {"lambdas": 40, "workflows": 6}."""
+    pairs = [item.split("=", 1) for item in text.split(",") if item.strip()]
+    return {name.strip(): int(value) for name, value in pairs}
+
+
 def run_area(name: str, tree: Path, workdir: Path, args: argparse.Namespace) -> AreaResult:
-    budget = None if args.full else args.budget
+    budget = None if args.full else args.area_budget.get(name, args.budget)
     select = sampler(budget, args.seed, name)
     if name == "asl":
         return asl.run(tree, workdir, select, args.timeout)
@@ -48,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--areas", default=",".join(AREA_NAMES), help=f"comma-separated, of {', '.join(AREA_NAMES)}")
     parser.add_argument("--budget", type=int, default=15, help="mutants sampled per area (default 15)")
+    parser.add_argument(
+        "--area-budget", type=area_budgets, default={}, help="per-area budgets, e.g. lambdas=40,workflows=6"
+    )
+    parser.add_argument("--rev", default="HEAD", help="the commit to measure (default HEAD)")
     parser.add_argument("--full", action="store_true", help="every mutant of each area (overrides --budget)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=600, help="seconds per test run; over it counts as killed")
@@ -59,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown area(s): {', '.join(unknown)}")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="taskrail-mutation-"))
-    tree, commit = scratch_tree(workdir)
+    tree, commit = scratch_tree(workdir, args.rev)
     log(f"mutation: commit {commit[:12]}, scratch tree {tree}")
     blocks: dict[str, str] = {}
     failed = False

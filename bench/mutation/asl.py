@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.mutation.common import AreaResult, Mutant, Outcome, log, run_pytest, synth_in, test_env
+from bench.mutation.common import AreaResult, Mutant, Outcome, confirmed_run, log, synth_in, test_env
 
 TESTS = ("tests/workflows",)
 NEVER_RAISED = "Mutant.NeverRaised"
@@ -201,13 +201,13 @@ def run(tree: Path, workdir: Path, select: Callable[[list[Mutant]], list[Mutant]
     mutant_dir.mkdir(parents=True, exist_ok=True)
     env = test_env(workdir, TASKRAIL_ASL_DIR=str(mutant_dir))
     _write(mutant_dir, definitions)
-    baseline = run_pytest(tree, TESTS, env, timeout)
+    baseline = confirmed_run(tree, TESTS, env, timeout, result.flaky)
     if not baseline.passed:
         result.baseline_error = f"the tests fail with no mutant: {baseline.first_failure}"
         return result
     for number, candidate in enumerate([m for m in every if m.mutant.ident in chosen], 1):
         _write(mutant_dir, {**definitions, candidate.workflow: candidate.apply(definitions[candidate.workflow])})
-        verdict = run_pytest(tree, TESTS, env, timeout)
+        verdict = confirmed_run(tree, TESTS, env, timeout, result.flaky)
         outcome = Outcome(candidate.mutant, not verdict.passed, verdict.first_failure, verdict.seconds)
         result.outcomes.append(outcome)
         log(f"asl {number}/{len(chosen)} {outcome.verdict} {candidate.mutant.ident} ({verdict.seconds:.0f} s)")

@@ -45,6 +45,8 @@ class AreaResult:
     total: int  # mutants generated
     outcomes: list[Outcome] = field(default_factory=list)
     baseline_error: str = ""
+    flaky: set[str] = field(default_factory=set)
+    invalid: list[Mutant] = field(default_factory=list)  # sampled, but not a program (not counted)
 
     @property
     def killed(self) -> int:
@@ -55,17 +57,17 @@ class AreaResult:
         return [o for o in self.outcomes if not o.killed]
 
 
-def scratch_tree(workdir: Path) -> tuple[Path, str]:
-    """A fresh copy of the committed tree (``git archive HEAD``) and its commit id."""
+def scratch_tree(workdir: Path, rev: str = "HEAD") -> tuple[Path, str]:
+    """A fresh copy of a committed tree (``git archive``) and its commit id."""
     commit = subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ["git", "rev-parse", "--verify", f"{rev}^{{commit}}"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.strip()
     tree = workdir / "tree"
     if tree.exists():
         shutil.rmtree(tree)
     tree.mkdir(parents=True)
     archive = workdir / "tree.tar"
-    subprocess.run(["git", "archive", "--format=tar", "-o", str(archive), "HEAD"], cwd=ROOT, check=True)
+    subprocess.run(["git", "archive", "--format=tar", "-o", str(archive), commit], cwd=ROOT, check=True)
     with tarfile.open(archive) as tar:
         tar.extractall(tree, filter="data")
     archive.unlink()
@@ -107,6 +109,20 @@ def run_pytest(tree: Path, tests: tuple[str, ...], env: dict[str, str], timeout:
     failure = FAILED_LINE.search(output)
     first = failure.group(1) if failure else ("" if proc.returncode == 0 else f"exit status {proc.returncode}")
     return TestRun(proc.returncode == 0, first, time.monotonic() - start, output)
+
+
+def confirmed_run(tree: Path, tests: tuple[str, ...], env: dict[str, str], timeout: float, flaky: set[str]) -> TestRun:
+    """A failure counts once the failing test fails again on its own; a test that then passes is noted as flaky
+    (this machine is shared, and a timing-sensitive test must not make a mutant look killed) and the tests run
+    once more, whose verdict stands."""
+    first = run_pytest(tree, tests, env, timeout)
+    if first.passed or first.first_failure == "timeout" or "::" not in first.first_failure:
+        return first
+    again = run_pytest(tree, (first.first_failure,), env, timeout)
+    if not again.passed:
+        return first
+    flaky.add(first.first_failure)
+    return run_pytest(tree, tests, env, timeout)
 
 
 def synth_in(tree: Path, env: dict[str, str]) -> Path:

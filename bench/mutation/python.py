@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.mutation.common import AreaResult, Mutant, Outcome, log, run_pytest, synth_in, test_env
+from bench.mutation.common import AreaResult, Mutant, Outcome, confirmed_run, log, synth_in, test_env
 
 SKIPPED_OPERATORS = ("core/VariableInserter", "core/VariableReplacer")
 
@@ -130,6 +130,15 @@ def one_per_place(found: list[Site], seed: int) -> list[Site]:
     return [rng.choice(variants) for _place, variants in sorted(places.items())]
 
 
+def _compiles(source: str) -> bool:
+    """cosmic-ray's parso-based operators also rewrite a signature's bare ``*``: such a mutant is no program."""
+    try:
+        compile(source, "<mutant>", "exec")
+    except SyntaxError:
+        return False
+    return True
+
+
 def _diff(before: str, after: str) -> str:
     changed = [
         line[1:].strip()
@@ -152,7 +161,7 @@ def run(
         synth_in(tree, env)
         shutil.rmtree(pristine_asl, ignore_errors=True)
         shutil.copytree(tree / "asl", pristine_asl)
-    baseline = run_pytest(tree, area.tests, env, timeout)
+    baseline = confirmed_run(tree, area.tests, env, timeout, result.flaky)
     if not baseline.passed:
         result.baseline_error = f"the tests fail with no mutant: {baseline.first_failure}"
         return result
@@ -168,8 +177,13 @@ def run(
                 check=True,
                 capture_output=True,
             )
-            detail = _diff(before, path.read_text())
-            outcome = _test(tree, area, env, timeout, Mutant(area.name, mutant.ident, detail))
+            mutated = path.read_text()
+            detail = _diff(before, mutated)
+            if not _compiles(mutated):
+                result.invalid.append(Mutant(area.name, mutant.ident, detail))
+                log(f"{area.name} {number}/{len(chosen)} not a program (syntax error), not counted: {mutant.ident}")
+                continue
+            outcome = _test(tree, area, env, timeout, Mutant(area.name, mutant.ident, detail), result.flaky)
         finally:
             path.write_text(before)
             if area.regenerate_asl:
@@ -180,11 +194,11 @@ def run(
     return result
 
 
-def _test(tree: Path, area: Area, env: dict[str, str], timeout: float, mutant: Mutant) -> Outcome:
+def _test(tree: Path, area: Area, env: dict[str, str], timeout: float, mutant: Mutant, flaky: set[str]) -> Outcome:
     if area.regenerate_asl:
         try:
             synth_in(tree, env)
         except subprocess.CalledProcessError as error:
             return Outcome(mutant, True, f"synth fails ({error.stderr.strip().splitlines()[-1:]})", 0.0)
-    verdict = run_pytest(tree, area.tests, env, timeout)
+    verdict = confirmed_run(tree, area.tests, env, timeout, flaky)
     return Outcome(mutant, not verdict.passed, verdict.first_failure, verdict.seconds)

@@ -55,6 +55,15 @@ def area_block(result: AreaResult, commit: str, seed: int, full: bool) -> str:
             lines.append("")
         else:
             lines += ["No survivor.", ""]
+    if result.invalid:
+        lines += [f"Not counted: {len(result.invalid)} sampled mutant(s) that do not compile.", ""]
+    if result.flaky:
+        lines += [
+            "Flaky here (failed, then passed on their own; the mutant was judged by a second run): "
+            + ", ".join(f"`{name}`" for name in sorted(result.flaky))
+            + ".",
+            "",
+        ]
     lines.append(f"<!-- /area:{result.area} -->")
     return "\n".join(lines) + "\n"
 

@@ -21,10 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.mutation.common import AreaResult, Mutant, Outcome, log, run_pytest, synth_in, test_env
+from bench.mutation.common import AreaResult, Mutant, Outcome, confirmed_run, log, synth_in, test_env
 
 # tests/infra asserts the template; the reconciler's workflow tests provision the table and query its indexes.
-TESTS = ("tests/infra", "tests/workflows/test_reconciler.py")
+# The synth-cache test compares the template fixture with synth()'s own output, which an override never is.
+TESTS = (
+    "tests/infra",
+    "tests/workflows/test_reconciler.py",
+    "--deselect",
+    "tests/infra/test_local_follows_template.py::test_synth_is_skipped_when_no_source_changed",
+)
 MUTANT_VALUE = "MUTANT"
 ENCRYPTION = {
     "AWS::S3::Bucket": "BucketEncryption",
@@ -185,13 +191,13 @@ def run(tree: Path, workdir: Path, select: Callable[[list[Mutant]], list[Mutant]
     target = scratch_cdk_out(template_path.parent, workdir / "template-mutant", template_path.name)
     env = test_env(workdir, TASKRAIL_TEMPLATE=str(target))
     target.write_text(template_path.read_text())
-    baseline = run_pytest(tree, TESTS, env, timeout)
+    baseline = confirmed_run(tree, TESTS, env, timeout, result.flaky)
     if not baseline.passed:
         result.baseline_error = f"the tests fail with no mutant: {baseline.first_failure}"
         return result
     for number, candidate in enumerate([m for m in every if m.mutant.ident in chosen], 1):
         target.write_text(json.dumps(candidate.apply(template), indent=1))
-        verdict = run_pytest(tree, TESTS, env, timeout)
+        verdict = confirmed_run(tree, TESTS, env, timeout, result.flaky)
         outcome = Outcome(candidate.mutant, not verdict.passed, verdict.first_failure, verdict.seconds)
         result.outcomes.append(outcome)
         log(f"template {number}/{len(chosen)} {outcome.verdict} {candidate.mutant.ident} ({verdict.seconds:.0f} s)")
