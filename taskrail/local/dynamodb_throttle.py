@@ -78,7 +78,7 @@ _SIGNATURES: Final[dict[str, tuple[Callable[[], Any], list[str]]]] = {
 _SOURCES: Final[dict[str, tuple[Callable[[], Any], list[str]]]] = {
     "moto.core.responses.BaseResponse.setup_class": (
         lambda: BaseResponse.setup_class,
-        ["self.raw_body = self.body", "self.headers = request.headers"],
+        ["self.raw_body = self.body", "self.headers: Any = request.headers"],
     ),
     "moto.dynamodb.responses.DynamoHandler.get_endpoint_name": (
         lambda: DynamoHandler.get_endpoint_name,
