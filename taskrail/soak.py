@@ -1,7 +1,9 @@
 """`make soak`: many tasks through the local stack under injected faults; then fix the poison and replay.
 
-Accounts for every accepted task and counts duplicated side effects. The invariants (0 lost, 0 duplicated
-side effects, DLQ messages one-to-one with FAILED tasks) are what ``tests/reliability`` asserts on a small run.
+Accounts for every accepted task: its final status, and each side effect it must have had exactly once (a
+notification per outcome it reached, a result when it succeeded). The invariants (0 lost, 0 missing and 0
+duplicated side effects, DLQ messages one-to-one with FAILED tasks) are what ``tests/reliability`` asserts on a
+small run.
 
     python -m taskrail.soak --tasks 1000 [--json]
 """
@@ -25,6 +27,10 @@ from taskrail.local.stack import LocalStack, StackOptions, local_client
 
 TIME_SCALE = 0.01
 POISON_SHARE = 0.05
+# Outcome notifications travel event bus -> rule -> SNS -> archive queue after the status is written: the
+# accounting polls for the expected ones up to this long before it counts one as missing.
+NOTIFICATION_DEADLINE_SECONDS = 60.0
+NOTIFIED_OUTCOMES = ("SUCCEEDED", "REJECTED", "FAILED")
 
 
 class SoakReport(BaseModel):
@@ -39,6 +45,11 @@ class SoakReport(BaseModel):
     replayed: int
     succeeded_after_replay: int
     lost: int
+    lost_tasks: list[str]
+    missing_notifications: int
+    missing_results: int
+    missing: list[str]
+    unexpected_notifications: list[str]
     duplicated_side_effects: int
     duplicates: list[str]
     replay_details: list[str]
@@ -74,19 +85,69 @@ def planned_submissions(count: int, seed: int) -> list[tuple[str, dict[str, Any]
     return plan
 
 
-def _notifications(stack: LocalStack) -> Counter[tuple[str, str]]:
+class Accounting(BaseModel):
+    """Every task's side effects against what its statuses say it must have had."""
+
+    lost: list[str]
+    missing_notifications: list[str]
+    missing_results: list[str]
+    unexpected_notifications: list[str]
+    duplicates: list[str]
+
+    @property
+    def duplicated(self) -> int:
+        return sum(int(d.rsplit(" x", 1)[1]) - 1 for d in self.duplicates)
+
+
+def expected_notifications(first: dict[str, str], after: dict[str, str]) -> set[tuple[str, str]]:
+    """One notification per outcome a task reached: its first outcome, and its outcome after a replay."""
+    expected = {(task_id, status) for task_id, status in first.items() if status in NOTIFIED_OUTCOMES}
+    return expected | {(task_id, status) for task_id, status in after.items() if status in NOTIFIED_OUTCOMES}
+
+
+def account(
+    accepted: list[str],
+    first: dict[str, str],
+    after: dict[str, str],
+    notifications: Counter[tuple[str, str]],
+    result_versions: Counter[str],
+) -> Accounting:
+    """``first``/``after``: each task's status after the run and after the replay (absent: never seen)."""
+    final = {task_id: after.get(task_id, first.get(task_id, "UNKNOWN")) for task_id in accepted}
+    expected = expected_notifications(first, after)
+    succeeded = {task_id for task_id, status in final.items() if status == "SUCCEEDED"}
+    return Accounting(
+        lost=sorted(f"{task_id} {status}" for task_id, status in final.items() if status not in TERMINAL_STATUSES),
+        missing_notifications=sorted(f"{t} {o}" for t, o in expected if notifications[(t, o)] == 0),
+        missing_results=sorted(t for t in succeeded if result_versions[t] == 0),
+        unexpected_notifications=sorted(
+            f"{t} {o} x{n}" for (t, o), n in notifications.items() if (t, o) not in expected
+        ),
+        duplicates=[f"notification {k[0]} {k[1]} x{n}" for k, n in sorted(notifications.items()) if n > 1]
+        + [f"result {task_id} x{n}" for task_id, n in sorted(result_versions.items()) if n > 1],
+    )
+
+
+def _notifications(
+    stack: LocalStack, expected: set[tuple[str, str]], deadline_seconds: float = NOTIFICATION_DEADLINE_SECONDS
+) -> Counter[tuple[str, str]]:
+    """Drains the archive queue (each message hidden once received, so counted once) until every expected
+    notification arrived or the deadline passed; the count includes whatever else arrived."""
     assert stack.info is not None
     sqs = stack.clients("sqs")
     seen: Counter[tuple[str, str]] = Counter()
+    deadline = time.monotonic() + deadline_seconds
     while True:
         batch = sqs.receive_message(
-            QueueUrl=stack.info.notifications_queue_url, MaxNumberOfMessages=10, VisibilityTimeout=600
+            QueueUrl=stack.info.notifications_queue_url, MaxNumberOfMessages=10, VisibilityTimeout=3600
         ).get("Messages", [])
-        if not batch:
-            return seen
         for message in batch:
             body = json.loads(message["Body"])
             seen[(body["taskId"], body["outcome"])] += 1
+        if not batch:
+            if expected <= set(seen) or time.monotonic() > deadline:
+                return seen
+            time.sleep(0.2)
 
 
 def _result_versions(stack: LocalStack) -> Counter[str]:
@@ -100,6 +161,16 @@ def _result_versions(stack: LocalStack) -> Counter[str]:
     return counts
 
 
+def _statuses(client: TaskrailClient, task_ids: list[str], timeout: float) -> dict[str, dict[str, Any]]:
+    """Each task as last seen: when some are still not terminal at the deadline they are returned as they are
+    (and counted as lost), rather than raising before anything is accounted for."""
+    seen: dict[str, dict[str, Any]] = {}
+    try:
+        return client.wait(task_ids, timeout=timeout, interval=1.0, on_update=seen.update)
+    except TimeoutError:
+        return seen
+
+
 def run_soak(count: int, *, plan: FaultPlan | None = None, seed: int = 7, timeout: float = 1800) -> SoakReport:
     started = time.monotonic()
     stack = LocalStack(
@@ -111,7 +182,7 @@ def run_soak(count: int, *, plan: FaultPlan | None = None, seed: int = 7, timeou
         submissions = planned_submissions(count, seed)
         with ThreadPoolExecutor(max_workers=8) as pool:
             accepted = list(pool.map(lambda job: client.submit(job[0], job[1])["taskId"], submissions))
-        tasks = client.wait(accepted, timeout=timeout, interval=1.0)
+        tasks = _statuses(client, accepted, timeout)
         first = Counter(t["status"] for t in tasks.values())
         failed = {i for i, t in tasks.items() if t["status"] == "FAILED"}
         dlq = client.dlq_messages(max_messages=count)
@@ -119,15 +190,12 @@ def run_soak(count: int, *, plan: FaultPlan | None = None, seed: int = 7, timeou
 
         stack.clients("s3").put_object(Bucket=info.results_bucket, Key="diagnostics/poison-fixed", Body=b"fixed")
         replayed = [o for o in client.replay_dlq() if o.started]
-        after = client.wait([o.task_id for o in replayed], timeout=timeout, interval=1.0) if replayed else {}
+        after = _statuses(client, [o.task_id for o in replayed], timeout) if replayed else {}
         final = {**tasks, **after}
-        notifications = _notifications(stack)
-        versions = _result_versions(stack)
-        duplicates = [f"notification {k[0]} {k[1]} x{n}" for k, n in notifications.items() if n > 1]
-        duplicates += [f"result {task_id} x{n}" for task_id, n in versions.items() if n > 1]
-        duplicated = sum(n - 1 for n in notifications.values() if n > 1) + sum(
-            v - 1 for v in versions.values() if v > 1
-        )
+        first_status = {task_id: task["status"] for task_id, task in tasks.items()}
+        after_status = {task_id: task["status"] for task_id, task in after.items()}
+        notifications = _notifications(stack, expected_notifications(first_status, after_status))
+        accounting = account(accepted, first_status, after_status, notifications, _result_versions(stack))
         replay_details = [f"{o.task_id} {o.detail}" for o in replayed]
         injected = dict(stack.faults.injected) if stack.faults else {}
     finally:
@@ -143,9 +211,15 @@ def run_soak(count: int, *, plan: FaultPlan | None = None, seed: int = 7, timeou
         dlq_matches_failed=sorted(dlq_ids) == sorted(failed),
         replayed=len(replayed),
         succeeded_after_replay=sum(1 for t in after.values() if t["status"] == "SUCCEEDED"),
-        lost=sum(1 for t in final.values() if t["status"] not in TERMINAL_STATUSES) + (count - len(final)),
-        duplicated_side_effects=duplicated,
-        duplicates=duplicates,
+        lost=len(accounting.lost) + (count - len(accepted)),
+        lost_tasks=accounting.lost,
+        missing_notifications=len(accounting.missing_notifications),
+        missing_results=len(accounting.missing_results),
+        missing=[f"notification {m}" for m in accounting.missing_notifications]
+        + [f"result {m}" for m in accounting.missing_results],
+        unexpected_notifications=accounting.unexpected_notifications,
+        duplicated_side_effects=accounting.duplicated,
+        duplicates=accounting.duplicates,
         replay_details=replay_details,
         faults_injected=injected,
         wall_seconds=round(time.monotonic() - started, 1),
@@ -168,7 +242,13 @@ def main(argv: list[str] | None = None) -> int:
                 value if not isinstance(value, list) or len(value) <= 3 else [*value[:3], f"… ({len(value)} in all)"]
             )
             print(f"{key:>26}  {shown}")
-    ok = report.lost == 0 and report.duplicated_side_effects == 0 and report.dlq_matches_failed
+    ok = (
+        report.lost == 0
+        and report.missing_notifications == report.missing_results == 0
+        and not report.unexpected_notifications
+        and report.duplicated_side_effects == 0
+        and report.dlq_matches_failed
+    )
     return 0 if ok else 1
 
 
