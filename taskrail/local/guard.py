@@ -18,6 +18,8 @@ What is refused, and why:
   always sends ``Sec-Fetch-*`` to http://127.0.0.1 (a potentially trustworthy origin), and ``Origin`` on every
   CORS or POST request. ``Sec-Fetch-Site`` of a page on another loopback *port* is ``same-site`` (sites ignore
   ports), so the value is not trusted: the header's presence is enough. No listener grants CORS.
+  The local API is left to answer browsers as API Gateway does (the API configures no CORS, so a page cannot
+  read an answer, and every route needs SigV4, which no form or simple request can carry).
 * On the AWS endpoint: **unsigned requests and unknown keys** (SigV4 verified by :mod:`taskrail.local.sigv4`
   against ``users.known_credentials()``), and **moto's management API** (``/moto-api/...``: reset, data, config,
   time, dashboard), which the stack drives in-process instead (``moto_hooks.reset_moto``).
@@ -45,7 +47,6 @@ from __future__ import annotations
 import io
 import json
 import uuid
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -298,13 +299,10 @@ class AwsEndpointGuard:
     def __init__(self, app: WsgiApp, credentials: Mapping[str, sigv4.Credential]) -> None:
         self._app = app
         self._verifier = sigv4.SigV4Verifier(credentials, region=None, service=None)
-        # (method, path, status) of the latest refusals: what a test or an operator can look at
-        self.refused: deque[tuple[str, str, int]] = deque(maxlen=1000)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         error = self._refuse(environ)
         if error is not None:
-            self.refused.append((environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", ""), error.status))
             start_response(f"{error.status} {HTTPStatus(error.status).phrase}", error.headers)
             return [error.body]
 

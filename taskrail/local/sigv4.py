@@ -105,10 +105,13 @@ C = TypeVar("C", bound=Credential)
 class _ReplaySigner(SigV4Auth):
     """botocore's SigV4 with the client's signed-header set and the received body's hash."""
 
-    def __init__(self, credentials: Credentials, service: str, region: str, signed: list[str], query: str) -> None:
+    def __init__(
+        self, credentials: Credentials, service: str, region: str, signed: list[str], query: str, payload_hash: str
+    ) -> None:
         super().__init__(credentials, service, region)
         self._signed = signed
         self._query = query
+        self._payload_hash = payload_hash
 
     def headers_to_sign(self, request: AWSRequest) -> HTTPHeaders:
         header_map = HTTPHeaders()
@@ -121,7 +124,7 @@ class _ReplaySigner(SigV4Auth):
         return self._query
 
     def payload(self, request: AWSRequest) -> str:
-        return hashlib.sha256(request.body or b"").hexdigest()
+        return self._payload_hash  # hashed once by the verifier (botocore's AWSRequest.body re-prepares)
 
     def _normalize_url_path(self, path: str) -> str:
         if self._service_name == "s3":  # S3SigV4Auth: S3 keys are signed as sent
@@ -286,17 +289,20 @@ class SigV4Verifier(Generic[C]):
             return
         raise SigV4Error(SigV4Failure.EXPIRED, message, error_type="InvalidSignatureException")
 
-    def _payload_accepted(self, request: SignableRequest, service: str) -> bool:
+    @staticmethod
+    def _payload_accepted(request: SignableRequest, service: str, payload_hash: str) -> bool:
         declared = request.header("X-Amz-Content-SHA256")
         if declared is None:
             return True
         if declared == UNSIGNED_PAYLOAD and service == "s3":
             return True
-        return hmac.compare_digest(declared.lower(), hashlib.sha256(request.body).hexdigest())
+        return hmac.compare_digest(declared.lower(), payload_hash)
 
     def _check_signature(self, request: SignableRequest, auth: _Authorization, credential: C, timestamp: str) -> None:
         signed = {name: [v for k, v in request.headers if k.lower() == name] for name in auth.signed_headers}
         host = request.header("Host") or ""
+        payload_hash = hashlib.sha256(request.body).hexdigest()
+        complete = all(signed.values()) and self._payload_accepted(request, auth.service, payload_hash)
         first: tuple[str, str] | None = None
         for query in dict.fromkeys((_botocore_query(request.raw_query), _strict_query(request.raw_query))):
             aws_request = AWSRequest(method=request.method, url=f"http://{host}{request.raw_path}", data=request.body)
@@ -306,12 +312,11 @@ class SigV4Verifier(Generic[C]):
             aws_request.context["timestamp"] = timestamp
             signer = _ReplaySigner(
                 Credentials(credential.access_key_id, credential.secret_access_key), auth.service, auth.region,
-                auth.signed_headers, query,
+                auth.signed_headers, query, payload_hash,
             )  # fmt: skip
             canonical = signer.canonical_request(aws_request)
             string_to_sign = signer.string_to_sign(aws_request, canonical)
             expected = signer.signature(string_to_sign, aws_request)
-            complete = all(signed.values()) and self._payload_accepted(request, auth.service)
             if complete and hmac.compare_digest(expected, auth.signature.lower()):
                 return
             first = first or (canonical, string_to_sign)

@@ -209,7 +209,8 @@ class LocalStack:
 
         What ``POST /moto-api/reset`` did, without an HTTP request any page could send (``taskrail local
         reset`` asks for it over the control socket). Functions, API and console keep running; executions
-        running at the time fail, as their resources are gone.
+        running at the time fail, as their resources are gone. A fault plan's poller outage, if any, applies
+        to the pollers the stack started with.
         """
         assert self._provision is not None, "the stack is not started"
         with self._reset_lock:

@@ -180,7 +180,28 @@ def _user_credential(user: LocalUser) -> LocalCredential:
     return LocalCredential(user.name, user.access_key_id, user.secret_access_key)
 
 
-def known_credentials() -> dict[str, LocalCredential]:
-    """Access key id -> credential, for every key the local AWS endpoint accepts (read when a server starts)."""
+class _EndpointCredentials(Mapping[str, "LocalCredential | RoleSession"]):
+    """Access key id -> credential for the local AWS endpoint: the fixed keys, and every local role session's
+    temporary key (derived, so not listed), with its session token, as AWS accepts a role's session anywhere."""
+
+    def __init__(self, fixed: Mapping[str, LocalCredential]) -> None:
+        self._fixed = dict(fixed)
+
+    def __getitem__(self, access_key_id: str) -> LocalCredential | RoleSession:
+        credential = self._fixed.get(access_key_id) or role_session(access_key_id)
+        if credential is None:
+            raise KeyError(access_key_id)
+        return credential
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._fixed)
+
+    def __len__(self) -> int:
+        return len(self._fixed)
+
+
+def known_credentials() -> Mapping[str, LocalCredential | RoleSession]:
+    """Access key id -> credential, for every key the local AWS endpoint accepts (read when a server starts):
+    the stack's service key, moto's interpreter's, each user's, and any session of a local role."""
     credentials = [STACK_SERVICE, MOTO_INTERPRETER, *(_user_credential(user) for user in USERS.values())]
-    return {credential.access_key_id: credential for credential in credentials}
+    return _EndpointCredentials({credential.access_key_id: credential for credential in credentials})

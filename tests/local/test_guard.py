@@ -27,7 +27,7 @@ from moto.stepfunctions.parser.asl.utils import boto_client as sfn_boto_client
 from taskrail.local import guard, moto_hooks
 from taskrail.local.provision import REGION
 from taskrail.local.stack import LOCAL_CREDENTIALS
-from taskrail.local.users import ALICE, MOTO_INTERPRETER, STACK_SERVICE, known_credentials
+from taskrail.local.users import ALICE, CI_ROLE, MOTO_INTERPRETER, STACK_SERVICE, known_credentials
 
 PORT = 4567
 
@@ -320,3 +320,19 @@ def test_an_accepted_answer_carries_no_cors_grant(endpoint: str) -> None:
     response = raw(endpoint, "POST", "/", body, headers)
     assert response.status == 200 and "TableNames" in response.text
     assert not [name for name, _ in response.getheaders() if name.lower().startswith("access-control-")]
+
+
+def test_a_local_role_session_signs_like_a_user_and_a_forged_session_key_does_not(endpoint: str) -> None:
+    session = CI_ROLE.session("guard-test")
+    signed_in = {
+        "aws_access_key_id": session.access_key_id,
+        "aws_secret_access_key": session.secret_access_key,
+        "aws_session_token": session.session_token,
+    }
+    assert "TableNames" in client("dynamodb", endpoint, **signed_in).list_tables()
+    with pytest.raises(ClientError) as refused:
+        client("dynamodb", endpoint, **(signed_in | {"aws_secret_access_key": "guessed"})).list_tables()
+    assert refused.value.response["Error"]["Code"] == "InvalidSignatureException"
+    with pytest.raises(ClientError) as refused:
+        client("dynamodb", endpoint, **(signed_in | {"aws_session_token": "guessed"})).list_tables()
+    assert refused.value.response["Error"]["Code"] == "UnrecognizedClientException"
