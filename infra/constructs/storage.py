@@ -20,12 +20,17 @@ TASK_OBJECT_TRANSITIONS = (
     (s3.StorageClass.GLACIER_INSTANT_RETRIEVAL, Duration.days(90)),
 )
 NONCURRENT_VERSIONS_KEPT_FOR = Duration.days(30)
+SERVER_ACCESS_LOGS_USE_BUCKET_POLICY = "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy"
 INCOMPLETE_UPLOADS_ABORTED_AFTER = Duration.days(7)
 
 
 class Storage(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, removal_policy: RemovalPolicy) -> None:
         super().__init__(scope, construct_id)
+        # Server access logs are delivered under a bucket policy for logging.s3.amazonaws.com (conditioned on the
+        # source bucket and account), with ACLs disabled, as "Enabling Amazon S3 server access logging" recommends,
+        # instead of the LogDeliveryWrite ACL. Set here, before any child exists, so it holds for this construct only.
+        self.node.set_context(SERVER_ACCESS_LOGS_USE_BUCKET_POLICY, True)
         self.tasks_table = dynamodb.Table(
             self,
             "TasksTable",
@@ -79,7 +84,7 @@ class Storage(Construct):
             encryption=s3.BucketEncryption.S3_MANAGED,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             lifecycle_rules=[s3.LifecycleRule(id="expire-access-logs", expiration=Duration.days(90))],
             removal_policy=removal_policy,
             auto_delete_objects=False,

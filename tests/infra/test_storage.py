@@ -149,3 +149,27 @@ def test_the_reconciler_reads_stuck_and_running_tasks_through_the_projected_inde
     assert (task.task_id, task.user_id, task.status, task.attempt) == ("t-1", "alice", TaskStatus.RUNNING, 2)
     assert task.execution_arn == "arn:aws:states:us-east-1:123456789012:execution:lifecycle:t-1"
     assert task.params is None, "params are not copied into the status index"
+
+
+def test_access_logs_are_delivered_under_a_bucket_policy_with_acls_disabled(template):
+    # "Enabling Amazon S3 server access logging" (S3 User Guide): grant logging.s3.amazonaws.com in the target
+    # bucket's policy, conditioned on the source bucket and account, rather than the LogDeliveryWrite ACL.
+    buckets = resources_of(template, "AWS::S3::Bucket")
+    (source_id,) = [k for k, b in buckets.items() if "LoggingConfiguration" in b["Properties"]]
+    target_id = buckets[source_id]["Properties"]["LoggingConfiguration"]["DestinationBucketName"]["Ref"]
+    target = buckets[target_id]
+    policy = next(
+        p
+        for p in resources_of(template, "AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == {"Ref": target_id}
+    )
+    (grant,) = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+
+    assert "AccessControl" not in target["Properties"]
+    assert target["Properties"]["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    assert grant["Principal"] == {"Service": "logging.s3.amazonaws.com"}
+    assert grant["Action"] == "s3:PutObject"
+    assert grant["Condition"] == {
+        "ArnLike": {"aws:SourceArn": {"Fn::GetAtt": [source_id, "Arn"]}},
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+    }
