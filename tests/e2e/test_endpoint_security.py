@@ -11,6 +11,7 @@ serving.
 
 from __future__ import annotations
 
+import http.client
 import http.server
 import json
 import stat
@@ -277,3 +278,26 @@ def test_local_reset_empties_the_stack_over_its_control_socket_and_http_cannot(t
             if up.poll() is None:
                 up.kill()
             assert down.returncode == 0
+
+
+def test_every_listener_refuses_a_foreign_host_and_a_port_that_is_not_its_own(stack: LocalStack) -> None:
+    assert stack.info is not None
+    listeners = {
+        "aws": (stack.info.aws_endpoint_url, "/", b"AccessDenied"),
+        "api": (stack.info.api_url, "/v1/tasks", b"is not a loopback name"),
+        "runtime": (runtime_api_url(stack), "/2018-06-01/runtime/invocation/next", b"is not a loopback name"),
+        "console": (stack.info.console_url, "/api/workflow", b"is not a loopback name"),
+    }
+    for name, (url, path, expected) in listeners.items():
+        parts = urlsplit(url)
+        for host in ("evil.example", f"rebind.evil.example:{parts.port}", f"127.0.0.1:{parts.port + 1}"):
+            connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+            connection.putrequest("GET", path, skip_host=True)
+            connection.putheader("Host", host)
+            connection.endheaders()
+            response = connection.getresponse()
+            body = response.read()
+            connection.close()
+            print(f"{name:8} Host: {host:32} -> {response.status} {body[:160]!r}")
+            assert response.status == 403, (name, host, body)
+            assert expected in body, (name, host, body)
