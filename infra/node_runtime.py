@@ -24,7 +24,9 @@ class PinnedNodeUnavailable(RuntimeError):
 def use_pinned_node() -> Path:
     """Points jsii at the pinned node; refuses when it is missing or when aws_cdk was imported first."""
     if not os.access(NODE_BIN, os.X_OK):
-        raise PinnedNodeUnavailable(f"{NODE_BIN} is missing: run `make setup` (npm ci installs Node {PINNED_NODE_VERSION})")
+        raise PinnedNodeUnavailable(
+            f"{NODE_BIN} is missing: run `make setup` (npm ci installs Node {PINNED_NODE_VERSION})"
+        )
     if "aws_cdk" in sys.modules and os.environ.get("JSII_NODE") != str(NODE_BIN):
         raise PinnedNodeUnavailable("aws_cdk was imported before infra.node_runtime: jsii already chose its node")
     os.environ["JSII_NODE"] = str(NODE_BIN)
