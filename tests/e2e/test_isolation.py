@@ -7,6 +7,8 @@ CLI's per-user commands call (``status``/``watch``/``list``/``cancel``/``replay 
 from __future__ import annotations
 
 import contextlib
+import json
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -15,8 +17,10 @@ import pytest
 from botocore.credentials import Credentials
 
 from taskrail.client import ApiError, TaskrailClient, replay_execution_name
+from taskrail.local.inprocess import api_task_item
 from taskrail.local.stack import LocalStack
 from taskrail.local.users import ALICE, BOB
+from tests.e2e.polling import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -24,21 +28,72 @@ STATUSES = [None, "QUEUED", "RUNNING", "SUCCEEDED", "REJECTED", "FAILED", "CANCE
 NOT_FOUND = (404, {"message": "task not found"})
 
 
+# Runs until cancelled (840 s is the longest sleep; the module takes far less) and notices a cancel at its next
+# progress report, 8.4 s apart, so its worker is free soon after the module ends.
+UNTIL_CANCELLED = {"seconds": 840, "steps": 100}
+TERMINAL_EXECUTION = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+SITUATION_STATUS = {
+    "queued": "QUEUED",
+    "in-progress": "RUNNING",
+    "succeeded": "SUCCEEDED",
+    "rejected": "REJECTED",
+    "failed": "FAILED",
+    "cancelled": "CANCELLED",
+}
+
+
+def queued_task(stack: LocalStack, owner: str) -> str:
+    """A task that stays QUEUED: stored as the API stores it, but never claimed.
+
+    Written first as CANCELLED (the start pipe's execution then ends at TaskAlreadyClaimed), then set to QUEUED
+    (a MODIFY, which no pipe starts), with a createdAt in the future so the reconciler never finds it stuck."""
+    assert stack.info is not None
+    dynamodb, sfn, table = stack.clients("dynamodb"), stack.clients("stepfunctions"), stack.info.tasks_table
+    task_id = f"isolation-queued-{uuid.uuid4()}"
+    tomorrow_ms = int((time.time() + 86_400) * 1000)
+    item = {**api_task_item(task_id, "text.stats", {"text": "q"}, user=owner, created_at_ms=tomorrow_ms)}
+    dynamodb.put_item(TableName=table, Item={**item, "status": {"S": "CANCELLED"}})
+
+    def quiet_execution_ended() -> bool:
+        listed = sfn.list_executions(stateMachineArn=stack.info.state_machine_arn, maxResults=50)["executions"]
+        for execution in listed:
+            described = sfn.describe_execution(executionArn=execution["executionArn"])
+            if json.loads(described.get("input") or "null") == [task_id]:
+                return described["status"] in TERMINAL_EXECUTION
+        return False
+
+    wait_for(quiet_execution_ended, timeout=60, what=f"the start pipe's execution for {task_id} to end")
+    dynamodb.update_item(
+        TableName=table,
+        Key={"taskId": {"S": task_id}},
+        UpdateExpression="SET #s = :queued",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":queued": {"S": "QUEUED"}},
+    )
+    return task_id
+
+
 @pytest.fixture(scope="module")
 def alice_tasks(stack: LocalStack, alice: TaskrailClient) -> Iterator[dict[str, str]]:
-    """One of alice's tasks in each situation: in progress, finished, failed into the DLQ."""
+    """One of alice's tasks in every status (so that a leak of any of them would show)."""
     tasks = {
-        "in-progress": alice.submit("diagnostic.sleep", {"seconds": 20, "steps": 1})["taskId"],
+        "queued": queued_task(stack, ALICE.principal_id),
+        "in-progress": alice.submit("diagnostic.sleep", UNTIL_CANCELLED)["taskId"],
         "succeeded": alice.submit("text.stats", {"text": "a b a"})["taskId"],
+        "rejected": alice.submit("text.stats", {"text": "x", "top": 1000})["taskId"],
         "failed": alice.submit("diagnostic.flaky", {"failures": 10})["taskId"],
+        "cancelled": alice.submit("diagnostic.sleep", UNTIL_CANCELLED)["taskId"],
     }
-    finished = alice.wait([tasks["succeeded"], tasks["failed"]], timeout=120)
-    assert finished[tasks["succeeded"]]["status"] == "SUCCEEDED"
-    assert finished[tasks["failed"]]["status"] == "FAILED"
+    wait_for(lambda: alice.get(tasks["cancelled"])["status"] == "RUNNING", what="the task to cancel to run")
+    assert alice.cancel(tasks["cancelled"])["status"] == "CANCELLED"
+    alice.wait([tasks[s] for s in ("succeeded", "rejected", "failed", "cancelled")], timeout=120)
+    wait_for(lambda: alice.get(tasks["in-progress"])["status"] == "RUNNING", what="the long task to run")
+    assert {situation: alice.get(task_id)["status"] for situation, task_id in tasks.items()} == SITUATION_STATUS
     yield tasks
     with contextlib.suppress(ApiError):  # already over
         alice.cancel(tasks["in-progress"])
     drop_dlq_messages(stack, tasks["failed"])
+    stack.clients("dynamodb").delete_item(TableName=stack.info.tasks_table, Key={"taskId": {"S": tasks["queued"]}})
 
 
 def drop_dlq_messages(stack: LocalStack, task_id: str) -> None:
@@ -71,7 +126,7 @@ def ids(tasks: list[dict[str, Any]]) -> set[str]:
 # --------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("situation", ["in-progress", "succeeded", "failed"])
+@pytest.mark.parametrize("situation", list(SITUATION_STATUS))
 def test_another_users_task_reads_exactly_like_a_missing_one(bob: TaskrailClient, alice_tasks, situation):
     missing = bob.request("GET", f"/tasks/{uuid.uuid4()}")
 
@@ -106,8 +161,9 @@ def test_another_users_tasks_never_appear_in_a_listing(alice: TaskrailClient, bo
 
     assert not ids(listed) & mine
     assert all(task["taskId"] not in mine for task in bob.find_tasks(status, limit=100))
-    if status in (None, "SUCCEEDED", "FAILED"):
-        assert ids(alice.list_tasks(status, limit=100)) & mine, "the owner lists them (the check is not vacuous)"
+    # Not vacuous: alice has a task in this status, and she lists it.
+    expected = {alice_tasks[s] for s, st in SITUATION_STATUS.items() if status in (None, st)}
+    assert expected and expected <= ids(alice.find_tasks(status, limit=100)), "the owner lists them"
 
 
 @pytest.mark.parametrize(
@@ -140,10 +196,10 @@ def test_another_user_cannot_cancel_a_task_in_progress(alice: TaskrailClient, bo
         bob.cancel(task_id)
 
     assert refused.value.status == 404
-    assert alice.get(task_id)["status"] in ("QUEUED", "RUNNING")
+    assert alice.get(task_id)["status"] == "RUNNING"
 
 
-@pytest.mark.parametrize("situation", ["succeeded", "failed"])
+@pytest.mark.parametrize("situation", ["succeeded", "rejected", "failed", "cancelled"])
 def test_cancelling_another_users_finished_task_does_not_reveal_its_status(bob: TaskrailClient, alice_tasks, situation):
     missing = bob.request("DELETE", f"/tasks/{uuid.uuid4()}")
 
