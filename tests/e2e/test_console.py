@@ -235,8 +235,10 @@ def test_workflow_layout_puts_the_main_path_in_one_column_and_branches_beside_it
 
     assert set(nodes) == set(asl_definition()["States"])
     assert [n["name"] for n in sorted(layout["nodes"], key=lambda n: n["row"]) if n["column"] == 0] == MAIN_PATH
-    assert nodes["RecordFailure"]["column"] > 0 and nodes["MarkRejected"]["column"] > 0
-    assert nodes["TaskWasCancelled"]["column"] < 0
+    # branches that end in a Fail state to the right; those ending quietly in a Succeed state (a rejected task,
+    # since d08f67d, and a cancelled one) to the left
+    assert nodes["RecordFailure"]["column"] > 0
+    assert nodes["MarkRejected"]["column"] < 0 and nodes["TaskWasCancelled"]["column"] < 0
     assert nodes["RecordFailure"]["row"] > nodes["MarkSucceeded"]["row"], "below every state that can fail into it"
     boxes = {(n["x"], n["y"]) for n in layout["nodes"]}
     assert len(boxes) == len(nodes), "no two states share a box"
