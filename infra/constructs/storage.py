@@ -20,8 +20,8 @@ TASK_OBJECT_TRANSITIONS = (
     (s3.StorageClass.GLACIER_INSTANT_RETRIEVAL, Duration.days(90)),
 )
 NONCURRENT_VERSIONS_KEPT_FOR = Duration.days(30)
-SERVER_ACCESS_LOGS_USE_BUCKET_POLICY = "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy"
 INCOMPLETE_UPLOADS_ABORTED_AFTER = Duration.days(7)
+SERVER_ACCESS_LOGS_USE_BUCKET_POLICY = "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy"
 
 
 class Storage(Construct):
