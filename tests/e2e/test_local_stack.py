@@ -17,6 +17,7 @@ from taskrail.client import ApiError, TaskrailClient
 from taskrail.local.stack import LocalStack
 from taskrail.local.users import ALICE
 from tests.e2e.polling import wait_for
+from tests.listening import LOOPBACK_HEX, listening_sockets_of_this_process, non_loopback_listeners
 
 pytestmark = pytest.mark.e2e
 
@@ -148,29 +149,6 @@ def test_invalid_input_gets_a_4xx_with_the_reason(alice: TaskrailClient):
     assert "type" in body["message"]
 
 
-LOOPBACK_HEX = {"0100007F", "00000000000000000000000001000000", "0000000000000000FFFF00000100007F"}
-
-
-def listening_sockets_of_this_process() -> list[tuple[str, int]]:
-    """(local address in /proc/net hex, port) of every TCP socket this process listens on (Linux's /proc)."""
-    inodes = set()
-    for fd in Path("/proc/self/fd").iterdir():
-        try:
-            target = fd.readlink()
-        except OSError:
-            continue
-        if str(target).startswith("socket:["):
-            inodes.add(str(target)[len("socket:[") : -1])
-    listening = []
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            address, port_hex = fields[1].split(":")
-            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
-                listening.append((address, int(port_hex, 16)))
-    return listening
-
-
 def test_nothing_listens_on_a_non_loopback_address(stack: LocalStack):
     assert stack.info is not None
     urls = (stack.info.api_url, stack.info.aws_endpoint_url, stack.info.console_url)
@@ -179,9 +157,9 @@ def test_nothing_listens_on_a_non_loopback_address(stack: LocalStack):
 
     listening = listening_sockets_of_this_process()
 
-    # The stack's servers are among this process's listening sockets, and every one of them is loopback only
-    # (0.0.0.0 or :: would accept connections from other machines).
-    assert ports <= {port for _, port in listening}, (ports, listening)
+    # The stack's servers are among this process's listening sockets (with the functions' Runtime APIs), and
+    # every one of them is loopback only (0.0.0.0 or :: would accept connections from other machines).
+    assert non_loopback_listeners(ports) == []
     assert [(a, p) for a, p in listening if a not in LOOPBACK_HEX] == []
 
 

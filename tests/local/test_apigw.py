@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from taskrail.local.apigw import MAX_PAYLOAD_BYTES, GatewayRequest, LocalApiGate
 from taskrail.local.moto_hooks import threaded_server
 from taskrail.local.provision import provision
 from taskrail.local.users import ALICE, BOB, LocalUser
+from tests.listening import non_loopback_listeners
 
 REGION = "us-east-1"
 FIXTURES = Path(__file__).parent / "fixtures" / "apigw"
@@ -185,17 +185,8 @@ def test_nothing_listens_on_a_non_loopback_address(api: Api) -> None:
     assert api.url.startswith(f"http://127.0.0.1:{port}/")
     with pytest.raises(ValueError, match=r"127\.0\.0\.1 only"):
         LocalApiGateway({}, lambda v: v, "http://127.0.0.1:1", host="0.0.0.0")
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect(("192.0.2.1", 9))  # no packet is sent: this only picks the outgoing interface
-            local_ip = probe.getsockname()[0]
-        except OSError:
-            local_ip = "127.0.0.1"
-    if local_ip.startswith("127."):
-        return  # no non-loopback interface on this machine
-    with socket.socket() as client, pytest.raises(OSError):
-        client.settimeout(2)
-        client.connect((local_ip, port))
+    # and the OS agrees: the listening socket's address is loopback (0.0.0.0 would accept other hosts)
+    assert non_loopback_listeners({port}) == []
 
 
 # --------------------------------------------------------------------------------------------------
@@ -544,9 +535,12 @@ def test_every_request_writes_one_access_log_line(api: Api, caplog: pytest.LogCa
     assert "GET /v1/tasks/access-log-probe 404" in lines[0] and lines[0].endswith("ms")
 
 
-def test_the_real_templates_never_produced_a_500(api: Api) -> None:
-    # Runs after every request above (module order): no mapping template failed, nothing unexpected happened
-    assert api.gateway.internal_errors == []
+@pytest.fixture(autouse=True)
+def _no_mapping_template_failed(request: pytest.FixtureRequest) -> Iterator[None]:
+    # After each test that used the real templates (in any order): no template failed, nothing unexpected happened
+    yield
+    if "api" in request.fixturenames:
+        assert request.getfixturevalue("api").gateway.internal_errors == []
 
 
 def test_a_minimal_api_with_mock_integration_greedy_paths_and_gateway_responses() -> None:
