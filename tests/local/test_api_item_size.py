@@ -177,7 +177,9 @@ def run_workflow_write(ddb: Any, table: str, task_id: str, parameters: dict[str,
     for name, value in parameters["ExpressionAttributeValues"].items():
         ((kind, given),) = value.items()
         values[name] = {kind.removesuffix(".$"): widest(given) if kind.endswith(".$") else given}
-    request = {key: value for key, value in parameters.items() if key not in ("TableName", "Key", "ExpressionAttributeValues")}
+    request = {
+        key: value for key, value in parameters.items() if key not in ("TableName", "Key", "ExpressionAttributeValues")
+    }
     ddb.update_item(**request, TableName=table, Key={"taskId": {"S": task_id}}, ExpressionAttributeValues=values)
 
 
