@@ -57,15 +57,23 @@ THROTTLED_STATUS = 400
 class ThrottleRule:
     action: str  # PutItem, GetItem, Query, UpdateItem, ...
     error: str  # a key of THROTTLING_ERRORS
-    marker: str  # only requests whose raw body contains this
+    marker: str | tuple[str, ...]  # only requests whose raw body contains this (every one of these)
     times: int | None = None  # how many requests to refuse; None: all of them
     refused: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         if self.error not in THROTTLING_ERRORS:
             raise ValueError(f"{self.error} is not a DynamoDB throttling error: {sorted(THROTTLING_ERRORS)}")
-        if not self.marker:
+        if not self.markers or not all(self.markers):
             raise ValueError("a throttle rule needs a marker, so that it never throttles the whole stack")
+
+    @property
+    def markers(self) -> tuple[str, ...]:
+        return (self.marker,) if isinstance(self.marker, str) else self.marker
+
+    def matches(self, action: str, body: str) -> bool:
+        unused = self.times is None or self.refused < self.times
+        return unused and action == self.action and all(marker in body for marker in self.markers)
 
 
 _lock = threading.Lock()
@@ -116,7 +124,7 @@ def _matching_rule(handler: Any) -> ThrottleRule | None:
     body = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw or "")
     with _lock:
         for rule in _rules:
-            if rule.action == action and rule.marker in body and (rule.times is None or rule.refused < rule.times):
+            if rule.matches(action, body):
                 rule.refused += 1
                 return rule
     return None

@@ -13,6 +13,7 @@ import base64
 import hmac
 import re
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
@@ -61,8 +62,9 @@ class LocalRole:
         return f"arn:aws:iam::{ACCOUNT_ID}:role/{self.name}"
 
     def session(self, session_name: str | None = None) -> RoleSession:
-        """A new session of the role, named like botocore names one unless a name is given."""
-        name = session_name or f"botocore-session-{time.time_ns() // 1_000_000}"
+        """A new session of the role, named like botocore names one (plus a random part, so that two sessions
+        started in the same second differ too) unless a name is given."""
+        name = session_name or f"botocore-session-{int(time.time())}-{uuid.uuid4().hex[:8]}"
         if not ROLE_SESSION_NAME.fullmatch(name):
             raise ValueError(f"invalid role session name {name!r}: 2-64 of [A-Za-z0-9_+=,.@-]")
         return RoleSession(self, name)

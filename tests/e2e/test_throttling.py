@@ -34,8 +34,17 @@ def ci(stack: LocalStack) -> TaskrailClient:
 
 @pytest.fixture(scope="module")
 def task_id(ci: TaskrailClient) -> str:
-    """A task that stays cancellable while the module runs."""
+    """A task that stays cancellable while the module runs (its workflow writes it too: cancel rules also match
+    "cancelledAt", which only the API's cancel writes)."""
     return ci.submit("diagnostic.sleep", {"seconds": 600, "steps": 1})["taskId"]
+
+
+@pytest.fixture(scope="module")
+def finished_task(ci: TaskrailClient) -> str:
+    """A task nothing but the API reads any more (its workflow is over)."""
+    task = ci.submit("text.stats", {"text": "a b"})["taskId"]
+    ci.wait([task], timeout=120)
+    return task
 
 
 def test_the_throttle_hook_still_fits_moto():
@@ -54,9 +63,9 @@ def test_submit_answers_503_when_dynamodb_throttles(ci: TaskrailClient, error: s
 
 
 @pytest.mark.parametrize("error", ERRORS)
-def test_get_answers_503_when_dynamodb_throttles(ci: TaskrailClient, task_id: str, error: str):
-    with throttling(ThrottleRule("GetItem", error, task_id)) as rules:
-        status, body = ci.request("GET", f"/tasks/{task_id}")
+def test_get_answers_503_when_dynamodb_throttles(ci: TaskrailClient, finished_task: str, error: str):
+    with throttling(ThrottleRule("GetItem", error, finished_task)) as rules:
+        status, body = ci.request("GET", f"/tasks/{finished_task}")
 
     assert (status, rules[0].refused) == (503, 1), body
     assert "retry" in body["message"]
@@ -75,27 +84,27 @@ def test_list_answers_503_when_dynamodb_throttles(ci: TaskrailClient, error: str
 
 @pytest.mark.parametrize("error", ERRORS)
 def test_cancel_answers_503_when_dynamodb_throttles(ci: TaskrailClient, task_id: str, error: str):
-    with throttling(ThrottleRule("UpdateItem", error, task_id)) as rules:
+    with throttling(ThrottleRule("UpdateItem", error, (task_id, "cancelledAt"))) as rules:
         status, body = ci.request("DELETE", f"/tasks/{task_id}")
 
     assert (status, rules[0].refused) == (503, 1), body
     assert ci.get(task_id)["status"] != "CANCELLED"  # nothing changed
 
 
-def test_requests_the_rule_does_not_mark_are_served(ci: TaskrailClient, task_id: str):
-    with throttling(ThrottleRule("GetItem", "ThrottlingException", f"not-{task_id}")) as rules:
-        assert ci.get(task_id)["taskId"] == task_id
+def test_requests_the_rule_does_not_mark_are_served(ci: TaskrailClient, finished_task: str):
+    with throttling(ThrottleRule("GetItem", "ThrottlingException", f"not-{finished_task}")) as rules:
+        assert ci.get(finished_task)["taskId"] == finished_task
 
     assert rules[0].refused == 0
 
 
-def test_the_client_retries_a_throttled_read_and_cancel(ci: TaskrailClient, task_id: str):
-    # Given DynamoDB throttles the next two reads and the next two cancels of the task
-    rules = [ThrottleRule("GetItem", "ProvisionedThroughputExceededException", task_id, times=2)]
-    rules.append(ThrottleRule("UpdateItem", "RequestLimitExceeded", task_id, times=2))
+def test_the_client_retries_a_throttled_read_and_cancel(ci: TaskrailClient, task_id: str, finished_task: str):
+    # Given DynamoDB throttles the next two reads of a task and the next two cancels of another
+    rules = [ThrottleRule("GetItem", "ProvisionedThroughputExceededException", finished_task, times=2)]
+    rules.append(ThrottleRule("UpdateItem", "RequestLimitExceeded", (task_id, "cancelledAt"), times=2))
     with throttling(*rules):
         # Then the client backs off and gets the answer
-        assert ci.get(task_id)["taskId"] == task_id
+        assert ci.get(finished_task)["taskId"] == finished_task
         assert ci.cancel(task_id) == {"taskId": task_id, "status": "CANCELLED"}
 
     assert [rule.refused for rule in rules] == [2, 2]
@@ -132,22 +141,18 @@ def taskrail(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> Any
     return invoke
 
 
-def test_the_cli_rides_out_throttling(taskrail, ci: TaskrailClient):
-    task = ci.submit("text.stats", {"text": "x"})["taskId"]
-
-    with throttling(ThrottleRule("GetItem", "ThrottlingException", task, times=2)) as rules:
-        result = taskrail("status", task, "--json")
+def test_the_cli_rides_out_throttling(taskrail, finished_task: str):
+    with throttling(ThrottleRule("GetItem", "ThrottlingException", finished_task, times=2)) as rules:
+        result = taskrail("status", finished_task, "--json")
 
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["taskId"] == task
+    assert json.loads(result.stdout)["taskId"] == finished_task
     assert rules[0].refused == 2
 
 
-def test_the_cli_says_to_try_again_when_throttling_persists(taskrail, ci: TaskrailClient):
-    task = ci.submit("text.stats", {"text": "x"})["taskId"]
-
-    with throttling(ThrottleRule("GetItem", "ThrottlingException", task)) as rules:
-        result = taskrail("status", task)
+def test_the_cli_says_to_try_again_when_throttling_persists(taskrail, finished_task: str):
+    with throttling(ThrottleRule("GetItem", "ThrottlingException", finished_task)) as rules:
+        result = taskrail("status", finished_task)
 
     assert result.exit_code == 1
     assert "try again" in result.output
