@@ -18,6 +18,7 @@ from moto.core.config import default_user_config
 from taskrail.local import moto_hooks as hooks
 from taskrail.local.mock_config import MockConfigError, load_mock_config
 from taskrail.local.stack import LOCAL_CREDENTIALS
+from tests.claim_race import ClaimRace, gate_condition_checks
 
 REGION = "us-east-1"
 ROLE_ARN = "arn:aws:iam::123456789012:role/sfn-role"
@@ -546,75 +547,6 @@ def test_server_mode_lambda_invoke_reaches_invoker() -> None:
     assert json.loads(result["output"]) == {"result": {"status": "served"}}
     assert invoker.calls == [("worker", {"taskId": "t-9"}, None)]
     assert json.dumps(default_user_config, sort_keys=True) == saved_config
-
-
-class ClaimRace:
-    """Forces the interleaving that breaks a non-atomic conditional write, without timing.
-
-    Each writer that has evaluated its condition waits until another writer has either evaluated its own
-    condition too (then both passed it before either wrote: the race) or is waiting for the hook's write lock
-    (then the lock serialises them). Without the hook the lock is never taken, so two claims always both pass.
-    """
-
-    def __init__(self) -> None:
-        self._changed = threading.Condition()
-        self._at_check: set[int] = set()
-        self._wanting_lock: set[int] = set()
-
-    def wants_lock(self) -> None:
-        with self._changed:
-            self._wanting_lock.add(threading.get_ident())
-            self._changed.notify_all()
-
-    def condition_evaluated(self) -> None:
-        me = threading.get_ident()
-        with self._changed:
-            self._at_check.add(me)
-            self._changed.notify_all()
-            # A hang guard only: one of the two events happens at once whatever the machine's speed.
-            others = self._changed.wait_for(lambda: (self._at_check | self._wanting_lock) - {me}, timeout=60)
-        assert others, "the other writer neither evaluated its condition nor waited for the write lock"
-
-
-class _ObservedLock:
-    def __init__(self, lock: Any, race: ClaimRace) -> None:
-        self._lock, self._race = lock, race
-
-    def __enter__(self) -> None:
-        self._race.wants_lock()
-        self._lock.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self._lock.release()
-
-
-def gate_condition_checks(monkeypatch: pytest.MonkeyPatch, race: ClaimRace) -> None:
-    """Wraps moto's UpdateItem condition check (``moto.dynamodb.models.create_condition_expression_parser``)
-    and the hook's write lock so that ``race`` sees both."""
-    import moto.dynamodb.models as dynamodb_models
-
-    create_parser = dynamodb_models.create_condition_expression_parser
-
-    class GatedCondition:
-        def __init__(self, condition: Any) -> None:
-            self._condition = condition
-
-        def expr(self, item: Any) -> bool:
-            passed = self._condition.expr(item)
-            race.condition_evaluated()
-            return passed
-
-    class GatedParser:
-        def __init__(self, parser: Any) -> None:
-            self._parser = parser
-
-        def parse(self) -> GatedCondition:
-            return GatedCondition(self._parser.parse())
-
-    monkeypatch.setattr(
-        dynamodb_models, "create_condition_expression_parser", lambda *a, **k: GatedParser(create_parser(*a, **k))
-    )
-    monkeypatch.setattr(hooks, "_dynamodb_write_lock", _ObservedLock(hooks._dynamodb_write_lock, race))
 
 
 def test_two_claims_racing_through_the_condition_check_cannot_both_win(monkeypatch: pytest.MonkeyPatch) -> None:

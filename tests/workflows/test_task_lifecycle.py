@@ -3,6 +3,9 @@
 import json
 import time
 
+import pytest
+
+from tests.claim_race import ClaimRace, gate_condition_checks
 from tests.workflows.conftest import Lifecycle
 
 HAPPY_PATH_STATES = [
@@ -127,9 +130,11 @@ def test_duplicate_start_ends_quietly_at_claim_with_one_result_and_one_notificat
     assert lifecycle.task("t-dup")["attempt"] == "1"
 
 
-def test_concurrent_duplicate_starts_process_the_task_once(lifecycle: Lifecycle):
-    # Given three executions started at once for one task (a pipe redelivering quickly)
+def test_concurrent_duplicate_starts_process_the_task_once(lifecycle: Lifecycle, monkeypatch: pytest.MonkeyPatch):
+    # Given three executions started at once for one task (a pipe redelivering quickly), each claim held after
+    # its condition check until another claim has reached its own check or the write lock (tests/claim_race.py)
     lifecycle.store_task("t-race", "text.stats", {"text": "race"})
+    gate_condition_checks(monkeypatch, ClaimRace())
     arns = [lifecycle.start("t-race") for _ in range(3)]
 
     # Then exactly one claims it: the conditional claim is atomic (in moto via install_atomic_dynamodb_writes)
