@@ -63,6 +63,10 @@ TRANSIENT = RetryPolicy(
     errors=[
         TRANSIENT_TASK_ERROR,
         "States.Timeout",
+        # AWS reports a function timeout or out-of-memory as Lambda.Unknown ("Handle Lambda service exceptions",
+        # Step Functions Developer Guide); the local Runtime API names a timeout Sandbox.Timedout, as Lambda's
+        # own payload does.
+        "Lambda.Unknown",
         "Sandbox.Timedout",
         "Runtime.ExitError",
         "IdempotencyAlreadyInProgressError",

@@ -105,8 +105,12 @@ from moto.stepfunctions.parser.asl.component.common.error_name.failure_event imp
     FailureEventException,
 )
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils as _lambda_eval
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_dynamodb as _sfn_dynamodb,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_lambda as _sfn_lambda,
 )
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import (
     WaitFunction,
@@ -681,6 +685,50 @@ def uninstall_aws_stop_semantics() -> None:
 
 
 # --------------------------------------------------------------------------------------------------
+# 4b. A Lambda error without an error type is Lambda.Unknown, as on AWS
+# --------------------------------------------------------------------------------------------------
+
+StateTaskServiceLambda = _sfn_lambda.StateTaskServiceLambda
+LAMBDA_UNKNOWN: Final = "Lambda.Unknown"
+
+
+def _lambda_unknown_cause(payload: str) -> str:
+    return f"The cause could not be determined because Lambda did not return an error type. Returned payload: {payload}"
+
+
+def _lambda_from_error(self: Any, env: Environment, ex: Exception) -> Any:
+    """moto names a function error whose payload has no ``errorType`` ``Exception``. AWS reports it as
+    ``Lambda.Unknown``: "Unhandled errors in Lambda are reported as Lambda.Unknown in the error output. These
+    include out-of-memory errors and function timeouts" ("Handle Lambda service exceptions", Step Functions
+    Developer Guide). A Retry or Catch on the AWS name must match locally too."""
+    if isinstance(ex, _lambda_eval.LambdaFunctionErrorException):
+        try:
+            error_type = json.loads(ex.payload).get("errorType")
+        except (ValueError, AttributeError):
+            error_type = None
+        if not error_type:
+            typed = _lambda_eval.LambdaFunctionErrorException(
+                ex.function_error, json.dumps({"errorType": LAMBDA_UNKNOWN})
+            )
+            failure = _original(StateTaskServiceLambda, "_from_error")(self, env, typed)
+            details = (failure.event_details or {}).get("taskFailedEventDetails")
+            if details is not None:
+                details["cause"] = _lambda_unknown_cause(ex.payload)
+            return failure
+    return _original(StateTaskServiceLambda, "_from_error")(self, env, ex)
+
+
+def install_lambda_error_names() -> None:
+    if not _is_patched(StateTaskServiceLambda, "_from_error"):
+        _patch(StateTaskServiceLambda, "_from_error", _lambda_from_error)
+
+
+def uninstall_lambda_error_names() -> None:
+    if _is_patched(StateTaskServiceLambda, "_from_error"):
+        _unpatch(StateTaskServiceLambda, "_from_error")
+
+
+# --------------------------------------------------------------------------------------------------
 # 5. Atomic conditional writes in DynamoDB
 # --------------------------------------------------------------------------------------------------
 
@@ -836,6 +884,7 @@ def uninstall_eventbridge_sns_targets() -> None:
 def install_aws_semantics() -> None:
     """Hooks 4-7 together: what every local run of the platform needs to behave as on AWS (and fast)."""
     install_aws_stop_semantics()
+    install_lambda_error_names()
     install_atomic_dynamodb_writes()
     install_fast_interpreter()
     install_eventbridge_sns_targets()
@@ -845,6 +894,7 @@ def uninstall_aws_semantics() -> None:
     uninstall_eventbridge_sns_targets()
     uninstall_fast_interpreter()
     uninstall_atomic_dynamodb_writes()
+    uninstall_lambda_error_names()
     uninstall_aws_stop_semantics()
 
 
@@ -1034,6 +1084,11 @@ _SOURCES: Final[dict[str, tuple[Callable[[], Any], list[str]]]] = {
     f"{_SFN}.asl.eval.environment.Environment.set_timed_out": (
         lambda: _original(Environment, "set_timed_out"),
         ["self._program_state = ProgramTimedOut()", "self.program_state_event.set()"],
+    ),
+    f"{_SFN}.asl.component.state.exec.state_task.service.state_task_service_lambda"
+    ".StateTaskServiceLambda._from_error": (
+        lambda: _original(StateTaskServiceLambda, "_from_error"),
+        ['error = cause_object["errorType"]', 'error = "Exception"', "LambdaFunctionErrorException"],
     ),
     f"{_SFN}.asl.eval.environment.Environment.set_stop": (
         lambda: Environment.set_stop,
