@@ -101,8 +101,12 @@ class TaskrailStack(Stack):
         """Explicit statements: the L2 grant helpers add wildcard actions (s3:Abort*, s3:List*) we do not use."""
         table_arn, bucket = storage.tasks_table.table_arn, storage.results_bucket
 
-        def allow(function: lambda_.IFunction, actions: list[str], resources: list[str]) -> None:
-            function.add_to_role_policy(iam.PolicyStatement(actions=actions, resources=resources))
+        def allow(
+            function: lambda_.IFunction, actions: list[str], resources: list[str], conditions: dict | None = None
+        ) -> None:
+            function.add_to_role_policy(
+                iam.PolicyStatement(actions=actions, resources=resources, conditions=conditions)
+            )
 
         allow(functions.validate, ["dynamodb:GetItem"], [table_arn])
         allow(functions.process, ["dynamodb:GetItem", "dynamodb:UpdateItem"], [table_arn])
@@ -119,5 +123,11 @@ class TaskrailStack(Stack):
             )
             allow(function, ["s3:PutObject"], [bucket.arn_for_objects("tasks/*")])
         allow(functions.process, ["s3:GetObject"], [bucket.arn_for_objects("diagnostics/*")])
-        # Without ListBucket a missing object reads as 403 rather than 404 (the poison marker check).
-        allow(functions.process, ["s3:ListBucket"], [bucket.bucket_arn])
+        # Without ListBucket a missing object reads as 403 rather than 404 (the poison marker check); only for the
+        # diagnostics/ prefix, never a listing of users' keys (s3:prefix, docs/AWS-REVIEW.md).
+        allow(
+            functions.process,
+            ["s3:ListBucket"],
+            [bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": ["diagnostics/*"]}},
+        )

@@ -2,6 +2,7 @@
 
 import json
 
+from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_pipes as pipes
@@ -15,6 +16,11 @@ CANCEL_FILTER = {"eventName": ["MODIFY"], "dynamodb": {"NewImage": {"status": {"
 # The workflow needs only the task id; everything else is read from the table by the steps that need it.
 START_INPUT_TEMPLATE = '"<$.dynamodb.NewImage.taskId.S>"'
 MAXIMUM_RETRY_ATTEMPTS = 10
+# Batches of one record per shard in flight would cap starts at a few per second per shard; the start pipe may
+# process up to 10 batches of a shard at once (the maximum for a stream source). Order does not matter for
+# starts: each task has one INSERT, and the claim is the exactly-once gate ("Amazon DynamoDB stream as a source",
+# EventBridge Pipes User Guide: ParallelizationFactor 1-10).
+START_PARALLELIZATION_FACTOR = 10
 
 
 class TaskPipes(Construct):
@@ -39,7 +45,9 @@ class TaskPipes(Construct):
             description="Starts the task lifecycle for every stored task (at least once)",
             role_arn=start_role.role_arn,
             source=self._stream_arn,
-            source_parameters=self._source_parameters(START_FILTER),
+            source_parameters=self._source_parameters(
+                START_FILTER, parallelization_factor=START_PARALLELIZATION_FACTOR
+            ),
             target=state_machine.state_machine_arn,
             target_parameters=pipes.CfnPipe.PipeTargetParametersProperty(
                 input_template=START_INPUT_TEMPLATE,
@@ -75,13 +83,19 @@ class TaskPipes(Construct):
         return stream_arn
 
     def _role(self, construct_id: str) -> iam.Role:
-        role = iam.Role(self, construct_id, assumed_by=iam.ServicePrincipal("pipes.amazonaws.com"))
+        # Only pipes of this account may assume it (the confused deputy; docs/AWS-REVIEW.md).
+        principal = iam.ServicePrincipal(
+            "pipes.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}}
+        )
+        role = iam.Role(self, construct_id, assumed_by=principal)
         self._table.grant_stream_read(role)
         # Without this the pipe never stabilises on deploy.
         self._dlq.grant_send_messages(role)
         return role
 
-    def _source_parameters(self, pattern: dict) -> pipes.CfnPipe.PipeSourceParametersProperty:
+    def _source_parameters(
+        self, pattern: dict, *, parallelization_factor: int = 1
+    ) -> pipes.CfnPipe.PipeSourceParametersProperty:
         return pipes.CfnPipe.PipeSourceParametersProperty(
             filter_criteria=pipes.CfnPipe.FilterCriteriaProperty(
                 filters=[pipes.CfnPipe.FilterProperty(pattern=json.dumps(pattern))]
@@ -89,6 +103,7 @@ class TaskPipes(Construct):
             dynamo_db_stream_parameters=pipes.CfnPipe.PipeSourceDynamoDBStreamParametersProperty(
                 starting_position="TRIM_HORIZON",
                 batch_size=1,
+                parallelization_factor=parallelization_factor,
                 maximum_retry_attempts=MAXIMUM_RETRY_ATTEMPTS,
                 dead_letter_config=pipes.CfnPipe.DeadLetterConfigProperty(arn=self._dlq.queue_arn),
             ),

@@ -1,0 +1,40 @@
+"""Findings of docs/AWS-REVIEW.md fixed in the pipe and the function grants."""
+
+from tests.infra.test_template import as_list, resources_of
+
+
+def test_the_start_pipe_processes_ten_batches_of_a_shard_at_once_and_the_cancel_pipe_one(template):
+    pipes = resources_of(template, "AWS::Pipes::Pipe")
+    factors = {
+        logical_id: pipe["Properties"]["SourceParameters"]["DynamoDBStreamParameters"].get("ParallelizationFactor", 1)
+        for logical_id, pipe in pipes.items()
+    }
+    assert {k: v for k, v in factors.items() if "Start" in k}.popitem()[1] == 10
+    assert {k: v for k, v in factors.items() if "Cancel" in k}.popitem()[1] == 1
+    for pipe in pipes.values():
+        assert pipe["Properties"]["SourceParameters"]["DynamoDBStreamParameters"]["BatchSize"] == 1
+
+
+def test_only_pipes_of_this_account_may_assume_the_pipe_roles(template):
+    roles = [
+        role
+        for role in resources_of(template, "AWS::IAM::Role").values()
+        for statement in role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        if statement["Principal"].get("Service") == "pipes.amazonaws.com"
+    ]
+    assert len(roles) == 2
+    for role in roles:
+        [statement] = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+
+
+def test_process_may_list_only_the_diagnostics_prefix(template):
+    listing = [
+        statement
+        for policy in resources_of(template, "AWS::IAM::Policy").values()
+        for statement in as_list(policy["Properties"]["PolicyDocument"]["Statement"])
+        if "s3:ListBucket" in as_list(statement["Action"])
+    ]
+    assert listing
+    for statement in listing:
+        assert statement["Condition"] == {"StringLike": {"s3:prefix": ["diagnostics/*"]}}
