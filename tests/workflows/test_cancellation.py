@@ -2,7 +2,9 @@
 FAILED (issue 9, defect 7)."""
 
 import time
+from typing import Any
 
+from taskrail.local.moto_hooks import lambda_invoker
 from tests.workflows.conftest import Lifecycle
 
 CLOSING_EVENTS = {"ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"}
@@ -66,3 +68,27 @@ def test_a_task_cancelled_before_the_stop_arrives_ends_in_the_cancel_state(lifec
     assert execution["status"] == "SUCCEEDED"
     assert lifecycle.states_entered(arn)[-1] == "TaskWasCancelled"
     assert lifecycle.task("t-cancel-race")["status"] == "CANCELLED"
+
+
+def test_a_task_cancelled_while_its_function_finishes_is_never_marked_succeeded(lifecycle: Lifecycle):
+    # Given ProcessTask's function completes its work, but the owner cancels the task meanwhile (after its last
+    # progress report, so the function itself never notices)
+    def cancel_during_process(name: str, payload: bytes, qualifier: str | None) -> Any:
+        outcome = lifecycle.functions(name, payload, qualifier)
+        if name.endswith("ProcessTaskFunction"):
+            cancel(lifecycle, "t-cancel-late")
+        return outcome
+
+    lifecycle.store_task("t-cancel-late", "text.stats", {"text": "a b c"})
+    with lambda_invoker(cancel_during_process):
+        execution = lifecycle.wait(lifecycle.start("t-cancel-late"))
+
+    # Then MarkSucceeded's condition (RUNNING) refuses the write: the workflow ends in TaskWasCancelled, the
+    # task stays CANCELLED, and no success is announced
+    entered = lifecycle.states_entered(execution["executionArn"])
+    assert entered[-2:] == ["MarkSucceeded", "TaskWasCancelled"]
+    assert "PublishSuccessEvent" not in entered
+    task = lifecycle.task("t-cancel-late")
+    assert task["status"] == "CANCELLED"
+    assert "resultLocation" not in task
+    assert [n for n in lifecycle.drain("NotificationsArchiveQueue") if n["taskId"] == "t-cancel-late"] == []
