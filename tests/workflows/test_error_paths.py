@@ -1,0 +1,157 @@
+"""Every error the workflow promises to retry is retried, and every error it promises to catch ends where it
+should: one row per (state, error), with the error injected through a MockConfigFile test case built here.
+
+These rows are the workflow's error policy written down independently of the generated ASL, so a retrier or a
+catcher lost or narrowed in ``workflows/`` fails a row (docs/TEST-STRENGTH.md, area asl: the mutants that
+deleted a Retry or a Catch, or dropped a name from an ``ErrorEquals``, survived every test before this file).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from taskrail.local.moto_hooks import install_mock_config, start_execution_with_test_case
+from tests.workflows.conftest import Lifecycle
+
+FIXTURE = Path(__file__).parent / "fixtures" / "MockConfigFile.json"
+STATE_MACHINE_NAME = "taskrail-TaskLifecycleStateMachine"
+TASK_ID = "t-mocked"  # the id the fixture's mocked Lambda payloads carry
+
+LAMBDA_SERVICE = (
+    "Lambda.ClientExecutionTimeoutException",
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+)
+DYNAMODB_THROTTLING = (
+    "DynamoDB.ProvisionedThroughputExceededException",
+    "DynamoDB.ThrottlingException",
+    "DynamoDB.RequestLimitExceeded",
+    "DynamoDB.InternalServerErrorException",
+)
+DELIVERY = ("SNS.AmazonSNSException", "SQS.AmazonSQSException", "EventBridge.AmazonEventBridgeException")
+# States.Timeout is left out: thrown from a mocked state, the vendored interpreter does not retry it (it goes
+# to the catcher), which needs its own look against AWS before a row asserts either way.
+TASK_RETRIED = (
+    "TransientTaskError",
+    "Lambda.Unknown",
+    "Sandbox.Timedout",
+    "Runtime.ExitError",
+    "IdempotencyAlreadyInProgressError",
+)
+
+# The path that leads to a state: the mocked responses (from the fixture) that steer the execution there.
+TO_SUCCESS = {"ValidateParameters": "ValidateParametersAccepted", "ProcessTask": "ProcessTaskSucceeded"}
+TO_REJECTION = {"ValidateParameters": "ValidateParametersRejected"}
+TO_FAILURE = {"ValidateParameters": "ValidateParametersAccepted", "ProcessTask": "ProcessTaskPermanentFailure"}
+# What a state answers once the retried error has passed (what its ResultSelector or the next state reads).
+RECOVERED = {
+    "ValidateParameters": "ValidateParametersAccepted",
+    "ProcessTask": "ProcessTaskSucceeded",
+    "ClaimTask": {"Attributes": {"attempt": {"N": "1"}, "executionArn": {"S": "arn:aws:states:::execution:x"}}},
+}
+
+# (state, error, the path there, the terminal state reached when the error is retried)
+RETRIED = [
+    *(("ClaimTask", e, TO_SUCCESS, "TaskWasCancelled") for e in DYNAMODB_THROTTLING),
+    *(("ValidateParameters", e, {"ProcessTask": "ProcessTaskSucceeded"}, "TaskSucceeded") for e in LAMBDA_SERVICE),
+    *(("ProcessTask", e, TO_SUCCESS, "TaskSucceeded") for e in (*TASK_RETRIED, *LAMBDA_SERVICE)),
+    *(("StoreResult", e, TO_SUCCESS, "TaskSucceeded") for e in ("S3.S3Exception", "S3.SdkClientException")),
+    *(("MarkSucceeded", e, TO_SUCCESS, "TaskSucceeded") for e in DYNAMODB_THROTTLING),
+    *(("PublishSuccessEvent", e, TO_SUCCESS, "TaskSucceeded") for e in (*DELIVERY, "EventBridge.FailedEntry")),
+    *(("MarkRejected", e, TO_REJECTION, "TaskRejected") for e in DYNAMODB_THROTTLING),
+    *(("PublishRejectionEvent", e, TO_REJECTION, "TaskRejected") for e in (*DELIVERY, "EventBridge.FailedEntry")),
+    *(("RecordFailure", e, TO_FAILURE, "TaskFailed") for e in DYNAMODB_THROTTLING),
+    *(("SendToDeadLetterQueue", e, TO_FAILURE, "TaskFailed") for e in DELIVERY),
+    *(("PublishFailureEvent", e, TO_FAILURE, "TaskFailed") for e in (*DELIVERY, "EventBridge.FailedEntry")),
+]
+
+# (state, error thrown on every attempt, the path there, the state the catcher leads to, the terminal state)
+CAUGHT = [
+    ("ValidateParameters", "Lambda.Unknown", {}, "RecordFailure", "TaskFailed"),
+    ("ProcessTask", "ValidationFailed", TO_SUCCESS, "MarkRejected", "TaskRejected"),
+    ("ProcessTask", "TaskCancelled", TO_SUCCESS, "TaskWasCancelled", "TaskWasCancelled"),
+    ("ProcessTask", "PermanentTaskError", TO_SUCCESS, "RecordFailure", "TaskFailed"),
+    ("StoreResult", "S3.AccessDenied", TO_SUCCESS, "RecordFailure", "TaskFailed"),
+    ("MarkSucceeded", "DynamoDB.ConditionalCheckFailedException", TO_SUCCESS, "TaskWasCancelled", "TaskWasCancelled"),
+    ("MarkSucceeded", "DynamoDB.ValidationException", TO_SUCCESS, "RecordFailure", "TaskFailed"),
+    ("MarkRejected", "DynamoDB.ConditionalCheckFailedException", TO_REJECTION, "TaskWasCancelled", "TaskWasCancelled"),
+    ("RecordFailure", "DynamoDB.ConditionalCheckFailedException", TO_FAILURE, "TaskWasCancelled", "TaskWasCancelled"),
+]
+
+
+def throw(error: str) -> dict[str, Any]:
+    return {"Throw": {"Error": error, "Cause": f"injected {error}"}}
+
+
+def run_case(lifecycle: Lifecycle, path: dict[str, str], state: str, outcomes: dict[str, Any]) -> dict[str, Any]:
+    """Run the workflow with ``path`` steering it and ``state`` answering ``outcomes`` by attempt."""
+    document = json.loads(FIXTURE.read_text(encoding="utf-8"))
+    responses = document["MockedResponses"]
+    responses["Injected"] = outcomes
+    document["StateMachines"][STATE_MACHINE_NAME]["TestCases"] = {"Injected": {**path, state: "Injected"}}
+    lifecycle.store_task(TASK_ID, "text.stats", {"text": "the cat sat\non the mat"})
+    with install_mock_config(document):
+        execution_arn = start_execution_with_test_case(
+            lifecycle.client("stepfunctions"),
+            lifecycle.state_machine_arn,
+            "Injected",
+            name=f"{TASK_ID}-injected",
+            input=[TASK_ID],
+        )
+        return lifecycle.wait(execution_arn)
+
+
+def recovered(state: str, document: dict[str, Any]) -> dict[str, Any]:
+    answer = RECOVERED.get(state, {})
+    if isinstance(answer, str):
+        return dict(document["MockedResponses"][answer]["0"])
+    return {"Return": answer}
+
+
+@pytest.mark.parametrize(("state", "error", "path", "terminal"), RETRIED, ids=[f"{s}-{e}" for s, e, *_ in RETRIED])
+def test_an_error_the_state_retries_is_retried_and_the_execution_carries_on(
+    lifecycle: Lifecycle, state: str, error: str, path: dict[str, str], terminal: str
+):
+    # Given the state fails once with the error, then answers as usual
+    document = json.loads(FIXTURE.read_text(encoding="utf-8"))
+    outcomes = {"0": throw(error), "1": recovered(state, document)}
+
+    # When the workflow runs
+    execution = run_case(lifecycle, path, state, outcomes)
+
+    # Then the error was retried (one retry wait was taken) and the execution reached its usual end
+    states = lifecycle.states_entered(execution["executionArn"])
+    assert states[-1] == terminal, f"{state} did not retry {error}: {states}, {execution.get('error')}"
+    assert len(lifecycle.sleeps.retries()) == 1
+
+
+@pytest.mark.parametrize(
+    ("state", "error", "path", "handler", "terminal"), CAUGHT, ids=[f"{s}-{e}" for s, e, *_ in CAUGHT]
+)
+def test_an_error_the_state_catches_leads_to_its_handler_with_the_error_kept(
+    lifecycle: Lifecycle, state: str, error: str, path: dict[str, str], handler: str, terminal: str
+):
+    # Given the state fails with the error on every attempt
+    outcomes = {"0-9": throw(error)}
+
+    # When the workflow runs
+    execution = run_case(lifecycle, path, state, outcomes)
+
+    # Then the catcher leads to its handler, and the execution ends where that path ends
+    states = lifecycle.states_entered(execution["executionArn"])
+    assert states[states.index(state) + 1] == handler, states
+    assert states[-1] == terminal, (states, execution.get("error"), execution.get("cause"))
+    # And the failure path records the error it caught, as the DLQ message and the task show it
+    if handler == "RecordFailure":
+        task = lifecycle.task(TASK_ID)
+        assert (task["status"], task["error"]) == ("FAILED", error)
+        (message,) = lifecycle.drain("TaskDeadLetterQueue")
+        assert message["error"] == error
+    if handler == "MarkRejected":
+        assert lifecycle.task(TASK_ID)["status"] == "REJECTED"
