@@ -92,3 +92,22 @@ def test_a_task_cancelled_while_its_function_finishes_is_never_marked_succeeded(
     assert task["status"] == "CANCELLED"
     assert "resultLocation" not in task
     assert [n for n in lifecycle.drain("NotificationsArchiveQueue") if n["taskId"] == "t-cancel-late"] == []
+
+
+def test_a_task_cancelled_while_its_function_fails_is_never_marked_failed_nor_dead_lettered(lifecycle: Lifecycle):
+    # Given ProcessTask's function fails permanently, and the owner cancelled the task meanwhile
+    def cancel_during_process(name: str, payload: bytes, qualifier: str | None) -> Any:
+        outcome = lifecycle.functions(name, payload, qualifier)
+        if name.endswith("ProcessTaskFunction"):
+            cancel(lifecycle, "t-cancel-fail")
+        return outcome
+
+    lifecycle.store_task("t-cancel-fail", "diagnostic.poison", {})
+    with lambda_invoker(cancel_during_process):
+        execution = lifecycle.wait(lifecycle.start("t-cancel-fail"))
+
+    # Then RecordFailure's condition (RUNNING) refuses the write: no FAILED status and no DLQ message
+    entered = lifecycle.states_entered(execution["executionArn"])
+    assert entered[-2:] == ["RecordFailure", "TaskWasCancelled"]
+    assert lifecycle.task("t-cancel-fail")["status"] == "CANCELLED"
+    assert [m for m in lifecycle.drain("TaskDeadLetterQueue") if m["taskId"] == "t-cancel-fail"] == []
