@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import re
 import sys
 import tempfile
 from collections.abc import Callable
@@ -24,8 +25,12 @@ AREA_NAMES = (*(a.name for a in python.AREAS), "asl", "template")
 OUTPUT = ROOT / "docs" / "TEST-STRENGTH.md"
 
 
-def sampler(budget: int | None, seed: int, area: str) -> Callable[[list[Mutant]], list[Mutant]]:
+def sampler(
+    budget: int | None, seed: int, area: str, match: re.Pattern[str] | None = None
+) -> Callable[[list[Mutant]], list[Mutant]]:
     def select(every: list[Mutant]) -> list[Mutant]:
+        if match is not None:
+            every = [m for m in every if match.search(m.ident)]
         if budget is None or budget >= len(every):
             return every
         keep = set(random.Random(f"{seed}:{area}").sample(range(len(every)), budget))
@@ -42,7 +47,7 @@ def area_budgets(text: str) -> dict[str, int]:
 
 def run_area(name: str, tree: Path, workdir: Path, args: argparse.Namespace) -> AreaResult:
     budget = None if args.full else args.area_budget.get(name, args.budget)
-    select = sampler(budget, args.seed, name)
+    select = sampler(budget, args.seed, name, args.match)
     if name == "asl":
         return asl.run(tree, workdir, select, args.timeout)
     if name == "template":
@@ -57,6 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=int, default=15, help="mutants sampled per area (default 15)")
     parser.add_argument(
         "--area-budget", type=area_budgets, default={}, help="per-area budgets, e.g. lambdas=40,workflows=6"
+    )
+    parser.add_argument(
+        "--match",
+        type=re.compile,
+        help="only the mutants whose id matches this regular expression (re-check survivors)",
     )
     parser.add_argument("--rev", default="HEAD", help="the commit to measure (default HEAD)")
     parser.add_argument("--full", action="store_true", help="every mutant of each area (overrides --budget)")
