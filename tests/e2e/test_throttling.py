@@ -32,10 +32,10 @@ def ci(stack: LocalStack) -> TaskrailClient:
     return client_for(stack, "ci")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def task_id(ci: TaskrailClient) -> str:
-    """A task that stays cancellable while the module runs (its workflow writes it too: cancel rules also match
-    "cancelledAt", which only the API's cancel writes)."""
+    """A task of this test's own, cancellable while it runs (a cancel by another test would change what this one
+    sees; its workflow writes it too: cancel rules also match "cancelledAt", which only the API's cancel writes)."""
     return ci.submit("diagnostic.sleep", {"seconds": 600, "steps": 1})["taskId"]
 
 
