@@ -77,7 +77,12 @@ class Notifications(Construct):
             ],
         )
         self.topic.add_subscription(
-            subscriptions.SqsSubscription(self.notifications_archive, raw_message_delivery=True)
+            # A message SNS cannot deliver after its retries is kept, not dropped ("Amazon SNS dead-letter queues").
+            subscriptions.SqsSubscription(
+                self.notifications_archive,
+                raw_message_delivery=True,
+                dead_letter_queue=self.dead_letter_queue_for_rules,
+            )
         )
 
     def _let_cloudwatch_alarms_publish(self) -> None:

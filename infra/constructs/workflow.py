@@ -1,6 +1,6 @@
 """The task-lifecycle state machine: STANDARD, logging ALL, X-Ray tracing, an execution timeout."""
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
@@ -12,8 +12,15 @@ def standard_state_machine(
     scope: Construct, construct_id: str, definition: sfn.IChainable, *, timeout: Duration, comment: str
 ) -> sfn.StateMachine:
     """Every taskrail workflow: STANDARD, an execution timeout, X-Ray, and ALL events to its own log group."""
+    # Under /aws/vendedlogs/states/: otherwise Step Functions adds each log group to the account's CloudWatch Logs
+    # resource policy (5,120 characters), and deploys fail in an account with many logged state machines
+    # ("Avoiding Amazon CloudWatch Logs resource policy size restrictions", Step Functions Developer Guide).
     log_group = logs.LogGroup(
-        scope, "ExecutionLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=RemovalPolicy.DESTROY
+        scope,
+        "ExecutionLogs",
+        log_group_name=f"/aws/vendedlogs/states/{Stack.of(scope).stack_name}-{construct_id}",
+        retention=logs.RetentionDays.ONE_MONTH,
+        removal_policy=RemovalPolicy.DESTROY,
     )
     return sfn.StateMachine(
         scope,

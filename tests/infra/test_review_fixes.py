@@ -38,3 +38,21 @@ def test_process_may_list_only_the_diagnostics_prefix(template):
     assert listing
     for statement in listing:
         assert statement["Condition"] == {"StringLike": {"s3:prefix": ["diagnostics/*"]}}
+
+
+def test_execution_log_groups_live_under_vendedlogs(template):
+    machines = resources_of(template, "AWS::StepFunctions::StateMachine")
+    groups = resources_of(template, "AWS::Logs::LogGroup")
+    for machine in machines.values():
+        for destination in machine["Properties"]["LoggingConfiguration"]["Destinations"]:
+            group_id = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
+            assert groups[group_id]["Properties"]["LogGroupName"].startswith("/aws/vendedlogs/states/")
+
+
+def test_the_notification_archive_subscription_keeps_what_sns_cannot_deliver(template):
+    [subscription] = [
+        s["Properties"]
+        for s in resources_of(template, "AWS::SNS::Subscription").values()
+        if s["Properties"]["Protocol"] == "sqs"
+    ]
+    assert "deadLetterTargetArn" in subscription["RedrivePolicy"]
