@@ -51,6 +51,10 @@ class Observability(Construct):
                 f"{name}NotEmpty",
                 queue.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"),
             )
+            # NotEmpty stays in ALARM until the queue is drained, so a second failure would page nobody: this one
+            # fires for every new dead letter (every sender calls SendMessage itself; "Creating alarms for
+            # dead-letter queues using Amazon CloudWatch", SQS Developer Guide).
+            self._alarm(f"{name}NewMessages", queue.metric_number_of_messages_sent(period=PERIOD, statistic="Sum"))
         # A lifecycle execution fails only when its task FAILED (rejections and cancels do not fail it).
         self._alarm("ExecutionsFailed", state_machine.metric_failed(period=PERIOD))
         self._alarm("ExecutionsThrottled", state_machine.metric_throttled(period=PERIOD))

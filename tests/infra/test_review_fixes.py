@@ -56,3 +56,18 @@ def test_the_notification_archive_subscription_keeps_what_sns_cannot_deliver(tem
         if s["Properties"]["Protocol"] == "sqs"
     ]
     assert "deadLetterTargetArn" in subscription["RedrivePolicy"]
+
+
+def test_every_dead_letter_queue_pages_for_each_new_message(template):
+    from tests.infra.test_alarms import alarm_metrics
+
+    queues_watched_for_visible, queues_watched_for_sent = set(), set()
+    for alarm in resources_of(template, "AWS::CloudWatch::Alarm").values():
+        for namespace, name, dimensions in alarm_metrics(alarm):
+            queue = next((d["Value"]["Fn::GetAtt"][0] for d in dimensions if d["Name"] == "QueueName"), None)
+            if (namespace, name) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible"):
+                queues_watched_for_visible.add(queue)
+            if (namespace, name) == ("AWS/SQS", "NumberOfMessagesSent"):
+                queues_watched_for_sent.add(queue)
+    assert queues_watched_for_visible
+    assert queues_watched_for_sent == queues_watched_for_visible
