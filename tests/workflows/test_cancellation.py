@@ -31,14 +31,31 @@ def cancel(lifecycle: Lifecycle, task_id: str) -> None:
     )
 
 
+def wait_until_processing(lifecycle: Lifecycle, arn: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while "ProcessTask" not in lifecycle.states_entered(arn):
+        assert time.monotonic() < deadline, "ProcessTask never started"
+        time.sleep(0.02)
+
+
+def cancelling_during_process(lifecycle: Lifecycle, task_id: str) -> Any:
+    """An invoker that runs the real functions and cancels the task while ProcessTask's function runs, after its
+    last progress report (so the function itself never notices)."""
+
+    def invoke(name: str, payload: bytes, qualifier: str | None) -> Any:
+        outcome = lifecycle.functions(name, payload, qualifier)
+        if name.endswith("ProcessTaskFunction"):
+            cancel(lifecycle, task_id)
+        return outcome
+
+    return invoke
+
+
 def test_a_task_stopped_while_its_function_runs_stays_aborted_when_the_function_then_fails(lifecycle: Lifecycle):
     # Given a task inside ProcessTask, whose next progress report will find the task CANCELLED
     lifecycle.store_task("t-cancel-mid", "diagnostic.sleep", {"seconds": 1, "steps": 2})
     arn = lifecycle.start("t-cancel-mid")
-    deadline = time.monotonic() + 10
-    while "ProcessTask" not in lifecycle.states_entered(arn):
-        assert time.monotonic() < deadline, "ProcessTask never started"
-        time.sleep(0.02)
+    wait_until_processing(lifecycle, arn)
 
     # When the owner cancels it and the cancel function stops the execution (as the cancel pipe does)
     cancel(lifecycle, "t-cancel-mid")
@@ -57,10 +74,7 @@ def test_a_task_cancelled_before_the_stop_arrives_ends_in_the_cancel_state(lifec
     # Given a task inside ProcessTask; When it is cancelled and no stop arrives (the cancel pipe is slower)
     lifecycle.store_task("t-cancel-race", "diagnostic.sleep", {"seconds": 0.4, "steps": 2})
     arn = lifecycle.start("t-cancel-race")
-    deadline = time.monotonic() + 10
-    while "ProcessTask" not in lifecycle.states_entered(arn):
-        assert time.monotonic() < deadline, "ProcessTask never started"
-        time.sleep(0.02)
+    wait_until_processing(lifecycle, arn)
     cancel(lifecycle, "t-cancel-race")
 
     # Then the function's next progress report ends it quietly in the state named for the cancel
@@ -73,14 +87,8 @@ def test_a_task_cancelled_before_the_stop_arrives_ends_in_the_cancel_state(lifec
 def test_a_task_cancelled_while_its_function_finishes_is_never_marked_succeeded(lifecycle: Lifecycle):
     # Given ProcessTask's function completes its work, but the owner cancels the task meanwhile (after its last
     # progress report, so the function itself never notices)
-    def cancel_during_process(name: str, payload: bytes, qualifier: str | None) -> Any:
-        outcome = lifecycle.functions(name, payload, qualifier)
-        if name.endswith("ProcessTaskFunction"):
-            cancel(lifecycle, "t-cancel-late")
-        return outcome
-
     lifecycle.store_task("t-cancel-late", "text.stats", {"text": "a b c"})
-    with lambda_invoker(cancel_during_process):
+    with lambda_invoker(cancelling_during_process(lifecycle, "t-cancel-late")):
         execution = lifecycle.wait(lifecycle.start("t-cancel-late"))
 
     # Then MarkSucceeded's condition (RUNNING) refuses the write: the workflow ends in TaskWasCancelled, the
@@ -96,14 +104,8 @@ def test_a_task_cancelled_while_its_function_finishes_is_never_marked_succeeded(
 
 def test_a_task_cancelled_while_its_function_fails_is_never_marked_failed_nor_dead_lettered(lifecycle: Lifecycle):
     # Given ProcessTask's function fails permanently, and the owner cancelled the task meanwhile
-    def cancel_during_process(name: str, payload: bytes, qualifier: str | None) -> Any:
-        outcome = lifecycle.functions(name, payload, qualifier)
-        if name.endswith("ProcessTaskFunction"):
-            cancel(lifecycle, "t-cancel-fail")
-        return outcome
-
     lifecycle.store_task("t-cancel-fail", "diagnostic.poison", {})
-    with lambda_invoker(cancel_during_process):
+    with lambda_invoker(cancelling_during_process(lifecycle, "t-cancel-fail")):
         execution = lifecycle.wait(lifecycle.start("t-cancel-fail"))
 
     # Then RecordFailure's condition (RUNNING) refuses the write: no FAILED status and no DLQ message
