@@ -1,7 +1,9 @@
 """The IAM actions each role of the synthesized template is granted, as a reviewed snapshot.
 
 ``tests/infra/fixtures/iam_actions.json`` maps each role (by its construct path, e.g. ``Api/IntegrationRole``) to
-the sorted actions its policies allow and the managed policies it has. ``tests/infra/test_iam_snapshot.py`` fails
+the sorted actions its policies allow, each allowed (action, resource, condition) grant with resources named by
+construct path (so dropping or widening a statement's resource or condition is a diff too, not only an action),
+and the managed policies it has. ``tests/infra/test_iam_snapshot.py`` fails
 when the template grants something else, so every new permission is a reviewed diff of that file.
 
 ``python -m infra.iam_snapshot``          write the snapshot from cdk.out (synth if the sources changed)
@@ -38,6 +40,40 @@ def _managed_policy_name(arn: Any) -> str:
     return str(arn).split(":policy/", 1)[-1]
 
 
+def _construct_names(template: dict[str, Any]) -> dict[str, str]:
+    return {logical_id: _role_name(logical_id, r) for logical_id, r in template.get("Resources", {}).items()}
+
+
+def _readable(value: Any, names: dict[str, str]) -> str:
+    """A resource or condition value with logical ids replaced by construct paths (stable across hash changes)."""
+    if isinstance(value, list):
+        return "[" + ", ".join(_readable(v, names) for v in value) + "]"
+    if isinstance(value, dict) and len(value) == 1:
+        ((key, arg),) = value.items()
+        if key == "Ref":
+            return f"<{names.get(arg, arg)}>"
+        if key == "Fn::GetAtt":
+            logical_id, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
+            return f"<{names.get(logical_id, logical_id)}.{attribute}>"
+        if key == "Fn::Join":
+            return arg[0].join(_readable(part, names) for part in arg[1])
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_readable(v, names)}" for k, v in sorted(value.items())) + "}"
+    return str(value)
+
+
+def _allowed_grants(document: dict[str, Any], names: dict[str, str]) -> set[str]:
+    grants: set[str] = set()
+    for statement in _as_list(document.get("Statement", [])):
+        if statement.get("Effect") != "Allow":
+            continue
+        condition = f" if {_readable(statement['Condition'], names)}" if "Condition" in statement else ""
+        for action in _as_list(statement.get("Action", [])):
+            for resource in _as_list(statement.get("Resource", "*")):
+                grants.add(f"{action} on {_readable(resource, names)}{condition}")
+    return grants
+
+
 def _allowed_actions(document: dict[str, Any]) -> set[str]:
     actions: set[str] = set()
     for statement in _as_list(document.get("Statement", [])):
@@ -47,13 +83,17 @@ def _allowed_actions(document: dict[str, Any]) -> set[str]:
 
 
 def role_actions(template: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
-    """Per role: ``actions`` (from AWS::IAM::Policy resources and inline policies) and ``managedPolicies``."""
+    """Per role: ``actions`` (from AWS::IAM::Policy resources and inline policies), ``grants`` (action on
+    resource, with its condition) and ``managedPolicies``."""
     resources: dict[str, dict[str, Any]] = template.get("Resources", {})
     roles = {logical_id: r for logical_id, r in resources.items() if r.get("Type") == "AWS::IAM::Role"}
+    names = _construct_names(template)
     actions: dict[str, set[str]] = {logical_id: set() for logical_id in roles}
+    grants: dict[str, set[str]] = {logical_id: set() for logical_id in roles}
     for logical_id, role in roles.items():
         for policy in role.get("Properties", {}).get("Policies", []):
             actions[logical_id] |= _allowed_actions(policy.get("PolicyDocument", {}))
+            grants[logical_id] |= _allowed_grants(policy.get("PolicyDocument", {}), names)
     for resource in resources.values():
         if resource.get("Type") != "AWS::IAM::Policy":
             continue
@@ -62,9 +102,11 @@ def role_actions(template: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
             ref = role.get("Ref") if isinstance(role, dict) else None
             if ref in actions:
                 actions[ref] |= _allowed_actions(properties.get("PolicyDocument", {}))
+                grants[ref] |= _allowed_grants(properties.get("PolicyDocument", {}), names)
     snapshot = {
         _role_name(logical_id, role): {
             "actions": sorted(actions[logical_id]),
+            "grants": sorted(grants[logical_id]),
             "managedPolicies": sorted(
                 _managed_policy_name(arn) for arn in role.get("Properties", {}).get("ManagedPolicyArns", [])
             ),
