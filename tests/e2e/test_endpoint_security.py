@@ -16,9 +16,7 @@ import http.server
 import json
 import stat
 import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ import requests
 from taskrail.client import TaskrailClient
 from taskrail.local.stack import STATE_DIR, LocalStack, StackInfo, local_client
 from tests.e2e.test_console import browser, chromium  # noqa: F401  (the shared chromium fixtures)
+from tests.local_up import LOCAL_CLI, start_local_up
 
 pytestmark = pytest.mark.e2e
 
@@ -223,25 +222,13 @@ def test_a_page_on_another_origin_can_neither_read_nor_change_the_stack(
 
 # -- `taskrail local reset`: the one way to reset, over the stack's control socket ----------------------------
 
-START_DEADLINE = 120
-
 
 def test_local_reset_empties_the_stack_over_its_control_socket_and_http_cannot(tmp_path: Path) -> None:
     state = tmp_path / "state" / "local.json"
-    cli = [sys.executable, "-m", "taskrail.cli", "local"]
+    cli = LOCAL_CLI
     with (tmp_path / "up.log").open("w") as log:
-        up = subprocess.Popen(
-            [*cli, "up", "--api-port", "0", "--aws-port", "0", "--console-port", "0", "--time-scale", "0.02",
-             "--local-state", str(state)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        up = start_local_up(state, log)
         try:
-            deadline = time.monotonic() + START_DEADLINE
-            while not state.exists():
-                assert up.poll() is None, (tmp_path / "up.log").read_text()[-3000:]
-                assert time.monotonic() < deadline, "local up did not write its state file"
-                time.sleep(0.2)
             # The state file and its folder are this OS user's only; so is the control socket's folder
             assert stat.S_IMODE(state.stat().st_mode) == 0o600
             assert stat.S_IMODE(state.parent.stat().st_mode) == 0o700

@@ -263,34 +263,31 @@ def test_an_unsigned_request_gets_the_services_missing_token_error(endpoint: str
     assert_data_unchanged(endpoint, data)
 
 
+REFUSABLE_CALLS = {
+    "dynamodb": lambda c: c.list_tables(),
+    "sns": lambda c: c.list_topics(),
+    "s3": lambda c: c.list_buckets(),
+}
+
+
+def assert_each_service_refuses(endpoint: str, credentials: dict[str, str], expected: dict[str, str]) -> None:
+    for service, call in REFUSABLE_CALLS.items():
+        with pytest.raises(ClientError) as refused:
+            call(client(service, endpoint, **credentials))
+        print(service, refused.value.response["Error"], refused.value.response["ResponseMetadata"]["HTTPStatusCode"])
+        assert refused.value.response["Error"]["Code"] == expected[service]
+
+
 def test_an_unknown_key_gets_the_services_invalid_key_error(endpoint: str) -> None:
     stranger = {"aws_access_key_id": "AKIAUNKNOWN000000000", "aws_secret_access_key": "anything"}
     expected = {"dynamodb": "UnrecognizedClientException", "sns": "InvalidClientTokenId", "s3": "InvalidAccessKeyId"}
-    calls = {
-        "dynamodb": lambda c: c.list_tables(),
-        "sns": lambda c: c.list_topics(),
-        "s3": lambda c: c.list_buckets(),
-    }
-    for service, call in calls.items():
-        with pytest.raises(ClientError) as refused:
-            call(client(service, endpoint, **stranger))
-        print(service, refused.value.response["Error"], refused.value.response["ResponseMetadata"]["HTTPStatusCode"])
-        assert refused.value.response["Error"]["Code"] == expected[service]
+    assert_each_service_refuses(endpoint, stranger, expected)
 
 
 def test_a_wrong_secret_gets_the_services_signature_error(endpoint: str) -> None:
     forged = {"aws_access_key_id": STACK_SERVICE.access_key_id, "aws_secret_access_key": "not-the-secret"}
     expected = {"dynamodb": "InvalidSignatureException", "sns": "SignatureDoesNotMatch", "s3": "SignatureDoesNotMatch"}
-    calls = {
-        "dynamodb": lambda c: c.list_tables(),
-        "sns": lambda c: c.list_topics(),
-        "s3": lambda c: c.list_buckets(),
-    }
-    for service, call in calls.items():
-        with pytest.raises(ClientError) as refused:
-            call(client(service, endpoint, **forged))
-        print(service, refused.value.response["Error"], refused.value.response["ResponseMetadata"]["HTTPStatusCode"])
-        assert refused.value.response["Error"]["Code"] == expected[service]
+    assert_each_service_refuses(endpoint, forged, expected)
 
 
 def test_a_body_changed_after_signing_is_refused(endpoint: str, data: dict[str, str]) -> None:

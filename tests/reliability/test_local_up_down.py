@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from taskrail.client import TaskrailClient
 from taskrail.local.stack import StackInfo, local_client
-
-START_DEADLINE = 120
+from tests.local_up import LOCAL_CLI, start_local_up
 
 
 def worker_pids_for(endpoint: str) -> set[int]:
@@ -31,20 +29,10 @@ def worker_pids_for(endpoint: str) -> set[int]:
 
 def test_local_up_serves_tasks_and_local_down_stops_everything(tmp_path: Path):
     state = tmp_path / "local.json"
-    cli = [sys.executable, "-m", "taskrail.cli", "local"]
+    cli = LOCAL_CLI
     log = (tmp_path / "up.log").open("w")
-    up = subprocess.Popen(
-        [*cli, "up", "--api-port", "0", "--aws-port", "0", "--console-port", "0", "--time-scale", "0.02",
-         "--local-state", str(state)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    up = start_local_up(state, log)
     try:
-        deadline = time.monotonic() + START_DEADLINE
-        while not state.exists():
-            assert up.poll() is None, (tmp_path / "up.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "local up did not write its state file"
-            time.sleep(0.2)
         info = StackInfo.load(state)
         assert info.api_url.startswith("http://127.0.0.1:") and info.console_url.startswith("http://127.0.0.1:")
         client = TaskrailClient.for_stack(info, "alice", lambda s: local_client(s, info.aws_endpoint_url))
