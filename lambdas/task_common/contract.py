@@ -1,0 +1,141 @@
+"""The task contract: the facts that the functions, the infrastructure, the workflow and the tools all rely on,
+written once. Standard library only, so that ``infra/``, ``workflows/``, ``taskrail/`` and ``bench/`` import it
+without pydantic, boto3 or CDK, and the Lambda bundle (the ``lambdas/`` folder) carries it unchanged.
+
+The deployed stack hands the index names to its consumers from the template: the API's mapping templates get
+them as placeholders rendered at synth time (``infra/constructs/api.py``), the reconciler function as an
+environment variable (:data:`STATUS_INDEX_ENV`). The names here are what ``infra/constructs/storage.py``
+declares; nothing else reads them directly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from enum import StrEnum
+
+# -- task statuses ------------------------------------------------------------------------------------------
+
+
+class Status(StrEnum):
+    """The ``status`` of a Tasks item. QUEUED is written by the API, RUNNING by the workflow's claim, the
+    other four end the task."""
+
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    REJECTED = "REJECTED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+ALL_STATUSES: tuple[str, ...] = tuple(status.value for status in Status)
+TERMINAL_STATUSES: frozenset[str] = frozenset(
+    status.value for status in (Status.SUCCEEDED, Status.REJECTED, Status.FAILED, Status.CANCELLED)
+)
+# What a user may cancel (the API's cancel condition).
+CANCELLABLE_STATUSES: frozenset[str] = frozenset({Status.QUEUED.value, Status.RUNNING.value})
+
+# -- the Tasks table's indexes ------------------------------------------------------------------------------
+
+# By owner, newest first: GET /tasks (the API's Query).
+USER_INDEX = "userId-createdAt"
+# By status, oldest first: the reconciler's Query for tasks stuck QUEUED or RUNNING.
+STATUS_INDEX = "status-createdAt"
+# The environment variable that hands the reconciler function the status index's name from the template.
+STATUS_INDEX_ENV = "TASKS_STATUS_INDEX_NAME"
+
+# -- the results bucket's keys ------------------------------------------------------------------------------
+
+TASKS_PREFIX = "tasks/"  # everything the platform writes for a task
+USERS_PREFIX = "users/"  # users' own objects, which a task may read as its input
+DIAGNOSTICS_PREFIX = "diagnostics/"  # markers of the diagnostic task types
+# The workflow's StoreResult key, as a format with one ``{}`` (Step Functions' States.Format takes the same).
+RESULT_KEY_FORMAT = TASKS_PREFIX + "{}/result.json"
+
+
+def task_prefix(task_id: str) -> str:
+    return f"{TASKS_PREFIX}{task_id}/"
+
+
+def user_prefix(user_id: str) -> str:
+    return f"{USERS_PREFIX}{user_id}/"
+
+
+def result_key(task_id: str) -> str:
+    """The task's result object (the workflow's StoreResult): the result inline, or its claim-check reference."""
+    return RESULT_KEY_FORMAT.format(task_id)
+
+
+def input_key(task_id: str) -> str:
+    """Parameters past the claim-check threshold (Validate writes them)."""
+    return f"{task_prefix(task_id)}input.json"
+
+
+def result_body_key(task_id: str) -> str:
+    """A result past the claim-check threshold (Process writes it; ``result.json`` then holds its reference)."""
+    return f"{task_prefix(task_id)}result-body.json"
+
+
+# -- execution names ----------------------------------------------------------------------------------------
+
+MAX_EXECUTION_NAME = 80  # StartExecution's limit
+REPLAY_SUFFIX = "r"  # `taskrail replay` starts {taskId}-r{attempt}
+RECONCILER_SUFFIX = "q"  # the reconciler starts a stuck QUEUED task as {taskId}-q{attempt}
+HASHED_ID_CHARS = 60
+
+
+def execution_name(task_id: str, attempt: int, suffix: str) -> str:
+    """``{taskId}-{suffix}{attempt}``: deterministic, so that two starts of the same attempt are one execution.
+    Ids too long for the 80-character limit (idempotency-key ids) become ``t`` and 60 hex digits of their
+    SHA-256."""
+    name = f"{task_id}-{suffix}{attempt}"
+    if len(name) <= MAX_EXECUTION_NAME:
+        return name
+    return f"t{hashlib.sha256(task_id.encode()).hexdigest()[:HASHED_ID_CHARS]}-{suffix}{attempt}"
+
+
+def replay_execution_name(task_id: str, attempt: int) -> str:
+    return execution_name(task_id, attempt, REPLAY_SUFFIX)
+
+
+def reconciler_execution_name(task_id: str, attempt: int) -> str:
+    return execution_name(task_id, attempt, RECONCILER_SUFFIX)
+
+
+def execution_arn_of(state_machine_arn: str, name: str) -> str:
+    """The ARN Step Functions gives the execution ``name`` of a STANDARD state machine."""
+    return f"{state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{name}"
+
+
+# -- outcome events -----------------------------------------------------------------------------------------
+
+EVENT_SOURCE = "taskrail"
+# The detail type the workflow publishes for each outcome on the task event bus (one event per ended task).
+OUTCOME_DETAIL_TYPE: dict[str, str] = {
+    Status.SUCCEEDED.value: "TaskSucceeded",
+    Status.REJECTED.value: "TaskRejected",
+    Status.FAILED.value: "TaskFailed",
+}
+OUTCOME_DETAIL_TYPES: tuple[str, ...] = tuple(OUTCOME_DETAIL_TYPE.values())
+
+# -- the lifecycle workflow's end states --------------------------------------------------------------------
+
+
+class EndState(StrEnum):
+    """The task-lifecycle workflow's Succeed and Fail states (workflows/task_lifecycle.py)."""
+
+    SUCCEEDED = "TaskSucceeded"
+    REJECTED = "TaskRejected"
+    FAILED = "TaskFailed"
+    ALREADY_CLAIMED = "TaskAlreadyClaimed"
+    CANCELLED = "TaskWasCancelled"
+
+
+# The end states of the Catch path: an execution that ended in one of them failed through it (its context is in
+# the DLQ, or the task was rejected); any other failed, timed-out or aborted execution failed outside it.
+CATCH_PATH_END_STATES: frozenset[str] = frozenset({EndState.FAILED.value, EndState.REJECTED.value})
+
+# -- Step Functions execution statuses ----------------------------------------------------------------------
+
+# An execution that ended without succeeding: the reconciler fails its task, an operator may redrive it.
+UNSUCCESSFUL_EXECUTION_STATUSES: frozenset[str] = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
