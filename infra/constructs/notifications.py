@@ -40,11 +40,14 @@ class Notifications(Construct):
             description="Encrypts the taskrail notification and alarm topics",
             enable_key_rotation=True,
             removal_policy=removal_policy,
+            # SNS stores no messages: once a destroyed stack's topics are gone nothing needs the key, so it is
+            # scheduled for deletion with them, after the shortest waiting period (7 days) rather than the 30 default.
+            pending_window=Duration.days(7) if removal_policy == RemovalPolicy.DESTROY else None,
         )
-        self.key.grant_encrypt_decrypt(iam.ServicePrincipal("cloudwatch.amazonaws.com"))
         self.topic = sns.Topic(self, "NotificationsTopic", master_key=self.key, enforce_ssl=True)
         self.alarm_topic = sns.Topic(self, "AlarmTopic", master_key=self.key, enforce_ssl=True)
         self._let_cloudwatch_alarms_publish()
+        self._let_cloudwatch_alarms_use_the_key()
         self._subscribe_alarm_recipients()
         self.event_bus = events.EventBus(self, "TaskEventBus", description="TaskSucceeded/TaskFailed/TaskRejected")
 
@@ -56,11 +59,10 @@ class Notifications(Construct):
         self.dead_letter_queue_for_rules = _queue(self, "EventRuleDeadLetterQueue")
         # A durable copy of every notification: operators and the local demo read outcomes from here.
         self.notifications_archive = _queue(self, "NotificationsArchiveQueue")
-        self.key.grant_encrypt_decrypt(iam.ServicePrincipal("sns.amazonaws.com"))
 
         # The workflow announces each outcome once, on the bus; this rule turns it into the notification (the
-        # event's detail is the message), so the workflow pays one state transition for both.
-        self.key.grant_encrypt_decrypt(iam.ServicePrincipal("events.amazonaws.com"))
+        # event's detail is the message), so the workflow pays one state transition for both. The target's
+        # grant gives EventBridge sns:Publish on the topic and kms:Decrypt/GenerateDataKey* on its key.
         self.outcome_rule = events.Rule(
             self,
             "TaskOutcomeToTopicRule",
@@ -76,6 +78,7 @@ class Notifications(Construct):
                 )
             ],
         )
+        self._only_the_outcome_rule_may_publish()
         self.topic.add_subscription(
             # A message SNS cannot deliver after its retries is kept, not dropped ("Amazon SNS dead-letter queues").
             subscriptions.SqsSubscription(
@@ -96,6 +99,43 @@ class Notifications(Construct):
                 actions=["sns:Publish"],
                 principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
                 resources=[self.alarm_topic.topic_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {
+                        "aws:SourceArn": f"arn:{stack.partition}:cloudwatch:{stack.region}:{stack.account}:alarm:*"
+                    },
+                },
+            )
+        )
+
+    def _only_the_outcome_rule_may_publish(self) -> None:
+        """The SnsTopic target allows ``events.amazonaws.com`` to publish with no condition: any rule, of any
+        account, that targets the topic could publish to it. EventBridge's SNS permissions page scopes the
+        statement with ``aws:SourceArn`` set to the rule ("Using resource-based policies for Amazon EventBridge",
+        Amazon SNS permissions). The statement is CDK's own, so it is found by its principal, not by position."""
+        policy = self.topic.node.find_child("Policy")
+        document = Stack.of(self).resolve(policy.document.to_json())  # type: ignore[attr-defined]
+        for index, statement in enumerate(document["Statement"]):
+            if statement.get("Principal") == {"Service": "events.amazonaws.com"}:
+                cfn = policy.node.default_child
+                cfn.add_property_override(  # type: ignore[union-attr]
+                    f"PolicyDocument.Statement.{index}.Condition",
+                    {"ArnEquals": {"aws:SourceArn": self.outcome_rule.rule_arn}},
+                )
+                return
+        raise AssertionError("the outcome rule's SNS target no longer grants events.amazonaws.com on the topic")
+
+    def _let_cloudwatch_alarms_use_the_key(self) -> None:
+        """What a CloudWatch alarm needs to publish to a topic under this key, and no more: kms:Decrypt and
+        kms:GenerateDataKey* ("Enable compatibility between event sources from AWS services and encrypted
+        topics", Amazon SNS Developer Guide), for this account's alarms only (confused deputy)."""
+        stack = Stack.of(self)
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchAlarmsOfThisAccount",
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                resources=["*"],
                 conditions={
                     "StringEquals": {"aws:SourceAccount": stack.account},
                     "ArnLike": {

@@ -71,3 +71,65 @@ def test_every_dead_letter_queue_pages_for_each_new_message(template):
                 queues_watched_for_sent.add(queue)
     assert queues_watched_for_visible
     assert queues_watched_for_sent == queues_watched_for_visible
+
+
+def _topic_key_statements(template) -> list[dict]:
+    [key] = resources_of(template, "AWS::KMS::Key").values()
+    return key["Properties"]["KeyPolicy"]["Statement"]
+
+
+def test_each_service_may_use_the_topic_key_only_to_publish_and_only_once(template):
+    """A publisher to an encrypted topic needs kms:Decrypt and kms:GenerateDataKey* ("Enable compatibility between
+    event sources from AWS services and encrypted topics", Amazon SNS Developer Guide). SNS itself needs no grant on
+    the topic's key: the archive queue it delivers to is SSE-SQS (a CMK-encrypted queue would need one on the
+    queue's key)."""
+    services = [
+        (s["Principal"]["Service"], sorted(as_list(s["Action"])))
+        for s in _topic_key_statements(template)
+        if "Service" in s.get("Principal", {})
+    ]
+    assert sorted(name for name, _ in services) == ["cloudwatch.amazonaws.com", "events.amazonaws.com"]
+    for _, actions in services:
+        assert actions == ["kms:Decrypt", "kms:GenerateDataKey*"]
+
+
+def test_only_this_accounts_alarms_may_use_the_topic_key(template):
+    """CloudWatch's requests to KMS carry aws:SourceAccount and aws:SourceArn, so its grant is scoped (confused
+    deputy). EventBridge's do not carry them, so its grant must stay unconditioned or every notification is lost."""
+    by_service = {
+        s["Principal"]["Service"]: s for s in _topic_key_statements(template) if "Service" in s.get("Principal", {})
+    }
+    cloudwatch = by_service["cloudwatch.amazonaws.com"]["Condition"]
+    assert cloudwatch["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+    parts = cloudwatch["ArnLike"]["aws:SourceArn"]["Fn::Join"][1]
+    assert ":cloudwatch:" in parts and parts[-1] == ":alarm:*"
+    assert "Condition" not in by_service["events.amazonaws.com"]
+
+
+def test_only_the_outcome_rule_may_publish_to_the_notifications_topic(template):
+    """The topic policy scopes ("Using resource-based policies for Amazon EventBridge", Amazon SNS permissions)
+    events.amazonaws.com with aws:SourceArn, or any rule of any account that targets the topic may publish."""
+    rules = [k for k in resources_of(template, "AWS::Events::Rule") if "TaskOutcomeToTopicRule" in k]
+    [rule] = rules
+    [policy] = [p for k, p in resources_of(template, "AWS::SNS::TopicPolicy").items() if "NotificationsTopic" in k]
+    [statement] = [
+        s
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        if s["Effect"] == "Allow" and s["Principal"] == {"Service": "events.amazonaws.com"}
+    ]
+    assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule, "Arn"]}}}
+
+
+def test_a_destroyed_stack_schedules_its_topic_key_for_deletion_after_seven_days():
+    """A customer managed key is billed monthly until deleted ("AWS KMS pricing"); the topics it protects store
+    nothing, so a stack deployed with RemovalPolicy.DESTROY schedules the key's deletion with the shortest window."""
+    import aws_cdk as cdk
+    from aws_cdk.assertions import Template
+
+    from infra.stack import TaskrailStack
+
+    app = cdk.App()
+    template = Template.from_stack(TaskrailStack(app, "t", removal_policy=cdk.RemovalPolicy.DESTROY)).to_json()
+    [key] = resources_of(template, "AWS::KMS::Key").values()
+    assert key["DeletionPolicy"] == "Delete"
+    assert key["Properties"]["PendingWindowInDays"] == 7
