@@ -1,0 +1,253 @@
+"""The local AWS endpoint's authorizer: every request signed by a template role is evaluated against the template.
+
+After SigV4 has said *who* signed (``taskrail.local.guard.AwsEndpointGuard``), :class:`Enforcer` says whether
+that principal may: the request is mapped to its IAM action(s) and resource(s) (:mod:`.actions`), evaluated with
+the role's identity policies and the resource's policy (:mod:`.evaluate`, :mod:`.policies`), recorded in the IAM
+log, and a denial is answered as the service answers it on AWS:
+
+* DynamoDB and DynamoDB Streams: HTTP 400 ``AccessDeniedException``
+  (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Programming.Errors.html);
+* Step Functions, EventBridge, KMS (JSON 1.0/1.1): HTTP 400 ``AccessDeniedException`` (each API's "Common Errors");
+* SQS (JSON, query-compatible): HTTP 403 ``AccessDenied`` (botocore reads the code from ``x-amzn-query-error``);
+* SNS (query): HTTP 403 ``AuthorizationError`` (the SNS API reference's error for a denied ``Publish``);
+* S3: HTTP 403 ``AccessDenied`` (https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html);
+* Lambda (REST-JSON): HTTP 403 ``AccessDeniedException``.
+
+The message is IAM's: ``User: <session ARN> is not authorized to perform: <action> on resource: <ARN> because no
+identity-based policy allows the <action> action`` (or ``with an explicit deny in a resource-based policy``).
+
+**Transport** (``aws:SecureTransport``): the local endpoint speaks plain HTTP on loopback only; every client of it
+is an AWS SDK that uses HTTPS against AWS. The key is evaluated as ``true`` by default, what the same client's call
+is on AWS, so the template's TLS-only ``Deny`` statements are evaluated (and hold: a test evaluates the same call
+with ``false`` and sees the explicit deny), not skipped. ``secure_transport=False`` evaluates it as the local
+socket literally is.
+
+Callers that are not template roles (the provisioner, console and CLI with the stack's service key, the local
+users) act as the account's administrator does, unevaluated. moto's interpreter's fixed key is refused while
+enforcement is on: a service call of a state machine must be made as the state machine's role.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+from taskrail.local.guard import AwsError
+from taskrail.local.iam.actions import ApiCall, HttpRequest, Unmapped, describe
+from taskrail.local.iam.evaluate import (
+    Decision,
+    Outcome,
+    Principal,
+    Request,
+    UnsupportedPolicy,
+    denial_message,
+    evaluate,
+)
+from taskrail.local.iam.policies import Grant, TemplatePolicies
+from taskrail.local.iam.principals import RoleCredential, account_of
+
+__all__ = ["Denied", "Enforcer", "IamLog", "IamRecord", "access_denied"]
+
+log = logging.getLogger("taskrail.local.iam")
+
+
+@dataclass(frozen=True)
+class IamRecord:
+    principal: str  # the role ARN (sessions of one role are one principal)
+    session: str
+    service: str
+    operation: str
+    action: str
+    resource: str
+    allowed: bool
+    decided_by: str  # "PolicyLogicalId[index]" or why it was denied
+
+
+class IamLog:
+    """Every authorization decision of the endpoint, in order; thread-safe; optionally appended to a JSONL file."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self._lock = threading.Lock()
+        self._records: list[IamRecord] = []
+        self._path = path
+
+    def add(self, record: IamRecord) -> None:
+        with self._lock:
+            self._records.append(record)
+            if self._path is not None:
+                with self._path.open("a") as file:
+                    file.write(json.dumps(asdict(record)) + "\n")
+
+    @property
+    def records(self) -> list[IamRecord]:
+        with self._lock:
+            return list(self._records)
+
+    def denials(self) -> list[IamRecord]:
+        return [r for r in self.records if not r.allowed]
+
+    def summary(self, policies: TemplatePolicies) -> dict[str, Any]:
+        """Per principal: calls, denials, the actions used; and the grants no call used (candidates for removal)."""
+        records = self.records
+        used = {r.decided_by.split(" ", 1)[0] for r in records if r.allowed}
+        by_principal: dict[str, dict[str, Any]] = {}
+        for record in records:
+            entry = by_principal.setdefault(record.principal, {"calls": 0, "denials": 0, "actions": Counter()})
+            entry["calls"] += 1
+            entry["denials"] += 0 if record.allowed else 1
+            entry["actions"][record.action] += 1
+        unused: list[Grant] = [
+            g for g in policies.grants() if g.effect == "Allow" and f"{g.policy}[{g.statement}]" not in used
+        ]
+        return {
+            "principals": {k: {**v, "actions": dict(v["actions"])} for k, v in by_principal.items()},
+            "calls": len(records),
+            "denials": sum(1 for r in records if not r.allowed),
+            "unused_grants": [asdict(g) for g in unused],
+        }
+
+
+@dataclass(frozen=True)
+class Denied:
+    request: Request
+    decision: Decision | None  # None: the request could not be mapped or evaluated
+    message: str
+
+
+def _principal(credential: RoleCredential) -> Principal:
+    return Principal(credential.arn, account_of(credential.role_arn), role_arn=credential.role_arn)
+
+
+class Enforcer:
+    def __init__(
+        self,
+        policies: TemplatePolicies,
+        *,
+        secure_transport: bool = True,
+        iam_log: IamLog | None = None,
+        refused_keys: Mapping[str, str] | None = None,
+    ) -> None:
+        self.policies = policies
+        self.secure_transport = secure_transport
+        self.log = iam_log or IamLog()
+        # access key -> why it is refused while enforcing (moto's interpreter's fixed key)
+        self._refused = dict(refused_keys or {})
+
+    def check(self, credential: RoleCredential, call: ApiCall) -> Denied | None:
+        """Evaluate every access of ``call`` as ``credential``'s role; the first denial, or None if all allowed."""
+        principal = _principal(credential)
+        context = {
+            "aws:SecureTransport": self.secure_transport,
+            "aws:PrincipalArn": credential.role_arn,
+            "aws:PrincipalAccount": principal.account,
+            "aws:PrincipalType": "AssumedRole",
+            **call.context,
+        }
+        identity = self.policies.identity_policies(credential.role_arn)
+        for access in call.accesses:
+            request = Request(principal, access.action, access.resource, context)
+            try:
+                decision = evaluate(request, identity, self.policies.resource_policies(access.resource))
+            except UnsupportedPolicy as error:
+                self._record(credential, call, request, allowed=False, why=f"unsupported policy: {error}")
+                return Denied(request, None, f"{denial_message(request, Decision(Outcome.IMPLICIT_DENY))} ({error})")
+            self._record(credential, call, request, allowed=decision.allowed, why=decision.decided_by)
+            if not decision.allowed:
+                return Denied(request, decision, denial_message(request, decision))
+        return None
+
+    def _record(self, credential: RoleCredential, call: ApiCall, request: Request, *, allowed: bool, why: str) -> None:
+        self.log.add(
+            IamRecord(
+                credential.role_arn, credential.session_name, call.service, call.operation,
+                request.action, request.resource, allowed, why,
+            )
+        )  # fmt: skip
+        if not allowed:
+            log.warning("IAM denied %s: %s on %s (%s)", credential.arn, request.action, request.resource, why)
+
+    def __call__(self, credential: Any, environ: Mapping[str, Any], request: Any) -> AwsError | None:
+        """The guard's authorizer: ``request`` is the guard's verified request (method, headers, body, raw path)."""
+        access_key = getattr(credential, "access_key_id", "")
+        if access_key in self._refused:
+            return access_denied(environ, self._refused[access_key])
+        if not isinstance(credential, RoleCredential):
+            return None
+        scope = _scope(request.header("Authorization"))
+        http = HttpRequest(
+            method=request.method,
+            host=request.header("Host") or "",
+            path=request.raw_path,
+            query=request.raw_query,
+            headers={k.lower(): v for k, v in request.headers},
+            body=request.body,
+            service=scope[1],
+            region=scope[0],
+        )
+        try:
+            call = describe(http, account_of(credential.role_arn))
+        except Unmapped as error:
+            principal = _principal(credential)
+            message = (
+                f"User: {principal.arn} is not authorized: the local IAM evaluator cannot map this request ({error})"
+            )
+            self.log.add(
+                IamRecord(credential.role_arn, credential.session_name, http.service, "?", "?", "?", False, str(error))
+            )
+            return access_denied(environ, message)
+        denied = self.check(credential, call)
+        return None if denied is None else access_denied(environ, denied.message)
+
+
+def _scope(header: str | None) -> tuple[str, str]:
+    for part in (header or "").partition(" ")[2].split(","):
+        key, _, value = part.strip().partition("=")
+        scope = value.split("/")
+        if key.strip() == "Credential" and len(scope) == 5:
+            return scope[2], scope[3]
+    return "", ""
+
+
+def access_denied(environ: Mapping[str, Any], message: str) -> AwsError:
+    """AWS's access-denied answer in the protocol (and with the code) of the service the request was for."""
+    target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+    service = _scope(environ.get("HTTP_AUTHORIZATION"))[1]
+    request_id = str(uuid.uuid4())
+    extra: list[tuple[str, str]] = []
+    if target.startswith("AmazonSQS."):
+        status, content_type = 403, "application/x-amz-json-1.0"
+        body = json.dumps({"__type": "com.amazon.coral.service#AccessDeniedException", "message": message})
+        extra = [("x-amzn-query-error", "AccessDenied;Sender")]
+    elif target:
+        status = 400
+        content_type = "application/x-amz-json-1.0" if target.startswith("DynamoDB") else "application/x-amz-json-1.1"
+        body = json.dumps({"__type": "com.amazon.coral.service#AccessDeniedException", "message": message})
+    elif service == "s3":
+        status, content_type = 403, "application/xml"
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f"<Error><Code>AccessDenied</Code><Message>{escape(message)}</Message>"
+            f"<RequestId>{request_id}</RequestId></Error>"
+        )
+    elif service in ("sns", "sts", "iam"):
+        code = "AuthorizationError" if service == "sns" else "AccessDenied"
+        status, content_type = 403, "text/xml"
+        body = (
+            f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{escape(message)}</Message></Error>"
+            f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+        )
+    else:  # REST-JSON: Lambda, Scheduler, Pipes
+        status, content_type = 403, "application/json"
+        body = json.dumps({"Type": "User", "message": message})
+        extra = [("x-amzn-ErrorType", "AccessDeniedException")]
+    encoded = body.encode()
+    headers = [("Content-Type", content_type), ("Content-Length", str(len(encoded))), ("x-amzn-RequestId", request_id)]
+    return AwsError(status, headers + extra, encoded)

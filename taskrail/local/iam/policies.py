@@ -1,0 +1,168 @@
+"""The synthesized template's policies, resolved to local ARNs: who may do what, as the deployed stack would say.
+
+* **Identity policies** per role: the role's inline ``Policies``, every ``AWS::IAM::Policy`` and
+  ``AWS::IAM::ManagedPolicy`` that names the role in ``Roles``, and customer managed policies in
+  ``ManagedPolicyArns`` that the template defines. An AWS managed policy (``arn:aws:iam::aws:policy/...``) has no
+  document in the template: it is recorded in :attr:`TemplatePolicies.unresolved` and grants nothing locally (the
+  one the template attaches, ``AmazonAPIGatewayPushToCloudWatchLogs``, belongs to API Gateway's logging role,
+  which no local component acts as).
+* **Resource policies**: ``AWS::S3::BucketPolicy`` (for the bucket and its objects), ``AWS::SQS::QueuePolicy``,
+  ``AWS::SNS::TopicPolicy``, and each ``AWS::KMS::Key``'s ``KeyPolicy``.
+
+Intrinsics (``Ref``, ``Fn::GetAtt``, ``Fn::Join``, ``Fn::Sub``, ``Fn::Select``/``Fn::Split``) are resolved by the
+provisioner's :class:`taskrail.local.provision.Resolver` (the values the local resources really have). A resource
+the local stack does not provision (the KMS key) resolves to the ARN its attributes would have if given one, or is
+kept by logical id only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from taskrail.local.iam.evaluate import Policy, PolicyKind
+
+__all__ = ["Grant", "TemplatePolicies"]
+
+Resolve = Callable[[Any], Any]
+RESOURCE = PolicyKind.RESOURCE
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One statement of one policy: what ``taskrail iam`` reports as used or never used."""
+
+    policy: str
+    statement: int
+    effect: str
+    actions: tuple[str, ...]
+    resources: tuple[str, ...]
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _queue_arn(url: str) -> str:
+    if url.startswith("arn:"):
+        return url
+    parts = [p for p in urlsplit(url).path.split("/") if p]
+    host = urlsplit(url).hostname or ""
+    region = host.split(".")[1] if host.startswith("sqs.") else "us-east-1"
+    return f"arn:aws:sqs:{region}:{parts[-2]}:{parts[-1]}"
+
+
+@dataclass
+class TemplatePolicies:
+    identity: dict[str, list[Policy]] = field(default_factory=dict)  # role ARN -> policies
+    resource: dict[str, list[Policy]] = field(default_factory=dict)  # resource ARN -> policies
+    role_ids: dict[str, str] = field(default_factory=dict)  # role ARN -> logical id
+    unresolved: dict[str, list[str]] = field(default_factory=dict)  # role ARN -> AWS managed policy ARNs
+    _role_by_name: dict[str, str] = field(default_factory=dict, repr=False)
+    _managed: dict[str, Policy] = field(default_factory=dict, repr=False)
+
+    @property
+    def role_arns(self) -> list[str]:
+        return list(self.role_ids)
+
+    def identity_policies(self, role_arn: str | None) -> list[Policy]:
+        return list(self.identity.get(role_arn or "", []))
+
+    def resource_policies(self, resource_arn: str) -> list[Policy]:
+        """The policies on the resource ``resource_arn`` addresses (an object's bucket's, a queue's, ...)."""
+        if resource_arn.startswith("arn:aws:s3:::"):
+            bucket = resource_arn.removeprefix("arn:aws:s3:::").split("/", 1)[0]
+            return list(self.resource.get(f"arn:aws:s3:::{bucket}", []))
+        return list(self.resource.get(resource_arn, []))
+
+    def grants(self) -> list[Grant]:
+        seen: dict[tuple[str, int], Grant] = {}
+        for policies in (*self.identity.values(), *self.resource.values()):
+            for policy in policies:
+                for index, statement in enumerate(policy.statements):
+                    actions = _as_list(statement.get("Action") or statement.get("NotAction"))
+                    resources = _as_list(statement.get("Resource") or statement.get("NotResource"))
+                    seen[(policy.name, index)] = Grant(
+                        policy.name, index, str(statement.get("Effect")),
+                        tuple(map(str, actions)), tuple(map(str, resources)),
+                    )  # fmt: skip
+        return list(seen.values())
+
+    @classmethod
+    def from_template(cls, template: Mapping[str, Any], resolve: Resolve) -> TemplatePolicies:
+        resources: Mapping[str, Any] = template.get("Resources", {})
+        policies = cls()
+        for logical_id, resource in resources.items():
+            if resource.get("Type") == "AWS::IAM::Role":
+                arn = str(resolve({"Fn::GetAtt": [logical_id, "Arn"]}))
+                policies.role_ids[arn] = logical_id
+                policies._role_by_name[str(resolve({"Ref": logical_id}))] = arn
+                policies.identity[arn] = []
+        for logical_id, resource in resources.items():
+            if resource.get("Type") == "AWS::IAM::ManagedPolicy":
+                document = resolve(resource["Properties"]["PolicyDocument"])
+                policies._managed[logical_id] = Policy(logical_id, document, PolicyKind.IDENTITY)
+        for logical_id, resource in resources.items():
+            reader = _READERS.get(str(resource.get("Type")))
+            if reader is not None:
+                reader(policies, logical_id, resource.get("Properties", {}), resolve)
+        return policies
+
+    def _read_role(self, logical_id: str, props: Mapping[str, Any], resolve: Resolve) -> None:
+        arn = str(resolve({"Fn::GetAtt": [logical_id, "Arn"]}))
+        for inline in props.get("Policies", []):
+            name = f"{logical_id}/{inline['PolicyName']}"
+            self.identity[arn].append(Policy(name, resolve(inline["PolicyDocument"])))
+        for raw in props.get("ManagedPolicyArns", []):
+            ref = raw.get("Ref") if isinstance(raw, dict) else None
+            if ref in self._managed:
+                self.identity[arn].append(self._managed[ref])
+            else:
+                self.unresolved.setdefault(arn, []).append(str(resolve(raw)))
+
+    def _read_policy(self, logical_id: str, props: Mapping[str, Any], resolve: Resolve) -> None:
+        policy = self._managed.get(logical_id) or Policy(logical_id, resolve(props["PolicyDocument"]))
+        for role in props.get("Roles", []):
+            role_arn = self._role_by_name.get(str(resolve(role)))
+            if role_arn is not None:
+                self.identity[role_arn].append(policy)
+
+    def _read_bucket_policy(self, logical_id: str, props: Mapping[str, Any], resolve: Resolve) -> None:
+        bucket = str(resolve(props["Bucket"]))
+        self._add_resource(f"arn:aws:s3:::{bucket}", Policy(logical_id, resolve(props["PolicyDocument"]), RESOURCE))
+
+    def _read_queue_policy(self, logical_id: str, props: Mapping[str, Any], resolve: Resolve) -> None:
+        document = resolve(props["PolicyDocument"])
+        for queue in props.get("Queues", []):
+            self._add_resource(_queue_arn(str(resolve(queue))), Policy(logical_id, document, RESOURCE))
+
+    def _read_topic_policy(self, logical_id: str, props: Mapping[str, Any], resolve: Resolve) -> None:
+        document = resolve(props["PolicyDocument"])
+        for topic in props.get("Topics", []):
+            self._add_resource(str(resolve(topic)), Policy(logical_id, document, RESOURCE))
+
+    def _read_key(self, logical_id: str, props: Mapping[str, Any], resolve: Resolve) -> None:
+        try:
+            key_arn = str(resolve({"Fn::GetAtt": [logical_id, "Arn"]}))
+        except KeyError:
+            key_arn = logical_id  # not provisioned locally: kept by logical id
+        document = resolve(props["KeyPolicy"])
+        self._add_resource(key_arn, Policy(logical_id, document, RESOURCE, is_key_policy=True))
+
+    def _add_resource(self, arn: str, policy: Policy) -> None:
+        self.resource.setdefault(arn, []).append(policy)
+
+
+_READERS: dict[str, Callable[[TemplatePolicies, str, Mapping[str, Any], Resolve], None]] = {
+    "AWS::IAM::Role": TemplatePolicies._read_role,
+    "AWS::IAM::Policy": TemplatePolicies._read_policy,
+    "AWS::IAM::ManagedPolicy": TemplatePolicies._read_policy,
+    "AWS::S3::BucketPolicy": TemplatePolicies._read_bucket_policy,
+    "AWS::SQS::QueuePolicy": TemplatePolicies._read_queue_policy,
+    "AWS::SNS::TopicPolicy": TemplatePolicies._read_topic_policy,
+    "AWS::KMS::Key": TemplatePolicies._read_key,
+}
