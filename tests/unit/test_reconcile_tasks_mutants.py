@@ -52,3 +52,16 @@ def test_a_run_at_exactly_the_cap_of_running_tasks_is_complete():
     assert result["truncated"] is False
     assert result["running"] == 2
     assert all(platform.status(task_id) is TaskStatus.RUNNING for task_id in arns)
+
+
+def test_a_run_under_the_cap_of_running_tasks_is_complete():
+    # Given one RUNNING task whose execution still runs, and a cap of three tasks per run
+    arn = execution("t-10")
+    platform = Platform(running("t-10", arn, minutes_ago=10), statuses={arn: "RUNNING"})
+
+    # When the reconciler runs
+    result = platform.reconcile(max_tasks_per_run=3)
+
+    # Then the run saw everything: not truncated
+    assert result["truncated"] is False
+    assert result["running"] == 1
