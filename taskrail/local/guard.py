@@ -287,6 +287,8 @@ def aws_error(environ: Mapping[str, Any], failure: str, message: str) -> AwsErro
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+#: (verified credential, WSGI environ, the verified request) -> the answer that refuses it, or None to let it through
+Authorizer = Callable[[Any, Mapping[str, Any], "_WsgiRequest"], "AwsError | None"]
 
 
 class AwsEndpointGuard:
@@ -296,9 +298,13 @@ class AwsEndpointGuard:
     may be named in the scope (moto serves them all on one port).
     """
 
-    def __init__(self, app: WsgiApp, credentials: Mapping[str, sigv4.Credential]) -> None:
+    def __init__(
+        self, app: WsgiApp, credentials: Mapping[str, sigv4.Credential], authorizer: Authorizer | None = None
+    ) -> None:
         self._app = app
         self._verifier = sigv4.SigV4Verifier(credentials, region=None, service=None)
+        # IAM after authentication (taskrail.local.iam.enforce.Enforcer): None, or the answer refusing the request
+        self.authorizer = authorizer
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         error = self._refuse(environ)
@@ -338,7 +344,7 @@ class AwsEndpointGuard:
             raw_query=raw_query,
         )
         try:
-            self._verifier.verify(request)
+            credential = self._verifier.verify(request)
         except sigv4.SigV4Error as error:
             return aws_error(environ, error.failure, error.message)
-        return None
+        return None if self.authorizer is None else self.authorizer(credential, environ, request)

@@ -251,3 +251,57 @@ def access_denied(environ: Mapping[str, Any], message: str) -> AwsError:
     encoded = body.encode()
     headers = [("Content-Type", content_type), ("Content-Length", str(len(encoded))), ("x-amzn-RequestId", request_id)]
     return AwsError(status, headers + extra, encoded)
+
+
+#: The opt-out, for debugging only: ``TASKRAIL_IAM=off`` lets every principal do everything (as before issue 12).
+IAM_ENV = "TASKRAIL_IAM"
+INTERPRETER_REFUSED = (
+    "moto's Step Functions interpreter signed with its fixed key: with IAM enforcement on, a state machine's service "
+    "integrations are signed as the state machine's role (taskrail.local.services.stepfunctions)"
+)
+
+
+class LocalIam:
+    """IAM for one local stack: the endpoint's authorizer from the start, the template's policies once provisioned.
+
+    Until :meth:`load` (while the provisioner creates the resources as the account's administrator), nothing is
+    evaluated. ``enforce=False`` (or ``TASKRAIL_IAM=off``) still records every decision of a role's request in the
+    log, but lets it through.
+    """
+
+    def __init__(self, *, enforce: bool | None = None, log_path: Path | None = None, secure_transport: bool = True):
+        import os
+
+        self.enforce = enforce if enforce is not None else os.environ.get(IAM_ENV, "on").lower() != "off"
+        self.log = IamLog(log_path)
+        self.secure_transport = secure_transport
+        self.policies = TemplatePolicies()
+        self.roles: Any = None  # StackRoles, once loaded
+        self._enforcer: Enforcer | None = None
+
+    def credentials(self, base: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The endpoint's credentials: ``base`` plus every role session's derived key."""
+        from taskrail.local.iam.principals import RoleCredentials
+
+        return RoleCredentials(base)
+
+    def load(self, template: Mapping[str, Any], resources: Any) -> None:
+        from taskrail.local.iam.roles import StackRoles
+        from taskrail.local.users import MOTO_INTERPRETER
+
+        self.policies = TemplatePolicies.from_template(template, resources)
+        self.roles = StackRoles.from_template(template, resources)
+        refused = {MOTO_INTERPRETER.access_key_id: INTERPRETER_REFUSED} if self.enforce else {}
+        self._enforcer = Enforcer(
+            self.policies, secure_transport=self.secure_transport, iam_log=self.log, refused_keys=refused
+        )
+
+    def __call__(self, credential: Any, environ: Mapping[str, Any], request: Any) -> AwsError | None:
+        enforcer = self._enforcer
+        if enforcer is None:
+            return None
+        answer = enforcer(credential, environ, request)
+        return answer if self.enforce else None
+
+    def summary(self) -> dict[str, Any]:
+        return self.log.summary(self.policies)

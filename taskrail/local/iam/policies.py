@@ -10,9 +10,10 @@
   ``AWS::SNS::TopicPolicy``, and each ``AWS::KMS::Key``'s ``KeyPolicy``.
 
 Intrinsics (``Ref``, ``Fn::GetAtt``, ``Fn::Join``, ``Fn::Sub``, ``Fn::Select``/``Fn::Split``) are resolved by the
-provisioner's :class:`taskrail.local.provision.Resolver` (the values the local resources really have). A resource
-the local stack does not provision (the KMS key) resolves to the ARN its attributes would have if given one, or is
-kept by logical id only.
+provisioner's :class:`taskrail.local.provision.Resolver` (the values the local resources really have). An attribute
+of a resource the local stack does not provision (a log group, the KMS key) resolves to
+``taskrail-unprovisioned:<LogicalId>.<Attribute>``: no local request addresses it, so such a grant is kept (and
+reported as unused) but never matches by accident.
 """
 
 from __future__ import annotations
@@ -23,11 +24,23 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from taskrail.local.iam.evaluate import Policy, PolicyKind
+from taskrail.local.provision import LocalResources, Resolver
 
 __all__ = ["Grant", "TemplatePolicies"]
 
 Resolve = Callable[[Any], Any]
 RESOURCE = PolicyKind.RESOURCE
+UNPROVISIONED = "taskrail-unprovisioned:"
+
+
+class PolicyResolver(Resolver):
+    """The provisioner's resolver, with a marker for the attributes of resources the local stack does not create."""
+
+    def _attribute(self, logical_id: str, attribute: str) -> str:
+        try:
+            return super()._attribute(logical_id, attribute)
+        except KeyError:
+            return f"{UNPROVISIONED}{logical_id}.{attribute}"
 
 
 @dataclass(frozen=True)
@@ -93,7 +106,8 @@ class TemplatePolicies:
         return list(seen.values())
 
     @classmethod
-    def from_template(cls, template: Mapping[str, Any], resolve: Resolve) -> TemplatePolicies:
+    def from_template(cls, template: Mapping[str, Any], local: LocalResources) -> TemplatePolicies:
+        resolve: Resolve = PolicyResolver(local)
         resources: Mapping[str, Any] = template.get("Resources", {})
         policies = cls()
         for logical_id, resource in resources.items():
@@ -146,10 +160,7 @@ class TemplatePolicies:
             self._add_resource(str(resolve(topic)), Policy(logical_id, document, RESOURCE))
 
     def _read_key(self, logical_id: str, props: Mapping[str, Any], resolve: Resolve) -> None:
-        try:
-            key_arn = str(resolve({"Fn::GetAtt": [logical_id, "Arn"]}))
-        except KeyError:
-            key_arn = logical_id  # not provisioned locally: kept by logical id
+        key_arn = str(resolve({"Fn::GetAtt": [logical_id, "Arn"]}))
         document = resolve(props["KeyPolicy"])
         self._add_resource(key_arn, Policy(logical_id, document, RESOURCE, is_key_policy=True))
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import hmac
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,17 +98,14 @@ def _decode(access_key_id: str) -> RoleCredential | None:
 
 
 class RoleCredentials(Mapping[str, Any]):
-    """Access key id -> credential: ``base``'s keys, and every session of the roles in ``role_arns``."""
+    """Access key id -> credential: ``base``'s keys, and every session of any role (derived, so not listed; a
+    session of a role the template does not define has no policy, so IAM denies it everything)."""
 
-    def __init__(self, base: Mapping[str, Any], role_arns: Iterable[str]) -> None:
+    def __init__(self, base: Mapping[str, Any]) -> None:
         self._base = base
-        self._roles = frozenset(role_arns)
 
     def __getitem__(self, access_key_id: str) -> Any:
-        credential = _decode(access_key_id)
-        if credential is not None and credential.role_arn in self._roles:
-            return credential
-        return self._base[access_key_id]
+        return _decode(access_key_id) or self._base[access_key_id]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._base)
