@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from infra.constructs.api_limits import MAX_STORED_PARAMS_BYTES
+from task_common.contract import ALL_STATUSES, Status, result_key
 
 ROOT = Path(__file__).resolve().parents[1]
 OPENAPI_PATH = ROOT / "docs" / "openapi.json"
 JSON = "application/json"
 SIGV4 = "sigv4"
-TASK_STATUSES = ["QUEUED", "RUNNING", "SUCCEEDED", "REJECTED", "FAILED", "CANCELLED"]
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ TASK_PROPERTIES: dict[str, Any] = {
     "startedAt": _string(description="ISO 8601, when the workflow claimed the task"),
     "updatedAt": _string(description="ISO 8601"),
     "finishedAt": _string(description="ISO 8601"),
-    "resultLocation": _string(description="s3://bucket/tasks/{taskId}/result.json"),
+    "resultLocation": _string(description=f"s3://bucket/{result_key('{taskId}')}"),
     "error": _string(description="the error type, e.g. ValidationFailed"),
     "cause": _string(),
     "executionArn": _string(),
@@ -104,7 +104,7 @@ TASK_PROPERTIES: dict[str, Any] = {
 }
 
 RESPONSE_SCHEMAS: dict[str, Any] = {
-    "TaskStatus": {"type": "string", "enum": TASK_STATUSES},
+    "TaskStatus": {"type": "string", "enum": list(ALL_STATUSES)},
     "Task": _object(TASK_PROPERTIES, ["taskId", "type", "status", "progress", "attempt", "createdAt", "params"]),
     "TaskList": _object(
         {
@@ -126,7 +126,7 @@ RESPONSE_SCHEMAS: dict[str, Any] = {
         ["taskId", "status"],
     ),
     "TaskCancelled": _object(
-        {"taskId": _string(), "status": {"type": "string", "enum": ["CANCELLED"]}}, ["taskId", "status"]
+        {"taskId": _string(), "status": {"type": "string", "enum": [Status.CANCELLED.value]}}, ["taskId", "status"]
     ),
     "Error": _object({"message": _string()}, ["message"]),
 }

@@ -13,6 +13,7 @@ from infra.constructs.pipe import TaskPipes
 from infra.constructs.reconciler import Reconciler
 from infra.constructs.storage import Storage
 from infra.constructs.workflow import Workflow
+from task_common.contract import DIAGNOSTICS_PREFIX, TASKS_PREFIX, USERS_PREFIX
 from workflows.task_lifecycle import LifecycleResources
 
 
@@ -59,12 +60,13 @@ class TaskrailStack(Stack):
             cancel_function=functions.cancel,
             dead_letter_queue=notifications.pipe_dead_letter_queue,
         )
-        api = TaskApi(self, "Api", table=storage.tasks_table)
+        api = TaskApi(self, "Api", table=storage.tasks_table, user_index=storage.user_index)
         reconciler = Reconciler(
             self,
             "Reconciler",
             functions=functions,
             tasks_table=storage.tasks_table,
+            status_index=storage.status_index,
             lifecycle=workflow.state_machine,
             dead_letter_queue=notifications.dead_letter_queue,
         )
@@ -119,15 +121,15 @@ class TaskrailStack(Stack):
             allow(
                 function,
                 ["s3:GetObject"],
-                [bucket.arn_for_objects("users/*"), bucket.arn_for_objects("tasks/*")],
+                [bucket.arn_for_objects(f"{USERS_PREFIX}*"), bucket.arn_for_objects(f"{TASKS_PREFIX}*")],
             )
-            allow(function, ["s3:PutObject"], [bucket.arn_for_objects("tasks/*")])
-        allow(functions.process, ["s3:GetObject"], [bucket.arn_for_objects("diagnostics/*")])
+            allow(function, ["s3:PutObject"], [bucket.arn_for_objects(f"{TASKS_PREFIX}*")])
+        allow(functions.process, ["s3:GetObject"], [bucket.arn_for_objects(f"{DIAGNOSTICS_PREFIX}*")])
         # Without ListBucket a missing object reads as 403 rather than 404 (the poison marker check); only for the
         # diagnostics/ prefix, never a listing of users' keys (s3:prefix, docs/AWS-REVIEW.md).
         allow(
             functions.process,
             ["s3:ListBucket"],
             [bucket.bucket_arn],
-            conditions={"StringLike": {"s3:prefix": ["diagnostics/*"]}},
+            conditions={"StringLike": {"s3:prefix": [f"{DIAGNOSTICS_PREFIX}*"]}},
         )

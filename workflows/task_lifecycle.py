@@ -26,11 +26,13 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from task_common import contract
+from task_common.contract import EVENT_SOURCE, OUTCOME_DETAIL_TYPE, RESULT_KEY_FORMAT, EndState, Status
 from workflows import retry_policies as retry
 
 WORKFLOW_NAME = "task_lifecycle"
-EVENT_SOURCE = "taskrail"
-OUTCOME_DETAIL_TYPES = ("TaskSucceeded", "TaskRejected", "TaskFailed")
+# The contract's, for the modules that still import it from here (infra/constructs/notifications.py).
+OUTCOME_DETAIL_TYPES = contract.OUTCOME_DETAIL_TYPES
 EXECUTION_TIMEOUT = Duration.hours(2)
 
 TASK_ID = "$$.Execution.Input[0]"
@@ -91,7 +93,7 @@ class TaskLifecycle(Construct):
             update_expression=set_expression,
             condition_expression=condition,
             expression_attribute_names=_names_in(set_expression),
-            expression_attribute_values={":running": _s("RUNNING"), ":now": _s(NOW), **values},
+            expression_attribute_values={":running": _s(Status.RUNNING.value), ":now": _s(NOW), **values},
             result_path=sfn.JsonPath.DISCARD,
             task_timeout=sfn.Timeout.duration(Duration.seconds(30)),
         )
@@ -112,8 +114,8 @@ class TaskLifecycle(Construct):
             condition_expression="#status = :queued",
             expression_attribute_names={"#status": "status"},
             expression_attribute_values={
-                ":running": _s("RUNNING"),
-                ":queued": _s("QUEUED"),
+                ":running": _s(Status.RUNNING.value),
+                ":queued": _s(Status.QUEUED.value),
                 ":arn": _s("$$.Execution.Id"),
                 ":now": _s(NOW),
                 ":zero": tasks.DynamoAttributeValue.from_number(0),
@@ -192,7 +194,7 @@ class TaskLifecycle(Construct):
             action="putObject",
             parameters={
                 "Bucket": self._r.results_bucket.bucket_name,
-                "Key": sfn.JsonPath.format("tasks/{}/result.json", sfn.JsonPath.string_at("$.taskId")),
+                "Key": sfn.JsonPath.format(RESULT_KEY_FORMAT, sfn.JsonPath.string_at("$.taskId")),
                 "Body": sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.processing.output")),
                 "ContentType": "application/json",
             },
@@ -204,17 +206,18 @@ class TaskLifecycle(Construct):
         retry.S3_SERVICE.apply_to(store)
         return store
 
-    def _announce(self, prefix: str, outcome: str, detail_type: str) -> sfn.TaskStateBase:
+    def _announce(self, prefix: str, outcome: Status) -> sfn.TaskStateBase:
         """One event on the task bus per outcome; an EventBridge rule fans it out to the SNS topic, so
         notifying costs one state transition, not two (see docs/COST.md)."""
+        detail_type = OUTCOME_DETAIL_TYPE[outcome]
         message = {
             "taskId": sfn.JsonPath.string_at(TASK_ID),
-            "outcome": outcome,
+            "outcome": outcome.value,
             "executionArn": sfn.JsonPath.string_at("$$.Execution.Id"),
         }
-        if outcome == "SUCCEEDED":
+        if outcome == Status.SUCCEEDED:
             message["resultLocation"] = sfn.JsonPath.format(
-                f"s3://{self._r.results_bucket.bucket_name}/tasks/{{}}/result.json",
+                f"s3://{self._r.results_bucket.bucket_name}/{RESULT_KEY_FORMAT}",
                 sfn.JsonPath.string_at(TASK_ID),
             )
         else:
@@ -275,46 +278,52 @@ class TaskLifecycle(Construct):
                 "updatedAt = :now, finishedAt = :now"
             ),
             values={
-                ":succeeded": _s("SUCCEEDED"),
+                ":succeeded": _s(Status.SUCCEEDED.value),
                 ":hundred": tasks.DynamoAttributeValue.from_number(100),
                 ":location": tasks.DynamoAttributeValue.from_string(
                     sfn.JsonPath.format(
-                        f"s3://{self._r.results_bucket.bucket_name}/tasks/{{}}/result.json",
+                        f"s3://{self._r.results_bucket.bucket_name}/{RESULT_KEY_FORMAT}",
                         sfn.JsonPath.string_at("$.taskId"),
                     )
                 ),
             },
         )
-        publish_succeeded = self._announce("Success", "SUCCEEDED", "TaskSucceeded")
+        publish_succeeded = self._announce("Success", Status.SUCCEEDED)
 
         mark_rejected = self._update_status(
             "MarkRejected",
             comment="RUNNING → REJECTED: invalid input is never retried",
             set_expression=f"SET #status = :rejected, {RECORD_ERROR}",
             values={
-                ":rejected": _s("REJECTED"),
+                ":rejected": _s(Status.REJECTED.value),
                 ":error": _s("$.error.Error"),
                 ":cause": _s("$.error.Cause"),
             },
         )
-        publish_rejected = self._announce("Rejection", "REJECTED", "TaskRejected")
+        publish_rejected = self._announce("Rejection", Status.REJECTED)
 
         record_failure = self._update_status(
             "RecordFailure",
             comment="RUNNING → FAILED with the error and its cause",
             set_expression=f"SET #status = :failed, {RECORD_ERROR}",
-            values={":failed": _s("FAILED"), ":error": _s("$.error.Error"), ":cause": _s("$.error.Cause")},
+            values={":failed": _s(Status.FAILED.value), ":error": _s("$.error.Error"), ":cause": _s("$.error.Cause")},
         )
         send_to_dlq = self._send_to_dead_letter_queue()
-        publish_failed = self._announce("Failure", "FAILED", "TaskFailed")
+        publish_failed = self._announce("Failure", Status.FAILED)
 
-        already_claimed = sfn.Succeed(self, "TaskAlreadyClaimed", comment="A duplicate delivery: nothing to do")
-        cancelled = sfn.Succeed(self, "TaskWasCancelled", comment="The owner cancelled the task while it ran")
+        already_claimed = sfn.Succeed(
+            self, EndState.ALREADY_CLAIMED.value, comment="A duplicate delivery: nothing to do"
+        )
+        cancelled = sfn.Succeed(self, EndState.CANCELLED.value, comment="The owner cancelled the task while it ran")
         # A rejection is an outcome the workflow handled, not a failure: the execution succeeds (so that
         # ExecutionsFailed counts only tasks that FAILED, and an invalid request never pages anyone) and the task
         # is REJECTED.
-        rejected = sfn.Succeed(self, "TaskRejected", comment="The task's input is invalid: the task is REJECTED")
-        failed = sfn.Fail(self, "TaskFailed", error="TaskFailed", cause="The task failed; its context is in the DLQ")
+        rejected = sfn.Succeed(
+            self, EndState.REJECTED.value, comment="The task's input is invalid: the task is REJECTED"
+        )
+        failed = sfn.Fail(
+            self, EndState.FAILED.value, error=EndState.FAILED.value, cause="The task failed; its context is in the DLQ"
+        )
 
         error_path = "$.error"
         claim.add_catch(already_claimed, errors=[retry.CONDITION_FAILED], result_path=sfn.JsonPath.DISCARD)
@@ -337,5 +346,5 @@ class TaskLifecycle(Construct):
             .next(store)
             .next(mark_succeeded)
             .next(publish_succeeded)
-            .next(sfn.Succeed(self, "TaskSucceeded"))
+            .next(sfn.Succeed(self, EndState.SUCCEEDED.value))
         )

@@ -1,9 +1,10 @@
 """The REST API: direct DynamoDB integrations (no Lambda), IAM-authenticated, validated, throttled.
 
 Mapping templates are the files in ``api_templates/``: the same files render locally through
-``taskrail.local.vtl``. ``${TasksTableName}`` in a template becomes the table's name at synth time, and
-``%%NAME%%`` includes ``name.vtl`` (``%%TASK_FIELDS%%`` is ``task_fields.vtl``; API Gateway's VTL has no #parse),
-and ``%%MAX_STORED_PARAMS_BYTES%%`` is :data:`MAX_STORED_PARAMS_BYTES`.
+``taskrail.local.vtl``. ``${TasksTableName}`` in a template becomes the table's name at synth time and
+``${TasksUserIndexName}`` the name of its index by owner (the Storage construct's); ``%%NAME%%`` includes
+``name.vtl`` (``%%TASK_FIELDS%%`` is ``task_fields.vtl``; API Gateway's VTL has no #parse), and
+``%%MAX_STORED_PARAMS_BYTES%%`` is :data:`MAX_STORED_PARAMS_BYTES`.
 """
 
 import re
@@ -18,7 +19,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.constructs.api_limits import MAX_STORED_PARAMS_BYTES
-from infra.constructs.storage import USER_INDEX
+from task_common.contract import USER_INDEX
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "api_templates"
 STAGE_NAME = "v1"
@@ -46,7 +47,9 @@ INCLUDE = re.compile(r"%%([A-Z_]+)%%")
 VALUES = {"MAX_STORED_PARAMS_BYTES": str(MAX_STORED_PARAMS_BYTES)}
 
 
-def load_template(name: str, table_name: str) -> str:
+def load_template(name: str, table_name: str, *, user_index: str = USER_INDEX) -> str:
+    """``name`` as the stack deploys it: includes expanded, the table's and its index's names in place."""
+
     def include(match: re.Match[str]) -> str:
         key = match.group(1)
         if key in VALUES:
@@ -54,7 +57,7 @@ def load_template(name: str, table_name: str) -> str:
         return INCLUDE.sub(include, (TEMPLATES_DIR / f"{key.lower()}.vtl").read_text().strip())
 
     text = INCLUDE.sub(include, (TEMPLATES_DIR / name).read_text())
-    return text.replace("${TasksTableName}", table_name)
+    return text.replace("${TasksTableName}", table_name).replace("${TasksUserIndexName}", user_index)
 
 
 @dataclass(frozen=True)
@@ -72,9 +75,10 @@ class Route:
 
 
 class TaskApi(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, table: dynamodb.ITable) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, table: dynamodb.ITable, user_index: str) -> None:
         super().__init__(scope, construct_id)
         self._table = table
+        self._user_index = user_index
         access_logs = logs.LogGroup(
             self, "AccessLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=RemovalPolicy.DESTROY
         )
@@ -168,22 +172,26 @@ class TaskApi(Construct):
         self._role.add_to_policy(
             iam.PolicyStatement(
                 actions=[f"dynamodb:{route.action}"],
-                resources=[f"{self._table.table_arn}/index/{USER_INDEX}" if on_index else self._table.table_arn],
+                resources=[f"{self._table.table_arn}/index/{self._user_index}" if on_index else self._table.table_arn],
             )
         )
         table_name = self._table.table_name
-        error_template = load_template(f"{route.error_template or 'dynamodb'}.error.vtl", table_name)
+
+        def template(name: str) -> str:
+            return load_template(name, table_name, user_index=self._user_index)
+
+        error_template = template(f"{route.error_template or 'dynamodb'}.error.vtl")
         integration = apigw.AwsIntegration(
             service="dynamodb",
             action=route.action,
             options=apigw.IntegrationOptions(
                 credentials_role=self._role,
                 passthrough_behavior=apigw.PassthroughBehavior.NEVER,
-                request_templates={JSON: load_template(f"{route.template}.request.vtl", table_name)},
+                request_templates={JSON: template(f"{route.template}.request.vtl")},
                 integration_responses=[
                     apigw.IntegrationResponse(
                         status_code=route.success_status,
-                        response_templates={JSON: load_template(f"{route.template}.response.vtl", table_name)},
+                        response_templates={JSON: template(f"{route.template}.response.vtl")},
                     ),
                     apigw.IntegrationResponse(
                         status_code="400",
@@ -193,7 +201,7 @@ class TaskApi(Construct):
                     apigw.IntegrationResponse(
                         status_code="503",
                         selection_pattern="5\\d{2}",
-                        response_templates={JSON: load_template("service_error.vtl", table_name)},
+                        response_templates={JSON: template("service_error.vtl")},
                     ),
                 ],
             ),

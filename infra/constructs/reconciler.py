@@ -17,8 +17,8 @@ from constructs import Construct
 
 from infra.constructs.functions import RECONCILE, Functions
 from infra.constructs.notifications import MESSAGE_RETENTION
-from infra.constructs.storage import STATUS_INDEX
 from infra.constructs.workflow import standard_state_machine
+from task_common.contract import STATUS_INDEX_ENV
 from workflows.reconciler import EXECUTION_TIMEOUT, ReconcilerResources, ReconcilerWorkflow
 
 SCHEDULE_RATE = Duration.minutes(5)
@@ -36,13 +36,16 @@ class Reconciler(Construct):
         *,
         functions: Functions,
         tasks_table: dynamodb.ITable,
+        status_index: str,
         lifecycle: sfn.IStateMachine,
         dead_letter_queue: sqs.IQueue,
     ) -> None:
         super().__init__(scope, construct_id)
+        self._status_index = status_index
         self.function = functions.add(
             RECONCILE,
             environment={
+                STATUS_INDEX_ENV: status_index,
                 "DEAD_LETTER_QUEUE_URL": dead_letter_queue.queue_url,
                 "STUCK_QUEUED_AFTER_SECONDS": str(int(STUCK_QUEUED_AFTER.to_seconds())),
             },
@@ -108,7 +111,7 @@ class Reconciler(Construct):
         def allow(actions: list[str], resources: list[str]) -> None:
             self.function.add_to_role_policy(iam.PolicyStatement(actions=actions, resources=resources))
 
-        allow(["dynamodb:Query"], [f"{table.table_arn}/index/{STATUS_INDEX}"])
+        allow(["dynamodb:Query"], [f"{table.table_arn}/index/{self._status_index}"])
         allow(["dynamodb:GetItem", "dynamodb:UpdateItem"], [table.table_arn])
         allow(["states:StartExecution"], [lifecycle.state_machine_arn])
         # The same executions resource as the L2 grant_execution (one state machine's executions only).

@@ -5,9 +5,13 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-TASK_STATUSES = ("QUEUED", "RUNNING", "SUCCEEDED", "REJECTED", "FAILED", "CANCELLED")
-USER_INDEX = "userId-createdAt"
-STATUS_INDEX = "status-createdAt"
+from task_common import contract
+
+# The indexes this construct declares, under the contract's names. The other constructs take the names from the
+# construct (``Storage.user_index``, ``Storage.status_index``) and hand them on through the template: the API's
+# mapping templates and the reconciler's environment.
+USER_INDEX = contract.USER_INDEX
+STATUS_INDEX = contract.STATUS_INDEX
 # What the reconciler reads from the status index besides its keys (taskId, status, createdAt): the required
 # fields of task_common.models.TaskRecord and the two it acts on. Not ALL: the index has one partition key value per
 # status, so every byte projected is written into one hot partition, and a GSI that cannot take its writes throttles
@@ -49,15 +53,16 @@ class Storage(Construct):
         # A number: the API writes $context.requestTimeEpoch, and DynamoDB rejects a write whose index key has
         # another type than the index declares.
         created_at = dynamodb.Attribute(name="createdAt", type=dynamodb.AttributeType.NUMBER)
+        self.user_index, self.status_index = USER_INDEX, STATUS_INDEX
         # The list response renders every field, params included: ALL until it no longer does.
         self.tasks_table.add_global_secondary_index(
-            index_name=USER_INDEX,
+            index_name=self.user_index,
             partition_key=dynamodb.Attribute(name="userId", type=dynamodb.AttributeType.STRING),
             sort_key=created_at,
             projection_type=dynamodb.ProjectionType.ALL,
         )
         self.tasks_table.add_global_secondary_index(
-            index_name=STATUS_INDEX,
+            index_name=self.status_index,
             partition_key=dynamodb.Attribute(name="status", type=dynamodb.AttributeType.STRING),
             sort_key=created_at,
             projection_type=dynamodb.ProjectionType.INCLUDE,
@@ -104,7 +109,7 @@ class Storage(Construct):
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="tasks-to-colder-storage",
-                    prefix="tasks/",
+                    prefix=contract.TASKS_PREFIX,
                     transitions=[
                         s3.Transition(storage_class=storage_class, transition_after=after)
                         for storage_class, after in TASK_OBJECT_TRANSITIONS

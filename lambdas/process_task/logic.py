@@ -7,7 +7,8 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from task_common.claim_check import as_string_bytes, byte_size, load_params, result_body_key, to_json
+from task_common.claim_check import as_string_bytes, byte_size, load_params, to_json
+from task_common.contract import result_body_key
 from task_common.models import ProcessedTask, ProcessRequest
 from task_common.observability import logger, metrics, tracer
 from task_common.ports import BlobStore, TaskStore

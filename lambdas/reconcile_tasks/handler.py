@@ -10,7 +10,7 @@ from task_common.models import ReconcileRequest
 from task_common.observability import logger, metrics, tracer
 
 CONFIG = ReconcilerConfig.from_environ()
-TASKS = DynamoDBTaskStore(CONFIG.tasks_table_name)
+TASKS = DynamoDBTaskStore(CONFIG.tasks_table_name, status_index=CONFIG.tasks_status_index_name)
 EXECUTIONS = StepFunctionsExecutions()
 DEAD_LETTERS = SqsDeadLetterQueue(CONFIG.dead_letter_queue_url)
 

@@ -14,7 +14,6 @@ each task at most once. The claim in the lifecycle stays the exactly-once gate f
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import Counter
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from enum import StrEnum
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from task_common.contract import UNSUCCESSFUL_EXECUTION_STATUSES, reconciler_execution_name
 from task_common.errors import ReconciliationIncomplete
 from task_common.models import DeadLetterMessage, ReconcileRequest, ReconcileResult, TaskRecord, TaskStatus
 from task_common.observability import logger, metrics, tracer
@@ -34,8 +34,7 @@ from task_common.ports import (
 )
 
 EXECUTION_ENDED = "ExecutionEnded"
-MAX_EXECUTION_NAME = 80
-ENDED_STATUSES = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
+ENDED_STATUSES = UNSUCCESSFUL_EXECUTION_STATUSES
 # PENDING_REDRIVE: an operator redrove the execution and it is about to run again.
 LIVE_STATUSES = frozenset({"RUNNING", "PENDING_REDRIVE"})
 
@@ -61,12 +60,9 @@ METRIC_NAMES = {
 
 
 def start_execution_name(task_id: str, attempt: int) -> str:
-    """``{taskId}-q{attempt}``; long ids (idempotency-key ids) are hashed to fit the 80-character limit.
-    The same rule as ``taskrail.client.replay_execution_name`` (``-r``), which Lambda code cannot import."""
-    name = f"{task_id}-q{attempt}"
-    if len(name) <= MAX_EXECUTION_NAME:
-        return name
-    return f"t{hashlib.sha256(task_id.encode()).hexdigest()[:60]}-q{attempt}"
+    """``{taskId}-q{attempt}``, long ids hashed: the contract's rule (``task_common.contract.execution_name``),
+    which ``taskrail replay`` follows with ``-r``."""
+    return reconciler_execution_name(task_id, attempt)
 
 
 class TaskReconciler:

@@ -13,6 +13,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from task_common.contract import STATUS_INDEX
 from task_common.errors import TaskCancelled
 from task_common.models import DeadLetterMessage, TaskRecord, TaskStatus
 from task_common.ports import (
@@ -30,8 +31,6 @@ from task_common.ports import (
 _DESERIALIZER = TypeDeserializer()
 _MISSING_OBJECT_CODES = {"404", "NoSuchKey", "NotFound"}
 _MISSING_EXECUTION_CODES = {"ExecutionDoesNotExist", "InvalidArn"}
-# The Tasks table's index by status, sorted by createdAt (epoch ms); infra/constructs/storage.py names it.
-STATUS_INDEX = "status-createdAt"
 
 
 @functools.cache
@@ -52,8 +51,14 @@ def _record(item: dict[str, Any]) -> TaskRecord:
 
 
 class DynamoDBTaskStore(TaskStore, ReconcilerTasks):
-    def __init__(self, table_name: str, dynamodb_client: Any | None = None) -> None:
+    """``status_index``: the Tasks table's index by status, sorted by createdAt (epoch ms); the reconciler passes
+    the name its environment has from the template."""
+
+    def __init__(
+        self, table_name: str, dynamodb_client: Any | None = None, *, status_index: str = STATUS_INDEX
+    ) -> None:
         self.table_name = table_name
+        self.status_index = status_index
         self._client = dynamodb_client
 
     @property
@@ -71,7 +76,7 @@ class DynamoDBTaskStore(TaskStore, ReconcilerTasks):
     def tasks_with_status(self, status: TaskStatus, *, created_before: int, limit: int) -> list[TaskRecord]:
         request: dict[str, Any] = {
             "TableName": self.table_name,
-            "IndexName": STATUS_INDEX,
+            "IndexName": self.status_index,
             "KeyConditionExpression": "#status = :status AND createdAt < :before",
             "ExpressionAttributeNames": {"#status": "status"},
             "ExpressionAttributeValues": {":status": {"S": status.value}, ":before": {"N": str(created_before)}},

@@ -5,16 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from task_common.contract import task_prefix, user_prefix
 from task_common.errors import ValidationFailed
 from task_common.ports import BlobNotFound, BlobStore
-
-
-def input_key(task_id: str) -> str:
-    return f"tasks/{task_id}/input.json"
-
-
-def result_body_key(task_id: str) -> str:
-    return f"tasks/{task_id}/result-body.json"
 
 
 def to_json(value: Any) -> str:
@@ -45,7 +38,7 @@ def load_params(blobs: BlobStore, location: str, *, task_id: str, user_id: str) 
         key = blobs.key_of(location)
     except ValueError as error:
         raise ValidationFailed(f"paramsLocation is invalid: {error}") from error
-    if not key.startswith((f"tasks/{task_id}/", f"users/{user_id}/")):
+    if not key.startswith((task_prefix(task_id), user_prefix(user_id))):
         raise ValidationFailed(f"paramsLocation {location} belongs to another task or user")
     try:
         return parse_params_json(blobs.get_text(key))

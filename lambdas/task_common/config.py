@@ -8,6 +8,8 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from task_common.contract import STATUS_INDEX_ENV
+
 DEFAULT_CLAIM_CHECK_THRESHOLD_BYTES = 200_000
 
 
@@ -40,10 +42,11 @@ DEFAULT_MAX_TASKS_PER_RUN = 500
 
 
 class ReconcilerConfig(EnvironmentModel):
-    """Reconcile: the Tasks table, the dead-letter queue, when a QUEUED task counts as stuck, and how many
-    tasks of each status one run looks at (oldest first; the next run picks up the rest)."""
+    """Reconcile: the Tasks table and its index by status, the dead-letter queue, when a QUEUED task counts as
+    stuck, and how many tasks of each status one run looks at (oldest first; the next run picks up the rest)."""
 
     tasks_table_name: str = Field(alias="TASKS_TABLE_NAME", min_length=1)
+    tasks_status_index_name: str = Field(alias=STATUS_INDEX_ENV, min_length=1)
     dead_letter_queue_url: str = Field(alias="DEAD_LETTER_QUEUE_URL", min_length=1)
     stuck_queued_after_seconds: int = Field(
         default=DEFAULT_STUCK_QUEUED_AFTER_SECONDS, alias="STUCK_QUEUED_AFTER_SECONDS", ge=0

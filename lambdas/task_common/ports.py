@@ -5,9 +5,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from enum import StrEnum
 
+from task_common import contract
 from task_common.models import DeadLetterMessage, TaskRecord, TaskStatus
 
 S3_SCHEME = "s3://"
+# The ARN of a named execution: the contract's rule (the logic and its fakes import it from here).
+execution_arn_of = contract.execution_arn_of
 
 
 class TaskNotFound(LookupError):
@@ -78,11 +81,6 @@ class WorkflowExecutions(ABC):
     @abstractmethod
     def stop(self, execution_arn: str, *, error: str, cause: str) -> StopOutcome:
         """Stop the execution if it is still running."""
-
-
-def execution_arn_of(state_machine_arn: str, name: str) -> str:
-    """The ARN Step Functions gives the execution ``name`` of a STANDARD state machine."""
-    return f"{state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{name}"
 
 
 class ReconcilerTasks(ABC):

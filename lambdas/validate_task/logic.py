@@ -7,7 +7,8 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from task_common.claim_check import byte_size, input_key, load_params, parse_params_json, to_json
+from task_common.claim_check import byte_size, load_params, parse_params_json, to_json
+from task_common.contract import input_key
 from task_common.errors import PermanentTaskError, ValidationFailed
 from task_common.models import TaskRecord, ValidatedTask, ValidateRequest
 from task_common.observability import logger, metrics, tracer
