@@ -33,8 +33,10 @@ def sources_digest() -> str:
     return digest.hexdigest()
 
 
-def synth(outdir: Path = CDK_OUT, *, force: bool = False) -> Path:
-    """Returns the template path; skips the (slow) synth when the sources did not change."""
+def synth(outdir: Path | None = None, *, force: bool = False) -> Path:
+    """Returns the template path; skips the (slow) synth when the sources did not change. The folder is
+    :data:`CDK_OUT` unless given (read when called, so that one process can point every reader elsewhere)."""
+    outdir = outdir or CDK_OUT
     template_path = outdir / f"{STACK_NAME}.template.json"
     stamp = outdir / STAMP
     digest = sources_digest()
@@ -47,7 +49,7 @@ def synth(outdir: Path = CDK_OUT, *, force: bool = False) -> Path:
     return template_path
 
 
-def load_template(outdir: Path = CDK_OUT) -> dict[str, Any]:
+def load_template(outdir: Path | None = None) -> dict[str, Any]:
     return json.loads(synth(outdir).read_text())
 
 
