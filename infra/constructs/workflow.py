@@ -1,4 +1,5 @@
-"""The task-lifecycle state machine: STANDARD, logging ALL, X-Ray tracing, an execution timeout."""
+"""The task-lifecycle state machine: STANDARD, logging ALL events (without execution data), X-Ray tracing, an
+execution timeout."""
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_logs as logs
@@ -29,7 +30,11 @@ def standard_state_machine(
         state_machine_type=sfn.StateMachineType.STANDARD,
         timeout=timeout,
         tracing_enabled=True,
-        logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+        # ALL events (cdk-nag AwsSolutions-SF1) but without execution data: every state's input and output (user
+        # parameters up to 200 KB, results) would otherwise be ingested into CloudWatch Logs as well, duplicating
+        # the STANDARD execution history, which keeps the full data ("Logging Step Functions using CloudWatch
+        # Logs", includeExecutionData).
+        logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
         comment=comment,
     )
 

@@ -133,3 +133,13 @@ def test_a_destroyed_stack_schedules_its_topic_key_for_deletion_after_seven_days
     [key] = resources_of(template, "AWS::KMS::Key").values()
     assert key["DeletionPolicy"] == "Delete"
     assert key["Properties"]["PendingWindowInDays"] == 7
+
+
+def test_each_state_machine_logs_every_event_without_the_execution_data(template):
+    """Every state's input and output would otherwise be ingested into CloudWatch Logs as well as kept in the
+    STANDARD execution history ("Logging Step Functions using CloudWatch Logs", includeExecutionData)."""
+    machines = resources_of(template, "AWS::StepFunctions::StateMachine")
+    for machine in machines.values():
+        logging = machine["Properties"]["LoggingConfiguration"]
+        assert (logging["Level"], logging["IncludeExecutionData"]) == ("ALL", False)
+

@@ -32,9 +32,11 @@ DYNAMODB_THROTTLING = (
     "DynamoDB.ProvisionedThroughputExceededException",
     "DynamoDB.ThrottlingException",
     "DynamoDB.RequestLimitExceeded",
+    "DynamoDB.RequestLimitExceededException",
+    "DynamoDB.InternalServerError",
     "DynamoDB.InternalServerErrorException",
 )
-DELIVERY = ("SNS.AmazonSNSException", "SQS.AmazonSQSException", "EventBridge.AmazonEventBridgeException")
+DELIVERY = ("SQS.AmazonSQSException", "SQS.SdkClientException", "EventBridge.AmazonEventBridgeException")
 # States.Timeout is left out: thrown from a mocked state, the vendored interpreter does not retry it (it goes
 # to the catcher), which needs its own look against AWS before a row asserts either way.
 TASK_RETRIED = (
