@@ -1,6 +1,6 @@
 """Forcing the interleaving that breaks a non-atomic conditional write in moto, without timing.
 
-Used by the hook's own test (tests/local/test_moto_hooks.py) and by the workflow's duplicate-start race
+Used by the hook's own test (tests/local/test_services.py) and by the workflow's duplicate-start race
 (tests/workflows/test_task_lifecycle.py): without ``install_atomic_dynamodb_writes`` both fail every time.
 """
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from taskrail.local import moto_hooks as hooks
+from taskrail.local.services import dynamodb
 
 
 class ClaimRace:
@@ -80,4 +80,4 @@ def gate_condition_checks(monkeypatch: pytest.MonkeyPatch, race: ClaimRace) -> N
     monkeypatch.setattr(
         dynamodb_models, "create_condition_expression_parser", lambda *a, **k: GatedParser(create_parser(*a, **k))
     )
-    monkeypatch.setattr(hooks, "_dynamodb_write_lock", _ObservedLock(hooks._dynamodb_write_lock, race))
+    monkeypatch.setattr(dynamodb, "_dynamodb_write_lock", _ObservedLock(dynamodb._dynamodb_write_lock, race))

@@ -47,7 +47,7 @@ AREAS = (
         ("tests/unit",),
     ),
     Area("workflows", ("workflows/*.py",), ("tests/workflows", "tests/infra"), regenerate_asl=True),
-    Area("moto_hooks", ("taskrail/local/moto_hooks.py",), ("tests/local/test_moto_hooks.py",)),
+    Area("moto_hooks", ("taskrail/local/services/*.py",), ("tests/local/test_services.py",)),
 )
 
 

@@ -105,7 +105,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import botocore.session
@@ -118,12 +118,16 @@ from botocore.credentials import Credentials
 from jsonschema.exceptions import ValidationError
 
 from taskrail.local import guard, sigv4
-from taskrail.local.provision import ACCOUNT_ID, REGION
+from taskrail.local.region import ACCOUNT_ID, REGION
 from taskrail.local.users import API_CALLERS, STACK_SERVICE, Caller, RoleSession
 from taskrail.local.vtl import ApiRequest, render_request, render_response
 
+if TYPE_CHECKING:
+    from taskrail.local.emulator import EmulatorContext
+
 __all__ = [
     "ApiDefinition",
+    "ApiGatewayEmulator",
     "GatewayRequest",
     "GatewayResponse",
     "LocalApiGateway",
@@ -1162,3 +1166,22 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if name.startswith("do_"):
             return self._serve
         raise AttributeError(name)
+
+
+class ApiGatewayEmulator:
+    """The stack's API Gateway: the template's REST API on 127.0.0.1."""
+
+    name: ClassVar[str] = "apigateway"
+    restart_on_reset: ClassVar[bool] = False
+
+    def __init__(self) -> None:
+        self.gateway: LocalApiGateway | None = None
+        self.url = ""
+
+    def start(self, context: EmulatorContext) -> None:
+        self.gateway = LocalApiGateway(context.template, context.resolve, context.endpoint, port=context.api_port)
+        self.url = self.gateway.start()
+
+    def stop(self) -> None:
+        if self.gateway is not None:
+            self.gateway.stop()

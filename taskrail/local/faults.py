@@ -19,11 +19,14 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, Field
 
-from taskrail.local.moto_hooks import InvokeOutcome, LambdaThrottled
+from taskrail.local.services.lambda_ import InvokeOutcome, LambdaThrottled
+
+if TYPE_CHECKING:
+    from taskrail.local.emulator import EmulatorContext
 
 Invoker = Callable[[str, bytes, str | None], InvokeOutcome]
 
@@ -107,3 +110,23 @@ class FaultInjector:
         self.injected["poller_outage"] += 1
         self._stop.wait(duration)
         pipes.resume()
+
+
+class FaultsEmulator:
+    """Drives the fault plan's timed faults (worker kills, the poller outage) against the emulators started before
+    it: the Lambda emulator's pool and the pipes the stack started with."""
+
+    name: ClassVar[str] = "faults"
+    restart_on_reset: ClassVar[bool] = False
+
+    def __init__(self) -> None:
+        self.injector: FaultInjector | None = None
+
+    def start(self, context: EmulatorContext) -> None:
+        lambda_, pipes = context.running["lambda"], context.running["pipes"]
+        self.injector = context.faults
+        self.injector.start(kill_worker=lambda_.pool.kill_worker, pipes=pipes.runner)  # type: ignore[attr-defined]
+
+    def stop(self) -> None:
+        if self.injector is not None:
+            self.injector.stop()

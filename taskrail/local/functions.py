@@ -87,21 +87,67 @@ from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Final
+from typing import IO, TYPE_CHECKING, Any, ClassVar, Final
 
 from taskrail.local import guard
-from taskrail.local.moto_hooks import InvokeOutcome, LambdaInvokeError, LambdaServiceError, LambdaThrottled
-from taskrail.local.provision import REGION, FunctionSpec
+from taskrail.local.region import REGION
+from taskrail.local.services.lambda_ import (
+    InvokeOutcome,
+    LambdaInvokeError,
+    LambdaServiceError,
+    LambdaThrottled,
+    install_lambda_invoker,
+    uninstall_lambda_invoker,
+)
 from taskrail.local.users import STACK_SERVICE
+
+if TYPE_CHECKING:
+    from taskrail.local.emulator import EmulatorContext
 
 __all__ = [
     "RUNTIME_VARIABLES",
     "FunctionNotFound",
     "FunctionPool",
+    "FunctionSpec",
     "FunctionStats",
+    "LambdaEmulator",
 ]
 
 LOG = logging.getLogger(__name__)
+
+
+@dataclass
+class FunctionSpec:
+    """An ``AWS::Lambda::Function``: what to run (the asset folder and handler), with which limits and environment."""
+
+    logical_id: str
+    name: str
+    arn: str
+    handler: str
+    timeout_seconds: int
+    memory_mb: int
+    environment: dict[str, str]
+    code_path: str
+
+    @classmethod
+    def from_template(
+        cls, logical_id: str, resource: dict[str, Any], resolve: Callable[[Any], Any], *, cdk_out: str
+    ) -> FunctionSpec:
+        """The function as the template defines it; ``resolve`` gives its name, ARN and environment locally."""
+        props = resource["Properties"]
+        # The asset's staged folder in cdk.out: exactly what `cdk deploy` zips and uploads.
+        asset = "asset." + str(props["Code"].get("S3Key", "")).removesuffix(".zip")
+        return cls(
+            logical_id=logical_id,
+            name=str(resolve({"Ref": logical_id})),
+            arn=str(resolve({"Fn::GetAtt": [logical_id, "Arn"]})),
+            handler=props["Handler"],
+            timeout_seconds=int(props.get("Timeout", 3)),
+            memory_mb=int(props.get("MemorySize", 128)),
+            environment={k: str(v) for k, v in resolve(props.get("Environment", {}).get("Variables", {})).items()},
+            code_path=f"{cdk_out}/{asset}" if asset else "",
+        )
+
 
 API_PREFIX: Final = "/2018-06-01/runtime"
 NEXT_PATH: Final = f"{API_PREFIX}/invocation/next"
@@ -439,7 +485,7 @@ def _resolve_name(name_or_arn: str) -> str:
 
 class FunctionPool:
     """Worker processes per Lambda function, and :meth:`invoke`, the invoker for
-    :func:`taskrail.local.moto_hooks.install_lambda_invoker`.
+    :func:`taskrail.local.services.lambda_.install_lambda_invoker`.
 
     ``specs`` maps construct names to specs (as :attr:`LocalResources.functions`); a function is addressed
     by its name, its ARN (qualified or not: the only version locally is ``$LATEST``, and moto has already
@@ -910,3 +956,31 @@ class FunctionPool:
         with contextlib.suppress(ValueError, OSError):  # closed by stop()
             function.log.write(line.encode() + b"\n")
             function.log.flush()
+
+
+class LambdaEmulator:
+    """The stack's Lambda: every function of the template in worker processes, and moto's Invoke routed to them
+    (through the fault plan, which may refuse or fail an invocation first)."""
+
+    name: ClassVar[str] = "lambda"
+    restart_on_reset: ClassVar[bool] = False
+
+    def __init__(self) -> None:
+        self.pool: FunctionPool | None = None
+
+    def start(self, context: EmulatorContext) -> None:
+        self.pool = FunctionPool(
+            context.resources.functions,
+            context.endpoint,
+            concurrency=context.concurrency,
+            extra_env=context.extra_function_env,
+            time_scale=1.0,
+            log_dir=context.log_dir,
+        )
+        self.pool.start()
+        install_lambda_invoker(context.faults.wrap(self.pool.invoke))
+
+    def stop(self) -> None:
+        uninstall_lambda_invoker()
+        if self.pool is not None:
+            self.pool.stop()

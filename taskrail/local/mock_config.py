@@ -22,7 +22,7 @@ exactly one of ``Return`` (the whole service API response, e.g. ``{"StatusCode":
 for ``lambda:invoke``) or ``Throw`` (``Error`` required, ``Cause`` optional).
 
 Everything is validated when the file is loaded, so a typo fails at start-up rather than mid-execution.
-:mod:`taskrail.local.moto_hooks` turns a test case into moto's runtime objects.
+:mod:`taskrail.local.services.stepfunctions` turns a test case into moto's runtime objects.
 """
 
 from __future__ import annotations

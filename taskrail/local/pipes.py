@@ -14,13 +14,53 @@ import re
 import threading
 import uuid
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from taskrail.local.provision import PipeSpec
+if TYPE_CHECKING:
+    from taskrail.local.emulator import EmulatorContext
 
 log = logging.getLogger("taskrail.local.pipes")
 TEMPLATE_PATH = re.compile(r"<(\$[^>]*)>")
 POLL_INTERVAL = 0.05
+
+
+@dataclass
+class PipeSpec:
+    """An ``AWS::Pipes::Pipe`` reading a DynamoDB stream: its filter, batch, target, input template and DLQ."""
+
+    logical_id: str
+    name: str
+    source_stream_arn: str
+    filters: list[dict[str, Any]]
+    target_arn: str
+    target_kind: str  # "stepfunctions" | "lambda"
+    input_template: str | None
+    batch_size: int
+    dead_letter_queue_arn: str | None
+    maximum_retry_attempts: int
+
+    @classmethod
+    def from_template(
+        cls, name: str, logical_id: str, resource: dict[str, Any], resolve: Callable[[Any], Any]
+    ) -> PipeSpec:
+        """The pipe as the template defines it, its ARNs resolved by ``resolve``; ``name``: its construct name."""
+        props = resolve(resource["Properties"])
+        source = props.get("SourceParameters", {})
+        stream = source.get("DynamoDBStreamParameters", {})
+        target = props.get("TargetParameters", {})
+        return cls(
+            logical_id=logical_id,
+            name=name,
+            source_stream_arn=props["Source"],
+            filters=[json.loads(f["Pattern"]) for f in source.get("FilterCriteria", {}).get("Filters", [])],
+            target_arn=props["Target"],
+            target_kind="stepfunctions" if ":states:" in props["Target"] else "lambda",
+            input_template=target.get("InputTemplate"),
+            batch_size=int(stream.get("BatchSize", 1)),
+            dead_letter_queue_arn=stream.get("DeadLetterConfig", {}).get("Arn"),
+            maximum_retry_attempts=int(stream.get("MaximumRetryAttempts", 3)),
+        )
 
 
 def matches(pattern: Any, event: Any) -> bool:
@@ -169,3 +209,20 @@ class PipeRunner:
         sqs.send_message(
             QueueUrl=url, MessageBody=json.dumps({"pipe": spec.name, "reason": reason, "record": record}, default=str)
         )
+
+
+class PipesEmulator:
+    """The stack's EventBridge Pipes: a :class:`PipeRunner` over the template's pipes (a fresh one after a reset)."""
+
+    name: ClassVar[str] = "pipes"
+    restart_on_reset: ClassVar[bool] = True
+
+    def __init__(self) -> None:
+        self.runner: PipeRunner | None = None
+
+    def start(self, context: EmulatorContext) -> None:
+        self.runner = PipeRunner(context.resources.pipes, context.clients, duplicate=context.faults.duplicate).start()
+
+    def stop(self) -> None:
+        if self.runner is not None:
+            self.runner.stop()

@@ -14,18 +14,69 @@ Step Functions (such schedules are skipped with a warning).
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from botocore.exceptions import ClientError
 
-from taskrail.local.provision import ScheduleSpec
+if TYPE_CHECKING:
+    from taskrail.local.emulator import EmulatorContext
 
 log = logging.getLogger("taskrail.local.scheduler")
 MAX_RETRY_DELAY_SECONDS = 60
+RATE_EXPRESSION = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
+RATE_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+@dataclass
+class ScheduleSpec:
+    """An ``AWS::Scheduler::Schedule``: what to start, with which input, how often, and where failures go."""
+
+    logical_id: str
+    name: str
+    arn: str
+    expression: str
+    target_arn: str
+    input: str | None
+    role_arn: str
+    dead_letter_queue_arn: str | None
+    maximum_retry_attempts: int
+    maximum_event_age_seconds: int
+    enabled: bool
+
+    @classmethod
+    def from_template(cls, logical_id: str, resource: dict[str, Any], resolve: Callable[[Any], Any]) -> ScheduleSpec:
+        """The schedule as the template defines it; ``resolve`` gives its name, ARN and target's ARNs locally."""
+        props = resolve(resource["Properties"])
+        target = props["Target"]
+        retry = target.get("RetryPolicy", {})
+        return cls(
+            logical_id=logical_id,
+            name=str(resolve({"Ref": logical_id})),
+            arn=str(resolve({"Fn::GetAtt": [logical_id, "Arn"]})),
+            expression=props["ScheduleExpression"],
+            target_arn=target["Arn"],
+            input=target.get("Input"),
+            role_arn=target["RoleArn"],
+            dead_letter_queue_arn=target.get("DeadLetterConfig", {}).get("Arn"),
+            # EventBridge Scheduler's defaults when the retry policy leaves them out.
+            maximum_retry_attempts=int(retry.get("MaximumRetryAttempts", 185)),
+            maximum_event_age_seconds=int(retry.get("MaximumEventAgeInSeconds", 86400)),
+            enabled=props.get("State", "ENABLED") == "ENABLED",
+        )
+
+    @property
+    def rate_seconds(self) -> int | None:
+        """The period of a ``rate(...)`` expression; None for ``cron(...)`` and ``at(...)``."""
+        match = RATE_EXPRESSION.match(self.expression.strip())
+        if match is None:
+            return None
+        return int(match.group(1)) * RATE_UNIT_SECONDS[match.group(2).removesuffix("s")]
 
 
 def render_input(spec: ScheduleSpec, *, scheduled_time: datetime, execution_id: str, attempt: int) -> str:
@@ -169,3 +220,22 @@ class LocalScheduler:
             MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
         )
         log.error("schedule %s: run dead-lettered after %d attempt(s): %s: %s", name, attempts, code, message)
+
+
+class SchedulerEmulator:
+    """The stack's EventBridge Scheduler: rate schedules fire on a timer, scaled like Retry and Wait."""
+
+    name: ClassVar[str] = "scheduler"
+    restart_on_reset: ClassVar[bool] = True
+
+    def __init__(self) -> None:
+        self.scheduler: LocalScheduler | None = None
+
+    def start(self, context: EmulatorContext) -> None:
+        self.scheduler = LocalScheduler(
+            context.resources.schedules, context.clients, interval_scale=context.time_scale or 1.0
+        ).start()
+
+    def stop(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.stop()

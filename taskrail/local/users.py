@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from taskrail.local.provision import ACCOUNT_ID
+from taskrail.local.region import ACCOUNT_ID
 
 
 @dataclass(frozen=True)

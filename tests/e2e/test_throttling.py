@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 
 from taskrail.cli import app
 from taskrail.client import ApiError, TaskrailClient
-from taskrail.local.dynamodb_throttle import THROTTLING_ERRORS, ThrottleRule, assert_supported, throttling
+from taskrail.local.services.dynamodb import THROTTLING_ERRORS, ThrottleRule, throttling
+from taskrail.local.services.registry import assert_supported_moto
 from taskrail.local.stack import LocalStack
 from tests.e2e.conftest import client_for
 
@@ -48,7 +49,7 @@ def finished_task(ci: TaskrailClient) -> str:
 
 
 def test_the_throttle_hook_still_fits_moto():
-    assert_supported()
+    assert_supported_moto()
 
 
 @pytest.mark.parametrize("error", ERRORS)

@@ -27,8 +27,8 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from taskrail.local.apigw import MAX_PAYLOAD_BYTES, GatewayRequest, LocalApiGateway
-from taskrail.local.moto_hooks import threaded_server
 from taskrail.local.provision import provision
+from taskrail.local.services.server import threaded_server
 from taskrail.local.users import ALICE, BOB, LocalUser
 from tests.listening import non_loopback_listeners
 

@@ -14,10 +14,9 @@ from typing import Any
 import boto3
 import pytest
 
-from taskrail.local import moto_hooks
-from taskrail.local.functions import FunctionNotFound, FunctionPool
-from taskrail.local.moto_hooks import InvokeOutcome, LambdaThrottled
-from taskrail.local.provision import FunctionSpec
+from taskrail.local.functions import FunctionNotFound, FunctionPool, FunctionSpec
+from taskrail.local.services import server
+from taskrail.local.services.lambda_ import InvokeOutcome, LambdaThrottled
 
 pytestmark = pytest.mark.timeout(60)  # hang guard for every test
 
@@ -329,7 +328,7 @@ def test_stop_leaves_no_process_behind_and_logs_as_lambda_does(tmp_path: Path) -
 
 
 def test_real_validate_handler_reaches_local_dynamodb() -> None:
-    with moto_hooks.threaded_server() as endpoint:
+    with server.threaded_server() as endpoint:
         dynamodb = boto3.client(
             "dynamodb",
             endpoint_url=endpoint,

@@ -24,8 +24,9 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 from moto.stepfunctions.parser.asl.utils import boto_client as sfn_boto_client
 
-from taskrail.local import guard, moto_hooks
-from taskrail.local.provision import REGION
+from taskrail.local import guard
+from taskrail.local.region import REGION
+from taskrail.local.services import server
 from taskrail.local.stack import LOCAL_CREDENTIALS
 from taskrail.local.users import ALICE, CI_ROLE, MOTO_INTERPRETER, STACK_SERVICE, known_credentials
 
@@ -98,7 +99,7 @@ def test_the_interpreters_credentials_are_the_ones_the_registry_accepts() -> Non
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
-    with moto_hooks.threaded_server() as url:
+    with server.threaded_server() as url:
         yield url
 
 

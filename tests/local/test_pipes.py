@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from taskrail.local.pipes import PipeRunner, as_delivered, matches, render_input_template
-from taskrail.local.provision import PipeSpec
+from taskrail.local.pipes import PipeRunner, PipeSpec, as_delivered, matches, render_input_template
 
 RECORD = {
     "eventName": "INSERT",

@@ -14,8 +14,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from taskrail.local.provision import ScheduleSpec
-from taskrail.local.scheduler import LocalScheduler, render_input
+from taskrail.local.scheduler import LocalScheduler, ScheduleSpec, render_input
 
 REGION = "us-east-1"
 PASS_MACHINE = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})

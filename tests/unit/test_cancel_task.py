@@ -11,7 +11,7 @@ from moto.core.config import default_user_config
 
 from cancel_task.logic import cancel_executions
 from task_common.models import StreamRecord
-from taskrail.local.moto_hooks import install_aws_stop_semantics, uninstall_aws_stop_semantics
+from taskrail.local.services.stepfunctions import install_aws_stop_semantics, uninstall_aws_stop_semantics
 
 RUNNING_ARN = "arn:aws:states:us-east-1:123456789012:execution:task-lifecycle:task-1"
 STREAM_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/Tasks/stream/2025-01-01T00:00:00.000"

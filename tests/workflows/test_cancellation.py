@@ -4,7 +4,7 @@ FAILED (issue 9, defect 7)."""
 import time
 from typing import Any
 
-from taskrail.local.moto_hooks import lambda_invoker
+from taskrail.local.services.lambda_ import lambda_invoker
 from tests.workflows.conftest import Lifecycle
 
 CLOSING_EVENTS = {"ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"}

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from taskrail.local.moto_hooks import install_mock_config, start_execution_with_test_case
+from taskrail.local.services.stepfunctions import install_mock_config, start_execution_with_test_case
 from tests.workflows.conftest import Lifecycle
 
 FIXTURE = Path(__file__).parent / "fixtures" / "MockConfigFile.json"

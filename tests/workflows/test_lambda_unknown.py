@@ -4,7 +4,7 @@ workflow's transient policy retries it."""
 
 from typing import Any
 
-from taskrail.local.moto_hooks import InvokeOutcome, lambda_invoker
+from taskrail.local.services.lambda_ import InvokeOutcome, lambda_invoker
 from tests.workflows.conftest import Lifecycle
 
 # What Lambda answers when a function times out: an Unhandled function error whose payload names no type.

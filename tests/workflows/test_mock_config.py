@@ -14,13 +14,8 @@ import pytest
 
 from task_common.errors import ERROR_NAMES
 from taskrail.local.mock_config import MockedThrow, load_mock_config
-from taskrail.local.moto_hooks import (
-    InvokeOutcome,
-    LambdaInvoker,
-    install_mock_config,
-    lambda_invoker,
-    start_execution_with_test_case,
-)
+from taskrail.local.services.lambda_ import InvokeOutcome, LambdaInvoker, lambda_invoker
+from taskrail.local.services.stepfunctions import install_mock_config, start_execution_with_test_case
 from tests.workflows.conftest import Lifecycle
 
 MOCK_CONFIG_FILE = Path(__file__).parent / "fixtures" / "MockConfigFile.json"

@@ -1,4 +1,4 @@
-"""Tests for taskrail.local.moto_hooks: each hook against moto's real Step Functions interpreter."""
+"""Tests for taskrail.local.services (the moto patches): each hook against moto's real Step Functions interpreter."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 import random
 import threading
 import time
+import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,10 @@ import pytest
 from moto import mock_aws
 from moto.core.config import default_user_config
 
-from taskrail.local import moto_hooks as hooks
 from taskrail.local.mock_config import MockConfigError, load_mock_config
+from taskrail.local.services import lambda_, registry, server, stepfunctions
+from taskrail.local.services.dynamodb import install_atomic_dynamodb_writes, uninstall_atomic_dynamodb_writes
+from taskrail.local.services.patching import Patch, Signature
 from taskrail.local.stack import LOCAL_CREDENTIALS
 from tests.claim_race import ClaimRace, gate_condition_checks
 
@@ -33,12 +36,12 @@ DEADLINE_SECONDS = 10.0
 class RecordingInvoker:
     """An invoker that plays a script of outcomes (or exceptions) and records each call."""
 
-    def __init__(self, *script: hooks.InvokeOutcome | Exception) -> None:
+    def __init__(self, *script: lambda_.InvokeOutcome | Exception) -> None:
         self.script = list(script)
         self.calls: list[tuple[str, Any, str | None]] = []
         self._lock = threading.Lock()
 
-    def __call__(self, function_name: str, payload: bytes, qualifier: str | None) -> hooks.InvokeOutcome:
+    def __call__(self, function_name: str, payload: bytes, qualifier: str | None) -> lambda_.InvokeOutcome:
         with self._lock:
             self.calls.append((function_name, json.loads(payload), qualifier))
             step = self.script.pop(0) if len(self.script) > 1 else self.script[0]
@@ -47,8 +50,8 @@ class RecordingInvoker:
         return step
 
 
-def transient(message: str = "try again") -> hooks.InvokeOutcome:
-    return hooks.InvokeOutcome.unhandled("TransientTaskError", message, ["  File 'handler.py', line 1"])
+def transient(message: str = "try again") -> lambda_.InvokeOutcome:
+    return lambda_.InvokeOutcome.unhandled("TransientTaskError", message, ["  File 'handler.py', line 1"])
 
 
 def lambda_task(function_name: str, **extra: Any) -> dict[str, Any]:
@@ -85,16 +88,16 @@ def wait_for(sfn: Any, execution_arn: str) -> dict[str, Any]:
 
 @pytest.fixture
 def aws() -> Iterator[dict[str, Any]]:
-    with mock_aws(config=hooks.LOCAL_MOTO_CONFIG):
+    with mock_aws(config=server.LOCAL_MOTO_CONFIG):
         session = boto3.Session(region_name=REGION)
         clients = {name: session.client(name) for name in ("stepfunctions", "lambda", "iam", "dynamodb")}
-        hooks.create_stub_function(clients["lambda"], clients["iam"], "worker")
+        lambda_.create_stub_function(clients["lambda"], clients["iam"], "worker")
         yield clients
 
 
 @pytest.fixture
-def no_waiting() -> Iterator[hooks.SleepLog]:
-    with hooks.time_scale(0), hooks.record_sleeps() as log:
+def no_waiting() -> Iterator[stepfunctions.SleepLog]:
+    with stepfunctions.time_scale(0), stepfunctions.record_sleeps() as log:
         yield log
 
 
@@ -104,25 +107,29 @@ def no_waiting() -> Iterator[hooks.SleepLog]:
 
 
 def test_assert_supported_moto_passes() -> None:
-    hooks.assert_supported_moto()
+    registry.assert_supported_moto()
 
 
 def test_assert_supported_moto_passes_while_hooks_installed() -> None:
     with (
-        hooks.lambda_invoker(RecordingInvoker(transient())),
-        hooks.time_scale(0),
-        hooks.install_mock_config({}),
+        lambda_.lambda_invoker(RecordingInvoker(transient())),
+        stepfunctions.time_scale(0),
+        stepfunctions.install_mock_config({}),
     ):
-        hooks.assert_supported_moto()
+        registry.assert_supported_moto()
 
 
 def test_assert_supported_moto_names_the_symbol(monkeypatch: pytest.MonkeyPatch) -> None:
     import moto
 
     monkeypatch.setattr(moto, "__version__", "9.9.9")
-    monkeypatch.setitem(hooks._SIGNATURES, "example.Symbol.method", (lambda: lambda a, b: None, ["a", "c"]))
+    example = types.ModuleType("example")
+    example.PATCHES = (  # type: ignore[attr-defined]
+        Patch("example", depends=(Signature("example.Symbol.method", lambda: lambda a, b: None, ("a", "c")),)),
+    )
+    monkeypatch.setattr(registry, "SERVICES", (*registry.SERVICES, example))
     with pytest.raises(RuntimeError, match=r"moto.__version__: '9.9.9'") as info:
-        hooks.assert_supported_moto()
+        registry.assert_supported_moto()
     assert "example.Symbol.method: parameters ['a', 'b'], expected ['a', 'c']" in str(info.value)
 
 
@@ -131,7 +138,7 @@ def test_hooks_are_removed_on_exit() -> None:
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
     original_invoke = LambdaSimpleBackend.invoke
-    with hooks.lambda_invoker(RecordingInvoker(transient())), hooks.time_scale(0.5):
+    with lambda_.lambda_invoker(RecordingInvoker(transient())), stepfunctions.time_scale(0.5):
         assert LambdaSimpleBackend.invoke is not original_invoke
         assert retrier_decl.time is not time
     assert LambdaSimpleBackend.invoke is original_invoke
@@ -144,8 +151,8 @@ def test_hooks_are_removed_on_exit() -> None:
 
 
 def test_lambda_invoke_task_reaches_invoker(aws: dict[str, Any]) -> None:
-    invoker = RecordingInvoker(hooks.InvokeOutcome.success({"status": "done"}))
-    with hooks.lambda_invoker(invoker):
+    invoker = RecordingInvoker(lambda_.InvokeOutcome.success({"status": "done"}))
+    with lambda_.lambda_invoker(invoker):
         result = run(
             aws["stepfunctions"],
             asl({"Work": lambda_task("worker", End=True)}, "Work"),
@@ -165,7 +172,7 @@ def test_handler_error_is_catchable_by_its_type(aws: dict[str, Any]) -> None:
         ),
         "Caught": {"Type": "Pass", "End": True},
     }
-    with hooks.lambda_invoker(RecordingInvoker(transient("db busy"))):
+    with lambda_.lambda_invoker(RecordingInvoker(transient("db busy"))):
         result = run(aws["stepfunctions"], asl(states, "Work"))
     assert result["status"] == "SUCCEEDED", result
     error = json.loads(result["output"])["error"]
@@ -174,7 +181,7 @@ def test_handler_error_is_catchable_by_its_type(aws: dict[str, Any]) -> None:
 
 
 def test_uncaught_handler_error_fails_execution_with_its_type(aws: dict[str, Any]) -> None:
-    with hooks.lambda_invoker(RecordingInvoker(hooks.InvokeOutcome.unhandled("ValueError", "bad input"))):
+    with lambda_.lambda_invoker(RecordingInvoker(lambda_.InvokeOutcome.unhandled("ValueError", "bad input"))):
         result = run(aws["stepfunctions"], asl({"Work": lambda_task("worker", End=True)}, "Work"))
     assert result["status"] == "FAILED"
     assert result["error"] == "ValueError"
@@ -183,8 +190,8 @@ def test_uncaught_handler_error_fails_execution_with_its_type(aws: dict[str, Any
 @pytest.mark.parametrize(
     ("exception", "expected_error"),
     [
-        (hooks.LambdaThrottled(), "Lambda.TooManyRequestsException"),
-        (hooks.LambdaServiceError("boom"), "Lambda.ServiceException"),
+        (lambda_.LambdaThrottled(), "Lambda.TooManyRequestsException"),
+        (lambda_.LambdaServiceError("boom"), "Lambda.ServiceException"),
     ],
 )
 def test_service_errors_surface_as_lambda_errors(
@@ -194,15 +201,15 @@ def test_service_errors_surface_as_lambda_errors(
         "Work": lambda_task("worker", Catch=[{"ErrorEquals": [expected_error], "Next": "Caught"}], End=True),
         "Caught": {"Type": "Pass", "End": True},
     }
-    with hooks.lambda_invoker(RecordingInvoker(exception)):
+    with lambda_.lambda_invoker(RecordingInvoker(exception)):
         result = run(aws["stepfunctions"], asl(states, "Work"))
     assert result["status"] == "SUCCEEDED", result
     assert json.loads(result["output"])["Error"] == expected_error
 
 
 def test_unknown_function_is_resource_not_found(aws: dict[str, Any]) -> None:
-    invoker = RecordingInvoker(hooks.InvokeOutcome.success({}))
-    with hooks.lambda_invoker(invoker):
+    invoker = RecordingInvoker(lambda_.InvokeOutcome.success({}))
+    with lambda_.lambda_invoker(invoker):
         result = run(aws["stepfunctions"], asl({"Work": lambda_task("missing", End=True)}, "Work"))
     assert result["status"] == "FAILED"
     assert result["error"] == "Lambda.ResourceNotFoundException"
@@ -211,7 +218,7 @@ def test_unknown_function_is_resource_not_found(aws: dict[str, Any]) -> None:
 
 def test_direct_invoke_passes_qualifier_and_function_error_header(aws: dict[str, Any]) -> None:
     invoker = RecordingInvoker(transient())
-    with hooks.lambda_invoker(invoker):
+    with lambda_.lambda_invoker(invoker):
         response = aws["lambda"].invoke(
             FunctionName="arn:aws:lambda:us-east-1:123456789012:function:worker:$LATEST", Payload=b'{"a": 1}'
         )
@@ -224,17 +231,17 @@ def test_separate_qualifier_parameter_reaches_the_function(aws: dict[str, Any]) 
     """AWS's Invoke takes the version or alias as ``?Qualifier=`` (botocore's Lambda model: ``location:
     querystring, locationName: Qualifier``; "Specify a version or alias to invoke a published version of the
     function"). moto 5.2.5 reads ``qualifier`` and loses it; the hook hands it on."""
-    invoker = RecordingInvoker(hooks.InvokeOutcome.success({}))
-    with hooks.lambda_invoker(invoker):
+    invoker = RecordingInvoker(lambda_.InvokeOutcome.success({}))
+    with lambda_.lambda_invoker(invoker):
         aws["lambda"].invoke(FunctionName="worker", Qualifier="$LATEST", Payload=b"{}")
         aws["lambda"].invoke(FunctionName="worker", Payload=b"{}")
     assert invoker.calls == [("worker", {}, "$LATEST"), ("worker", {}, None)]
 
 
 def test_qualifier_hook_is_removed_with_the_invoker() -> None:
-    with hooks.lambda_invoker(RecordingInvoker(hooks.InvokeOutcome.success({}))):
-        assert hooks._lambda_responses.LambdaResponse.invoke is hooks._invoke_with_qualifier
-    assert hooks._lambda_responses.LambdaResponse.invoke is not hooks._invoke_with_qualifier
+    with lambda_.lambda_invoker(RecordingInvoker(lambda_.InvokeOutcome.success({}))):
+        assert lambda_._lambda_responses.LambdaResponse.invoke is lambda_._invoke_with_qualifier
+    assert lambda_._lambda_responses.LambdaResponse.invoke is not lambda_._invoke_with_qualifier
 
 
 # --------------------------------------------------------------------------------------------------
@@ -265,11 +272,11 @@ def interpreter_pauses(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, float
 
 
 def test_retry_schedule_is_recorded_and_not_slept(
-    aws: dict[str, Any], no_waiting: hooks.SleepLog, interpreter_pauses: list[tuple[str, float]]
+    aws: dict[str, Any], no_waiting: stepfunctions.SleepLog, interpreter_pauses: list[tuple[str, float]]
 ) -> None:
     retry = [{"ErrorEquals": ["TransientTaskError"], "IntervalSeconds": 2, "BackoffRate": 2, "MaxAttempts": 3}]
-    invoker = RecordingInvoker(transient(), transient(), hooks.InvokeOutcome.success({"ok": True}))
-    with hooks.lambda_invoker(invoker):
+    invoker = RecordingInvoker(transient(), transient(), lambda_.InvokeOutcome.success({"ok": True}))
+    with lambda_.lambda_invoker(invoker):
         result = run(aws["stepfunctions"], asl({"Work": lambda_task("worker", Retry=retry, End=True)}, "Work"))
     assert result["status"] == "SUCCEEDED", result
     assert len(invoker.calls) == 3
@@ -309,13 +316,13 @@ def _workflow_retriers() -> dict[str, dict[str, Any]]:
 WORKFLOW_RETRIERS = _workflow_retriers()
 
 
-def retry_delays(sfn: Any, schedule: dict[str, Any], log: hooks.SleepLog, runs: int) -> list[list[float]]:
+def retry_delays(sfn: Any, schedule: dict[str, Any], log: stepfunctions.SleepLog, runs: int) -> list[list[float]]:
     """Runs a task that always fails ``runs`` times under ``schedule``; returns the delays per attempt."""
     retry = [{"ErrorEquals": ["TransientTaskError"], **schedule}]
     definition = asl({"Work": lambda_task("worker", Retry=retry, End=True)}, "Work")
     arn = sfn.create_state_machine(name="jitter", definition=definition, roleArn=ROLE_ARN)["stateMachineArn"]
     per_run = []
-    with hooks.lambda_invoker(RecordingInvoker(transient())):
+    with lambda_.lambda_invoker(RecordingInvoker(transient())):
         for run_number in range(runs):
             before = len(log.retries())
             execution_arn = sfn.start_execution(stateMachineArn=arn, name=f"run-{run_number}", input="{}")
@@ -338,7 +345,7 @@ def assert_full_jitter(delays_per_attempt: list[list[float]], schedule: dict[str
 
 
 def test_full_jitter_spreads_each_attempts_delay_within_its_cap(
-    aws: dict[str, Any], no_waiting: hooks.SleepLog
+    aws: dict[str, Any], no_waiting: stepfunctions.SleepLog
 ) -> None:
     schedule = {"IntervalSeconds": 4, "BackoffRate": 2, "MaxAttempts": 4, "MaxDelaySeconds": 10}
     random.seed(7)  # moto draws the jitter with random.uniform
@@ -346,7 +353,7 @@ def test_full_jitter_spreads_each_attempts_delay_within_its_cap(
     assert_full_jitter(delays, schedule)
 
 
-def test_without_jitter_every_run_waits_the_same(aws: dict[str, Any], no_waiting: hooks.SleepLog) -> None:
+def test_without_jitter_every_run_waits_the_same(aws: dict[str, Any], no_waiting: stepfunctions.SleepLog) -> None:
     # The check above is not vacuous: the same schedule without jitter fails it.
     schedule = {"IntervalSeconds": 4, "BackoffRate": 2, "MaxAttempts": 4, "MaxDelaySeconds": 10}
     delays = retry_delays(aws["stepfunctions"], schedule, no_waiting, 3)
@@ -356,7 +363,9 @@ def test_without_jitter_every_run_waits_the_same(aws: dict[str, Any], no_waiting
 
 
 @pytest.mark.parametrize("states", list(WORKFLOW_RETRIERS))
-def test_every_workflow_retry_uses_full_jitter(aws: dict[str, Any], no_waiting: hooks.SleepLog, states: str) -> None:
+def test_every_workflow_retry_uses_full_jitter(
+    aws: dict[str, Any], no_waiting: stepfunctions.SleepLog, states: str
+) -> None:
     # workflows/retry_policies.py: "Every policy uses FULL jitter ... so that a burst of failing tasks does not
     # retry in lock-step". Run each generated schedule in the interpreter and look at what it waited.
     schedule = WORKFLOW_RETRIERS[states]
@@ -366,18 +375,18 @@ def test_every_workflow_retry_uses_full_jitter(aws: dict[str, Any], no_waiting: 
 
 def test_wait_state_is_scaled_and_recorded(aws: dict[str, Any], interpreter_pauses: list[tuple[str, float]]) -> None:
     states = {"Pause": {"Type": "Wait", "Seconds": 30, "Next": "Done"}, "Done": {"Type": "Pass", "End": True}}
-    with hooks.time_scale(0.001), hooks.record_sleeps() as log:
+    with stepfunctions.time_scale(0.001), stepfunctions.record_sleeps() as log:
         result = run(aws["stepfunctions"], asl(states, "Pause"))
     assert result["status"] == "SUCCEEDED", result
     assert log.waits() == [30]
     waits = [seconds for kind, seconds in interpreter_pauses if kind == "wait"]
     assert waits and max(waits) <= 30 * 0.001, waits
-    assert hooks.SleepRecord("wait", 30.0) in hooks.recorded_sleeps()
+    assert stepfunctions.SleepRecord("wait", 30.0) in stepfunctions.recorded_sleeps()
 
 
 def test_time_scale_rejects_negative() -> None:
     with pytest.raises(ValueError, match="time scale"):
-        hooks.set_time_scale(-1)
+        stepfunctions.set_time_scale(-1)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -446,14 +455,14 @@ ORDERS_ASL = asl(
 def orders(aws: dict[str, Any]) -> Iterator[tuple[Any, str]]:
     sfn = aws["stepfunctions"]
     arn = sfn.create_state_machine(name="orders", definition=ORDERS_ASL, roleArn=ROLE_ARN)["stateMachineArn"]
-    with hooks.install_mock_config(MOCK_CONFIG):
+    with stepfunctions.install_mock_config(MOCK_CONFIG):
         yield sfn, arn
 
 
 def test_mock_config_happy_path_via_arn_suffix(orders: tuple[Any, str]) -> None:
     sfn, arn = orders
-    invoker = RecordingInvoker(hooks.InvokeOutcome.success({"status": "real"}))
-    with hooks.lambda_invoker(invoker):
+    invoker = RecordingInvoker(lambda_.InvokeOutcome.success({"status": "real"}))
+    with lambda_.lambda_invoker(invoker):
         execution_arn = sfn.start_execution(stateMachineArn=f"{arn}#HappyPath", name="happy", input="{}")[
             "executionArn"
         ]
@@ -466,9 +475,9 @@ def test_mock_config_happy_path_via_arn_suffix(orders: tuple[Any, str]) -> None:
     assert invoker.calls == []  # mocked states never call the service
 
 
-def test_mock_config_retry_by_attempt_number(orders: tuple[Any, str], no_waiting: hooks.SleepLog) -> None:
+def test_mock_config_retry_by_attempt_number(orders: tuple[Any, str], no_waiting: stepfunctions.SleepLog) -> None:
     sfn, arn = orders
-    execution_arn = hooks.start_execution_with_test_case(sfn, arn, "RetryPath", name="retry", input={"a": 1})
+    execution_arn = stepfunctions.start_execution_with_test_case(sfn, arn, "RetryPath", name="retry", input={"a": 1})
     result = wait_for(sfn, execution_arn)
     assert result["status"] == "SUCCEEDED", result
     assert json.loads(result["output"])["result"] == {"status": "third time"}
@@ -477,7 +486,7 @@ def test_mock_config_retry_by_attempt_number(orders: tuple[Any, str], no_waiting
 
 def test_mocked_dynamodb_error_keeps_its_name(orders: tuple[Any, str]) -> None:
     sfn, arn = orders
-    result = wait_for(sfn, hooks.start_execution_with_test_case(sfn, arn, "Duplicate", name="dup"))
+    result = wait_for(sfn, stepfunctions.start_execution_with_test_case(sfn, arn, "Duplicate", name="dup"))
     assert result["status"] == "SUCCEEDED", result
     error = json.loads(result["output"])["error"]
     assert error == {"Error": "DynamoDB.ConditionalCheckFailedException", "Cause": "already done"}
@@ -485,9 +494,9 @@ def test_mocked_dynamodb_error_keeps_its_name(orders: tuple[Any, str]) -> None:
 
 def test_unmocked_states_call_the_real_service(orders: tuple[Any, str]) -> None:
     sfn, arn = orders
-    invoker = RecordingInvoker(hooks.InvokeOutcome.success({"status": "real"}))
-    with hooks.lambda_invoker(invoker):
-        result = wait_for(sfn, hooks.start_execution_with_test_case(sfn, arn, "HybridPath", name="hybrid"))
+    invoker = RecordingInvoker(lambda_.InvokeOutcome.success({"status": "real"}))
+    with lambda_.lambda_invoker(invoker):
+        result = wait_for(sfn, stepfunctions.start_execution_with_test_case(sfn, arn, "HybridPath", name="hybrid"))
     assert result["status"] == "SUCCEEDED", result
     assert json.loads(result["output"])["result"] == {"status": "real"}
     assert len(invoker.calls) == 1
@@ -495,7 +504,7 @@ def test_unmocked_states_call_the_real_service(orders: tuple[Any, str]) -> None:
 
 def test_plain_arn_runs_unmocked_while_config_installed(orders: tuple[Any, str]) -> None:
     sfn, arn = orders
-    with hooks.lambda_invoker(RecordingInvoker(hooks.InvokeOutcome.success({"status": "real"}))):
+    with lambda_.lambda_invoker(RecordingInvoker(lambda_.InvokeOutcome.success({"status": "real"}))):
         result = wait_for(sfn, sfn.start_execution(stateMachineArn=arn, name="plain")["executionArn"])
     # the real updateItem runs against a table that does not exist
     assert result["status"] == "FAILED"
@@ -532,12 +541,12 @@ def test_mock_config_loads_from_path(tmp_path: Any) -> None:
 
 def test_server_mode_lambda_invoke_reaches_invoker() -> None:
     saved_config = json.dumps(default_user_config, sort_keys=True)
-    invoker = RecordingInvoker(hooks.InvokeOutcome.success({"status": "served"}))
-    with hooks.threaded_server("127.0.0.1", 0) as url, hooks.lambda_invoker(invoker):
+    invoker = RecordingInvoker(lambda_.InvokeOutcome.success({"status": "served"}))
+    with server.threaded_server("127.0.0.1", 0) as url, lambda_.lambda_invoker(invoker):
         # the endpoint takes only the local registry's keys (taskrail/local/users.py)
         session = boto3.Session(region_name=REGION, **LOCAL_CREDENTIALS)
         clients = {n: session.client(n, endpoint_url=url) for n in ("stepfunctions", "lambda", "iam")}
-        hooks.create_stub_function(clients["lambda"], clients["iam"], "worker")
+        lambda_.create_stub_function(clients["lambda"], clients["iam"], "worker")
         result = run(
             clients["stepfunctions"],
             asl({"Work": lambda_task("worker", End=True)}, "Work"),
@@ -560,7 +569,7 @@ def test_two_claims_racing_through_the_condition_check_cannot_both_win(monkeypat
         )
         key = {"k": {"S": "task-1"}}
         dynamodb.put_item(TableName="t", Item={**key, "s": {"S": "QUEUED"}})
-        hooks.install_atomic_dynamodb_writes()
+        install_atomic_dynamodb_writes()
         gate_condition_checks(monkeypatch, ClaimRace())
         wins: list[int] = []
 
@@ -585,6 +594,6 @@ def test_two_claims_racing_through_the_condition_check_cannot_both_win(monkeypat
                 thread.join(timeout=DEADLINE_SECONDS)
             assert not any(t.is_alive() for t in threads)
         finally:
-            hooks.uninstall_atomic_dynamodb_writes()
+            uninstall_atomic_dynamodb_writes()
         assert len(wins) == 1, f"{len(wins)} claims won"
         assert dynamodb.get_item(TableName="t", Key=key)["Item"]["winner"] == {"N": str(wins[0])}

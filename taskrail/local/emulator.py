@@ -1,0 +1,53 @@
+"""What an emulator is: a part of the local stack that runs an AWS service (or a piece of one) moto does not run.
+
+moto holds the resources and answers the APIs; an emulator does the work AWS does on its own behind them: run a
+function's code (:mod:`taskrail.local.functions`), poll a stream for a pipe (:mod:`taskrail.local.pipes`), fire
+a schedule (:mod:`taskrail.local.scheduler`), serve the REST API (:mod:`taskrail.local.apigw`), inject faults
+(:mod:`taskrail.local.faults`). Each reads its own spec from the template (through the provisioned
+:class:`~taskrail.local.provision.LocalResources`) and :class:`~taskrail.local.stack.LocalStack` starts them in
+the order of its ``EMULATORS`` list and stops them in reverse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+if TYPE_CHECKING:
+    from taskrail.local.faults import FaultInjector
+    from taskrail.local.provision import LocalResources, Resolver
+
+__all__ = ["Emulator", "EmulatorContext"]
+
+
+@dataclass
+class EmulatorContext:
+    """Everything an emulator may read when it starts: the template, what was provisioned, the local endpoint."""
+
+    template: dict[str, Any]
+    resources: LocalResources
+    resolve: Resolver
+    endpoint: str  # the local AWS endpoint (moto, behind the guard)
+    clients: Callable[[str], Any]  # service name → boto3 client of that endpoint
+    faults: FaultInjector
+    time_scale: float = 1.0
+    concurrency: int = 2
+    log_dir: Path | None = None
+    extra_function_env: dict[str, str] = field(default_factory=dict)
+    api_port: int = 0
+    #: The emulators started before this one, by name (a later one may drive an earlier one).
+    running: dict[str, Emulator] = field(default_factory=dict)
+
+
+class Emulator(Protocol):
+    #: Unique in the stack's list.
+    name: ClassVar[str]
+    #: Whether ``taskrail local reset`` stops it and starts it again over the freshly provisioned resources
+    #: (the pollers: their stream iterators and timers belong to the old resources).
+    restart_on_reset: ClassVar[bool]
+
+    def start(self, context: EmulatorContext) -> None: ...
+
+    def stop(self) -> None: ...
