@@ -253,6 +253,9 @@ def access_denied(environ: Mapping[str, Any], message: str) -> AwsError:
     return AwsError(status, headers + extra, encoded)
 
 
+#: In the stack's log folder: every decision (one JSON object a line) and the template's grants (for ``taskrail iam``).
+DECISIONS_FILE = "iam-decisions.jsonl"
+GRANTS_FILE = "iam-grants.json"
 #: The opt-out, for debugging only: ``TASKRAIL_IAM=off`` lets every principal do everything (as before issue 12).
 IAM_ENV = "TASKRAIL_IAM"
 INTERPRETER_REFUSED = (
@@ -269,11 +272,14 @@ class LocalIam:
     log, but lets it through.
     """
 
-    def __init__(self, *, enforce: bool | None = None, log_path: Path | None = None, secure_transport: bool = True):
+    def __init__(self, *, enforce: bool | None = None, log_dir: Path | None = None, secure_transport: bool = True):
         import os
 
         self.enforce = enforce if enforce is not None else os.environ.get(IAM_ENV, "on").lower() != "off"
-        self.log = IamLog(log_path)
+        self.log_dir = log_dir
+        if log_dir is not None:
+            (log_dir / DECISIONS_FILE).unlink(missing_ok=True)
+        self.log = IamLog(log_dir / DECISIONS_FILE if log_dir is not None else None)
         self.secure_transport = secure_transport
         self.policies = TemplatePolicies()
         self.roles: Any = None  # StackRoles, once loaded
@@ -295,6 +301,9 @@ class LocalIam:
         self._enforcer = Enforcer(
             self.policies, secure_transport=self.secure_transport, iam_log=self.log, refused_keys=refused
         )
+        if self.log_dir is not None:
+            grants = [asdict(g) for g in self.policies.grants()]
+            (self.log_dir / GRANTS_FILE).write_text(json.dumps(grants, indent=1))
 
     def __call__(self, credential: Any, environ: Mapping[str, Any], request: Any) -> AwsError | None:
         enforcer = self._enforcer

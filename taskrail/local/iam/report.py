@@ -1,0 +1,74 @@
+"""``taskrail iam``: per principal, the actions it used and the grants nothing used, from a local run's IAM log.
+
+Reads the stack's log folder (``.taskrail/logs`` by default): ``iam-decisions.jsonl`` (every decision the local AWS
+endpoint made: principal, action, resource, allowed or denied, the statement that decided) and ``iam-grants.json``
+(every statement of the template's policies). A grant no call used is a candidate for removal: least privilege as
+a measured fact, for the paths the run exercised.
+
+``python -m taskrail.local.iam.report [LOG_DIR] [--json]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from taskrail.local.iam.enforce import DECISIONS_FILE, GRANTS_FILE
+
+__all__ = ["format_summary", "main", "summarize"]
+
+
+def summarize(log_dir: Path) -> dict[str, Any]:
+    decisions = [json.loads(line) for line in (log_dir / DECISIONS_FILE).read_text().splitlines() if line.strip()]
+    grants = json.loads((log_dir / GRANTS_FILE).read_text())
+    used = {d["decided_by"].split(" ", 1)[0] for d in decisions if d["allowed"]}
+    principals: dict[str, dict[str, Any]] = {}
+    for decision in decisions:
+        entry = principals.setdefault(decision["principal"], {"calls": 0, "denials": 0, "actions": Counter()})
+        entry["calls"] += 1
+        entry["denials"] += 0 if decision["allowed"] else 1
+        entry["actions"][decision["action"]] += 1
+    unused = [g for g in grants if g["effect"] == "Allow" and f"{g['policy']}[{g['statement']}]" not in used]
+    return {
+        "calls": len(decisions),
+        "denials": [d for d in decisions if not d["allowed"]],
+        "principals": {k: {**v, "actions": dict(v["actions"])} for k, v in sorted(principals.items())},
+        "unused_grants": unused,
+    }
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    lines = [f"IAM decisions: {summary['calls']}, denials: {len(summary['denials'])}", ""]
+    for principal, entry in summary["principals"].items():
+        lines.append(f"{principal.rsplit('/', 1)[-1]}: {entry['calls']} calls, {entry['denials']} denied")
+        lines.extend(f"    {count:6d}  {action}" for action, count in sorted(entry["actions"].items()))
+    for denial in summary["denials"]:
+        lines.append(f"DENIED {denial['principal'].rsplit('/', 1)[-1]}: {denial['action']} on {denial['resource']}")
+    lines.append("")
+    lines.append(f"grants no call used ({len(summary['unused_grants'])}):")
+    for grant in summary["unused_grants"]:
+        actions, resources = ", ".join(grant["actions"]), ", ".join(grant["resources"])
+        lines.append(f"    {grant['policy']}[{grant['statement']}]: {actions} on {resources}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("log_dir", nargs="?", default=str(Path(".taskrail") / "logs"))
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    log_dir = Path(args.log_dir)
+    if not (log_dir / DECISIONS_FILE).exists():
+        print(f"no IAM log in {log_dir} (run `taskrail local up` first)", file=sys.stderr)
+        return 2
+    summary = summarize(log_dir)
+    print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
