@@ -18,9 +18,9 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra.constructs.functions import METRICS_NAMESPACE
+from task_common.contract import EXPECTED_ERRORS_METRIC
 
 PERIOD = Duration.minutes(1)
-EXPECTED_ERRORS_METRIC = "ExpectedErrors"  # lambdas/task_common/observability.py emits it
 # What the reconciler counts when the event-driven path left a task behind (lambdas/reconcile_tasks/logic.py).
 STUCK_TASK_METRICS = (
     "StuckTasksStarted",

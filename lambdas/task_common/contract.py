@@ -118,6 +118,12 @@ OUTCOME_DETAIL_TYPE: dict[str, str] = {
 }
 OUTCOME_DETAIL_TYPES: tuple[str, ...] = tuple(OUTCOME_DETAIL_TYPE.values())
 
+# -- metrics --------------------------------------------------------------------------------------------------
+
+# The handlers count the errors they raise on purpose (task_common/observability.py); the function alarms
+# subtract it from Lambda's Errors (infra/constructs/observability.py).
+EXPECTED_ERRORS_METRIC = "ExpectedErrors"
+
 # -- the lifecycle workflow's end states --------------------------------------------------------------------
 
 
