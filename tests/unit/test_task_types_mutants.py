@@ -37,3 +37,17 @@ def test_a_sleep_task_sleeps_its_seconds_in_equal_steps(monkeypatch: pytest.Monk
     # Then it slept its seconds in total, in that many equal steps
     assert result == {"slept": seconds}
     assert asked == pytest.approx([seconds / steps] * steps)
+
+
+def test_csv_summary_reports_progress_once_per_ten_percent_of_lines_in_order():
+    # Given a CSV of a header and a hundred rows
+    tasks = InMemoryTaskStore(a_task(type="csv.summary"))
+    csv_text = "n\n" + "".join(f"{n}\n" for n in range(100))
+
+    # When summarised
+    run_task("csv.summary", {"csv": csv_text}, tasks=tasks)
+
+    # Then one report in each tenth of the lines, in order (the share read so far, the first at 10 %)
+    reports = tasks.progress["task-1"]
+    assert [p // 10 for p in reports] == list(range(1, 10)) + ([10] if reports[-1] == 100 else [])
+    assert reports == sorted(reports)
