@@ -40,6 +40,8 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy lambdas workflows infra taskrail bench
+	# The import contracts of pyproject.toml [tool.importlinter]; lambdas/ is the Lambda bundle's root.
+	PYTHONPATH=lambdas $(VENV)/bin/lint-imports
 
 format: setup
 	$(VENV)/bin/ruff format .

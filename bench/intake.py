@@ -43,10 +43,10 @@ class BurstResult:
 
 
 def _client(info: dict[str, Any], user: str) -> Any:
-    from taskrail.client import TaskrailClient
+    from taskrail.local.accounts import user_client
     from taskrail.local.stack import StackInfo
 
-    return TaskrailClient.for_stack(StackInfo(**info), user, lambda service: None)
+    return user_client(StackInfo(**info), user)
 
 
 def run_burst(

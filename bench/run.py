@@ -47,7 +47,7 @@ def _local_stack_phases(run: Run, args: argparse.Namespace) -> None:
     from bench.intake import burst
     from bench.latency import single_task_latency
     from bench.throughput import local_stack_throughput
-    from taskrail.client import TaskrailClient
+    from taskrail.local.accounts import user_client
     from taskrail.local.stack import LocalStack, StackOptions
 
     stack = LocalStack(StackOptions(time_scale=TIME_SCALE, with_console=False))
@@ -57,7 +57,7 @@ def _local_stack_phases(run: Run, args: argparse.Namespace) -> None:
     run.stack_start_s = time.perf_counter() - started
     try:
         assert stack.info is not None
-        client = TaskrailClient.for_stack(stack.info, "alice", stack.clients)
+        client = user_client(stack.info, "alice")
         with timed("local stack: warm-up (3 tasks)"):
             ids = [client.submit("text.stats", {"text": "warm up"})["taskId"] for _ in range(3)]
             client.wait(ids, timeout=120, interval=0.1)

@@ -29,17 +29,11 @@ from rich.markup import escape
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 
-from taskrail.client import (
-    TERMINAL_STATUSES,
-    ApiError,
-    Endpoints,
-    ReplayOutcome,
-    TaskrailClient,
-    elapsed_seconds,
-    epoch_seconds,
-    task_view,
-    timeline,
-)
+from task_common.contract import ALL_STATUSES, CLIENT_OUTPUTS, TERMINAL_STATUSES, Output
+from taskrail.client import ApiError, Endpoints, TaskrailClient, elapsed_seconds, epoch_seconds, task_view
+from taskrail.history import timeline
+from taskrail.operator import Operator, ReplayOutcome
+from taskrail.operator.aws import AwsClients
 
 app = typer.Typer(
     help="Storage-first task workflows on Step Functions, on AWS or on this machine.", no_args_is_help=True
@@ -49,9 +43,6 @@ app.add_typer(local_app, name="local")
 console = Console()
 err_console = Console(stderr=True)
 
-ALL_STATUSES = ("QUEUED", "RUNNING", "SUCCEEDED", "REJECTED", "FAILED", "CANCELLED")
-# What a deployed stack must output for the CLI to reach it (infra/stack.py).
-STACK_OUTPUTS = ("ApiUrl", "TasksTableName", "ResultsBucketName", "StateMachineArn", "DeadLetterQueueUrl")
 DEFAULT_USER = "alice"
 # Replay outcomes that did not do what was asked: the command exits 1.
 REPLAY_REFUSALS = frozenset({"refused", "unsupported", "not-redrivable"})
@@ -104,19 +95,35 @@ class Target:
 
 
 def make_client(target: Target) -> TaskrailClient:
+    """The user API of the target stack."""
+    return reach(target)[0]
+
+
+def make_operator(target: Target) -> Operator:
+    """The operator's view of the target stack: owner checks through the API, the rest through AWS."""
+    return Operator.over_aws(*reach(target))
+
+
+def reach(target: Target) -> tuple[TaskrailClient, AwsClients]:
     if target.stack is None:
-        return local_client(target.user or DEFAULT_USER, target.local_state)
+        return local_reach(target.user or DEFAULT_USER, target.local_state)
     if target.user is not None:
         raise CliError(
             "--user picks a local user; on AWS your credentials say who you are",
             hint="drop --user, or pick the identity with --profile",
             exit_code=2,
         )
-    return aws_client(target.stack, target.region, target.profile)
+    return aws_reach(target.stack, target.region, target.profile)
 
 
 def local_client(user: str, state_file: Path | None = None) -> TaskrailClient:
+    return local_reach(user, state_file)[0]
+
+
+def local_reach(user: str, state_file: Path | None = None) -> tuple[TaskrailClient, AwsClients]:
+    from taskrail.local import accounts
     from taskrail.local.stack import STATE_FILE, StackInfo
+    from taskrail.local.stack import local_client as local_aws_client
     from taskrail.local.users import ROLES, USERS
 
     path = state_file or STATE_FILE
@@ -136,7 +143,7 @@ def local_client(user: str, state_file: Path | None = None) -> TaskrailClient:
             hint="start one with `taskrail local up`",
             exit_code=2,
         )
-    return TaskrailClient.local(user, path)
+    return accounts.user_client(info, user), lambda service: local_aws_client(service, info.aws_endpoint_url)
 
 
 def _process_alive(pid: int) -> bool:
@@ -153,6 +160,12 @@ def aws_client(
     stack: str, region: str | None = None, profile: str | None = None, *, session: Any = None
 ) -> TaskrailClient:
     """A client of a deployed stack: endpoints from the stack's outputs, API requests signed with your credentials."""
+    return aws_reach(stack, region, profile, session=session)[0]
+
+
+def aws_reach(
+    stack: str, region: str | None = None, profile: str | None = None, *, session: Any = None
+) -> tuple[TaskrailClient, AwsClients]:
     session = session or _aws_session(region, profile)
     if not session.region_name:
         raise CliError(
@@ -169,15 +182,15 @@ def aws_client(
         )
     outputs = stack_outputs(session.client("cloudformation"), stack, session.region_name)
     endpoints = Endpoints(
-        api_url=outputs["ApiUrl"].rstrip("/"),
+        api_url=outputs[Output.API_URL].rstrip("/"),
         region=session.region_name,
-        tasks_table=outputs["TasksTableName"],
-        results_bucket=outputs["ResultsBucketName"],
-        state_machine_arn=outputs["StateMachineArn"],
-        dead_letter_queue_url=outputs["DeadLetterQueueUrl"],
+        tasks_table=outputs[Output.TASKS_TABLE_NAME],
+        results_bucket=outputs[Output.RESULTS_BUCKET_NAME],
+        state_machine_arn=outputs[Output.STATE_MACHINE_ARN],
+        dead_letter_queue_url=outputs[Output.DEAD_LETTER_QUEUE_URL],
     )
     # The refreshable credentials, not a frozen copy: a long `watch` outlives temporary credentials.
-    return TaskrailClient(endpoints, credentials, session.client)
+    return TaskrailClient(endpoints, credentials), session.client
 
 
 def _aws_session(region: str | None, profile: str | None) -> Any:
@@ -208,7 +221,7 @@ def stack_outputs(cloudformation: Any, stack: str, region: str) -> dict[str, str
             exit_code=2,
         ) from error
     outputs = {o["OutputKey"]: o["OutputValue"] for o in found[0].get("Outputs", [])}
-    missing = [name for name in STACK_OUTPUTS if name not in outputs]
+    missing = [name for name in CLIENT_OUTPUTS if name not in outputs]
     if missing:
         raise CliError(
             f"stack {stack} in {region} is not a taskrail stack: it has no output {', '.join(missing)}",
@@ -441,16 +454,16 @@ def final_line(view: dict[str, Any]) -> str:
     return f"[red]✗[/] {task_id} {status} after {took}{retries}: {escape(readable_error(view, 500))}"
 
 
-def follow(client: TaskrailClient, task_ids: list[str], *, as_json: bool, timeout: float) -> list[dict[str, Any]]:
+def follow(operator: Operator, task_ids: list[str], *, as_json: bool, timeout: float) -> list[dict[str, Any]]:
     """Waits until every task is terminal; people see live progress, then how each one ended."""
     # Each poll reads every unfinished task's execution history: on AWS, stay well inside its API rate.
-    interval = 0.5 if client.is_local else max(1.0, 0.25 * len(task_ids))
+    interval = 0.5 if operator.is_local else max(1.0, 0.25 * len(task_ids))
     if as_json:
-        return client.watch(task_ids, timeout=timeout, interval=interval)
+        return operator.watch(task_ids, timeout=timeout, interval=interval)
     from rich.live import Live
 
     with Live(console=console, refresh_per_second=4) as live:
-        views = client.watch(
+        views = operator.watch(
             task_ids, timeout=timeout, interval=interval, on_update=lambda v: live.update(progress_table(v))
         )
     if not console.is_terminal:
@@ -483,11 +496,11 @@ def submit(
 ) -> None:
     """Submit a task; prints its id (accepted means it is stored and will run)."""
     params = parse_params(param or [], file)
-    client = make_client(Target(user, stack, region, profile, local_state))
+    client, aws = reach(Target(user, stack, region, profile, local_state))
     accepted = client.submit(task_type, params, idempotency_key)
     task_id = accepted["taskId"]
     if wait:
-        view = follow(client, [task_id], as_json=as_json, timeout=timeout)[0]
+        view = follow(Operator.over_aws(client, aws), [task_id], as_json=as_json, timeout=timeout)[0]
         if as_json:
             emit_json(view)
         raise typer.Exit(0 if view["status"] == "SUCCEEDED" else 1)
@@ -585,8 +598,9 @@ def watch(
     Shows each task's current state, a progress bar, the retries so far and the time elapsed; ends with the result
     location or the error and its cause. Exits 1 unless every task succeeded.
     """
-    client = make_client(Target(user, stack, region, profile, local_state))
-    views = follow(client, task_ids, as_json=as_json, timeout=timeout)
+    views = follow(
+        make_operator(Target(user, stack, region, profile, local_state)), task_ids, as_json=as_json, timeout=timeout
+    )
     if as_json:
         emit_json({"tasks": views})
     raise typer.Exit(0 if all(v["status"] == "SUCCEEDED" for v in views) else 1)
@@ -623,12 +637,12 @@ def result(
     as_json: JsonOption = False,
 ) -> None:
     """The task's result object (followed through its claim-check reference when large)."""
-    client = make_client(Target(user, stack, region, profile, local_state))
+    client, aws = reach(Target(user, stack, region, profile, local_state))
     task = client.get(task_id)  # the owner check: 404 for somebody else's task
     if task["status"] != "SUCCEEDED":
         raise _no_result(task)
     try:
-        value = client.result_value(task_id)
+        value = Operator.over_aws(client, aws).result_value(task_id)
     except ClientError as error:
         if error.response["Error"]["Code"] not in ("NoSuchKey", "404"):
             raise
@@ -665,7 +679,7 @@ def dlq(
 
     Every user's failures (operator credentials). Peeking leaves the messages in the queue.
     """
-    summary = make_client(Target(None, stack, region, profile, local_state)).dlq_summary(peek=peek)
+    summary = make_operator(Target(None, stack, region, profile, local_state)).dlq_summary(peek=peek)
     if as_json:
         emit_json(summary)
         return
@@ -713,11 +727,11 @@ def replay(
     if (error or since) and not from_dlq:
         raise CliError("--error and --since filter the dead-letter queue: use them with --dlq", exit_code=2)
     since_ms = parse_since(since) if since else None
-    client = make_client(Target(user, stack, region, profile, local_state))
+    operator = make_operator(Target(user, stack, region, profile, local_state))
     if from_dlq:
-        outcomes = client.replay_dlq(None, dry_run=dry_run, errors=set(error) if error else None, since_ms=since_ms)
+        outcomes = operator.replay_dlq(None, dry_run=dry_run, errors=set(error) if error else None, since_ms=since_ms)
     else:
-        outcomes = client.replay_tasks(task_ids or [], dry_run=dry_run)
+        outcomes = operator.replay_tasks(task_ids or [], dry_run=dry_run)
     if as_json:
         emit_json({"dryRun": dry_run, "replays": [o.to_json() for o in outcomes]})
     else:
@@ -751,10 +765,10 @@ def history(
     as_json: JsonOption = False,
 ) -> None:
     """The events of the task's latest execution, as a timeline."""
-    client = make_client(Target(user, stack, region, profile, local_state))
+    client, aws = reach(Target(user, stack, region, profile, local_state))
     task = client.get(task_id)  # the owner check
     arn = task.get("executionArn")
-    rows = timeline(client.execution_events(arn)) if arn else []
+    rows = timeline(Operator.over_aws(client, aws).execution_events(arn)) if arn else []
     if as_json:
         emit_json(
             {

@@ -8,30 +8,28 @@ here, in plain functions the tests call directly.
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime
-from enum import StrEnum
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from botocore.exceptions import ClientError
 
-from taskrail.local import guard
-
-if TYPE_CHECKING:
-    from taskrail.client import TaskrailClient
-    from taskrail.local.stack import LocalStack
+from task_common.contract import Status, execution_arn_of
+from taskrail import history
+from taskrail.client import ApiError, TaskrailClient
+from taskrail.history import parse_json
+from taskrail.operator import Operator
 
 log = logging.getLogger("taskrail.console")
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,6 +44,38 @@ EXECUTION_STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", 
 TASK_ID_PATTERN = re.compile(r"[A-Za-z0-9._:+=/-]{1,256}")
 CANCEL_ERROR = "TaskCancelled"
 MAX_LIMIT = 500
+# How long a cancel waits for the cancel pipe to stop the task's execution (it takes well under a second locally).
+STOP_DEADLINE_SECONDS = 30.0
+STOP_POLL_SECONDS = 0.1
+
+
+class StackView(Protocol):
+    """What the console reads of the stack it shows (the local stack's StackInfo has these)."""
+
+    api_url: str
+    tasks_table: str
+    state_machine_arn: str
+
+
+class Refusal(Protocol):
+    @property
+    def message(self) -> str: ...
+
+
+# The host check every local listener shares (taskrail/local/guard.py): a refusal, or None to serve the request.
+HostGuard = Callable[[BaseHTTPRequestHandler], Refusal | None]
+
+
+@dataclass(frozen=True)
+class ConsoleDependencies:
+    """What the console needs from the stack it shows, handed in by whoever starts it (taskrail/local/stack.py):
+    the console knows nothing of how the stack is made."""
+
+    info: Callable[[], StackView | None]  # None while the stack is starting
+    aws: Callable[[str], Any]  # a boto3 client of the stack's AWS endpoint
+    operator: Callable[[], Operator]  # replay, as `taskrail replay` does it
+    owner_client: Callable[[str], TaskrailClient | None]  # the API signed as a task's owner (None: not a local one)
+    sleep: Callable[[float], None] = time.sleep
 
 
 # -- the workflow graph ------------------------------------------------------------------------------------
@@ -253,117 +283,6 @@ def _route(
 # -- per-state outcomes of one execution -------------------------------------------------------------------
 
 
-class Outcome(StrEnum):
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CAUGHT = "caught"
-    RETRIED = "retried"
-    RUNNING = "running"
-    NOT_REACHED = "not_reached"
-
-
-ATTEMPT_EVENTS = frozenset({"TaskScheduled", "LambdaFunctionScheduled", "ActivityScheduled"})
-SUCCESS_EVENTS = frozenset({"TaskSucceeded", "LambdaFunctionSucceeded", "ActivitySucceeded"})
-FAILURE_EVENTS = frozenset(
-    {
-        "TaskFailed",
-        "TaskTimedOut",
-        "TaskStartFailed",
-        "TaskSubmitFailed",
-        "LambdaFunctionFailed",
-        "LambdaFunctionTimedOut",
-        "LambdaFunctionStartFailed",
-        "LambdaFunctionScheduleFailed",
-        "ActivityFailed",
-        "ActivityTimedOut",
-        "ActivityScheduleFailed",
-    }
-)
-EXECUTION_END_EVENTS = frozenset({"ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"})
-
-
-@dataclass
-class StateVisit:
-    name: str
-    entered_event: int
-    entered_at: str
-    input: Any
-    is_fail_state: bool = False
-    exited_event: int | None = None
-    exited_at: str | None = None
-    output: Any = None
-    attempts: int = 0
-    failures: list[dict[str, Any]] = field(default_factory=list)
-    last_attempt_failed: bool = False
-
-    def outcome(self, execution_status: str) -> Outcome:
-        if self.is_fail_state:
-            return Outcome.FAILED
-        if self.exited_event is None:
-            return Outcome.RUNNING if execution_status == "RUNNING" else Outcome.FAILED
-        if self.last_attempt_failed:
-            return Outcome.CAUGHT
-        return Outcome.RETRIED if self.failures else Outcome.SUCCEEDED
-
-
-def _details(event: dict[str, Any]) -> dict[str, Any]:
-    for key, value in event.items():
-        if key.endswith("EventDetails") and isinstance(value, dict):
-            return value
-    return {}
-
-
-def parse_json(text: Any) -> Any:
-    if not isinstance(text, str):
-        return text
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
-def _timestamp(event: dict[str, Any]) -> str:
-    value = event.get("timestamp")
-    return value.isoformat() if isinstance(value, datetime) else str(value)
-
-
-def state_visits(events: Iterable[dict[str, Any]]) -> list[StateVisit]:
-    """Every state entered, in order, with the task attempts and failures seen while it was open."""
-    visits: list[StateVisit] = []
-    current: StateVisit | None = None
-    for event in events:
-        kind, details = event["type"], _details(event)
-        if kind.endswith("StateEntered"):
-            current = StateVisit(
-                name=details["name"],
-                entered_event=event["id"],
-                entered_at=_timestamp(event),
-                input=parse_json(details.get("input")),
-                is_fail_state=kind == "FailStateEntered",
-            )
-            visits.append(current)
-        elif current is None:
-            continue
-        elif kind.endswith("StateExited"):
-            current.exited_event, current.exited_at = event["id"], _timestamp(event)
-            current.output = parse_json(details.get("output"))
-            current = None
-        else:
-            _record_task_event(current, kind, details, event["id"])
-    return visits
-
-
-def _record_task_event(visit: StateVisit, kind: str, details: dict[str, Any], event_id: int) -> None:
-    if kind in ATTEMPT_EVENTS:
-        visit.attempts += 1
-        visit.last_attempt_failed = False
-    elif kind in SUCCESS_EVENTS:
-        visit.last_attempt_failed = False
-    elif kind in FAILURE_EVENTS:
-        visit.last_attempt_failed = True
-        visit.failures.append({"event": event_id, "error": details.get("error"), "cause": details.get("cause")})
-
-
 def classify_states(
     definition: dict[str, Any], events: list[dict[str, Any]], execution_status: str
 ) -> dict[str, dict[str, Any]]:
@@ -371,28 +290,27 @@ def classify_states(
 
     succeeded: exited after its work succeeded the first time; retried: a task attempt failed and a later one
     succeeded; caught: the last attempt failed and a Catch moved on; failed: a Fail state, or the execution ended
-    inside it; running: entered and the execution still runs; not_reached: never entered.
+    inside it; running: entered and the execution still runs; not_reached: never entered (taskrail/history.py).
     """
-    visits = state_visits(events)
+    visits = history.state_visits(events)
     result: dict[str, dict[str, Any]] = {}
     for name in definition["States"]:
         mine = [v for v in visits if v.name == name]
         if not mine:
-            result[name] = {"outcome": Outcome.NOT_REACHED.value, "visits": 0}
+            result[name] = {"outcome": history.Outcome.NOT_REACHED.value, "visits": 0}
             continue
         last = mine[-1]
         result[name] = {
             "outcome": last.outcome(execution_status).value,
             "visits": len(mine),
-            "retries": max(0, last.attempts - 1),
-            **{k: v for k, v in asdict(last).items() if k not in ("name", "last_attempt_failed")},
+            "retries": last.retries,
+            **last.as_dict(),
         }
     return result
 
 
 def taken_transitions(events: Iterable[dict[str, Any]]) -> list[list[str]]:
-    visits = state_visits(events)
-    return [[a.name, b.name] for a, b in itertools.pairwise(visits)]
+    return [list(pair) for pair in history.read(events).transitions()]
 
 
 # -- what the API does ---------------------------------------------------------------------------------------
@@ -438,11 +356,11 @@ def _aws_errors() -> Iterator[None]:
 
 
 class ConsoleService:
-    """The console's operations over the local stack's AWS endpoint (clients made once, on first use: the
-    console starts before the stack has finished publishing its endpoints)."""
+    """The console's operations over the stack's AWS endpoint (clients made once, on first use: the console starts
+    before the stack has finished publishing its endpoints)."""
 
-    def __init__(self, stack: LocalStack, asl_path: Path = ASL_PATH) -> None:
-        self._stack = stack
+    def __init__(self, dependencies: ConsoleDependencies, asl_path: Path = ASL_PATH) -> None:
+        self._deps = dependencies
         self._asl_path = asl_path
         self._lock = threading.Lock()
         self._clients: dict[str, Any] = {}
@@ -450,16 +368,17 @@ class ConsoleService:
         self._definition: dict[str, Any] | None = None
 
     @property
-    def info(self) -> Any:
-        if self._stack.info is None:
+    def info(self) -> StackView:
+        info = self._deps.info()
+        if info is None:
             raise ConsoleError(HTTPStatus.SERVICE_UNAVAILABLE, "the local stack is still starting")
-        return self._stack.info
+        return info
 
     def aws(self, service: str) -> Any:
         self.info  # noqa: B018 -- refuses before the stack has published its endpoint
         with self._lock:
             if service not in self._clients:
-                self._clients[service] = self._stack.clients(service)
+                self._clients[service] = self._deps.aws(service)
             return self._clients[service]
 
     def definition(self) -> dict[str, Any]:
@@ -571,58 +490,79 @@ class ConsoleService:
             raise ConsoleError(HTTPStatus.NOT_FOUND, f"no task {task_id}")
         if task.get("status") != "FAILED":
             raise ConsoleError(HTTPStatus.CONFLICT, f"the task is {task.get('status')}: only a FAILED task is replayed")
-        outcomes = self._operator().replay_dlq({task_id})
+        outcomes = self._deps.operator().replay_dlq({task_id})
         if not outcomes:
             raise ConsoleError(HTTPStatus.NOT_FOUND, f"no message for task {task_id} in the dead-letter queue")
-        prefix = self.info.state_machine_arn.replace(":stateMachine:", ":execution:", 1)
+        machine = self.info.state_machine_arn
         return {
             "taskId": task_id,
             "outcomes": [
-                {**asdict(o), "executionArn": f"{prefix}:{o.execution_name}" if o.execution_name else None}
+                {**asdict(o), "executionArn": execution_arn_of(machine, o.execution_name) if o.execution_name else None}
                 for o in outcomes
             ],
         }
 
     def stop(self, arn: str) -> dict[str, Any]:
-        """Stops a running execution and cancels its task, unless the task has moved on to another execution."""
-        sfn = self.aws("stepfunctions")
+        """Stops a running execution. When it is the one running its task (or a replay's that the task has not
+        claimed yet), the task is cancelled first exactly as its owner cancels it: ``DELETE /tasks/{id}`` through
+        the API, whose condition decides, and the cancel pipe then stops the execution (storage first). Any other
+        execution is stopped directly, and its task left as it is."""
         with _aws_errors():
-            described = sfn.describe_execution(executionArn=arn)
-            if described["status"] != "RUNNING":
-                raise ConsoleError(HTTPStatus.CONFLICT, f"the execution is {described['status']}, not RUNNING")
-            sfn.stop_execution(executionArn=arn, error=CANCEL_ERROR, cause="cancelled from the local console")
+            described = self.aws("stepfunctions").describe_execution(executionArn=arn)
+        if described["status"] != "RUNNING":
+            raise ConsoleError(HTTPStatus.CONFLICT, f"the execution is {described['status']}, not RUNNING")
         task_id = _task_id_of(described.get("input"))
-        return {"executionArn": arn, "stopped": True, "taskId": task_id, "taskStatus": self._cancel_task(task_id, arn)}
+        task = self._stored_task(task_id) if task_id else None
+        task_status = task.get("status") if task else None
+        cancelled = False
+        if task_id and task and _runs_in(task, arn):
+            task_status = self._cancel_as_owner(task_id, task)
+            cancelled = task_status == Status.CANCELLED
+        if cancelled and task is not None and task.get("executionArn") == arn:
+            self._await_stop(arn)  # the cancel pipe stops it
+        else:
+            with _aws_errors():
+                self.aws("stepfunctions").stop_execution(
+                    executionArn=arn, error=CANCEL_ERROR, cause="stopped from the local console"
+                )
+        return {"executionArn": arn, "stopped": True, "taskId": task_id, "taskStatus": task_status}
 
-    def _cancel_task(self, task_id: str | None, arn: str) -> str | None:
-        if task_id is None:
-            return None
-        try:
-            self.aws("dynamodb").update_item(
+    def _stored_task(self, task_id: str) -> dict[str, Any] | None:
+        item = (
+            self.aws("dynamodb")
+            .get_item(
                 TableName=self.info.tasks_table,
                 Key={"taskId": {"S": task_id}},
-                UpdateExpression="SET #status = :cancelled, cancelledAt = :now",
-                # QUEUED: a replay stopped before its claim; RUNNING only if this execution is the one running it.
-                ConditionExpression="#status = :queued OR (#status = :running AND executionArn = :arn)",
+                ConsistentRead=True,
+                ProjectionExpression="#status, executionArn, userId",
                 ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":cancelled": {"S": "CANCELLED"},
-                    ":queued": {"S": "QUEUED"},
-                    ":running": {"S": "RUNNING"},
-                    ":arn": {"S": arn},
-                    ":now": {"N": str(int(time.time() * 1000))},
-                },
             )
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            .get("Item")
+        )
+        return {k: _attribute(v) for k, v in item.items()} if item else None
+
+    def _cancel_as_owner(self, task_id: str, task: dict[str, Any]) -> str | None:
+        client = self._deps.owner_client(str(task.get("userId", "")))
+        if client is None:
+            raise ConsoleError(HTTPStatus.CONFLICT, f"task {task_id} is not owned by a local user or role")
+        try:
+            return str(client.cancel(task_id)["status"])
+        except ApiError as error:
+            if error.status != HTTPStatus.CONFLICT:
                 raise
-            return str(self._tasks({task_id}).get(task_id, {}).get("status"))
-        return "CANCELLED"
+            # The API's condition refused: the task ended meanwhile. Say what it is now.
+            return (self._stored_task(task_id) or {}).get("status")
 
-    def _operator(self) -> TaskrailClient:
-        from taskrail.client import TaskrailClient
-
-        return TaskrailClient.for_stack(self.info, "alice", self.aws)
+    def _await_stop(self, arn: str) -> None:
+        deadline = time.monotonic() + STOP_DEADLINE_SECONDS
+        while self.aws("stepfunctions").describe_execution(executionArn=arn)["status"] == "RUNNING":
+            if time.monotonic() > deadline:
+                raise ConsoleError(
+                    HTTPStatus.GATEWAY_TIMEOUT,
+                    f"the task is cancelled, but its execution did not stop within {STOP_DEADLINE_SECONDS:g} s "
+                    "(is the cancel pipe running?)",
+                )
+            self._deps.sleep(STOP_POLL_SECONDS)
 
     # -- routing -----------------------------------------------------------------------------------------
 
@@ -639,6 +579,12 @@ class ConsoleService:
             case "POST", ["api", "tasks", task_id, "replay"]:
                 return self.replay(task_id)
         raise ConsoleError(HTTPStatus.NOT_FOUND, f"no such endpoint: {method} /{'/'.join(parts)}")
+
+
+def _runs_in(task: dict[str, Any], arn: str) -> bool:
+    """The task is the execution's to cancel: QUEUED (a replay stopped before its claim), or RUNNING in it."""
+    status = task.get("status")
+    return status == Status.QUEUED or (status == Status.RUNNING and task.get("executionArn") == arn)
 
 
 def _limit(value: str | int | None) -> int:
@@ -666,9 +612,10 @@ def _attribute(value: dict[str, Any]) -> Any:
 class _ConsoleHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], service: ConsoleService) -> None:
+    def __init__(self, address: tuple[str, int], service: ConsoleService, guard: HostGuard) -> None:
         super().__init__(address, _Handler)
         self.service = service
+        self.guard = guard
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -705,7 +652,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _check_host(self) -> None:
         # The shared guard of every local listener: a DNS-rebinding page arrives with its own host name. The
         # console is the one listener meant for a browser, so browsers pass; its actions need ACTION_HEADER.
-        refused = guard.handler_refusal(self, browsers=True)
+        guard: HostGuard = self.server.guard  # type: ignore[attr-defined]
+        refused = guard(self)
         if refused is not None:
             raise ConsoleError(HTTPStatus.FORBIDDEN, refused.message)
 
@@ -733,10 +681,13 @@ class _Handler(BaseHTTPRequestHandler):
 class ConsoleServer:
     """The console on ``http://127.0.0.1:<port>/`` (port 0: any free port), served from a daemon thread."""
 
-    def __init__(self, stack: LocalStack, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, dependencies: ConsoleDependencies, *, guard: HostGuard, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
         if host not in BIND_HOSTS:
             raise ValueError(f"the console serves on the loopback interface only, not {host}")
-        self.service = ConsoleService(stack)
+        self.service = ConsoleService(dependencies)
+        self._guard = guard
         self._address = (host, port)
         self._server: _ConsoleHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -748,7 +699,7 @@ class ConsoleServer:
         return f"http://{host!s}:{port}/"
 
     def start(self) -> str:
-        self._server = _ConsoleHTTPServer(self._address, self.service)
+        self._server = _ConsoleHTTPServer(self._address, self.service, self._guard)
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="taskrail-console", daemon=True
         )

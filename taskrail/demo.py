@@ -16,9 +16,12 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from taskrail.client import TERMINAL_STATUSES, ApiError, TaskrailClient
+from task_common.contract import TERMINAL_STATUSES
+from taskrail.client import ApiError, TaskrailClient
+from taskrail.local import accounts
 from taskrail.local.stack import LocalStack, StackOptions, local_client
 from taskrail.local.users import ALICE
+from taskrail.operator import Operator
 
 console = Console(width=None if sys.stdout.isatty() else 150)
 # Retry intervals elapse 20x faster than on AWS, so the demo takes seconds, not minutes.
@@ -140,22 +143,24 @@ def watch_until_terminal(client: TaskrailClient, plan: list[Expectation], failur
     console.print(summary_table(plan))
 
 
-def fix_and_replay(client: TaskrailClient, s3: Any, bucket: str, poison: Expectation, failures: list[str]) -> None:
-    dlq = client.dlq_messages()
+def fix_and_replay(
+    client: TaskrailClient, operator: Operator, s3: Any, bucket: str, poison: Expectation, failures: list[str]
+) -> None:
+    dlq = operator.dlq_messages()
     console.print(f"  dead-letter queue: {len(dlq)} message(s): {[m['error'] for m in dlq]}")
     if [m["taskId"] for m in dlq] != [poison.task_id]:
         failures.append(f"DLQ should hold exactly the poison task, holds {[m['taskId'] for m in dlq]}")
     console.rule("4. fix the poison, replay the DLQ")
     s3.put_object(Bucket=bucket, Key="diagnostics/poison-fixed", Body=b"fixed")
-    for outcome in client.replay_dlq():
+    for outcome in operator.replay_dlq():
         console.print(f"  replay {outcome.task_id[:24]}… → execution {outcome.execution_name[:40]}: {outcome.detail}")
     replayed = client.wait([poison.task_id], timeout=60)[poison.task_id]
     console.print(f"  poison task is now {replayed['status']} (attempt {replayed['attempt']})")
     if replayed["status"] != "SUCCEEDED":
         failures.append(f"replayed poison task is {replayed['status']}")
-    if client.dlq_messages():
+    if operator.dlq_messages():
         failures.append("the DLQ is not empty after the replay")
-    if client.replay_dlq():
+    if operator.replay_dlq():
         failures.append("a second replay found something to start")
 
 
@@ -168,7 +173,8 @@ def run_demo() -> int:
     try:
         console.print(f"[bold]local stack up[/] in {time.monotonic() - started:.1f} s")
         console.print(f"  API            {info.api_url}\n  AWS endpoint   {info.aws_endpoint_url}")
-        client = TaskrailClient.for_stack(info, "alice", lambda s: local_client(s, info.aws_endpoint_url))
+        client = accounts.user_client(info, "alice")
+        operator = Operator.over_aws(client, stack.clients)
         s3 = local_client("s3", info.aws_endpoint_url)
         s3.put_object(Bucket=info.results_bucket, Key=f"users/{ALICE.principal_id}/sales.csv", Body=SALES_CSV.encode())
         plan = planned_tasks()
@@ -176,7 +182,7 @@ def run_demo() -> int:
         submit_all(client, plan, failures)
         watch_until_terminal(client, plan, failures)
         poison = next(i for i in plan if i.task_type == "diagnostic.poison")
-        fix_and_replay(client, s3, info.results_bucket, poison, failures)
+        fix_and_replay(client, operator, s3, info.results_bucket, poison, failures)
     finally:
         with console.status("stopping the local stack…"):
             stack.stop()

@@ -21,9 +21,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from taskrail.client import TERMINAL_STATUSES, TaskrailClient
+from task_common.contract import TERMINAL_STATUSES
+from taskrail.client import TaskrailClient
+from taskrail.local import accounts
 from taskrail.local.faults import FaultPlan
-from taskrail.local.stack import LocalStack, StackOptions, local_client
+from taskrail.local.stack import LocalStack, StackOptions
+from taskrail.operator import Operator
 
 TIME_SCALE = 0.01
 POISON_SHARE = 0.05
@@ -178,18 +181,19 @@ def run_soak(count: int, *, plan: FaultPlan | None = None, seed: int = 7, timeou
     )
     info = stack.start()
     try:
-        client = TaskrailClient.for_stack(info, "alice", lambda s: local_client(s, info.aws_endpoint_url))
+        client = accounts.user_client(info, "alice")
+        operator = Operator.over_aws(client, stack.clients)
         submissions = planned_submissions(count, seed)
         with ThreadPoolExecutor(max_workers=8) as pool:
             accepted = list(pool.map(lambda job: client.submit(job[0], job[1])["taskId"], submissions))
         tasks = _statuses(client, accepted, timeout)
         first = Counter(t["status"] for t in tasks.values())
         failed = {i for i, t in tasks.items() if t["status"] == "FAILED"}
-        dlq = client.dlq_messages(max_messages=count)
+        dlq = operator.dlq_messages(max_messages=count)
         dlq_ids = [m["taskId"] for m in dlq]
 
         stack.clients("s3").put_object(Bucket=info.results_bucket, Key="diagnostics/poison-fixed", Body=b"fixed")
-        replayed = [o for o in client.replay_dlq() if o.started]
+        replayed = [o for o in operator.replay_dlq() if o.started]
         after = _statuses(client, [o.task_id for o in replayed], timeout) if replayed else {}
         final = {**tasks, **after}
         first_status = {task_id: task["status"] for task_id, task in tasks.items()}

@@ -8,7 +8,9 @@ from collections.abc import Iterator
 import pytest
 
 from taskrail.client import TaskrailClient
-from taskrail.local.stack import LocalStack, StackOptions, local_client
+from taskrail.local.accounts import user_client
+from taskrail.local.stack import LocalStack, StackOptions
+from taskrail.operator import Operator
 
 E2E_TIME_SCALE = 0.02
 
@@ -26,7 +28,7 @@ def stack() -> Iterator[LocalStack]:
 def client_for(stack: LocalStack, user: str) -> TaskrailClient:
     info = stack.info
     assert info is not None
-    return TaskrailClient.for_stack(info, user, lambda s: local_client(s, info.aws_endpoint_url))
+    return user_client(info, user)
 
 
 @pytest.fixture(scope="package")
@@ -37,3 +39,14 @@ def alice(stack: LocalStack) -> TaskrailClient:
 @pytest.fixture(scope="package")
 def bob(stack: LocalStack) -> TaskrailClient:
     return client_for(stack, "bob")
+
+
+@pytest.fixture(scope="package")
+def alice_operator(stack: LocalStack, alice: TaskrailClient) -> Operator:
+    """The operator's functions, owner checks as alice (taskrail/operator)."""
+    return Operator.over_aws(alice, stack.clients)
+
+
+@pytest.fixture(scope="package")
+def bob_operator(stack: LocalStack, bob: TaskrailClient) -> Operator:
+    return Operator.over_aws(bob, stack.clients)

@@ -36,7 +36,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from taskrail.client import TERMINAL_STATUSES
+from task_common.contract import TERMINAL_STATUSES
 from taskrail.local.stack import LocalStack
 from taskrail.local.users import ALICE, LocalUser
 

@@ -16,8 +16,9 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from taskrail.cli import app
-from taskrail.client import DLQ_MESSAGE_FIELDS, TASK_FIELDS, TaskrailClient
+from taskrail.client import TASK_FIELDS, TaskrailClient
 from taskrail.local.stack import LocalStack
+from taskrail.operator import DLQ_MESSAGE_FIELDS, Operator
 from tests.e2e.polling import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -201,11 +202,11 @@ def test_cancel_stops_a_task_and_a_second_cancel_says_why_not(taskrail: Any, ali
 
 
 def test_poison_task_is_peeked_in_the_dlq_and_replayed_once(
-    taskrail: Any, alice: TaskrailClient, stack: LocalStack, poison_marker_absent: Any
+    taskrail: Any, alice: TaskrailClient, alice_operator: Operator, stack: LocalStack, poison_marker_absent: Any
 ):
     task_id = alice.submit("diagnostic.poison", {})["taskId"]
     assert alice.wait([task_id], timeout=60)[task_id]["status"] == "FAILED"
-    wait_for(lambda: any(m["taskId"] == task_id for m in alice.dlq_messages(max_messages=1000)))
+    wait_for(lambda: any(m["taskId"] == task_id for m in alice_operator.dlq_messages(max_messages=1000)))
 
     # dlq: counted, grouped by error, peeked; peeking leaves the message in the queue
     summary = as_json(taskrail("dlq", "--peek", "1000", "--json"))
@@ -236,7 +237,7 @@ def test_poison_task_is_peeked_in_the_dlq_and_replayed_once(
     future = datetime.fromtimestamp(time.time() + 3600).isoformat()
     assert as_json(taskrail("replay", "--dlq", "--since", future, "--json"))["replays"] == []
     assert executions_named_after(stack, f"{task_id}-r") == []
-    assert any(m["taskId"] == task_id for m in alice.dlq_messages(max_messages=1000))
+    assert any(m["taskId"] == task_id for m in alice_operator.dlq_messages(max_messages=1000))
 
     # another user cannot replay it
     refused = taskrail("replay", task_id, "--user", "bob", "--json")
@@ -249,7 +250,7 @@ def test_poison_task_is_peeked_in_the_dlq_and_replayed_once(
     replayed = as_json(taskrail("replay", task_id, "--json"))["replays"]
     assert [(r["action"], r["executionName"]) for r in replayed] == [("started", f"{task_id}-r1")]
     assert alice.wait([task_id], timeout=60)[task_id]["status"] == "SUCCEEDED"
-    assert all(m["taskId"] != task_id for m in alice.dlq_messages(max_messages=1000))
+    assert all(m["taskId"] != task_id for m in alice_operator.dlq_messages(max_messages=1000))
 
     # running it again starts nothing
     second = as_json(taskrail("replay", task_id, "--json"))["replays"]
@@ -322,7 +323,7 @@ def test_on_aws_replay_redrives_an_execution_that_failed_outside_the_catch_path(
     def aws(service: str) -> Any:
         return StepFunctionsWithRedrive() if service == "stepfunctions" else stack.clients(service)
 
-    on_aws = TaskrailClient(alice.endpoints, alice._signer.credentials, aws, is_local=False)
+    on_aws = Operator.over_aws(TaskrailClient(alice.endpoints, alice._signer.credentials, is_local=False), aws)
 
     assert [o.action for o in on_aws.replay_tasks([task_id], dry_run=True)] == ["would-redrive"]
     assert redriven == []

@@ -26,6 +26,7 @@ import pytest
 import requests
 
 from taskrail.client import TaskrailClient
+from taskrail.local.accounts import user_client
 from taskrail.local.stack import STATE_DIR, LocalStack, StackInfo, local_client
 from tests.e2e.test_console import browser, chromium  # noqa: F401  (the shared chromium fixtures)
 from tests.local_up import LOCAL_CLI, start_local_up
@@ -235,7 +236,7 @@ def test_local_reset_empties_the_stack_over_its_control_socket_and_http_cannot(t
             info = StackInfo.load(state)
             assert stat.S_IMODE(Path(info.control_socket).parent.stat().st_mode) == 0o700
             assert stat.S_IMODE((STATE_DIR / "logs").stat().st_mode) == 0o700
-            client = TaskrailClient.for_stack(info, "alice", lambda s: local_client(s, info.aws_endpoint_url))
+            client = user_client(info, "alice")
             task_id = client.submit("text.stats", {"text": "before the reset"})["taskId"]
             assert client.wait([task_id], timeout=60)[task_id]["status"] == "SUCCEEDED"
             dynamodb = local_client("dynamodb", info.aws_endpoint_url)

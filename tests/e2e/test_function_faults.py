@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from taskrail.client import TaskrailClient
 from taskrail.local.stack import LocalStack
+from taskrail.operator import Operator
 from tests.e2e.polling import wait_for
 
 
@@ -12,7 +13,9 @@ def process_failures(stack: LocalStack, execution_arn: str) -> list[str]:
     return [e["taskFailedEventDetails"]["error"] for e in events if e["type"] == "TaskFailed"]
 
 
-def test_a_function_past_its_timeout_is_retried_then_failed_to_the_dlq(stack: LocalStack, alice: TaskrailClient):
+def test_a_function_past_its_timeout_is_retried_then_failed_to_the_dlq(
+    stack: LocalStack, alice: TaskrailClient, alice_operator: Operator
+):
     # Given ProcessTaskFunction's timeout cut to 1 s, and a task that needs 3 s
     stack.functions.set_timeout("ProcessTaskFunction", 1.0)
     try:
@@ -25,10 +28,11 @@ def test_a_function_past_its_timeout_is_retried_then_failed_to_the_dlq(stack: Lo
     assert task["status"] == "FAILED"
     assert task["error"] == "Sandbox.Timedout"
     assert process_failures(stack, task["executionArn"]) == ["Sandbox.Timedout"] * 5
-    assert [m["error"] for m in alice.dlq_messages(max_messages=100) if m["taskId"] == task_id] == ["Sandbox.Timedout"]
+    dead_letters = alice_operator.dlq_messages(max_messages=100)
+    assert [m["error"] for m in dead_letters if m["taskId"] == task_id] == ["Sandbox.Timedout"]
 
     # And with the timeout back, a replay succeeds
-    assert [o.started for o in alice.replay_dlq({task_id})] == [True]
+    assert [o.started for o in alice_operator.replay_dlq({task_id})] == [True]
     assert alice.wait([task_id], timeout=60)[task_id]["status"] == "SUCCEEDED"
 
 

@@ -16,10 +16,12 @@ from typing import Any
 import pytest
 from botocore.credentials import Credentials
 
-from taskrail.client import ApiError, TaskrailClient, replay_execution_name
+from task_common.contract import replay_execution_name
+from taskrail.client import ApiError, TaskrailClient
 from taskrail.local.inprocess import api_task_item
 from taskrail.local.stack import LocalStack
 from taskrail.local.users import ALICE, BOB
+from taskrail.operator import Operator
 from tests.e2e.polling import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -140,9 +142,14 @@ def test_the_owner_reads_the_same_tasks(alice: TaskrailClient, alice_tasks):
         assert alice.get(task_id)["taskId"] == task_id
 
 
-def test_another_user_cannot_follow_a_task_through_the_client(bob: TaskrailClient, alice_tasks):
+def test_another_user_cannot_follow_a_task_through_the_client(bob: TaskrailClient, bob_operator: Operator, alice_tasks):
     task_id = alice_tasks["in-progress"]
-    for follow in (bob.get, bob.progress, lambda i: bob.wait([i], timeout=5), lambda i: bob.watch([i], timeout=5)):
+    for follow in (
+        bob.get,
+        bob_operator.progress,
+        lambda i: bob.wait([i], timeout=5),
+        lambda i: bob_operator.watch([i], timeout=5),
+    ):
         with pytest.raises(ApiError) as refused:
             follow(task_id)
         assert (refused.value.status, refused.value.message) == (404, "task not found")
@@ -213,11 +220,11 @@ def test_cancelling_another_users_finished_task_does_not_reveal_its_status(bob: 
 # --------------------------------------------------------------------------------------------------
 
 
-def test_another_user_cannot_replay_a_failed_task(stack, alice: TaskrailClient, bob: TaskrailClient, alice_tasks):
+def test_another_user_cannot_replay_a_failed_task(stack, alice: TaskrailClient, bob_operator: Operator, alice_tasks):
     task_id = alice_tasks["failed"]
     before = alice.get(task_id)
 
-    outcomes = bob.replay_tasks([task_id])
+    outcomes = bob_operator.replay_tasks([task_id])
 
     assert [(o.task_id, o.action, o.started) for o in outcomes] == [(task_id, "refused", False)]
     after = alice.get(task_id)
@@ -228,10 +235,10 @@ def test_another_user_cannot_replay_a_failed_task(stack, alice: TaskrailClient, 
     assert replayed not in {e["name"] for e in executions["executions"]}
 
 
-def test_the_owner_may_replay_the_same_task(alice: TaskrailClient, alice_tasks):
+def test_the_owner_may_replay_the_same_task(alice_operator: Operator, alice_tasks):
     task_id = alice_tasks["failed"]
 
-    outcomes = alice.replay_tasks([task_id], dry_run=True)
+    outcomes = alice_operator.replay_tasks([task_id], dry_run=True)
 
     assert [(o.task_id, o.action) for o in outcomes] == [(task_id, "would-start")]
 
@@ -256,7 +263,7 @@ def test_another_users_idempotency_key_gives_a_separate_task(alice: TaskrailClie
 
 
 def test_claiming_another_users_access_key_without_their_secret_is_refused(bob: TaskrailClient, alice_tasks):
-    impostor = TaskrailClient(bob.endpoints, Credentials(ALICE.access_key_id, BOB.secret_access_key), lambda s: None)
+    impostor = TaskrailClient(bob.endpoints, Credentials(ALICE.access_key_id, BOB.secret_access_key))
 
     status, body = impostor.request("GET", f"/tasks/{alice_tasks['succeeded']}")
 

@@ -16,6 +16,7 @@ from taskrail.cli import app
 from taskrail.client import ApiError, TaskrailClient
 from taskrail.local.stack import LocalStack
 from taskrail.local.users import ALICE
+from taskrail.operator import Operator
 from tests.e2e.polling import wait_for
 from tests.listening import LOOPBACK_HEX, listening_sockets_of_this_process, non_loopback_listeners
 
@@ -68,7 +69,7 @@ def notifications_of(stack: LocalStack, task_id: str, expected: Counter[str], ti
             sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
 
 
-def test_submitted_task_runs_to_success_with_progress_and_a_result(alice: TaskrailClient):
+def test_submitted_task_runs_to_success_with_progress_and_a_result(alice: TaskrailClient, alice_operator: Operator):
     accepted = alice.submit("text.stats", {"text": "a b a"})
     assert accepted["status"] == "QUEUED"
 
@@ -76,7 +77,7 @@ def test_submitted_task_runs_to_success_with_progress_and_a_result(alice: Taskra
 
     assert task["status"] == "SUCCEEDED"
     assert task["progress"] == 100
-    assert alice.result(accepted["taskId"])["result"]["words"] == 3
+    assert alice_operator.result(accepted["taskId"])["result"]["words"] == 3
     assert any(t["taskId"] == accepted["taskId"] for t in alice.list_tasks(status="SUCCEEDED"))
 
 
@@ -117,21 +118,21 @@ def test_cancelling_a_long_task_stops_its_execution(stack: LocalStack, alice: Ta
 
 
 def test_poison_fails_to_the_dlq_and_replay_succeeds_without_duplicates(
-    stack: LocalStack, alice: TaskrailClient, poison_fix: Any
+    stack: LocalStack, alice: TaskrailClient, alice_operator: Operator, poison_fix: Any
 ):
     assert stack.info is not None
     task_id = alice.submit("diagnostic.poison", {})["taskId"]
     assert alice.wait([task_id], timeout=60)[task_id]["status"] == "FAILED"
-    dead_letters = [m for m in alice.dlq_messages() if m["taskId"] == task_id]
+    dead_letters = [m for m in alice_operator.dlq_messages() if m["taskId"] == task_id]
     assert [m["taskId"] for m in dead_letters] == [task_id]
 
     s3 = stack.clients("s3")
     poison_fix()
-    outcomes = alice.replay_dlq({task_id})
+    outcomes = alice_operator.replay_dlq({task_id})
     assert [o.execution_name for o in outcomes] == [f"{task_id}-r1"]
 
     assert alice.wait([task_id], timeout=60)[task_id]["status"] == "SUCCEEDED"
-    assert alice.replay_dlq({task_id}) == [], "running replay twice never starts twice"
+    assert alice_operator.replay_dlq({task_id}) == [], "running replay twice never starts twice"
     versions = s3.list_object_versions(Bucket=stack.info.results_bucket, Prefix=f"tasks/{task_id}/result.json")
     assert len(versions.get("Versions", [])) == 1
     # Both executions of the task (the pipe's, the replay's) have ended, so every notification they send is out.
@@ -173,7 +174,7 @@ def test_users_source_files_are_read_through_their_own_prefix(stack: LocalStack,
 
 
 def test_a_result_over_the_claim_check_threshold_is_read_back_whole_through_s3(
-    stack: LocalStack, alice: TaskrailClient, template: dict[str, Any], tmp_path: Path
+    stack: LocalStack, alice: TaskrailClient, alice_operator: Operator, template: dict[str, Any], tmp_path: Path
 ):
     # Given a result larger than the process function's claim-check threshold (read from the template)
     environments = [
@@ -189,7 +190,7 @@ def test_a_result_over_the_claim_check_threshold_is_read_back_whole_through_s3(
     assert alice.wait([task_id], timeout=60)[task_id]["status"] == "SUCCEEDED"
 
     # Then result.json holds a reference, not the result
-    stored = alice.result(task_id)
+    stored = alice_operator.result(task_id)
     assert "result" not in stored and (stored.get("resultRef") or stored.get("result_ref")), list(stored)
     # And `taskrail result` follows it and prints the whole result
     state_file = tmp_path / "local.json"

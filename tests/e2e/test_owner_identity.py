@@ -86,7 +86,7 @@ def test_a_role_session_without_its_session_token_is_refused(stack: LocalStack):
     session = CI_ROLE.session()
     base = client_for(stack, "alice")
     tokenless = TaskrailClient(
-        base.endpoints, Credentials(session.access_key_id, session.secret_access_key), base._aws, is_local=True
+        base.endpoints, Credentials(session.access_key_id, session.secret_access_key), is_local=True
     )
 
     status, body = tokenless.request("GET", "/tasks")

@@ -16,8 +16,9 @@ from botocore.credentials import Credentials
 
 from taskrail.client import Endpoints, TaskrailClient
 from taskrail.local.apigw import LocalApiGateway
-from taskrail.local.moto_hooks import threaded_server
-from taskrail.local.provision import REGION, provision
+from taskrail.local.provision import provision
+from taskrail.local.region import REGION
+from taskrail.local.services.server import threaded_server
 from taskrail.local.stack import StackInfo
 from taskrail.local.users import ROLES
 
@@ -43,7 +44,7 @@ class LocalApi:
         session = ROLES[role].session()
         endpoints = Endpoints(self.gateway.url, REGION, self.table, "", "", "")
         credentials = Credentials(session.access_key_id, session.secret_access_key, session.session_token)
-        return TaskrailClient(endpoints, credentials, self.aws, is_local=True)
+        return TaskrailClient(endpoints, credentials, is_local=True)
 
     def state_file(self, directory: Path) -> Path:
         """A state file the CLI reads to reach this API (the stack process is this one)."""

@@ -6,8 +6,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from taskrail.client import TaskrailClient
-from taskrail.local.stack import StackInfo, local_client
+from taskrail.local.accounts import user_client
+from taskrail.local.stack import StackInfo
 from tests.local_up import LOCAL_CLI, start_local_up
 
 
@@ -35,7 +35,7 @@ def test_local_up_serves_tasks_and_local_down_stops_everything(tmp_path: Path):
     try:
         info = StackInfo.load(state)
         assert info.api_url.startswith("http://127.0.0.1:") and info.console_url.startswith("http://127.0.0.1:")
-        client = TaskrailClient.for_stack(info, "alice", lambda s: local_client(s, info.aws_endpoint_url))
+        client = user_client(info, "alice")
         task_id = client.submit("text.stats", {"text": "up and down"})["taskId"]
         assert client.wait([task_id], timeout=60)[task_id]["status"] == "SUCCEEDED"
         workers = worker_pids_for(info.aws_endpoint_url)

@@ -16,7 +16,9 @@ from moto import mock_aws
 from typer.testing import CliRunner
 
 from taskrail.cli import CliError, app, aws_client, parse_params, parse_since, readable_cause
-from taskrail.client import Endpoints, TaskrailClient, elapsed_seconds, execution_summary, timeline
+from taskrail.client import Endpoints, TaskrailClient, elapsed_seconds
+from taskrail.history import execution_summary, timeline
+from taskrail.operator import Operator
 
 NOW = 1_750_000_000.0
 REGION = "eu-west-1"
@@ -253,9 +255,9 @@ class FakeStepFunctions:
         return {}
 
 
-def aws_client_with(sfn: FakeStepFunctions) -> TaskrailClient:
+def aws_client_with(sfn: FakeStepFunctions) -> Operator:
     endpoints = Endpoints("https://api", REGION, "Tasks", "bucket", "arn:state-machine", "https://dlq")
-    return TaskrailClient(endpoints, Credentials("key", "secret"), lambda service: sfn, is_local=False)
+    return Operator.over_aws(TaskrailClient(endpoints, Credentials("key", "secret"), is_local=False), lambda _: sfn)
 
 
 def test_an_execution_that_timed_out_outside_the_catch_path_is_redriven_once_per_redrive_count():

@@ -1,4 +1,4 @@
-"""The operator's replay (taskrail/client.py) against moto: the DLQ message goes only once the new execution started."""
+"""The operator's replay (taskrail/operator) against moto: the DLQ message goes only once the new execution started."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from reconcile_tasks.logic import start_execution_name
-from taskrail.client import MAX_EXECUTION_NAME, Endpoints, TaskrailClient, replay_execution_name
+from task_common.contract import MAX_EXECUTION_NAME, replay_execution_name
+from taskrail.client import Endpoints, TaskrailClient
+from taskrail.operator import Operator as StackOperator
 
 REGION = "us-east-1"
 LONG_ID = "k-" + "A" * 100  # idempotency-key ids are this long
@@ -23,7 +25,7 @@ FAULT_ID = "injected-start-execution-fault"
 
 @dataclass
 class Operator:
-    client: TaskrailClient
+    client: StackOperator
     clients: dict[str, Any]
     endpoints: Endpoints
 
@@ -78,7 +80,8 @@ def operator(monkeypatch: pytest.MonkeyPatch) -> Iterator[Operator]:
             roleArn="arn:aws:iam::123456789012:role/task-lifecycle",
         )["stateMachineArn"]
         endpoints = Endpoints("http://api.invalid", REGION, "Tasks", "results", state_machine_arn, queue_url)
-        client = TaskrailClient(endpoints, None, clients.__getitem__, is_local=True)  # type: ignore[arg-type]
+        api = TaskrailClient(endpoints, None, is_local=True)  # type: ignore[arg-type]
+        client = StackOperator.over_aws(api, clients.__getitem__)
         yield Operator(client, clients, endpoints)
 
 
