@@ -2,7 +2,7 @@
 
 DynamoDB answers a throttled request with HTTP 400 and ``__type`` ProvisionedThroughputExceededException,
 ThrottlingException or RequestLimitExceeded, so the integration's ``4\\d{2}`` selection pattern picks the 4xx
-template. Here moto answers exactly that (``taskrail.local.dynamodb_throttle``) to the requests a test marks,
+template. Here moto answers exactly that (``taskrail.local.services.dynamodb``) to the requests a test marks,
 and the request travels client → local API Gateway (SigV4, VTL) → HTTP → moto and back.
 """
 
