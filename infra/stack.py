@@ -13,7 +13,7 @@ from infra.constructs.pipe import TaskPipes
 from infra.constructs.reconciler import Reconciler
 from infra.constructs.storage import Storage
 from infra.constructs.workflow import Workflow
-from task_common.contract import DIAGNOSTICS_PREFIX, TASKS_PREFIX, USERS_PREFIX
+from task_common.contract import DIAGNOSTICS_PREFIX, TASKS_PREFIX, USERS_PREFIX, Output
 from workflows.task_lifecycle import LifecycleResources
 
 
@@ -84,19 +84,21 @@ class TaskrailStack(Stack):
             },
             scheduled_workflows={"Reconciler": reconciler.state_machine},
         )
+        # The one way every client finds the resources (task_common.contract.Output), locally too.
         outputs = {
-            "ApiUrl": api.api.url,
-            "TasksTableName": storage.tasks_table.table_name,
-            "ResultsBucketName": storage.results_bucket.bucket_name,
-            "StateMachineArn": workflow.state_machine.state_machine_arn,
-            "ReconcilerStateMachineArn": reconciler.state_machine.state_machine_arn,
-            "DeadLetterQueueUrl": notifications.dead_letter_queue.queue_url,
-            "NotificationsTopicArn": notifications.topic.topic_arn,
-            "NotificationsArchiveQueueUrl": notifications.notifications_archive.queue_url,
-            "EventBusName": notifications.event_bus.event_bus_name,
+            Output.API_URL: api.api.url,
+            Output.TASKS_TABLE_NAME: storage.tasks_table.table_name,
+            Output.RESULTS_BUCKET_NAME: storage.results_bucket.bucket_name,
+            Output.STATE_MACHINE_ARN: workflow.state_machine.state_machine_arn,
+            Output.RECONCILER_STATE_MACHINE_ARN: reconciler.state_machine.state_machine_arn,
+            Output.DEAD_LETTER_QUEUE_URL: notifications.dead_letter_queue.queue_url,
+            Output.PIPE_DEAD_LETTER_QUEUE_URL: notifications.pipe_dead_letter_queue.queue_url,
+            Output.NOTIFICATIONS_TOPIC_ARN: notifications.topic.topic_arn,
+            Output.NOTIFICATIONS_ARCHIVE_QUEUE_URL: notifications.notifications_archive.queue_url,
+            Output.EVENT_BUS_NAME: notifications.event_bus.event_bus_name,
         }
         for name, value in outputs.items():
-            CfnOutput(self, name, value=value)
+            CfnOutput(self, name.value, value=value)
 
     @staticmethod
     def _grant_function_access(storage: Storage, functions: Functions) -> None:

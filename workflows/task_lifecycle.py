@@ -26,13 +26,10 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from task_common import contract
 from task_common.contract import EVENT_SOURCE, OUTCOME_DETAIL_TYPE, RESULT_KEY_FORMAT, EndState, Status
 from workflows import retry_policies as retry
 
 WORKFLOW_NAME = "task_lifecycle"
-# The contract's, for the modules that still import it from here (infra/constructs/notifications.py).
-OUTCOME_DETAIL_TYPES = contract.OUTCOME_DETAIL_TYPES
 EXECUTION_TIMEOUT = Duration.hours(2)
 
 TASK_ID = "$$.Execution.Input[0]"

@@ -10,7 +10,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from workflows.task_lifecycle import EVENT_SOURCE, OUTCOME_DETAIL_TYPES
+from task_common.contract import EVENT_SOURCE, OUTCOME_DETAIL_TYPES
 
 MESSAGE_RETENTION = Duration.days(14)
 # Deploy-time choices of who hears the alarms (`cdk deploy -c alarmEmail=ops@example.com`, or

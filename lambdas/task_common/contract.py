@@ -141,6 +141,35 @@ class EndState(StrEnum):
 # the DLQ, or the task was rejected); any other failed, timed-out or aborted execution failed outside it.
 CATCH_PATH_END_STATES: frozenset[str] = frozenset({EndState.FAILED.value, EndState.REJECTED.value})
 
+# -- the stack's outputs ------------------------------------------------------------------------------------
+
+
+class Output(StrEnum):
+    """The stack's Outputs (infra/stack.py declares them): how every client finds the stack's resources, on AWS
+    from DescribeStacks and locally from the synthesized template's Outputs, resolved against what the local
+    stack provisioned."""
+
+    API_URL = "ApiUrl"
+    TASKS_TABLE_NAME = "TasksTableName"
+    RESULTS_BUCKET_NAME = "ResultsBucketName"
+    STATE_MACHINE_ARN = "StateMachineArn"
+    RECONCILER_STATE_MACHINE_ARN = "ReconcilerStateMachineArn"
+    DEAD_LETTER_QUEUE_URL = "DeadLetterQueueUrl"
+    PIPE_DEAD_LETTER_QUEUE_URL = "PipeDeadLetterQueueUrl"
+    NOTIFICATIONS_TOPIC_ARN = "NotificationsTopicArn"
+    NOTIFICATIONS_ARCHIVE_QUEUE_URL = "NotificationsArchiveQueueUrl"
+    EVENT_BUS_NAME = "EventBusName"
+
+
+# What the CLI needs of a deployed stack to reach it.
+CLIENT_OUTPUTS: tuple[str, ...] = (
+    Output.API_URL.value,
+    Output.TASKS_TABLE_NAME.value,
+    Output.RESULTS_BUCKET_NAME.value,
+    Output.STATE_MACHINE_ARN.value,
+    Output.DEAD_LETTER_QUEUE_URL.value,
+)
+
 # -- Step Functions execution statuses ----------------------------------------------------------------------
 
 # An execution that ended without succeeding: the reconciler fails its task, an operator may redrive it.
