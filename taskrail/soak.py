@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from task_common.contract import TERMINAL_STATUSES
+from task_common.contract import OUTCOME_DETAIL_TYPE, TERMINAL_STATUSES
 from taskrail.client import TaskrailClient
 from taskrail.local import accounts
 from taskrail.local.faults import FaultPlan
@@ -33,7 +33,7 @@ POISON_SHARE = 0.05
 # Outcome notifications travel event bus -> rule -> SNS -> archive queue after the status is written: the
 # accounting polls for the expected ones up to this long before it counts one as missing.
 NOTIFICATION_DEADLINE_SECONDS = 60.0
-NOTIFIED_OUTCOMES = ("SUCCEEDED", "REJECTED", "FAILED")
+NOTIFIED_OUTCOMES = tuple(OUTCOME_DETAIL_TYPE)  # the outcomes the workflow publishes
 
 
 class SoakReport(BaseModel):
