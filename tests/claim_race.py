@@ -1,6 +1,6 @@
 """Forcing the interleaving that breaks a non-atomic conditional write in moto, without timing.
 
-Used by the hook's own test (tests/local/test_services.py) and by the workflow's duplicate-start race
+Used by the hook's own test (tests/local/services/test_dynamodb.py) and by the workflow's duplicate-start race
 (tests/workflows/test_task_lifecycle.py): without ``install_atomic_dynamodb_writes`` both fail every time.
 """
 

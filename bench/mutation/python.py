@@ -47,7 +47,7 @@ AREAS = (
         ("tests/unit",),
     ),
     Area("workflows", ("workflows/*.py",), ("tests/workflows", "tests/infra"), regenerate_asl=True),
-    Area("moto_hooks", ("taskrail/local/services/*.py",), ("tests/local/test_services.py",)),
+    Area("moto_hooks", ("taskrail/local/services/*.py",), ("tests/local/services",)),
 )
 
 

@@ -1,4 +1,5 @@
-"""Tests for taskrail.local.services (the moto patches): each hook against moto's real Step Functions interpreter."""
+"""taskrail.local.services.stepfunctions: the time scale and the Step Functions Local mock config, in moto's
+interpreter."""
 
 from __future__ import annotations
 
@@ -6,246 +7,26 @@ import json
 import random
 import threading
 import time
-import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
-from moto.core.config import default_user_config
 
 from taskrail.local.mock_config import MockConfigError, load_mock_config
-from taskrail.local.services import lambda_, registry, server, stepfunctions
-from taskrail.local.services.dynamodb import install_atomic_dynamodb_writes, uninstall_atomic_dynamodb_writes
-from taskrail.local.services.patching import Patch, Signature
-from taskrail.local.stack import LOCAL_CREDENTIALS
-from tests.claim_race import ClaimRace, gate_condition_checks
-
-REGION = "us-east-1"
-ROLE_ARN = "arn:aws:iam::123456789012:role/sfn-role"
-DEADLINE_SECONDS = 10.0
-
-
-# --------------------------------------------------------------------------------------------------
-# helpers
-# --------------------------------------------------------------------------------------------------
-
-
-class RecordingInvoker:
-    """An invoker that plays a script of outcomes (or exceptions) and records each call."""
-
-    def __init__(self, *script: lambda_.InvokeOutcome | Exception) -> None:
-        self.script = list(script)
-        self.calls: list[tuple[str, Any, str | None]] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, function_name: str, payload: bytes, qualifier: str | None) -> lambda_.InvokeOutcome:
-        with self._lock:
-            self.calls.append((function_name, json.loads(payload), qualifier))
-            step = self.script.pop(0) if len(self.script) > 1 else self.script[0]
-        if isinstance(step, Exception):
-            raise step
-        return step
-
-
-def transient(message: str = "try again") -> lambda_.InvokeOutcome:
-    return lambda_.InvokeOutcome.unhandled("TransientTaskError", message, ["  File 'handler.py', line 1"])
-
-
-def lambda_task(function_name: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "Type": "Task",
-        "Resource": "arn:aws:states:::lambda:invoke",
-        "Parameters": {"FunctionName": function_name, "Payload.$": "$"},
-        "ResultSelector": {"result.$": "$.Payload"},
-        **extra,
-    }
-
-
-def asl(states: dict[str, Any], start_at: str) -> str:
-    return json.dumps({"StartAt": start_at, "States": states})
-
-
-def run(sfn: Any, definition: str, *, name: str = "sm", execution_input: Any = None) -> dict[str, Any]:
-    arn = sfn.create_state_machine(name=name, definition=definition, roleArn=ROLE_ARN)["stateMachineArn"]
-    execution_arn = sfn.start_execution(stateMachineArn=arn, name="run-1", input=json.dumps(execution_input or {}))[
-        "executionArn"
-    ]
-    return wait_for(sfn, execution_arn)
-
-
-def wait_for(sfn: Any, execution_arn: str) -> dict[str, Any]:
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while time.monotonic() < deadline:
-        described = sfn.describe_execution(executionArn=execution_arn)
-        if described["status"] != "RUNNING":
-            return described
-        time.sleep(0.02)
-    raise AssertionError(f"{execution_arn} still RUNNING after {DEADLINE_SECONDS}s")
-
-
-@pytest.fixture
-def aws() -> Iterator[dict[str, Any]]:
-    with mock_aws(config=server.LOCAL_MOTO_CONFIG):
-        session = boto3.Session(region_name=REGION)
-        clients = {name: session.client(name) for name in ("stepfunctions", "lambda", "iam", "dynamodb")}
-        lambda_.create_stub_function(clients["lambda"], clients["iam"], "worker")
-        yield clients
-
-
-@pytest.fixture
-def no_waiting() -> Iterator[stepfunctions.SleepLog]:
-    with stepfunctions.time_scale(0), stepfunctions.record_sleeps() as log:
-        yield log
-
-
-# --------------------------------------------------------------------------------------------------
-# compatibility check
-# --------------------------------------------------------------------------------------------------
-
-
-def test_assert_supported_moto_passes() -> None:
-    registry.assert_supported_moto()
-
-
-def test_assert_supported_moto_passes_while_hooks_installed() -> None:
-    with (
-        lambda_.lambda_invoker(RecordingInvoker(transient())),
-        stepfunctions.time_scale(0),
-        stepfunctions.install_mock_config({}),
-    ):
-        registry.assert_supported_moto()
-
-
-def test_assert_supported_moto_names_the_symbol(monkeypatch: pytest.MonkeyPatch) -> None:
-    import moto
-
-    monkeypatch.setattr(moto, "__version__", "9.9.9")
-    example = types.ModuleType("example")
-    example.PATCHES = (  # type: ignore[attr-defined]
-        Patch("example", depends=(Signature("example.Symbol.method", lambda: lambda a, b: None, ("a", "c")),)),
-    )
-    monkeypatch.setattr(registry, "SERVICES", (*registry.SERVICES, example))
-    with pytest.raises(RuntimeError, match=r"moto.__version__: '9.9.9'") as info:
-        registry.assert_supported_moto()
-    assert "example.Symbol.method: parameters ['a', 'b'], expected ['a', 'c']" in str(info.value)
-
-
-def test_hooks_are_removed_on_exit() -> None:
-    from moto.awslambda_simple.models import LambdaSimpleBackend
-    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
-
-    original_invoke = LambdaSimpleBackend.invoke
-    with lambda_.lambda_invoker(RecordingInvoker(transient())), stepfunctions.time_scale(0.5):
-        assert LambdaSimpleBackend.invoke is not original_invoke
-        assert retrier_decl.time is not time
-    assert LambdaSimpleBackend.invoke is original_invoke
-    assert retrier_decl.time is time
-
-
-# --------------------------------------------------------------------------------------------------
-# 1. lambda invoker
-# --------------------------------------------------------------------------------------------------
-
-
-def test_lambda_invoke_task_reaches_invoker(aws: dict[str, Any]) -> None:
-    invoker = RecordingInvoker(lambda_.InvokeOutcome.success({"status": "done"}))
-    with lambda_.lambda_invoker(invoker):
-        result = run(
-            aws["stepfunctions"],
-            asl({"Work": lambda_task("worker", End=True)}, "Work"),
-            execution_input={"taskId": "t-1"},
-        )
-    assert result["status"] == "SUCCEEDED", result
-    assert json.loads(result["output"]) == {"result": {"status": "done"}}
-    assert invoker.calls == [("worker", {"taskId": "t-1"}, None)]
-
-
-def test_handler_error_is_catchable_by_its_type(aws: dict[str, Any]) -> None:
-    states = {
-        "Work": lambda_task(
-            "worker",
-            Catch=[{"ErrorEquals": ["TransientTaskError"], "ResultPath": "$.error", "Next": "Caught"}],
-            End=True,
-        ),
-        "Caught": {"Type": "Pass", "End": True},
-    }
-    with lambda_.lambda_invoker(RecordingInvoker(transient("db busy"))):
-        result = run(aws["stepfunctions"], asl(states, "Work"))
-    assert result["status"] == "SUCCEEDED", result
-    error = json.loads(result["output"])["error"]
-    assert error["Error"] == "TransientTaskError"
-    assert json.loads(error["Cause"])["errorMessage"] == "db busy"
-
-
-def test_uncaught_handler_error_fails_execution_with_its_type(aws: dict[str, Any]) -> None:
-    with lambda_.lambda_invoker(RecordingInvoker(lambda_.InvokeOutcome.unhandled("ValueError", "bad input"))):
-        result = run(aws["stepfunctions"], asl({"Work": lambda_task("worker", End=True)}, "Work"))
-    assert result["status"] == "FAILED"
-    assert result["error"] == "ValueError"
-
-
-@pytest.mark.parametrize(
-    ("exception", "expected_error"),
-    [
-        (lambda_.LambdaThrottled(), "Lambda.TooManyRequestsException"),
-        (lambda_.LambdaServiceError("boom"), "Lambda.ServiceException"),
-    ],
+from taskrail.local.services import lambda_, stepfunctions
+from tests.local.services.harness import (
+    ROLE_ARN,
+    RecordingInvoker,
+    asl,
+    lambda_task,
+    run,
+    transient,
+    wait_for,
 )
-def test_service_errors_surface_as_lambda_errors(
-    aws: dict[str, Any], exception: Exception, expected_error: str
-) -> None:
-    states = {
-        "Work": lambda_task("worker", Catch=[{"ErrorEquals": [expected_error], "Next": "Caught"}], End=True),
-        "Caught": {"Type": "Pass", "End": True},
-    }
-    with lambda_.lambda_invoker(RecordingInvoker(exception)):
-        result = run(aws["stepfunctions"], asl(states, "Work"))
-    assert result["status"] == "SUCCEEDED", result
-    assert json.loads(result["output"])["Error"] == expected_error
-
-
-def test_unknown_function_is_resource_not_found(aws: dict[str, Any]) -> None:
-    invoker = RecordingInvoker(lambda_.InvokeOutcome.success({}))
-    with lambda_.lambda_invoker(invoker):
-        result = run(aws["stepfunctions"], asl({"Work": lambda_task("missing", End=True)}, "Work"))
-    assert result["status"] == "FAILED"
-    assert result["error"] == "Lambda.ResourceNotFoundException"
-    assert invoker.calls == []
-
-
-def test_direct_invoke_passes_qualifier_and_function_error_header(aws: dict[str, Any]) -> None:
-    invoker = RecordingInvoker(transient())
-    with lambda_.lambda_invoker(invoker):
-        response = aws["lambda"].invoke(
-            FunctionName="arn:aws:lambda:us-east-1:123456789012:function:worker:$LATEST", Payload=b'{"a": 1}'
-        )
-    assert response["FunctionError"] == "Unhandled"
-    assert json.loads(response["Payload"].read())["errorType"] == "TransientTaskError"
-    assert invoker.calls == [("worker", {"a": 1}, "$LATEST")]
-
-
-def test_separate_qualifier_parameter_reaches_the_function(aws: dict[str, Any]) -> None:
-    """AWS's Invoke takes the version or alias as ``?Qualifier=`` (botocore's Lambda model: ``location:
-    querystring, locationName: Qualifier``; "Specify a version or alias to invoke a published version of the
-    function"). moto 5.2.5 reads ``qualifier`` and loses it; the hook hands it on."""
-    invoker = RecordingInvoker(lambda_.InvokeOutcome.success({}))
-    with lambda_.lambda_invoker(invoker):
-        aws["lambda"].invoke(FunctionName="worker", Qualifier="$LATEST", Payload=b"{}")
-        aws["lambda"].invoke(FunctionName="worker", Payload=b"{}")
-    assert invoker.calls == [("worker", {}, "$LATEST"), ("worker", {}, None)]
-
-
-def test_qualifier_hook_is_removed_with_the_invoker() -> None:
-    with lambda_.lambda_invoker(RecordingInvoker(lambda_.InvokeOutcome.success({}))):
-        assert lambda_._lambda_responses.LambdaResponse.invoke is lambda_._invoke_with_qualifier
-    assert lambda_._lambda_responses.LambdaResponse.invoke is not lambda_._invoke_with_qualifier
-
 
 # --------------------------------------------------------------------------------------------------
-# 2. time scale
+# time scale
 # --------------------------------------------------------------------------------------------------
 
 
@@ -284,7 +65,7 @@ def test_retry_schedule_is_recorded_and_not_slept(
     assert [seconds for kind, seconds in interpreter_pauses if kind == "sleep"] == []
 
 
-ASL_DIR = Path(__file__).resolve().parents[2] / "asl"
+ASL_DIR = Path(__file__).resolve().parents[3] / "asl"
 JITTER_SAMPLES = 5
 
 
@@ -390,7 +171,7 @@ def test_time_scale_rejects_negative() -> None:
 
 
 # --------------------------------------------------------------------------------------------------
-# 3. mock config
+# mock config
 # --------------------------------------------------------------------------------------------------
 
 MOCK_CONFIG: dict[str, Any] = {
@@ -532,68 +313,3 @@ def test_mock_config_loads_from_path(tmp_path: Any) -> None:
     config = load_mock_config(path)
     assert config.test_case("orders", "HappyPath") == {"Process": "ProcessOk", "Record": "RecordOk"}
     assert [(r.start, r.end) for r in config.mocked_responses["ProcessFlaky"]] == [(0, 1), (2, 2)]
-
-
-# --------------------------------------------------------------------------------------------------
-# server mode
-# --------------------------------------------------------------------------------------------------
-
-
-def test_server_mode_lambda_invoke_reaches_invoker() -> None:
-    saved_config = json.dumps(default_user_config, sort_keys=True)
-    invoker = RecordingInvoker(lambda_.InvokeOutcome.success({"status": "served"}))
-    with server.threaded_server("127.0.0.1", 0) as url, lambda_.lambda_invoker(invoker):
-        # the endpoint takes only the local registry's keys (taskrail/local/users.py)
-        session = boto3.Session(region_name=REGION, **LOCAL_CREDENTIALS)
-        clients = {n: session.client(n, endpoint_url=url) for n in ("stepfunctions", "lambda", "iam")}
-        lambda_.create_stub_function(clients["lambda"], clients["iam"], "worker")
-        result = run(
-            clients["stepfunctions"],
-            asl({"Work": lambda_task("worker", End=True)}, "Work"),
-            execution_input={"taskId": "t-9"},
-        )
-    assert result["status"] == "SUCCEEDED", result
-    assert json.loads(result["output"]) == {"result": {"status": "served"}}
-    assert invoker.calls == [("worker", {"taskId": "t-9"}, None)]
-    assert json.dumps(default_user_config, sort_keys=True) == saved_config
-
-
-def test_two_claims_racing_through_the_condition_check_cannot_both_win(monkeypatch: pytest.MonkeyPatch) -> None:
-    with mock_aws():
-        dynamodb = boto3.client("dynamodb", region_name=REGION)
-        dynamodb.create_table(
-            TableName="t",
-            KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        key = {"k": {"S": "task-1"}}
-        dynamodb.put_item(TableName="t", Item={**key, "s": {"S": "QUEUED"}})
-        install_atomic_dynamodb_writes()
-        gate_condition_checks(monkeypatch, ClaimRace())
-        wins: list[int] = []
-
-        def claim(me: int) -> None:
-            try:
-                dynamodb.update_item(
-                    TableName="t",
-                    Key=key,
-                    UpdateExpression="SET s = :r, winner = :me",
-                    ConditionExpression="s = :q",
-                    ExpressionAttributeValues={":r": {"S": "RUNNING"}, ":q": {"S": "QUEUED"}, ":me": {"N": str(me)}},
-                )
-                wins.append(me)
-            except dynamodb.exceptions.ConditionalCheckFailedException:
-                pass
-
-        try:
-            threads = [threading.Thread(target=claim, args=(i,)) for i in range(2)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join(timeout=DEADLINE_SECONDS)
-            assert not any(t.is_alive() for t in threads)
-        finally:
-            uninstall_atomic_dynamodb_writes()
-        assert len(wins) == 1, f"{len(wins)} claims won"
-        assert dynamodb.get_item(TableName="t", Key=key)["Item"]["winner"] == {"N": str(wins[0])}
