@@ -80,7 +80,7 @@ Known deviations from AWS
   types and integration types other than AWS (JSON-protocol services, ``action/``) and MOCK are not
   emulated; a method with an unsupported integration answers 500 (a warning is logged at start).
 * IAM *authorization* (policies allowing ``execute-api:Invoke``) is not evaluated: every known user may call
-  every method. The integration's ``Credentials`` role is not assumed.
+  every method. The integration's ``Credentials`` role signs the call (its local session, see taskrail/local/iam).
 * Validation messages follow json-schema-validator's wording for the usual keywords (required,
   additionalProperties, type, pattern, min/maxLength, enum, minimum/maximum, min/maxItems); others use
   ``jsonschema``'s text. ``pattern`` uses ECMA 262 semantics for ``$`` (end of input only, unlike Python).
@@ -222,6 +222,7 @@ class IntegrationSpec:
     service: str = ""
     action: str = ""
     region: str = REGION
+    credentials: str = ""  # the role API Gateway assumes to call the service (Integration.Credentials)
 
 
 @dataclass(frozen=True)
@@ -425,7 +426,10 @@ class _TemplateReader:
             LOG.warning("integration URI %s is not emulated (only AWS service actions are)", uri)
             return IntegrationSpec("UNSUPPORTED", templates, responses, spec.passthrough)
         region, service, action = match.groups()
-        return IntegrationSpec(kind, templates, responses, spec.passthrough, service.split(".")[-1], action, region)
+        role = str(self._resolve(props.get("Credentials", "")))
+        return IntegrationSpec(
+            kind, templates, responses, spec.passthrough, service.split(".")[-1], action, region, role
+        )
 
     def _gateway_responses(self) -> dict[str, GatewayResponseSpec]:
         answers: dict[str, GatewayResponseSpec] = {}
@@ -765,6 +769,7 @@ class LocalApiGateway:
         port: int = 0,
         users: Mapping[str, Caller] = API_CALLERS,
         rest_api_id: str | None = None,
+        role_credentials: Callable[[str], Credentials | None] | None = None,
     ) -> None:
         if host not in (LOOPBACK, "localhost"):
             raise ValueError(f"the local API Gateway binds to {LOOPBACK} only, not {host!r}")
@@ -773,6 +778,8 @@ class LocalApiGateway:
         self._port = port
         self._verifier = SigV4Verifier(users)
         self._http = urllib3.PoolManager(maxsize=32, retries=False)
+        # integration role ARN -> that role's session credentials (taskrail/local/iam); the stack's otherwise
+        self._role_credentials = role_credentials or (lambda _role: None)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self.internal_errors: list[str] = []
@@ -990,7 +997,8 @@ class LocalApiGateway:
             data=_encode(body),
             headers={"Content-Type": content_type, "X-Amz-Target": f"{target_prefix}.{integration.action}"},
         )
-        SigV4Auth(BACKEND_CREDENTIALS, signing_name, integration.region).add_auth(aws_request)
+        credentials = self._role_credentials(integration.credentials) or BACKEND_CREDENTIALS
+        SigV4Auth(credentials, signing_name, integration.region).add_auth(aws_request)
         try:
             response = self._http.request(
                 "POST",
@@ -1179,7 +1187,14 @@ class ApiGatewayEmulator:
         self.url = ""
 
     def start(self, context: EmulatorContext) -> None:
-        self.gateway = LocalApiGateway(context.template, context.resolve, context.endpoint, port=context.api_port)
+        iam = context.iam
+        self.gateway = LocalApiGateway(
+            context.template,
+            context.resolve,
+            context.endpoint,
+            port=context.api_port,
+            role_credentials=iam.botocore_credentials if iam is not None else None,
+        )
         self.url = self.gateway.start()
 
     def stop(self) -> None:

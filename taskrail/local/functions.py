@@ -80,7 +80,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -503,11 +503,14 @@ class FunctionPool:
         log_dir: Path | None = None,
         max_queue: int | None = None,
         start_timeout: float = 60.0,
+        credentials: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         if not (time_scale > 0 and time_scale != float("inf")):
             raise ValueError(f"time_scale must be a finite number > 0, got {time_scale!r}")
         self._endpoint = aws_endpoint_url
         self._extra_env = dict(extra_env or {})
+        # function name -> the execution role's session credentials (taskrail/local/iam), as Lambda sets them
+        self._credentials = dict(credentials or {})
         self._time_scale = float(time_scale)
         self._log_dir = Path(log_dir) if log_dir is not None else None
         self._max_queue = max_queue
@@ -737,7 +740,7 @@ class FunctionPool:
                 "LAMBDA_TASK_ROOT": spec.code_path,
                 "LAMBDA_RUNTIME_DIR": _site_packages(),
                 "_HANDLER": spec.handler,
-                **LOCAL_CREDENTIALS,
+                **self._credentials.get(spec.name, LOCAL_CREDENTIALS),
             }
         )
         env.update(self._extra_env)
@@ -976,6 +979,7 @@ class LambdaEmulator:
             extra_env=context.extra_function_env,
             time_scale=1.0,
             log_dir=context.log_dir,
+            credentials=context.iam.function_environments() if context.iam is not None else None,
         )
         self.pool.start()
         install_lambda_invoker(context.faults.wrap(self.pool.invoke))

@@ -110,9 +110,12 @@ class PipeRunner:
         *,
         starting_position: str = "TRIM_HORIZON",
         duplicate: Callable[[], bool] | None = None,
+        clients_for: Callable[[PipeSpec], Callable[[str], Any]] | None = None,
     ) -> None:
         self._pipes = pipes
         self._clients = clients
+        # Each pipe reads its source, invokes its target and writes its DLQ as the pipe's role (taskrail/local/iam).
+        self._clients_for = clients_for
         self._starting_position = starting_position
         # Fault injection: asked once per delivered record whether to deliver it again (at least once, as on AWS).
         self._duplicate = duplicate or (lambda: False)
@@ -143,8 +146,11 @@ class PipeRunner:
     def resume(self) -> None:
         self._running.set()
 
+    def _as(self, spec: PipeSpec) -> Callable[[str], Any]:
+        return self._clients_for(spec) if self._clients_for is not None else self._clients
+
     def _shard_iterators(self, spec: PipeSpec) -> dict[str, str]:
-        streams = self._clients("dynamodbstreams")
+        streams = self._as(spec)("dynamodbstreams")
         shards = streams.describe_stream(StreamArn=spec.source_stream_arn)["StreamDescription"]["Shards"]
         return {
             shard["ShardId"]: streams.get_shard_iterator(
@@ -154,7 +160,7 @@ class PipeRunner:
         }
 
     def _poll(self, spec: PipeSpec, iterators: dict[str, str]) -> None:
-        streams = self._clients("dynamodbstreams")
+        streams = self._as(spec)("dynamodbstreams")
         while not self._stop.is_set():
             self._running.wait()
             for shard_id, iterator in list(iterators.items()):
@@ -190,11 +196,11 @@ class PipeRunner:
         batch = [render_input_template(spec.input_template, record)]
         if spec.target_kind == "stepfunctions":
             # A pipe cannot name executions; moto needs a name (it would call it "None"), so a fresh one.
-            self._clients("stepfunctions").start_execution(
+            self._as(spec)("stepfunctions").start_execution(
                 stateMachineArn=spec.target_arn, name=str(uuid.uuid4()), input=json.dumps(batch)
             )
             return
-        response = self._clients("lambda").invoke(FunctionName=spec.target_arn, Payload=json.dumps(batch).encode())
+        response = self._as(spec)("lambda").invoke(FunctionName=spec.target_arn, Payload=json.dumps(batch).encode())
         if response.get("FunctionError"):
             raise RuntimeError(response["Payload"].read().decode())
 
@@ -203,7 +209,7 @@ class PipeRunner:
         if not spec.dead_letter_queue_arn:
             log.error("pipe %s: dropped a record after retries (no DLQ): %s", spec.name, reason)
             return
-        sqs = self._clients("sqs")
+        sqs = self._as(spec)("sqs")
         queue_name = spec.dead_letter_queue_arn.rsplit(":", 1)[-1]
         url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
         sqs.send_message(
@@ -221,7 +227,13 @@ class PipesEmulator:
         self.runner: PipeRunner | None = None
 
     def start(self, context: EmulatorContext) -> None:
-        self.runner = PipeRunner(context.resources.pipes, context.clients, duplicate=context.faults.duplicate).start()
+        iam = context.iam
+        self.runner = PipeRunner(
+            context.resources.pipes,
+            context.clients,
+            duplicate=context.faults.duplicate,
+            clients_for=(lambda spec: iam.clients_as(iam.roles.pipes[spec.name])) if iam is not None else None,
+        ).start()
 
     def stop(self) -> None:
         if self.runner is not None:

@@ -119,10 +119,13 @@ class LocalScheduler:
         clients: Callable[[str], Any],
         *,
         interval_scale: float = 1.0,
+        clients_for: Callable[[str], Callable[[str], Any]] | None = None,
     ) -> None:
         if interval_scale <= 0:
             raise ValueError(f"interval_scale must be positive (a 0 would fire without pause): {interval_scale}")
         self._clients = clients
+        # schedule name -> clients signed as the schedule's role (taskrail/local/iam); the stack's otherwise
+        self._clients_for = clients_for or (lambda _name: clients)
         self._scale = interval_scale
         self._schedules: dict[str, ScheduleSpec] = {}
         for name, spec in schedules.items():
@@ -176,7 +179,7 @@ class LocalScheduler:
             try:
                 # Step Functions names the execution when the caller does not; moto needs a name.
                 arn = str(
-                    self._clients("stepfunctions").start_execution(
+                    self._clients_for(name)("stepfunctions").start_execution(
                         stateMachineArn=spec.target_arn, name=str(uuid.uuid4()), input=payload
                     )["executionArn"]
                 )
@@ -212,9 +215,9 @@ class LocalScheduler:
             "SCHEDULE_ARN": spec.arn,
             "TARGET_ARN": spec.target_arn,
         }
-        sqs = self._clients("sqs")
-        url = sqs.get_queue_url(QueueName=spec.dead_letter_queue_arn.rsplit(":", 1)[-1])["QueueUrl"]
-        sqs.send_message(
+        # EventBridge Scheduler sends to the queue's ARN as the schedule's role; finding the URL is the emulator's.
+        url = self._clients("sqs").get_queue_url(QueueName=spec.dead_letter_queue_arn.rsplit(":", 1)[-1])["QueueUrl"]
+        self._clients_for(name)("sqs").send_message(
             QueueUrl=url,
             MessageBody=payload,
             MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
@@ -232,8 +235,12 @@ class SchedulerEmulator:
         self.scheduler: LocalScheduler | None = None
 
     def start(self, context: EmulatorContext) -> None:
+        iam = context.iam
         self.scheduler = LocalScheduler(
-            context.resources.schedules, context.clients, interval_scale=context.time_scale or 1.0
+            context.resources.schedules,
+            context.clients,
+            interval_scale=context.time_scale or 1.0,
+            clients_for=(lambda name: iam.clients_as(iam.roles.schedules[name])) if iam is not None else None,
         ).start()
 
     def stop(self) -> None:

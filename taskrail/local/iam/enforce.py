@@ -284,6 +284,9 @@ class LocalIam:
         self.policies = TemplatePolicies()
         self.roles: Any = None  # StackRoles, once loaded
         self._enforcer: Enforcer | None = None
+        self._endpoint = ""
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._clients_lock = threading.Lock()
 
     def credentials(self, base: Mapping[str, Any]) -> Mapping[str, Any]:
         """The endpoint's credentials: ``base`` plus every role session's derived key."""
@@ -314,3 +317,48 @@ class LocalIam:
 
     def summary(self) -> dict[str, Any]:
         return self.log.summary(self.policies)
+
+    # -- each principal's identity, for the parts of the stack that act as one ---------------------------
+
+    def start(self, endpoint: str) -> None:
+        """The endpoint the principals' clients call (once the server is up)."""
+        self._endpoint = endpoint
+
+    def function_environments(self) -> dict[str, dict[str, str]]:
+        """Function name -> its execution role's credentials, as Lambda puts them in the environment."""
+        return {name: credential.environment() for name, credential in self.roles.functions.items()}
+
+    def clients_as(self, credential: RoleCredential) -> Any:
+        """A boto3 client factory (service name -> client) of the local endpoint, signed as ``credential``."""
+        import boto3
+
+        from taskrail.local.region import REGION
+
+        def client(service: str) -> Any:
+            key = (credential.access_key_id, service)
+            with self._clients_lock:
+                found = self._clients.get(key)
+                if found is None:
+                    found = boto3.client(
+                        service, endpoint_url=self._endpoint, region_name=REGION, **credential.client_kwargs()
+                    )
+                    self._clients[key] = found
+            return found
+
+        return client
+
+    def botocore_credentials(self, role_arn: str) -> Any:
+        """botocore credentials of a session of ``role_arn`` (None for a role the template does not define)."""
+        from botocore.credentials import Credentials
+
+        credential = self.roles.by_role().get(role_arn) if self.roles is not None else None
+        if credential is None:
+            return None
+        return Credentials(credential.access_key_id, credential.secret_access_key, credential.session_token)
+
+    def interpreter_client(self, region: str, service: str, role_arn: str) -> Any:
+        """The Step Functions interpreter's client for a state machine's ``role_arn``, signed as that role."""
+        from taskrail.local.iam.interpreter import role_client
+
+        credential = self.roles.by_role().get(role_arn) if self.roles is not None else None
+        return None if credential is None else role_client(region, service, credential)

@@ -47,6 +47,7 @@ from moto.stepfunctions.parser.asl.component.common.error_name.failure_event imp
 )
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils as _lambda_eval
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task as _state_task
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_dynamodb as _sfn_dynamodb,
 )
@@ -637,10 +638,36 @@ def _parse_once(self: ExecutionWorker) -> Any:
     return program
 
 
+#: role ARN -> a boto3 client factory signed as that role (taskrail/local/iam), or None: moto's fixed key signs.
+_role_clients: Callable[[str, str, str], Any] | None = None
+
+
+def set_role_clients(factory: Callable[[str, str, str], Any] | None) -> None:
+    """Sign the interpreter's service calls as the state machine's role: ``factory(region, service, role_arn)``
+    returns that role's client (or None for a role it does not know). ``None`` restores moto's fixed key."""
+    global _role_clients  # noqa: PLW0603 - one process-wide interpreter, like the patches themselves
+    _role_clients = factory
+    with lock:
+        _service_clients.clear()
+
+
 def _cached_client(region: str, service: str, state_credentials: Any = None) -> Any:
     from moto.core.models import botocore_stubber
     from moto.settings import moto_server_port
 
+    role_arn = getattr(state_credentials, "role_arn", None)
+    factory = _role_clients
+    if factory is not None and role_arn:
+        key = (region, service, bool(botocore_stubber.enabled), f"{moto_server_port()}:{role_arn}")
+        with lock:
+            client = _service_clients.get(key)
+        if client is None:
+            client = factory(region, service, str(role_arn))
+            if client is None:
+                return _sfn_boto_client.boto_client_for(region, service, state_credentials)
+            with lock:
+                _service_clients[key] = client
+        return client
     if state_credentials is not None:
         return _sfn_boto_client.boto_client_for(region, service, state_credentials)
     key = (region, service, bool(botocore_stubber.enabled), str(moto_server_port()))
@@ -692,7 +719,19 @@ FAST_INTERPRETER: Final = Patch(
         Source(
             f"{_SFN}.asl.utils.boto_client.boto_client_for",
             lambda: _sfn_boto_client.boto_client_for,
-            ("botocore_stubber.enabled", 'f"http://localhost:{moto_server_port()}"'),
+            # the fixed key and the Config that taskrail.local.iam.interpreter.role_client signs over as a role
+            (
+                "botocore_stubber.enabled",
+                'f"http://localhost:{moto_server_port()}"',
+                'aws_access_key_id="ak"',
+                "parameter_validation=False",
+                "TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS",
+            ),
+        ),
+        Source(
+            f"{_SFN}.asl.component.state.exec.state_task.state_task.StateTask._eval_state_credentials",
+            lambda: _state_task.StateTask._eval_state_credentials,
+            ("role_arn=env.aws_execution_details.role_arn",),  # the machine's role reaches boto_client_for
         ),
         *(
             Check(
