@@ -13,13 +13,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
-if TYPE_CHECKING:
-    from taskrail.local.faults import FaultInjector
-    from taskrail.local.provision import LocalResources, Resolver
+__all__ = ["Emulator", "EmulatorContext", "Faults"]
 
-__all__ = ["Emulator", "EmulatorContext"]
+
+class Faults(Protocol):
+    """What emulators ask of the fault plan (:class:`taskrail.local.faults.FaultInjector`)."""
+
+    def wrap(self, invoker: Any) -> Any: ...
+
+    def duplicate(self) -> bool: ...
+
+    def start(self, *, kill_worker: Callable[[str], int | None], pipes: Any) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 @dataclass
@@ -27,16 +35,20 @@ class EmulatorContext:
     """Everything an emulator may read when it starts: the template, what was provisioned, the local endpoint."""
 
     template: dict[str, Any]
-    resources: LocalResources
-    resolve: Resolver
+    # A taskrail.local.provision.LocalResources (named, not imported: the runners import this module and the
+    # provisioner imports the runners).
+    resources: Any
+    resolve: Callable[[Any], Any]  # a taskrail.local.provision.Resolver
     endpoint: str  # the local AWS endpoint (moto, behind the guard)
     clients: Callable[[str], Any]  # service name → boto3 client of that endpoint
-    faults: FaultInjector
+    faults: Faults
     time_scale: float = 1.0
     concurrency: int = 2
     log_dir: Path | None = None
     extra_function_env: dict[str, str] = field(default_factory=dict)
     api_port: int = 0
+    #: IAM enforcement (taskrail.local.iam.enforce.LocalIam): each principal's role session; None runs all as the stack.
+    iam: Any = None
     #: The emulators started before this one, by name (a later one may drive an earlier one).
     running: dict[str, Emulator] = field(default_factory=dict)
 

@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field
 from taskrail.local.services.lambda_ import InvokeOutcome, LambdaThrottled
 
 if TYPE_CHECKING:
-    from taskrail.local.emulator import EmulatorContext
+    from taskrail.local.emulator import EmulatorContext, Faults
 
 Invoker = Callable[[str, bytes, str | None], InvokeOutcome]
 
@@ -120,7 +120,7 @@ class FaultsEmulator:
     restart_on_reset: ClassVar[bool] = False
 
     def __init__(self) -> None:
-        self.injector: FaultInjector | None = None
+        self.injector: Faults | None = None
 
     def start(self, context: EmulatorContext) -> None:
         lambda_, pipes = context.running["lambda"], context.running["pipes"]

@@ -19,14 +19,29 @@ import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, TypeVar
 
 import boto3
 
-from taskrail.local import moto_hooks
-from taskrail.local.faults import FaultInjector, FaultPlan
-from taskrail.local.provision import REGION, LocalResources, provision
-from taskrail.local.users import STACK_SERVICE
+from task_common.contract import Output
+from taskrail.client import TaskrailClient
+from taskrail.console import ConsoleDependencies, ConsoleServer
+from taskrail.local import accounts, guard
+from taskrail.local.apigw import ApiGatewayEmulator, LocalApiGateway
+from taskrail.local.emulator import Emulator, EmulatorContext
+from taskrail.local.faults import FaultInjector, FaultPlan, FaultsEmulator
+from taskrail.local.functions import FunctionPool, LambdaEmulator
+from taskrail.local.iam.enforce import LocalIam
+from taskrail.local.outputs import stack_outputs
+from taskrail.local.pipes import PipeRunner, PipesEmulator
+from taskrail.local.provision import LocalResources, provision
+from taskrail.local.region import REGION
+from taskrail.local.scheduler import LocalScheduler, SchedulerEmulator
+from taskrail.local.services.registry import assert_supported_moto, install_aws_semantics, uninstall_aws_semantics
+from taskrail.local.services.server import reset_moto, threaded_server
+from taskrail.local.services.stepfunctions import reset_time_scale, set_role_clients, set_time_scale
+from taskrail.local.users import STACK_SERVICE, known_credentials
+from taskrail.operator import Operator
 
 log = logging.getLogger("taskrail.local")
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,18 +116,33 @@ def local_client(service: str, endpoint_url: str) -> Any:
     return boto3.client(service, endpoint_url=endpoint_url, region_name=REGION, **LOCAL_CREDENTIALS)
 
 
+#: What the stack runs besides moto, started in this order over the provisioned resources and stopped in reverse
+#: (see taskrail/local/emulator.py). Emulating one more AWS service: its module, one line here and one line in
+#: ``taskrail.local.provision.PROVISIONERS`` (docs/LOCAL-EMULATOR.md).
+EMULATORS: Final[tuple[Callable[[], Emulator], ...]] = (
+    LambdaEmulator,
+    PipesEmulator,
+    SchedulerEmulator,
+    FaultsEmulator,  # after the emulators it drives: Lambda (worker kills) and the pipes (poller outage)
+    ApiGatewayEmulator,
+)
+
+_E = TypeVar("_E")
+
+
 class LocalStack:
     def __init__(self, options: StackOptions | None = None) -> None:
         self.options = options or StackOptions()
         self._exit = contextlib.ExitStack()
         self.resources: LocalResources | None = None
         self.info: StackInfo | None = None
-        self.functions: Any = None
-        self.pipes: Any = None
-        self.api: Any = None
         self.faults: FaultInjector | None = None
-        self.scheduler: Any = None
+        #: The running emulators, by name, in the order of EMULATORS.
+        self.emulators: dict[str, Emulator] = {}
         self._reset_lock = threading.Lock()
+        self._template: dict[str, Any] = {}
+        #: IAM: every principal acts as its role, each request evaluated against the template (taskrail/local/iam)
+        self.iam: LocalIam | None = None
         self._provision: Callable[[], tuple[LocalResources, Any]] | None = None
         self._endpoint = ""
 
@@ -120,89 +150,119 @@ class LocalStack:
         assert self.info is not None
         return local_client(service, self.info.aws_endpoint_url)
 
+    @property
+    def template(self) -> dict[str, Any]:
+        """The synthesized template the stack runs (provisioned from, and whose policies IAM evaluates)."""
+        return self._template
+
+    def _running(self, kind: type[_E]) -> _E | None:
+        return next((e for e in self.emulators.values() if isinstance(e, kind)), None)
+
+    @property
+    def functions(self) -> FunctionPool | None:
+        emulator = self._running(LambdaEmulator)
+        return emulator.pool if emulator else None
+
+    @property
+    def pipes(self) -> PipeRunner | None:
+        """The current pipe pollers (a reset replaces them)."""
+        emulator = self._running(PipesEmulator)
+        return emulator.runner if emulator else None
+
+    @property
+    def scheduler(self) -> LocalScheduler | None:
+        """The current scheduler (a reset replaces it)."""
+        emulator = self._running(SchedulerEmulator)
+        return emulator.scheduler if emulator else None
+
+    @property
+    def api(self) -> LocalApiGateway | None:
+        emulator = self._running(ApiGatewayEmulator)
+        return emulator.gateway if emulator else None
+
     def start(self) -> StackInfo:
         from infra.synth import CDK_OUT, STACK_NAME, load_template
-        from taskrail.local.apigw import LocalApiGateway
-        from taskrail.local.functions import FunctionPool
 
         # moto's server logs every request through werkzeug; the stack's own log says what matters.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         # moto's interpreter logs every Fail state and caught error at ERROR with the whole state tree; the
         # execution history has the same facts.
         logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
-        moto_hooks.assert_supported_moto()
-        template = load_template()
+        assert_supported_moto()
+        template = self._template = load_template()
         try:
-            endpoint = self._exit.enter_context(moto_hooks.threaded_server(port=self.options.aws_port))
+            iam = self.iam = LocalIam(log_dir=private_dir(self.options.log_dir))
+            endpoint = self._exit.enter_context(
+                threaded_server(
+                    port=self.options.aws_port, credentials=iam.credentials(known_credentials()), authorizer=iam
+                )
+            )
             self._endpoint = endpoint
+            iam.start(endpoint)
             self._provision = lambda: provision(
                 template, lambda s: local_client(s, endpoint), stack_name=STACK_NAME, cdk_out=str(CDK_OUT)
             )
             resources, resolve = self._provision()
             self.resources = resources
-            moto_hooks.install_aws_semantics()
-            self._exit.callback(moto_hooks.uninstall_aws_semantics)
-            moto_hooks.set_time_scale(self.options.time_scale)
-            self._exit.callback(moto_hooks.reset_time_scale)
+            iam.load(template, resources)
+            install_aws_semantics()
+            self._exit.callback(uninstall_aws_semantics)
+            set_role_clients(iam.interpreter_client)  # the state machines' service calls, as their roles
+            self._exit.callback(set_role_clients, None)
+            set_time_scale(self.options.time_scale)
+            self._exit.callback(reset_time_scale)
             private_dir(self.options.log_dir)
-            self.functions = FunctionPool(
-                resources.functions,
-                endpoint,
-                concurrency=self.options.concurrency,
-                extra_env=self.options.extra_function_env,
-                time_scale=1.0,
-                log_dir=self.options.log_dir,
-            )
-            self.functions.start()
-            self._exit.callback(self.functions.stop)
             self.faults = FaultInjector(self.options.faults or FaultPlan(), names=self._function_names(resources))
-            moto_hooks.install_lambda_invoker(self.faults.wrap(self.functions.invoke))
-            self._exit.callback(moto_hooks.uninstall_lambda_invoker)
-            self._start_pollers(resources)
-            # reset() replaces the pollers: stop whichever are current at exit
-            self._exit.callback(lambda: self.pipes.stop())  # noqa: PLW0108
-            self._exit.callback(lambda: self.scheduler.stop())  # noqa: PLW0108
-            self.faults.start(kill_worker=self.functions.kill_worker, pipes=self.pipes)
-            self._exit.callback(self.faults.stop)
-            self.api = LocalApiGateway(template, resolve, endpoint, port=self.options.api_port)
-            api_url = self.api.start()
-            self._exit.callback(self.api.stop)
-            console_url = self._start_console(endpoint) if self.options.with_console else ""
+            context = self._context(resources, resolve)
+            for make in EMULATORS:
+                emulator = make()
+                emulator.start(context)
+                self.emulators[emulator.name] = emulator
+                self._exit.callback(emulator.stop)
+            console_url = self._start_console() if self.options.with_console else ""
             control = ControlServer(self)
             self._exit.callback(control.stop)
         except BaseException:
             self._exit.close()
             raise
+        api = self._running(ApiGatewayEmulator)
+        assert api is not None
+        # Found as a deployed stack is found: from the stack's Outputs (taskrail/local/outputs.py).
+        outputs = stack_outputs(template, resolve, api_url=api.url)
         self.info = StackInfo(
-            api_url=api_url,
+            api_url=outputs[Output.API_URL],
             aws_endpoint_url=endpoint,
             console_url=console_url,
             pid=os.getpid(),
             region=REGION,
-            tasks_table=resources.ref("TasksTable"),
-            results_bucket=resources.ref("ResultsBucket"),
-            state_machine_arn=resources.state_machines["TaskLifecycleStateMachine"],
-            dead_letter_queue_url=resources.ref("TaskDeadLetterQueue"),
-            notifications_queue_url=resources.ref("NotificationsArchiveQueue"),
-            pipe_dead_letter_queue_url=resources.ref("PipeDeadLetterQueue"),
+            tasks_table=outputs[Output.TASKS_TABLE_NAME],
+            results_bucket=outputs[Output.RESULTS_BUCKET_NAME],
+            state_machine_arn=outputs[Output.STATE_MACHINE_ARN],
+            dead_letter_queue_url=outputs[Output.DEAD_LETTER_QUEUE_URL],
+            notifications_queue_url=outputs[Output.NOTIFICATIONS_ARCHIVE_QUEUE_URL],
+            pipe_dead_letter_queue_url=outputs[Output.PIPE_DEAD_LETTER_QUEUE_URL],
             control_socket=str(control.path),
         )
         return self.info
 
-    def _start_pollers(self, resources: LocalResources) -> None:
-        from taskrail.local.pipes import PipeRunner
-        from taskrail.local.scheduler import LocalScheduler
-
+    def _context(self, resources: LocalResources, resolve: Any) -> EmulatorContext:
         assert self.faults is not None
         endpoint = self._endpoint
-        self.pipes = PipeRunner(
-            resources.pipes, lambda s: local_client(s, endpoint), duplicate=self.faults.duplicate
-        ).start()
-        # EventBridge Scheduler (the reconciler): rate schedules fire on a timer, scaled like Retry and Wait.
-        self.scheduler = LocalScheduler(
-            resources.schedules, lambda s: local_client(s, endpoint), interval_scale=self.options.time_scale or 1.0
+        return EmulatorContext(
+            template=self._template,
+            resources=resources,
+            resolve=resolve,
+            endpoint=endpoint,
+            clients=lambda s: local_client(s, endpoint),
+            faults=self.faults,
+            time_scale=self.options.time_scale,
+            concurrency=self.options.concurrency,
+            log_dir=self.options.log_dir,
+            extra_function_env=self.options.extra_function_env,
+            api_port=self.options.api_port,
+            running=self.emulators,
+            iam=self.iam,
         )
-        self.scheduler.start()
 
     def reset(self) -> None:
         """Empty the stack: moto's backends reset in-process, the template provisioned again, pollers restarted.
@@ -214,12 +274,17 @@ class LocalStack:
         """
         assert self._provision is not None, "the stack is not started"
         with self._reset_lock:
-            self.pipes.stop()
-            self.scheduler.stop()
-            moto_hooks.reset_moto()
-            resources, _ = self._provision()
+            restarted = [e for e in self.emulators.values() if e.restart_on_reset]
+            for emulator in restarted:
+                emulator.stop()
+            reset_moto()
+            resources, resolve = self._provision()
             self.resources = resources
-            self._start_pollers(resources)
+            if self.iam is not None:
+                self.iam.load(self._template, resources)
+            context = self._context(resources, resolve)
+            for emulator in restarted:
+                emulator.start(context)
             log.info("local stack reset: every resource is empty, as after `taskrail local up`")
 
     @staticmethod
@@ -229,15 +294,32 @@ class LocalStack:
             names.update({spec.name: construct, spec.arn: construct, construct: construct})
         return names
 
-    def _start_console(self, endpoint: str) -> str:
-        try:
-            from taskrail.console import ConsoleServer
-        except ImportError:
-            return ""
-        console = ConsoleServer(self, port=self.options.console_port)
+    def _start_console(self) -> str:
+        console = ConsoleServer(
+            self._console_dependencies(),
+            guard=lambda handler: guard.handler_refusal(handler, browsers=True),
+            port=self.options.console_port,
+        )
         url = console.start()
         self._exit.callback(console.stop)
         return url
+
+    def _console_dependencies(self) -> ConsoleDependencies:
+        """The console's view of this stack: its endpoints once published, its AWS clients, the operator (as
+        alice: the console's replay needs no owner check) and the API as a task's owner (the console's cancel)."""
+
+        def info() -> StackInfo | None:
+            return self.info
+
+        def operator() -> Operator:
+            assert self.info is not None
+            return Operator.over_aws(accounts.user_client(self.info, "alice"), self.clients)
+
+        def owner_client(owner: str) -> TaskrailClient | None:
+            assert self.info is not None
+            return accounts.owner_client(self.info, owner)
+
+        return ConsoleDependencies(info=info, aws=self.clients, operator=operator, owner_client=owner_client)
 
     def write_state(self, path: Path = STATE_FILE) -> None:
         assert self.info is not None
