@@ -38,6 +38,13 @@ def test_an_empty_task_id_is_refused(model: type[ValidateRequest] | type[Validat
         model.model_validate({"taskId": "", "userId": "alice", "type": "text.stats", "params": {}})
 
 
+@pytest.mark.parametrize("model", [ValidateRequest, ValidatedTask])
+def test_any_non_empty_task_id_is_accepted_even_one_character(model: type[ValidateRequest] | type[ValidatedTask]):
+    # The rule is "non-empty", not a minimum length: the empty id above is the only one refused
+    parsed = model.model_validate({"taskId": "t", "userId": "alice", "type": "text.stats", "params": {}})
+    assert parsed.task_id == "t"
+
+
 def test_a_validate_request_without_attempt_is_the_first_attempt():
     assert ValidateRequest.model_validate({"taskId": "t-1"}).attempt == 0
 
