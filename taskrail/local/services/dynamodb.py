@@ -194,7 +194,8 @@ def throttling(*rules: ThrottleRule) -> Iterator[list[ThrottleRule]]:
     finally:
         with _rules_lock:
             for rule in rules:
-                _rules.remove(rule)
+                if rule in _rules:  # uninstall_all() may have cleared them already
+                    _rules.remove(rule)
             if not _rules:
                 unpatch(DynamoHandler, "call_action")
 

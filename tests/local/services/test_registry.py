@@ -52,3 +52,22 @@ def test_hooks_are_removed_on_exit() -> None:
         assert retrier_decl.time is not time
     assert LambdaSimpleBackend.invoke is original_invoke
     assert retrier_decl.time is time
+
+
+def test_uninstall_all_gives_moto_back_every_attribute_whoever_installed_it() -> None:
+    from taskrail.local.services import dynamodb, patching
+
+    registry.install_aws_semantics()
+    lambda_.install_lambda_invoker(RecordingInvoker(transient()))
+    stepfunctions.set_time_scale(0)
+    stepfunctions.set_mock_config({})
+    with dynamodb.throttling(dynamodb.ThrottleRule("PutItem", "ThrottlingException", "marker")):
+        installed = {attr for (_, attr) in patching._originals}
+        registry.uninstall_all()
+    assert {"invoke", "time", "_wait_interval", "start_execution", "stop", "put_item", "call_action"} <= installed
+    assert patching._originals == {}, f"still patched: {sorted(attr for (_, attr) in patching._originals)}"
+
+
+def test_every_patch_declares_what_it_relies_on() -> None:
+    assert all(p.depends for p in registry.patches()), [p.name for p in registry.patches() if not p.depends]
+    assert all(p.uninstall for p in registry.patches() if p.install), "a patch installed by default must come off"
