@@ -7,6 +7,7 @@ Mapping templates are the files in ``api_templates/``: the same files render loc
 ``%%MAX_STORED_PARAMS_BYTES%%`` is :data:`MAX_STORED_PARAMS_BYTES`.
 """
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,27 @@ SUBMIT_TASK_SCHEMA = apigw.JsonSchema(
     },
 )
 
+
+CLOUDWATCH_ROLE_CONTEXT = "apiGatewayCloudWatchRole"
+# One JSON line per request ("Variables for access logging for API Gateway"): the standard fields, plus the
+# caller's stable principal and the integration's own status, error and latency, so that a 503 of a throttled
+# table can be told from a 503 of a mapping-template mistake.
+ACCESS_LOG_FIELDS = {
+    "requestId": "$context.requestId",
+    "ip": "$context.identity.sourceIp",
+    "caller": "$context.identity.caller",
+    "user": "$context.identity.user",
+    "userArn": "$context.identity.userArn",
+    "requestTime": "$context.requestTime",
+    "httpMethod": "$context.httpMethod",
+    "resourcePath": "$context.resourcePath",
+    "status": "$context.status",
+    "protocol": "$context.protocol",
+    "responseLength": "$context.responseLength",
+    "integrationStatus": "$context.integration.status",
+    "integrationError": "$context.integration.error",
+    "integrationLatency": "$context.integration.latency",
+}
 
 INCLUDE = re.compile(r"%%([A-Z_]+)%%")
 VALUES = {"MAX_STORED_PARAMS_BYTES": str(MAX_STORED_PARAMS_BYTES)}
@@ -82,14 +104,19 @@ class TaskApi(Construct):
         access_logs = logs.LogGroup(
             self, "AccessLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=RemovalPolicy.DESTROY
         )
+        own_logging_role = self.node.try_get_context(CLOUDWATCH_ROLE_CONTEXT) != "existing"
         self.api = apigw.RestApi(
             self,
             "TasksApi",
             description="taskrail: submit, read, list and cancel tasks (storage first)",
             default_method_options=apigw.MethodOptions(authorization_type=apigw.AuthorizationType.IAM),
             endpoint_types=[apigw.EndpointType.REGIONAL],
-            cloud_watch_role=True,
-            cloud_watch_role_removal_policy=RemovalPolicy.DESTROY,
+            # The role API Gateway logs with is a per-region account setting (AWS::ApiGateway::Account, one per
+            # region and account): every REST API of the region logs through it. Deleting the stack must not
+            # delete the role it points to, so it is retained; an account that has one already deploys with
+            # -c apiGatewayCloudWatchRole=existing and keeps its own (docs/AWS-REVIEW.md, API Gateway).
+            cloud_watch_role=own_logging_role,
+            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN if own_logging_role else None,
             deploy_options=apigw.StageOptions(
                 stage_name=STAGE_NAME,
                 throttling_rate_limit=THROTTLE_RATE_LIMIT,
@@ -98,17 +125,7 @@ class TaskApi(Construct):
                 metrics_enabled=True,
                 logging_level=apigw.MethodLoggingLevel.ERROR,
                 access_log_destination=apigw.LogGroupLogDestination(access_logs),
-                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
-                    caller=True,
-                    http_method=True,
-                    ip=True,
-                    protocol=True,
-                    request_time=True,
-                    resource_path=True,
-                    response_length=True,
-                    status=True,
-                    user=True,
-                ),
+                access_log_format=apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FIELDS)),
             ),
         )
         self.api.add_gateway_response(

@@ -143,3 +143,40 @@ def test_each_state_machine_logs_every_event_without_the_execution_data(template
         logging = machine["Properties"]["LoggingConfiguration"]
         assert (logging["Level"], logging["IncludeExecutionData"]) == ("ALL", False)
 
+
+def test_the_access_log_tells_an_integration_failure_from_a_template_mistake(template):
+    """Per "Variables for access logging for API Gateway", $context.integration.* is the integration's own status,
+    error and latency; $context.identity.userArn is the caller's stable principal (the tasks' owner)."""
+    import json
+
+    [stage] = resources_of(template, "AWS::ApiGateway::Stage").values()
+    fields = json.loads(stage["Properties"]["AccessLogSetting"]["Format"])
+    assert fields["userArn"] == "$context.identity.userArn"
+    assert fields["integrationStatus"] == "$context.integration.status"
+    assert fields["integrationError"] == "$context.integration.error"
+    assert fields["integrationLatency"] == "$context.integration.latency"
+    assert {"requestId", "status", "httpMethod", "resourcePath", "requestTime"} <= set(fields)
+
+
+def _synth(context: dict[str, str]) -> dict:
+    import aws_cdk as cdk
+    from aws_cdk.assertions import Template
+
+    from infra.stack import TaskrailStack
+
+    return Template.from_stack(TaskrailStack(cdk.App(context=context), "t")).to_json()
+
+
+def test_the_account_wide_api_gateway_logging_role_outlives_the_stack(template):
+    """AWS::ApiGateway::Account is one setting per region and account ("you should only have one
+    AWS::ApiGateway::Account resource per region per account"): every REST API of the region logs through the role
+    it names, so deleting taskrail must not delete that role (aws/aws-cdk#10878)."""
+    [account] = resources_of(template, "AWS::ApiGateway::Account").values()
+    role_id = account["Properties"]["CloudWatchRoleArn"]["Fn::GetAtt"][0]
+    assert template["Resources"][role_id]["DeletionPolicy"] == "Retain"
+
+
+def test_an_account_with_its_own_api_gateway_logging_role_keeps_it():
+    template = _synth({"apiGatewayCloudWatchRole": "existing"})
+    assert resources_of(template, "AWS::ApiGateway::Account") == {}
+    assert not [k for k in resources_of(template, "AWS::IAM::Role") if "CloudWatchRole" in k]
