@@ -180,3 +180,21 @@ def test_an_account_with_its_own_api_gateway_logging_role_keeps_it():
     template = _synth({"apiGatewayCloudWatchRole": "existing"})
     assert resources_of(template, "AWS::ApiGateway::Account") == {}
     assert not [k for k in resources_of(template, "AWS::IAM::Role") if "CloudWatchRole" in k]
+
+
+def test_at_most_two_readers_share_the_tasks_stream(template):
+    """DynamoDB Streams GetRecords, LimitExceededException: "More than 2 processes are reading from the same streams
+    shard at the same time. Exceeding this limit may result in request throttling." Every pipe or event source
+    mapping on the Tasks stream is one such reader, so a new consumer must share one (docs/AWS-REVIEW.md)."""
+    import json
+
+    readers = [
+        logical_id
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] in ("AWS::Pipes::Pipe", "AWS::Lambda::EventSourceMapping")
+        and "StreamArn"
+        in json.dumps(resource["Properties"].get("Source", resource["Properties"].get("EventSourceArn")))
+        and "TasksTable"
+        in json.dumps(resource["Properties"].get("Source", resource["Properties"].get("EventSourceArn")))
+    ]
+    assert 1 <= len(readers) <= 2, readers
