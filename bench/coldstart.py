@@ -69,22 +69,10 @@ class ColdStartResult:
 
 
 def _function_specs(template: dict[str, Any] | None) -> list[Any]:
-    import boto3
-    from moto import mock_aws
+    from taskrail.local.inprocess import in_process_platform, quiet
 
-    from infra.synth import CDK_OUT, STACK_NAME, load_template
-    from taskrail.cost import quiet
-    from taskrail.local.moto_hooks import LOCAL_MOTO_CONFIG
-    from taskrail.local.provision import REGION, provision
-
-    with quiet(), mock_aws(config=LOCAL_MOTO_CONFIG):
-        resources, _ = provision(
-            dict(template or load_template()),
-            lambda s: boto3.client(s, region_name=REGION),
-            stack_name=STACK_NAME,
-            cdk_out=str(CDK_OUT),
-        )
-    return list(resources.functions.values())
+    with quiet(), in_process_platform(template) as platform:
+        return list(platform.resources.functions.values())
 
 
 def _import_ms(module: str, env: dict[str, str], cwd: str, *extra: str) -> tuple[float, str]:

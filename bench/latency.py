@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.throughput import TERMINAL
+from task_common.contract import TERMINAL_STATUSES
 
 POLL_SECONDS = 0.02
 TEXT = "the cat sat on the mat\nthe mat sat on the cat"
@@ -38,10 +38,10 @@ def _timestamp(event: dict[str, Any]) -> float:
 
 
 def single_task_latency(stack: Any, *, runs: int = 5, timeout: float = 60) -> LatencyResult:
-    from taskrail.client import TaskrailClient
-    from taskrail.cost import state_visits
+    from taskrail.history import state_visits
+    from taskrail.local.accounts import user_client
 
-    client = TaskrailClient.for_stack(stack.info, "alice", stack.clients)
+    client = user_client(stack.info, "alice")
     dynamodb, sfn = stack.clients("dynamodb"), stack.clients("stepfunctions")
     result = LatencyResult()
     for _ in range(runs):
@@ -54,7 +54,7 @@ def single_task_latency(stack: Any, *, runs: int = 5, timeout: float = 60) -> La
                 TableName=stack.info.tasks_table, Key={"taskId": {"S": task_id}}, ConsistentRead=True
             )
             item = {k: next(iter(v.values())) for k, v in raw.get("Item", {}).items()}
-            if item.get("status") in TERMINAL:
+            if item.get("status") in TERMINAL_STATUSES:
                 break
             time.sleep(POLL_SECONDS)
         seen = time.time()

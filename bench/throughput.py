@@ -19,8 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from bench.intake import BURST_PARAMS, burst
-
-TERMINAL = frozenset({"SUCCEEDED", "REJECTED", "FAILED", "CANCELLED"})
+from task_common.contract import TERMINAL_STATUSES
 
 
 @dataclass
@@ -62,7 +61,7 @@ def wait_terminal(dynamodb: Any, table: str, task_ids: Iterable[str], timeout: f
                 continue
             for item in response["Responses"].get(table, []):
                 flat = {k: next(iter(v.values())) for k, v in item.items()}
-                if flat.get("status") in TERMINAL:
+                if flat.get("status") in TERMINAL_STATUSES:
                     done[flat["taskId"]] = flat
                     pending.discard(flat["taskId"])
         if pending:
@@ -104,7 +103,7 @@ class _Replay:
         self._lock = threading.Lock()
 
     def __call__(self, function_name: str, payload: bytes, qualifier: str | None) -> Any:
-        from taskrail.local.moto_hooks import InvokeOutcome
+        from taskrail.local.services.lambda_ import InvokeOutcome
 
         with self._lock:
             self.calls += 1
@@ -116,30 +115,29 @@ class _Replay:
 def bare_interpreter_throughput(
     n: int, *, concurrency: int = 8, template: Any = None, timeout: float = 240
 ) -> ThroughputResult:
-    from taskrail.cost import in_process_platform, quiet
-    from taskrail.local.moto_hooks import lambda_invoker
+    from taskrail.local.inprocess import in_process_platform, quiet
 
     with quiet(), in_process_platform(template) as platform:
-        recorder = _Recorder(platform.invoker)
-        with lambda_invoker(recorder):
+        recorder = _Recorder(platform.functions)
+        with platform.invoking(recorder):
             platform.store_task("bare-recorded", "text.stats", BURST_PARAMS)
             first = platform.wait(platform.start("bare-recorded"))
         if first["status"] != "SUCCEEDED":
             raise RuntimeError(f"the recorded task ended {first['status']}")
-        dynamodb, sfn = platform.client("dynamodb"), platform.client("stepfunctions")
+        dynamodb = platform.client("dynamodb")
         task_ids = [f"bare-{i:05d}-{time.monotonic_ns()}" for i in range(n)]
 
         def submit(task_id: str) -> None:
             item = platform.task_item(task_id, "text.stats", BURST_PARAMS)
             dynamodb.put_item(TableName=platform.tasks_table, Item=item)
-            sfn.start_execution(stateMachineArn=platform.state_machine_arn, name=task_id, input=json.dumps([task_id]))
+            platform.start(task_id)
 
-        with lambda_invoker(_Replay(recorder.answers, "bare-recorded")):
+        with platform.invoking(_Replay(recorder.answers, "bare-recorded")):
             started_at = time.time()
             with ThreadPoolExecutor(max_workers=concurrency) as pool:
                 list(pool.map(submit, task_ids))
             # Wait on the executions, not the items: moto's in-process tables are not thread-safe, and reading
             # an item while an execution writes it can fail either side.
-            platform.drain(timeout)
+            platform.drain_executions(timeout)
             items = wait_terminal(dynamodb, platform.tasks_table, task_ids, 10)
     return _result("bare interpreter", n, started_at, items)

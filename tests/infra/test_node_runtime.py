@@ -20,11 +20,11 @@ ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT_SECONDS = 120  # a hang guard: each command takes about a second
 BANNER_MARKERS = ("end-of-life", "!!  ", "not supported anymore", "Please upgrade to a supported node")
 
-# Loads aws_cdk as taskrail.cost does (its workflows import it), then names the executables of this process's
-# children: jsii's kernel is one of them.
+# Loads aws_cdk as `taskrail cost` does when it synthesizes (infra.synth imports infra.app), then names the
+# executables of this process's children: jsii's kernel is one of them.
 KERNEL_PROBE = """
 import json, os, sys
-import taskrail.cost
+import infra.app
 mine = str(os.getpid())
 children = []
 for pid in filter(str.isdigit, os.listdir("/proc")):
@@ -60,7 +60,7 @@ def test_the_pinned_node_is_the_version_package_json_names():
 
 def test_jsii_kernel_runs_on_the_pinned_node_not_the_machines():
     # Given a shell whose first `node` on PATH is the machine's
-    # When aws_cdk is loaded through the path `taskrail cost` takes
+    # When aws_cdk is loaded through the path `taskrail cost` takes to synthesize
     completed = run([sys.executable, "-c", KERNEL_PROBE])
     # Then jsii's kernel process is the pinned node, and it printed no banner
     assert completed.returncode == 0, completed.stderr

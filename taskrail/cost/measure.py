@@ -1,0 +1,428 @@
+"""Measuring: the three paths run on the in-process platform (``taskrail.local.inprocess``), with every AWS request
+recorded through a botocore hook and every Lambda invocation timed."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import statistics
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from task_common.contract import OUTCOME_DETAIL_TYPES
+from taskrail.cost.definition import (
+    ASL_PATH,
+    PATHS,
+    PathSpec,
+    definition_transitions,
+    integration,
+    load_definition,
+    relative,
+)
+from taskrail.cost.model import (
+    Assumptions,
+    CostReport,
+    FunctionInfo,
+    LambdaUse,
+    PathProfile,
+    compute_report,
+    express_duration_ms,
+)
+from taskrail.cost.prices import PRICES_PATH, load_prices
+from taskrail.cost.units import ItemImages, TableInfo, item_size_bytes, read_units, tables_from_template, write_units
+from taskrail.history import Visit, billable_transitions, state_visits
+from taskrail.local.inprocess import Platform, in_process_platform, quiet
+
+WAIT_SECONDS: Final = 120  # a hang guard per execution
+
+
+@dataclass
+class _Call:
+    service: str
+    operation: str
+    params: dict[str, Any]
+    error: str | None = None
+    at: float = field(default_factory=time.perf_counter)
+
+
+class _RequestRecorder:
+    """Every AWS request made through botocore in this process while recording (a ``before-parameter-build`` and
+    ``after-call`` hook on every session): the workflow's service integrations and the handlers' SDK calls."""
+
+    KEY: Final = "taskrail.cost.call"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._calls: list[_Call] | None = None
+        self._installed = False
+
+    def install(self) -> None:
+        import boto3
+        from botocore.handlers import BUILTIN_HANDLERS
+
+        with self._lock:
+            if self._installed:
+                return
+            existing = boto3.DEFAULT_SESSION
+            BUILTIN_HANDLERS.append(("before-parameter-build", self.before))
+            BUILTIN_HANDLERS.append(("after-call", self.after))
+            if existing is not None:
+                existing.events.register("before-parameter-build", self.before)
+                existing.events.register("after-call", self.after)
+            self._installed = True
+        # Clients the handlers cached before the hook was installed would not report: make them anew.
+        aws = sys.modules.get("task_common.aws")
+        cached = getattr(aws, "client", None)
+        if cached is not None and hasattr(cached, "cache_clear"):
+            cached.cache_clear()
+
+    @contextlib.contextmanager
+    def recording(self) -> Iterator[list[_Call]]:
+        calls: list[_Call] = []
+        with self._lock:
+            self._calls = calls
+        try:
+            yield calls
+        finally:
+            with self._lock:
+                self._calls = None
+
+    def before(self, params: Any, event_name: str, context: Any = None, **kwargs: Any) -> None:
+        calls = self._calls
+        if calls is None:
+            return
+        _, service, operation = event_name.split(".", 2)
+        call = _Call(service, operation, dict(params) if isinstance(params, Mapping) else {})
+        with self._lock:
+            calls.append(call)
+        if isinstance(context, dict):
+            context[self.KEY] = call
+
+    def after(self, http_response: Any = None, parsed: Any = None, context: Any = None, **kwargs: Any) -> None:
+        call = context.get(self.KEY) if isinstance(context, dict) else None
+        status = getattr(http_response, "status_code", 200)
+        if isinstance(call, _Call) and status >= 300:
+            error = parsed.get("Error", {}).get("Code") if isinstance(parsed, dict) else None
+            call.error = str(error or status)
+
+
+_RECORDER: Final = _RequestRecorder()
+
+
+@dataclass(frozen=True)
+class Invocation:
+    function: str
+    started: float  # perf_counter
+    ended: float
+    failed: bool
+    error_bytes: int = 0  # a failed invocation's error document, which the runtime logs
+
+    @property
+    def ms(self) -> float:
+        return (self.ended - self.started) * 1000
+
+
+class TimedInvoker:
+    """Wraps a Lambda invoker (``moto_hooks.lambda_invoker``): the duration of every invocation, in order."""
+
+    def __init__(self, inner: Callable[[str, bytes, str | None], Any]) -> None:
+        self.inner = inner
+        self._lock = threading.Lock()
+        self.records: list[Invocation] = []
+
+    def __call__(self, function_name: str, payload: bytes, qualifier: str | None) -> Any:
+        started = time.perf_counter()
+        outcome = self.inner(function_name, payload, qualifier)
+        ended = time.perf_counter()
+        failed = bool(getattr(outcome, "function_error", None))
+        error_bytes = len(getattr(outcome, "payload", b"")) if failed else 0
+        with self._lock:
+            self.records.append(Invocation(function_name, started, ended, failed, error_bytes))
+        return outcome
+
+
+def function_infos(template: Mapping[str, Any], resources: Any) -> list[FunctionInfo]:
+    """Memory and architecture of each function, from the synthesized template."""
+    infos = []
+    for construct, spec in resources.functions.items():
+        props = template["Resources"].get(spec.logical_id, {}).get("Properties", {})
+        architecture = (props.get("Architectures") or ["x86_64"])[0]
+        infos.append(FunctionInfo(construct, spec.name, int(props.get("MemorySize", spec.memory_mb)), architecture))
+    return infos
+
+
+@dataclass
+class _Run:
+    visits: list[Visit]
+    calls: list[_Call]
+    invocations: list[Invocation]
+    status: str
+    item_kb: dict[tuple[str, str], int]
+    workflow_log_bytes: int = 0
+    printed_bytes: int = 0  # what the handlers printed (Powertools logs and metrics)
+
+
+def _key_of(call: _Call, table: TableInfo | None) -> tuple[str, str] | None:
+    key = call.params.get("Key")
+    if key is None and table is not None:
+        key = {k: v for k, v in call.params.get("Item", {}).items() if k in table.key}
+    if not key:
+        return None
+    return str(call.params.get("TableName", "")), json.dumps(key, sort_keys=True)
+
+
+def _item_sizes(
+    platform: Platform, calls: Sequence[_Call], tables: Mapping[str, TableInfo]
+) -> dict[tuple[str, str], int]:
+    """KB blocks of every item the path touched, at the end of the path (its largest size), or as written."""
+    dynamodb, sizes = platform.client("dynamodb"), {}
+    for call in calls:
+        if call.service != "dynamodb":
+            continue
+        table = tables.get(str(call.params.get("TableName", "")))
+        ident = _key_of(call, table)
+        if ident is None or ident in sizes:
+            continue
+        item = dynamodb.get_item(TableName=ident[0], Key=json.loads(ident[1])).get("Item") or call.params.get(
+            "Item", {}
+        )
+        sizes[ident] = max(1, math.ceil(item_size_bytes(item) / 1024))
+    return sizes
+
+
+def _run_path(
+    platform: Platform, timed: TimedInvoker, spec: PathSpec, index: int, tables: Mapping[str, TableInfo]
+) -> _Run:
+    task_id = f"cost-{spec.name}-{index}-{time.monotonic_ns()}"
+    timed.records.clear()
+    printed = _printed()
+    with _RECORDER.recording() as calls:
+        platform.store_task(task_id, spec.task_type, spec.params, only_new=True)  # the API's PutItem
+        execution = platform.wait(platform.start(task_id), timeout=WAIT_SECONDS)
+    printed = _printed() - printed
+    invocations = list(timed.records)
+    item = platform.client("dynamodb").get_item(TableName=platform.tasks_table, Key={"taskId": {"S": task_id}})
+    status = item.get("Item", {}).get("status", {}).get("S", execution["status"])
+    events = platform.history(execution["executionArn"])
+    sizes = _item_sizes(platform, calls, tables)
+    log = workflow_log_bytes(events, execution["executionArn"])
+    return _Run(state_visits(events), list(calls), invocations, status, sizes, log, max(0, printed))
+
+
+def _printed() -> int:
+    """Characters written so far to stdout when :func:`quiet` captures it (0 otherwise)."""
+    stream = sys.stdout
+    return stream.tell() if isinstance(stream, io.StringIO) else 0
+
+
+def workflow_log_bytes(events: Sequence[Mapping[str, Any]], execution_arn: str) -> int:
+    """What logging level ALL with execution data sends to CloudWatch Logs: one JSON record per history event
+    (its type, ids, timestamp, the execution ARN and the event's details with their input and output)."""
+    total = 0
+    for event in events:
+        record: dict[str, Any] = {
+            "id": event.get("id"),
+            "type": event.get("type"),
+            "details": next((v for k, v in event.items() if k.endswith("EventDetails")), {}),
+            "previous_event_id": event.get("previousEventId"),
+            "event_timestamp": str(event.get("timestamp")),
+            "execution_arn": execution_arn,
+        }
+        total += len(json.dumps(record, default=str).encode())
+    return total
+
+
+def _profile(
+    spec: PathSpec,
+    runs: Sequence[_Run],
+    definition: Mapping[str, Any],
+    tables: Mapping[str, TableInfo],
+    functions: Mapping[str, FunctionInfo],
+    assumptions: Assumptions,
+    other: Counter[str],
+) -> PathProfile:
+    last = runs[-1]
+    # Durations: the median of the runs, invocation by invocation (the runs take the same path), plus the AWS
+    # latency of each SDK call the invocation made (in-process, moto answers those in a millisecond or two).
+    same = [r for r in runs if len(r.invocations) == len(last.invocations)]
+    local = [statistics.median(r.invocations[i].ms for r in same) for i in range(len(last.invocations))]
+    durations = []
+    by_function: dict[str, list[tuple[float, float]]] = {}
+    for invocation, ms in zip(last.invocations, local, strict=True):
+        sdk = [c for c in last.calls if invocation.started <= c.at <= invocation.ended and c.service != "sfn"]
+        aws_ms = ms + sum(assumptions.service_ms(c.service) for c in sdk)
+        durations.append(aws_ms)
+        by_function.setdefault(invocation.function, []).append((aws_ms, ms))
+    lambdas = tuple(
+        LambdaUse(
+            name,
+            functions[name].memory_mb,
+            functions[name].architecture,
+            tuple(aws for aws, _ in pairs),
+            tuple(ms for _, ms in pairs),
+        )
+        for name, pairs in by_function.items()
+        if name in functions
+    )
+    # Lambda states take the invocations in order (one execution at a time).
+    lambda_ms: dict[str, list[float]] = {}
+    queue = list(durations)
+    for visit in last.visits:
+        if integration(definition["States"][visit.name]) == "lambda:invoke":
+            lambda_ms[visit.name] = [queue.pop(0) for _ in range(min(visit.attempts, len(queue)))]
+    usage = _Usage(last, tables, other).count()
+    lambda_logs = sum(assumptions.lambda_platform_log_bytes + i.error_bytes for i in last.invocations)
+    return PathProfile(
+        name=spec.name,
+        description=spec.description,
+        states=tuple(v.name for v in last.visits),
+        transitions=billable_transitions(last.visits),
+        attempts=tuple(v.attempts for v in last.visits),
+        lambdas=lambdas,
+        express_ms=express_duration_ms(last.visits, definition, lambda_ms, assumptions),
+        express_memory_mb=assumptions.express_memory_mb,
+        outcome=last.status,
+        definition_transitions=definition_transitions(definition, spec),
+        pipe_requests=1,
+        api_requests=1,
+        log_bytes=float(last.workflow_log_bytes + last.printed_bytes + lambda_logs),
+        **usage,
+    )
+
+
+class _Usage:
+    """Counts what one run's requests cost in units, service by service."""
+
+    def __init__(self, run: _Run, tables: Mapping[str, TableInfo], other: Counter[str]) -> None:
+        self.run, self.tables, self.other = run, tables, other
+        self.images = ItemImages()
+        self.dynamodb_requests: Counter[str] = Counter()
+        self.wru = self.rru = 0.0
+        self.counts: Counter[str] = Counter()
+
+    def count(self) -> dict[str, Any]:
+        for call in self.run.calls:
+            handler = getattr(self, f"_{call.service}", None)
+            if call.service in ("sfn", "lambda"):  # starting/polling executions; invocations are timed apart
+                continue
+            if handler is None:
+                self.other[f"{call.service}.{call.operation}"] += 1
+            else:
+                handler(call)
+        return {
+            "dynamodb_requests": dict(self.dynamodb_requests),
+            "dynamodb_wru": self.wru,
+            "dynamodb_rru": self.rru,
+            "s3_put": self.counts["s3_put"],
+            "s3_get": self.counts["s3_get"],
+            "sns_publishes": self.counts["sns"],
+            "events": self.counts["events"],
+            "sqs_requests": self.counts["sqs"],
+        }
+
+    def _dynamodb(self, call: _Call) -> None:
+        operation = call.operation
+        table = self.tables.get(str(call.params.get("TableName", "")))
+        ident = _key_of(call, table)
+        final = self.run.item_kb.get(ident, 1) if ident else 1
+        self.dynamodb_requests[operation] += 1
+        if operation in ("PutItem", "UpdateItem", "DeleteItem"):
+            if ident is None or call.error:
+                current = (self.images.size_kb(ident) if ident else None) or final
+                self.wru += current  # a refused (conditional) write still consumes the item's units
+                return
+            before, after = self.images.apply(ident, operation, call.params)
+            self.wru += write_units(operation, call.params, table, after or final, before or after or final)
+        elif operation == "GetItem":
+            self.rru += read_units(call.params, (self.images.size_kb(ident) if ident else None) or final)
+        else:
+            self.rru += 1.0
+            self.other[f"dynamodb.{operation}"] += 1
+
+    def _s3(self, call: _Call) -> None:
+        if call.operation.startswith("Delete"):
+            return  # DELETE requests are free
+        put = call.operation.startswith(("Put", "Copy", "Post", "List", "Create", "Upload", "Complete"))
+        self.counts["s3_put" if put else "s3_get"] += 1
+
+    def _sns(self, call: _Call) -> None:
+        if call.operation.startswith("Publish"):
+            self.counts["sns"] += len(call.params.get("PublishBatchRequestEntries", [None]))
+
+    def _eventbridge(self, call: _Call) -> None:
+        if call.operation == "PutEvents":
+            entries = call.params.get("Entries", [])
+            self.counts["events"] += len(entries)
+            # The outcome rule delivers each outcome event to the SNS topic: a publish moto makes internally.
+            self.counts["sns"] += sum(1 for e in entries if e.get("DetailType") in OUTCOME_DETAIL_TYPES)
+
+    def _sqs(self, call: _Call) -> None:
+        self.counts["sqs"] += 1
+
+
+def measure_paths(
+    template: Mapping[str, Any] | None = None,
+    *,
+    runs: int = 3,
+    paths: Sequence[PathSpec] = PATHS,
+    definition: Mapping[str, Any] | None = None,
+    assumptions: Assumptions | None = None,
+) -> tuple[list[PathProfile], list[FunctionInfo], dict[str, int]]:
+    """Run every path ``runs`` times (after one unmeasured warm-up, so handler imports are not timed) in moto's
+    interpreter in this process; return what one task uses on each path."""
+    assumptions = assumptions or Assumptions()
+    definition = definition or load_definition()
+    _RECORDER.install()
+    other: Counter[str] = Counter()
+    timed: TimedInvoker | None = None
+    with quiet(), in_process_platform(template) as platform:
+        timed = TimedInvoker(platform.functions)
+        platform.invoker = timed
+        physical = {logical: attrs.get("Ref", logical) for logical, attrs in platform.resources.attributes.items()}
+        tables = tables_from_template(platform.template, physical)
+        infos = function_infos(platform.template, platform.resources)
+        by_name = {info.name: info for info in infos}
+        _run_path(platform, timed, paths[0], -1, tables)  # warm-up: cold imports of the handlers
+        profiles = []
+        for spec in paths:
+            measured = [_run_path(platform, timed, spec, i, tables) for i in range(max(1, runs))]
+            profile = _profile(spec, measured, definition, tables, by_name, assumptions, other)
+            if profile.outcome != spec.expected_status:
+                raise RuntimeError(
+                    f"path {spec.name}: the task ended {profile.outcome}, expected {spec.expected_status}"
+                )
+            profiles.append(profile)
+    return profiles, infos, dict(other)
+
+
+def cost_report(
+    *,
+    runs: int = 3,
+    template: Mapping[str, Any] | None = None,
+    asl_path: Path = ASL_PATH,
+    prices_path: Path = PRICES_PATH,
+    assumptions: Assumptions | None = None,
+) -> CostReport:
+    """Measure the three paths in moto's interpreter (about 20-40 s) and price them. ``taskrail cost``."""
+    definition = load_definition(asl_path)
+    prices = load_prices(prices_path)
+    assumptions = assumptions or Assumptions()
+    profiles, functions, other = measure_paths(template, runs=runs, definition=definition, assumptions=assumptions)
+    return compute_report(
+        profiles,
+        definition,
+        prices,
+        functions=functions,
+        assumptions=assumptions,
+        definition_name=relative(asl_path),
+        runs=runs,
+        other_requests=other,
+    )

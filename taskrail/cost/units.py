@@ -1,0 +1,175 @@
+"""DynamoDB request units: item sizes, write and read units, the tables and indexes of the template."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# --------------------------------------------------------------------------------------------------
+# DynamoDB request units
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    name: str
+    keys: frozenset[str]
+    projection: str  # ALL | KEYS_ONLY | INCLUDE
+    included: frozenset[str] = frozenset()
+
+    def projects(self, attributes: set[str]) -> bool:
+        if self.projection == "ALL":
+            return True
+        return bool(attributes & (self.keys | self.included))
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    name: str
+    key: frozenset[str]
+    indexes: tuple[IndexInfo, ...] = ()
+
+
+def tables_from_template(template: Mapping[str, Any], physical_names: Mapping[str, str]) -> dict[str, TableInfo]:
+    """Table name -> keys and global secondary indexes, from the template (``physical_names``: logical id -> name)."""
+    tables: dict[str, TableInfo] = {}
+    for logical_id, resource in template.get("Resources", {}).items():
+        if resource.get("Type") not in ("AWS::DynamoDB::Table", "AWS::DynamoDB::GlobalTable"):
+            continue
+        props = resource.get("Properties", {})
+        indexes = tuple(
+            IndexInfo(
+                name=str(index["IndexName"]),
+                keys=frozenset(k["AttributeName"] for k in index["KeySchema"]),
+                projection=str(index.get("Projection", {}).get("ProjectionType", "ALL")),
+                included=frozenset(index.get("Projection", {}).get("NonKeyAttributes", [])),
+            )
+            for index in props.get("GlobalSecondaryIndexes", [])
+        )
+        name = physical_names.get(logical_id, logical_id)
+        tables[name] = TableInfo(name, frozenset(k["AttributeName"] for k in props.get("KeySchema", [])), indexes)
+    return tables
+
+
+def _update_attributes(params: Mapping[str, Any]) -> set[str]:
+    names: Mapping[str, str] = params.get("ExpressionAttributeNames", {}) or {}
+    expression = str(params.get("UpdateExpression", ""))
+    attributes: set[str] = set()
+    for token in expression.replace(",", " ").replace("=", " ").split():
+        if token.upper() in ("SET", "ADD", "REMOVE", "DELETE") or token.startswith(":"):
+            continue
+        if token.startswith("#"):
+            attributes.add(names.get(token, token))
+        elif token[0].isalpha() and token.isidentifier():
+            attributes.add(token)
+    return attributes
+
+
+def write_units(
+    operation: str,
+    params: Mapping[str, Any],
+    table: TableInfo | None,
+    item_kb: int = 1,
+    before_kb: int | None = None,
+) -> int:
+    """Write request units of one successful write: the table's (the larger of the item before and after, in
+    1 KB blocks), plus each global secondary index the write changes: the new image's size, or the old and the
+    new when the index key itself changes (the entry moves: delete + put)."""
+    before = item_kb if before_kb is None else before_kb
+    units = max(before, item_kb)
+    if table is None:
+        return units
+    if operation == "PutItem":
+        present = set(params.get("Item", {}))
+        units += sum(item_kb for index in table.indexes if index.keys <= present)
+    elif operation == "UpdateItem":
+        touched = _update_attributes(params)
+        for index in table.indexes:
+            if touched & index.keys:
+                units += before + item_kb
+            elif index.projects(touched):
+                units += item_kb
+    elif operation == "DeleteItem":
+        units += before * len(table.indexes)
+    return units
+
+
+class ItemImages:
+    """The items a path writes, image by image, from the write requests themselves (PutItem, simple
+    ``SET a = :v`` / ``ADD a :v`` / ``REMOVE a`` updates, DeleteItem): the size of each item before and after
+    each write. An expression it cannot follow makes that item's size unknown (None) from then on."""
+
+    def __init__(self) -> None:
+        self._items: dict[tuple[str, str], dict[str, Any] | None] = {}
+
+    def apply(self, ident: tuple[str, str], operation: str, params: Mapping[str, Any]) -> tuple[int | None, int | None]:
+        before = self._items.get(ident) if (ident in self._items or operation == "PutItem") else None
+        after: dict[str, Any] | None
+        if operation == "PutItem":
+            after = dict(params.get("Item", {}))
+        elif operation == "DeleteItem":
+            after = {}
+        elif operation == "UpdateItem" and before is not None:
+            after = _apply_update(dict(before), params)
+        else:
+            after = None
+        self._items[ident] = after
+        return _kb(before) if before else None, _kb(after)
+
+    def size_kb(self, ident: tuple[str, str]) -> int | None:
+        return _kb(self._items.get(ident))
+
+
+def _kb(item: Mapping[str, Any] | None) -> int | None:
+    return None if item is None else max(1, math.ceil(item_size_bytes(item) / 1024))
+
+
+def _apply_update(item: dict[str, Any], params: Mapping[str, Any]) -> dict[str, Any] | None:
+    names: Mapping[str, str] = params.get("ExpressionAttributeNames", {}) or {}
+    values: Mapping[str, Any] = params.get("ExpressionAttributeValues", {}) or {}
+    clauses = re.split(r"\b(SET|ADD|REMOVE|DELETE)\b", str(params.get("UpdateExpression", "")), flags=re.IGNORECASE)
+    for keyword, body in zip(clauses[1::2], clauses[2::2], strict=True):
+        if "(" in body:
+            return None  # functions (if_not_exists, list_append…): not followed
+        for action in (a.strip() for a in body.split(",") if a.strip()):
+            parts = action.replace("=", " ").split()
+            name = names.get(parts[0], parts[0])
+            if keyword.upper() == "REMOVE" and len(parts) == 1:
+                item.pop(name, None)
+            elif len(parts) == 2 and parts[1] in values:  # SET a = :v, ADD a :v (a number's size barely moves)
+                item[name] = values[parts[1]]
+            else:
+                return None
+    return item
+
+
+def read_units(params: Mapping[str, Any], item_kb: int = 1, unit_kb: int = 4) -> float:
+    blocks = max(1, math.ceil(item_kb / unit_kb))
+    return float(blocks) if params.get("ConsistentRead") else blocks / 2
+
+
+def item_size_bytes(item: Mapping[str, Any]) -> int:
+    """DynamoDB's item size (attribute names plus values), for a low-level item ``{"name": {"S": …}}``."""
+    return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
+
+
+def _value_size(value: Mapping[str, Any]) -> int:  # noqa: PLR0911 - one branch per type
+    (kind, inner), *_ = value.items()
+    if kind == "S":
+        return len(str(inner).encode())
+    if kind == "N":
+        return (len(str(inner).lstrip("-").replace(".", "")) + 1) // 2 + 1
+    if kind == "B":
+        return len(inner) if isinstance(inner, bytes) else len(str(inner)) * 3 // 4
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind in ("SS", "NS", "BS"):
+        return sum(_value_size({kind[0]: v}) for v in inner)
+    if kind == "L":
+        return 3 + sum(1 + _value_size(v) for v in inner)
+    if kind == "M":
+        return 3 + sum(1 + len(k.encode()) + _value_size(v) for k, v in inner.items())
+    return 0
