@@ -3,7 +3,7 @@
 Every listener of the local stack calls :func:`refusal` (or wraps itself in :class:`AwsEndpointGuard`) before it
 does anything else with a request:
 
-* the **AWS endpoint** (moto's WSGI app, wrapped by :class:`AwsEndpointGuard` in ``moto_hooks.threaded_server``),
+* the **AWS endpoint** (moto's WSGI app, wrapped by :class:`AwsEndpointGuard` in ``services.server.threaded_server``),
 * the **local API Gateway** (``apigw._Handler``),
 * each function's **Lambda Runtime API** (``functions._RuntimeApiHandler``),
 * the **console** (``console._Handler``), the one listener a browser is meant to use.
@@ -22,7 +22,10 @@ What is refused, and why:
   read an answer, and every route needs SigV4, which no form or simple request can carry).
 * On the AWS endpoint: **unsigned requests and unknown keys** (SigV4 verified by :mod:`taskrail.local.sigv4`
   against ``users.known_credentials()``), and **moto's management API** (``/moto-api/...``: reset, data, config,
-  time, dashboard), which the stack drives in-process instead (``moto_hooks.reset_moto``).
+  time, dashboard), which the stack drives in-process instead (``services.server.reset_moto``).
+
+After SigV4, the AWS endpoint's optional **authorizer** decides whether the authenticated caller may make the
+request: the local stack's is IAM (:class:`taskrail.local.iam.enforce.LocalIam`, the template's policies).
 
 The AWS endpoint answers in the protocol of the service the request was for, with the codes AWS documents:
   * JSON protocols (``X-Amz-Target``): ``MissingAuthenticationTokenException``, ``UnrecognizedClientException``,

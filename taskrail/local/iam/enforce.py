@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import uuid
 from collections import Counter
@@ -253,9 +254,10 @@ def access_denied(environ: Mapping[str, Any], message: str) -> AwsError:
     return AwsError(status, headers + extra, encoded)
 
 
-#: In the stack's log folder: every decision (one JSON object a line) and the template's grants (for ``taskrail iam``).
-DECISIONS_FILE = "iam-decisions.jsonl"
-GRANTS_FILE = "iam-grants.json"
+#: In the stack's log folder, per stack process (several stacks may share the folder): every decision (one JSON
+#: object a line) and the template's grants, for ``python -m taskrail.local.iam.report``.
+DECISIONS_FILE = "iam-decisions-{pid}.jsonl"
+GRANTS_FILE = "iam-grants-{pid}.json"
 #: The opt-out, for debugging only: ``TASKRAIL_IAM=off`` lets every principal do everything (as before issue 12).
 IAM_ENV = "TASKRAIL_IAM"
 INTERPRETER_REFUSED = (
@@ -273,13 +275,13 @@ class LocalIam:
     """
 
     def __init__(self, *, enforce: bool | None = None, log_dir: Path | None = None, secure_transport: bool = True):
-        import os
-
         self.enforce = enforce if enforce is not None else os.environ.get(IAM_ENV, "on").lower() != "off"
         self.log_dir = log_dir
-        if log_dir is not None:
-            (log_dir / DECISIONS_FILE).unlink(missing_ok=True)
-        self.log = IamLog(log_dir / DECISIONS_FILE if log_dir is not None else None)
+        self._files = {"pid": os.getpid()}
+        decisions = log_dir / DECISIONS_FILE.format(**self._files) if log_dir is not None else None
+        if decisions is not None:
+            decisions.unlink(missing_ok=True)
+        self.log = IamLog(decisions)
         self.secure_transport = secure_transport
         self.policies = TemplatePolicies()
         self.roles: Any = None  # StackRoles, once loaded
@@ -306,7 +308,7 @@ class LocalIam:
         )
         if self.log_dir is not None:
             grants = [asdict(g) for g in self.policies.grants()]
-            (self.log_dir / GRANTS_FILE).write_text(json.dumps(grants, indent=1))
+            (self.log_dir / GRANTS_FILE.format(**self._files)).write_text(json.dumps(grants, indent=1))
 
     def __call__(self, credential: Any, environ: Mapping[str, Any], request: Any) -> AwsError | None:
         enforcer = self._enforcer

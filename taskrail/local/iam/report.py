@@ -1,11 +1,12 @@
 """``taskrail iam``: per principal, the actions it used and the grants nothing used, from a local run's IAM log.
 
-Reads the stack's log folder (``.taskrail/logs`` by default): ``iam-decisions.jsonl`` (every decision the local AWS
-endpoint made: principal, action, resource, allowed or denied, the statement that decided) and ``iam-grants.json``
-(every statement of the template's policies). A grant no call used is a candidate for removal: least privilege as
-a measured fact, for the paths the run exercised.
+Reads a stack's files in its log folder (``.taskrail/logs`` by default; the most recent stack's unless ``--pid``):
+``iam-decisions-<pid>.jsonl`` (every decision the local AWS endpoint made: principal, action, resource, allowed or
+denied, the statement that decided) and ``iam-grants-<pid>.json`` (every statement of the template's policies).
+A grant no call used is a candidate for removal: least privilege as a measured fact, for the paths the run
+exercised.
 
-``python -m taskrail.local.iam.report [LOG_DIR] [--json]``
+``python -m taskrail.local.iam.report [LOG_DIR] [--pid PID] [--json]``
 """
 
 from __future__ import annotations
@@ -19,12 +20,19 @@ from typing import Any
 
 from taskrail.local.iam.enforce import DECISIONS_FILE, GRANTS_FILE
 
-__all__ = ["format_summary", "main", "summarize"]
+__all__ = ["format_summary", "latest_pid", "main", "summarize"]
 
 
-def summarize(log_dir: Path) -> dict[str, Any]:
-    decisions = [json.loads(line) for line in (log_dir / DECISIONS_FILE).read_text().splitlines() if line.strip()]
-    grants = json.loads((log_dir / GRANTS_FILE).read_text())
+def latest_pid(log_dir: Path) -> int | None:
+    """The pid of the stack that wrote the most recent decisions file in ``log_dir``."""
+    files = sorted(log_dir.glob(DECISIONS_FILE.format(pid="*")), key=lambda p: p.stat().st_mtime)
+    return int(files[-1].stem.rsplit("-", 1)[1]) if files else None
+
+
+def summarize(log_dir: Path, pid: int) -> dict[str, Any]:
+    decisions_file = log_dir / DECISIONS_FILE.format(pid=pid)
+    decisions = [json.loads(line) for line in decisions_file.read_text().splitlines() if line.strip()]
+    grants = json.loads((log_dir / GRANTS_FILE.format(pid=pid)).read_text())
     used = {d["decided_by"].split(" ", 1)[0] for d in decisions if d["allowed"]}
     principals: dict[str, dict[str, Any]] = {}
     for decision in decisions:
@@ -60,12 +68,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("log_dir", nargs="?", default=str(Path(".taskrail") / "logs"))
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--pid", type=int, help="the stack process whose log to read (default: the most recent)")
     args = parser.parse_args(argv)
     log_dir = Path(args.log_dir)
-    if not (log_dir / DECISIONS_FILE).exists():
+    pid = args.pid or latest_pid(log_dir)
+    if pid is None or not (log_dir / DECISIONS_FILE.format(pid=pid)).exists():
         print(f"no IAM log in {log_dir} (run `taskrail local up` first)", file=sys.stderr)
         return 2
-    summary = summarize(log_dir)
+    summary = summarize(log_dir, pid)
     print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
     return 0
 

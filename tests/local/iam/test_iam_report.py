@@ -1,0 +1,38 @@
+"""The IAM log on disk and its report: per principal the actions used, the denials, the grants no call used."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from taskrail.local.iam.enforce import DECISIONS_FILE, GRANTS_FILE, IamLog, IamRecord
+from taskrail.local.iam.report import format_summary, latest_pid, main, summarize
+
+GRANTS = """[
+ {"policy": "FnPolicy", "statement": 0, "effect": "Allow", "actions": ["dynamodb:GetItem"], "resources": ["arn:t"]},
+ {"policy": "FnPolicy", "statement": 1, "effect": "Allow", "actions": ["s3:PutObject"], "resources": ["arn:b/*"]},
+ {"policy": "Bucket", "statement": 0, "effect": "Deny", "actions": ["s3:*"], "resources": ["arn:b/*"]}
+]"""
+
+
+def test_the_report_counts_calls_and_lists_denials_and_unused_allow_grants(tmp_path: Path) -> None:
+    role = "arn:aws:iam::123456789012:role/taskrail-FnRole"
+    log = IamLog(tmp_path / DECISIONS_FILE.format(pid=42))
+    log.add(IamRecord(role, "fn", "dynamodb", "GetItem", "dynamodb:GetItem", "arn:t", True, "FnPolicy[0]"))
+    log.add(IamRecord(role, "fn", "dynamodb", "GetItem", "dynamodb:GetItem", "arn:t", True, "FnPolicy[0]"))
+    log.add(IamRecord(role, "fn", "sqs", "SendMessage", "sqs:SendMessage", "arn:q", False, "no statement allows it"))
+    (tmp_path / GRANTS_FILE.format(pid=42)).write_text(GRANTS)
+    assert latest_pid(tmp_path) == 42
+    summary = summarize(tmp_path, 42)
+    assert summary["calls"] == 3
+    assert summary["principals"][role] == {
+        "calls": 3, "denials": 1, "actions": {"dynamodb:GetItem": 2, "sqs:SendMessage": 1},
+    }  # fmt: skip
+    assert [(g["policy"], g["statement"]) for g in summary["unused_grants"]] == [("FnPolicy", 1)]  # Deny not listed
+    text = format_summary(summary)
+    print(text)
+    assert "DENIED taskrail-FnRole: sqs:SendMessage on arn:q" in text
+    assert main([str(tmp_path)]) == 0
+
+
+def test_no_log_is_a_clear_exit_code(tmp_path: Path) -> None:
+    assert main([str(tmp_path)]) == 2
