@@ -2,9 +2,10 @@
 
 import json
 
-from aws_cdk import Stack
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_pipes as pipes
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
@@ -21,6 +22,10 @@ MAXIMUM_RETRY_ATTEMPTS = 10
 # starts: each task has one INSERT, and the claim is the exactly-once gate ("Amazon DynamoDB stream as a source",
 # EventBridge Pipes User Guide: ParallelizationFactor 1-10).
 START_PARALLELIZATION_FACTOR = 10
+# A target the pipe cannot reach (a refused StartExecution, a function error) is otherwise visible only as a DLQ
+# message and a metric: ERROR logs each failed delivery with its error, without the record ("Logging and
+# monitoring Amazon EventBridge Pipes": levels OFF/ERROR/INFO/TRACE; execution data only if asked for).
+PIPE_LOG_LEVEL = "ERROR"
 
 
 class TaskPipes(Construct):
@@ -44,6 +49,7 @@ class TaskPipes(Construct):
             "StartWorkflowPipe",
             description="Starts the task lifecycle for every stored task (at least once)",
             role_arn=start_role.role_arn,
+            log_configuration=self._log_configuration("StartWorkflowPipeLogs", start_role),
             source=self._stream_arn,
             source_parameters=self._source_parameters(
                 START_FILTER, parallelization_factor=START_PARALLELIZATION_FACTOR
@@ -65,6 +71,7 @@ class TaskPipes(Construct):
             "CancelExecutionPipe",
             description="Stops the execution of a task its owner cancelled",
             role_arn=cancel_role.role_arn,
+            log_configuration=self._log_configuration("CancelExecutionPipeLogs", cancel_role),
             source=self._stream_arn,
             source_parameters=self._source_parameters(CANCEL_FILTER),
             target=cancel_function.function_arn,
@@ -92,6 +99,24 @@ class TaskPipes(Construct):
         # Without this the pipe never stabilises on deploy.
         self._dlq.grant_send_messages(role)
         return role
+
+    def _log_configuration(self, construct_id: str, role: iam.Role) -> pipes.CfnPipe.PipeLogConfigurationProperty:
+        # Under /aws/vendedlogs/ like the state machines' groups (docs/AWS-REVIEW.md): vended-log deliveries to
+        # other paths add to the account's CloudWatch Logs resource policy, which has a size limit.
+        log_group = logs.LogGroup(
+            self,
+            construct_id,
+            log_group_name=f"/aws/vendedlogs/pipes/{Stack.of(self).stack_name}-{construct_id}",
+            retention=logs.RetentionDays.ONE_MONTH,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        log_group.grant_write(role)
+        return pipes.CfnPipe.PipeLogConfigurationProperty(
+            level=PIPE_LOG_LEVEL,
+            cloudwatch_logs_log_destination=pipes.CfnPipe.CloudwatchLogsLogDestinationProperty(
+                log_group_arn=log_group.log_group_arn
+            ),
+        )
 
     def _source_parameters(
         self, pattern: dict, *, parallelization_factor: int = 1

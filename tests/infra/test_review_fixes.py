@@ -144,6 +144,17 @@ def test_each_state_machine_logs_every_event_without_the_execution_data(template
         assert (logging["Level"], logging["IncludeExecutionData"]) == ("ALL", False)
 
 
+def test_each_pipe_logs_its_failed_deliveries_under_vendedlogs(template):
+    """Per "Logging and monitoring Amazon EventBridge Pipes", without a LogConfiguration, a target failure is only a
+    DLQ message and a metric. The pipe's role may write to its own group only."""
+    groups = resources_of(template, "AWS::Logs::LogGroup")
+    for logical_id, pipe in resources_of(template, "AWS::Pipes::Pipe").items():
+        config = pipe["Properties"]["LogConfiguration"]
+        assert config["Level"] == "ERROR", logical_id
+        group_id = config["CloudwatchLogsLogDestination"]["LogGroupArn"]["Fn::GetAtt"][0]
+        assert groups[group_id]["Properties"]["LogGroupName"].startswith("/aws/vendedlogs/pipes/")
+
+
 def test_the_access_log_tells_an_integration_failure_from_a_template_mistake(template):
     """Per "Variables for access logging for API Gateway", $context.integration.* is the integration's own status,
     error and latency; $context.identity.userArn is the caller's stable principal (the tasks' owner)."""
