@@ -280,6 +280,31 @@ def test_cancel_stops_a_running_execution_and_cancels_its_task(stack: LocalStack
     assert "not RUNNING" in again.json()["message"]
 
 
+def test_a_console_cancel_of_another_users_task_goes_through_the_api_as_its_owner(
+    stack: LocalStack, bob: TaskrailClient
+):
+    # Given bob's task running (the console is nobody's: it cancels as the task's owner)
+    task_id = bob.submit("diagnostic.sleep", {"seconds": 5, "steps": 1})["taskId"]
+    arn = wait_for(lambda: bob.get(task_id).get("executionArn"), what="the task's execution to start")
+
+    # When the console is asked to stop its execution
+    stopped = requests.post(
+        f"{console_url(stack)}/api/executions/{quote(arn, safe='')}/stop", headers={ACTION_HEADER: "1"}, timeout=40
+    )
+
+    # Then the task was cancelled through the API as bob (storage first), and the console answered once the
+    # execution had ended (tests/unit/test_console_cancel.py: on this path the console itself writes nothing to the
+    # table and stops nothing)
+    assert stopped.status_code == 200, stopped.text
+    assert stopped.json() == {"executionArn": arn, "stopped": True, "taskId": task_id, "taskStatus": "CANCELLED"}
+    task = bob.get(task_id)
+    assert task["status"] == "CANCELLED" and task["cancelledAt"]
+    # Stopped by the pipe (ABORTED), or ended by the workflow itself when its progress update saw the cancel
+    # (TaskWasCancelled, a Succeed state): the same race as a cancel through the API
+    ended = stack.clients("stepfunctions").describe_execution(executionArn=arn)["status"]
+    assert ended in ("ABORTED", "SUCCEEDED")
+
+
 @pytest.mark.parametrize(
     ("method", "path", "headers", "status", "message"),
     [
