@@ -37,6 +37,7 @@ from taskrail.local.pipes import PipeRunner, PipesEmulator
 from taskrail.local.provision import LocalResources, provision
 from taskrail.local.region import REGION
 from taskrail.local.scheduler import LocalScheduler, SchedulerEmulator
+from taskrail.local.services.events import set_delivery_check
 from taskrail.local.services.registry import assert_supported_moto, install_aws_semantics, uninstall_aws_semantics
 from taskrail.local.services.server import reset_moto, threaded_server
 from taskrail.local.services.stepfunctions import reset_time_scale, set_role_clients, set_time_scale
@@ -209,6 +210,8 @@ class LocalStack:
             self._exit.callback(uninstall_aws_semantics)
             set_role_clients(iam.interpreter_client)  # the state machines' service calls, as their roles
             self._exit.callback(set_role_clients, None)
+            set_delivery_check(iam.service_delivery)  # rule targets deliver as events.amazonaws.com
+            self._exit.callback(set_delivery_check, None)
             set_time_scale(self.options.time_scale)
             self._exit.callback(reset_time_scale)
             private_dir(self.options.log_dir)

@@ -320,6 +320,36 @@ class LocalIam:
     def summary(self) -> dict[str, Any]:
         return self.log.summary(self.policies)
 
+    def service_delivery(self, service: str, action: str, resource: str, source_arn: str) -> str | None:
+        """A delivery an AWS service makes on behalf of ``source_arn`` (a rule's target, an alarm's action),
+        evaluated against the resource's policy, and against the KMS key policy when the resource is encrypted
+        (the service then needs ``kms:GenerateDataKey`` on the key). The denial message, or None if allowed."""
+        if self._enforcer is None:
+            return None
+        principal = Principal.for_service(service, account_of(source_arn))
+        context = {
+            "aws:SecureTransport": self.secure_transport,
+            "aws:SourceArn": source_arn,
+            "aws:SourceAccount": principal.account,
+        }
+        accesses = [(action, resource)]
+        key = self.policies.keys.get(resource)
+        if key is not None:
+            accesses.append(("kms:GenerateDataKey", key))
+        for needed, arn in accesses:
+            request = Request(principal, needed, arn, context)
+            decision = evaluate(request, [], self.policies.resource_policies(arn))
+            service_name, operation = needed.split(":", 1)
+            self.log.add(
+                IamRecord(
+                    service, source_arn, service_name, operation, needed, arn, decision.allowed, decision.decided_by
+                )
+            )
+            if not decision.allowed:
+                log.warning("IAM denied %s for %s: %s on %s", service, source_arn, needed, arn)
+                return denial_message(request, decision) if self.enforce else None
+        return None
+
     # -- each principal's identity, for the parts of the stack that act as one ---------------------------
 
     def start(self, endpoint: str) -> None:

@@ -10,21 +10,23 @@
   ``AWS::SNS::TopicPolicy``, and each ``AWS::KMS::Key``'s ``KeyPolicy``.
 
 Intrinsics (``Ref``, ``Fn::GetAtt``, ``Fn::Join``, ``Fn::Sub``, ``Fn::Select``/``Fn::Split``) are resolved by the
-provisioner's :class:`taskrail.local.provision.Resolver` (the values the local resources really have). An attribute
-of a resource the local stack does not provision (a log group, the KMS key) resolves to
-``taskrail-unprovisioned:<LogicalId>.<Attribute>``: no local request addresses it, so such a grant is kept (and
-reported as unused) but never matches by accident.
+provisioner's :class:`taskrail.local.provision.Resolver` (the values the local resources really have). A KMS key
+(not created locally) gets the ARN it would have; any other attribute the local stack does not provision resolves
+to ``taskrail-unprovisioned:<LogicalId>.<Attribute>``: no local request addresses it, so such a grant is kept
+(and reported as unused) but never matches by accident.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import uuid
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from taskrail.local.iam.evaluate import Policy, PolicyKind
 from taskrail.local.provision import LocalResources, Resolver
+from taskrail.local.region import ACCOUNT_ID, REGION
 
 __all__ = ["Grant", "TemplatePolicies"]
 
@@ -34,12 +36,21 @@ UNPROVISIONED = "taskrail-unprovisioned:"
 
 
 class PolicyResolver(Resolver):
-    """The provisioner's resolver, with a marker for the attributes of resources the local stack does not create."""
+    """The provisioner's resolver, with a marker for the attributes of resources the local stack does not create;
+    a KMS key (not created locally: nothing encrypts locally) gets the ARN it would have, its id derived from
+    its logical id, so a denial names ``arn:aws:kms:REGION:ACCOUNT:key/<id>`` as on AWS."""
+
+    def __init__(self, resources: LocalResources, keys: Iterable[str] = ()) -> None:
+        super().__init__(resources)
+        self._keys = {k: str(uuid.uuid5(uuid.NAMESPACE_URL, f"taskrail-local-key:{k}")) for k in keys}
 
     def _attribute(self, logical_id: str, attribute: str) -> str:
         try:
             return super()._attribute(logical_id, attribute)
         except KeyError:
+            if logical_id in self._keys and attribute in ("Arn", "Ref", "KeyId"):
+                key_id = self._keys[logical_id]
+                return key_id if attribute != "Arn" else f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/{key_id}"
             return f"{UNPROVISIONED}{logical_id}.{attribute}"
 
 
@@ -75,6 +86,7 @@ class TemplatePolicies:
     resource: dict[str, list[Policy]] = field(default_factory=dict)  # resource ARN -> policies
     role_ids: dict[str, str] = field(default_factory=dict)  # role ARN -> logical id
     unresolved: dict[str, list[str]] = field(default_factory=dict)  # role ARN -> AWS managed policy ARNs
+    keys: dict[str, str] = field(default_factory=dict)  # topic/queue ARN -> the KMS key that encrypts it
     _role_by_name: dict[str, str] = field(default_factory=dict, repr=False)
     _managed: dict[str, Policy] = field(default_factory=dict, repr=False)
 
@@ -107,8 +119,8 @@ class TemplatePolicies:
 
     @classmethod
     def from_template(cls, template: Mapping[str, Any], local: LocalResources) -> TemplatePolicies:
-        resolve: Resolve = PolicyResolver(local)
         resources: Mapping[str, Any] = template.get("Resources", {})
+        resolve: Resolve = PolicyResolver(local, [k for k, r in resources.items() if r.get("Type") == "AWS::KMS::Key"])
         policies = cls()
         for logical_id, resource in resources.items():
             if resource.get("Type") == "AWS::IAM::Role":
@@ -164,6 +176,14 @@ class TemplatePolicies:
         document = resolve(props["KeyPolicy"])
         self._add_resource(key_arn, Policy(logical_id, document, RESOURCE, is_key_policy=True))
 
+    def _read_topic(self, logical_id: str, props: Mapping[str, Any], resolve: Resolve) -> None:
+        if props.get("KmsMasterKeyId"):
+            self.keys[str(resolve({"Ref": logical_id}))] = str(resolve(props["KmsMasterKeyId"]))
+
+    def _read_queue(self, logical_id: str, props: Mapping[str, Any], resolve: Resolve) -> None:
+        if props.get("KmsMasterKeyId"):
+            self.keys[str(resolve({"Fn::GetAtt": [logical_id, "Arn"]}))] = str(resolve(props["KmsMasterKeyId"]))
+
     def _add_resource(self, arn: str, policy: Policy) -> None:
         self.resource.setdefault(arn, []).append(policy)
 
@@ -176,4 +196,6 @@ _READERS: dict[str, Callable[[TemplatePolicies, str, Mapping[str, Any], Resolve]
     "AWS::SQS::QueuePolicy": TemplatePolicies._read_queue_policy,
     "AWS::SNS::TopicPolicy": TemplatePolicies._read_topic_policy,
     "AWS::KMS::Key": TemplatePolicies._read_key,
+    "AWS::SNS::Topic": TemplatePolicies._read_topic,
+    "AWS::SQS::Queue": TemplatePolicies._read_queue,
 }

@@ -1,19 +1,26 @@
 """Amazon EventBridge: rule targets that are SNS topics are delivered (moto drops them).
 
 :func:`install_eventbridge_sns_targets` publishes the event (or its target's ``InputPath``) to each SNS topic a
-matching rule targets, as EventBridge does; moto delivers the rule's other targets itself.
+matching rule targets, as EventBridge does; moto delivers the rule's other targets itself. With a delivery check
+(:func:`set_delivery_check`, the local IAM) each delivery is made as ``events.amazonaws.com`` against the topic's
+policy (and its key's): a refused one goes to the target's DLQ.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Callable
 from typing import Any, Final
 
 from moto.events.models import Rule as EventsRule
+from moto.sqs import models as _sqs_models
 
 from taskrail.local.services.patching import Patch, Signature, is_patched, lock, original, patch, unpatch
 
-__all__ = ["PATCHES", "install_eventbridge_sns_targets", "uninstall_eventbridge_sns_targets"]
+__all__ = ["PATCHES", "install_eventbridge_sns_targets", "set_delivery_check", "uninstall_eventbridge_sns_targets"]
+
+LOG = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------------------------------
 # Rules with SNS targets
@@ -52,7 +59,51 @@ def _send_to_targets(self: EventsRule, original_event: Any, transform_input: boo
         parts = target["Arn"].split(":")
         payload = _json_path(original_event, target["InputPath"]) if target.get("InputPath") else original_event
         message = payload if isinstance(payload, str) else json.dumps(payload, default=str)
+        denied = _delivery_check(EVENTS_PRINCIPAL, "sns:Publish", target["Arn"], self.arn) if _delivery_check else None
+        if denied is not None:
+            _dead_letter(self, target, original_event, denied)
+            continue
         sns_backends[parts[4]][parts[3]].publish(message=message, arn=target["Arn"])
+
+
+EVENTS_PRINCIPAL: Final = "events.amazonaws.com"
+#: (service principal, action, resource ARN, source ARN) -> IAM's denial message, or None: the local IAM
+#: (taskrail.local.iam.enforce.LocalIam.service_delivery); None delivers unchecked.
+_delivery_check: Callable[[str, str, str, str], str | None] | None = None
+
+
+def set_delivery_check(check: Callable[[str, str, str, str], str | None] | None) -> None:
+    global _delivery_check  # noqa: PLW0603 - moto's backends are process-wide, so is this
+    _delivery_check = check
+
+
+def _dead_letter(rule: EventsRule, target: dict[str, Any], event: Any, reason: str) -> None:
+    """A delivery refused for missing permissions is not retried: EventBridge sends the event to the target's
+    DLQ at once, with RULE_ARN, TARGET_ARN, ERROR_CODE NO_PERMISSIONS and ERROR_MESSAGE ("Using dead-letter
+    queues to process undelivered events", EventBridge User Guide). Writing the DLQ needs its queue policy too."""
+    queue_arn = (target.get("DeadLetterConfig") or {}).get("Arn")
+    if not queue_arn:
+        LOG.error("rule %s: event to %s dropped (no DLQ): %s", rule.arn, target["Arn"], reason)
+        return
+    refused = _delivery_check(EVENTS_PRINCIPAL, "sqs:SendMessage", queue_arn, rule.arn) if _delivery_check else None
+    if refused is not None:
+        LOG.error(
+            "rule %s: event to %s dropped (%s), and the DLQ refused it: %s", rule.arn, target["Arn"], reason, refused
+        )
+        return
+    _, _, _, region, account, name = queue_arn.split(":", 5)
+    attributes = {
+        "RULE_ARN": rule.arn,
+        "TARGET_ARN": target["Arn"],
+        "ERROR_CODE": "NO_PERMISSIONS",
+        "ERROR_MESSAGE": reason,
+        "RETRY_ATTEMPTS": "0",
+    }
+    _sqs_models.sqs_backends[account][region].send_message(
+        name,
+        json.dumps(event, default=str),
+        message_attributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
+    )
 
 
 def install_eventbridge_sns_targets() -> None:
@@ -72,6 +123,21 @@ SNS_TARGETS: Final = Patch(
             "moto.events.models.Rule.send_to_targets",
             lambda: original(EventsRule, "send_to_targets"),
             ("self", "original_event", "transform_input"),
+        ),
+        Signature(  # a refused delivery's dead letter (_dead_letter)
+            "moto.sqs.models.SQSBackend.send_message",
+            lambda: _sqs_models.SQSBackend.send_message,
+            (
+                "self",
+                "queue_name",
+                "message_body",
+                "message_attributes",
+                "delay_seconds",
+                "deduplication_id",
+                "group_id",
+                "system_attributes",
+                "validate_group_id",
+            ),
         ),
     ),
     install=install_eventbridge_sns_targets,
