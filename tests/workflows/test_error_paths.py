@@ -37,8 +37,8 @@ DYNAMODB_THROTTLING = (
     "DynamoDB.InternalServerErrorException",
 )
 DELIVERY = ("SQS.AmazonSQSException", "SQS.SdkClientException", "EventBridge.AmazonEventBridgeException")
-# States.Timeout is left out: thrown from a mocked state, the vendored interpreter does not retry it (it goes
-# to the catcher), which needs its own look against AWS before a row asserts either way.
+# States.Timeout is left out: a state reports no error name that begins with "States." (AWS), so the vendored
+# interpreter turns a mocked Throw of it into States.Runtime; a real timeout is retried in test_state_timeouts.
 TASK_RETRIED = (
     "TransientTaskError",
     "Lambda.Unknown",
