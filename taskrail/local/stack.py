@@ -159,27 +159,33 @@ class LocalStack:
     def _running(self, kind: type[_E]) -> _E | None:
         return next((e for e in self.emulators.values() if isinstance(e, kind)), None)
 
-    @property
-    def functions(self) -> FunctionPool | None:
-        emulator = self._running(LambdaEmulator)
-        return emulator.pool if emulator else None
+    @staticmethod
+    def _started(part: _E | None, what: str) -> _E:
+        if part is None:
+            raise RuntimeError(f"the local stack's {what} is not running (start the stack first)")
+        return part
 
     @property
-    def pipes(self) -> PipeRunner | None:
+    def functions(self) -> FunctionPool:
+        emulator = self._running(LambdaEmulator)
+        return self._started(emulator.pool if emulator else None, "Lambda")
+
+    @property
+    def pipes(self) -> PipeRunner:
         """The current pipe pollers (a reset replaces them)."""
         emulator = self._running(PipesEmulator)
-        return emulator.runner if emulator else None
+        return self._started(emulator.runner if emulator else None, "pipes")
 
     @property
-    def scheduler(self) -> LocalScheduler | None:
+    def scheduler(self) -> LocalScheduler:
         """The current scheduler (a reset replaces it)."""
         emulator = self._running(SchedulerEmulator)
-        return emulator.scheduler if emulator else None
+        return self._started(emulator.scheduler if emulator else None, "scheduler")
 
     @property
-    def api(self) -> LocalApiGateway | None:
+    def api(self) -> LocalApiGateway:
         emulator = self._running(ApiGatewayEmulator)
-        return emulator.gateway if emulator else None
+        return self._started(emulator.gateway if emulator else None, "API Gateway")
 
     def start(self) -> StackInfo:
         from infra.synth import CDK_OUT, STACK_NAME, load_template
@@ -228,10 +234,8 @@ class LocalStack:
         except BaseException:
             self._exit.close()
             raise
-        api = self._running(ApiGatewayEmulator)
-        assert api is not None
         # Found as a deployed stack is found: from the stack's Outputs (taskrail/local/outputs.py).
-        outputs = stack_outputs(template, resolve, api_url=api.url)
+        outputs = stack_outputs(template, resolve, api_url=self.api.url)
         self.info = StackInfo(
             api_url=outputs[Output.API_URL],
             aws_endpoint_url=endpoint,
