@@ -98,7 +98,7 @@ class Provisioner:
 
     def __init__(self, template: dict[str, Any], clients: Clients, *, stack_name: str, cdk_out: str) -> None:
         self._template = template
-        self._clients = clients
+        self.clients = clients
         self._cdk_out = cdk_out
         self.resources = LocalResources(stack_name=stack_name)
         self.resolve = Resolver(self.resources)
@@ -107,13 +107,15 @@ class Provisioner:
     def _of_type(self, resource_type: str) -> list[tuple[str, dict[str, Any]]]:
         return [(k, v) for k, v in self._template["Resources"].items() if v["Type"] == resource_type]
 
-    def _construct(self, logical_id: str) -> str:
+    def construct(self, logical_id: str) -> str:
+        """The resource's construct name (recorded, so ``resources.ref(construct)`` finds it)."""
         construct = construct_name(self._template, logical_id)
         self.resources.names[construct] = logical_id
         return construct
 
-    def _name(self, logical_id: str, *, lower: bool = False) -> str:
-        name = f"{self.resources.stack_name}-{self._construct(logical_id)}"
+    def name(self, logical_id: str, *, lower: bool = False) -> str:
+        """The resource's physical name: ``<stack>-<construct name>``."""
+        name = f"{self.resources.stack_name}-{self.construct(logical_id)}"
         return name.lower() if lower else name
 
     def provision(self) -> LocalResources:
@@ -123,19 +125,21 @@ class Provisioner:
         return self.resources
 
     def role(self, logical_id: str, _resource: dict[str, Any]) -> None:
-        """Roles are not enforced locally, but other resources name their ARNs."""
-        name = self._name(logical_id)
+        """Each role by its logical id (construct names repeat: every state machine's role is "Role"), so each
+        principal has its own role, as the generated names on AWS are unique (IAM enforcement: taskrail/local/iam)."""
+        self.construct(logical_id)
+        name = f"{self.resources.stack_name}-{logical_id}"[:64]
         self.resources.attributes[logical_id] = {"Ref": name, "Arn": f"arn:{PARTITION}:iam::{ACCOUNT_ID}:role/{name}"}
 
     def log_group(self, logical_id: str, resource: dict[str, Any]) -> None:
         """Nothing is logged to them locally (logs go to .taskrail/logs), but pipes and state machines name them."""
-        name = resource.get("Properties", {}).get("LogGroupName") or self._name(logical_id)
+        name = resource.get("Properties", {}).get("LogGroupName") or self.name(logical_id)
         # CloudFormation's Arn attribute of a log group ends in ":*".
         self.resources.attributes[logical_id] = {"Ref": name, "Arn": arn("logs", f"log-group:{name}:*")}
 
     def table(self, logical_id: str, resource: dict[str, Any]) -> None:
-        client = self._clients("dynamodb")
-        props, name = resource["Properties"], self._name(logical_id)
+        client = self.clients("dynamodb")
+        props, name = resource["Properties"], self.name(logical_id)
         request: dict[str, Any] = {
             "TableName": name,
             "KeySchema": props["KeySchema"],
@@ -158,8 +162,8 @@ class Provisioner:
         }
 
     def bucket(self, logical_id: str, resource: dict[str, Any]) -> None:
-        client = self._clients("s3")
-        name = self._name(logical_id, lower=True)
+        client = self.clients("s3")
+        name = self.name(logical_id, lower=True)
         client.create_bucket(Bucket=name)
         if resource["Properties"].get("VersioningConfiguration", {}).get("Status") == "Enabled":
             client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
@@ -171,8 +175,8 @@ class Provisioner:
         }
 
     def queue(self, logical_id: str, _resource: dict[str, Any]) -> None:
-        name = self._name(logical_id)
-        url = self._clients("sqs").create_queue(QueueName=name)["QueueUrl"]
+        name = self.name(logical_id)
+        url = self.clients("sqs").create_queue(QueueName=name)["QueueUrl"]
         self.resources.attributes[logical_id] = {
             "Ref": url,
             "Arn": arn("sqs", name),
@@ -181,21 +185,21 @@ class Provisioner:
         }
 
     def topic(self, logical_id: str, _resource: dict[str, Any]) -> None:
-        name = self._name(logical_id)
-        topic_arn = self._clients("sns").create_topic(Name=name)["TopicArn"]
+        name = self.name(logical_id)
+        topic_arn = self.clients("sns").create_topic(Name=name)["TopicArn"]
         self.resources.attributes[logical_id] = {"Ref": topic_arn, "TopicArn": topic_arn, "TopicName": name}
 
     def subscription(self, _logical_id: str, resource: dict[str, Any]) -> None:
         props = self.resolve(resource["Properties"])
         attributes = {"RawMessageDelivery": "true"} if props.get("RawMessageDelivery") else {}
-        self._clients("sns").subscribe(
+        self.clients("sns").subscribe(
             TopicArn=props["TopicArn"], Protocol=props["Protocol"], Endpoint=props["Endpoint"], Attributes=attributes
         )
 
     def rule(self, logical_id: str, resource: dict[str, Any]) -> None:
-        client = self._clients("events")
+        client = self.clients("events")
         props = self.resolve(resource["Properties"])
-        name = self._name(logical_id)
+        name = self.name(logical_id)
         bus = props.get("EventBusName", "default")
         rule_arn = client.put_rule(
             Name=name,
@@ -212,13 +216,13 @@ class Provisioner:
         self.resources.attributes[logical_id] = {"Ref": name, "Arn": rule_arn}
 
     def event_bus(self, logical_id: str, _resource: dict[str, Any]) -> None:
-        name = self._name(logical_id)
-        bus_arn = self._clients("events").create_event_bus(Name=name)["EventBusArn"]
+        name = self.name(logical_id)
+        bus_arn = self.clients("events").create_event_bus(Name=name)["EventBusArn"]
         self.resources.attributes[logical_id] = {"Ref": name, "Arn": bus_arn, "Name": name}
 
     def _execution_role(self) -> str:
         if not self._role_arn:
-            iam = self._clients("iam")
+            iam = self.clients("iam")
             trust = {
                 "Version": "2012-10-17",
                 "Statement": [
@@ -231,41 +235,44 @@ class Provisioner:
 
     def function(self, logical_id: str, _resource: dict[str, Any]) -> None:
         """Registered in moto, so that ``lambda:invoke`` finds it; :meth:`function_spec` says what really runs."""
-        name = self._name(logical_id)
+        name = self.name(logical_id)
         self._execution_role()
         function_arn = create_stub_function(
-            self._clients("lambda"),
-            self._clients("iam"),
+            self.clients("lambda"),
+            self.clients("iam"),
             name,
             role_name=f"{self.resources.stack_name}-local-execution",
         )
         self.resources.attributes[logical_id] = {"Ref": name, "Arn": function_arn}
 
     def function_spec(self, logical_id: str, resource: dict[str, Any]) -> None:
-        construct = self._construct(logical_id)
+        construct = self.construct(logical_id)
         self.resources.functions[construct] = FunctionSpec.from_template(
             logical_id, resource, self.resolve, cdk_out=self._cdk_out
         )
 
-    def state_machine(self, logical_id: str, _resource: dict[str, Any]) -> None:
-        name = self._name(logical_id)
+    def state_machine(self, logical_id: str, resource: dict[str, Any]) -> None:
+        name = self.name(logical_id)
         construct = construct_name(self._template, logical_id)
         values = {p: str(self.resolve(token)) for p, token in placeholder_tokens(self._template, logical_id).items()}
         definition = substitute(asl_file(workflow_file_name(construct)).read_text(), values)
-        machine_arn = self._clients("stepfunctions").create_state_machine(
-            name=name, definition=definition, roleArn=self._execution_role(), type="STANDARD"
-        )["stateMachineArn"]
+        machine_arn = self.clients("stepfunctions").create_state_machine(
+            name=name,
+            definition=definition,
+            roleArn=str(self.resolve(resource["Properties"]["RoleArn"])),
+            type="STANDARD",
+        )["stateMachineArn"]  # its own role: the interpreter's service calls are signed as it (taskrail/local/iam)
         self.resources.attributes[logical_id] = {"Ref": machine_arn, "Arn": machine_arn, "Name": name}
         self.resources.state_machines[construct] = machine_arn
 
     def pipe(self, logical_id: str, resource: dict[str, Any]) -> None:
         """Pipes are run by ``taskrail.local.pipes``; this records what each one reads and starts."""
-        construct = self._construct(logical_id)
+        construct = self.construct(logical_id)
         self.resources.pipes[construct] = PipeSpec.from_template(construct, logical_id, resource, self.resolve)
 
     def schedule(self, logical_id: str, resource: dict[str, Any]) -> None:
         """Schedules are driven by ``taskrail.local.scheduler``; this records what each one starts."""
-        construct, name = self._construct(logical_id), self._name(logical_id)
+        construct, name = self.construct(logical_id), self.name(logical_id)
         group = self.resolve(resource["Properties"]).get("GroupName", "default")
         self.resources.attributes[logical_id] = {"Ref": name, "Arn": arn("scheduler", f"schedule/{group}/{name}")}
         self.resources.schedules[construct] = ScheduleSpec.from_template(logical_id, resource, self.resolve)
