@@ -1,0 +1,236 @@
+"""IAM enforced on the running local stack: each principal acts as its role, and the template's policies decide.
+
+The normal path passes with every call evaluated (no denial in the IAM log). Then, per kind of principal, one
+needed grant is dropped from a scratch copy of the template (the stack's policies are reloaded from it, the
+resources stay) and the path fails where it fails on AWS, with AWS's error:
+
+* the state machine's role without ``dynamodb:UpdateItem``: ``ClaimTask`` fails with
+  ``DynamoDB.AccessDeniedException`` (not caught: the execution fails there; the task stays QUEUED);
+* a function's role without ``dynamodb:GetItem``: the AccessDeniedException is raised inside the function
+  (``ClientError``), the workflow's Catch records the failure;
+* the pipe's role without ``states:StartExecution``: every delivery attempt fails and the record goes to the
+  pipe's dead-letter queue;
+* the schedule's role without ``states:StartExecution``: the run is dead-lettered with ``ERROR_CODE``
+  ``AccessDeniedException``;
+* the API's integration role without ``dynamodb:PutItem``: ``POST /tasks`` answers an error and stores nothing.
+
+The grant is restored in a ``finally`` and the path is shown to pass again. IAM's message format: "Troubleshoot
+access denied error messages" (https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_access-denied.html).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from taskrail.client import ApiError, TaskrailClient
+from taskrail.local.stack import LocalStack
+from tests.e2e.polling import wait_for
+
+pytestmark = pytest.mark.e2e
+
+ECHO = ("diagnostic.echo", {"payload": {"principal": "iam"}})
+
+
+def _statement_index(document: dict[str, Any], action: str, part: str = "") -> int:
+    for index, statement in enumerate(document["Statement"]):
+        actions = statement.get("Action")
+        actions = actions if isinstance(actions, list) else [actions]
+        if action in actions and statement["Effect"] == "Allow" and part in json.dumps(statement):
+            return index
+    raise AssertionError(f"no statement allows {action} ({part})")
+
+
+@contextmanager
+def without_grant(stack: LocalStack, policy_prefix: str, action: str, part: str = "") -> Iterator[str]:
+    """The stack's policies from a copy of its template lacking, in the policy ``policy_prefix``*, the grant of
+    ``action`` (by the Allow statement that mentions ``part``); restored afterwards. Yields the statement's id."""
+    template = stack.template
+    policy = next(k for k in template["Resources"] if k.startswith(policy_prefix))
+    mutated = copy.deepcopy(template)
+    props = mutated["Resources"][policy]["Properties"]
+    document = props.get("PolicyDocument") or props["KeyPolicy"]
+    index = _statement_index(document, action, part)
+    actions = document["Statement"][index]["Action"]
+    if isinstance(actions, list) and len(actions) > 1:
+        actions.remove(action)  # drop only this action from the statement
+    else:
+        del document["Statement"][index]
+    assert stack.iam is not None and stack.resources is not None
+    stack.iam.load(mutated, stack.resources)
+    try:
+        yield f"{policy}[{index}]"
+    finally:
+        stack.iam.load(template, stack.resources)
+
+
+def _denials_since(stack: LocalStack, mark: int) -> list[Any]:
+    assert stack.iam is not None
+    return [r for r in stack.iam.log.records[mark:] if not r.allowed]
+
+
+def _mark(stack: LocalStack) -> int:
+    assert stack.iam is not None
+    return len(stack.iam.log.records)
+
+
+def _final(alice: TaskrailClient, task_id: str, statuses: set[str]) -> dict[str, Any]:
+    return wait_for(lambda: (t := alice.get(task_id))["status"] in statuses and t, what=f"{task_id} in {statuses}")
+
+
+def test_a_task_runs_with_every_principal_enforced_and_no_call_denied(stack: LocalStack, alice: TaskrailClient) -> None:
+    assert stack.iam is not None and stack.iam.enforce
+    mark = _mark(stack)
+    task = alice.submit(*ECHO)
+    final = _final(alice, task["taskId"], {"SUCCEEDED", "FAILED", "REJECTED"})
+    assert final["status"] == "SUCCEEDED", final
+    records = stack.iam.log.records[mark:]
+    principals = {r.principal.rsplit("/", 1)[-1] for r in records}
+    print(f"IAM decisions for one task: {len(records)}, principals: {sorted(principals)}")
+    assert not _denials_since(stack, mark)
+    roles = stack.iam.roles
+    expected = {
+        roles.state_machines[stack.info.state_machine_arn].role_arn,  # type: ignore[union-attr]
+        roles.pipes["StartWorkflowPipe"].role_arn,
+        next(iter(roles.api_methods.values())).role_arn,
+        *(c.role_arn for n, c in roles.functions.items() if "Validate" in n or "Process" in n),
+        "events.amazonaws.com",  # the outcome rule's delivery to the notifications topic
+    }
+    assert expected <= {r.principal for r in records}, expected - {r.principal for r in records}
+
+
+def test_the_state_machine_role_without_update_item_fails_at_claim(stack: LocalStack, alice: TaskrailClient) -> None:
+    assert stack.info is not None
+    sfn = stack.clients("stepfunctions")
+    with without_grant(stack, "WorkflowTaskLifecycleStateMachineRoleDefaultPolicy", "dynamodb:UpdateItem") as dropped:
+        task = alice.submit(*ECHO)
+        execution = wait_for(
+            lambda: next(
+                (e for e in sfn.list_executions(stateMachineArn=stack.info.state_machine_arn)["executions"]
+                 if e["status"] == "FAILED" and _input_task(sfn, e) == task["taskId"]), None,
+            ),
+            what="the execution to fail",
+        )  # fmt: skip
+        described = sfn.describe_execution(executionArn=execution["executionArn"])
+        print(f"without {dropped}: {described['error']}: {described['cause'][:300]}")
+        assert described["error"] == "DynamoDB.AccessDeniedException"
+        assert "assumed-role/" in described["cause"]
+        assert "is not authorized to perform: dynamodb:UpdateItem on resource: arn:aws:dynamodb:" in described["cause"]
+        failed_state = [e for e in sfn.get_execution_history(executionArn=execution["executionArn"])["events"]
+                        if e["type"] == "TaskFailed"]  # fmt: skip
+        assert failed_state and failed_state[0]["taskFailedEventDetails"]["resource"] == "updateItem"
+        assert alice.get(task["taskId"])["status"] == "QUEUED"
+    again = alice.submit(*ECHO)
+    assert _final(alice, again["taskId"], {"SUCCEEDED", "FAILED"})["status"] == "SUCCEEDED"
+
+
+def _input_task(sfn: Any, execution: dict[str, Any]) -> str | None:
+    body = json.loads(sfn.describe_execution(executionArn=execution["executionArn"])["input"])
+    first = body[0] if isinstance(body, list) and body else None
+    return (
+        first
+        if isinstance(first, str)
+        else (first or {}).get("dynamodb", {}).get("Keys", {}).get("taskId", {}).get("S")
+    )
+
+
+def test_a_function_role_without_get_item_fails_inside_the_function(stack: LocalStack, alice: TaskrailClient) -> None:
+    with without_grant(stack, "FunctionsValidateTaskFunctionRoleDefaultPolicy", "dynamodb:GetItem") as dropped:
+        mark = _mark(stack)
+        task = alice.submit(*ECHO)
+        final = _final(alice, task["taskId"], {"SUCCEEDED", "FAILED", "REJECTED"})
+        denied = _denials_since(stack, mark)
+        print(f"without {dropped}: task {final['status']}: {final.get('error')}: {str(final.get('cause'))[:300]}")
+        assert final["status"] == "FAILED"
+        assert "AccessDeniedException" in str(final.get("cause")) + str(final.get("error"))
+        assert any(r.action == "dynamodb:GetItem" and "ValidateTaskFunction" in r.principal for r in denied)
+
+
+def test_the_pipe_role_without_start_execution_dead_letters_the_record(
+    stack: LocalStack, alice: TaskrailClient
+) -> None:
+    assert stack.info is not None
+    sqs, url = stack.clients("sqs"), stack.info.pipe_dead_letter_queue_url
+    with without_grant(stack, "PipesStartPipeRoleDefaultPolicy", "states:StartExecution") as dropped:
+        task = alice.submit(*ECHO)
+
+        def dead_lettered() -> dict[str, Any] | None:
+            for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+                body = json.loads(message["Body"])
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+                if task["taskId"] in json.dumps(body):
+                    return body
+            return None
+
+        body = wait_for(dead_lettered, what="the record in the pipe DLQ")
+        print(f"without {dropped}: pipe DLQ reason: {body.get('reason', '')[:300]}")
+        assert "AccessDeniedException" in body["reason"]
+        assert "is not authorized to perform: states:StartExecution" in body["reason"]
+        assert alice.get(task["taskId"])["status"] == "QUEUED"
+
+
+def test_the_schedule_role_without_start_execution_dead_letters_the_run(stack: LocalStack) -> None:
+    scheduler = stack.scheduler
+    assert scheduler is not None
+    with without_grant(stack, "ReconcilerScheduleRoleDefaultPolicy", "states:StartExecution") as dropped:
+        before = sum(scheduler.dead_lettered.values())
+        assert scheduler.run_once() == []
+        assert sum(scheduler.dead_lettered.values()) == before + 1
+        print(f"without {dropped}: the reconciler run was dead-lettered")
+    assert len(scheduler.run_once()) == 1
+
+
+def test_the_api_integration_role_without_put_item_stores_nothing(stack: LocalStack, alice: TaskrailClient) -> None:
+    mark = _mark(stack)
+    with (
+        without_grant(stack, "ApiIntegrationRoleDefaultPolicy", "dynamodb:PutItem") as dropped,
+        pytest.raises(ApiError) as refused,
+    ):
+        alice.submit(*ECHO)
+    print(f"without {dropped}: POST /tasks -> {refused.value}")
+    assert any(r.action == "dynamodb:PutItem" and not r.allowed for r in _denials_since(stack, mark))
+    assert alice.submit(*ECHO)["taskId"]
+
+
+def _messages(stack: LocalStack, url: str, task_id: str) -> list[dict[str, Any]]:
+    """This task's messages in a queue (read with their attributes, deleted; others' are left)."""
+    sqs = stack.clients("sqs")
+    found = []
+    batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"])
+    for message in batch.get("Messages", []):
+        if task_id in message["Body"]:
+            found.append(message)
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        else:
+            sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("policy", "action", "part"),
+    [
+        ("NotificationsNotificationsTopicPolicy", "sns:Publish", "events.amazonaws.com"),  # the topic policy
+        ("NotificationsTopicKey", "kms:GenerateDataKey*", "events.amazonaws.com"),  # the topic's key policy
+    ],
+    ids=["topic-policy", "key-policy"],
+)
+def test_the_rule_target_without_its_grant_sends_the_event_to_the_rule_dlq(
+    stack: LocalStack, alice: TaskrailClient, policy: str, action: str, part: str
+) -> None:
+    assert stack.resources is not None
+    dlq = stack.resources.ref("EventRuleDeadLetterQueue")
+    with without_grant(stack, policy, action, part) as dropped:
+        task = alice.submit(*ECHO)
+        assert _final(alice, task["taskId"], {"SUCCEEDED", "FAILED"})["status"] == "SUCCEEDED"
+        [message] = wait_for(lambda: _messages(stack, dlq, task["taskId"]), what="the event in the rule's DLQ")
+    attributes = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
+    print(f"without {dropped}: {attributes['ERROR_CODE']}: {attributes['ERROR_MESSAGE'][:200]}")
+    assert attributes["ERROR_CODE"] == "NO_PERMISSIONS"
+    assert attributes["RULE_ARN"] == stack.resources.attr("TaskOutcomeToTopicRule", "Arn")
+    assert attributes["ERROR_MESSAGE"].startswith("User: events.amazonaws.com is not authorized to perform: ")
+    assert not _messages(stack, stack.resources.ref("NotificationsArchiveQueue"), task["taskId"])
