@@ -13,7 +13,7 @@ from typing import Final
 
 import moto
 
-from taskrail.local.services import dynamodb, events, lambda_, server, stepfunctions
+from taskrail.local.services import dynamodb, events, lambda_, server, stepfunctions, stepfunctions_redrive
 from taskrail.local.services.patching import Patch
 
 __all__ = [
@@ -29,7 +29,7 @@ __all__ = [
 
 SUPPORTED_MOTO_VERSION: Final = "5.2.5"
 
-SERVICES: Final[tuple[ModuleType, ...]] = (server, lambda_, stepfunctions, dynamodb, events)
+SERVICES: Final[tuple[ModuleType, ...]] = (server, lambda_, stepfunctions, stepfunctions_redrive, dynamodb, events)
 
 
 def patches() -> list[Patch]:
