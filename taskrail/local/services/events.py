@@ -1,7 +1,8 @@
-"""Amazon EventBridge: rule targets that are SNS topics are delivered (moto drops them).
+"""Amazon EventBridge: rule targets that are SNS topics or Step Functions state machines (moto drops them).
 
 :func:`install_eventbridge_sns_targets` publishes the event (or its target's ``InputPath``) to each SNS topic a
-matching rule targets, as EventBridge does; moto delivers the rule's other targets itself. With a delivery check
+matching rule targets, and starts an execution of each state machine it targets (the event as input), as
+EventBridge does; moto delivers the rule's other targets itself. With a delivery check
 (:func:`set_delivery_check`, the local IAM) each delivery is made as ``events.amazonaws.com`` against the topic's
 policy (and its key's): a refused one goes to the target's DLQ.
 """
@@ -10,11 +11,13 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Callable
 from typing import Any, Final
 
 from moto.events.models import Rule as EventsRule
 from moto.sqs import models as _sqs_models
+from moto.stepfunctions.parser import models as _sfn_parser_models
 
 from taskrail.local.services.patching import Patch, Signature, is_patched, lock, original, patch, unpatch
 
@@ -35,35 +38,55 @@ def _json_path(data: Any, path: str) -> Any:
 
 
 def _send_to_targets(self: EventsRule, original_event: Any, transform_input: bool = True) -> None:
-    """moto delivers rule targets to logs, SQS, archives and buses but drops SNS topics; deliver those as
-    EventBridge does: the event (or its ``InputPath``) as the message, published to the topic."""
+    """moto delivers rule targets to logs, SQS, archives and buses but raises for SNS topics and Step Functions
+    state machines; deliver those as EventBridge does: the event (or its ``InputPath``, or its constant
+    ``Input``) as the message published to the topic, or as the input of a new execution of the state machine."""
 
-    def is_sns(target: dict[str, Any]) -> bool:
-        return target["Arn"].split(":")[2:3] == ["sns"]
+    def is_ours(target: dict[str, Any]) -> bool:
+        return target["Arn"].split(":")[2:3] in (["sns"], ["states"])
 
-    sns_targets = [t for t in self.targets if is_sns(t)]
-    if len(sns_targets) < len(self.targets):
-        # moto raises NotImplementedError for an SNS target: hand it the others only.
+    our_targets = [t for t in self.targets if is_ours(t)]
+    if len(our_targets) < len(self.targets):
+        # moto raises NotImplementedError for an SNS or Step Functions target: hand it the others only.
         with lock:
             every_target = self.targets
-            self.targets = [t for t in every_target if not is_sns(t)]
+            self.targets = [t for t in every_target if not is_ours(t)]
             try:
                 original(EventsRule, "send_to_targets")(self, original_event, transform_input)
             finally:
                 self.targets = every_target
-    if not sns_targets or not self.event_pattern.matches_event(original_event):
+    if not our_targets or not self.event_pattern.matches_event(original_event):
         return
     from moto.sns.models import sns_backends
 
-    for target in sns_targets:
+    for target in our_targets:
         parts = target["Arn"].split(":")
-        payload = _json_path(original_event, target["InputPath"]) if target.get("InputPath") else original_event
+        if target.get("Input") is not None:
+            payload: Any = target["Input"]
+        else:
+            payload = _json_path(original_event, target["InputPath"]) if target.get("InputPath") else original_event
         message = payload if isinstance(payload, str) else json.dumps(payload, default=str)
+        if parts[2] == "states":
+            _start_execution(self, target, message)
+            continue
         denied = _delivery_check(EVENTS_PRINCIPAL, "sns:Publish", target["Arn"], self.arn) if _delivery_check else None
         if denied is not None:
             _dead_letter(self, target, original_event, denied)
             continue
         sns_backends[parts[4]][parts[3]].publish(message=message, arn=target["Arn"])
+
+
+def _start_execution(rule: EventsRule, target: dict[str, Any], message: str) -> None:
+    """A Step Functions target: StartExecution of the state machine with the event as input and a generated name
+    ("Amazon EventBridge targets", EventBridge User Guide; the target's RoleArn is the caller on AWS). A start
+    refused by Step Functions (a FAILED-to-invoke target) is logged; EventBridge's retries are not emulated."""
+    from moto.stepfunctions.responses import get_backend
+
+    _, _, _, region, account, _ = target["Arn"].split(":", 5)
+    try:
+        get_backend(account, region).start_execution(target["Arn"], str(uuid.uuid4()), message)
+    except Exception:
+        LOG.exception("rule %s: StartExecution of %s failed", rule.arn, target["Arn"])
 
 
 EVENTS_PRINCIPAL: Final = "events.amazonaws.com"
@@ -123,6 +146,11 @@ SNS_TARGETS: Final = Patch(
             "moto.events.models.Rule.send_to_targets",
             lambda: original(EventsRule, "send_to_targets"),
             ("self", "original_event", "transform_input"),
+        ),
+        Signature(  # a Step Functions target (_start_execution)
+            "moto.stepfunctions.parser.models.StepFunctionsParserBackend.start_execution",
+            lambda: original(_sfn_parser_models.StepFunctionsParserBackend, "start_execution"),
+            ("self", "state_machine_arn", "name", "execution_input", "trace_header"),
         ),
         Signature(  # a refused delivery's dead letter (_dead_letter)
             "moto.sqs.models.SQSBackend.send_message",

@@ -13,7 +13,15 @@ from typing import Final
 
 import moto
 
-from taskrail.local.services import dynamodb, events, lambda_, server, stepfunctions, stepfunctions_redrive
+from taskrail.local.services import (
+    dynamodb,
+    events,
+    lambda_,
+    server,
+    stepfunctions,
+    stepfunctions_events,
+    stepfunctions_redrive,
+)
 from taskrail.local.services.patching import Patch
 
 __all__ = [
@@ -29,7 +37,15 @@ __all__ = [
 
 SUPPORTED_MOTO_VERSION: Final = "5.2.5"
 
-SERVICES: Final[tuple[ModuleType, ...]] = (server, lambda_, stepfunctions, stepfunctions_redrive, dynamodb, events)
+SERVICES: Final[tuple[ModuleType, ...]] = (
+    server,
+    lambda_,
+    stepfunctions,
+    stepfunctions_redrive,
+    stepfunctions_events,
+    dynamodb,
+    events,
+)
 
 
 def patches() -> list[Patch]:
