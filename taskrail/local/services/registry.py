@@ -19,6 +19,7 @@ from taskrail.local.services import (
     lambda_,
     server,
     stepfunctions,
+    stepfunctions_errors,
     stepfunctions_events,
     stepfunctions_redrive,
 )
@@ -41,6 +42,7 @@ SERVICES: Final[tuple[ModuleType, ...]] = (
     server,
     lambda_,
     stepfunctions,
+    stepfunctions_errors,
     stepfunctions_redrive,
     stepfunctions_events,
     dynamodb,
