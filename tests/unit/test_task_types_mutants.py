@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from fakes import InMemoryTaskStore, a_task
-from test_task_types import run_task
+from test_task_types import rejection, run_task
 
 import task_types.diagnostic_sleep
 
@@ -52,7 +52,17 @@ def test_csv_summary_reports_progress_once_per_ten_percent_of_lines_in_order():
     # When summarised
     run_task("csv.summary", {"csv": csv_text}, tasks=tasks)
 
-    # Then one report in each tenth of the lines, in order (the share read so far, the first at 10 %)
-    reports = tasks.progress["task-1"]
-    assert [p // 10 for p in reports] == list(range(1, 10)) + ([10] if reports[-1] == 100 else [])
-    assert reports == sorted(reports)
+    # Then one report as each tenth of the lines is reached, the share read then: the text counts 102 lines (the
+    # header, 100 rows, the empty end after the last newline), so lines 11, 21, ... 91 reach 10 %, 20 %, ... 90 %
+    # (the last row is 99 %; process_task reports the 100)
+    assert tasks.progress["task-1"] == [10, 20, 30, 40, 50, 60, 70, 80, 90]
+
+
+def test_a_refusal_names_five_errors_and_counts_the_rest():
+    # Given parameters with six unknown fields (each one an error; the models forbid extra fields)
+    params = {"csv": "a\n1", **{f"unknown{n}": n for n in range(6)}}
+
+    # When validated, Then five errors are named and the sixth is counted, never dropped silently
+    message = rejection("csv.summary", params)
+    assert message.count("Extra inputs are not permitted") == 5
+    assert message.endswith("; and 1 more")
