@@ -131,7 +131,7 @@ class Invocation:
 
 
 class TimedInvoker:
-    """Wraps a Lambda invoker (``moto_hooks.lambda_invoker``): the duration of every invocation, in order."""
+    """Wraps a Lambda invoker (``services.lambda_.lambda_invoker``): the duration of every invocation, in order."""
 
     def __init__(self, inner: Callable[[str, bytes, str | None], Any]) -> None:
         self.inner = inner

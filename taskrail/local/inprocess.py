@@ -70,7 +70,7 @@ class LambdaContext:
 
 
 class InProcessFunctions:
-    """An invoker for :func:`taskrail.local.moto_hooks.lambda_invoker` that calls handlers directly."""
+    """An invoker for :func:`taskrail.local.services.lambda_.lambda_invoker` that calls handlers directly."""
 
     def __init__(self, functions: dict[str, FunctionSpec], *, extra_env: dict[str, str] | None = None) -> None:
         self._by_name = {spec.name: spec for spec in functions.values()}
