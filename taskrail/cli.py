@@ -875,6 +875,31 @@ def local_down(local_state: StateOption = None) -> None:
     console.print("local stack stopped" if not path.exists() else "[red]the stack did not stop within 30 s[/]")
 
 
+@local_app.command("iam")
+def local_iam(
+    pid: Annotated[
+        int | None, typer.Option(help="the stack process (default: the running one, else the latest)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    local_state: StateOption = None,
+) -> None:
+    """IAM of a local run: per principal the actions it used, the denials, and the grants no call used."""
+    from taskrail.local.iam import report
+    from taskrail.local.stack import STATE_DIR, STATE_FILE, StackInfo
+
+    path = local_state or STATE_FILE
+    log_dir = STATE_DIR / "logs"
+    chosen = pid or (StackInfo.load(path).pid if path.exists() else None) or report.latest_pid(log_dir)
+    if chosen is None:
+        console.print(f"[red]no IAM log[/] in {log_dir}: `taskrail local up` writes one")
+        raise typer.Exit(2)
+    summary = report.summarize(log_dir, chosen)
+    if as_json:
+        emit_json(summary)
+    else:
+        console.print(report.format_summary(summary), markup=False, highlight=False)
+
+
 @local_app.command("reset")
 def local_reset(local_state: StateOption = None) -> None:
     """Empty the running local stack (every table, queue, bucket, topic and execution) and provision it again.
