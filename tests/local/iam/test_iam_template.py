@@ -10,6 +10,7 @@ grant listed is needed, and no other statement covers for it (mutation-style, pe
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ import pytest
 from moto import mock_aws
 
 from taskrail.local.iam.actions import Access, ApiCall
-from taskrail.local.iam.enforce import Enforcer
+from taskrail.local.iam.enforce import Enforcer, LocalIam
 from taskrail.local.iam.evaluate import Outcome, Principal, Request, denial_message, evaluate
 from taskrail.local.iam.policies import TemplatePolicies
 from taskrail.local.iam.principals import RoleCredential
@@ -281,3 +282,55 @@ def test_the_tls_only_deny_of_the_template_holds_when_the_transport_is_clear(sta
     assert Enforcer(policies).check(lifecycle, call) is None
     denied = Enforcer(policies, secure_transport=False).check(lifecycle, call)
     assert denied is not None and denied.message.endswith("with an explicit deny in a resource-based policy")
+
+
+def _request(target: str, body: dict[str, Any], access_key: str, service: str = "dynamodb") -> Any:
+    from taskrail.local.guard import _WsgiRequest
+
+    authorization = (
+        f"AWS4-HMAC-SHA256 Credential={access_key}/20261201/{REGION}/{service}/aws4_request, SignedHeaders=host"
+    )
+    headers = [("host", "127.0.0.1:4566"), ("x-amz-target", target), ("authorization", authorization)]
+    environ = {"HTTP_X_AMZ_TARGET": target, "HTTP_AUTHORIZATION": authorization}
+    return environ, _WsgiRequest("POST", headers, json.dumps(body).encode(), "/", "")
+
+
+def test_the_endpoint_answers_a_denied_role_request_as_dynamodb_does_and_logs_it(stack: Stack) -> None:
+    iam = LocalIam()
+    iam.load(stack.template, stack.resources)
+    validate = stack.function("ValidateTaskFunction")
+    environ, request = _request("DynamoDB_20120810.PutItem", {"TableName": stack.resources.ref("TasksTable")},
+                                validate.access_key_id)  # fmt: skip
+    answer = iam(validate, environ, request)
+    assert answer is not None and answer.status == 400
+    body = json.loads(answer.body)
+    assert body["__type"].endswith("#AccessDeniedException")
+    assert body["message"].startswith(f"User: {validate.arn} is not authorized to perform: dynamodb:PutItem")
+    environ, request = _request("DynamoDB_20120810.GetItem", {"TableName": stack.resources.ref("TasksTable")},
+                                validate.access_key_id)  # fmt: skip
+    assert iam(validate, environ, request) is None
+    assert [(r.action, r.allowed) for r in iam.log.records] == [("dynamodb:PutItem", False), ("dynamodb:GetItem", True)]
+
+
+def test_the_interpreter_fixed_key_and_unmapped_requests_are_refused_while_enforcing(stack: Stack) -> None:
+    from taskrail.local.users import MOTO_INTERPRETER
+
+    iam = LocalIam()
+    iam.load(stack.template, stack.resources)
+    environ, request = _request("DynamoDB_20120810.GetItem", {"TableName": "t"}, MOTO_INTERPRETER.access_key_id)
+    refused = iam(MOTO_INTERPRETER, environ, request)
+    assert refused is not None and b"state machine's role" in refused.body
+    validate = stack.function("ValidateTaskFunction")
+    environ, request = _request("AWSSomething.DoIt", {}, validate.access_key_id, service="something")
+    unmapped = iam(validate, environ, request)
+    assert unmapped is not None and b"cannot map this request" in unmapped.body
+
+
+def test_with_enforcement_off_decisions_are_logged_but_nothing_is_refused(stack: Stack) -> None:
+    iam = LocalIam(enforce=False)
+    iam.load(stack.template, stack.resources)
+    validate = stack.function("ValidateTaskFunction")
+    environ, request = _request("DynamoDB_20120810.PutItem", {"TableName": stack.resources.ref("TasksTable")},
+                                validate.access_key_id)  # fmt: skip
+    assert iam(validate, environ, request) is None
+    assert [(r.action, r.allowed) for r in iam.log.records] == [("dynamodb:PutItem", False)]
