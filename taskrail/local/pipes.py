@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("taskrail.local.pipes")
 TEMPLATE_PATH = re.compile(r"<(\$[^>]*)>")
 POLL_INTERVAL = 0.05
+STATE_CHECK_INTERVAL = 0.2
 
 
 @dataclass
@@ -53,7 +55,7 @@ class PipeSpec:
             logical_id=logical_id,
             name=name,
             source_stream_arn=props["Source"],
-            filters=[json.loads(f["Pattern"]) for f in source.get("FilterCriteria", {}).get("Filters", [])],
+            filters=[pipe_filter(f["Pattern"]) for f in source.get("FilterCriteria", {}).get("Filters", [])],
             target_arn=props["Target"],
             target_kind="stepfunctions" if ":states:" in props["Target"] else "lambda",
             input_template=target.get("InputTemplate"),
@@ -62,14 +64,137 @@ class PipeSpec:
             maximum_retry_attempts=int(stream.get("MaximumRetryAttempts", 3)),
         )
 
+    @classmethod
+    def from_description(cls, name: str, logical_id: str, described: dict[str, Any]) -> PipeSpec:
+        """The pipe as ``DescribePipe`` shows it (its fields are the template's, resolved): what the runner runs."""
+        return cls.from_template(name, logical_id, {"Properties": described}, lambda value: value)
+
+
+OPERATORS = frozenset({"prefix", "suffix", "equals-ignore-case", "wildcard", "numeric", "anything-but", "exists"})
+
+
+def pipe_filter(pattern: str) -> dict[str, Any]:
+    """A pipe's filter ``Pattern``, refused (``ValueError``, as CreatePipe refuses it) where Pipes cannot evaluate it.
+
+    The "Pipe support" column of "Comparison operators for use in event patterns" (docs.aws.amazon.com/eventbridge/
+    latest/userguide/eb-create-pattern-operators.html): anything-but with ``prefix``, ``suffix``,
+    ``equals-ignore-case`` or ``wildcard`` is event-bus only. ``$or`` and ``cidr`` are not emulated locally.
+    """
+    parsed = json.loads(pattern)
+    if not isinstance(parsed, dict):
+        raise ValueError(f"a pipe filter pattern is a JSON object: {pattern!r}")
+    _check_rules(parsed, pattern)
+    return parsed
+
+
+def _check_rules(node: dict[str, Any], pattern: str) -> None:
+    for key, rule in node.items():
+        if isinstance(rule, dict):
+            _check_rules(rule, pattern)
+            continue
+        if not isinstance(rule, list):
+            raise ValueError(f"pipe filter {pattern!r}: {key!r} must be an object or an array of matchers")
+        for matcher in rule:
+            if not isinstance(matcher, dict):
+                continue
+            operator = next(iter(matcher), None)
+            if len(matcher) != 1 or operator not in OPERATORS:
+                raise ValueError(f"pipe filter {pattern!r}: unsupported matcher {matcher!r}")
+            if operator == "anything-but" and isinstance(matcher[operator], dict):
+                raise ValueError(f"pipe filter {pattern!r}: anything-but {matcher[operator]!r} is bus-only")
+
 
 def matches(pattern: Any, event: Any) -> bool:
-    """EventBridge pattern matching for the forms the template uses: nested objects and value lists."""
-    if isinstance(pattern, dict):
-        return isinstance(event, dict) and all(k in event and matches(v, event[k]) for k, v in pattern.items())
-    if isinstance(pattern, list):
-        return event in pattern
-    return bool(pattern == event)
+    """EventBridge event-pattern matching, as Pipes filters evaluate it.
+
+    The rules of "Content filtering in Amazon EventBridge event patterns" (docs.aws.amazon.com/eventbridge/latest/
+    userguide/eb-create-pattern-operators.html): a pattern's leaves are lists of matchers, any of which may match;
+    an array in the event matches when one of its elements does; a field missing from the event matches only
+    ``{"exists": false}``; ``prefix``/``suffix``/``equals-ignore-case``/``wildcard`` apply to strings only and
+    ``numeric`` to JSON numbers only (a DynamoDB ``{"N": "5"}`` is a string); ``anything-but`` matches a present
+    value that is none of its values (or does not have its prefix/suffix).
+    """
+    if not (isinstance(pattern, dict) and isinstance(event, dict)):
+        return False
+    for key, rule in pattern.items():
+        if key not in event:
+            if not (isinstance(rule, list) and any(_is_exists(m, present=False) for m in rule)):
+                return False
+            continue
+        if not _rule(rule, event[key]):
+            return False
+    return True
+
+
+def _rule(rule: Any, value: Any) -> bool:
+    if isinstance(rule, dict):
+        return matches(rule, value)
+    values = value if isinstance(value, list) else [value]
+    return isinstance(rule, list) and any(_matcher(m, v) for m in rule for v in values)
+
+
+def _is_exists(matcher: Any, *, present: bool) -> bool:
+    return isinstance(matcher, dict) and matcher.get("exists") is present
+
+
+def _same(expected: Any, value: Any) -> bool:
+    if isinstance(expected, bool) or isinstance(value, bool):
+        return type(expected) is type(value) and expected == value
+    if isinstance(expected, int | float) and isinstance(value, int | float):
+        return float(expected) == float(value)
+    return type(expected) is type(value) and expected == value
+
+
+def _matcher(matcher: Any, value: Any) -> bool:  # noqa: PLR0911 - one branch per operator
+    if not isinstance(matcher, dict):
+        return _same(matcher, value)
+    ((operator, argument),) = matcher.items() if len(matcher) == 1 else ((None, None),)
+    if operator == "exists":
+        return argument is True  # the field is present (a missing one is handled by the caller)
+    if operator == "prefix":
+        return _affix(argument, value, str.startswith)
+    if operator == "suffix":
+        return _affix(argument, value, str.endswith)
+    if operator == "equals-ignore-case":
+        return isinstance(value, str) and isinstance(argument, str) and value.lower() == argument.lower()
+    if operator == "wildcard":
+        return isinstance(value, str) and isinstance(argument, str) and _wildcard(argument).fullmatch(value) is not None
+    if operator == "numeric":
+        return _numeric(argument, value)
+    if operator == "anything-but":
+        if isinstance(argument, dict):
+            return not _matcher(argument, value) and isinstance(value, str)
+        excluded = argument if isinstance(argument, list) else [argument]
+        return not any(_same(e, value) for e in excluded)
+    return False
+
+
+def _affix(argument: Any, value: Any, test: Callable[[str, str], bool]) -> bool:
+    if not isinstance(value, str):
+        return False
+    if isinstance(argument, dict) and isinstance(argument.get("equals-ignore-case"), str):
+        return test(value.lower(), argument["equals-ignore-case"].lower())
+    return isinstance(argument, str) and test(value, argument)
+
+
+def _wildcard(argument: str) -> re.Pattern[str]:
+    return re.compile(".*".join(re.escape(part) for part in argument.split("*")), re.DOTALL)
+
+
+NUMERIC = {
+    "=": lambda a, b: a == b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
+
+
+def _numeric(argument: Any, value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not isinstance(argument, list):
+        return False
+    pairs = list(zip(argument[::2], argument[1::2], strict=False))
+    return bool(pairs) and all(op in NUMERIC and NUMERIC[op](value, bound) for op, bound in pairs)
 
 
 def _path(data: Any, path: str) -> Any:
@@ -91,13 +216,49 @@ def render_input_template(template: str | None, record: dict[str, Any]) -> Any:
     return json.loads(TEMPLATE_PATH.sub(value, template))
 
 
-def as_delivered(record: dict[str, Any]) -> dict[str, Any]:
-    """A record as a Pipe hands it on: JSON, with ApproximateCreationDateTime in epoch seconds."""
+def as_delivered(record: dict[str, Any], source_arn: str | None = None) -> dict[str, Any]:
+    """A stream record as a Pipe hands it to its filter, input template and target.
+
+    GetRecords' record, plus what the Pipe adds (the Pipes example event, docs.aws.amazon.com/eventbridge/latest/
+    userguide/eb-pipes-dynamodb.html): ``eventSourceARN`` (the stream), ``eventSource`` ``aws:dynamodb``, and
+    ``ApproximateCreationDateTime`` in epoch seconds (Lambda's example event: ``1693997155.0``). ``SizeBytes`` is
+    DynamoDB's item size of Keys + NewImage + OldImage, as in that example (26 / 59 / 38 for its three records);
+    moto counts JSON characters instead.
+    """
     dynamodb = dict(record.get("dynamodb", {}))
     created = dynamodb.get("ApproximateCreationDateTime")
     if created is not None and hasattr(created, "timestamp"):
-        dynamodb["ApproximateCreationDateTime"] = int(created.timestamp())
-    return {**record, "dynamodb": dynamodb, "eventSource": "aws:dynamodb"}
+        dynamodb["ApproximateCreationDateTime"] = float(int(created.timestamp()))
+    images = [dynamodb.get(part) for part in ("Keys", "NewImage", "OldImage")]
+    dynamodb["SizeBytes"] = sum(item_size_bytes(image) for image in images if image)
+    delivered = {**record, "dynamodb": dynamodb, "eventSource": "aws:dynamodb"}
+    if source_arn is not None:
+        delivered["eventSourceARN"] = source_arn
+    return delivered
+
+
+def item_size_bytes(item: dict[str, Any]) -> int:
+    """DynamoDB's item size ("Item sizes and formats", DynamoDB developer guide): names plus values."""
+    return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
+
+
+def _value_size(value: dict[str, Any]) -> int:  # noqa: PLR0911 - one branch per type
+    ((kind, inner),) = value.items()
+    if kind == "S":
+        return len(str(inner).encode())
+    if kind == "N":  # 1 byte per two significant digits, plus 1
+        return (len(str(inner).lstrip("-").replace(".", "").strip("0") or "0") + 1) // 2 + 1
+    if kind == "B":
+        return len(inner) if isinstance(inner, bytes) else len(str(inner)) * 3 // 4
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind in ("SS", "NS", "BS"):
+        return sum(_value_size({kind[0]: v}) for v in inner)
+    if kind == "L":
+        return 3 + sum(1 + _value_size(v) for v in inner)
+    if kind == "M":
+        return 3 + sum(1 + len(k.encode()) + _value_size(v) for k, v in inner.items())
+    return 0
 
 
 class PipeRunner:
@@ -111,12 +272,15 @@ class PipeRunner:
         starting_position: str = "TRIM_HORIZON",
         duplicate: Callable[[], bool] | None = None,
         clients_for: Callable[[PipeSpec], Callable[[str], Any]] | None = None,
+        desired_state: Callable[[PipeSpec], str] | None = None,
     ) -> None:
         self._pipes = pipes
         self._clients = clients
         # Each pipe reads its source, invokes its target and writes its DLQ as the pipe's role (taskrail/local/iam).
         self._clients_for = clients_for
         self._starting_position = starting_position
+        # The pipe's DesiredState in the control plane (moto): `aws pipes stop-pipe` stops reading, as on AWS.
+        self._desired_state = desired_state
         # Fault injection: asked once per delivered record whether to deliver it again (at least once, as on AWS).
         self._duplicate = duplicate or (lambda: False)
         self._stop = threading.Event()
@@ -125,6 +289,8 @@ class PipeRunner:
         self._threads: list[threading.Thread] = []
         self.delivered: dict[str, int] = dict.fromkeys(pipes, 0)
         self.dead_lettered: dict[str, int] = dict.fromkeys(pipes, 0)
+        #: the pipes whose control-plane DesiredState the runner last saw as STOPPED (they read nothing meanwhile)
+        self.stopped: set[str] = set()
 
     def start(self) -> PipeRunner:
         for spec in self._pipes.values():
@@ -161,8 +327,15 @@ class PipeRunner:
 
     def _poll(self, spec: PipeSpec, iterators: dict[str, str]) -> None:
         streams = self._as(spec)("dynamodbstreams")
+        checked, stopped = 0.0, False
         while not self._stop.is_set():
             self._running.wait()
+            if self._desired_state is not None and time.monotonic() - checked >= STATE_CHECK_INTERVAL:
+                checked, stopped = time.monotonic(), self._is_stopped(spec)
+                (self.stopped.add if stopped else self.stopped.discard)(spec.name)
+            if stopped:
+                self._stop.wait(POLL_INTERVAL)
+                continue
             for shard_id, iterator in list(iterators.items()):
                 try:
                     response = streams.get_records(ShardIterator=iterator, Limit=100)
@@ -171,12 +344,20 @@ class PipeRunner:
                     continue
                 iterators[shard_id] = response.get("NextShardIterator") or iterator
                 for raw in response.get("Records", []):
-                    record = as_delivered(raw)
+                    record = as_delivered(raw, spec.source_stream_arn)
                     if any(matches(f, record) for f in spec.filters) or not spec.filters:
                         self._deliver(spec, record)
                         if self._duplicate():
                             self._deliver(spec, record)
             self._stop.wait(POLL_INTERVAL)
+
+    def _is_stopped(self, spec: PipeSpec) -> bool:
+        assert self._desired_state is not None
+        try:
+            return self._desired_state(spec) == "STOPPED"
+        except Exception:
+            log.exception("pipe %s: reading its state failed", spec.name)
+            return False
 
     def _deliver(self, spec: PipeSpec, record: dict[str, Any]) -> None:
         last_error = ""
@@ -227,12 +408,21 @@ class PipesEmulator:
         self.runner: PipeRunner | None = None
 
     def start(self, context: EmulatorContext) -> None:
+        """Each pipe runs as moto's control plane describes it (created there from the template by
+        ``control_plane.pipe``), and pauses while its DesiredState there is STOPPED."""
         iam = context.iam
+        pipes_api = context.clients("pipes")
+        names = {spec.name: str(context.resolve({"Ref": spec.logical_id})) for spec in context.resources.pipes.values()}
+        specs = {
+            name: PipeSpec.from_description(name, spec.logical_id, pipes_api.describe_pipe(Name=names[name]))
+            for name, spec in context.resources.pipes.items()
+        }
         self.runner = PipeRunner(
-            context.resources.pipes,
+            specs,
             context.clients,
             duplicate=context.faults.duplicate,
             clients_for=(lambda spec: iam.clients_as(iam.roles.pipes[spec.name])) if iam is not None else None,
+            desired_state=lambda spec: str(pipes_api.describe_pipe(Name=names[spec.name])["DesiredState"]),
         ).start()
 
     def stop(self) -> None:

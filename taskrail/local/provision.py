@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from taskrail.local import control_plane
 from taskrail.local.functions import FunctionSpec
 from taskrail.local.pipes import PipeSpec
 from taskrail.local.region import ACCOUNT_ID, PARTITION, PSEUDO, REGION, arn
@@ -104,6 +105,10 @@ class Provisioner:
         self.resolve = Resolver(self.resources)
         self._role_arn = ""
 
+    @property
+    def template(self) -> dict[str, Any]:
+        return self._template
+
     def _of_type(self, resource_type: str) -> list[tuple[str, dict[str, Any]]]:
         return [(k, v) for k, v in self._template["Resources"].items() if v["Type"] == resource_type]
 
@@ -130,12 +135,6 @@ class Provisioner:
         self.construct(logical_id)
         name = f"{self.resources.stack_name}-{logical_id}"[:64]
         self.resources.attributes[logical_id] = {"Ref": name, "Arn": f"arn:{PARTITION}:iam::{ACCOUNT_ID}:role/{name}"}
-
-    def log_group(self, logical_id: str, resource: dict[str, Any]) -> None:
-        """Nothing is logged to them locally (logs go to .taskrail/logs), but pipes and state machines name them."""
-        name = resource.get("Properties", {}).get("LogGroupName") or self.name(logical_id)
-        # CloudFormation's Arn attribute of a log group ends in ":*".
-        self.resources.attributes[logical_id] = {"Ref": name, "Arn": arn("logs", f"log-group:{name}:*")}
 
     def table(self, logical_id: str, resource: dict[str, Any]) -> None:
         client = self.clients("dynamodb")
@@ -274,7 +273,10 @@ class Provisioner:
         """Schedules are driven by ``taskrail.local.scheduler``; this records what each one starts."""
         construct, name = self.construct(logical_id), self.name(logical_id)
         group = self.resolve(resource["Properties"]).get("GroupName", "default")
-        self.resources.attributes[logical_id] = {"Ref": name, "Arn": arn("scheduler", f"schedule/{group}/{name}")}
+        # control_plane.schedule created it in moto already (same name and ARN)
+        self.resources.attributes.setdefault(
+            logical_id, {"Ref": name, "Arn": arn("scheduler", f"schedule/{group}/{name}")}
+        )
         self.resources.schedules[construct] = ScheduleSpec.from_template(logical_id, resource, self.resolve)
 
 
@@ -284,7 +286,7 @@ ProvisionOne = Callable[[Provisioner, str, dict[str, Any]], None]
 #: everything it references). Emulating one more resource type is one line here.
 PROVISIONERS: Final[tuple[tuple[str, ProvisionOne], ...]] = (
     ("AWS::IAM::Role", Provisioner.role),
-    ("AWS::Logs::LogGroup", Provisioner.log_group),
+    ("AWS::Logs::LogGroup", control_plane.log_group),
     ("AWS::DynamoDB::Table", Provisioner.table),
     ("AWS::S3::Bucket", Provisioner.bucket),
     ("AWS::SQS::Queue", Provisioner.queue),
@@ -297,8 +299,14 @@ PROVISIONERS: Final[tuple[tuple[str, ProvisionOne], ...]] = (
     ("AWS::StepFunctions::StateMachine", Provisioner.state_machine),
     ("AWS::SNS::Subscription", Provisioner.subscription),
     ("AWS::Events::Rule", Provisioner.rule),
+    # The control plane (taskrail/local/control_plane.py): in moto, so the AWS CLI lists what the template defines.
+    ("AWS::Pipes::Pipe", control_plane.pipe),
     ("AWS::Pipes::Pipe", Provisioner.pipe),
+    ("AWS::Scheduler::Schedule", control_plane.schedule),
     ("AWS::Scheduler::Schedule", Provisioner.schedule),
+    ("AWS::CloudWatch::Alarm", control_plane.alarm),
+    ("AWS::CloudWatch::Dashboard", control_plane.dashboard),
+    ("AWS::ApiGateway::RestApi", control_plane.rest_api),
 )
 
 

@@ -53,12 +53,22 @@ class ScheduleSpec:
     def from_template(cls, logical_id: str, resource: dict[str, Any], resolve: Callable[[Any], Any]) -> ScheduleSpec:
         """The schedule as the template defines it; ``resolve`` gives its name, ARN and target's ARNs locally."""
         props = resolve(resource["Properties"])
+        name, schedule_arn = str(resolve({"Ref": logical_id})), str(resolve({"Fn::GetAtt": [logical_id, "Arn"]}))
+        return cls._from_properties(logical_id, name, schedule_arn, props)
+
+    @classmethod
+    def from_description(cls, logical_id: str, described: dict[str, Any]) -> ScheduleSpec:
+        """The schedule as ``GetSchedule`` shows it (created in moto from the template by ``control_plane``)."""
+        return cls._from_properties(logical_id, described["Name"], described["Arn"], described)
+
+    @classmethod
+    def _from_properties(cls, logical_id: str, name: str, schedule_arn: str, props: dict[str, Any]) -> ScheduleSpec:
         target = props["Target"]
         retry = target.get("RetryPolicy", {})
         return cls(
             logical_id=logical_id,
-            name=str(resolve({"Ref": logical_id})),
-            arn=str(resolve({"Fn::GetAtt": [logical_id, "Arn"]})),
+            name=name,
+            arn=schedule_arn,
             expression=props["ScheduleExpression"],
             target_arn=target["Arn"],
             input=target.get("Input"),
@@ -236,8 +246,17 @@ class SchedulerEmulator:
 
     def start(self, context: EmulatorContext) -> None:
         iam = context.iam
+        scheduler_api = context.clients("scheduler")
+        # What fires is what `aws scheduler get-schedule` shows (control_plane.schedule created it from the template).
+        schedules = {
+            key: ScheduleSpec.from_description(
+                spec.logical_id,
+                scheduler_api.get_schedule(Name=spec.name, GroupName=spec.arn.rsplit("/", 2)[-2]),
+            )
+            for key, spec in context.resources.schedules.items()
+        }
         self.scheduler = LocalScheduler(
-            context.resources.schedules,
+            schedules,
             context.clients,
             interval_scale=context.time_scale or 1.0,
             clients_for=(lambda name: iam.clients_as(iam.roles.schedules[name])) if iam is not None else None,
