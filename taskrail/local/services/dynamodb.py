@@ -23,15 +23,18 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
 from moto.core.responses import BaseResponse
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.table import SecondaryIndex, Table
 from moto.dynamodb.responses import DynamoHandler
 
 from taskrail.local.services.patching import Patch, Signature, Source, is_patched, original, patch, unpatch
@@ -41,8 +44,10 @@ __all__ = [
     "THROTTLING_ERRORS",
     "ThrottleRule",
     "install_atomic_dynamodb_writes",
+    "install_request_validation",
     "throttling",
     "uninstall_atomic_dynamodb_writes",
+    "uninstall_request_validation",
 ]
 
 # --------------------------------------------------------------------------------------------------
@@ -172,6 +177,12 @@ def _moto_call_action() -> Any:
     )
 
 
+def _handler_method(action: str) -> Callable[[], Any]:
+    return lambda: (
+        original(DynamoHandler, action) if is_patched(DynamoHandler, action) else getattr(DynamoHandler, action)
+    )
+
+
 def _call_action(self: Any) -> Any:
     rule = _matching_rule(self)
     if rule is None:
@@ -226,4 +237,249 @@ THROTTLING: Final = Patch(
     uninstall=_uninstall_throttling,
 )
 
-PATCHES: Final = (ATOMIC_WRITES, THROTTLING)
+# --------------------------------------------------------------------------------------------------
+# Request validation: what DynamoDB refuses and moto 5.2.5 accepts (tests/parity/dynamodb, docs/LOCAL-FIDELITY.md)
+# --------------------------------------------------------------------------------------------------
+
+_VALIDATED_ACTIONS: Final = (
+    "batch_get_item",
+    "put_item",
+    "update_item",
+    "delete_item",
+    "batch_write_item",
+    "transact_write_items",
+    "query",
+)
+_EXPRESSIONS: Final = (
+    "ConditionExpression",
+    "UpdateExpression",
+    "KeyConditionExpression",
+    "FilterExpression",
+    "ProjectionExpression",
+)
+_VALUE_PLACEHOLDER: Final = re.compile(r":[A-Za-z0-9_]+")
+_NAME_PLACEHOLDER: Final = re.compile(r"#[A-Za-z0-9_]+")
+_RVOCCF_VALUES: Final = ("ALL_OLD", "NONE")
+MAX_BATCH_WRITE_REQUESTS: Final = 25  # BatchWriteItem API reference
+MAX_TRANSACT_ITEMS: Final = 100  # TransactWriteItems API reference
+MAX_BATCH_GET_KEYS: Final = 100  # BatchGetItem API reference
+
+
+def _invalid(message: str) -> Exception:
+    from moto.dynamodb.exceptions import MockValidationException
+
+    return MockValidationException(message)
+
+
+def _index_key_types(table: Any) -> list[tuple[str, str, str]]:
+    """(index name, key attribute, its declared type) for every GSI and LSI key attribute of ``table``."""
+    declared = {a["AttributeName"]: a["AttributeType"] for a in table.attr}
+    return [
+        (index.name, element["AttributeName"], declared.get(element["AttributeName"], "S"))
+        for index in (*table.global_indexes, *table.indexes)
+        for element in index.schema
+        if element["AttributeName"] not in table.table_key_attrs
+    ]
+
+
+def _check_index_keys(item: dict[str, Any], table: Any) -> None:
+    """PutRequest.Item (API reference): "If any attributes are present in the item that are part of an index key
+    schema for the table, their types must match the index key schema"."""
+    for index_name, attribute, expected in _index_key_types(table):
+        value = item.get(attribute)
+        if not isinstance(value, dict) or not value:
+            continue
+        actual = next(iter(value))
+        if actual != expected:
+            raise _invalid(
+                "One or more parameter values were invalid: Type mismatch for Index Key "
+                f"{attribute} Expected: {expected} Actual: {actual} IndexName: {index_name}"
+            )
+
+
+def _check_sets(value: Any) -> None:
+    """A string, number or binary set may not hold duplicates (AttributeValue: "Input collection ... contains
+    duplicates")."""
+    if not isinstance(value, dict):
+        return
+    for kind, member in value.items():
+        if kind in ("SS", "NS", "BS") and isinstance(member, list):
+            try:
+                distinct = {Decimal(m) for m in member} if kind == "NS" else set(member)
+            except (InvalidOperation, TypeError):
+                return  # not a number: moto refuses it as DynamoDB does
+            if len(distinct) != len(member):
+                raise _invalid(
+                    f"One or more parameter values were invalid: Input collection [{', '.join(map(str, member))}] "
+                    "contains duplicates."
+                )
+        elif kind == "M" and isinstance(member, dict):
+            for nested in member.values():
+                _check_sets(nested)
+        elif kind == "L" and isinstance(member, list):
+            for nested in member:
+                _check_sets(nested)
+
+
+def _check_item_sets(item: Any) -> None:
+    for value in (item or {}).values():
+        _check_sets(value)
+
+
+def _check_placeholders(request: dict[str, Any]) -> None:
+    """Every ExpressionAttributeNames/Values entry must be used, and neither may be given without an expression
+    (Developer Guide, expression attribute names and values; DynamoDB answers ValidationException)."""
+    expressions = [request[e] for e in _EXPRESSIONS if isinstance(request.get(e), str)]
+    names = request.get("ExpressionAttributeNames")
+    values = request.get("ExpressionAttributeValues")
+    if not expressions:
+        names_absent = [e for e in _EXPRESSIONS if e in _expressions_of(request)]
+        absent = " and ".join(names_absent) + (" are" if len(names_absent) > 1 else " is")
+        if names:
+            raise _invalid(f"ExpressionAttributeNames can only be specified when using expressions: {absent} null")
+        if values:
+            raise _invalid(f"ExpressionAttributeValues can only be specified when using expressions: {absent} null")
+        return
+    text = " ".join(expressions)
+    used_values = set(_VALUE_PLACEHOLDER.findall(text))
+    used_names = set(_NAME_PLACEHOLDER.findall(text))
+    unused_values = sorted(set(values or {}) - used_values)
+    if unused_values:
+        raise _invalid(
+            f"Value provided in ExpressionAttributeValues unused in expressions: keys: {{{', '.join(unused_values)}}}"
+        )
+    unused_names = sorted(set(names or {}) - used_names)
+    if unused_names:
+        raise _invalid(
+            f"Value provided in ExpressionAttributeNames unused in expressions: keys: {{{', '.join(unused_names)}}}"
+        )
+    for value in (values or {}).values():
+        _check_sets(value)
+
+
+def _expressions_of(request: dict[str, Any]) -> tuple[str, ...]:
+    """The expression parameters an action takes, in the order DynamoDB names them in its message."""
+    if "UpdateExpression" in request or "AttributeUpdates" in request:
+        return ("UpdateExpression", "ConditionExpression")
+    if "KeyConditions" in request or "KeyConditionExpression" in request or "IndexName" in request:
+        return ("KeyConditionExpression", "FilterExpression", "ProjectionExpression")
+    return ("ConditionExpression",)
+
+
+def _check_return_values_on_failure(
+    request: dict[str, Any], where: str = "returnValuesOnConditionCheckFailure"
+) -> None:
+    value = request.get("ReturnValuesOnConditionCheckFailure")
+    if value is not None and value not in _RVOCCF_VALUES:
+        raise _invalid(
+            f"1 validation error detected: Value '{value}' at '{where}' failed to satisfy constraint: "
+            "Member must satisfy enum value set: [ALL_OLD, NONE]"
+        )
+
+
+def _validate(handler: Any, action: str) -> None:
+    body: dict[str, Any] = handler.body if isinstance(handler.body, dict) else {}
+    backend = handler.dynamodb_backend
+    if action == "batch_get_item":
+        keys = sum(len((r or {}).get("Keys") or []) for r in (body.get("RequestItems") or {}).values())
+        if keys > MAX_BATCH_GET_KEYS:
+            raise _invalid("Too many items requested for the BatchGetItem call")
+    elif action == "batch_write_item":
+        _validate_batch_write(body, backend)
+    elif action == "transact_write_items":
+        _validate_transact_write(body, backend)
+    else:
+        _check_placeholders(body)
+        _check_return_values_on_failure(body)
+        if action == "put_item":
+            _check_item_sets(body.get("Item"))
+            _check_index_keys(body.get("Item") or {}, backend.get_table(body["TableName"]))
+
+
+def _validate_batch_write(body: dict[str, Any], backend: Any) -> None:
+    requests = body.get("RequestItems") or {}
+    if not requests:
+        raise _invalid(
+            "1 validation error detected: Value null at 'requestItems' failed to satisfy constraint: "
+            "Member must not be null"
+        )
+    if sum(len(r) for r in requests.values() if isinstance(r, list)) > MAX_BATCH_WRITE_REQUESTS:
+        raise _invalid("Too many items requested for the BatchWriteItem call")
+    for table_name, table_requests in requests.items():
+        table = backend.get_table(table_name)
+        for request in table_requests:
+            item = (request.get("PutRequest") or {}).get("Item")
+            if item is not None:
+                _check_item_sets(item)
+                _check_index_keys(item, table)
+
+
+def _validate_transact_write(body: dict[str, Any], backend: Any) -> None:
+    items = body.get("TransactItems") or []
+    if not items or len(items) > MAX_TRANSACT_ITEMS:
+        bound = "greater than or equal to 1" if not items else "less than or equal to 100"
+        raise _invalid(
+            "1 validation error detected at 'transactItems' failed to satisfy constraint: "
+            f"Member must have length {bound}"
+        )
+    for position, transact_item in enumerate(items, start=1):
+        for kind, operation in transact_item.items():
+            _check_placeholders(operation)
+            member = kind[0].lower() + kind[1:]
+            where = f"transactItems.{position}.member.{member}.returnValuesOnConditionCheckFailure"
+            _check_return_values_on_failure(operation, where)
+            if kind == "Put":
+                _check_item_sets(operation.get("Item"))
+                _check_index_keys(operation.get("Item") or {}, backend.get_table(operation["TableName"]))
+
+
+def _validated(action: str) -> Callable[..., Any]:
+    def handle(self: Any) -> Any:
+        _validate(self, action)
+        return original(DynamoHandler, action)(self)
+
+    handle.__name__ = action
+    return handle
+
+
+def install_request_validation() -> None:
+    """DynamoDB validates a request before it touches an item; moto 5.2.5 skips some of those checks."""
+    for action in _VALIDATED_ACTIONS:
+        if not is_patched(DynamoHandler, action):
+            patch(DynamoHandler, action, _validated(action))
+
+
+def uninstall_request_validation() -> None:
+    for action in _VALIDATED_ACTIONS:
+        if is_patched(DynamoHandler, action):
+            unpatch(DynamoHandler, action)
+
+
+REQUEST_VALIDATION: Final = Patch(
+    "request validation (index key types, placeholders, batch limits, sets)",
+    depends=(
+        *(
+            Signature(f"moto.dynamodb.responses.DynamoHandler.{action}", _handler_method(action), ("self",))
+            for action in _VALIDATED_ACTIONS
+        ),
+        Source(
+            "moto.dynamodb.responses.DynamoHandler.call_action",
+            lambda: inspect.unwrap(_moto_call_action()),
+            ('self.body = getattr(self, "params", {})',),
+        ),
+        Source(
+            "moto.dynamodb.models.table.Table.__init__",
+            lambda: Table.__init__,
+            ("self.attr = attr", "self.table_key_attrs = [", "self.indexes = [", "self.global_indexes = ["),
+        ),
+        Source(
+            "moto.dynamodb.models.table.SecondaryIndex.__init__",
+            lambda: SecondaryIndex.__init__,
+            ("self.name = index_name", "self.schema = schema"),
+        ),
+    ),
+    install=install_request_validation,
+    uninstall=uninstall_request_validation,
+)
+
+PATCHES: Final = (ATOMIC_WRITES, THROTTLING, REQUEST_VALIDATION)

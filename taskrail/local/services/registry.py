@@ -17,7 +17,10 @@ from taskrail.local.services import (
     dynamodb,
     events,
     lambda_,
+    s3,
     server,
+    sns,
+    sqs,
     stepfunctions,
     stepfunctions_api,
     stepfunctions_errors,
@@ -49,6 +52,9 @@ SERVICES: Final[tuple[ModuleType, ...]] = (
     stepfunctions_events,
     dynamodb,
     events,
+    sqs,
+    sns,
+    s3,
 )
 
 
