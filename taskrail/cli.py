@@ -815,6 +815,13 @@ def local_up(
     time_scale: Annotated[float, typer.Option(help="Retry/Wait time factor (1 = real time, as on AWS)")] = 1.0,
     concurrency: Annotated[int, typer.Option(help="worker processes per function")] = 2,
     faults: Annotated[Path | None, typer.Option(help="a fault plan (JSON, see taskrail/local/faults.py)")] = None,
+    mock_config: Annotated[
+        Path | None,
+        typer.Option(
+            help="Step Functions Local's MockConfigFile: StartExecution on <arn>#<TestCase> runs that test case",
+            envvar="SFN_MOCK_CONFIG",
+        ),
+    ] = None,
     local_state: StateOption = None,
 ) -> None:
     """Start the local stack in the foreground; Ctrl-C stops it cleanly."""
@@ -829,6 +836,7 @@ def local_up(
             time_scale=time_scale,
             concurrency=concurrency,
             faults=FaultPlan.model_validate_json(faults.read_text()) if faults else None,
+            mock_config=mock_config,
         )
     )
     info = stack.start()

@@ -40,7 +40,13 @@ from taskrail.local.scheduler import LocalScheduler, SchedulerEmulator
 from taskrail.local.services.events import set_delivery_check
 from taskrail.local.services.registry import assert_supported_moto, install_aws_semantics, uninstall_aws_semantics
 from taskrail.local.services.server import reset_moto, threaded_server
-from taskrail.local.services.stepfunctions import reset_time_scale, set_role_clients, set_time_scale
+from taskrail.local.services.stepfunctions import (
+    clear_mock_config,
+    reset_time_scale,
+    set_mock_config,
+    set_role_clients,
+    set_time_scale,
+)
 from taskrail.local.users import STACK_SERVICE, known_credentials
 from taskrail.operator import Operator
 
@@ -48,6 +54,8 @@ log = logging.getLogger("taskrail.local")
 ROOT = Path(__file__).resolve().parents[2]
 STATE_DIR = ROOT / ".taskrail"
 STATE_FILE = STATE_DIR / "local.json"
+#: Step Functions Local's variable naming the MockConfigFile (AWS: "Using mocked service integrations")
+SFN_MOCK_CONFIG_ENV = "SFN_MOCK_CONFIG"
 # What the stack's own clients sign with: the service credential of the local registry (taskrail/local/users.py).
 # Local-only, like every key there: it is no AWS account's, and the local AWS endpoint accepts nothing else.
 LOCAL_CREDENTIALS = {
@@ -85,6 +93,9 @@ class StackOptions:
     extra_function_env: dict[str, str] = field(default_factory=dict)
     with_console: bool = True
     faults: FaultPlan | None = None  # off by default: see taskrail/local/faults.py
+    #: Step Functions Local's MockConfigFile: StartExecution on "<arn>#<TestCase>" runs that test case. None: the
+    #: file SFN_MOCK_CONFIG names, as for Step Functions Local (none when unset).
+    mock_config: Path | None = None
 
 
 @dataclass
@@ -220,6 +231,10 @@ class LocalStack:
             self._exit.callback(set_delivery_check, None)
             set_time_scale(self.options.time_scale)
             self._exit.callback(reset_time_scale)
+            mock_config = self.options.mock_config or os.environ.get(SFN_MOCK_CONFIG_ENV) or None
+            if mock_config:
+                set_mock_config(Path(mock_config))  # a bad file stops the start with MockConfigError
+                self._exit.callback(clear_mock_config)
             private_dir(self.options.log_dir)
             self.faults = FaultInjector(self.options.faults or FaultPlan(), names=self._function_names(resources))
             context = self._context(resources, resolve)
