@@ -377,6 +377,34 @@ def _check_return_values_on_failure(
         )
 
 
+_KEY_OPERANDS: Final = (
+    re.compile(r"(#?[A-Za-z0-9_]+)\s*(?:=|<=|>=|<|>)\s*(:[A-Za-z0-9_]+)"),
+    re.compile(r"begins_with\s*\(\s*(#?[A-Za-z0-9_]+)\s*,\s*(:[A-Za-z0-9_]+)\s*\)", re.IGNORECASE),
+    re.compile(r"(#?[A-Za-z0-9_]+)\s+BETWEEN\s+(:[A-Za-z0-9_]+)\s+AND\s+(:[A-Za-z0-9_]+)", re.IGNORECASE),
+)
+
+
+def _check_key_condition_types(request: dict[str, Any], table: Any) -> None:
+    """A key condition value of another type than the (table or index) key it is compared with is refused
+    ("One or more parameter values were invalid: Condition parameter type does not match schema type")."""
+    expression = request.get("KeyConditionExpression")
+    if not isinstance(expression, str):
+        return
+    names = request.get("ExpressionAttributeNames") or {}
+    values = request.get("ExpressionAttributeValues") or {}
+    declared = {a["AttributeName"]: a["AttributeType"] for a in table.attr}
+    for pattern in _KEY_OPERANDS:
+        for match in pattern.finditer(expression):
+            attribute = names.get(match.group(1), match.group(1))
+            expected = declared.get(attribute)
+            for placeholder in match.groups()[1:]:
+                value = values.get(placeholder)
+                if expected and isinstance(value, dict) and value and next(iter(value)) != expected:
+                    raise _invalid(
+                        "One or more parameter values were invalid: Condition parameter type does not match schema type"
+                    )
+
+
 def _validate(handler: Any, action: str) -> None:
     body: dict[str, Any] = handler.body if isinstance(handler.body, dict) else {}
     backend = handler.dynamodb_backend
@@ -394,6 +422,8 @@ def _validate(handler: Any, action: str) -> None:
         if action == "put_item":
             _check_item_sets(body.get("Item"))
             _check_index_keys(body.get("Item") or {}, backend.get_table(body["TableName"]))
+        elif action == "query":
+            _check_key_condition_types(body, backend.get_table(body["TableName"]))
 
 
 def _validate_batch_write(body: dict[str, Any], backend: Any) -> None:

@@ -35,6 +35,9 @@ Evidence (AWS documentation pages, found with the search tool, corpus ``docs``; 
   like: "Value provided in ExpressionAttributeValues unused in expressions: keys: {:val1}"") and
   ``test_update_expression_set_copy`` (an unused ``#three``); dynalite's validation suite (run against DynamoDB)
   ``putItem``: "ExpressionAttributeValues can only be specified when using expressions: ConditionExpression is null".
+- [KEYCONDITION] A Query whose key condition value has another type than the key's declared type: DynamoDB answers
+  ValidationException "One or more parameter values were invalid: Condition parameter type does not match schema
+  type" (dynalite's DynamoDB-verified query validation; the error users report from DynamoDB for a typed GSI key).
 """
 
 from __future__ import annotations
@@ -508,6 +511,43 @@ CASES = [
         VALIDATION,
         "multiple operations on one item",
         "TRANSACT",
+    ),
+    Case(
+        "Query table key compared with a number (key declares S)",
+        "query",
+        {"TableName": TABLE, "KeyConditionExpression": "taskId = :k", "ExpressionAttributeValues": {":k": {"N": "1"}}},
+        400,
+        VALIDATION,
+        "Condition parameter type does not match schema type",
+        "KEYCONDITION",
+    ),
+    Case(
+        "Query GSI sort key createdAt compared with a string (index declares N)",
+        "query",
+        {
+            "TableName": TABLE,
+            "IndexName": "byStatus",
+            "KeyConditionExpression": "#s = :s AND createdAt < :before",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": {":s": {"S": "QUEUED"}, ":before": {"S": "1700000000"}},
+        },
+        400,
+        VALIDATION,
+        "Condition parameter type does not match schema type",
+        "KEYCONDITION",
+    ),
+    Case(
+        "Query GSI with typed values is accepted (the reconciler's query)",
+        "query",
+        {
+            "TableName": TABLE,
+            "IndexName": "byStatus",
+            "KeyConditionExpression": "#s = :s AND createdAt < :before",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": {":s": {"S": "QUEUED"}, ":before": {"N": "1700000000"}},
+        },
+        200,
+        evidence="KEYCONDITION",
     ),
     Case(
         "PutItem ReturnValuesOnConditionCheckFailure outside NONE | ALL_OLD",
