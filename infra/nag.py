@@ -24,8 +24,8 @@ ACKNOWLEDGEMENTS: dict[str, str] = {
     "AwsSolutions-IAM5[Resource::<FunctionsProcessTaskFunctionFF37817D.Arn>:*]": (
         "Invoke on the function's versions and aliases (CDK's LambdaInvoke grant); one function only."
     ),
-    "AwsSolutions-IAM5[Resource::<FunctionsCancelTaskFunctionD9098AC1.Arn>:*]": (
-        "The cancel pipe may invoke the function's versions and aliases; one function only."
+    "AwsSolutions-IAM5[Resource::<FunctionsTaskChangesFunction2CFB5830.Arn>:*]": (
+        "The task-changes pipe may invoke the function's versions and aliases; one function only."
     ),
     "AwsSolutions-IAM5[Resource::<FunctionsReconcileTasksFunction02A7154F.Arn>:*]": (
         "Invoke on the function's versions and aliases (CDK's LambdaInvoke grant, reconciler workflow); one function only."

@@ -6,7 +6,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from infra.constructs.api import TaskApi
-from infra.constructs.functions import Functions
+from infra.constructs.functions import TASK_CHANGES, Functions
 from infra.constructs.notifications import Notifications
 from infra.constructs.observability import Observability
 from infra.constructs.pipe import TaskPipes
@@ -47,17 +47,24 @@ class TaskrailStack(Stack):
                 results_bucket=storage.results_bucket,
                 validate_function=functions.validate,
                 process_function=functions.process,
-                event_bus=notifications.event_bus,
-                dead_letter_queue=notifications.dead_letter_queue,
             ),
         )
-        workflow.state_machine.grant_execution(functions.cancel, "states:DescribeExecution", "states:StopExecution")
+        # One function reads the stream's changes after the start: cancels and outcomes (the outbox).
+        task_changes = functions.add(
+            TASK_CHANGES,
+            environment={
+                "DEAD_LETTER_QUEUE_URL": notifications.dead_letter_queue.queue_url,
+                "EVENT_BUS_NAME": notifications.event_bus.event_bus_name,
+            },
+        )
+        self._grant_task_changes_access(storage, notifications, task_changes)
+        workflow.state_machine.grant_execution(task_changes, "states:DescribeExecution", "states:StopExecution")
         TaskPipes(
             self,
             "Pipes",
             table=storage.tasks_table,
             state_machine=workflow.state_machine,
-            cancel_function=functions.cancel,
+            task_changes_function=task_changes,
             dead_letter_queue=notifications.pipe_dead_letter_queue,
         )
         api = TaskApi(self, "Api", table=storage.tasks_table, user_index=storage.user_index)
@@ -68,7 +75,6 @@ class TaskrailStack(Stack):
             tasks_table=storage.tasks_table,
             status_index=storage.status_index,
             lifecycle=workflow.state_machine,
-            dead_letter_queue=notifications.dead_letter_queue,
         )
         Observability(
             self,
@@ -99,6 +105,20 @@ class TaskrailStack(Stack):
         }
         for name, value in outputs.items():
             CfnOutput(self, name.value, value=value)
+
+    @staticmethod
+    def _grant_task_changes_access(storage: Storage, notifications: Notifications, function: lambda_.IFunction) -> None:
+        """The outbox: mark the task delivered, one idempotency record per delivery, the event, the DLQ message."""
+        for actions, resources in (
+            (["dynamodb:UpdateItem"], [storage.tasks_table.table_arn]),
+            (
+                ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+                [storage.idempotency_table.table_arn],
+            ),
+            (["events:PutEvents"], [notifications.event_bus.event_bus_arn]),
+            (["sqs:SendMessage"], [notifications.dead_letter_queue.queue_arn]),
+        ):
+            function.add_to_role_policy(iam.PolicyStatement(actions=actions, resources=resources))
 
     @staticmethod
     def _grant_function_access(storage: Storage, functions: Functions) -> None:

@@ -35,15 +35,6 @@ DYNAMODB_THROTTLING_ERRORS = [
     "DynamoDB.InternalServerErrorException",
 ]
 S3_SERVICE_ERRORS = ["S3.S3Exception", "S3.SdkClientException"]
-# No state publishes to SNS (outcomes reach the topic through an EventBridge rule). An SQS service error is
-# SQS.AmazonSQSException in the SDK's naming and SQS.SdkClientException in the interpreters' (LocalStack's
-# state_task_service_sqs.py); both are retried.
-NOTIFICATION_ERRORS = [
-    "SQS.AmazonSQSException",
-    "SQS.SdkClientException",
-    "EventBridge.AmazonEventBridgeException",
-    "EventBridge.FailedEntry",
-]
 
 
 @dataclass(frozen=True)
@@ -89,7 +80,6 @@ LAMBDA_SERVICE = RetryPolicy(errors=LAMBDA_SERVICE_ERRORS, interval_seconds=2, m
 # Throttling of the direct service integrations: short and quick.
 DYNAMODB_THROTTLING = RetryPolicy(errors=DYNAMODB_THROTTLING_ERRORS, interval_seconds=1, max_attempts=5)
 S3_SERVICE = RetryPolicy(errors=S3_SERVICE_ERRORS, interval_seconds=1, max_attempts=4)
-NOTIFICATION = RetryPolicy(errors=NOTIFICATION_ERRORS, interval_seconds=1, max_attempts=4)
 # The reconciler's run is idempotent and repeats every few minutes anyway: any failure is retried whole,
 # twice, and then fails the execution (alarmed). States.TaskFailed comes after LAMBDA_SERVICE in the Retry
 # list, so Lambda's own errors keep their schedule.

@@ -1,4 +1,9 @@
-"""The task-lifecycle workflow: claim → validate → process → store → mark → notify.
+"""The task-lifecycle workflow: claim → validate → process → store → mark.
+
+Outcomes leave from the table, not from the workflow: the terminal write (MarkSucceeded, MarkRejected,
+RecordFailure) is the outbox entry, and the task-changes function publishes the outcome event and sends the DLQ
+message from its stream record (``lambdas/task_changes/outbox.py``), so a delivery that fails is retried and
+repaired instead of lost (docs/DECISIONS.md).
 
 The execution input is what the EventBridge Pipe delivers: a JSON array of one task id, ``["<taskId>"]``
 (the pipe's input template reduces each stream record to the id; a pipe always delivers an array). The id
@@ -18,15 +23,13 @@ from dataclasses import dataclass
 
 from aws_cdk import Duration
 from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_events as events
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from task_common.contract import EVENT_SOURCE, OUTCOME_DETAIL_TYPE, RESULT_KEY_FORMAT, EndState, Status
+from task_common.contract import RESULT_KEY_FORMAT, EndState, Status
 from workflows import retry_policies as retry
 
 WORKFLOW_NAME = "task_lifecycle"
@@ -35,6 +38,8 @@ EXECUTION_TIMEOUT = Duration.hours(2)
 TASK_ID = "$$.Execution.Input[0]"
 NOW = "$$.State.EnteredTime"
 RECORD_ERROR = "#error = :error, #cause = :cause, updatedAt = :now, finishedAt = :now"
+# Every terminal write opens the outbox entry: the task-changes function delivers the outcome and closes it.
+PENDING = "outcomePending = "
 
 
 @dataclass(frozen=True)
@@ -43,8 +48,6 @@ class LifecycleResources:
     results_bucket: s3.IBucket
     validate_function: lambda_.IFunction
     process_function: lambda_.IFunction
-    event_bus: events.IEventBus
-    dead_letter_queue: sqs.IQueue
 
 
 def _s(path_or_value: str) -> tasks.DynamoAttributeValue:
@@ -106,7 +109,7 @@ class TaskLifecycle(Construct):
             key=_task_key(),
             update_expression=(
                 "SET #status = :running, executionArn = :arn, startedAt = :now, updatedAt = :now, "
-                "progress = :zero ADD attempt :one"
+                "progress = :zero REMOVE outcomePending, outcomeDelivered ADD attempt :one"
             ),
             condition_expression="#status = :queued",
             expression_attribute_names={"#status": "status"},
@@ -203,63 +206,6 @@ class TaskLifecycle(Construct):
         retry.S3_SERVICE.apply_to(store)
         return store
 
-    def _announce(self, prefix: str, outcome: Status) -> sfn.TaskStateBase:
-        """One event on the task bus per outcome; an EventBridge rule fans it out to the SNS topic, so
-        notifying costs one state transition, not two (see docs/COST.md)."""
-        detail_type = OUTCOME_DETAIL_TYPE[outcome]
-        message = {
-            "taskId": sfn.JsonPath.string_at(TASK_ID),
-            "outcome": outcome.value,
-            "executionArn": sfn.JsonPath.string_at("$$.Execution.Id"),
-        }
-        if outcome == Status.SUCCEEDED:
-            message["resultLocation"] = sfn.JsonPath.format(
-                f"s3://{self._r.results_bucket.bucket_name}/{RESULT_KEY_FORMAT}",
-                sfn.JsonPath.string_at(TASK_ID),
-            )
-        else:
-            message["error"] = sfn.JsonPath.string_at("$.error.Error")
-            message["cause"] = sfn.JsonPath.string_at("$.error.Cause")
-        announce = tasks.EventBridgePutEvents(
-            self,
-            f"Publish{prefix}Event",
-            comment=f"Emits {detail_type} on the task event bus",
-            entries=[
-                tasks.EventBridgePutEventsEntry(
-                    detail=sfn.TaskInput.from_object(message),
-                    detail_type=detail_type,
-                    source=EVENT_SOURCE,
-                    event_bus=self._r.event_bus,
-                )
-            ],
-            result_path=sfn.JsonPath.DISCARD,
-            task_timeout=sfn.Timeout.duration(Duration.seconds(30)),
-        )
-        retry.NOTIFICATION.apply_to(announce)
-        return announce
-
-    def _send_to_dead_letter_queue(self) -> tasks.SqsSendMessage:
-        send = tasks.SqsSendMessage(
-            self,
-            "SendToDeadLetterQueue",
-            comment="Full context of the failure, for `taskrail replay`",
-            queue=self._r.dead_letter_queue,
-            message_body=sfn.TaskInput.from_object(
-                {
-                    "taskId": sfn.JsonPath.string_at(TASK_ID),
-                    "executionArn": sfn.JsonPath.string_at("$$.Execution.Id"),
-                    "input": sfn.JsonPath.object_at("$$.Execution.Input"),
-                    "error": sfn.JsonPath.string_at("$.error.Error"),
-                    "cause": sfn.JsonPath.string_at("$.error.Cause"),
-                    "attempt": sfn.JsonPath.number_at("$.attempt"),
-                }
-            ),
-            result_path=sfn.JsonPath.DISCARD,
-            task_timeout=sfn.Timeout.duration(Duration.seconds(30)),
-        )
-        retry.NOTIFICATION.apply_to(send)
-        return send
-
     # -- wiring -------------------------------------------------------------------------------------------
 
     def _build(self) -> sfn.IChainable:
@@ -272,7 +218,7 @@ class TaskLifecycle(Construct):
             comment="RUNNING → SUCCEEDED with the result location",
             set_expression=(
                 "SET #status = :succeeded, progress = :hundred, resultLocation = :location, "
-                "updatedAt = :now, finishedAt = :now"
+                f"updatedAt = :now, finishedAt = :now, {PENDING}:succeeded"
             ),
             values={
                 ":succeeded": _s(Status.SUCCEEDED.value),
@@ -285,28 +231,24 @@ class TaskLifecycle(Construct):
                 ),
             },
         )
-        publish_succeeded = self._announce("Success", Status.SUCCEEDED)
 
         mark_rejected = self._update_status(
             "MarkRejected",
             comment="RUNNING → REJECTED: invalid input is never retried",
-            set_expression=f"SET #status = :rejected, {RECORD_ERROR}",
+            set_expression=f"SET #status = :rejected, {RECORD_ERROR}, {PENDING}:rejected",
             values={
                 ":rejected": _s(Status.REJECTED.value),
                 ":error": _s("$.error.Error"),
                 ":cause": _s("$.error.Cause"),
             },
         )
-        publish_rejected = self._announce("Rejection", Status.REJECTED)
 
         record_failure = self._update_status(
             "RecordFailure",
             comment="RUNNING → FAILED with the error and its cause",
-            set_expression=f"SET #status = :failed, {RECORD_ERROR}",
+            set_expression=f"SET #status = :failed, {RECORD_ERROR}, {PENDING}:failed",
             values={":failed": _s(Status.FAILED.value), ":error": _s("$.error.Error"), ":cause": _s("$.error.Cause")},
         )
-        send_to_dlq = self._send_to_dead_letter_queue()
-        publish_failed = self._announce("Failure", Status.FAILED)
 
         already_claimed = sfn.Succeed(
             self, EndState.ALREADY_CLAIMED.value, comment="A duplicate delivery: nothing to do"
@@ -319,7 +261,10 @@ class TaskLifecycle(Construct):
             self, EndState.REJECTED.value, comment="The task's input is invalid: the task is REJECTED"
         )
         failed = sfn.Fail(
-            self, EndState.FAILED.value, error=EndState.FAILED.value, cause="The task failed; its context is in the DLQ"
+            self,
+            EndState.FAILED.value,
+            error=EndState.FAILED.value,
+            cause="The task failed; the task-changes function sends its context to the DLQ",
         )
 
         error_path = "$.error"
@@ -335,13 +280,12 @@ class TaskLifecycle(Construct):
         mark_rejected.add_catch(cancelled, errors=[retry.CONDITION_FAILED], result_path=sfn.JsonPath.DISCARD)
         record_failure.add_catch(cancelled, errors=[retry.CONDITION_FAILED], result_path=sfn.JsonPath.DISCARD)
 
-        mark_rejected.next(publish_rejected).next(rejected)
-        record_failure.next(send_to_dlq).next(publish_failed).next(failed)
+        mark_rejected.next(rejected)
+        record_failure.next(failed)
         return (
             claim.next(validate)
             .next(process)
             .next(store)
             .next(mark_succeeded)
-            .next(publish_succeeded)
             .next(sfn.Succeed(self, EndState.SUCCEEDED.value))
         )

@@ -50,11 +50,11 @@ PROCESS = FunctionSpec(
     memory_mb=512,
     description="Runs a task through its task type and reports progress",
 )
-CANCEL = FunctionSpec(
-    "CancelTaskFunction",
-    "cancel_task.handler.handler",
+TASK_CHANGES = FunctionSpec(
+    "TaskChangesFunction",
+    "task_changes.handler.handler",
     Duration.seconds(30),
-    description="Stops the execution of a task its owner cancelled",
+    description="Stops cancelled tasks' executions; delivers each outcome event and DLQ message once",
 )
 RECONCILE = FunctionSpec(
     "ReconcileTasksFunction",
@@ -74,7 +74,6 @@ class Functions(Construct):
         self._all: list[lambda_.Function] = []
         self.validate = self._function(VALIDATE)
         self.process = self._function(PROCESS)
-        self.cancel = self._function(CANCEL)
 
     @property
     def all(self) -> list[lambda_.Function]:

@@ -1,4 +1,7 @@
-"""EventBridge Pipes from the Tasks table stream: INSERT starts a workflow, CANCELLED stops one."""
+"""EventBridge Pipes from the Tasks table stream: INSERT starts a workflow; every other change that needs an action
+(a cancel, an outcome not yet delivered) goes to the task-changes function. Two pipes, because a DynamoDB stream
+serves at most two readers per shard ("Change data capture for DynamoDB Streams"): the outbox shares the cancel
+pipe's reader instead of adding one."""
 
 import json
 
@@ -13,7 +16,19 @@ from aws_cdk.aws_dynamodb import ITable
 from constructs import Construct
 
 START_FILTER = {"eventName": ["INSERT"]}
+# A cancel, or a terminal outcome still pending (the outbox: each terminal write sets outcomePending to the status,
+# the task-changes function's mark removes it, so the mark's own MODIFY is filtered out). One pipe's filters are
+# ORed.
 CANCEL_FILTER = {"eventName": ["MODIFY"], "dynamodb": {"NewImage": {"status": {"S": ["CANCELLED"]}}}}
+OUTCOME_FILTER = {
+    "eventName": ["MODIFY"],
+    "dynamodb": {
+        "NewImage": {
+            "status": {"S": ["SUCCEEDED", "REJECTED", "FAILED"]},
+            "outcomePending": {"S": ["SUCCEEDED", "REJECTED", "FAILED"]},
+        }
+    },
+}
 # The workflow needs only the task id; everything else is read from the table by the steps that need it.
 START_INPUT_TEMPLATE = '"<$.dynamodb.NewImage.taskId.S>"'
 MAXIMUM_RETRY_ATTEMPTS = 10
@@ -36,7 +51,7 @@ class TaskPipes(Construct):
         *,
         table: ITable,
         state_machine: sfn.IStateMachine,
-        cancel_function: lambda_.IFunction,
+        task_changes_function: lambda_.IFunction,
         dead_letter_queue: sqs.IQueue,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -64,24 +79,24 @@ class TaskPipes(Construct):
         )
         self.start_pipe.node.add_dependency(start_role)
 
-        cancel_role = self._role("CancelPipeRole")
-        cancel_function.grant_invoke(cancel_role)
-        self.cancel_pipe = pipes.CfnPipe(
+        changes_role = self._role("TaskChangesPipeRole")
+        task_changes_function.grant_invoke(changes_role)
+        self.task_changes_pipe = pipes.CfnPipe(
             self,
-            "CancelExecutionPipe",
-            description="Stops the execution of a task its owner cancelled",
-            role_arn=cancel_role.role_arn,
-            log_configuration=self._log_configuration("CancelExecutionPipeLogs", cancel_role),
+            "TaskChangesPipe",
+            description="Cancels and undelivered outcomes to the task-changes function",
+            role_arn=changes_role.role_arn,
+            log_configuration=self._log_configuration("TaskChangesPipeLogs", changes_role),
             source=self._stream_arn,
-            source_parameters=self._source_parameters(CANCEL_FILTER),
-            target=cancel_function.function_arn,
+            source_parameters=self._source_parameters(CANCEL_FILTER, OUTCOME_FILTER),
+            target=task_changes_function.function_arn,
             target_parameters=pipes.CfnPipe.PipeTargetParametersProperty(
                 lambda_function_parameters=pipes.CfnPipe.PipeTargetLambdaFunctionParametersProperty(
                     invocation_type="REQUEST_RESPONSE"
                 ),
             ),
         )
-        self.cancel_pipe.node.add_dependency(cancel_role)
+        self.task_changes_pipe.node.add_dependency(changes_role)
 
     @property
     def _stream_arn(self) -> str:
@@ -119,11 +134,11 @@ class TaskPipes(Construct):
         )
 
     def _source_parameters(
-        self, pattern: dict, *, parallelization_factor: int = 1
+        self, *patterns: dict, parallelization_factor: int = 1
     ) -> pipes.CfnPipe.PipeSourceParametersProperty:
         return pipes.CfnPipe.PipeSourceParametersProperty(
             filter_criteria=pipes.CfnPipe.FilterCriteriaProperty(
-                filters=[pipes.CfnPipe.FilterProperty(pattern=json.dumps(pattern))]
+                filters=[pipes.CfnPipe.FilterProperty(pattern=json.dumps(pattern)) for pattern in patterns]
             ),
             dynamo_db_stream_parameters=pipes.CfnPipe.PipeSourceDynamoDBStreamParametersProperty(
                 starting_position="TRIM_HORIZON",

@@ -38,7 +38,6 @@ class Reconciler(Construct):
         tasks_table: dynamodb.ITable,
         status_index: str,
         lifecycle: sfn.IStateMachine,
-        dead_letter_queue: sqs.IQueue,
     ) -> None:
         super().__init__(scope, construct_id)
         self._status_index = status_index
@@ -46,11 +45,10 @@ class Reconciler(Construct):
             RECONCILE,
             environment={
                 STATUS_INDEX_ENV: status_index,
-                "DEAD_LETTER_QUEUE_URL": dead_letter_queue.queue_url,
                 "STUCK_QUEUED_AFTER_SECONDS": str(int(STUCK_QUEUED_AFTER.to_seconds())),
             },
         )
-        self._grant_function_access(tasks_table, lifecycle, dead_letter_queue)
+        self._grant_function_access(tasks_table, lifecycle)
 
         workflow = ReconcilerWorkflow(
             self,
@@ -103,9 +101,7 @@ class Reconciler(Construct):
             ),
         )
 
-    def _grant_function_access(
-        self, table: dynamodb.ITable, lifecycle: sfn.IStateMachine, dead_letter_queue: sqs.IQueue
-    ) -> None:
+    def _grant_function_access(self, table: dynamodb.ITable, lifecycle: sfn.IStateMachine) -> None:
         """Explicit statements, as for the other functions: the L2 grants add actions the function never calls."""
 
         def allow(actions: list[str], resources: list[str]) -> None:
@@ -116,4 +112,3 @@ class Reconciler(Construct):
         allow(["states:StartExecution"], [lifecycle.state_machine_arn])
         # The same executions resource as the L2 grant_execution (one state machine's executions only).
         lifecycle.grant_execution(self.function, "states:DescribeExecution")
-        allow(["sqs:SendMessage"], [dead_letter_queue.queue_arn])

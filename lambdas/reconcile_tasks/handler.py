@@ -4,7 +4,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from reconcile_tasks.logic import reconcile_tasks
-from task_common.aws import DynamoDBTaskStore, SqsDeadLetterQueue, StepFunctionsExecutions
+from task_common.aws import DynamoDBTaskStore, StepFunctionsExecutions
 from task_common.config import ReconcilerConfig
 from task_common.models import ReconcileRequest
 from task_common.observability import logger, metrics, tracer
@@ -12,7 +12,6 @@ from task_common.observability import logger, metrics, tracer
 CONFIG = ReconcilerConfig.from_environ()
 TASKS = DynamoDBTaskStore(CONFIG.tasks_table_name, status_index=CONFIG.tasks_status_index_name)
 EXECUTIONS = StepFunctionsExecutions()
-DEAD_LETTERS = SqsDeadLetterQueue(CONFIG.dead_letter_queue_url)
 
 
 @logger.inject_lambda_context
@@ -24,7 +23,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         request,
         tasks=TASKS,
         executions=EXECUTIONS,
-        dead_letters=DEAD_LETTERS,
         now_ms=int(time.time() * 1000),
         stuck_queued_after_seconds=CONFIG.stuck_queued_after_seconds,
         max_tasks_per_run=CONFIG.max_tasks_per_run,

@@ -5,8 +5,9 @@
   ``{taskId}-q{attempt}``, so two runs never start it twice; if that execution already exists and ended
   without claiming the task, the task is FAILED to the dead-letter queue instead (replay takes it from there).
 - A task RUNNING whose execution is no longer running (timed out, aborted, failed outside the workflow's
-  Catch) would stay RUNNING for ever: it is marked FAILED and its context sent to the dead-letter queue, in
-  the shape the lifecycle's own failure path sends, so ``taskrail replay`` works on it.
+  Catch) would stay RUNNING for ever: it is marked FAILED. That write, like the workflow's, opens the task's
+  outbox entry (``outcomePending``): the task-changes function sends the DLQ message and the outcome event, once,
+  whoever failed the task (``task_changes/outbox.py``), so ``taskrail replay`` works on it.
 
 Every write is conditional on the task being as it was read, so a run repeated, or two runs at once, change
 each task at most once. The claim in the lifecycle stays the exactly-once gate for starts.
@@ -23,10 +24,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from task_common.contract import UNSUCCESSFUL_EXECUTION_STATUSES, reconciler_execution_name
 from task_common.errors import ReconciliationIncomplete
-from task_common.models import DeadLetterMessage, ReconcileRequest, ReconcileResult, TaskRecord, TaskStatus
+from task_common.models import ReconcileRequest, ReconcileResult, TaskRecord, TaskStatus
 from task_common.observability import logger, metrics, tracer
 from task_common.ports import (
-    DeadLetterQueue,
     LifecycleExecutions,
     ReconcilerTasks,
     TaskNotFound,
@@ -72,12 +72,10 @@ class TaskReconciler:
         *,
         tasks: ReconcilerTasks,
         executions: LifecycleExecutions,
-        dead_letters: DeadLetterQueue,
     ) -> None:
         self._state_machine_arn = request.lifecycle_state_machine_arn
         self._tasks = tasks
         self._executions = executions
-        self._dead_letters = dead_letters
 
     def start_stuck(self, task: TaskRecord) -> Outcome:
         name = start_execution_name(task.task_id, task.attempt)
@@ -126,22 +124,11 @@ class TaskReconciler:
         return current if same else None
 
     def _fail(self, task: TaskRecord, *, execution_arn: str, cause: str) -> Outcome:
-        """The message goes before the status: if the run stops between the two writes, the task is still as
-        read and the next run repeats both (replay ignores a duplicate message); the other order could lose the
-        message for good."""
+        """One conditional write; the DLQ message and the event leave from it (the outbox), so a run that stops
+        half-way loses nothing and two runs never send two messages."""
         current = self._unchanged(task)
         if current is None:
             return Outcome.CHANGED_MEANWHILE
-        self._dead_letters.send(
-            DeadLetterMessage(
-                task_id=current.task_id,
-                execution_arn=execution_arn,
-                input=[current.task_id],
-                error=EXECUTION_ENDED,
-                cause=cause,
-                attempt=current.attempt,
-            )
-        )
         if not self._tasks.fail_task(current, execution_arn=execution_arn, error=EXECUTION_ENDED, cause=cause):
             return Outcome.CHANGED_MEANWHILE
         logger.warning("marked a task FAILED", extra={"taskId": current.task_id, "cause": cause})
@@ -154,14 +141,13 @@ def reconcile_tasks(
     *,
     tasks: ReconcilerTasks,
     executions: LifecycleExecutions,
-    dead_letters: DeadLetterQueue,
     now_ms: int,
     stuck_queued_after_seconds: int,
     max_tasks_per_run: int,
 ) -> ReconcileResult:
     """One task's failure does not stop the others; the run then raises ReconciliationIncomplete, and the
     workflow retries it whole (every step is idempotent)."""
-    reconciler = TaskReconciler(request, tasks=tasks, executions=executions, dead_letters=dead_letters)
+    reconciler = TaskReconciler(request, tasks=tasks, executions=executions)
     created_before = now_ms - stuck_queued_after_seconds * 1000
     # One more than the cap tells whether the run saw everything.
     queued = tasks.tasks_with_status(TaskStatus.QUEUED, created_before=created_before, limit=max_tasks_per_run + 1)

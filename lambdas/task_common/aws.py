@@ -110,11 +110,33 @@ class DynamoDBTaskStore(TaskStore, ReconcilerTasks):
                 Key={"taskId": {"S": task.task_id}},
                 UpdateExpression=(
                     "SET #status = :failed, executionArn = :arn, #error = :error, #cause = :cause, "
-                    "updatedAt = :now, finishedAt = :now"
+                    "updatedAt = :now, finishedAt = :now, outcomePending = :failed"
                 ),
                 ConditionExpression=f"#status = :status AND attempt = :attempt AND {same_execution}",
                 ExpressionAttributeNames={"#status": "status", "#error": "error", "#cause": "cause"},
                 ExpressionAttributeValues=values,
+            )
+        except ClientError as client_error:
+            if _error_code(client_error) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def mark_outcome_delivered(self, task_id: str, *, status: str, execution_arn: str, key: str) -> bool:
+        """The outbox entry is done: ``outcomeDelivered`` = the delivery key and ``outcomePending`` removed, if the
+        task is still that pending outcome of that execution (False otherwise: it moved on, or was marked)."""
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table_name,
+                Key={"taskId": {"S": task_id}},
+                UpdateExpression="SET outcomeDelivered = :key REMOVE outcomePending",
+                ConditionExpression="#status = :status AND outcomePending = :status AND executionArn = :arn",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":key": {"S": key},
+                    ":status": {"S": status},
+                    ":arn": {"S": execution_arn},
+                },
             )
         except ClientError as client_error:
             if _error_code(client_error) == "ConditionalCheckFailedException":

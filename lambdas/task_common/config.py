@@ -42,13 +42,21 @@ DEFAULT_MAX_TASKS_PER_RUN = 500
 
 
 class ReconcilerConfig(EnvironmentModel):
-    """Reconcile: the Tasks table and its index by status, the dead-letter queue, when a QUEUED task counts as
+    """Reconcile: the Tasks table and its index by status, when a QUEUED task counts as
     stuck, and how many tasks of each status one run looks at (oldest first; the next run picks up the rest)."""
 
     tasks_table_name: str = Field(alias="TASKS_TABLE_NAME", min_length=1)
     tasks_status_index_name: str = Field(alias=STATUS_INDEX_ENV, min_length=1)
-    dead_letter_queue_url: str = Field(alias="DEAD_LETTER_QUEUE_URL", min_length=1)
     stuck_queued_after_seconds: int = Field(
         default=DEFAULT_STUCK_QUEUED_AFTER_SECONDS, alias="STUCK_QUEUED_AFTER_SECONDS", ge=0
     )
     max_tasks_per_run: int = Field(default=DEFAULT_MAX_TASKS_PER_RUN, alias="MAX_TASKS_PER_RUN", gt=0)
+
+
+class TaskChangesConfig(EnvironmentModel):
+    """Task changes: the Tasks table (the outbox), the idempotency table, where outcomes go."""
+
+    tasks_table_name: str = Field(alias="TASKS_TABLE_NAME", min_length=1)
+    idempotency_table_name: str = Field(alias="IDEMPOTENCY_TABLE_NAME", min_length=1)
+    dead_letter_queue_url: str = Field(alias="DEAD_LETTER_QUEUE_URL", min_length=1)
+    event_bus_name: str = Field(alias="EVENT_BUS_NAME", min_length=1)

@@ -30,5 +30,9 @@ class ReconciliationIncomplete(Exception):
     """Some tasks could not be reconciled in this run; the others were. The run is safe to repeat."""
 
 
+class DeliveryFailed(Exception):
+    """An outcome could not be delivered (a refused event entry): the pipe retries the record."""
+
+
 EXPECTED_ERRORS = (ValidationFailed, TransientTaskError, PermanentTaskError, TaskCancelled)
 ERROR_NAMES = {cls.__name__ for cls in EXPECTED_ERRORS}

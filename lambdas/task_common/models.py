@@ -130,9 +130,17 @@ class CancelResult(CamelModel):
     skipped: list[SkippedExecution] = Field(default_factory=list)
 
 
+class TaskChangesResult(CancelResult):
+    """What one batch of task changes did: the executions stopped (cancels) and the outcomes delivered, by key
+    (``moved_on``: delivered, but the task had changed before the mark)."""
+
+    delivered: list[str] = Field(default_factory=list)
+    moved_on: list[str] = Field(default_factory=list)
+
+
 class DeadLetterMessage(CamelModel):
-    """What the dead-letter queue holds for a failed task: the lifecycle's SendToDeadLetterQueue state and the
-    reconciler both write this shape, and ``taskrail replay`` reads it."""
+    """What the dead-letter queue holds for a failed task: the task-changes function sends it from the FAILED
+    item (``task_changes.outbox``), whoever failed the task, and ``taskrail replay`` reads it."""
 
     task_id: str
     execution_arn: str

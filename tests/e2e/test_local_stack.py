@@ -110,7 +110,7 @@ def test_cancelling_a_long_task_stops_its_execution(stack: LocalStack, alice: Ta
     # When its owner cancels it
     assert alice.cancel(task_id)["status"] == "CANCELLED"
 
-    # Then the cancel pipe → CancelTaskFunction → StopExecution aborts it, and the task stays CANCELLED
+    # Then the task-changes pipe → TaskChangesFunction → StopExecution aborts it, and the task stays CANCELLED
     sfn = stack.clients("stepfunctions")
     arn = running["executionArn"]
     assert wait_for(lambda: sfn.describe_execution(executionArn=arn)["status"] == "ABORTED", timeout=30)

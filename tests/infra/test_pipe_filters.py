@@ -15,11 +15,13 @@ import pytest
 
 from taskrail.local.pipes import matches
 
-START, CANCEL = "StartWorkflowPipe", "CancelExecutionPipe"
+START, CHANGES = "StartWorkflowPipe", "TaskChangesPipe"
 
 
-def record(event_name: str, status: str | None) -> dict[str, Any]:
+def record(event_name: str, status: str | None, pending: str | None = None) -> dict[str, Any]:
     image = {"taskId": {"S": "t-1"}, **({"status": {"S": status}} if status else {})}
+    if pending:
+        image["outcomePending"] = {"S": pending}
     return {"eventName": event_name, "dynamodb": {"Keys": {"taskId": {"S": "t-1"}}, "NewImage": image}}
 
 
@@ -28,11 +30,15 @@ ROWS = [
     (START, record("MODIFY", "QUEUED"), False),
     (START, record("MODIFY", "RUNNING"), False),
     (START, record("REMOVE", None), False),
-    (CANCEL, record("MODIFY", "CANCELLED"), True),
-    (CANCEL, record("MODIFY", "RUNNING"), False),
-    (CANCEL, record("MODIFY", "SUCCEEDED"), False),
-    (CANCEL, record("INSERT", "CANCELLED"), False),
-    (CANCEL, record("REMOVE", None), False),
+    (CHANGES, record("MODIFY", "CANCELLED"), True),
+    (CHANGES, record("MODIFY", "RUNNING"), False),
+    (CHANGES, record("MODIFY", "INSERT"), False),
+    (CHANGES, record("INSERT", "CANCELLED"), False),
+    (CHANGES, record("REMOVE", None), False),
+    # The outbox: a terminal outcome while pending; the mark (pending removed) and later changes are not.
+    *((CHANGES, record("MODIFY", status, pending=status), True) for status in ("SUCCEEDED", "REJECTED", "FAILED")),
+    *((CHANGES, record("MODIFY", status), False) for status in ("SUCCEEDED", "REJECTED", "FAILED")),
+    (CHANGES, record("MODIFY", "RUNNING", pending="FAILED"), False),
 ]
 
 
@@ -50,7 +56,11 @@ def pipe_filters(template: dict[str, Any], name: str) -> list[Any]:
 @pytest.mark.parametrize(
     ("pipe", "stream_record", "delivered"),
     ROWS,
-    ids=[f"{p}-{r['eventName']}-{r['dynamodb']['NewImage'].get('status', {}).get('S')}" for p, r, _ in ROWS],
+    ids=[
+        f"{p}-{r['eventName']}-{r['dynamodb']['NewImage'].get('status', {}).get('S')}"
+        f"-{'pending' if 'outcomePending' in r['dynamodb']['NewImage'] else ''}"
+        for p, r, _ in ROWS
+    ],
 )
 def test_each_pipe_receives_only_the_records_it_is_for(
     template: dict[str, Any], pipe: str, stream_record: dict[str, Any], delivered: bool

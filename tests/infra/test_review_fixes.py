@@ -3,14 +3,14 @@
 from tests.infra.test_template import as_list, resources_of
 
 
-def test_the_start_pipe_processes_ten_batches_of_a_shard_at_once_and_the_cancel_pipe_one(template):
+def test_the_start_pipe_processes_ten_batches_of_a_shard_at_once_and_the_task_changes_pipe_one(template):
     pipes = resources_of(template, "AWS::Pipes::Pipe")
     factors = {
         logical_id: pipe["Properties"]["SourceParameters"]["DynamoDBStreamParameters"].get("ParallelizationFactor", 1)
         for logical_id, pipe in pipes.items()
     }
     assert {k: v for k, v in factors.items() if "Start" in k}.popitem()[1] == 10
-    assert {k: v for k, v in factors.items() if "Cancel" in k}.popitem()[1] == 1
+    assert {k: v for k, v in factors.items() if "TaskChanges" in k}.popitem()[1] == 1
     for pipe in pipes.values():
         assert pipe["Properties"]["SourceParameters"]["DynamoDBStreamParameters"]["BatchSize"] == 1
 

@@ -272,10 +272,25 @@ def _queues_workflows_send_to(template: dict[str, Any]) -> set[str]:
     return found
 
 
+def _queues_functions_dead_letter_to(template: dict[str, Any]) -> set[str]:
+    """Queues a function sends failed tasks to (its DEAD_LETTER_QUEUE_URL)."""
+    return {
+        ref
+        for function in resources_of(template, "AWS::Lambda::Function").values()
+        for name, value in function["Properties"].get("Environment", {}).get("Variables", {}).items()
+        if name == "DEAD_LETTER_QUEUE_URL"
+        for ref in _referenced_ids(value)
+    }
+
+
 def test_every_dead_letter_queue_has_an_alarm_when_not_empty(template):
     queues = set(resources_of(template, "AWS::SQS::Queue"))
-    dead_letter_queues = (_dead_letter_references(template["Resources"]) | _queues_workflows_send_to(template)) & queues
-    # The pipes' DLQ, the rule target's, the schedule's and the workflow's Catch → SendToDeadLetterQueue.
+    dead_letter_queues = (
+        _dead_letter_references(template["Resources"])
+        | _queues_workflows_send_to(template)
+        | _queues_functions_dead_letter_to(template)
+    ) & queues
+    # The pipes' DLQ, the rule target's, the schedule's and the task DLQ (the task-changes function's outbox).
     assert len(dead_letter_queues) >= 4, dead_letter_queues
     alarmed = {
         queue
@@ -312,7 +327,7 @@ def test_functions_get_only_the_actions_they_use(template):
             if role["Ref"] in role_of:
                 for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
                     actions_by_role.setdefault(role_of[role["Ref"]], set()).update(as_list(statement["Action"]))
-    names = ("Validate", "Process", "Cancel", "Reconcile")
+    names = ("Validate", "Process", "TaskChanges", "Reconcile")
     by_name = {next(n for n in names if n in k): v for k, v in actions_by_role.items()}
     tracing_and_logs = {
         "xray:PutTraceSegments",
@@ -330,14 +345,22 @@ def test_functions_get_only_the_actions_they_use(template):
         "s3:PutObject",
         "s3:ListBucket",
     }
-    assert by_name["Cancel"] - tracing_and_logs == {"states:DescribeExecution", "states:StopExecution"}
+    assert by_name["TaskChanges"] - tracing_and_logs == {
+        "states:DescribeExecution",
+        "states:StopExecution",
+        "dynamodb:UpdateItem",  # the outbox mark on the Tasks table
+        "dynamodb:GetItem",  # the idempotency records (and UpdateItem, PutItem, DeleteItem)
+        "dynamodb:PutItem",
+        "dynamodb:DeleteItem",
+        "events:PutEvents",
+        "sqs:SendMessage",
+    }
     assert by_name["Reconcile"] - tracing_and_logs == {
         "dynamodb:Query",
         "dynamodb:GetItem",
         "dynamodb:UpdateItem",
         "states:StartExecution",
         "states:DescribeExecution",
-        "sqs:SendMessage",
     }
 
 
@@ -367,7 +390,7 @@ def test_generated_asl_matches_the_workflow_code(template):
     assert asl_drift(template) == [], "asl/ is stale: run `make asl`"
 
 
-@pytest.mark.parametrize("placeholder", ["TasksTableName", "ProcessTaskFunctionArn", "TaskDeadLetterQueueUrl"])
+@pytest.mark.parametrize("placeholder", ["TasksTableName", "ProcessTaskFunctionArn", "ResultsBucketName"])
 def test_asl_uses_placeholders_for_deployment_values(placeholder):
     text = (Path(__file__).resolve().parents[2] / "asl" / "task_lifecycle.asl.json").read_text()
     assert "${" + placeholder + "}" in text

@@ -122,8 +122,15 @@ def executing_state_machines(aws_environment: Any, monkeypatch: pytest.MonkeyPat
     uninstall_aws_stop_semantics()
 
 
+def load_task_changes(load_handler: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The task-changes function (cancels and outcomes, one pipe), with where outcomes go."""
+    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/dlq")
+    monkeypatch.setenv("EVENT_BUS_NAME", "task-bus")
+    return load_handler("task_changes.handler")
+
+
 def test_handler_stops_a_running_execution_and_skips_finished_or_unknown_ones(
-    aws_environment, load_handler, executing_state_machines
+    aws_environment, load_handler, executing_state_machines, monkeypatch
 ):
     # Given a running execution of the task-lifecycle state machine (a long Wait, so it is still running)
     sfn = aws_environment.sfn
@@ -144,7 +151,7 @@ def test_handler_stops_a_running_execution_and_skips_finished_or_unknown_ones(
     wait_for(lambda: sfn.describe_execution(executionArn=finished_arn)["status"] == "SUCCEEDED")
     assert sfn.describe_execution(executionArn=execution_arn)["status"] == "RUNNING"
     unknown_arn = execution_arn.replace(":task-1", ":task-9")
-    handler = load_handler("cancel_task.handler")
+    handler = load_task_changes(load_handler, monkeypatch)
 
     # When the Pipe delivers the cancellation, twice, alongside one for an unknown execution
     record = stream_record("task-1", "CANCELLED", execution_arn)
@@ -160,11 +167,13 @@ def test_handler_stops_a_running_execution_and_skips_finished_or_unknown_ones(
             {"taskId": "task-2", "executionArn": finished_arn, "reason": "execution not running"},
             {"taskId": "task-9", "executionArn": unknown_arn, "reason": "execution not found"},
         ],
+        "delivered": [],
+        "movedOn": [],
     }
     assert sfn.describe_execution(executionArn=execution_arn)["status"] == "ABORTED"
 
 
-def test_handler_accepts_an_empty_batch(aws_environment, load_handler):
-    handler = load_handler("cancel_task.handler")
+def test_handler_accepts_an_empty_batch(aws_environment, load_handler, monkeypatch):
+    handler = load_task_changes(load_handler, monkeypatch)
 
-    assert handler.handler([], FakeLambdaContext()) == {"stopped": [], "skipped": []}
+    assert handler.handler([], FakeLambdaContext()) == {"stopped": [], "skipped": [], "delivered": [], "movedOn": []}

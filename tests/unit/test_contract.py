@@ -88,14 +88,15 @@ def test_the_lifecycles_end_states_are_the_contracts():
     assert contract.CATCH_PATH_END_STATES.issubset(ends)
 
 
-def test_the_lifecycle_publishes_one_detail_type_per_outcome_from_the_contracts_source():
-    entries = [
-        entry
-        for state in lifecycle_states().values()
-        if state.get("Resource", "").endswith(":events:putEvents")
-        for entry in state["Parameters"]["Entries"]
-    ]
+def test_the_outbox_publishes_one_detail_type_per_outcome_from_the_contracts_source():
+    # Outcome events leave from the table (lambdas/task_changes/outbox.py), no longer from a workflow state
+    from task_changes.outbox import Outcome, deliveries
 
-    published = {entry["Detail"]["outcome"]: entry["DetailType"] for entry in entries}
+    assert not [s for s in lifecycle_states().values() if s.get("Resource", "").endswith(":events:putEvents")]
+    published = {}
+    for status in contract.OUTCOME_DETAIL_TYPE:
+        outcome = Outcome("t-1", status, 1, 0, "arn:x", "E", "c", "s3://b/k")
+        (event,) = [d for d in deliveries(outcome) if d.kind == "event"]
+        published[json.loads(event.body)["outcome"]] = event.detail_type
+        assert event.as_dict()["source"] == contract.EVENT_SOURCE
     assert published == contract.OUTCOME_DETAIL_TYPE
-    assert {entry["Source"] for entry in entries} == {contract.EVENT_SOURCE}

@@ -48,7 +48,7 @@ def test_retried_and_failed_paths_read_from_the_definition():
     assert cost.definition_transitions(DEFINITION, retried) == happy_length + 2  # each retry is a transition
     failed_path = cost.follow_path(DEFINITION, detours={"ProcessTask": "RecordFailure"})
     assert cost.catch_target(DEFINITION, "ProcessTask", "PermanentTaskError") == "RecordFailure"
-    assert "SendToDeadLetterQueue" in failed_path
+    assert "RecordFailure" in failed_path
     assert DEFINITION["States"][failed_path[-1]]["Type"] == "Fail"
     assert cost.definition_transitions(DEFINITION, failed) == len(failed_path)
 

@@ -4,10 +4,11 @@ from typing import Any
 
 import boto3
 import pytest
-from fakes import InMemoryDeadLetterQueue, InMemoryExecutions, InMemoryTaskStore, a_task
+from fakes import InMemoryExecutions, InMemoryTaskStore, a_task
 from moto import mock_aws
 
 from reconcile_tasks.logic import reconcile_tasks, start_execution_name
+from task_changes.outbox import Outcome
 from task_common.aws import DynamoDBTaskStore
 from task_common.errors import ReconciliationIncomplete
 from task_common.models import ReconcileRequest, TaskRecord, TaskStatus
@@ -17,7 +18,7 @@ LIFECYCLE_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:taskrail-Tas
 NOW_MS = 1_735_700_000_000
 MINUTE_MS = 60_000
 THRESHOLD_SECONDS = 300
-# The keys the lifecycle's SendToDeadLetterQueue state writes, which `taskrail replay` reads.
+# The keys of a DLQ message (task_changes/outbox.py), which `taskrail replay` reads.
 DLQ_MESSAGE_KEYS = {"taskId", "executionArn", "input", "error", "cause", "attempt"}
 
 
@@ -41,20 +42,36 @@ def running(task_id: str, execution_arn: str, *, minutes_ago: int = 10, attempt:
     )
 
 
+class OutboxView:
+    """The DLQ messages the task-changes function sends for the tasks the reconciler failed: each FAILED write opens
+    the task's outbox entry (task_changes/outbox.py), one per task and attempt."""
+
+    def __init__(self, tasks: InMemoryTaskStore) -> None:
+        self._tasks = tasks
+
+    @property
+    def messages(self) -> list[dict[str, object]]:
+        found = []
+        for task_id, (error, cause) in self._tasks.failures.items():
+            task = self._tasks.get_task(task_id)
+            outcome = Outcome(task_id, "FAILED", task.attempt, 0, task.execution_arn or "", error, cause, None)
+            found.append(outcome.dead_letter().model_dump(mode="json"))
+        return found
+
+
 class Platform:
     """The reconciler's three ports, in memory."""
 
     def __init__(self, *tasks: TaskRecord, statuses: dict[str, str] | None = None) -> None:
         self.tasks = InMemoryTaskStore(*tasks)
         self.executions = InMemoryExecutions(statuses=dict(statuses or {}))
-        self.dlq = InMemoryDeadLetterQueue()
+        self.dlq = OutboxView(self.tasks)
 
     def reconcile(self, *, max_tasks_per_run: int = 500) -> dict[str, Any]:
         return reconcile_tasks(
             ReconcileRequest(lifecycle_state_machine_arn=LIFECYCLE_ARN),
             tasks=self.tasks,
             executions=self.executions,
-            dead_letters=self.dlq,
             now_ms=NOW_MS,
             stuck_queued_after_seconds=THRESHOLD_SECONDS,
             max_tasks_per_run=max_tasks_per_run,

@@ -10,13 +10,16 @@ from typing import Any, cast
 import pytest
 
 from taskrail.local.inprocess import Platform, in_process_platform
+from tests.workflows.outbox import deliver_task_changes
 
 
 class Lifecycle(Platform):
     """Given/When/Then helpers over one provisioned, in-process platform (no HTTP, no subprocesses)."""
 
     def drain(self, queue_construct: str) -> list[dict[str, Any]]:
-        """Up to 10 messages of the queue, their bodies parsed."""
+        """Up to 10 messages of the queue, their bodies parsed, after the task-changes pipe delivered what the
+        Tasks stream holds (outcome events and DLQ messages leave from the table: tests/workflows/outbox.py)."""
+        deliver_task_changes(self)
         return self.drain_queue(queue_construct)
 
 

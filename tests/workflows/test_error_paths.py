@@ -36,7 +36,7 @@ DYNAMODB_THROTTLING = (
     "DynamoDB.InternalServerError",
     "DynamoDB.InternalServerErrorException",
 )
-DELIVERY = ("SQS.AmazonSQSException", "SQS.SdkClientException", "EventBridge.AmazonEventBridgeException")
+# No state delivers outcomes any more (the task-changes function does, from the table: tests/unit/test_task_changes.py).
 # States.Timeout is left out: a state reports no error name that begins with "States." (AWS), so the vendored
 # interpreter turns a mocked Throw of it into States.Runtime; a real timeout is retried in test_state_timeouts.
 TASK_RETRIED = (
@@ -65,12 +65,8 @@ RETRIED = [
     *(("ProcessTask", e, TO_SUCCESS, "TaskSucceeded") for e in (*TASK_RETRIED, *LAMBDA_SERVICE)),
     *(("StoreResult", e, TO_SUCCESS, "TaskSucceeded") for e in ("S3.S3Exception", "S3.SdkClientException")),
     *(("MarkSucceeded", e, TO_SUCCESS, "TaskSucceeded") for e in DYNAMODB_THROTTLING),
-    *(("PublishSuccessEvent", e, TO_SUCCESS, "TaskSucceeded") for e in (*DELIVERY, "EventBridge.FailedEntry")),
     *(("MarkRejected", e, TO_REJECTION, "TaskRejected") for e in DYNAMODB_THROTTLING),
-    *(("PublishRejectionEvent", e, TO_REJECTION, "TaskRejected") for e in (*DELIVERY, "EventBridge.FailedEntry")),
     *(("RecordFailure", e, TO_FAILURE, "TaskFailed") for e in DYNAMODB_THROTTLING),
-    *(("SendToDeadLetterQueue", e, TO_FAILURE, "TaskFailed") for e in DELIVERY),
-    *(("PublishFailureEvent", e, TO_FAILURE, "TaskFailed") for e in (*DELIVERY, "EventBridge.FailedEntry")),
 ]
 
 # (state, error thrown on every attempt, the path there, the state the catcher leads to, the terminal state)

@@ -28,7 +28,6 @@ HAPPY_PATH_STATES = [
     "ProcessTask",
     "StoreResult",
     "MarkSucceeded",
-    "PublishSuccessEvent",
     "TaskSucceeded",
 ]
 
@@ -211,7 +210,6 @@ def test_validation_error_is_rejected_without_retry_and_without_a_dlq_message(li
         "ClaimTask",
         "ValidateParameters",
         "MarkRejected",
-        "PublishRejectionEvent",
         "TaskRejected",
     ]
     assert invoked == []
@@ -243,8 +241,6 @@ def test_permanent_failure_is_recorded_and_sent_to_the_dlq_with_full_context(lif
         "ValidateParameters",
         "ProcessTask",
         "RecordFailure",
-        "SendToDeadLetterQueue",
-        "PublishFailureEvent",
         "TaskFailed",
     ]
     assert lifecycle.sleeps.retries() == []
