@@ -25,6 +25,7 @@ from taskrail.local.services import (
     stepfunctions_api,
     stepfunctions_errors,
     stepfunctions_events,
+    stepfunctions_jsonata,
     stepfunctions_redrive,
 )
 from taskrail.local.services.patching import Patch
@@ -50,6 +51,7 @@ SERVICES: Final[tuple[ModuleType, ...]] = (
     stepfunctions_errors,
     stepfunctions_redrive,
     stepfunctions_events,
+    stepfunctions_jsonata,
     dynamodb,
     events,
     sqs,
