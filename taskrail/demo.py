@@ -146,7 +146,10 @@ def watch_until_terminal(client: TaskrailClient, plan: list[Expectation], failur
 def fix_and_replay(
     client: TaskrailClient, operator: Operator, s3: Any, bucket: str, poison: Expectation, failures: list[str]
 ) -> None:
-    dlq = operator.dlq_messages()
+    # The DLQ message leaves from the FAILED item (the task-changes pipe's outbox), just after the status changed.
+    deadline = time.monotonic() + 30
+    while not (dlq := operator.dlq_messages()) and time.monotonic() < deadline:
+        time.sleep(0.2)
     console.print(f"  dead-letter queue: {len(dlq)} message(s): {[m['error'] for m in dlq]}")
     if [m["taskId"] for m in dlq] != [poison.task_id]:
         failures.append(f"DLQ should hold exactly the poison task, holds {[m['taskId'] for m in dlq]}")

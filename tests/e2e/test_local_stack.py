@@ -123,7 +123,10 @@ def test_poison_fails_to_the_dlq_and_replay_succeeds_without_duplicates(
     assert stack.info is not None
     task_id = alice.submit("diagnostic.poison", {})["taskId"]
     assert alice.wait([task_id], timeout=60)[task_id]["status"] == "FAILED"
-    dead_letters = [m for m in alice_operator.dlq_messages() if m["taskId"] == task_id]
+    # The DLQ message leaves from the FAILED item (the task-changes pipe's outbox), just after the status changed
+    dead_letters = wait_for(
+        lambda: [m for m in alice_operator.dlq_messages() if m["taskId"] == task_id], timeout=30, what="DLQ message"
+    )
     assert [m["taskId"] for m in dead_letters] == [task_id]
 
     s3 = stack.clients("s3")
