@@ -407,7 +407,7 @@ MOCK_CONFIG: Final = Patch(
         ),
         Source(
             f"{_SFN}.backend.execution.Execution.start",
-            lambda: Execution.start,
+            lambda: original(Execution, "start"),
             ("self.exec_worker = self._get_start_execution_worker()", "self.exec_worker.start()"),
         ),
         Signature(
@@ -424,7 +424,7 @@ MOCK_CONFIG: Final = Patch(
         ),
         Source(
             f"{_SFN}.backend.execution_worker.ExecutionWorker._get_evaluation_environment",
-            lambda: ExecutionWorker._get_evaluation_environment,
+            lambda: original(ExecutionWorker, "_get_evaluation_environment"),
             ("mock_test_case=self._mock_test_case",),
         ),
         Source(

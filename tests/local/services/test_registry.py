@@ -28,6 +28,17 @@ def test_assert_supported_moto_passes_while_hooks_installed() -> None:
         registry.assert_supported_moto()
 
 
+def test_assert_supported_moto_passes_with_every_patch_installed() -> None:
+    """A running stack installs every patch; its checks must read moto's own code, not another patch's
+    replacement (an e2e test calls assert_supported_moto while a stack runs in the process)."""
+    registry.install_aws_semantics()
+    try:
+        with lambda_.lambda_invoker(RecordingInvoker(transient())), stepfunctions.install_mock_config({}):
+            registry.assert_supported_moto()
+    finally:
+        registry.uninstall_all()
+
+
 def test_assert_supported_moto_names_the_symbol(monkeypatch: pytest.MonkeyPatch) -> None:
     import moto
 
