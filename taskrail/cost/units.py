@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from taskrail.item_size import item_size_bytes
+
 # --------------------------------------------------------------------------------------------------
 # DynamoDB request units
 # --------------------------------------------------------------------------------------------------
@@ -149,27 +151,3 @@ def _apply_update(item: dict[str, Any], params: Mapping[str, Any]) -> dict[str, 
 def read_units(params: Mapping[str, Any], item_kb: int = 1, unit_kb: int = 4) -> float:
     blocks = max(1, math.ceil(item_kb / unit_kb))
     return float(blocks) if params.get("ConsistentRead") else blocks / 2
-
-
-def item_size_bytes(item: Mapping[str, Any]) -> int:
-    """DynamoDB's item size (attribute names plus values), for a low-level item ``{"name": {"S": …}}``."""
-    return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
-
-
-def _value_size(value: Mapping[str, Any]) -> int:  # noqa: PLR0911 - one branch per type
-    (kind, inner), *_ = value.items()
-    if kind == "S":
-        return len(str(inner).encode())
-    if kind == "N":
-        return (len(str(inner).lstrip("-").replace(".", "")) + 1) // 2 + 1
-    if kind == "B":
-        return len(inner) if isinstance(inner, bytes) else len(str(inner)) * 3 // 4
-    if kind in ("BOOL", "NULL"):
-        return 1
-    if kind in ("SS", "NS", "BS"):
-        return sum(_value_size({kind[0]: v}) for v in inner)
-    if kind == "L":
-        return 3 + sum(1 + _value_size(v) for v in inner)
-    if kind == "M":
-        return 3 + sum(1 + len(k.encode()) + _value_size(v) for k, v in inner.items())
-    return 0

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from taskrail.item_size import item_size_bytes
+
 if TYPE_CHECKING:
     from taskrail.local.emulator import EmulatorContext
 
@@ -235,30 +237,6 @@ def as_delivered(record: dict[str, Any], source_arn: str | None = None) -> dict[
     if source_arn is not None:
         delivered["eventSourceARN"] = source_arn
     return delivered
-
-
-def item_size_bytes(item: dict[str, Any]) -> int:
-    """DynamoDB's item size ("Item sizes and formats", DynamoDB developer guide): names plus values."""
-    return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
-
-
-def _value_size(value: dict[str, Any]) -> int:  # noqa: PLR0911 - one branch per type
-    ((kind, inner),) = value.items()
-    if kind == "S":
-        return len(str(inner).encode())
-    if kind == "N":  # 1 byte per two significant digits, plus 1
-        return (len(str(inner).lstrip("-").replace(".", "").strip("0") or "0") + 1) // 2 + 1
-    if kind == "B":
-        return len(inner) if isinstance(inner, bytes) else len(str(inner)) * 3 // 4
-    if kind in ("BOOL", "NULL"):
-        return 1
-    if kind in ("SS", "NS", "BS"):
-        return sum(_value_size({kind[0]: v}) for v in inner)
-    if kind == "L":
-        return 3 + sum(1 + _value_size(v) for v in inner)
-    if kind == "M":
-        return 3 + sum(1 + len(k.encode()) + _value_size(v) for k, v in inner.items())
-    return 0
 
 
 class PipeRunner:
