@@ -174,6 +174,21 @@ def _statuses(client: TaskrailClient, task_ids: list[str], timeout: float) -> di
         return seen
 
 
+# The outbox (TaskChangesFunction) sends a FAILED task's DLQ message just after the task is marked FAILED.
+DLQ_DEADLINE_SECONDS = 60.0
+
+
+def _dead_letters(operator: Operator, failed: set[str], count: int, *, timeout: float) -> list[dict[str, Any]]:
+    """The DLQ once it holds a message for every failed task, or as it is at the deadline (a missing or extra
+    message is then what the report shows)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        dlq = operator.dlq_messages(max_messages=count)
+        if {m["taskId"] for m in dlq} >= failed or time.monotonic() > deadline:
+            return dlq
+        time.sleep(0.5)  # the polling interval; the deadline bounds the wait
+
+
 def run_soak(count: int, *, plan: FaultPlan | None = None, seed: int = 7, timeout: float = 1800) -> SoakReport:
     started = time.monotonic()
     stack = LocalStack(
@@ -189,7 +204,7 @@ def run_soak(count: int, *, plan: FaultPlan | None = None, seed: int = 7, timeou
         tasks = _statuses(client, accepted, timeout)
         first = Counter(t["status"] for t in tasks.values())
         failed = {i for i, t in tasks.items() if t["status"] == "FAILED"}
-        dlq = operator.dlq_messages(max_messages=count)
+        dlq = _dead_letters(operator, failed, count, timeout=DLQ_DEADLINE_SECONDS)
         dlq_ids = [m["taskId"] for m in dlq]
 
         stack.clients("s3").put_object(Bucket=info.results_bucket, Key="diagnostics/poison-fixed", Body=b"fixed")

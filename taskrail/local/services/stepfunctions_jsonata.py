@@ -11,11 +11,13 @@ event), as Step Functions reports it; moto let the exception become ``States.Run
 
 from __future__ import annotations
 
+import importlib
 import json
+import sys
 from importlib.metadata import version
+from types import ModuleType
 from typing import Any, Final
 
-import jsonata
 from moto.stepfunctions.parser.api import EvaluationFailedEventDetails, HistoryEventType
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
     FailureEvent,
@@ -42,6 +44,21 @@ from taskrail.local.services.patching import (
 __all__ = ["JSONATA_PYTHON_VERSION", "PATCHES", "evaluate", "install_jsonata", "uninstall_jsonata"]
 
 JSONATA_PYTHON_VERSION: Final = "0.7.1"
+
+
+def _import_jsonata() -> ModuleType:
+    """jsonata-python sets the whole process's recursion limit to 10,000 when it is imported
+    (``Jsonata._static_initializer``). Left so, it changes what every other module of the process may do: the API
+    emulator's JSON parser, for one, then parses a 5,000-deep body that the default limit refuses. Keep the
+    process's limit."""
+    limit = sys.getrecursionlimit()
+    try:
+        return importlib.import_module("jsonata")
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+jsonata = _import_jsonata()
 
 
 def evaluate(expression: str) -> Any:

@@ -107,3 +107,18 @@ def test_a_failing_jsonata_expression_fails_the_execution_with_states_query_eval
     print(described["status"], described.get("error"), described.get("cause"))
     assert described["status"] == "FAILED"
     assert described.get("error") == "States.QueryEvaluationError"
+
+
+def test_loading_the_jsonata_evaluator_keeps_the_processs_recursion_limit():
+    """jsonata-python raises the process's recursion limit to 10,000 when imported; the local stack runs in one
+    process with the API emulator, whose JSON parser must keep refusing what the default limit refuses."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; before = sys.getrecursionlimit(); "
+        "import taskrail.local.services.stepfunctions_jsonata; "
+        "print(before, sys.getrecursionlimit())"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    assert out[0] == out[1], out
