@@ -89,18 +89,25 @@ def test_a_task_runs_with_every_principal_enforced_and_no_call_denied(stack: Loc
     task = alice.submit(*ECHO)
     final = _final(alice, task["taskId"], {"SUCCEEDED", "FAILED", "REJECTED"})
     assert final["status"] == "SUCCEEDED", final
-    records = stack.iam.log.records[mark:]
-    principals = {r.principal.rsplit("/", 1)[-1] for r in records}
-    print(f"IAM decisions for one task: {len(records)}, principals: {sorted(principals)}")
-    assert not _denials_since(stack, mark)
     roles = stack.iam.roles
     expected = {
         roles.state_machines[stack.info.state_machine_arn].role_arn,  # type: ignore[union-attr]
         roles.pipes["StartWorkflowPipe"].role_arn,
         next(iter(roles.api_methods.values())).role_arn,
         *(c.role_arn for n, c in roles.functions.items() if "Validate" in n or "Process" in n),
-        "events.amazonaws.com",  # the outcome rule's delivery to the notifications topic
+        # the outbox publishes the outcome just after the task is SUCCEEDED, and the rule delivers it to the topic
+        *(c.role_arn for n, c in roles.functions.items() if "TaskChanges" in n),
+        roles.pipes["TaskChangesPipe"].role_arn,
+        "events.amazonaws.com",
     }
+    wait_for(
+        lambda: expected <= {r.principal for r in stack.iam.log.records[mark:]} or None,
+        what="every principal of the task's path, its outcome's delivery included",
+    )
+    records = stack.iam.log.records[mark:]
+    principals = {r.principal.rsplit("/", 1)[-1] for r in records}
+    print(f"IAM decisions for one task: {len(records)}, principals: {sorted(principals)}")
+    assert not _denials_since(stack, mark)
     assert expected <= {r.principal for r in records}, expected - {r.principal for r in records}
 
 
