@@ -28,8 +28,13 @@ def test_a_function_past_its_timeout_is_retried_then_failed_to_the_dlq(
     assert task["status"] == "FAILED"
     assert task["error"] == "Sandbox.Timedout"
     assert process_failures(stack, task["executionArn"]) == ["Sandbox.Timedout"] * 5
-    dead_letters = alice_operator.dlq_messages(max_messages=100)
-    assert [m["error"] for m in dead_letters if m["taskId"] == task_id] == ["Sandbox.Timedout"]
+    # (the DLQ message leaves from the FAILED item through the outbox pipe, just after the status changed)
+    dead_letters = wait_for(
+        lambda: [m for m in alice_operator.dlq_messages(max_messages=100) if m["taskId"] == task_id],
+        timeout=30,
+        what="the task's DLQ message",
+    )
+    assert [m["error"] for m in dead_letters] == ["Sandbox.Timedout"]
 
     # And with the timeout back, a replay succeeds
     assert [o.started for o in alice_operator.replay_dlq({task_id})] == [True]

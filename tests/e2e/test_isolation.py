@@ -91,6 +91,8 @@ def alice_tasks(stack: LocalStack, alice: TaskrailClient) -> Iterator[dict[str, 
     alice.wait([tasks[s] for s in ("succeeded", "rejected", "failed", "cancelled")], timeout=120)
     wait_for(lambda: alice.get(tasks["in-progress"])["status"] == "RUNNING", what="the long task to run")
     assert {situation: alice.get(task_id)["status"] for situation, task_id in tasks.items()} == SITUATION_STATUS
+    # the failed task's DLQ message leaves through the outbox pipe just after it is FAILED: have it before the tests
+    wait_for(lambda: any(tasks["failed"] in body for body in dlq_task_ids(stack)), timeout=30, what="the DLQ message")
     yield tasks
     with contextlib.suppress(ApiError):  # already over
         alice.cancel(tasks["in-progress"])
@@ -111,12 +113,15 @@ def drop_dlq_messages(stack: LocalStack, task_id: str) -> None:
 
 
 def dlq_task_ids(stack: LocalStack) -> list[str]:
+    """The bodies of up to 50 DLQ messages (a receive returns at most 10, and the DLQ is shared by the module)."""
     assert stack.info is not None
-    sqs = stack.clients("sqs")
-    messages = sqs.receive_message(
-        QueueUrl=stack.info.dead_letter_queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0
-    ).get("Messages", [])
-    return [message["Body"] for message in messages]
+    sqs, bodies = stack.clients("sqs"), []
+    for _ in range(5):
+        messages = sqs.receive_message(
+            QueueUrl=stack.info.dead_letter_queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0
+        ).get("Messages", [])
+        bodies.extend(message["Body"] for message in messages)
+    return bodies
 
 
 def ids(tasks: list[dict[str, Any]]) -> set[str]:
