@@ -1,29 +1,69 @@
-"""Task types by name. Adding a type: write its module, then add it to ``_TASK_TYPES``."""
+"""Task types by name, discovered: every module of this package is one task type, except the framework modules
+below and private ``_helpers``. Adding a type is adding its module (``taskrail new-type NAME`` writes one).
+
+A type module defines ``TASK_TYPE = TaskType(name=..., ...)`` and is named after the type, dots as underscores
+(``csv.summary`` lives in ``csv_summary.py``), so a module and its type cannot drift apart. Discovery lists the
+package's folder, which is the Lambda asset's ``task_types/`` on AWS as it is ``lambdas/task_types/`` here.
+"""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+import re
+from pathlib import Path
+
 from task_common.errors import ValidationFailed
-from task_types import (
-    csv_summary,
-    diagnostic_echo,
-    diagnostic_flaky,
-    diagnostic_poison,
-    diagnostic_sleep,
-    text_stats,
-)
 from task_types.base import TaskType
 
-_TASK_TYPES: dict[str, TaskType] = {
-    task_type.name: task_type
-    for task_type in (
-        csv_summary.TASK_TYPE,
-        text_stats.TASK_TYPE,
-        diagnostic_echo.TASK_TYPE,
-        diagnostic_flaky.TASK_TYPE,
-        diagnostic_poison.TASK_TYPE,
-        diagnostic_sleep.TASK_TYPE,
+PACKAGE = __name__.rpartition(".")[0]
+PACKAGE_DIR = Path(__file__).resolve().parent
+# Modules of the package that are not task types: the registry itself, the pieces types are built from.
+FRAMEWORK_MODULES = frozenset({"base", "registry", "sources"})
+# What API Gateway's request model and the scaffold accept as a type name: lowercase words joined by dots.
+TYPE_NAME_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$"
+MAX_TYPE_NAME_LENGTH = 64
+
+
+class TaskTypeModuleError(TypeError):
+    """A module of the package breaks the one-module-one-type rule (raised at import, so a cold start fails)."""
+
+
+def module_name(type_name: str) -> str:
+    """The module a type lives in: ``csv.summary`` → ``csv_summary``."""
+    return type_name.replace(".", "_")
+
+
+def type_modules(directory: Path = PACKAGE_DIR) -> list[str]:
+    """Names of the modules in ``directory`` that must each be one task type."""
+    return sorted(
+        info.name
+        for info in pkgutil.iter_modules([str(directory)])
+        if not info.ispkg and info.name not in FRAMEWORK_MODULES and not info.name.startswith("_")
     )
-}
+
+
+def _load(name: str) -> TaskType:
+    module = importlib.import_module(f"{PACKAGE}.{name}")
+    task_type = getattr(module, "TASK_TYPE", None)
+    where = f"lambdas/{PACKAGE}/{name}.py"
+    if not isinstance(task_type, TaskType):
+        raise TaskTypeModuleError(
+            f"{where} defines no TASK_TYPE = TaskType(...): every module of {PACKAGE} is one task type "
+            f"(name a helper module _{name}.py)"
+        )
+    if not re.fullmatch(TYPE_NAME_PATTERN, task_type.name) or len(task_type.name) > MAX_TYPE_NAME_LENGTH:
+        raise TaskTypeModuleError(
+            f"{where}: type name {task_type.name!r} must match {TYPE_NAME_PATTERN} (at most {MAX_TYPE_NAME_LENGTH})"
+        )
+    if module_name(task_type.name) != name:
+        raise TaskTypeModuleError(
+            f"{where} defines {task_type.name!r}, which belongs in {module_name(task_type.name)}.py"
+        )
+    return task_type
+
+
+_TASK_TYPES: dict[str, TaskType] = {task_type.name: task_type for task_type in map(_load, type_modules())}
 
 
 def known_types() -> list[str]:

@@ -1,79 +1,141 @@
 from __future__ import annotations
 
-from typing import Any
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from fakes import InMemoryBlobStore, InMemoryTaskStore, a_task
 from scenarios import read_fixture, read_json_fixture
+from task_types_support import PARAMS_FIXTURES, minimal_params, params_fixture, rejection, run_task
 
 from task_common.errors import PermanentTaskError, TaskCancelled, TransientTaskError, ValidationFailed
-from task_types import TaskContext, get_task_type, known_types
+from task_types import TaskContext, get_task_type, known_types, registry
 from task_types.diagnostic_poison import FIX_MARKER_KEY
+from task_types.registry import FRAMEWORK_MODULES, PACKAGE_DIR, module_name
 
-MINIMAL_VALID_PARAMS: dict[str, dict[str, Any]] = {
-    "csv.summary": {"csv": "a\n1"},
-    "text.stats": {"text": "hello"},
-    "diagnostic.echo": {"payload": {"a": [1, "two"]}},
-    "diagnostic.flaky": {},
-    "diagnostic.poison": {},
-    "diagnostic.sleep": {"seconds": 0.01},
-}
-
-
-def run_task(
-    type_name: str,
-    params: dict[str, Any],
-    *,
-    tasks: InMemoryTaskStore | None = None,
-    blobs: InMemoryBlobStore | None = None,
-) -> dict[str, Any]:
-    task = a_task(type=type_name)
-    tasks = tasks or InMemoryTaskStore(task)
-    task_type = get_task_type(type_name)
-    parsed = task_type.parse_params(params, user_id=task.user_id)
-    context = TaskContext(
-        task_id=task.task_id,
-        user_id=task.user_id,
-        attempt=task.attempt,
-        store=tasks,
-        blobs=blobs or InMemoryBlobStore(),
-    )
-    return task_type.run(parsed, context)
-
-
-def rejection(type_name: str, params: Any, user_id: str = "alice") -> str:
-    with pytest.raises(ValidationFailed) as raised:
-        get_task_type(type_name).parse_params(params, user_id=user_id)
-    return str(raised.value)
+__all__ = ["rejection", "run_task"]  # test_task_types_mutants imports them from here
 
 
 # The registry
+
+
+SHIPPED_TYPES = {
+    "csv.summary",
+    "text.stats",
+    "diagnostic.echo",
+    "diagnostic.flaky",
+    "diagnostic.poison",
+    "diagnostic.sleep",
+}
 
 
 def test_unknown_type_is_rejected_with_known_types_listed():
     with pytest.raises(ValidationFailed) as raised:
         get_task_type("image.resize")
 
-    assert str(raised.value) == (
-        "unknown task type 'image.resize'; known types: "
-        "csv.summary, diagnostic.echo, diagnostic.flaky, diagnostic.poison, diagnostic.sleep, text.stats"
-    )
+    assert str(raised.value) == f"unknown task type 'image.resize'; known types: {', '.join(known_types())}"
+    assert known_types() == sorted(known_types())
 
 
-def test_every_shipped_type_is_registered():
-    assert set(known_types()) == set(MINIMAL_VALID_PARAMS)
+def test_the_shipped_types_are_discovered():
+    assert set(known_types()) >= SHIPPED_TYPES
 
 
-@pytest.mark.parametrize("type_name", sorted(MINIMAL_VALID_PARAMS))
+def test_every_module_of_the_package_is_a_registered_type_and_every_type_a_module():
+    # Given the package's folder as the file system lists it (not as discovery sees it)
+    files = {path.stem for path in PACKAGE_DIR.glob("*.py")}
+    must_be_types = {name for name in files if name not in FRAMEWORK_MODULES and not name.startswith("_")}
+
+    # Then each of those modules is a registered type, and each registered type is one of those modules
+    assert {module_name(name) for name in known_types()} == must_be_types
+    for name in known_types():
+        assert get_task_type(name).run.__module__ == f"task_types.{module_name(name)}", name
+
+
+@pytest.mark.parametrize("type_name", known_types())
+def test_every_type_has_a_minimal_params_fixture_that_it_accepts(type_name):
+    assert params_fixture(type_name).exists(), f"add {params_fixture(type_name)} (the smallest params it accepts)"
+
+    assert get_task_type(type_name).parse_params(minimal_params(type_name), user_id="alice")
+
+
+def test_every_params_fixture_belongs_to_a_registered_type():
+    fixtures = {path.name.removesuffix(".params.json") for path in PARAMS_FIXTURES.glob("*.params.json")}
+
+    assert fixtures == {module_name(name) for name in known_types()}
+
+
+@pytest.mark.parametrize("type_name", known_types())
 def test_unknown_parameters_are_rejected_for_every_type(type_name):
-    message = rejection(type_name, {**MINIMAL_VALID_PARAMS[type_name], "surprise": 1})
+    message = rejection(type_name, {**minimal_params(type_name), "surprise": 1})
 
     assert message == f"invalid params for {type_name}: surprise: Extra inputs are not permitted"
 
 
-@pytest.mark.parametrize("type_name", sorted(MINIMAL_VALID_PARAMS))
+@pytest.mark.parametrize("type_name", known_types())
 def test_params_that_are_not_an_object_are_rejected(type_name):
     assert "params must be a JSON object" in rejection(type_name, ["not", "an", "object"])
+
+
+@pytest.fixture
+def extra_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str, str], None]]:
+    """Write a module into the task_types package (a second folder of it), as a user adding a file would."""
+    import task_types
+
+    monkeypatch.setattr(task_types, "__path__", [*task_types.__path__, str(tmp_path)])
+    written: list[str] = []
+
+    def write(name: str, source: str) -> None:
+        (tmp_path / f"{name}.py").write_text(source)
+        written.append(name)
+
+    yield write
+    for name in written:
+        sys.modules.pop(f"task_types.{name}", None)
+
+
+def test_a_module_without_a_task_type_fails_discovery_saying_what_to_do(extra_module, tmp_path):
+    extra_module("helpers", "def shared(): ...\n")
+
+    assert "helpers" in registry.type_modules(tmp_path)
+    with pytest.raises(registry.TaskTypeModuleError) as raised:
+        registry._load("helpers")
+    assert str(raised.value) == (
+        "lambdas/task_types/helpers.py defines no TASK_TYPE = TaskType(...): every module of task_types is one "
+        "task type (name a helper module _helpers.py)"
+    )
+
+
+def test_a_private_module_is_not_a_type(extra_module, tmp_path):
+    extra_module("_helpers", "def shared(): ...\n")
+
+    assert registry.type_modules(tmp_path) == []
+
+
+def test_a_type_in_a_module_not_named_after_it_fails_discovery(extra_module):
+    extra_module(
+        "report_words",
+        "from task_types.diagnostic_echo import TASK_TYPE as ECHO\n"
+        "from dataclasses import replace\n"
+        "TASK_TYPE = replace(ECHO, name='report.lines')\n",
+    )
+
+    with pytest.raises(registry.TaskTypeModuleError, match=r"defines 'report.lines', which belongs in report_lines.py"):
+        registry._load("report_words")
+
+
+@pytest.mark.parametrize("bad_name", ["Report.Words", "report", "report..words", "report.words!", "a." + "b" * 63])
+def test_a_type_name_that_the_api_could_not_accept_fails_discovery(extra_module, bad_name):
+    extra_module(
+        "oddly_named",
+        "from task_types.diagnostic_echo import TASK_TYPE as ECHO\n"
+        "from dataclasses import replace\n"
+        f"TASK_TYPE = replace(ECHO, name={bad_name!r})\n",
+    )
+
+    with pytest.raises(registry.TaskTypeModuleError, match="must match"):
+        registry._load("oddly_named")
 
 
 def test_python_style_names_are_not_accepted_for_camel_case_parameters():
