@@ -53,7 +53,9 @@ The request pipeline (the order API Gateway applies)
 Anything unexpected (a ``VtlError``, no matching integration response, a bug) is logged with its traceback,
 recorded in ``internal_errors`` and answered ``500 {"message": "Internal server error"}``.
 Gateway responses (``AWS::ApiGateway::GatewayResponse``) shape every error answer; as on AWS their
-templates are *not* VTL, only ``$context.*`` / ``$stageVariables.*`` are substituted. Types without one use
+templates are *not* VTL, only ``$context.*`` / ``$stageVariables.*`` (the Stage's ``Variables``) are
+substituted; their headers are ``'literals'``, ``method.request.header.X`` or ``method.request.querystring.X``
+(a path parameter maps to nothing). Types without one use
 ``DEFAULT_4XX``/``DEFAULT_5XX`` if defined, else AWS's default ``{"message":$context.error.messageString}``.
 
 SigV4 verification (:mod:`taskrail.local.sigv4`, shared with the local AWS endpoint)
@@ -295,8 +297,10 @@ class ApiDefinition:
         stage: str,
         methods: list[MethodSpec],
         gateway_responses: dict[str, GatewayResponseSpec],
+        stage_variables: Mapping[str, str] | None = None,
     ) -> None:
         self.stage = stage
+        self.stage_variables = dict(stage_variables or {})  # the Stage's Variables: $stageVariables
         self.methods = methods
         self.gateway_responses = gateway_responses
         self._by_path: dict[str, dict[str, MethodSpec]] = {}
@@ -356,7 +360,12 @@ class _TemplateReader:
         methods = [
             self._method(props, paths, models, validators) for _, props in self._of_type("AWS::ApiGateway::Method")
         ]
-        return ApiDefinition(self._stage(), methods, self._gateway_responses())
+        return ApiDefinition(self._stage(), methods, self._gateway_responses(), self._stage_variables())
+
+    def _stage_variables(self) -> dict[str, str]:
+        for _, props in self._of_type("AWS::ApiGateway::Stage"):
+            return {str(k): str(v) for k, v in (self._resolve(props.get("Variables")) or {}).items()}
+        return {}
 
     def _stage(self) -> str:
         for _, props in self._of_type("AWS::ApiGateway::Stage"):
@@ -673,14 +682,16 @@ def _non_ascii_headers(method: MethodSpec, request: ApiRequest) -> list[str]:
 
 
 def _missing_parameters(method: MethodSpec, request: ApiRequest) -> list[str]:
-    headers = {name.lower() for name in request.headers}
+    headers = {name.lower(): value for name, value in request.headers.items()}
     sources: dict[str, Callable[[str], bool]] = {
         "path": lambda name: bool(request.path_params.get(name)),
-        "querystring": lambda name: name in request.query,
-        "header": lambda name: name.lower() in headers,
+        "querystring": lambda name: bool(request.query.get(name)),
+        "header": lambda name: bool(headers.get(name.lower())),
     }
     missing = []
-    for key, required in method.request_parameters.items():
+    # A blank value is missing too, and AWS lists them sorted by parameter key (header, path, querystring):
+    # "Test basic request validation" (?q1= is refused) and a response recorded against AWS (tests/parity/apigateway).
+    for key, required in sorted(method.request_parameters.items()):
         _, _, rest = key.partition("method.request.")
         location, _, name = rest.partition(".")
         present = sources.get(location)
@@ -720,6 +731,21 @@ _VARIABLE = re.compile(
 
 def _substitute(template: str, values: Mapping[str, str]) -> str:
     return _VARIABLE.sub(lambda m: values.get(m.group("braced") or m.group("plain"), ""), template)
+
+
+def _gateway_header(source: str, request: GatewayRequest | None) -> str:
+    """A gateway response header's value: a ``'literal'``, ``method.request.header.X`` or
+    ``method.request.querystring.X`` (the console walkthrough maps both; a path parameter is not known here)."""
+    if source.startswith("'") and source.endswith("'") and len(source) >= 2:
+        return source[1:-1]
+    if request is None:
+        return ""
+    location, _, name = source.removeprefix("method.request.").partition(".")
+    if location == "header":
+        return request.header(name) or ""
+    if location == "querystring":
+        return dict(parse_qsl(request.raw_query, keep_blank_values=True)).get(name, "")
+    return ""
 
 
 def _json_escape(text: str) -> str:
@@ -837,7 +863,16 @@ class LocalApiGateway:
 
     def handle(self, request: GatewayRequest) -> GatewayResponse:
         request_id = str(uuid.uuid4())
-        context: dict[str, str] = {"context.requestId": request_id, "context.stage": self.api.stage}
+        host = request.header("Host") or ""
+        context: dict[str, str] = {
+            "context.requestId": request_id,
+            "context.stage": self.api.stage,
+            "context.accountId": ACCOUNT_ID,
+            "context.domainName": host,
+            "context.domainPrefix": host.split(".", 1)[0],
+            "context.protocol": "HTTP/1.1",
+            "context.path": request.raw_path,
+        }
         try:
             if len(request.body) > MAX_PAYLOAD_BYTES:
                 raise GatewayError("REQUEST_TOO_LARGE", "Request Too Long")
@@ -906,8 +941,10 @@ class LocalApiGateway:
             headers=headers,
             body=request.body.decode("utf-8", errors="replace"),
             stage=self.api.stage,
+            stage_variables=self.api.stage_variables,
             request_id=request_id,
             identity=identity,
+            account_id=ACCOUNT_ID,
         )
 
     def _validate(self, method: MethodSpec, api_request: ApiRequest, request: GatewayRequest) -> None:
@@ -967,7 +1004,8 @@ class LocalApiGateway:
             elif response.selection_pattern.fullmatch(str(status)):
                 return response
         if default is None:
-            raise RuntimeError(f"no integration response matches status {status} and none is the default")
+            LOG.warning("no integration response matches status %d and none is the default", status)
+            raise GatewayError("API_CONFIGURATION_ERROR", INTERNAL_ERROR)  # as AWS documents that case
         return default
 
     @staticmethod
@@ -1034,19 +1072,24 @@ class LocalApiGateway:
             JSON_TYPE,
             DEFAULT_GATEWAY_TEMPLATE,
         )
-        values = dict(context) | {
-            "context.error.message": error.message,
-            "context.error.messageString": json.dumps(error.message, ensure_ascii=False),
-            "context.error.responseType": error.response_type,
-            "context.error.validationErrorString": _json_escape(error.validation),
-        }
+        values = (
+            dict(context)
+            | {f"stageVariables.{k}": v for k, v in self.api.stage_variables.items()}
+            | {
+                "context.error.message": error.message,
+                "context.error.messageString": json.dumps(error.message, ensure_ascii=False),
+                "context.error.responseType": error.response_type,
+                "context.error.validationErrorString": _json_escape(error.validation),
+            }
+        )
         headers = {"Content-Type": content_type, "x-amzn-RequestId": context.get("context.requestId", "")}
         if error.error_type:
             headers["x-amzn-ErrorType"] = error.error_type
         for source in (fallback, spec):
             for target, value in (source.parameters if source else {}).items():
-                if value.startswith("'") and value.endswith("'") and len(value) >= 2:
-                    headers[target.removeprefix("gatewayresponse.header.")] = value[1:-1]
+                mapped = _gateway_header(value, request)
+                if mapped:
+                    headers[target.removeprefix("gatewayresponse.header.")] = mapped
         return GatewayResponse(status, _encode(_substitute(template, values)), headers)
 
 

@@ -26,7 +26,8 @@ What templates see
 ``$input.params('name')``     path, then query string, then header (case-insensitive); "" when absent.
 ``$util``                     ``escapeJavaScript``, ``parseJson``, ``toJson``, ``urlEncode``, ``urlDecode``,
                               ``base64Encode``, ``base64Decode``.
-``$context``                  ``requestId``, ``extendedRequestId``, ``requestTime``, ``requestTimeEpoch``,
+``$context``                  ``accountId``, ``domainName`` (the Host header), ``domainPrefix``, ``protocol``,
+                              ``requestId``, ``extendedRequestId``, ``requestTime``, ``requestTimeEpoch``,
                               ``stage``, ``httpMethod``, ``resourcePath``, ``path`` (``/{stage}{path}``, as
                               AWS reports it), ``identity.*``, ``authorizer.*``, ``responseOverride.*``,
                               ``requestOverride.*`` (accepted, then discarded: DynamoDB integrations
@@ -103,8 +104,8 @@ Known deviations from AWS
 * ``$util.base64Decode`` decodes the bytes as UTF-8 with U+FFFD for malformed sequences (like Java's
   ``new String(bytes, UTF_8)``); ``$util.toJson`` is not documented for API Gateway (it is AppSync's) and
   is provided for convenience.
-* ``$context`` holds only the variables listed above (``accountId``, ``apiId``, ``domainName``... render
-  empty).
+* ``$context`` holds only the variables listed above (``apiId``, ``resourceId``, ``identity.apiKey``... render
+  empty: the local API has no API Gateway ids).
 * ``#include``/``#parse`` have no loader and raise ``VtlError``.
 * ``length()`` counts UTF-16 code units, as Java does (an emoji is 2); the indices of ``substring``,
   ``indexOf``, ``lastIndexOf`` and ``charAt`` count code points, so they differ from Java's beyond the BMP.
@@ -154,6 +155,7 @@ class ApiRequest(BaseModel):
     stage: str = "local"
     request_id: str = Field(default_factory=lambda: str(uuid.uuid4()))
     identity: dict[str, str | None] = Field(default_factory=dict)
+    account_id: str = Field(default="", description="the API owner's account: $context.accountId")
     authorizer: dict[str, Any] = Field(default_factory=dict, description="e.g. principalId, claims")
     stage_variables: dict[str, str] = Field(default_factory=dict)
     request_time_epoch_ms: int = Field(default_factory=lambda: time.time_ns() // 1_000_000)
@@ -854,7 +856,12 @@ def _request_time(epoch_ms: int) -> str:
 
 
 def _context(request: ApiRequest) -> dict[str, Any]:
+    host = _HeaderMap(request.headers).get("Host") or ""
     return {
+        "accountId": request.account_id,
+        "domainName": host,
+        "domainPrefix": host.split(".", 1)[0],
+        "protocol": "HTTP/1.1",
         "requestId": request.request_id,
         "extendedRequestId": request.request_id,
         "requestTime": _request_time(request.request_time_epoch_ms),
