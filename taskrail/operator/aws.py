@@ -28,18 +28,21 @@ class DynamoTaskRecords:
             return None
         return {name: _plain(value) for name, value in item.items()}
 
-    def requeue_failed(self, task_id: str) -> bool:
+    def requeue_failed(self, task_id: str, execution_arn: str | None = None) -> bool:
+        names = {"#s": "status", "#e": "error", "#c": "cause"}
+        values = {":queued": {"S": Status.QUEUED.value}, ":failed": {"S": Status.FAILED.value}}
+        condition = "#s = :failed"
+        if execution_arn:
+            condition += " AND executionArn = :arn"
+            values[":arn"] = {"S": execution_arn}
         try:
             self._aws("dynamodb").update_item(
                 TableName=self._table,
                 Key={"taskId": {"S": task_id}},
                 UpdateExpression="SET #s = :queued REMOVE #e, #c",
-                ConditionExpression="#s = :failed",
-                ExpressionAttributeNames={"#s": "status", "#e": "error", "#c": "cause"},
-                ExpressionAttributeValues={
-                    ":queued": {"S": Status.QUEUED.value},
-                    ":failed": {"S": Status.FAILED.value},
-                },
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
             )
         except ClientError as error:
             if _error_code(error) != "ConditionalCheckFailedException":
@@ -86,8 +89,14 @@ class StepFunctionsExecutions:
             if not token:
                 return events
 
-    def redrive(self, execution_arn: str, client_token: str) -> None:
-        self._aws("stepfunctions").redrive_execution(executionArn=execution_arn, clientToken=client_token)
+    def redrive(self, execution_arn: str, client_token: str) -> str | None:
+        try:
+            self._aws("stepfunctions").redrive_execution(executionArn=execution_arn, clientToken=client_token)
+        except ClientError as error:
+            if _error_code(error) != "ExecutionNotRedrivable":
+                raise
+            return f"ExecutionNotRedrivable: {error.response.get('Error', {}).get('Message', '')}"
+        return None
 
 
 class SqsDeadLetters:

@@ -21,8 +21,9 @@ class TaskRecords(Protocol):
         """The stored item as plain values (``status``, ``attempt``, ``executionArn``), read consistently."""
         ...
 
-    def requeue_failed(self, task_id: str) -> bool:
-        """FAILED becomes QUEUED (error and cause removed); False when the task was not FAILED."""
+    def requeue_failed(self, task_id: str, execution_arn: str | None = None) -> bool:
+        """FAILED becomes QUEUED (error and cause removed); False when the task was not FAILED (in
+        ``execution_arn``, when given: a redrive's resume of that execution is the other way out of FAILED)."""
         ...
 
 
@@ -39,7 +40,9 @@ class Executions(Protocol):
         """Every event of the execution, oldest first."""
         ...
 
-    def redrive(self, execution_arn: str, client_token: str) -> None: ...
+    def redrive(self, execution_arn: str, client_token: str) -> str | None:
+        """RedriveExecution; None when redriven, else Step Functions' refusal (ExecutionNotRedrivable: why)."""
+        ...
 
 
 class DeadLetters(Protocol):

@@ -163,9 +163,8 @@ class Operator:
             queue=self.dead_letters,
             tasks=self.tasks,
             executions=self.executions,
-            is_local=self.is_local,
             dry_run=dry_run,
         )
 
     def redrive(self, task: dict[str, Any], *, dry_run: bool = False) -> ReplayOutcome:
-        return replay.redrive(task, executions=self.executions, is_local=self.is_local, dry_run=dry_run)
+        return replay.redrive(task, executions=self.executions, dry_run=dry_run)

@@ -241,7 +241,12 @@ class FakeStepFunctions:
 
     def __init__(self, status: str, last_state: str) -> None:
         self.execution = {"executionArn": "arn:execution:t-1", "status": status, "redriveCount": 0}
-        self.events = [event(1, "ExecutionStarted"), entered(2, "ProcessTask"), entered(3, last_state)]
+        kind = "FailStateEntered" if last_state == "TaskFailed" else "TaskStateEntered"  # an earlier definition's
+        self.events = [
+            event(1, "ExecutionStarted"),
+            entered(2, "ProcessTask"),
+            event(3, kind, stateEnteredEventDetails={"name": last_state}),
+        ]
         self.redriven: list[dict[str, Any]] = []
 
     def describe_execution(self, executionArn: str) -> dict[str, Any]:
@@ -263,11 +268,12 @@ def aws_client_with(sfn: FakeStepFunctions) -> Operator:
 def test_an_execution_that_timed_out_outside_the_catch_path_is_redriven_once_per_redrive_count():
     sfn = FakeStepFunctions("TIMED_OUT", last_state="ProcessTask")
 
-    outcome = aws_client_with(sfn).redrive({"taskId": "t-1", "status": "RUNNING", "executionArn": "arn:execution:t-1"})
+    # (FAILED: the failure recorder recorded the timeout; a redrive is asked for a FAILED task only)
+    outcome = aws_client_with(sfn).redrive({"taskId": "t-1", "status": "FAILED", "executionArn": "arn:execution:t-1"})
 
     assert outcome.action == "redriven"
     assert [r["executionArn"] for r in sfn.redriven] == ["arn:execution:t-1"]
-    again = aws_client_with(sfn).redrive({"taskId": "t-1", "status": "RUNNING", "executionArn": "arn:execution:t-1"})
+    again = aws_client_with(sfn).redrive({"taskId": "t-1", "status": "FAILED", "executionArn": "arn:execution:t-1"})
     assert sfn.redriven[1]["clientToken"] == sfn.redriven[0]["clientToken"], "the same redrive is asked for once"
     assert again.action == "redriven"
 

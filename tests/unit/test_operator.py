@@ -60,8 +60,9 @@ class InMemoryTaskRecords:
         item = self.items.get(task_id)
         return dict(item) if item else None
 
-    def requeue_failed(self, task_id: str) -> bool:
-        if self.items[task_id]["status"] != "FAILED":
+    def requeue_failed(self, task_id: str, execution_arn: str | None = None) -> bool:
+        item = self.items[task_id]
+        if item["status"] != "FAILED" or execution_arn not in (None, item.get("executionArn")):
             return False
         self.items[task_id] = {k: v for k, v in self.items[task_id].items() if k not in ("error", "cause")}
         self.items[task_id]["status"] = "QUEUED"
@@ -88,8 +89,9 @@ class InMemoryExecutions:
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
         return self.histories.get(execution_arn, [])
 
-    def redrive(self, execution_arn: str, client_token: str) -> None:
+    def redrive(self, execution_arn: str, client_token: str) -> str | None:
         self.redriven.append((execution_arn, client_token))
+        return None
 
 
 class OwnedTasks:
@@ -190,7 +192,7 @@ def test_a_message_of_a_task_that_is_gone_or_moved_on_is_dropped_without_a_start
 
 def test_a_dry_run_says_what_it_would_start_and_changes_nothing(world):
     world.tasks.items["t-1"] = {"taskId": "t-1", "status": "FAILED", "attempt": 2}
-    world.queue.add("t-1")
+    world.queue.add("t-1", attempt=2)
 
     outcomes = world.operator().replay_dlq(dry_run=True)
 
@@ -232,32 +234,35 @@ def test_somebody_elses_task_is_refused_like_a_missing_one_and_its_message_stays
     assert world.queue.visible_task_ids() == ["theirs"]
 
 
-def test_an_execution_that_failed_outside_the_catch_path_is_redriven_on_aws_and_explained_locally(world):
-    # Given my task whose execution timed out in ProcessTask (no DLQ message: the Catch path never ran)
+def test_an_execution_that_failed_outside_the_catch_path_is_redriven_locally_as_on_aws(world):
+    # Given my task FAILED by the failure recorder after its execution timed out in ProcessTask
     arn = f"{ARN_PREFIX}:t-1"
-    world.owned.tasks["t-1"] = {"taskId": "t-1", "status": "RUNNING", "executionArn": arn}
+    world.owned.tasks["t-1"] = {"taskId": "t-1", "status": "FAILED", "executionArn": arn}
     world.executions.described[arn] = {"status": "TIMED_OUT", "redriveCount": 0}
     world.executions.histories[arn] = [entered(2, "ClaimTask"), entered(3, "ProcessTask")]
 
     local = world.operator(is_local=True).replay_tasks(["t-1"])
+    world.executions.described[arn]["redriveCount"] = 1
     on_aws = world.operator(is_local=False).replay_tasks(["t-1"])
 
-    assert [o.action for o in local] == ["unsupported"]
-    assert "RedriveExecution" in local[0].detail
-    assert [(o.action, o.started) for o in on_aws] == [("redriven", True)]
-    assert [a for a, _ in world.executions.redriven] == [arn]
+    # Then both redrive (the local stack has RedriveExecution), once per redrive count
+    assert [(o.action, o.started) for o in local + on_aws] == [("redriven", True), ("redriven", True)]
+    assert [a for a, _ in world.executions.redriven] == [arn, arn]
+    assert world.executions.redriven[0][1] != world.executions.redriven[1][1]
 
 
 def test_a_failure_caught_into_a_fail_state_without_a_message_is_not_redriven(world):
+    # Given an execution of the earlier definition, which caught failures into the Fail state TaskFailed
     arn = f"{ARN_PREFIX}:t-1"
     world.owned.tasks["t-1"] = {"taskId": "t-1", "status": "FAILED", "executionArn": arn}
     world.executions.described[arn] = {"status": "FAILED"}
-    world.executions.histories[arn] = [entered(2, "ProcessTask"), entered(3, "TaskFailed")]
+    fail_state = {"id": 3, "type": "FailStateEntered", "stateEnteredEventDetails": {"name": "TaskFailed"}}
+    world.executions.histories[arn] = [entered(2, "ProcessTask"), fail_state]
 
     outcomes = world.operator(is_local=False).replay_tasks(["t-1"])
 
     assert [o.action for o in outcomes] == ["nothing-to-replay"]
-    assert "caught (TaskFailed)" in outcomes[0].detail
+    assert "caught into TaskFailed: a redrive would run TaskFailed again" in outcomes[0].detail
     assert world.executions.redriven == []
 
 
