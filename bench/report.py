@@ -40,6 +40,7 @@ class Run:
     cold: ColdStartResult | None = None
     latency: LatencyResult | None = None
     cost: Any = None  # taskrail.cost.CostReport
+    cli: Any = None  # bench.cli_latency.CliLatencyResult
     stack_start_s: float = math.nan
     load_after: str = ""
     wall_s: float = math.nan
@@ -190,6 +191,8 @@ def terminal(run: Run) -> Any:
         for name, values in run.latency.states.items():
             states.add_row(name, f"{percentile(values, 50):.1f}")
         parts.append(states)
+    if run.cli is not None:
+        parts.append(run.cli.table())
     for error in run.errors:
         parts.append(Text(f"✗ {error}", style="red"))
     parts.append(Text(f"total {run.wall_s:.0f} s; load average {run.info.get('load', '?')} → {run.load_after}"))
@@ -238,6 +241,7 @@ def markdown(run: Run) -> str:
         ),
     ]
     lines += _intake_md(run) + _e2e_md(run) + _cold_md(run) + _latency_md(run) + _cost_md(run)
+    lines += run.cli.markdown() if run.cli is not None else []
     if run.errors:
         lines += ["## Phases that failed", "", *(f"- {e}" for e in run.errors), ""]
     return "\n".join(lines).rstrip() + "\n"

@@ -44,6 +44,7 @@ def _silence(*names: str) -> None:
 
 
 def _local_stack_phases(run: Run, args: argparse.Namespace) -> None:
+    from bench.cli_latency import cli_latency
     from bench.intake import burst
     from bench.latency import single_task_latency
     from bench.throughput import local_stack_throughput
@@ -64,6 +65,7 @@ def _local_stack_phases(run: Run, args: argparse.Namespace) -> None:
         run.latency = _attempt(
             run, "4. latency of one task", lambda: single_task_latency(stack, runs=args.latency_runs)
         )
+        run.cli = _attempt(run, "6. CLI latency", lambda: cli_latency(stack.info, runs=args.cli_runs))
         run.local = _attempt(run, "2. end-to-end, local stack", lambda: local_stack_throughput(stack, args.e2e))
         stack.pipes.pause()
         run.idle = _attempt(run, "1. burst, idle stack", lambda: burst(stack.info, args.burst, args.concurrency))
@@ -87,12 +89,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-runs", type=int, default=5, help="single tasks timed (default 5)")
     parser.add_argument("--cold-runs", type=int, default=5, help="fresh-process imports per function (default 5)")
     parser.add_argument("--cost-runs", type=int, default=3, help="executions per cost path (default 3)")
+    parser.add_argument("--cli-runs", type=int, default=5, help="fresh processes per CLI command (default 5)")
     parser.add_argument("--quick", action="store_true", help="small counts, to try the harness (~1-2 min)")
     parser.add_argument("--output", type=Path, default=OUTPUT, help="the markdown report (default docs/BENCHMARKS.md)")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)
     if args.quick:
         args.burst, args.e2e, args.latency_runs, args.cold_runs, args.cost_runs = 200, 12, 2, 2, 1
+        args.cli_runs = 2
     os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 
     from rich.console import Console

@@ -19,33 +19,42 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
-import requests
 import typer
-from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 from rich.console import Console
 from rich.markup import escape
-from rich.progress_bar import ProgressBar
-from rich.table import Table
+from rich.table import Table  # typer's help loads it anyway
 
 from task_common.contract import ALL_STATUSES, CLIENT_OUTPUTS, TERMINAL_STATUSES, Output
-from taskrail.client import ApiError, Endpoints, TaskrailClient, elapsed_seconds, epoch_seconds, task_view
-from taskrail.history import timeline
-from taskrail.operator import Operator, ReplayOutcome
-from taskrail.operator.aws import AwsClients
 
+if TYPE_CHECKING:
+    from taskrail.client import ApiError, TaskrailClient
+    from taskrail.operator import Operator, ReplayOutcome
+    from taskrail.operator.aws import AwsClients
+
+# Instant commands: what a command needs is imported when it runs (requests, botocore, the client, the operator),
+# never the emulator (moto, taskrail.local.stack) for a command that talks to a running stack. `taskrail --help`
+# loads typer and rich only. tests/unit/test_cli_imports.py holds this; `make bench` measures it (bench/cli_latency).
+
+# Plain help and usage errors (rich_markup_mode=None): typer's rich help loads rich.markdown and markdown-it, a
+# third of `taskrail --help`'s time.
 app = typer.Typer(
-    help="Storage-first task workflows on Step Functions, on AWS or on this machine.", no_args_is_help=True
+    help="Storage-first task workflows on Step Functions, on AWS or on this machine.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
-local_app = typer.Typer(help="The local stack (emulated AWS services on 127.0.0.1).", no_args_is_help=True)
+local_app = typer.Typer(
+    help="The local stack (emulated AWS services on 127.0.0.1).", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(local_app, name="local")
 console = Console()
 err_console = Console(stderr=True)
 
 DEFAULT_USER = "alice"
 # Replay outcomes that did not do what was asked: the command exits 1.
-REPLAY_REFUSALS = frozenset({"refused", "unsupported", "not-redrivable"})
+# taskrail.operator.replay.REFUSED_ACTIONS (not imported here: the CLI starts without the operator)
+REPLAY_REFUSALS = frozenset({"refused", "not-replayable", "not-redrivable"})
 
 UserOption = Annotated[
     str | None,
@@ -101,7 +110,13 @@ def make_client(target: Target) -> TaskrailClient:
 
 def make_operator(target: Target) -> Operator:
     """The operator's view of the target stack: owner checks through the API, the rest through AWS."""
-    return Operator.over_aws(*reach(target))
+    return operator_of(*reach(target))
+
+
+def operator_of(client: TaskrailClient, aws: AwsClients) -> Operator:
+    from taskrail.operator import Operator
+
+    return Operator.over_aws(client, aws)
 
 
 def reach(target: Target) -> tuple[TaskrailClient, AwsClients]:
@@ -121,9 +136,8 @@ def local_client(user: str, state_file: Path | None = None) -> TaskrailClient:
 
 
 def local_reach(user: str, state_file: Path | None = None) -> tuple[TaskrailClient, AwsClients]:
-    from taskrail.local import accounts
-    from taskrail.local.stack import STATE_FILE, StackInfo
-    from taskrail.local.stack import local_client as local_aws_client
+    from taskrail.local.state import STATE_FILE, StackInfo
+    from taskrail.local.state import local_client as local_aws_client
     from taskrail.local.users import ROLES, USERS
 
     path = state_file or STATE_FILE
@@ -143,6 +157,8 @@ def local_reach(user: str, state_file: Path | None = None) -> tuple[TaskrailClie
             hint="start one with `taskrail local up`",
             exit_code=2,
         )
+    from taskrail.local import accounts
+
     return accounts.user_client(info, user), lambda service: local_aws_client(service, info.aws_endpoint_url)
 
 
@@ -180,6 +196,8 @@ def aws_reach(
             hint="run `aws configure` (or `aws sso login`), or pass --profile NAME",
             exit_code=2,
         )
+    from taskrail.client import Endpoints, TaskrailClient
+
     outputs = stack_outputs(session.client("cloudformation"), stack, session.region_name)
     endpoints = Endpoints(
         api_url=outputs[Output.API_URL].rstrip("/"),
@@ -209,6 +227,8 @@ def _aws_session(region: str | None, profile: str | None) -> Any:
 
 
 def stack_outputs(cloudformation: Any, stack: str, region: str) -> dict[str, str]:
+    from botocore.exceptions import ClientError
+
     try:
         found = cloudformation.describe_stacks(StackName=stack)["Stacks"]
     except ClientError as error:
@@ -309,21 +329,40 @@ def reports_errors(command: F) -> F:
             return command(*args, **kwargs)
         except CliError as error:
             fail(error, kwargs)
-        except ApiError as error:
-            fail(_api_failure(error, kwargs.get("task_id")), kwargs)
-        except (requests.ConnectionError, EndpointConnectionError) as error:
-            hint = "locally: start a stack with `taskrail local up`; on AWS: check --stack, --region and the network"
-            fail(CliError(f"cannot reach the stack: {error}", hint=hint, exit_code=2), kwargs)
-        except NoCredentialsError as error:
-            fail(CliError(str(error), hint="run `aws configure`, or pass --profile NAME", exit_code=2), kwargs)
-        except ClientError as error:
-            details = error.response.get("Error", {})
-            message = f"AWS refused {error.operation_name}: {details.get('Code')}: {details.get('Message')}"
-            fail(CliError(message, hint="check your credentials (--profile) and their permissions"), kwargs)
-        except TimeoutError as error:
-            fail(CliError(str(error), hint="raise --timeout, or watch again later"), kwargs)
+        except Exception as error:
+            known = known_failure(error, kwargs.get("task_id"))
+            if known is None:
+                raise
+            fail(known, kwargs)
 
     return run  # type: ignore[return-value]
+
+
+def known_failure(error: Exception, task_id: str | None) -> CliError | None:
+    """The failure a user can act on behind ``error`` (None: a bug, shown as one). An error of requests or botocore
+    can only happen once that library is loaded, so only the loaded ones are looked at."""
+    if isinstance(error, TimeoutError):
+        return CliError(str(error), hint="raise --timeout, or watch again later")
+    client, requests, botocore = (sys.modules.get(m) for m in ("taskrail.client", "requests", "botocore.exceptions"))
+    if client is not None and isinstance(error, client.ApiError):
+        return _api_failure(error, task_id)
+    connection_errors = tuple(
+        e for e in (getattr(requests, "ConnectionError", None), getattr(botocore, "EndpointConnectionError", None)) if e
+    )
+    if connection_errors and isinstance(error, connection_errors):
+        hint = "locally: start a stack with `taskrail local up`; on AWS: check --stack, --region and the network"
+        return CliError(f"cannot reach the stack: {error}", hint=hint, exit_code=2)
+    return _aws_failure(error, botocore) if botocore is not None else None
+
+
+def _aws_failure(error: Exception, botocore: Any) -> CliError | None:
+    if isinstance(error, botocore.NoCredentialsError):
+        return CliError(str(error), hint="run `aws configure`, or pass --profile NAME", exit_code=2)
+    if isinstance(error, botocore.ClientError):
+        details = error.response.get("Error", {})
+        message = f"AWS refused {error.operation_name}: {details.get('Code')}: {details.get('Message')}"
+        return CliError(message, hint="check your credentials (--profile) and their permissions")
+    return None
 
 
 def _api_failure(error: ApiError, task_id: str | None) -> CliError:
@@ -365,6 +404,8 @@ def emit_json(data: Any) -> None:
 
 def when(value: Any) -> str:
     """Epoch milliseconds or an ISO-8601 time, as local time (the date only when it is not today)."""
+    from taskrail.client import epoch_seconds
+
     epoch = epoch_seconds(value)
     if epoch is None:
         return "-"
@@ -427,6 +468,8 @@ def tasks_table(tasks: list[dict[str, Any]]) -> Table:
 
 
 def progress_table(views: list[dict[str, Any]]) -> Table:
+    from rich.progress_bar import ProgressBar
+
     table = table_of_tasks("status", "state", "progress", "retries", "elapsed")
     for view in views:
         progress = float(view.get("progress") or 0)
@@ -500,7 +543,7 @@ def submit(
     accepted = client.submit(task_type, params, idempotency_key)
     task_id = accepted["taskId"]
     if wait:
-        view = follow(Operator.over_aws(client, aws), [task_id], as_json=as_json, timeout=timeout)[0]
+        view = follow(operator_of(client, aws), [task_id], as_json=as_json, timeout=timeout)[0]
         if as_json:
             emit_json(view)
         raise typer.Exit(0 if view["status"] == "SUCCEEDED" else 1)
@@ -526,6 +569,8 @@ def status(
 ) -> None:
     """A task's status, progress, attempts, and its result location or error."""
     task = make_client(Target(user, stack, region, profile, local_state)).get(task_id)
+    from taskrail.client import elapsed_seconds, task_view  # loaded by make_client
+
     view = {**task_view(task), "elapsedSeconds": elapsed_seconds(task)}
     if as_json:
         emit_json(view)
@@ -571,6 +616,8 @@ def list_command(
     client = make_client(Target(user, stack, region, profile, local_state))
     page = client.find_page(wanted, since_ms=since_ms, limit=None if all_tasks else limit, next_token=next_token)
     if as_json:
+        from taskrail.client import task_view
+
         emit_json({"tasks": [task_view(t) for t in page.tasks], "count": len(page.tasks), "next": page.next})
         return
     if page.tasks:
@@ -637,12 +684,14 @@ def result(
     as_json: JsonOption = False,
 ) -> None:
     """The task's result object (followed through its claim-check reference when large)."""
+    from botocore.exceptions import ClientError
+
     client, aws = reach(Target(user, stack, region, profile, local_state))
     task = client.get(task_id)  # the owner check: 404 for somebody else's task
     if task["status"] != "SUCCEEDED":
         raise _no_result(task)
     try:
-        value = Operator.over_aws(client, aws).result_value(task_id)
+        value = operator_of(client, aws).result_value(task_id)
     except ClientError as error:
         if error.response["Error"]["Code"] not in ("NoSuchKey", "404"):
             raise
@@ -716,9 +765,10 @@ def replay(
 ) -> None:
     """Run failed tasks again; running it twice never starts twice.
 
-    A failure in the DLQ gets a new execution {taskId}-r{attempt}, and its message is deleted once it started. On
-    AWS, an execution that failed, timed out or was aborted outside the Catch path is resumed with RedriveExecution.
-    Task ids must be yours; --dlq replays every user's failures (operator credentials).
+    A task id is redriven when its execution can be (RedriveExecution: the same execution resumes from the step
+    that failed; action "redriven"), otherwise it gets a new execution {taskId}-r{attempt} from its DLQ message
+    (action "started"); either way its DLQ message is deleted. A REJECTED task has invalid input: not replayable
+    (exit 1). Task ids must be yours; --dlq replays every user's failures (operator credentials).
     """
     if bool(task_ids) == from_dlq:
         raise CliError(
@@ -765,10 +815,12 @@ def history(
     as_json: JsonOption = False,
 ) -> None:
     """The events of the task's latest execution, as a timeline."""
+    from taskrail.history import timeline
+
     client, aws = reach(Target(user, stack, region, profile, local_state))
     task = client.get(task_id)  # the owner check
     arn = task.get("executionArn")
-    rows = timeline(Operator.over_aws(client, aws).execution_events(arn)) if arn else []
+    rows = timeline(operator_of(client, aws).execution_events(arn)) if arn else []
     if as_json:
         emit_json(
             {
@@ -864,7 +916,7 @@ def local_up(
 @local_app.command("down")
 def local_down(local_state: StateOption = None) -> None:
     """Stop a local stack started in another terminal or in the background."""
-    from taskrail.local.stack import STATE_FILE, StackInfo
+    from taskrail.local.state import STATE_FILE, StackInfo
 
     path = local_state or STATE_FILE
     if not path.exists():
@@ -893,7 +945,7 @@ def local_iam(
 ) -> None:
     """IAM of a local run: per principal the actions it used, the denials, and the grants no call used."""
     from taskrail.local.iam import report
-    from taskrail.local.stack import STATE_DIR, STATE_FILE, StackInfo
+    from taskrail.local.state import STATE_DIR, STATE_FILE, StackInfo
 
     path = local_state or STATE_FILE
     log_dir = STATE_DIR / "logs"
@@ -915,7 +967,7 @@ def local_reset(local_state: StateOption = None) -> None:
     Asked over the stack's control socket (a Unix socket only this OS user can open), never over HTTP: the
     local AWS endpoint does not serve moto's /moto-api, so no web page can reset the stack.
     """
-    from taskrail.local.stack import STATE_FILE, StackInfo, request_reset
+    from taskrail.local.state import STATE_FILE, StackInfo, request_reset
 
     path = local_state or STATE_FILE
     if not path.exists():

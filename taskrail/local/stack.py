@@ -8,7 +8,6 @@ processes through awslambdaric. Moto's state lives in memory for as long as this
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import socket
@@ -17,11 +16,9 @@ import struct
 import tempfile
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, TypeVar
-
-import boto3
 
 from task_common.contract import Output
 from taskrail.client import TaskrailClient
@@ -47,39 +44,24 @@ from taskrail.local.services.stepfunctions import (
     set_role_clients,
     set_time_scale,
 )
-from taskrail.local.users import STACK_SERVICE, known_credentials
+from taskrail.local.state import (  # the state file and the stack's clients, in a module light enough for the CLI
+    CONTROL_RESET,
+    LOCAL_CREDENTIALS,  # noqa: F401 (re-exported: tests import it from here)
+    PRIVATE_FILE_MODE,
+    STATE_DIR,
+    STATE_FILE,
+    StackInfo,
+    local_client,
+    private_dir,
+    request_reset,  # noqa: F401 (re-exported)
+    write_private,
+)
+from taskrail.local.users import known_credentials
 from taskrail.operator import Operator
 
 log = logging.getLogger("taskrail.local")
-ROOT = Path(__file__).resolve().parents[2]
-STATE_DIR = ROOT / ".taskrail"
-STATE_FILE = STATE_DIR / "local.json"
 #: Step Functions Local's variable naming the MockConfigFile (AWS: "Using mocked service integrations")
 SFN_MOCK_CONFIG_ENV = "SFN_MOCK_CONFIG"
-# What the stack's own clients sign with: the service credential of the local registry (taskrail/local/users.py).
-# Local-only, like every key there: it is no AWS account's, and the local AWS endpoint accepts nothing else.
-LOCAL_CREDENTIALS = {
-    "aws_access_key_id": STACK_SERVICE.access_key_id,
-    "aws_secret_access_key": STACK_SERVICE.secret_access_key,
-}
-PRIVATE_DIR_MODE = 0o700
-PRIVATE_FILE_MODE = 0o600
-
-
-def private_dir(path: Path) -> Path:
-    """``path`` as a directory only this OS user can list or enter (created, or tightened, to 0700)."""
-    path.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
-    path.chmod(PRIVATE_DIR_MODE)
-    return path
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` readable by this OS user only (0600 from the start, also when it existed)."""
-    private_dir(path.parent)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
-    with os.fdopen(fd, "w") as file:
-        os.fchmod(file.fileno(), PRIVATE_FILE_MODE)
-        file.write(text)
 
 
 @dataclass
@@ -96,36 +78,6 @@ class StackOptions:
     #: Step Functions Local's MockConfigFile: StartExecution on "<arn>#<TestCase>" runs that test case. None: the
     #: file SFN_MOCK_CONFIG names, as for Step Functions Local (none when unset).
     mock_config: Path | None = None
-
-
-@dataclass
-class StackInfo:
-    """What a client needs to reach a running local stack (also written to .taskrail/local.json)."""
-
-    api_url: str
-    aws_endpoint_url: str
-    console_url: str
-    pid: int
-    region: str
-    tasks_table: str
-    results_bucket: str
-    state_machine_arn: str
-    dead_letter_queue_url: str
-    notifications_queue_url: str
-    pipe_dead_letter_queue_url: str
-    # `taskrail local reset` talks to the stack here (a Unix socket in a 0700 folder; see ControlServer)
-    control_socket: str = ""
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2)
-
-    @classmethod
-    def load(cls, path: Path = STATE_FILE) -> StackInfo:
-        return cls(**json.loads(path.read_text()))
-
-
-def local_client(service: str, endpoint_url: str) -> Any:
-    return boto3.client(service, endpoint_url=endpoint_url, region_name=REGION, **LOCAL_CREDENTIALS)
 
 
 #: What the stack runs besides moto, started in this order over the provisioned resources and stopped in reverse
@@ -363,8 +315,6 @@ class LocalStack:
 
 # -- the control socket: `taskrail local reset` ------------------------------------------------------------
 
-CONTROL_RESET = b"reset\n"
-
 
 class _ControlHandler(socketserver.StreamRequestHandler):
     server: _ControlSocketServer
@@ -415,18 +365,3 @@ class ControlServer:
         self._server.server_close()
         self.path.unlink(missing_ok=True)
         self._folder.rmdir()
-
-
-def request_reset(control_socket: str, timeout: float = 120.0) -> str:
-    """Ask the stack behind ``control_socket`` to reset; returns its answer (``ok`` on success)."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
-        client.settimeout(timeout)
-        client.connect(control_socket)
-        client.sendall(CONTROL_RESET)
-        answer = b""
-        while not answer.endswith(b"\n"):
-            chunk = client.recv(4096)
-            if not chunk:
-                break
-            answer += chunk
-    return answer.decode().strip()
