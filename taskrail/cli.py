@@ -50,6 +50,19 @@ local_app = typer.Typer(
 app.add_typer(local_app, name="local")
 console = Console()
 err_console = Console(stderr=True)
+# A terminal gets tables fitted to its width; a pipe or a file gets whole values: nothing cut, folded or wrapped
+# (`taskrail result X > out.json` writes only the result document). Set per command by bind_output().
+whole_values = False
+WHOLE_WIDTH = 1_000_000
+
+
+def bind_output() -> None:
+    """Consoles for this command's stdout and stderr, as they are now (CliRunner swaps them per invocation)."""
+    global console, err_console, whole_values  # noqa: PLW0603 - every renderer reads them; one place sets them
+    whole_values = not sys.stdout.isatty()
+    console = Console(width=WHOLE_WIDTH if whole_values else None)
+    err_console = Console(stderr=True)
+
 
 DEFAULT_USER = "alice"
 # Replay outcomes that did not do what was asked: the command exits 1.
@@ -281,8 +294,8 @@ def parse_since(text: str, now: float | None = None) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def parse_params(pairs: list[str], file: Path | None) -> dict[str, Any]:
-    """`--file params.json` first, then each `k=v` (v parsed as JSON when it is JSON, else kept as text)."""
+def parse_params(pairs: list[str], file: Path | None, json_pairs: list[str] | None = None) -> dict[str, Any]:
+    """`--file params.json` first, then each `-p k=v` (v is always a string), then each `--param-json k=JSON`."""
     params: dict[str, Any] = {}
     if file is not None:
         try:
@@ -295,14 +308,26 @@ def parse_params(pairs: list[str], file: Path | None) -> dict[str, Any]:
             raise CliError(f"{file} must hold a JSON object of parameters", exit_code=2)
         params.update(loaded)
     for pair in pairs:
-        key, separator, value = pair.partition("=")
-        if not separator or not key:
-            raise CliError(f"--param {pair!r} is not key=value", hint="for example -p text='hello world'", exit_code=2)
+        key, value = _key_value(pair, "--param", "for example -p text='hello world'")
+        params[key] = value
+    for pair in json_pairs or []:
+        key, value = _key_value(pair, "--param-json", "for example --param-json top=5 or --param-json 'tags=[\"a\"]'")
         try:
             params[key] = json.loads(value)
-        except ValueError:
-            params[key] = value
+        except ValueError as error:
+            raise CliError(
+                f"--param-json {key}: {value!r} is not JSON ({error})",
+                hint=f"a string goes in -p {key}=...; JSON text needs its quotes: --param-json '{key}=\"text\"'",
+                exit_code=2,
+            ) from None
     return params
+
+
+def _key_value(pair: str, option: str, example: str) -> tuple[str, str]:
+    key, separator, value = pair.partition("=")
+    if not separator or not key:
+        raise CliError(f"{option} {pair!r} is not key=value", hint=example, exit_code=2)
+    return key, value
 
 
 def parse_status(value: str | None) -> str | None:
@@ -325,6 +350,7 @@ def reports_errors(command: F) -> F:
 
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> Any:
+        bind_output()
         try:
             return command(*args, **kwargs)
         except CliError as error:
@@ -426,8 +452,9 @@ def readable_cause(cause: Any) -> str:
 
 
 def short(text: str, length: int) -> str:
+    """On one line, and cut to ``length`` for a terminal (whole when the output is piped)."""
     flat = " ".join(text.split())
-    return flat if len(flat) <= length else flat[: length - 1] + "…"
+    return flat if whole_values or len(flat) <= length else flat[: length - 1] + "…"
 
 
 def readable_error(task: dict[str, Any], length: int = 200) -> str:
@@ -453,7 +480,8 @@ def table_of_tasks(*columns: str, title: str | None = None) -> Table:
 def tasks_table(tasks: list[dict[str, Any]]) -> Table:
     table = table_of_tasks("type", "status", "attempt", "created", "error")
     table.columns[2].min_width = 9  # "SUCCEEDED" on one line; the error gives way first
-    table.columns[-1].max_width = 60
+    if not whole_values:
+        table.columns[-1].max_width = 60
     for task in tasks:
         shown_status = task["status"] + (f" {task.get('progress') or 0}%" if task["status"] == "RUNNING" else "")
         table.add_row(
@@ -523,7 +551,13 @@ def follow(operator: Operator, task_ids: list[str], *, as_json: bool, timeout: f
 @reports_errors
 def submit(
     task_type: Annotated[str, typer.Argument(help="the task type, e.g. text.stats")],
-    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="k=v (v parsed as JSON when it is)")] = None,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="k=v: v is a string, as typed (repeatable)")
+    ] = None,
+    param_json: Annotated[
+        list[str] | None,
+        typer.Option("--param-json", help="k=JSON: v parsed as JSON, for numbers, booleans, lists, objects"),
+    ] = None,
     file: Annotated[Path | None, typer.Option("--file", help="a JSON file of parameters")] = None,
     idempotency_key: Annotated[
         str | None, typer.Option("--idempotency-key", help="the same key again returns the same task")
@@ -538,7 +572,7 @@ def submit(
     as_json: JsonOption = False,
 ) -> None:
     """Submit a task; prints its id (accepted means it is stored and will run)."""
-    params = parse_params(param or [], file)
+    params = parse_params(param or [], file, param_json)
     client, aws = reach(Target(user, stack, region, profile, local_state))
     accepted = client.submit(task_type, params, idempotency_key)
     task_id = accepted["taskId"]
@@ -700,6 +734,9 @@ def result(
         emit_json(
             {"taskId": task_id, "type": task["type"], "resultLocation": task.get("resultLocation"), "result": value}
         )
+        return
+    if whole_values:
+        print(json.dumps(value, indent=2, default=str))  # the document alone: `taskrail result X > out.json`
         return
     console.print(f"{escape(str(task.get('resultLocation')))}")
     console.print_json(json.dumps(value, default=str))

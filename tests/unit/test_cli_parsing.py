@@ -56,13 +56,39 @@ def test_since_that_is_neither_says_what_it_takes():
     assert refused.value.exit_code == 2
 
 
-def test_params_from_a_file_then_pairs_parsed_as_json_when_they_are(tmp_path: Path):
+def test_params_from_a_file_then_p_pairs_as_strings_then_param_json_pairs_as_json(tmp_path: Path):
     file = tmp_path / "params.json"
     file.write_text(json.dumps({"text": "from the file", "top": 3}))
 
-    params = parse_params(["top=5", "text=the cat", "flags=[1, 2]", 'quoted="7"'], file)
+    params = parse_params(
+        ["text=the cat", 'doc={"a": 1}', "n=5", "top=1"], file, ["top=5", "flags=[1, 2]", 'quoted="7"']
+    )
 
-    assert params == {"text": "the cat", "top": 5, "flags": [1, 2], "quoted": "7"}
+    # -p never parses: a JSON-looking string stays the string the user typed (issue 13: it was REJECTED)
+    assert params == {"text": "the cat", "doc": '{"a": 1}', "n": "5", "top": 5, "flags": [1, 2], "quoted": "7"}
+
+
+def test_a_param_json_value_that_is_not_json_is_refused_with_the_p_alternative():
+    with pytest.raises(CliError, match="is not JSON") as refused:
+        parse_params([], None, ["text=hello"])
+
+    assert "-p text=" in refused.value.hint
+    assert refused.value.exit_code == 2
+
+
+def test_submit_sends_p_values_as_strings_and_param_json_values_parsed(monkeypatch: pytest.MonkeyPatch):
+    sent: dict[str, Any] = {}
+
+    class Client:
+        def submit(self, task_type: str, params: dict[str, Any], key: str | None) -> dict[str, Any]:
+            sent.update(type=task_type, params=params)
+            return {"taskId": "t-1", "status": "QUEUED"}
+
+    monkeypatch.setattr("taskrail.cli.reach", lambda target: (Client(), None))
+    result = RUNNER.invoke(app, ["submit", "text.stats", "-p", 'text={"a": 1}', "--param-json", "top=3", "--json"])
+
+    assert result.exit_code == 0, result.output
+    assert sent == {"type": "text.stats", "params": {"text": '{"a": 1}', "top": 3}}
 
 
 @pytest.mark.parametrize("pair", ["novalue", "=value"])
