@@ -10,6 +10,14 @@ the execution to fail. A retry or catch on States.ALL won't catch States.Runtime
 Locally :func:`install_uncatchable_errors` wraps ``ErrorEqualsDecl._eval_body`` (the one check every Retrier and
 Catcher makes): ``States.Runtime`` matches no ErrorEquals, and ``States.DataLimitExceeded`` is not matched by
 ``States.ALL`` (only by its own name). The execution then fails with that error, as on AWS.
+
+AWS SDK integrations (``arn:aws:states:::aws-sdk:<service>:<action>``) name an error ``ServiceName.ErrorName``,
+"Both the service name and error name are in Pascal case" (``AcmPca.ResourceNotFoundException``,
+``S3.BucketAlreadyExistsException``: "Learning to use AWS service SDK integrations in Step Functions",
+https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html). moto knows the Pascal-case
+name of ``dynamodb`` and ``sfn`` only and keeps the lower-case service name otherwise (``s3.NoSuchBucketException``,
+which a Retry or Catch on ``S3.…`` never matches): :func:`install_sdk_error_names` supplies the documented names
+and, for any other service, upper-cases its first letter.
 """
 
 from __future__ import annotations
@@ -17,11 +25,22 @@ from __future__ import annotations
 from typing import Any, Final
 
 from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import ErrorEqualsDecl
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import (
+    StateTaskServiceAwsSdk,
+)
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 
 from taskrail.local.services.patching import Check, Patch, Source, is_patched, original, patch, unpatch
 
-__all__ = ["NEVER_MATCHED", "PATCHES", "install_uncatchable_errors", "uninstall_uncatchable_errors"]
+__all__ = [
+    "NEVER_MATCHED",
+    "PATCHES",
+    "SDK_SERVICE_ERROR_NAMES",
+    "install_sdk_error_names",
+    "install_uncatchable_errors",
+    "uninstall_sdk_error_names",
+    "uninstall_uncatchable_errors",
+]
 
 #: matched by no Retrier or Catcher
 NEVER_MATCHED: Final = frozenset({"States.Runtime"})
@@ -77,4 +96,50 @@ UNCATCHABLE_ERRORS: Final = Patch(
     uninstall=uninstall_uncatchable_errors,
 )
 
-PATCHES: Final = (UNCATCHABLE_ERRORS,)
+#: the Pascal-case service name of an aws-sdk error, by the service name in the Resource
+SDK_SERVICE_ERROR_NAMES: Final = {"acmpca": "AcmPca", "dynamodb": "DynamoDb", "s3": "S3", "sfn": "Sfn"}
+_NORMALISE: Final = "_normalise_service_error_name"
+
+
+def _sdk_service_error_name(service_name: str) -> str:
+    known = SDK_SERVICE_ERROR_NAMES.get(service_name.lower())
+    return known if known is not None else service_name[:1].upper() + service_name[1:]
+
+
+def install_sdk_error_names() -> None:
+    if not is_patched(StateTaskServiceAwsSdk, _NORMALISE):
+        patch(StateTaskServiceAwsSdk, _NORMALISE, staticmethod(_sdk_service_error_name))
+
+
+def uninstall_sdk_error_names() -> None:
+    if is_patched(StateTaskServiceAwsSdk, _NORMALISE):
+        unpatch(StateTaskServiceAwsSdk, _NORMALISE)
+
+
+def _moto_sdk_error_name_table() -> bool:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_aws_sdk
+
+    return dict(state_task_service_aws_sdk._SERVICE_ERROR_NAMES) == {"dynamodb": "DynamoDb", "sfn": "Sfn"}
+
+
+SDK_ERROR_NAMES: Final = Patch(
+    "AWS SDK integration errors are ServiceName.ErrorName in Pascal case (S3.NoSuchBucketException)",
+    depends=(
+        Source(
+            "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk"
+            ".StateTaskServiceAwsSdk._from_error",
+            lambda: original(StateTaskServiceAwsSdk, "_from_error"),
+            ("self._normalise_service_error_name(", "self._normalise_exception_name(norm_service_name, ex)"),
+        ),
+        Check(
+            "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk"
+            "._SERVICE_ERROR_NAMES",
+            _moto_sdk_error_name_table,
+            "moto's table of Pascal-case service names changed: re-check SDK_SERVICE_ERROR_NAMES",
+        ),
+    ),
+    install=install_sdk_error_names,
+    uninstall=uninstall_sdk_error_names,
+)
+
+PATCHES: Final = (UNCATCHABLE_ERRORS, SDK_ERROR_NAMES)
