@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.constructs.api_limits import MAX_STORED_PARAMS_BYTES
-from task_common.contract import ALL_STATUSES, Status, result_key
+from task_common.contract import ALL_STATUSES, TIMESTAMP_PATTERN, Status, result_key
 
 ROOT = Path(__file__).resolve().parents[1]
 OPENAPI_PATH = ROOT / "docs" / "openapi.json"
@@ -77,7 +77,14 @@ def _string(**extra: Any) -> dict[str, Any]:
 
 
 def _timestamp(description: str) -> dict[str, Any]:
-    return {"type": "integer", "format": "int64", "description": description}
+    """Every timestamp of every answer: RFC 3339 UTC with milliseconds (task_common.contract.TIMESTAMP_PATTERN)."""
+    return {
+        "type": "string",
+        "format": "date-time",
+        "pattern": TIMESTAMP_PATTERN,
+        "example": "2026-12-01T15:34:22.123Z",
+        "description": f"{description}: RFC 3339 UTC with milliseconds",
+    }
 
 
 def _object(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
@@ -90,11 +97,11 @@ TASK_PROPERTIES: dict[str, Any] = {
     "status": {"$ref": "#/components/schemas/TaskStatus"},
     "progress": {"type": "integer", "minimum": 0, "maximum": 100},
     "attempt": {"type": "integer", "minimum": 0},
-    "createdAt": {**_timestamp("epoch milliseconds of the submission"), "nullable": True},
-    "cancelledAt": _timestamp("epoch milliseconds of the cancellation"),
-    "startedAt": _string(description="ISO 8601, when the workflow claimed the task"),
-    "updatedAt": _string(description="ISO 8601"),
-    "finishedAt": _string(description="ISO 8601"),
+    "createdAt": {**_timestamp("when the task was submitted"), "nullable": True},
+    "cancelledAt": _timestamp("when the task was cancelled"),
+    "startedAt": _timestamp("when the workflow claimed the task (its latest attempt)"),
+    "updatedAt": _timestamp("the latest change of status or progress"),
+    "finishedAt": _timestamp("when the task ended (SUCCEEDED, REJECTED or FAILED)"),
     "resultLocation": _string(description=f"s3://bucket/{result_key('{taskId}')}"),
     "error": _string(description="the error type, e.g. ValidationFailed"),
     "cause": _string(),

@@ -88,7 +88,8 @@ def task_view(task: dict[str, Any]) -> dict[str, Any]:
 
 
 def epoch_seconds(value: Any) -> float | None:
-    """createdAt/cancelledAt are epoch milliseconds; workflow timestamps are ISO-8601 (docs/DECISIONS.md)."""
+    """A timestamp of the API (RFC 3339 UTC, ``TIMESTAMP_PATTERN``) as epoch seconds; epoch milliseconds, what
+    the table stores for createdAt and cancelledAt, are read too."""
     if value is None or value == "":
         return None
     if isinstance(value, int | float):
@@ -206,7 +207,11 @@ class TaskrailClient:
         while limit is None or len(tasks) < limit:
             wanted = LIST_CAP if limit is None else min(LIST_CAP, limit - len(tasks))
             page = self.list_page(status, wanted, token)
-            fresh = [t for t in page.tasks if since_ms is None or (t.get("createdAt") or 0) >= since_ms]
+            fresh = [
+                t
+                for t in page.tasks
+                if since_ms is None or round((epoch_seconds(t.get("createdAt")) or 0) * 1000) >= since_ms
+            ]
             tasks.extend(fresh)
             token = page.next
             older = since_ms is not None and len(fresh) < len(page.tasks)  # newest first: the rest is older

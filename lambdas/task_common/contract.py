@@ -11,6 +11,7 @@ declares; nothing else reads them directly.
 from __future__ import annotations
 
 import hashlib
+import time
 from enum import StrEnum
 
 # -- task statuses ------------------------------------------------------------------------------------------
@@ -43,6 +44,22 @@ USER_INDEX = "userId-createdAt"
 STATUS_INDEX = "status-createdAt"
 # The environment variable that hands the reconciler function the status index's name from the template.
 STATUS_INDEX_ENV = "TASKS_STATUS_INDEX_NAME"
+
+# -- timestamps in the API's answers ------------------------------------------------------------------------
+
+# Every timestamp the API answers with is RFC 3339 UTC with exactly three fraction digits and "Z"
+# ("2026-12-01T15:34:22.123Z"), whatever form it is stored in: createdAt and cancelledAt as epoch milliseconds
+# (the indexes sort on the number), the workflow's and the functions' times as ISO text. The response templates
+# normalise (api_templates/task_fields.vtl); docs/DECISIONS.md "Timestamps".
+TIMESTAMP_FIELDS: tuple[str, ...] = ("createdAt", "startedAt", "updatedAt", "finishedAt", "cancelledAt")
+TIMESTAMP_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$"
+
+
+def api_timestamp(epoch_ms: int) -> str:
+    """``epoch_ms`` as the API writes a timestamp."""
+    seconds, millis = divmod(int(epoch_ms), 1000)
+    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{millis:03d}Z"
+
 
 # -- the results bucket's keys ------------------------------------------------------------------------------
 
@@ -128,18 +145,18 @@ EXPECTED_ERRORS_METRIC = "ExpectedErrors"
 
 
 class EndState(StrEnum):
-    """The task-lifecycle workflow's Succeed and Fail states (workflows/task_lifecycle.py)."""
+    """The task-lifecycle workflow's Succeed states (workflows/task_lifecycle.py): it has no Fail state."""
 
     SUCCEEDED = "TaskSucceeded"
     REJECTED = "TaskRejected"
-    FAILED = "TaskFailed"
     ALREADY_CLAIMED = "TaskAlreadyClaimed"
     CANCELLED = "TaskWasCancelled"
 
 
-# The end states of the Catch path: an execution that ended in one of them failed through it (its context is in
-# the DLQ, or the task was rejected); any other failed, timed-out or aborted execution failed outside it.
-CATCH_PATH_END_STATES: frozenset[str] = frozenset({EndState.FAILED.value, EndState.REJECTED.value})
+# The end states of the Catch path: only a rejection is caught into an end state (its execution SUCCEEDED, so it is
+# not redrivable). Every other failure ends the execution FAILED, TIMED_OUT or ABORTED at the state that failed, and
+# the failure recorder sets its task FAILED (workflows/failure_recorder.py); there is no Fail state.
+CATCH_PATH_END_STATES: frozenset[str] = frozenset({EndState.REJECTED.value})
 
 # -- the stack's outputs ------------------------------------------------------------------------------------
 
@@ -172,5 +189,14 @@ CLIENT_OUTPUTS: tuple[str, ...] = (
 
 # -- Step Functions execution statuses ----------------------------------------------------------------------
 
-# An execution that ended without succeeding: the reconciler fails its task, an operator may redrive it.
+# An execution that ended without succeeding: the failure recorder (or the reconciler) fails its task, an operator
+# may redrive it.
 UNSUCCESSFUL_EXECUTION_STATUSES: frozenset[str] = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
+# What the failure recorder and the reconciler record when an execution ended without an error of its own (a
+# timeout, an abort); the cause is a format with one ``{}`` for the execution's status (States.Format's syntax too).
+EXECUTION_ENDED_ERROR = "ExecutionEnded"
+# Step Functions' own events on the default bus, one per execution status change of a STANDARD workflow ("Automating
+# Step Functions event delivery with EventBridge"): the failure recorder's rule matches them.
+EXECUTION_STATUS_EVENT_SOURCE = "aws.states"
+EXECUTION_STATUS_DETAIL_TYPE = "Step Functions Execution Status Change"
+EXECUTION_ENDED_CAUSE = "the execution ended {} while the task ran"

@@ -7,7 +7,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +104,7 @@ def test_status_list_and_result_of_a_finished_task(taskrail: Any):
     assert all(set(t) == set(TASK_FIELDS) and t["status"] == "SUCCEEDED" for t in recent["tasks"])
     assert task_id in [t["taskId"] for t in recent["tasks"]]
     assert as_json(taskrail("list", "--limit", "1", "--json"))["count"] == 1
-    just_after = datetime.fromtimestamp((status["createdAt"] + 1) / 1000).isoformat()
+    just_after = (datetime.fromisoformat(status["createdAt"]) + timedelta(milliseconds=1)).isoformat()
     later = as_json(taskrail("list", "--since", just_after, "--limit", "100", "--json"))["tasks"]
     assert task_id not in [t["taskId"] for t in later]
     assert task_id in taskrail("list", "--since", "2d").output

@@ -1,12 +1,14 @@
 """docs/openapi.json is generated from the synthesized API definition: it is valid and never stale."""
 
 import json
+import re
 from typing import Any
 
 import pytest
 from openapi_spec_validator import validate
 
 from infra.openapi import OPENAPI_PATH, OPERATIONS, build_openapi, openapi_drift
+from task_common.contract import TIMESTAMP_FIELDS, TIMESTAMP_PATTERN
 
 
 @pytest.fixture(scope="module")
@@ -58,3 +60,13 @@ def test_parameters_come_from_the_method_request_parameters(document):
     assert names("/tasks", "get") == {("query", "status", False), ("query", "limit", False), ("query", "next", False)}
     assert names("/tasks/{taskId}", "get") == {("path", "taskId", True)}
     assert names("/tasks/{taskId}", "delete") == {("path", "taskId", True)}
+
+
+def test_every_timestamp_of_a_task_is_documented_as_rfc3339_with_milliseconds(document):
+    properties = document["components"]["schemas"]["Task"]["properties"]
+    documented = {name for name, schema in properties.items() if schema.get("format") == "date-time"}
+
+    assert documented == set(TIMESTAMP_FIELDS)
+    for name in TIMESTAMP_FIELDS:
+        assert properties[name]["type"] == "string" and properties[name]["pattern"] == TIMESTAMP_PATTERN
+        assert re.fullmatch(TIMESTAMP_PATTERN, properties[name]["example"])

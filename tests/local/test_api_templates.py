@@ -8,7 +8,9 @@ status override. The templates are loaded as the stack deploys them (``load_temp
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
+import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ import pytest
 
 from infra.constructs.api import TEMPLATES_DIR, load_template
 from infra.constructs.api_limits import MAX_STORED_PARAMS_BYTES
+from task_common.contract import TIMESTAMP_FIELDS, TIMESTAMP_PATTERN, api_timestamp
 from taskrail.local.vtl import ApiRequest, RenderedResponse, render_request, render_response
 
 TABLE_NAME = "taskrail-TasksTable"
@@ -25,6 +28,7 @@ USER = "AIDAEXAMPLEALICE"
 OTHER_USER = "AIDAEXAMPLEMALLORY"
 REQUEST_ID = "c0ffee00-1111-4222-8333-444455556666"
 EPOCH_MS = 1_700_000_000_123
+ISO_STORED = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|\+00:00)"
 CCF = "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException"
 CANCEL_REFUSED = "; only QUEUED or RUNNING tasks can be cancelled"
 
@@ -45,6 +49,8 @@ RESPONSE_TEMPLATES = [
     "submit_task.response.vtl",
 ]
 INCLUDES = [
+    "epoch_ms_time.vtl",
+    "iso_time.vtl",
     "next_token.vtl",
     "owner.vtl",
     "submission_id.vtl",
@@ -228,16 +234,29 @@ def expected_task(item: dict[str, Any]) -> dict[str, Any]:
         "status": item["status"]["S"],
         "progress": int(item["progress"]["N"]),
         "attempt": int(item["attempt"]["N"]),
-        "createdAt": int(item["createdAt"]["N"]),
+        "createdAt": api_timestamp(int(item["createdAt"]["N"])),
         "params": json.loads(item["params"]["S"]),
     }
     if "cancelledAt" in item:
-        task["cancelledAt"] = int(item["cancelledAt"]["N"])
-    optional = ["startedAt", "updatedAt", "finishedAt", "resultLocation", "error", "cause", "executionArn"]
-    for name in [*optional, "idempotencyKey"]:
+        task["cancelledAt"] = api_timestamp(int(item["cancelledAt"]["N"]))
+    for name in ("startedAt", "updatedAt", "finishedAt"):
+        if item.get(name, {}).get("S"):
+            task[name] = normalised_time(item[name]["S"])
+    for name in ("resultLocation", "error", "cause", "executionArn", "idempotencyKey"):
         if item.get(name, {}).get("S"):
             task[name] = item[name]["S"]
     return task
+
+
+def normalised_time(stored: str) -> str:
+    """A stored ISO time as the API answers it (RFC 3339, milliseconds, Z); any other text verbatim."""
+    try:
+        moment = dt.datetime.fromisoformat(stored)
+    except ValueError:
+        return stored
+    if moment.utcoffset() != dt.timedelta(0) or not re.fullmatch(ISO_STORED, stored):
+        return stored
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def hostile_item(value: str, user: str = USER) -> dict[str, Any]:
@@ -438,7 +457,7 @@ def test_get_task_response_leaves_out_fields_the_item_does_not_have():
         "status": "QUEUED",
         "progress": 40,
         "attempt": 2,
-        "createdAt": 1700000000123,
+        "createdAt": "2023-11-14T22:13:20.123Z",
         "params": None,
     }
 
@@ -988,3 +1007,81 @@ def test_every_template_that_escapes_a_value_has_a_row():
     }
 
     assert escaping == {field.template for field in FIELDS.values()}
+
+
+# --------------------------------------------------------------------------------------------------
+# One timestamp format (docs/DECISIONS.md "Timestamps")
+# --------------------------------------------------------------------------------------------------
+
+CALENDAR_EDGES_MS = [
+    1_000,  # 1970-01-01T00:00:01
+    951_782_400_000,  # 2000-02-29 (a leap day of a century divisible by 400)
+    4_107_542_399_999,  # 2100-02-28T23:59:59.999 (2100 is not a leap year)
+    1_709_251_199_999,  # 2024-02-29T23:59:59.999
+    1_735_689_599_999,  # 2024-12-31T23:59:59.999
+    EPOCH_MS,
+    253_402_300_799_999,  # 9999-12-31T23:59:59.999
+]
+
+
+def _rendered_time(include: str, variable: str, value: str) -> str:
+    """The ``$iso`` an include sets (the includes of timestamps include nothing themselves)."""
+    text = f'#set(${variable} = "{value}")\n' + (TEMPLATES_DIR / include).read_text() + "\n[$iso]"
+    return render_response(text, a_request(), "{}").body.strip()
+
+
+@pytest.mark.parametrize(
+    "epoch_ms", [*CALENDAR_EDGES_MS, *random.Random(13).sample(range(1_000, 253_402_300_800_000), 200)]
+)
+def test_epoch_milliseconds_render_as_rfc3339_utc_with_milliseconds(epoch_ms: int):
+    rendered = _rendered_time("epoch_ms_time.vtl", "epochMs", str(epoch_ms))
+
+    expected = (
+        dt.datetime.fromtimestamp(epoch_ms / 1000, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
+    )
+    assert rendered == f"[{expected}]" == f"[{api_timestamp(epoch_ms)}]"
+    assert re.fullmatch(TIMESTAMP_PATTERN, rendered[1:-1])
+
+
+@pytest.mark.parametrize("not_a_number", ["", "12", "-1700000000123", "1700000000123.5", "1e12", "abc"])
+def test_a_stored_number_the_templates_cannot_read_renders_no_time(not_a_number: str):
+    assert _rendered_time("epoch_ms_time.vtl", "epochMs", not_a_number) == "[]"
+
+
+@pytest.mark.parametrize(
+    ("stored", "answered"),
+    [
+        ("2026-12-01T15:34:22.123456+00:00", "2026-12-01T15:34:22.123Z"),  # moto's $$.State.EnteredTime
+        ("2026-12-01T15:34:22.123Z", "2026-12-01T15:34:22.123Z"),  # AWS's EnteredTime, the functions' _now()
+        ("2026-12-01T15:34:22Z", "2026-12-01T15:34:22.000Z"),
+        ("2026-12-01T15:34:22+00:00", "2026-12-01T15:34:22.000Z"),
+        ("2026-12-01T15:34:22.1Z", "2026-12-01T15:34:22.100Z"),
+        ("2026-12-01T15:34:22.987654321Z", "2026-12-01T15:34:22.987Z"),
+        ("2026-12-01T15:34:22.123+02:00", "2026-12-01T15:34:22.123+02:00"),  # not UTC: left as stored
+        ("yesterday", "yesterday"),
+    ],
+)
+def test_stored_iso_times_render_as_rfc3339_utc_with_milliseconds(stored: str, answered: str):
+    assert _rendered_time("iso_time.vtl", "isoText", stored) == f"[{answered}]"
+    assert normalised_time(stored) == answered
+
+
+def test_every_timestamp_of_a_task_has_the_documented_format():
+    # Given an item as the API, the workflow (moto's EnteredTime) and the functions store it
+    item = dynamodb_item(
+        status="CANCELLED",
+        startedAt="2026-12-01T15:34:22.123456+00:00",
+        updatedAt="2026-12-01T15:34:23.5Z",
+        finishedAt="2026-12-01T15:34:24.000Z",
+    )
+    item["cancelledAt"] = {"N": "1764603265432"}
+
+    body, _ = render_response_json("get_task.response.vtl", a_request(), {"Item": item})
+
+    assert {name: body[name] for name in TIMESTAMP_FIELDS} == {
+        "createdAt": "2023-11-14T22:13:20.123Z",
+        "startedAt": "2026-12-01T15:34:22.123Z",
+        "updatedAt": "2026-12-01T15:34:23.500Z",
+        "finishedAt": "2026-12-01T15:34:24.000Z",
+        "cancelledAt": "2025-12-01T15:34:25.432Z",
+    }
