@@ -46,8 +46,9 @@ ROOT = Path(__file__).resolve().parents[2]
 OPENAPI = ROOT / "docs" / "openapi.json"
 JSON_TYPE = "application/json"
 FUZZ_EXAMPLES = 25
-# An unknown type is stored (the API only checks its shape) and rejected by ValidateParameters: a short workflow.
-STORED_TYPE = "e2e.hostile_input"
+# A known type (the API refuses unknown ones) whose model refuses every params sent here (it needs text or
+# source): stored, then rejected by ValidateParameters, a short workflow.
+STORED_TYPE = "text.stats"
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 # Every attribute the API and the workflow write; anything else in an item came from user input breaking out.
 TASK_ATTRIBUTES = frozenset(

@@ -132,7 +132,10 @@ def test_params_at_the_bound_are_accepted_and_one_byte_more_is_413(owner: Taskra
 def test_a_refused_submission_stores_nothing(owner: TaskrailClient, ddb, api):
     key = f"too-large-{uuid.uuid4()}"
     status, _ = owner.request(
-        "POST", "/tasks", {"type": "t", "params": params_taking(MAX_STORED_PARAMS_BYTES + 1)}, {"Idempotency-Key": key}
+        "POST",
+        "/tasks",
+        {"type": "diagnostic.echo", "params": params_taking(MAX_STORED_PARAMS_BYTES + 1)},
+        {"Idempotency-Key": key},
     )
 
     items = ddb.scan(
