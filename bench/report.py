@@ -41,6 +41,7 @@ class Run:
     latency: LatencyResult | None = None
     cost: Any = None  # taskrail.cost.CostReport
     cli: Any = None  # bench.cli_latency.CliLatencyResult
+    idle_cpu: Any = None  # bench.idle.IdleResult
     stack_start_s: float = math.nan
     load_after: str = ""
     wall_s: float = math.nan
@@ -127,6 +128,8 @@ def figures(run: Run) -> list[Figure]:  # noqa: C901 - one block per benchmark
         out.append(Figure(LATENCY, "of which the execution", fmt_ms(lat.median(lat.execution_ms))))
     if run.cost is not None:
         out += _cost_figures(run.cost)
+    if run.idle_cpu is not None:
+        out.append(run.idle_cpu.figure())
     return out
 
 

@@ -120,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     run.cost = _attempt(run, "5. cost model (moto, in-process)", lambda: cost_report(runs=args.cost_runs))
     run.bare = _attempt(run, "2. end-to-end, bare interpreter", lambda: bare_interpreter_throughput(args.e2e))
     run.cold = _attempt(run, "3. cold start and size", lambda: cold_start(runs=args.cold_runs))
+    from bench.idle import idle_cpu
+
+    run.idle_cpu = _attempt(run, "7. idle CPU of `taskrail local up`", idle_cpu)
     _attempt(run, "local stack", lambda: _local_stack_phases(run, args))
     run.wall_s = time.perf_counter() - started
     run.load_after = load_average()

@@ -191,7 +191,9 @@ INIT_BACKOFF_FIRST: Final = 0.25
 INIT_BACKOFF_MAX: Final = 30.0
 CRASH_BACKOFF_MAX: Final = 5.0
 STOP_JOIN_SECONDS: Final = 10.0
-SERVER_POLL_SECONDS: Final = 0.05  # how soon a Runtime API server notices shutdown()
+# How soon a Runtime API server notices shutdown(): each wake-up of an idle server costs CPU, so not often (the
+# servers of a stopping pool are shut down in parallel).
+SERVER_POLL_SECONDS: Final = 0.5
 
 
 class FunctionNotFound(LambdaInvokeError):
@@ -596,8 +598,7 @@ class FunctionPool:
             threads = list(self._threads)
         for thread in threads:
             thread.join(STOP_JOIN_SECONDS)
-        for worker in workers:
-            self._close_server(worker)
+        self._close_servers(workers)
         for function in self._functions.values():
             if function.log is not None:
                 function.log.close()
@@ -847,6 +848,15 @@ class FunctionPool:
         with self._threads_lock:
             self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         thread.start()
+
+    @classmethod
+    def _close_servers(cls, workers: list[_Worker]) -> None:
+        """In parallel: each shutdown() waits for its server's next poll (SERVER_POLL_SECONDS)."""
+        closing = [threading.Thread(target=cls._close_server, args=(w,), daemon=True) for w in workers]
+        for thread in closing:
+            thread.start()
+        for thread in closing:
+            thread.join(STOP_JOIN_SECONDS)
 
     @staticmethod
     def _close_server(worker: _Worker) -> None:

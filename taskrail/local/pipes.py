@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from taskrail.item_size import item_size_bytes
+from taskrail.local.services.dynamodbstreams import add_stream_listener, remove_stream_listener
 
 if TYPE_CHECKING:
     from taskrail.local.emulator import EmulatorContext
@@ -27,6 +28,24 @@ log = logging.getLogger("taskrail.local.pipes")
 TEMPLATE_PATH = re.compile(r"<(\$[^>]*)>")
 POLL_INTERVAL = 0.05
 STATE_CHECK_INTERVAL = 0.2
+#: An idle poller backs off, doubling from POLL_INTERVAL to this; a stream write wakes it at once (moto in this
+#: process: taskrail/local/services/dynamodbstreams.py), so the back-off only bounds what a missed wake costs.
+IDLE_POLL_MAX = 10.0
+
+
+class Clock:
+    """How a poller waits: on its wake-up event, at most ``seconds`` (True when woken). Tests pass a fake."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def wait(self, event: threading.Event, seconds: float) -> bool:
+        return event.wait(seconds)
+
+
+def next_idle_delay(delay: float) -> float:
+    """The wait after one more empty poll."""
+    return min(max(delay, POLL_INTERVAL) * 2, IDLE_POLL_MAX)
 
 
 @dataclass
@@ -251,8 +270,14 @@ class PipeRunner:
         duplicate: Callable[[], bool] | None = None,
         clients_for: Callable[[PipeSpec], Callable[[str], Any]] | None = None,
         desired_state: Callable[[PipeSpec], str] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._pipes = pipes
+        self._clock = clock or Clock()
+        # One wake-up per pipe: a stream write sets them all, each poller clears its own before it reads.
+        self._wakes = {name: threading.Event() for name in pipes}
+        #: GetRecords calls per pipe (the back-off test counts them)
+        self.polls: dict[str, int] = dict.fromkeys(pipes, 0)
         self._clients = clients
         # Each pipe reads its source, invokes its target and writes its DLQ as the pipe's role (taskrail/local/iam).
         self._clients_for = clients_for
@@ -271,6 +296,7 @@ class PipeRunner:
         self.stopped: set[str] = set()
 
     def start(self) -> PipeRunner:
+        add_stream_listener(self.wake)
         for spec in self._pipes.values():
             iterators = self._shard_iterators(spec)
             thread = threading.Thread(target=self._poll, args=(spec, iterators), name=f"pipe-{spec.name}", daemon=True)
@@ -279,8 +305,10 @@ class PipeRunner:
         return self
 
     def stop(self) -> None:
+        remove_stream_listener(self.wake)
         self._stop.set()
         self._running.set()
+        self.wake()
         for thread in self._threads:
             thread.join(timeout=5)
 
@@ -289,6 +317,12 @@ class PipeRunner:
 
     def resume(self) -> None:
         self._running.set()
+        self.wake()
+
+    def wake(self) -> None:
+        """Something may have arrived: every poller reads its stream now."""
+        for event in self._wakes.values():
+            event.set()
 
     def _as(self, spec: PipeSpec) -> Callable[[str], Any]:
         return self._clients_for(spec) if self._clients_for is not None else self._clients
@@ -305,29 +339,42 @@ class PipeRunner:
 
     def _poll(self, spec: PipeSpec, iterators: dict[str, str]) -> None:
         streams = self._as(spec)("dynamodbstreams")
-        checked, stopped = 0.0, False
+        wake, clock = self._wakes[spec.name], self._clock
+        checked, stopped, delay = -STATE_CHECK_INTERVAL, False, POLL_INTERVAL
         while not self._stop.is_set():
             self._running.wait()
-            if self._desired_state is not None and time.monotonic() - checked >= STATE_CHECK_INTERVAL:
-                checked, stopped = time.monotonic(), self._is_stopped(spec)
+            if self._desired_state is not None and clock.monotonic() - checked >= STATE_CHECK_INTERVAL:
+                checked, stopped = clock.monotonic(), self._is_stopped(spec)
                 (self.stopped.add if stopped else self.stopped.discard)(spec.name)
-            if stopped:
-                self._stop.wait(POLL_INTERVAL)
+            if stopped:  # `aws pipes start-pipe` is a control-plane call, not a stream write: checked on a timer
+                clock.wait(wake, STATE_CHECK_INTERVAL)
+                wake.clear()
                 continue
-            for shard_id, iterator in list(iterators.items()):
-                try:
-                    response = streams.get_records(ShardIterator=iterator, Limit=100)
-                except Exception:
-                    log.exception("pipe %s: reading the stream failed", spec.name)
-                    continue
-                iterators[shard_id] = response.get("NextShardIterator") or iterator
-                for raw in response.get("Records", []):
-                    record = as_delivered(raw, spec.source_stream_arn)
-                    if any(matches(f, record) for f in spec.filters) or not spec.filters:
+            wake.clear()  # before reading: a record written from here on sets it again
+            delivered = self._read(spec, streams, iterators)
+            delay = POLL_INTERVAL if delivered else next_idle_delay(delay)
+            if delivered or clock.wait(wake, delay):
+                delay = POLL_INTERVAL
+
+    def _read(self, spec: PipeSpec, streams: Any, iterators: dict[str, str]) -> bool:
+        """One GetRecords per shard, each record matched and delivered; whether any record was read."""
+        read = False
+        for shard_id, iterator in list(iterators.items()):
+            self.polls[spec.name] += 1
+            try:
+                response = streams.get_records(ShardIterator=iterator, Limit=100)
+            except Exception:
+                log.exception("pipe %s: reading the stream failed", spec.name)
+                continue
+            iterators[shard_id] = response.get("NextShardIterator") or iterator
+            for raw in response.get("Records", []):
+                read = True
+                record = as_delivered(raw, spec.source_stream_arn)
+                if any(matches(f, record) for f in spec.filters) or not spec.filters:
+                    self._deliver(spec, record)
+                    if self._duplicate():
                         self._deliver(spec, record)
-                        if self._duplicate():
-                            self._deliver(spec, record)
-            self._stop.wait(POLL_INTERVAL)
+        return read
 
     def _is_stopped(self, spec: PipeSpec) -> bool:
         assert self._desired_state is not None

@@ -15,6 +15,7 @@ import moto
 
 from taskrail.local.services import (
     dynamodb,
+    dynamodbstreams,
     events,
     lambda_,
     s3,
@@ -53,6 +54,7 @@ SERVICES: Final[tuple[ModuleType, ...]] = (
     stepfunctions_events,
     stepfunctions_jsonata,
     dynamodb,
+    dynamodbstreams,
     events,
     sqs,
     sns,
