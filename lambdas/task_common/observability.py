@@ -3,6 +3,7 @@
 import functools
 import os
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -16,11 +17,17 @@ logger = Logger()
 tracer = Tracer()
 # Metrics refuses to flush without a namespace; a missing variable must not fail every invocation.
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "taskrail"))
+# A try that raised before adding a metric, or an idempotent replay, flushes none: expected here, so Powertools'
+# "No application metrics to publish" warning is noise in every such log. Its documented switch ("Suppressing
+# warning messages on empty metrics"): a warnings filter on the message.
+warnings.filterwarnings("ignore", "No application metrics to publish*")
 
 # Lambda counts every raised exception in its Errors metric, including the outcomes the workflow expects (a
 # rejected or cancelled task, a transient failure it retries). EXPECTED_ERRORS_METRIC counts those, so an alarm
 # on Errors minus ExpectedErrors pages only for the unexpected (infra/constructs/observability.py).
-__all__ = ["EXPECTED_ERRORS_METRIC", "counts_expected_errors", "logger", "metrics", "tracer"]
+__all__ = ["EXPECTED_ERRORS_METRIC", "counts_expected_errors", "logger", "logs_each_try", "metrics", "tracer"]
+#: What a try's first log line says of it, when the event has it.
+TRY_FIELDS = ("type", "attempt", "redriveCount", "retry")
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 
@@ -44,5 +51,31 @@ def counts_expected_errors(handler: Handler) -> Handler:
                 if metrics.service:
                     metric.add_dimension(name="service", value=str(metrics.service))
             raise
+
+    return wrapper  # type: ignore[return-value]
+
+
+def logs_each_try(handler: Handler) -> Handler:
+    """One log line when a try starts and one when it ends (succeeded, or failed with the error's type and message).
+
+    Place under ``@logger.inject_lambda_context(correlation_id_path="taskId")``: each line then carries the task id
+    as ``correlation_id``, so `taskrail logs <taskId>` (and a Logs Insights query on AWS) finds every try of a
+    task, in every function, including the ones that failed without logging anything themselves.
+    """
+
+    @functools.wraps(handler)
+    def wrapper(event: Any, context: Any) -> Any:
+        fields = {key: event[key] for key in TRY_FIELDS if isinstance(event, dict) and key in event}
+        logger.info("try started", extra=fields)
+        try:
+            result = handler(event, context)
+        except EXPECTED_ERRORS as error:
+            logger.warning("try failed", extra={"error": type(error).__name__, "cause": str(error)[:1000]})
+            raise
+        except Exception as error:
+            logger.exception("try failed unexpectedly", extra={"error": type(error).__name__})
+            raise
+        logger.info("try succeeded")
+        return result
 
     return wrapper  # type: ignore[return-value]

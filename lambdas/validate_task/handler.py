@@ -5,7 +5,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from task_common.aws import DynamoDBTaskStore, S3BlobStore
 from task_common.config import TaskFunctionConfig
 from task_common.models import ValidateRequest
-from task_common.observability import counts_expected_errors, logger, metrics, tracer
+from task_common.observability import counts_expected_errors, logger, logs_each_try, metrics, tracer
 from validate_task.logic import validate_task
 
 CONFIG = TaskFunctionConfig.from_environ()
@@ -17,6 +17,7 @@ BLOBS = S3BlobStore(CONFIG.results_bucket_name)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 @counts_expected_errors
+@logs_each_try
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = ValidateRequest.model_validate(event)
     validated = validate_task(
