@@ -1,27 +1,29 @@
 """`make demo`: real tasks through the real design on this machine, then a replay of the DLQ.
 
 HTTP request → VTL → DynamoDB → stream → pipe → Step Functions → Lambda handlers (awslambdaric workers)
-→ S3/DynamoDB/SNS → status back over HTTP. Exits 0 only if every expectation held.
+→ S3/DynamoDB/SNS → status back over HTTP. Exits 0 only if every expectation held. ``--keep`` leaves the stack
+running afterwards (console, API and `taskrail` commands on the demo's tasks) until Ctrl-C.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.live import Live
 from rich.table import Table
 
 from task_common.contract import TERMINAL_STATUSES
-from taskrail.client import ApiError, TaskrailClient
-from taskrail.local import accounts
-from taskrail.local.stack import LocalStack, StackOptions, local_client
-from taskrail.local.users import ALICE
-from taskrail.operator import Operator
+
+if TYPE_CHECKING:
+    from taskrail.client import TaskrailClient
+    from taskrail.local.stack import LocalStack
+    from taskrail.operator import Operator
 
 console = Console(width=None if sys.stdout.isatty() else 150)
 # Retry intervals elapse 20x faster than on AWS, so the demo takes seconds, not minutes.
@@ -40,9 +42,14 @@ class Expectation:
     submitted_at: float = 0.0
     finished_at: float = 0.0
     final: dict[str, Any] = field(default_factory=dict)
+    #: how many times the work ran in the latest execution: 1 + the retries its history shows (the task's
+    #: ``attempt`` counts executions: 1 for a task that failed twice and succeeded on its workflow's retry)
+    tries: int = 0
 
 
 def planned_tasks() -> list[Expectation]:
+    from taskrail.local.users import ALICE
+
     plan = [Expectation(f"text #{i}", "text.stats", {"text": POEM * i, "top": 3}, "SUCCEEDED") for i in range(1, 7)]
     plan += [Expectation(f"csv #{i}", "csv.summary", {"csv": SALES_CSV * i}, "SUCCEEDED") for i in range(1, 6)]
     plan += [
@@ -59,7 +66,7 @@ def planned_tasks() -> list[Expectation]:
 
 def progress_table(plan: list[Expectation], tasks: dict[str, dict[str, Any]]) -> Table:
     table = Table(title="tasks", expand=False)
-    for column in ("task", "type", "status", "progress", "attempts"):
+    for column in ("task", "type", "status", "progress", "tries"):
         table.add_column(column)
     for item in plan:
         task = tasks.get(item.task_id, {})
@@ -69,7 +76,7 @@ def progress_table(plan: list[Expectation], tasks: dict[str, dict[str, Any]]) ->
             item.task_type,
             task.get("status", "…"),
             f"{bar:<10} {task.get('progress', 0)}%",
-            str(task.get("attempt", 0)),
+            str(item.tries or "-"),
         )
     return table
 
@@ -84,7 +91,7 @@ def cause_message(cause: str) -> str:
 
 def summary_table(plan: list[Expectation]) -> Table:
     table = Table(title="summary")
-    for column in ("task", "type", "status", "expected", "attempt", "duration", "result / error"):
+    for column in ("task", "type", "status", "expected", "tries", "executions", "duration", "result / error"):
         table.add_column(column)
     for item in plan:
         task = item.final
@@ -95,6 +102,7 @@ def summary_table(plan: list[Expectation]) -> Table:
             item.task_type,
             f"{mark}{task.get('status')}",
             item.expected,
+            str(item.tries),
             str(task.get("attempt", 0)),
             f"{item.finished_at - item.submitted_at:.1f} s",
             outcome,
@@ -102,7 +110,21 @@ def summary_table(plan: list[Expectation]) -> Table:
     return table
 
 
+def tries_of(events: list[dict[str, Any]]) -> int:
+    """How many times the work ran in one execution: 1, plus each retry its history shows."""
+    from taskrail.history import execution_summary
+
+    return 1 + execution_summary(events)[1]
+
+
+def count_tries(operator: Operator, item: Expectation, task: dict[str, Any]) -> None:
+    if task.get("executionArn"):
+        item.tries = tries_of(operator.execution_events(task["executionArn"]))
+
+
 def refuse_invalid_request(client: TaskrailClient, failures: list[str]) -> None:
+    from taskrail.client import ApiError
+
     console.rule("1. a request invalid at the edge is refused with the reason")
     try:
         client.submit("Not A Type!", {})
@@ -125,14 +147,22 @@ def submit_all(client: TaskrailClient, plan: list[Expectation], failures: list[s
         failures.append("the same Idempotency-Key produced a second task")
 
 
-def watch_until_terminal(client: TaskrailClient, plan: list[Expectation], failures: list[str]) -> None:
+def watch_until_terminal(
+    client: TaskrailClient, operator: Operator, plan: list[Expectation], failures: list[str]
+) -> None:
+    from rich.live import Live
+
     console.rule("3. watch them run (live)")
     with Live(progress_table(plan, {}), console=console, refresh_per_second=8) as live:
 
         def update(tasks: dict[str, dict[str, Any]]) -> None:
             for item in plan:
-                if tasks.get(item.task_id, {}).get("status") in TERMINAL_STATUSES and not item.finished_at:
+                task = tasks.get(item.task_id, {})
+                if task.get("status") in TERMINAL_STATUSES and not item.finished_at:
                     item.finished_at = time.monotonic()
+                    count_tries(operator, item, task)  # once, at the end: the history is complete
+                elif task.get("status") == "RUNNING":
+                    count_tries(operator, item, task)
             live.update(progress_table(plan, tasks))
 
         final = client.wait([i.task_id for i in plan], timeout=180, on_update=update)
@@ -158,7 +188,7 @@ def fix_and_replay(
     for outcome in operator.replay_dlq():
         console.print(f"  replay {outcome.task_id[:24]}… → execution {outcome.execution_name[:40]}: {outcome.detail}")
     replayed = client.wait([poison.task_id], timeout=60)[poison.task_id]
-    console.print(f"  poison task is now {replayed['status']} (attempt {replayed['attempt']})")
+    console.print(f"  poison task is now {replayed['status']} (execution {replayed['attempt']})")
     if replayed["status"] != "SUCCEEDED":
         failures.append(f"replayed poison task is {replayed['status']}")
     if operator.dlq_messages():
@@ -167,11 +197,16 @@ def fix_and_replay(
         failures.append("a second replay found something to start")
 
 
-def run_demo() -> int:
+def run_demo(*, keep: bool = False) -> int:
+    from taskrail.local import accounts
+    from taskrail.local.stack import LocalStack, StackOptions, local_client
+    from taskrail.local.users import ALICE
+    from taskrail.operator import Operator
+
     failures: list[str] = []
     started = time.monotonic()
-    with console.status("starting the local stack (moto, functions via awslambdaric, pipes, API)…"):
-        stack = LocalStack(StackOptions(time_scale=TIME_SCALE, with_console=False))
+    with console.status("starting the local stack (moto, functions via awslambdaric, pipes, API, console)…"):
+        stack = LocalStack(StackOptions(time_scale=TIME_SCALE))
         info = stack.start()
     try:
         console.print(f"[bold]local stack up[/] in {time.monotonic() - started:.1f} s")
@@ -183,20 +218,58 @@ def run_demo() -> int:
         plan = planned_tasks()
         refuse_invalid_request(client, failures)
         submit_all(client, plan, failures)
-        watch_until_terminal(client, plan, failures)
+        watch_until_terminal(client, operator, plan, failures)
         poison = next(i for i in plan if i.task_type == "diagnostic.poison")
         fix_and_replay(client, operator, s3, info.results_bucket, poison, failures)
+        console.rule("result")
+        console.print(f"demo wall time {time.monotonic() - started:.1f} s")
+        for failure in failures:
+            console.print(f"[red]✗ {failure}")
+        if not failures:
+            console.print("[green]✓ every expectation held")
+        console.print(f"console        {info.console_url} (the demo's tasks, as alice)")
+        if keep:
+            explore(stack)
+        else:
+            console.print(
+                "the stack stops now; to explore it, run `python -m taskrail.demo --keep` (it stays up until "
+                "Ctrl-C, for the console and `taskrail list`), or start one with `taskrail local up`"
+            )
     finally:
         with console.status("stopping the local stack…"):
             stack.stop()
-    console.rule("result")
-    console.print(f"demo wall time {time.monotonic() - started:.1f} s")
-    for failure in failures:
-        console.print(f"[red]✗ {failure}")
-    if not failures:
-        console.print("[green]✓ every expectation held")
     return 1 if failures else 0
 
 
+def explore(stack: LocalStack) -> None:
+    """Keep the demo's stack up, found by `taskrail` commands (its state file), until Ctrl-C or SIGTERM."""
+    from taskrail.local.state import STATE_FILE
+
+    stack.write_state(STATE_FILE)
+    console.print(
+        "the stack stays up: `taskrail list` (alice's tasks), `taskrail history <taskId>`, `taskrail logs "
+        "<taskId>`; Ctrl-C to stop"
+    )
+    stop_signals = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # delivered to sigwait, not as KeyboardInterrupt
+    try:
+        signal.sigwait(stop_signals)
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m taskrail.demo",
+        description="Real tasks through the real design on a local stack (the same as `make demo`), then a replay "
+        "of the dead-letter queue. Exits 0 only if every expectation held.",
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="leave the stack running afterwards (console, `taskrail` commands)"
+    )
+    args = parser.parse_args(argv)
+    return run_demo(keep=args.keep)
+
+
 if __name__ == "__main__":
-    sys.exit(run_demo())
+    sys.exit(main())
