@@ -914,6 +914,15 @@ def local_up(
     local_state: StateOption = None,
 ) -> None:
     """Start the local stack in the foreground; Ctrl-C stops it cleanly."""
+    from taskrail.local.preflight import LocalUpRefused, check_can_start
+    from taskrail.local.state import STATE_FILE as DEFAULT_STATE_FILE
+
+    ports = {"api-port": api_port, "aws-port": aws_port, "console-port": console_port}
+    try:  # before the emulator is imported: a second `local up` is refused at once
+        check_can_start(local_state or DEFAULT_STATE_FILE, ports)
+    except LocalUpRefused as refused:
+        err_console.print(f"[red]error:[/] {escape(str(refused))}", soft_wrap=True)
+        raise typer.Exit(1) from None
     from taskrail.local.faults import FaultPlan
     from taskrail.local.stack import STATE_FILE, LocalStack, StackOptions
 

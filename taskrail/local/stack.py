@@ -31,9 +31,11 @@ from taskrail.local.functions import FunctionPool, LambdaEmulator
 from taskrail.local.iam.enforce import LocalIam
 from taskrail.local.outputs import stack_outputs
 from taskrail.local.pipes import PipeRunner, PipesEmulator
+from taskrail.local.preflight import check_ports
 from taskrail.local.provision import LocalResources, provision
 from taskrail.local.region import REGION
 from taskrail.local.scheduler import LocalScheduler, SchedulerEmulator
+from taskrail.local.services import delivery as service_deliveries
 from taskrail.local.services.events import set_delivery_check
 from taskrail.local.services.registry import assert_supported_moto, install_aws_semantics, uninstall_aws_semantics
 from taskrail.local.services.server import reset_moto, threaded_server
@@ -158,6 +160,8 @@ class LocalStack:
         # moto's interpreter logs every Fail state and caught error at ERROR with the whole state tree; the
         # execution history has the same facts.
         logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
+        # A taken port is refused before anything starts (werkzeug would exit the process from inside the start).
+        check_ports(self._ports())
         assert_supported_moto()
         template = self._template = load_template()
         try:
@@ -181,6 +185,9 @@ class LocalStack:
             self._exit.callback(set_role_clients, None)
             set_delivery_check(iam.service_delivery)  # rule targets deliver as events.amazonaws.com
             self._exit.callback(set_delivery_check, None)
+            # SNS subscriptions and alarm actions deliver as sns/cloudwatch.amazonaws.com
+            service_deliveries.set_delivery_check(iam.service_delivery)
+            self._exit.callback(service_deliveries.set_delivery_check, None)
             set_time_scale(self.options.time_scale)
             self._exit.callback(reset_time_scale)
             mock_config = self.options.mock_config or os.environ.get(SFN_MOCK_CONFIG_ENV) or None
@@ -218,6 +225,12 @@ class LocalStack:
             control_socket=str(control.path),
         )
         return self.info
+
+    def _ports(self) -> dict[str, int]:
+        """The ports asked for, by the option of `taskrail local up` that sets each (0: a free one)."""
+        options = self.options
+        ports = {"api-port": options.api_port, "aws-port": options.aws_port}
+        return ports | ({"console-port": options.console_port} if options.with_console else {})
 
     def _context(self, resources: LocalResources, resolve: Any) -> EmulatorContext:
         assert self.faults is not None

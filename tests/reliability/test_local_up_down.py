@@ -1,7 +1,9 @@
-"""`taskrail local up` in the background, used, then `taskrail local down`: nothing is left running."""
+"""`taskrail local up` in the background, used, then `taskrail local down`: nothing is left running. A second
+`local up` for the same state file, or on a taken port, is refused at once."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -41,6 +43,15 @@ def test_local_up_serves_tasks_and_local_down_stops_everything(tmp_path: Path):
         workers = worker_pids_for(info.aws_endpoint_url)
         assert workers, "the functions run as awslambdaric worker processes"
 
+        second = subprocess.run(
+            [*cli, "up", "--local-state", str(state)], capture_output=True, text=True, timeout=60, check=False
+        )
+        print(second.stderr)
+        assert second.returncode == 1
+        assert f"a local stack is already running (pid {info.pid}" in second.stderr
+        assert info.api_url in second.stderr and "taskrail local down" in second.stderr
+        assert StackInfo.load(state).pid == info.pid, "the running stack's state file is left as it was"
+
         down = subprocess.run(
             [*cli, "down", "--local-state", str(state)], capture_output=True, text=True, timeout=60, check=False
         )
@@ -56,3 +67,20 @@ def test_local_up_serves_tasks_and_local_down_stops_everything(tmp_path: Path):
         if up.poll() is None:
             up.kill()
         log.close()
+
+
+def test_local_up_on_a_taken_port_exits_at_once_naming_the_port_and_the_option(tmp_path: Path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        up = subprocess.run(
+            [*LOCAL_CLI, "up", "--api-port", "0", "--aws-port", str(port), "--console-port", "0",
+             "--local-state", str(tmp_path / "local.json")],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    print(up.stderr)
+    assert up.returncode == 1
+    assert f"port {port} (--aws-port) is in use by another program" in up.stderr
+    assert "--aws-port 0" in up.stderr  # how to choose
+    assert not (tmp_path / "local.json").exists()
