@@ -1,5 +1,5 @@
 """The local web console: the workflow graph, each execution's path coloured by outcome, its event history and
-per-state input/output, with replay and cancel (ARCHITECTURE §5).
+per-state input/output, with replay, redrive and cancel (ARCHITECTURE §5).
 
 One page (``console_static/``: plain HTML, JavaScript and inline SVG, nothing fetched from outside) over a small
 JSON API served by the standard library on 127.0.0.1. The graph layout and the per-state outcomes are computed
@@ -40,7 +40,20 @@ BIND_HOSTS = frozenset({"127.0.0.1", "localhost"})
 # A header no cross-site form or simple request can carry: a page elsewhere cannot make the browser replay or
 # cancel through the console (it would need a CORS preflight, which the console never grants).
 ACTION_HEADER = "X-Taskrail-Console"
-EXECUTION_STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE")
+# What a row of the list shows: the task's own end (the six task statuses, so a rejected task's quietly SUCCEEDED
+# execution reads REJECTED, a cancelled one's CANCELLED), or the execution's status when the execution does not
+# hold an ended task. Each shown status comes from these execution statuses (the list filters with them).
+SHOWN_FROM: dict[str, tuple[str, ...]] = {
+    "RUNNING": ("RUNNING",),
+    "SUCCEEDED": ("SUCCEEDED",),
+    "FAILED": ("FAILED", "TIMED_OUT", "ABORTED"),
+    "REJECTED": ("SUCCEEDED",),
+    "CANCELLED": ("ABORTED", "SUCCEEDED"),
+    "TIMED_OUT": ("TIMED_OUT",),
+    "ABORTED": ("ABORTED",),
+    "PENDING_REDRIVE": ("PENDING_REDRIVE",),
+}
+ENDED_TASK_STATUSES = frozenset({"SUCCEEDED", "FAILED", "REJECTED", "CANCELLED"})
 TASK_ID_PATTERN = re.compile(r"[A-Za-z0-9._:+=/-]{1,256}")
 CANCEL_ERROR = "TaskCancelled"
 MAX_LIMIT = 500
@@ -400,20 +413,29 @@ class ConsoleService:
         }
 
     def executions(self, status: str | None = None, limit: str | int | None = None) -> dict[str, Any]:
-        if status and status not in EXECUTION_STATUSES:
-            raise ConsoleError(HTTPStatus.BAD_REQUEST, f"status must be one of {', '.join(EXECUTION_STATUSES)}")
-        request: dict[str, Any] = {"stateMachineArn": self.info.state_machine_arn, "maxResults": _limit(limit)}
-        if status:
-            request["statusFilter"] = status
-        with _aws_errors():
-            listed = self.aws("stepfunctions").list_executions(**request)["executions"]
-        listed = sorted(listed, key=lambda e: e["startDate"], reverse=True)[: request["maxResults"]]
-        task_ids = {e["executionArn"]: self._task_id(e["executionArn"]) for e in listed}
+        """The newest executions, each with its task and the status it is shown with (:data:`SHOWN_FROM`);
+        ``status`` filters on the shown status."""
+        if status and status not in SHOWN_FROM:
+            raise ConsoleError(HTTPStatus.BAD_REQUEST, f"status must be one of {', '.join(SHOWN_FROM)}")
+        most = _limit(limit)
+        listed: dict[str, dict[str, Any]] = {}
+        for execution_status in SHOWN_FROM[status] if status else (None,):
+            request: dict[str, Any] = {"stateMachineArn": self.info.state_machine_arn, "maxResults": most}
+            if execution_status:
+                request["statusFilter"] = execution_status
+            with _aws_errors():
+                for execution in self.aws("stepfunctions").list_executions(**request)["executions"]:
+                    listed[execution["executionArn"]] = execution
+        ordered = sorted(listed.values(), key=lambda e: e["startDate"], reverse=True)
+        task_ids = {e["executionArn"]: self._task_id(e["executionArn"]) for e in ordered}
         tasks = self._tasks({t for t in task_ids.values() if t})
         rows = []
-        for execution in listed:
+        for execution in ordered:
             task_id = task_ids[execution["executionArn"]]
             task = tasks.get(task_id or "", {})
+            shown = shown_status(execution["executionArn"], execution["status"], task)
+            if status and shown != status:
+                continue
             rows.append(
                 {
                     **_jsonable({k: execution.get(k) for k in ("executionArn", "name", "status", "startDate")}),
@@ -421,9 +443,10 @@ class ConsoleService:
                     "taskId": task_id,
                     "taskType": task.get("type"),
                     "taskStatus": task.get("status"),
+                    "shownStatus": shown,
                 }
             )
-        return {"executions": rows}
+        return {"executions": rows[:most]}
 
     def execution(self, arn: str) -> dict[str, Any]:
         sfn = self.aws("stepfunctions")
@@ -502,6 +525,27 @@ class ConsoleService:
             ],
         }
 
+    def redrive(self, arn: str) -> dict[str, Any]:
+        """RedriveExecution, as the Step Functions console's Redrive button calls it: nothing checked here that
+        Step Functions does not check itself (a SUCCEEDED or RUNNING execution is ExecutionNotRedrivable: 409).
+        The workflow decides what the redrive may do with its task (it resumes only a FAILED task it holds)."""
+        sfn = self.aws("stepfunctions")
+        try:
+            with _aws_errors():
+                sfn.redrive_execution(executionArn=arn)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ExecutionNotRedrivable":
+                raise
+            raise ConsoleError(HTTPStatus.CONFLICT, error.response["Error"].get("Message", "")) from error
+        with _aws_errors():
+            described = sfn.describe_execution(executionArn=arn)
+        return {
+            "executionArn": arn,
+            "status": described["status"],
+            "redriveCount": described.get("redriveCount", 0),
+            "redriveDate": _jsonable(described.get("redriveDate")),
+        }
+
     def stop(self, arn: str) -> dict[str, Any]:
         """Stops a running execution. When it is the one running its task (or a replay's that the task has not
         claimed yet), the task is cancelled first exactly as its owner cancels it: ``DELETE /tasks/{id}`` through
@@ -576,9 +620,17 @@ class ConsoleService:
                 return self.execution(arn)
             case "POST", ["api", "executions", arn, "stop"]:
                 return self.stop(arn)
+            case "POST", ["api", "executions", arn, "redrive"]:
+                return self.redrive(arn)
             case "POST", ["api", "tasks", task_id, "replay"]:
                 return self.replay(task_id)
         raise ConsoleError(HTTPStatus.NOT_FOUND, f"no such endpoint: {method} /{'/'.join(parts)}")
+
+
+def shown_status(arn: str, execution_status: str, task: dict[str, Any]) -> str:
+    """The task's status when the execution ended holding the ended task, otherwise the execution's."""
+    holds = task.get("executionArn") == arn and task.get("status") in ENDED_TASK_STATUSES
+    return str(task["status"]) if holds and execution_status != "RUNNING" else execution_status
 
 
 def _runs_in(task: dict[str, Any], arn: str) -> bool:

@@ -10,6 +10,7 @@ const OUTCOME_LABELS = {
   running: "running", not_reached: "not reached",
 };
 const TERMINAL = new Set(["SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"]);
+const UNSUCCESSFUL = new Set(["FAILED", "TIMED_OUT", "ABORTED"]);
 const END_TYPES = new Set(["Succeed", "Fail"]);
 
 const ui = {
@@ -153,12 +154,20 @@ function executionRow(execution) {
         arn: execution.executionArn,
         name: execution.name,
         status: execution.status,
+        shownStatus: execution.shownStatus,
         taskId: execution.taskId || "",
       },
       onclick: () => selectExecution(execution.executionArn),
       onkeydown: (event) => event.key === "Enter" && selectExecution(execution.executionArn),
     },
-    el("span", { className: `badge ${execution.status}`, text: execution.status }),
+    // The task's end when this execution holds it (a rejected task's execution succeeded quietly), else the
+    // execution's status: the six task statuses read as what they are.
+    el("span", {
+      className: `badge ${execution.shownStatus}`,
+      text: execution.shownStatus,
+      title: execution.shownStatus === execution.status ? "" : `execution ${execution.status}`,
+      dataset: { testid: "row-status" },
+    }),
     el(
       "div",
       { className: "row-main" },
@@ -241,6 +250,10 @@ function renderHeader() {
   const taskStatus = task ? task.status : null;
   const canReplay = TERMINAL.has(execution.status) && execution.status !== "SUCCEEDED" && taskStatus === "FAILED";
   const canCancel = execution.status === "RUNNING";
+  // As the Step Functions console: Redrive is offered for an execution that failed, timed out or was aborted, and
+  // can be pressed while Step Functions says it is redrivable (14 days); for any other execution it is not there.
+  const offersRedrive = UNSUCCESSFUL.has(execution.status);
+  const canRedrive = execution.redriveStatus === "REDRIVABLE";
   header.replaceChildren(
     el(
       "div",
@@ -253,7 +266,7 @@ function renderHeader() {
       { className: "facts" },
       fact("Task", el("span", { className: "mono", text: execution.taskId || "—", dataset: { testid: "execution-task-id" } })),
       fact("Type", task ? task.type : "—"),
-      fact("Task status", taskStatus ? el("span", { className: `badge ${taskStatus}`, text: taskStatus }) : "—"),
+      fact("Task status", taskStatus ? el("span", { className: `badge ${taskStatus}`, text: taskStatus, dataset: { testid: "task-status" } }) : "—"),
       fact("Attempt", task && task.attempt ? String(task.attempt) : "—"),
       fact("Started", clockTime(execution.startDate)),
       fact("Duration", duration(execution.startDate, execution.stopDate)),
@@ -264,11 +277,23 @@ function renderHeader() {
       el("button", {
         type: "button",
         text: "Replay",
-        title: canReplay ? "Replay the task from the dead-letter queue" : "Only a failed task can be replayed",
+        title: canReplay ? "Replay the task as a new execution, from the dead-letter queue" : "Only a failed task can be replayed",
         dataset: { testid: "replay-button" },
         disabled: canReplay ? undefined : "",
         onclick: () => replay(execution.taskId),
       }),
+      offersRedrive
+        ? el("button", {
+            type: "button",
+            text: "Redrive",
+            title: canRedrive
+              ? "RedriveExecution: resume this execution from the step that failed"
+              : execution.redriveStatusReason || "Step Functions cannot redrive this execution",
+            dataset: { testid: "redrive-button" },
+            disabled: canRedrive ? undefined : "",
+            onclick: () => redrive(execution.executionArn),
+          })
+        : null,
       el("button", {
         type: "button",
         className: "secondary",
@@ -300,6 +325,17 @@ async function replay(taskId) {
   } catch (error) {
     toast(`Replay refused: ${error.message}`, true);
   }
+}
+
+async function redrive(arn) {
+  try {
+    const result = await api(`/api/executions/${encodeURIComponent(arn)}/redrive`, { method: "POST" });
+    toast(`Execution redriven (redrive ${result.redriveCount}): it resumes from the step that failed`);
+  } catch (error) {
+    toast(`Redrive refused: ${error.message}`, true);
+  }
+  await refreshList();
+  refreshDetail();
 }
 
 async function cancel(arn) {

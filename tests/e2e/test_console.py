@@ -20,6 +20,8 @@ import requests
 from taskrail.client import TaskrailClient
 from taskrail.console import ACTION_HEADER, classify_states, layout_workflow, taken_transitions
 from taskrail.local.stack import LocalStack
+from taskrail.operator import Operator
+from tests.e2e.browser import browser, chromium, console_url, page  # noqa: F401 -- fixtures (page, and what it uses)
 from tests.e2e.polling import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -27,17 +29,6 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
 DOCS_SCREENSHOT = ROOT / "docs" / "console.png"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # `make screenshot` sets this: only then does the browser test rewrite the README's picture of the console.
 UPDATE_SCREENSHOT = os.environ.get("TASKRAIL_UPDATE_SCREENSHOT") == "1"
 FIX_MARKER = "diagnostics/poison-fixed"
@@ -51,52 +42,8 @@ MAIN_PATH = [
 ]
 
 
-def console_url(stack: LocalStack) -> str:
-    assert stack.info is not None
-    assert stack.info.console_url.startswith("http://127.0.0.1:"), stack.info.console_url
-    return stack.info.console_url.rstrip("/")
-
-
 def asl_definition() -> dict[str, Any]:
     return json.loads((ROOT / "asl" / "task_lifecycle.asl.json").read_text())
-
-
-# -- the browser ---------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Path:
-    """Debian's chromium, installed by `make setup` (never by a test: no network from tests)."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `make setup` (it installs Debian's chromium with apt-get)")
-    return CHROMIUM
-
-
-@pytest.fixture(scope="module")
-def browser(chromium: Path) -> Iterator[Any]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("the console's browser test needs playwright: .venv/bin/pip install -e '.[dev]'")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS, timeout=60_000)
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1600, "height": 1000})
-    opened = context.new_page()
-    errors: list[str] = []
-    opened.on("pageerror", lambda error: errors.append(str(error)))
-    try:
-        yield opened
-    finally:
-        context.close()
-    assert errors == [], f"the page raised: {errors}"
 
 
 @pytest.fixture
@@ -109,22 +56,28 @@ def fix_marker_absent(stack: LocalStack) -> Iterator[Any]:
     s3.delete_object(Bucket=bucket, Key=FIX_MARKER)
 
 
-def save_screenshot(page: Any, name: str) -> Path:
+def save_screenshot(opened: Any, name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / name
-    page.screenshot(path=str(path), full_page=True)
+    opened.screenshot(path=str(path), full_page=True)
     return path
 
 
 @pytest.mark.timeout(600)
 def test_failed_poison_task_is_shown_on_its_path_and_replayed_from_the_console(
-    stack: LocalStack, alice: TaskrailClient, page: Any, fix_marker_absent: Any
+    stack: LocalStack,
+    alice: TaskrailClient,
+    alice_operator: Operator,
+    page: Any,  # noqa: F811 -- the fixture
+    fix_marker_absent: Any,
 ):
     from playwright.sync_api import expect
 
-    # Given a poison task that failed into the dead-letter queue
+    # Given a poison task that failed at ProcessTask, its failure recorded with a DLQ message
     task_id = alice.submit("diagnostic.poison", {})["taskId"]
     assert alice.wait([task_id], timeout=60)[task_id]["status"] == "FAILED"
+    wait_for(lambda: any(m["taskId"] == task_id for m in alice_operator.dlq_messages(max_messages=1000)), 30,
+             "the outbox's DLQ message")  # fmt: skip
 
     # When the operator opens the console and the task's failed execution
     page.goto(console_url(stack))
@@ -133,18 +86,18 @@ def test_failed_poison_task_is_shown_on_its_path_and_replayed_from_the_console(
     failed_arn = failed_row.get_attribute("data-arn")
     failed_row.click()
 
-    # Then the graph shows where it failed, what caught it, and what never ran
+    # Then the graph shows where it failed (the execution ended there: Redrive resumes it) and what never ran
     def state(name: str) -> Any:
         return page.locator(f'[data-testid="state-node"][data-state="{name}"]')
 
     expect(page.get_by_test_id("execution-status")).to_have_text("FAILED")
-    expect(state("ProcessTask")).to_have_attribute("data-outcome", "caught")
-    for name in ("ClaimTask", "ValidateParameters", "RecordFailure"):
+    expect(state("ProcessTask")).to_have_attribute("data-outcome", "failed")
+    for name in ("ClaimTask", "ValidateParameters"):
         expect(state(name)).to_have_attribute("data-outcome", "succeeded")
-    expect(state("TaskFailed")).to_have_attribute("data-outcome", "failed")
     for name in ("StoreResult", "TaskSucceeded", "MarkRejected"):
         expect(state(name)).to_have_attribute("data-outcome", "not_reached")
-    expect(page.locator('[data-testid="event-row"][data-type="TaskFailed"]')).to_have_count(1)
+    expect(page.locator('[data-testid="event-row"][data-type="ExecutionFailed"]')).to_have_count(1)
+    expect(page.get_by_test_id("redrive-button")).to_be_enabled()
     state("ProcessTask").click()
     expect(page.get_by_test_id("state-detail-name")).to_have_text("ProcessTask")
     expect(page.get_by_test_id("state-detail")).to_contain_text("PermanentTaskError")
@@ -164,8 +117,8 @@ def test_failed_poison_task_is_shown_on_its_path_and_replayed_from_the_console(
     expect(page.get_by_test_id("execution-status")).to_have_text("SUCCEEDED")
     for name in MAIN_PATH:
         expect(state(name)).to_have_attribute("data-outcome", "succeeded")
-    expect(state("RecordFailure")).to_have_attribute("data-outcome", "not_reached")
     expect(page.get_by_test_id("replay-button")).to_be_disabled()
+    expect(page.get_by_test_id("redrive-button")).to_have_count(0)  # not offered for a SUCCEEDED execution
     assert alice.get(task_id)["status"] == "SUCCEEDED"
     screenshot = save_screenshot(page, "console.png")
     if UPDATE_SCREENSHOT:
@@ -200,7 +153,7 @@ def test_flaky_task_shows_process_task_retried_then_succeeded(stack: LocalStack,
     assert {name: states[name]["outcome"] for name in MAIN_PATH if name != "ProcessTask"} == {
         name: "succeeded" for name in MAIN_PATH if name != "ProcessTask"
     }
-    assert states["RecordFailure"]["outcome"] == states["MarkRejected"]["outcome"] == "not_reached"
+    assert states["MarkRejected"]["outcome"] == states["TaskWasCancelled"]["outcome"] == "not_reached"
     assert taken_transitions(events) == [list(pair) for pair in itertools.pairwise(MAIN_PATH)]
 
     # And the console's API serves the same classification
@@ -232,17 +185,18 @@ def test_workflow_layout_puts_the_main_path_in_one_column_and_branches_beside_it
     layout = response.json()["layout"]
     nodes = {n["name"]: n for n in layout["nodes"]}
 
-    assert set(nodes) == set(asl_definition()["States"])
+    definition = asl_definition()["States"]
+    assert set(nodes) == set(definition)
     assert [n["name"] for n in sorted(layout["nodes"], key=lambda n: n["row"]) if n["column"] == 0] == MAIN_PATH
-    # branches that end in a Fail state to the right; those ending quietly in a Succeed state (a rejected task,
-    # since d08f67d, and a cancelled one) to the left
-    assert nodes["RecordFailure"]["column"] > 0
+    # branches that end in a Fail state to the right (the lifecycle has none since issue 19: failures end where
+    # they failed); those ending quietly in a Succeed state (a rejected task, a cancelled one) to the left
     assert nodes["MarkRejected"]["column"] < 0 and nodes["TaskWasCancelled"]["column"] < 0
-    assert nodes["RecordFailure"]["row"] > nodes["MarkSucceeded"]["row"], "below every state that can fail into it"
+    assert all(nodes[n]["column"] > 0 for n, state in definition.items() if state["Type"] == "Fail")
+    assert nodes["MarkRejected"]["row"] > nodes["ValidateParameters"]["row"], "below every state that can reach it"
     boxes = {(n["x"], n["y"]) for n in layout["nodes"]}
     assert len(boxes) == len(nodes), "no two states share a box"
     edges = {(e["source"], e["target"]): e for e in layout["edges"]}
-    assert edges[("ProcessTask", "RecordFailure")]["kind"] == "catch"
+    assert edges[("ProcessTask", "MarkRejected")]["kind"] == "catch"
     assert edges[("ProcessTask", "StoreResult")]["kind"] == "next"
     assert all(len(e["points"]) >= 2 for e in layout["edges"])
     assert layout == layout_workflow(asl_definition())
@@ -250,7 +204,9 @@ def test_workflow_layout_puts_the_main_path_in_one_column_and_branches_beside_it
 
 def test_executions_are_listed_with_their_task_and_filtered_by_status(stack: LocalStack, alice: TaskrailClient):
     task_id = alice.submit("text.stats", {"text": "listed in the console"})["taskId"]
-    assert alice.wait([task_id], timeout=60)[task_id]["status"] == "SUCCEEDED"
+    arn = alice.wait([task_id], timeout=60)[task_id]["executionArn"]
+    sfn = stack.clients("stepfunctions")
+    wait_for(lambda: sfn.describe_execution(executionArn=arn)["status"] == "SUCCEEDED", 30, "the execution to end")
 
     listed = requests.get(f"{console_url(stack)}/api/executions", params={"status": "SUCCEEDED"}, timeout=10)
     failed = requests.get(f"{console_url(stack)}/api/executions", params={"status": "FAILED"}, timeout=10)
@@ -258,10 +214,70 @@ def test_executions_are_listed_with_their_task_and_filtered_by_status(stack: Loc
     assert listed.status_code == failed.status_code == 200
     rows = [r for r in listed.json()["executions"] if r["taskId"] == task_id]
     assert len(rows) == 1
-    assert rows[0]["status"] == "SUCCEEDED" and rows[0]["taskType"] == "text.stats"
+    assert rows[0]["status"] == rows[0]["shownStatus"] == "SUCCEEDED" and rows[0]["taskType"] == "text.stats"
     assert rows[0]["startDate"] <= rows[0]["stopDate"]
-    assert all(r["status"] == "FAILED" for r in failed.json()["executions"])
+    assert all(r["shownStatus"] == "FAILED" for r in failed.json()["executions"])
+    assert {r["status"] for r in failed.json()["executions"]} <= {"FAILED", "TIMED_OUT", "ABORTED"}
     assert task_id not in {r["taskId"] for r in failed.json()["executions"]}
+
+
+@pytest.mark.timeout(300)
+def test_rejected_and_cancelled_tasks_show_as_what_they_are_and_are_filtered_by_it(
+    stack: LocalStack,
+    alice: TaskrailClient,
+    page: Any,  # noqa: F811 -- the fixture
+):
+    from playwright.sync_api import expect
+
+    # Given a task rejected for its parameters (its execution SUCCEEDED quietly in TaskRejected), a cancelled one
+    # and a succeeded one
+    rejected = alice.submit("text.stats", {"text": "x", "top": 0})["taskId"]  # top must be >= 1
+    cancelled = alice.submit("diagnostic.sleep", {"seconds": 5, "steps": 1})["taskId"]
+    succeeded = alice.submit("text.stats", {"text": "fine"})["taskId"]
+    wait_for(lambda: alice.get(cancelled).get("executionArn"), 30, "the sleeping task's execution to start")
+    alice.cancel(cancelled)
+    ended = alice.wait([rejected, cancelled, succeeded], timeout=60)
+    assert [ended[t]["status"] for t in (rejected, cancelled, succeeded)] == ["REJECTED", "CANCELLED", "SUCCEEDED"]
+    sfn = stack.clients("stepfunctions")
+    for task in ended.values():
+        wait_for(lambda t=task: sfn.describe_execution(executionArn=t["executionArn"])["status"] != "RUNNING", 30,
+                 "the execution to end")  # fmt: skip
+
+    # When the operator opens the console
+    page.goto(console_url(stack))
+
+    def row(task_id: str) -> Any:
+        return page.locator(f'[data-testid="execution-row"][data-task-id="{task_id}"]')
+
+    # Then each row reads as its task ended: REJECTED and CANCELLED, neither in FAILED's colour
+    expect(row(rejected)).to_have_attribute("data-shown-status", "REJECTED", timeout=15_000)
+    expect(row(cancelled)).to_have_attribute("data-shown-status", "CANCELLED")
+    expect(row(succeeded)).to_have_attribute("data-shown-status", "SUCCEEDED")
+    expect(row(rejected).get_by_test_id("row-status")).to_have_text("REJECTED")
+    expect(row(cancelled).get_by_test_id("row-status")).to_have_text("CANCELLED")
+
+    def colour(locator: Any) -> str:
+        return str(locator.evaluate("node => getComputedStyle(node).backgroundColor"))
+
+    failed_colour = page.evaluate(
+        """() => { const b = document.createElement("span"); b.className = "badge FAILED";
+                   document.body.append(b); const c = getComputedStyle(b).backgroundColor; b.remove(); return c; }"""
+    )
+    shown = {colour(row(t).get_by_test_id("row-status")) for t in (rejected, cancelled, succeeded)}
+    assert failed_colour not in shown and len(shown) == 3, (failed_colour, shown)
+
+    # And the filter offers Rejected and Cancelled, each listing only those
+    options = page.get_by_test_id("status-filter").locator("option").all_text_contents()
+    assert {"Rejected", "Cancelled", "Failed", "Succeeded", "Running"} <= set(options)
+    for status, listed, hidden in (("REJECTED", rejected, cancelled), ("CANCELLED", cancelled, rejected)):
+        page.get_by_test_id("status-filter").select_option(status)
+        expect(row(listed)).to_have_count(1, timeout=10_000)
+        expect(row(hidden)).to_have_count(0)
+        expect(row(succeeded)).to_have_count(0)
+        shown_statuses = page.locator('[data-testid="execution-row"]').evaluate_all(
+            "rows => rows.map(r => r.dataset.shownStatus)"
+        )
+        assert set(shown_statuses) == {status}
 
 
 def test_cancel_stops_a_running_execution_and_cancels_its_task(stack: LocalStack, alice: TaskrailClient):
