@@ -5,6 +5,12 @@ matching rule targets, and starts an execution of each state machine it targets 
 EventBridge does; moto delivers the rule's other targets itself. With a delivery check
 (:func:`set_delivery_check`, the local IAM) each delivery is made as ``events.amazonaws.com`` against the topic's
 policy (and its key's): a refused one goes to the target's DLQ.
+
+PutEvents' request limits (:data:`PUT_EVENTS_LIMITS`): 1 to 10 entries (moto checks the 10), and the entries'
+total size, counted as EventBridge counts it ("Calculating Amazon EventBridge PutEvents event entry size": Time 14
+bytes, Source, DetailType, Detail and each Resources entry their UTF-8 bytes), over :data:`MAX_PUT_EVENTS_BYTES` is
+refused with ``ValidationException`` "Total size of the entries in the request is over the limit." (the answer AWS
+gave, reported in awslabs/aws-service-catalog-puppet#563). moto put any size. Cases: tests/parity/events.
 """
 
 from __future__ import annotations
@@ -15,13 +21,22 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Final
 
+from moto.events.exceptions import ValidationException as EventsValidationException
+from moto.events.models import EventsBackend
 from moto.events.models import Rule as EventsRule
 from moto.sqs import models as _sqs_models
 from moto.stepfunctions.parser import models as _sfn_parser_models
 
 from taskrail.local.services.patching import Patch, Signature, is_patched, lock, original, patch, unpatch
 
-__all__ = ["PATCHES", "install_eventbridge_sns_targets", "set_delivery_check", "uninstall_eventbridge_sns_targets"]
+__all__ = [
+    "MAX_PUT_EVENTS_BYTES",
+    "PATCHES",
+    "install_eventbridge_sns_targets",
+    "put_events_entry_size",
+    "set_delivery_check",
+    "uninstall_eventbridge_sns_targets",
+]
 
 LOG = logging.getLogger(__name__)
 
@@ -172,4 +187,59 @@ SNS_TARGETS: Final = Patch(
     uninstall=uninstall_eventbridge_sns_targets,
 )
 
-PATCHES: Final = (SNS_TARGETS,)
+# --------------------------------------------------------------------------------------------------
+# PutEvents request limits
+# --------------------------------------------------------------------------------------------------
+
+#: PutEvents' total entry size limit: 1 MiB since EventBridge raised it from 256 KB (AWS's PutEvents page as
+#: quoted in DataDog/dd-trace-js#9038, 2026-06: "the current AWS PutEvents 1 MiB payload limit")
+MAX_PUT_EVENTS_BYTES: Final = 1024 * 1024
+TOTAL_TOO_LARGE: Final = "Total size of the entries in the request is over the limit."
+
+
+def _utf8(value: Any) -> int:
+    return len(value.encode("utf-8")) if isinstance(value, str) else 0
+
+
+def put_events_entry_size(entry: dict[str, Any]) -> int:
+    """A PutEventsRequestEntry's size as EventBridge calculates it (the documented Java ``getSize``)."""
+    size = 14 if entry.get("Time") is not None else 0
+    size += _utf8(entry.get("Source")) + _utf8(entry.get("DetailType")) + _utf8(entry.get("Detail"))
+    return size + sum(_utf8(resource) for resource in entry.get("Resources") or [])
+
+
+def _put_events(self: EventsBackend, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if not events:
+        raise EventsValidationException(
+            "1 validation error detected: Value '[]' at 'entries' failed to satisfy constraint: "
+            "Member must have length greater than or equal to 1"
+        )
+    if len(events) <= 10 and sum(put_events_entry_size(e) for e in events) > MAX_PUT_EVENTS_BYTES:
+        raise EventsValidationException(TOTAL_TOO_LARGE)
+    return original(EventsBackend, "put_events")(self, events)  # type: ignore[no-any-return]
+
+
+def install_put_events_limits() -> None:
+    if not is_patched(EventsBackend, "put_events"):
+        patch(EventsBackend, "put_events", _put_events)
+
+
+def uninstall_put_events_limits() -> None:
+    if is_patched(EventsBackend, "put_events"):
+        unpatch(EventsBackend, "put_events")
+
+
+PUT_EVENTS_LIMITS: Final = Patch(
+    "PutEvents: 1 to 10 entries, total entry size at most 1 MiB",
+    depends=(
+        Signature(
+            "moto.events.models.EventsBackend.put_events",
+            lambda: original(EventsBackend, "put_events"),
+            ("self", "events"),
+        ),
+    ),
+    install=install_put_events_limits,
+    uninstall=uninstall_put_events_limits,
+)
+
+PATCHES: Final = (SNS_TARGETS, PUT_EVENTS_LIMITS)

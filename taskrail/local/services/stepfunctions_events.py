@@ -173,10 +173,14 @@ STATUS_EVENTS: Final = Patch(
             lambda: original(StepFunctionResponse, "stop_execution"),
             ('self._get_param("executionArn")', "stop_execution(arn)"),
         ),
-        Signature("moto.events.models.EventsBackend.put_events", lambda: EventsBackend.put_events, ("self", "events")),
+        Signature(
+            "moto.events.models.EventsBackend.put_events",
+            lambda: original(EventsBackend, "put_events"),  # moto's own, under services/events.py's limits
+            ("self", "events"),
+        ),
         Source(
             "moto.events.models.EventsBackend.put_events (delivery)",
-            lambda: EventsBackend.put_events,
+            lambda: original(EventsBackend, "put_events"),
             ('event.get("EventBusName")', 'event.get("Resources", [])', "rule.send_to_targets(event_msg)"),
         ),
     ),
