@@ -245,17 +245,20 @@ def test_poison_task_is_peeked_in_the_dlq_and_replayed_once(
         {"taskId": task_id, "action": "refused", "executionName": None, "detail": "task not found (or not yours)"}
     ]
 
-    # fixed, replayed once: a new execution {taskId}-r1, the message gone
+    # fixed, replayed once: its execution (failed at ProcessTask) is redriven, the same ARN; the message gone
     poison_marker_absent()
+    arn = alice.get(task_id)["executionArn"]
     replayed = as_json(taskrail("replay", task_id, "--json"))["replays"]
-    assert [(r["action"], r["executionName"]) for r in replayed] == [("started", f"{task_id}-r1")]
-    assert alice.wait([task_id], timeout=60)[task_id]["status"] == "SUCCEEDED"
+    assert [(r["action"], r["executionName"]) for r in replayed] == [("redriven", arn.rsplit(":", 1)[-1])]
+    sfn = stack.clients("stepfunctions")
+    wait_for(lambda: sfn.describe_execution(executionArn=arn)["status"] == "SUCCEEDED", 60, "the redrive to end")
+    assert (alice.get(task_id)["status"], alice.get(task_id)["executionArn"]) == ("SUCCEEDED", arn)
     assert all(m["taskId"] != task_id for m in alice_operator.dlq_messages(max_messages=1000))
 
     # running it again starts nothing
     second = as_json(taskrail("replay", task_id, "--json"))["replays"]
     assert [r["action"] for r in second] == ["nothing-to-replay"]
-    assert executions_named_after(stack, f"{task_id}-r") == [f"{task_id}-r1"]
+    assert executions_named_after(stack, f"{task_id}-r") == []
     assert "nothing-to-replay" in taskrail("replay", task_id).output
 
 
@@ -287,20 +290,17 @@ def failed_outside_the_catch_path(stack: LocalStack, alice: TaskrailClient) -> I
     record(finished["status"], finished["executionArn"])
 
 
-def test_replay_outside_the_catch_path_needs_redrive_which_the_local_stack_lacks(
+def test_replay_of_a_task_whose_failure_is_not_recorded_yet_waits_for_it(
     taskrail: Any, failed_outside_the_catch_path: tuple[str, str]
 ):
+    # Given a RUNNING task whose execution already failed (the failure recorder has not written FAILED yet)
     task_id, _ = failed_outside_the_catch_path
 
-    refused = as_json(taskrail("replay", task_id, "--json"), exit_code=1)["replays"]
+    outcome = as_json(taskrail("replay", task_id, "--json"))["replays"]
 
-    assert [r["action"] for r in refused] == ["unsupported"]
-    assert "RedriveExecution" in refused[0]["detail"]
-    assert "local stack does not have" in refused[0]["detail"]
-    assert "--stack" in refused[0]["detail"]
-    human = taskrail("replay", task_id)
-    assert human.exit_code == 1
-    assert "RedriveExecution" in " ".join(human.output.split())
+    # Then nothing is redriven or started: a redrive resumes only a FAILED task
+    assert [r["action"] for r in outcome] == ["nothing-to-replay"]
+    assert "still being recorded" in outcome[0]["detail"]
 
 
 def test_on_aws_replay_redrives_an_execution_that_failed_outside_the_catch_path(
@@ -324,6 +324,14 @@ def test_on_aws_replay_redrives_an_execution_that_failed_outside_the_catch_path(
         return StepFunctionsWithRedrive() if service == "stepfunctions" else stack.clients(service)
 
     on_aws = Operator.over_aws(TaskrailClient(alice.endpoints, alice._signer.credentials, is_local=False), aws)
+    assert stack.info is not None
+    stack.clients("dynamodb").update_item(  # the failure recorded (FAILED), as the failure recorder writes it
+        TableName=stack.info.tasks_table,
+        Key={"taskId": {"S": task_id}},
+        UpdateExpression="SET #s = :failed",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":failed": {"S": "FAILED"}},
+    )
 
     assert [o.action for o in on_aws.replay_tasks([task_id], dry_run=True)] == ["would-redrive"]
     assert redriven == []
