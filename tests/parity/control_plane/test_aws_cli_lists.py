@@ -82,10 +82,9 @@ def test_the_aws_cli_lists_what_the_template_defines(
     provisioned: str, template: dict[str, Any], what: str, command: tuple[str, ...], key: str, resource_type: str
 ) -> None:
     listed = aws_cli(provisioned, *command)[key]
-    print(
-        f"PARITY control plane aws {' '.join(command)}: {len(listed)} {what}, template {defined(template, resource_type)}"
-    )
-    assert len(listed) == defined(template, resource_type) > 0
+    expected = defined(template, resource_type)
+    print(f"PARITY control plane aws {' '.join(command)}: {len(listed)} {what}, template {expected}")
+    assert len(listed) == expected > 0
 
 
 def test_the_aws_cli_shows_the_rest_apis_methods(provisioned: str, template: dict[str, Any]) -> None:
