@@ -191,6 +191,9 @@ class Provisioner:
     def subscription(self, _logical_id: str, resource: dict[str, Any]) -> None:
         props = self.resolve(resource["Properties"])
         attributes = {"RawMessageDelivery": "true"} if props.get("RawMessageDelivery") else {}
+        for name in ("RedrivePolicy", "FilterPolicy"):  # SNS takes them as JSON strings
+            if props.get(name) is not None:
+                attributes[name] = json.dumps(props[name]) if not isinstance(props[name], str) else props[name]
         self.clients("sns").subscribe(
             TopicArn=props["TopicArn"], Protocol=props["Protocol"], Endpoint=props["Endpoint"], Attributes=attributes
         )

@@ -14,6 +14,7 @@ from typing import Final
 import moto
 
 from taskrail.local.services import (
+    cloudwatch,
     dynamodb,
     dynamodbstreams,
     events,
@@ -21,6 +22,7 @@ from taskrail.local.services import (
     s3,
     server,
     sns,
+    sns_delivery,
     sqs,
     stepfunctions,
     stepfunctions_api,
@@ -58,6 +60,8 @@ SERVICES: Final[tuple[ModuleType, ...]] = (
     events,
     sqs,
     sns,
+    sns_delivery,
+    cloudwatch,
     s3,
 )
 
