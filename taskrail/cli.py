@@ -415,6 +415,16 @@ def _api_failure(error: ApiError, task_id: str | None) -> CliError:
     return CliError(f"{error.message} ({error.status})", status=error.status)
 
 
+def stale_type_error(error: Exception, task_type: str) -> CliError | None:
+    """The API refused a type that this checkout's registry has: the stack was built before the type was added."""
+    if getattr(error, "status", None) != 400:
+        return None
+    from taskrail.scaffold import stale_stack_hint
+
+    hint = stale_stack_hint(task_type, getattr(error, "message", ""))
+    return CliError(f"{getattr(error, 'message', error)} (400)", hint=hint, status=400) if hint else None
+
+
 def fail(error: CliError, kwargs: dict[str, Any]) -> NoReturn:
     err_console.print(f"[red]error:[/] {escape(error.message)}")
     if error.hint:
@@ -574,7 +584,13 @@ def submit(
     """Submit a task; prints its id (accepted means it is stored and will run)."""
     params = parse_params(param or [], file, param_json)
     client, aws = reach(Target(user, stack, region, profile, local_state))
-    accepted = client.submit(task_type, params, idempotency_key)
+    try:
+        accepted = client.submit(task_type, params, idempotency_key)
+    except Exception as error:
+        stale = stale_type_error(error, task_type)
+        if stale is None:
+            raise
+        raise stale from error
     task_id = accepted["taskId"]
     if wait:
         view = follow(operator_of(client, aws), [task_id], as_json=as_json, timeout=timeout)[0]
@@ -894,6 +910,44 @@ def cost(
         emit_json(as_json(report))
     else:
         console.print(render_cost_report(report))
+
+
+@app.command("types")
+@reports_errors
+def types_command(as_json: JsonOption = False) -> None:
+    """The task types this checkout's registry has, each with its params (--json: full JSON schemas)."""
+    from taskrail.scaffold import parameters_line, type_catalog
+
+    catalog = type_catalog()
+    if as_json:
+        emit_json([{"type": t.name, "summary": t.summary, "paramsSchema": t.params_schema} for t in catalog])
+        return
+    table = Table("type", "what it does", "params (* required)", title="task types", expand=False)
+    for info in catalog:
+        table.add_row(info.name, escape(info.summary), escape(parameters_line(info.params_schema)))
+    console.print(table)
+    console.print("full JSON schemas: `taskrail types --json`; add a type: `taskrail new-type NAME`")
+
+
+@app.command("new-type")
+@reports_errors
+def new_type_command(
+    name: Annotated[str, typer.Argument(help="the type's name: lowercase words joined by dots, e.g. report.words")],
+    root: Annotated[Path | None, typer.Option("--root", help="the taskrail checkout (default: this one)")] = None,
+) -> None:
+    """Scaffold a task type: its module, its minimal-params fixture and its test (docs/TASK-TYPES.md)."""
+    from taskrail.scaffold import ROOT, ScaffoldError, new_type
+
+    try:
+        scaffold = new_type(name, root or ROOT)
+    except ScaffoldError as error:
+        raise CliError(str(error), hint="`taskrail types` lists the existing types") from None
+    for path in scaffold.files:
+        console.print(f"wrote {path.relative_to(root or ROOT)}")
+    console.print(
+        f"next: `pytest {scaffold.test.relative_to(root or ROOT)}`; then `python -m infra.openapi` (the API's type list"
+        " changed: docs/openapi.json is regenerated from the template); a running `taskrail local up` needs a restart"
+    )
 
 
 @local_app.command("up")
