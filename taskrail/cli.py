@@ -860,6 +860,10 @@ def _print_replays(outcomes: list[ReplayOutcome], *, dry_run: bool) -> None:
 @reports_errors
 def history(
     task_id: str,
+    execution: Annotated[
+        str | None,
+        typer.Option("--execution", "-e", help="which execution: its number in the list, its name, or r2 / q1"),
+    ] = None,
     user: UserOption = None,
     stack: StackOption = None,
     region: RegionOption = None,
@@ -867,34 +871,132 @@ def history(
     local_state: StateOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """The events of the task's latest execution, as a timeline."""
+    """Every execution of the task (the pipe's, replays -rN, the reconciler's -qN; redrives resume one), then the
+    events of one of them as a timeline: the latest, or the one --execution names."""
     from taskrail.history import timeline
+    from taskrail.task_executions import choose, task_executions
 
     client, aws = reach(Target(user, stack, region, profile, local_state))
     task = client.get(task_id)  # the owner check
-    arn = task.get("executionArn")
-    rows = timeline(operator_of(client, aws).execution_events(arn)) if arn else []
+    executions = task_executions(aws("stepfunctions"), client.endpoints.state_machine_arn, task)
+    chosen = None
+    if executions or execution:
+        try:
+            chosen = choose(executions, execution)
+        except LookupError as error:
+            raise CliError(str(error), hint=f"`taskrail history {task_id}` lists them", exit_code=2) from None
+    rows = timeline(operator_of(client, aws).execution_events(chosen.arn)) if chosen else []
     if as_json:
         emit_json(
             {
                 "taskId": task_id,
                 "status": task["status"],
                 "attempt": task.get("attempt"),
-                "executionArn": arn,
+                "executions": [e.to_json() for e in executions],
+                "executionArn": chosen.arn if chosen else None,
                 "events": rows,
             }
         )
         return
-    if not arn:
+    if chosen is None:
         console.print(f"task {escape(task_id)} is {task['status']}: no execution has claimed it yet")
         return
-    console.print(f"task {escape(task_id)} is {task['status']} — execution {escape(arn.rsplit(':', 1)[-1])}")
-    table = Table("at", "state", "event", "detail")
+    console.print(f"task {escape(task_id)} is {task['status']}")
+    runs = Table("#", "execution", "origin", "status", "started", "redrives", title="executions", title_justify="left")
+    for number, run in enumerate(executions, start=1):
+        mark = " ←" if run is chosen else ""
+        runs.add_row(
+            str(number), escape(run.name) + mark, run.origin, run.status, when(run.started), str(run.redrive_count)
+        )
+    console.print(runs)
+    table = Table("at", "state", "event", "detail", title=f"events of {escape(chosen.name)}", title_justify="left")
     for row in rows:
-        error, _, cause = row["detail"].partition(": ")
-        detail = f"{error}: {readable_cause(cause)}" if cause else row["detail"]
+        error_name, _, cause = row["detail"].partition(": ")
+        detail = f"{error_name}: {readable_cause(cause)}" if cause else row["detail"]
         table.add_row(f"+{row['elapsedSeconds']:.3f}s", row["state"] or "", row["type"], escape(short(detail, 120)))
     console.print(table)
+    if len(executions) > 1:
+        console.print(f"another execution: `taskrail history {task_id} --execution N`")
+
+
+@app.command()
+@reports_errors
+def logs(
+    task_id: str,
+    follow_logs: Annotated[bool, typer.Option("--follow", "-f", help="keep printing new lines until Ctrl-C")] = False,
+    interval: Annotated[float, typer.Option("--interval", min=0.1, help="with --follow: seconds between reads")] = 1.0,
+    user: UserOption = None,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    local_state: StateOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """One task's log lines across all its functions and tries, oldest first.
+
+    Locally from the workers' logs; on AWS a CloudWatch Logs Insights query on the task id (Powertools'
+    correlation_id) over the stack's log groups. --json prints one JSON object per line.
+    """
+    from taskrail import task_logs
+
+    target = Target(user, stack, region, profile, local_state)
+    client, aws = reach(target)
+    task = client.get(task_id)  # the owner check: 404 for somebody else's task
+    read = _log_reader(target, task, aws)
+    # A local read returns only new lines; a query answers every line again, so those seen are skipped.
+    seen: set[tuple[str, str, str]] | None = set() if stack else None
+    shown = _print_log_lines(task_logs.in_order(read()), as_json=as_json, seen=seen)
+    if not shown and not follow_logs and not as_json:
+        console.print(f"no log lines of task {escape(task_id)} yet (status {task['status']})")
+    try:
+        while follow_logs:
+            time.sleep(interval)
+            _print_log_lines(task_logs.in_order(read()), as_json=as_json, seen=seen)
+    except KeyboardInterrupt:
+        return
+
+
+def _log_reader(target: Target, task: dict[str, Any], aws: AwsClients) -> Callable[[], list[Any]]:
+    from taskrail import task_logs
+    from taskrail.client import epoch_seconds
+
+    if target.stack is None:
+        reader = task_logs.LocalTaskLogs(_local_log_dir(target.local_state), task["taskId"])
+        return reader.read
+    groups = task_logs.stack_log_groups(aws("cloudformation"), target.stack)
+    if not groups:
+        raise CliError(f"stack {target.stack} declares no log groups", hint="deploy this project's app", exit_code=2)
+    start = int(epoch_seconds(task.get("createdAt")) or time.time()) - 60
+    return lambda: task_logs.insights_lines(aws("logs"), groups, task["taskId"], start_s=start)
+
+
+def _local_log_dir(state_file: Path | None) -> Path:
+    from taskrail.local.state import STATE_DIR, STATE_FILE
+
+    recorded = json.loads((state_file or STATE_FILE).read_text()).get("log_dir")
+    return Path(recorded) if recorded else STATE_DIR / "logs"
+
+
+def _print_log_lines(lines: list[Any], *, as_json: bool, seen: set[tuple[str, str, str]] | None) -> int:
+    """Prints ``lines`` (skipping those in ``seen``, when given: a re-run query answers old lines again)."""
+    from taskrail.task_logs import is_metrics, readable
+
+    shown = 0
+    for line in lines:
+        if is_metrics(line) and not as_json:
+            continue
+        if seen is not None:
+            key = (line.timestamp, line.request_id, line.text)
+            if key in seen:
+                continue
+            seen.add(key)
+        shown += 1
+        if as_json:
+            print(json.dumps(line.to_json()), flush=True)
+        else:
+            text = f"{line.function:<12} {line.request_id[:8]:<8} {readable(line)}"
+            console.print(text, markup=False, highlight=False, soft_wrap=True)
+    return shown
 
 
 @app.command()
