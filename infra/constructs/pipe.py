@@ -111,8 +111,10 @@ class TaskPipes(Construct):
         )
         role = iam.Role(self, construct_id, assumed_by=principal)
         self._table.grant_stream_read(role)
-        # Without this the pipe never stabilises on deploy.
-        self._dlq.grant_send_messages(role)
+        # Without this the pipe never stabilises on deploy. sqs:SendMessage is all a pipe's DLQ needs ("Event
+        # source permissions for Amazon EventBridge Pipes"); grant_send_messages would add GetQueueAttributes and
+        # GetQueueUrl, which no pipe call makes (issue 12's grant coverage: never used locally).
+        self._dlq.grant(role, "sqs:SendMessage")
         return role
 
     def _log_configuration(self, construct_id: str, role: iam.Role) -> pipes.CfnPipe.PipeLogConfigurationProperty:
