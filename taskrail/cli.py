@@ -1067,6 +1067,13 @@ def local_up(
             envvar="SFN_MOCK_CONFIG",
         ),
     ] = None,
+    reload: Annotated[
+        bool,
+        typer.Option(
+            help="follow infra/, workflows/, lambdas/, asl/: function code reloads in place, keeping the stack's "
+            "state; a template change is refused with a message (taskrail/local/reload.py)"
+        ),
+    ] = True,
     local_state: StateOption = None,
 ) -> None:
     """Start the local stack in the foreground; Ctrl-C stops it cleanly."""
@@ -1091,6 +1098,7 @@ def local_up(
             concurrency=concurrency,
             faults=FaultPlan.model_validate_json(faults.read_text()) if faults else None,
             mock_config=mock_config,
+            reload=reload,
         )
     )
     info = stack.start()

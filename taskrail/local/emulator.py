@@ -51,6 +51,8 @@ class EmulatorContext:
     iam: Any = None
     #: The emulators started before this one, by name (a later one may drive an earlier one).
     running: dict[str, Emulator] = field(default_factory=dict)
+    #: The project whose sources the stack follows (taskrail.local.reload); None: no reloading.
+    project_root: Path | None = None
 
 
 class Emulator(Protocol):

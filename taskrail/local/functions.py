@@ -258,6 +258,7 @@ class _Worker:
     init_error: dict[str, Any] | None = None
     dead: bool = False
     retiring: bool = False  # timed out or killed on purpose: takes no more invocations
+    code_path: str = ""  # the code it was started on (a reload changes the function's)
     current: _Invocation | None = None
     first_invocation: bool = True
     init_seconds: float | None = None
@@ -648,6 +649,26 @@ class FunctionPool:
 
     __call__ = invoke
 
+    def reload_code(self, code_paths: Mapping[str, str]) -> list[str]:
+        """Run each named function (name, ARN or construct → its new asset folder) on new code; the names reloaded.
+
+        Idle workers are replaced at once, busy ones when their invocation ends (it finishes on the code it
+        started on); invocations meanwhile wait in the function's queue for a worker on the new code.
+        """
+        reloaded = []
+        for name, given in code_paths.items():
+            code_path = Path(given).resolve()
+            if not code_path.is_dir():
+                raise ValueError(f"function {name}: code_path {given!r} is not a directory")
+            function = self._function(name)
+            with function.cond:
+                if function.spec.code_path == str(code_path):
+                    continue
+                function.spec = replace(function.spec, code_path=str(code_path))
+                function.cond.notify_all()  # idle workers wake in _next_invocation and retire
+            reloaded.append(function.spec.name)
+        return reloaded
+
     def set_timeout(self, function_name: str, seconds: float | None) -> None:
         """Fault injection: a different timeout for invocations taken from now on; None restores the template's."""
         function = self._function(function_name)
@@ -752,7 +773,9 @@ class FunctionPool:
             if self._stopping:
                 return None
             server = _RuntimeApiServer(self)
-            worker = _Worker(function=function, server=server, log_stream=_log_stream_name())
+            worker = _Worker(
+                function=function, server=server, log_stream=_log_stream_name(), code_path=function.spec.code_path
+            )
             server.worker = worker
             threading.Thread(
                 target=server.serve_forever,
@@ -879,6 +902,11 @@ class FunctionPool:
             worker.current = None
             function.cond.notify_all()
             while True:
+                if worker.code_path != function.spec.code_path and not worker.retiring and not worker.dead:
+                    # The code was reloaded: this worker takes no more invocations; its replacement runs the new code.
+                    worker.retiring = True
+                    assert worker.proc is not None
+                    _kill_group(worker.proc.pid)
                 if worker.dead or worker.retiring or self._stopping:
                     return None
                 if function.queue:

@@ -34,6 +34,7 @@ from taskrail.local.pipes import PipeRunner, PipesEmulator
 from taskrail.local.preflight import check_ports
 from taskrail.local.provision import LocalResources, provision
 from taskrail.local.region import REGION
+from taskrail.local.reload import CodeReloader
 from taskrail.local.scheduler import LocalScheduler, SchedulerEmulator
 from taskrail.local.services import delivery as service_deliveries
 from taskrail.local.services.events import set_delivery_check
@@ -50,6 +51,7 @@ from taskrail.local.state import (  # the state file and the stack's clients, in
     CONTROL_RESET,
     LOCAL_CREDENTIALS,  # noqa: F401 (re-exported: tests import it from here)
     PRIVATE_FILE_MODE,
+    ROOT,
     STATE_DIR,
     STATE_FILE,
     StackInfo,
@@ -80,6 +82,9 @@ class StackOptions:
     #: Step Functions Local's MockConfigFile: StartExecution on "<arn>#<TestCase>" runs that test case. None: the
     #: file SFN_MOCK_CONFIG names, as for Step Functions Local (none when unset).
     mock_config: Path | None = None
+    #: Follow the sources (infra/, workflows/, lambdas/, asl/): function code is reloaded in place, a template
+    #: change is refused with a message (taskrail/local/reload.py). `taskrail local up` turns it on.
+    reload: bool = False
 
 
 #: What the stack runs besides moto, started in this order over the provisioned resources and stopped in reverse
@@ -91,6 +96,7 @@ EMULATORS: Final[tuple[Callable[[], Emulator], ...]] = (
     SchedulerEmulator,
     FaultsEmulator,  # after the emulators it drives: Lambda (worker kills) and the pipes (poller outage)
     ApiGatewayEmulator,
+    CodeReloader,  # after Lambda, whose workers it restarts on new code (off unless StackOptions.reload)
 )
 
 _E = TypeVar("_E")
@@ -249,6 +255,7 @@ class LocalStack:
             api_port=self.options.api_port,
             running=self.emulators,
             iam=self.iam,
+            project_root=ROOT if self.options.reload else None,
         )
 
     def reset(self) -> None:

@@ -1,0 +1,113 @@
+"""`taskrail local up` follows the sources of a scratch copy of the project: an edited handler runs at the next
+submission with the stack's state kept; a template change is refused with a message, and the stack keeps running."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from taskrail.local.accounts import user_client
+from taskrail.local.state import StackInfo, local_client
+from tests.local_up import scratch_project, start_local_up, stop_local_up
+
+RELOAD_DEADLINE = 420  # a synth in a subprocess: seconds on an idle laptop, minutes on a busy 2-core runner
+ECHO = Path("lambdas/task_types/diagnostic_echo.py")
+ECHO_RESULT = 'return {"echo": params.payload}'
+VALIDATE_TIMEOUT = '"validate_task.handler.handler",\n    Duration.seconds(30),'
+
+
+@dataclass
+class Running:
+    project: Path
+    info: StackInfo
+    log: Path
+
+    @property
+    def outcomes_file(self) -> Path:
+        return self.project / ".taskrail" / "logs" / "reload.json"
+
+    def outcomes(self) -> list[dict[str, Any]]:
+        try:
+            return list(json.loads(self.outcomes_file.read_text()))
+        except (OSError, ValueError):
+            return []
+
+    def wait_for_outcomes(self, count: int) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + RELOAD_DEADLINE
+        while len(self.outcomes()) < count:
+            assert time.monotonic() < deadline, f"no reload outcome in time:\n{self.log.read_text()[-3000:]}"
+            time.sleep(0.5)
+        return self.outcomes()
+
+    def run_echo(self, payload: Any) -> tuple[str, dict[str, Any]]:
+        client = user_client(self.info, "alice")
+        task_id = client.submit("diagnostic.echo", {"payload": payload})["taskId"]
+        assert client.wait([task_id], timeout=120)[task_id]["status"] == "SUCCEEDED"
+        return task_id, self.result(task_id)
+
+    def result(self, task_id: str) -> dict[str, Any]:
+        s3 = local_client("s3", self.info.aws_endpoint_url)
+        body = s3.get_object(Bucket=self.info.results_bucket, Key=f"tasks/{task_id}/result.json")["Body"].read()
+        return dict(json.loads(body)["result"])
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    scratch = tmp_path_factory.mktemp("reload")
+    project = scratch_project(scratch / "project")
+    env = {**os.environ, "TASKRAIL_CDK_OUT": str(project / "cdk.out")}
+    state, log_path = scratch / "local.json", scratch / "up.log"
+    with log_path.open("w") as log:
+        up = start_local_up(state, log, cwd=project, env=env)
+        try:
+            yield Running(project=project, info=StackInfo.load(state), log=log_path)
+        finally:
+            stop_local_up(up)
+
+
+def test_an_edited_handler_runs_at_the_next_submission_and_the_state_is_kept(running: Running):
+    # Given a task that ran on the code the stack started with
+    client = user_client(running.info, "alice")
+    earlier, before = running.run_echo("before")
+    assert before == {"echo": "before"}
+
+    # When the task type's code is edited under the running stack
+    module = running.project / ECHO
+    module.write_text(module.read_text().replace(ECHO_RESULT, 'return {"echo": params.payload, "reloaded": True}'))
+    [outcome] = running.wait_for_outcomes(1)
+
+    # Then the workers run the new code, and what the stack held before is still there
+    print(outcome)
+    assert outcome["outcome"] == "reloaded", outcome
+    assert str(ECHO) in outcome["changed"]
+    assert running.run_echo("after")[1] == {"echo": "after", "reloaded": True}
+    assert client.get(earlier)["status"] == "SUCCEEDED"
+    assert running.result(earlier) == {"echo": "before"}
+    assert "reload reloaded: function code reloaded" in running.log.read_text()
+
+
+def test_a_template_change_is_refused_with_a_message_and_the_stack_keeps_running(running: Running):
+    # Given the stack after any earlier reload
+    seen = len(running.outcomes())
+
+    # When the infrastructure changes (the validate function's timeout)
+    functions = running.project / "infra" / "constructs" / "functions.py"
+    text = functions.read_text()
+    assert VALIDATE_TIMEOUT in text
+    functions.write_text(text.replace(VALIDATE_TIMEOUT, VALIDATE_TIMEOUT.replace("30", "31")))
+    outcome = running.wait_for_outcomes(seen + 1)[0]
+
+    # Then it is refused, saying what changed and how to apply it, and the stack still serves tasks
+    print(outcome["message"])
+    assert outcome["outcome"] == "refused", outcome
+    assert "ValidateTaskFunction" in outcome["message"] and "NOT applied" in outcome["message"]
+    assert "Restart `taskrail local up`" in outcome["message"]
+    assert "reload refused: the template changed" in running.log.read_text()
+    assert running.run_echo("still")[1] in ({"echo": "still"}, {"echo": "still", "reloaded": True})
