@@ -18,6 +18,12 @@ https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.h
 name of ``dynamodb`` and ``sfn`` only and keeps the lower-case service name otherwise (``s3.NoSuchBucketException``,
 which a Retry or Catch on ``S3.…`` never matches): :func:`install_sdk_error_names` supplies the documented names
 and, for any other service, upper-cases its first letter.
+
+A Task past its ``TimeoutSeconds`` fails with ``States.Timeout`` ("Task workflow state": "If the task runs longer
+than the specified seconds, this state fails with a States.Timeout error name"). moto raises it, but the worker
+thread it timed out goes on and, when the late result arrives, still writes ``TaskSucceeded`` into the history
+(after the Catch's next state, even after ``ExecutionSucceeded``). :func:`install_late_results_dropped` drops a
+service task's result whose frame has already ended.
 """
 
 from __future__ import annotations
@@ -25,6 +31,10 @@ from __future__ import annotations
 from typing import Any, Final
 
 from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import ErrorEqualsDecl
+from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
+    StateTaskService,
+)
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import (
     StateTaskServiceAwsSdk,
 )
@@ -36,6 +46,7 @@ __all__ = [
     "NEVER_MATCHED",
     "PATCHES",
     "SDK_SERVICE_ERROR_NAMES",
+    "install_late_results_dropped",
     "install_sdk_error_names",
     "install_uncatchable_errors",
     "uninstall_sdk_error_names",
@@ -142,4 +153,47 @@ SDK_ERROR_NAMES: Final = Patch(
     uninstall=uninstall_sdk_error_names,
 )
 
-PATCHES: Final = (UNCATCHABLE_ERRORS, SDK_ERROR_NAMES)
+_AFTER: Final = "_after_eval_execution"
+
+
+def _after_eval_execution(self: StateTaskService, env: Environment, *args: Any, **kwargs: Any) -> None:
+    if env.is_frame() and not env.is_running():
+        return  # timed out (the frame was ended): the state has already failed with States.Timeout
+    original(StateTaskService, _AFTER)(self, env, *args, **kwargs)
+
+
+def install_late_results_dropped() -> None:
+    if not is_patched(StateTaskService, _AFTER):
+        patch(StateTaskService, _AFTER, _after_eval_execution)
+
+
+def uninstall_late_results_dropped() -> None:
+    if is_patched(StateTaskService, _AFTER):
+        unpatch(StateTaskService, _AFTER)
+
+
+LATE_RESULTS_DROPPED: Final = Patch(
+    "a task result that arrives after TimeoutSeconds does not succeed the state",
+    depends=(
+        Source(
+            "moto.stepfunctions.parser.asl.component.state.exec.execute_state.ExecutionState._evaluate_with_timeout",
+            lambda: ExecutionState._evaluate_with_timeout,
+            ("frame: Environment = env.open_frame()", "terminated_event.wait(timeout_seconds)", "frame.set_ended()"),
+        ),
+        Source(
+            "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service"
+            ".StateTaskService._after_eval_execution",
+            lambda: original(StateTaskService, _AFTER),
+            ("HistoryEventType.TaskSucceeded",),
+        ),
+        Check(
+            "moto.stepfunctions.parser.asl.eval.environment.Environment.is_frame/is_running",
+            lambda: callable(Environment.is_frame) and callable(Environment.is_running),
+            "Environment still has is_frame() and is_running()",
+        ),
+    ),
+    install=install_late_results_dropped,
+    uninstall=uninstall_late_results_dropped,
+)
+
+PATCHES: Final = (UNCATCHABLE_ERRORS, SDK_ERROR_NAMES, LATE_RESULTS_DROPPED)
