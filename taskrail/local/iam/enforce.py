@@ -35,7 +35,7 @@ import os
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ from xml.sax.saxutils import escape
 
 from taskrail.local.guard import AwsError
 from taskrail.local.iam.actions import ApiCall, HttpRequest, Unmapped, describe
+from taskrail.local.iam.coverage import Coverage, GrantUse, Reason, explain, load_reasons, statement_of, unexercised
 from taskrail.local.iam.evaluate import (
     Decision,
     Outcome,
@@ -135,10 +136,12 @@ class Enforcer:
         secure_transport: bool = True,
         iam_log: IamLog | None = None,
         refused_keys: Mapping[str, str] | None = None,
+        grant_use: GrantUse | None = None,
     ) -> None:
         self.policies = policies
         self.secure_transport = secure_transport
         self.log = iam_log or IamLog()
+        self.use = grant_use or GrantUse()
         # access key -> why it is refused while enforcing (moto's interpreter's fixed key)
         self._refused = dict(refused_keys or {})
 
@@ -174,6 +177,15 @@ class Enforcer:
         )  # fmt: skip
         if not allowed:
             log.warning("IAM denied %s: %s on %s (%s)", credential.arn, request.action, request.resource, why)
+        else:
+            self.note_use(why, request.action)
+
+    def note_use(self, decided_by: str, action: str) -> None:
+        """Mark the statement that allowed ``action`` as exercised (coverage of the template's grants)."""
+        statement = statement_of(decided_by)
+        grant = self.policies.grant_at(*statement) if statement else None
+        if grant is not None:
+            self.use.note(grant, action)
 
     def __call__(self, credential: Any, environ: Mapping[str, Any], request: Any) -> AwsError | None:
         """The guard's authorizer: ``request`` is the guard's verified request (method, headers, body, raw path)."""
@@ -284,6 +296,7 @@ class LocalIam:
         self.log = IamLog(decisions)
         self.secure_transport = secure_transport
         self.policies = TemplatePolicies()
+        self.use = GrantUse()  # the statements' exercised actions, across reloads of the policies
         self.roles: Any = None  # StackRoles, once loaded
         self._enforcer: Enforcer | None = None
         self._endpoint = ""
@@ -304,7 +317,11 @@ class LocalIam:
         self.roles = StackRoles.from_template(template, resources)
         refused = {MOTO_INTERPRETER.access_key_id: INTERPRETER_REFUSED} if self.enforce else {}
         self._enforcer = Enforcer(
-            self.policies, secure_transport=self.secure_transport, iam_log=self.log, refused_keys=refused
+            self.policies,
+            secure_transport=self.secure_transport,
+            iam_log=self.log,
+            refused_keys=refused,
+            grant_use=self.use,
         )
         if self.log_dir is not None:
             grants = [asdict(g) for g in self.policies.grants()]
@@ -348,7 +365,14 @@ class LocalIam:
             if not decision.allowed:
                 log.warning("IAM denied %s for %s: %s on %s", service, source_arn, needed, arn)
                 return denial_message(request, decision) if self.enforce else None
+            if self._enforcer is not None:
+                self._enforcer.note_use(decision.decided_by, needed)
         return None
+
+    def coverage(self, reasons: Iterable[Reason] | None = None) -> Coverage:
+        """The template's grants this stack's calls never exercised, each with the reason it is kept (if any)."""
+        grants = self.policies.grants()
+        return explain(unexercised(grants, self.use.actions), load_reasons() if reasons is None else reasons)
 
     # -- each principal's identity, for the parts of the stack that act as one ---------------------------
 

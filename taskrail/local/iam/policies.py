@@ -89,6 +89,7 @@ class TemplatePolicies:
     keys: dict[str, str] = field(default_factory=dict)  # topic/queue ARN -> the KMS key that encrypts it
     _role_by_name: dict[str, str] = field(default_factory=dict, repr=False)
     _managed: dict[str, Policy] = field(default_factory=dict, repr=False)
+    _grants: dict[tuple[str, int], Grant] = field(default_factory=dict, repr=False)
 
     @property
     def role_arns(self) -> list[str]:
@@ -103,6 +104,12 @@ class TemplatePolicies:
             bucket = resource_arn.removeprefix("arn:aws:s3:::").split("/", 1)[0]
             return list(self.resource.get(f"arn:aws:s3:::{bucket}", []))
         return list(self.resource.get(resource_arn, []))
+
+    def grant_at(self, policy: str, index: int) -> Grant | None:
+        """The statement ``policy[index]`` (as an allowed decision names it), or None."""
+        if not self._grants:
+            self._grants.update({(g.policy, g.statement): g for g in self.grants()})
+        return self._grants.get((policy, index))
 
     def grants(self) -> list[Grant]:
         seen: dict[tuple[str, int], Grant] = {}

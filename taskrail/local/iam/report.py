@@ -18,6 +18,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from taskrail.local.iam.coverage import explain, load_reasons, statement_of, unexercised
 from taskrail.local.iam.enforce import DECISIONS_FILE, GRANTS_FILE
 
 __all__ = ["format_summary", "latest_pid", "main", "summarize"]
@@ -41,11 +42,23 @@ def summarize(log_dir: Path, pid: int) -> dict[str, Any]:
         entry["denials"] += 0 if decision["allowed"] else 1
         entry["actions"][decision["action"]] += 1
     unused = [g for g in grants if g["effect"] == "Allow" and f"{g['policy']}[{g['statement']}]" not in used]
+    actions_by_statement: dict[tuple[str, int], set[str]] = {}
+    for decision in decisions:
+        statement = statement_of(decision["decided_by"]) if decision["allowed"] else None
+        if statement is not None:
+            actions_by_statement.setdefault(statement, set()).add(decision["action"])
+    coverage = explain(
+        unexercised(grants, lambda g: actions_by_statement.get((g["policy"], g["statement"]), set())), load_reasons()
+    )
     return {
         "calls": len(decisions),
         "denials": [d for d in decisions if not d["allowed"]],
         "principals": {k: {**v, "actions": dict(v["actions"])} for k, v in sorted(principals.items())},
         "unused_grants": unused,
+        "unexercised": [
+            {"grant": grant.describe(), "kept_because": reason.reason if reason else None}
+            for grant, reason in [*coverage.explained, *((g, None) for g in coverage.unexplained)]
+        ],
     }
 
 
@@ -57,10 +70,11 @@ def format_summary(summary: dict[str, Any]) -> str:
     for denial in summary["denials"]:
         lines.append(f"DENIED {denial['principal'].rsplit('/', 1)[-1]}: {denial['action']} on {denial['resource']}")
     lines.append("")
-    lines.append(f"grants no call used ({len(summary['unused_grants'])}):")
-    for grant in summary["unused_grants"]:
-        actions, resources = ", ".join(grant["actions"]), ", ".join(grant["resources"])
-        lines.append(f"    {grant['policy']}[{grant['statement']}]: {actions} on {resources}")
+    lines.append(f"grants no call used ({len(summary['unexercised'])} actions):")
+    for entry in summary["unexercised"]:
+        lines.append(f"    {entry['grant']}")
+        why = entry["kept_because"] or "no recorded reason: unused on this run's paths, or a candidate for removal"
+        lines.append(f"        kept: {why}" if entry["kept_because"] else f"        {why}")
     return "\n".join(lines)
 
 

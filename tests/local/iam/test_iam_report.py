@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from taskrail.local.iam.enforce import DECISIONS_FILE, GRANTS_FILE, IamLog, IamRecord
@@ -36,3 +37,21 @@ def test_the_report_counts_calls_and_lists_denials_and_unused_allow_grants(tmp_p
 
 def test_no_log_is_a_clear_exit_code(tmp_path: Path) -> None:
     assert main([str(tmp_path)]) == 2
+
+
+def test_the_report_lists_each_unused_action_with_the_reason_it_is_kept(tmp_path: Path) -> None:
+    grants = [
+        {"policy": "FunctionsFnRoleDefaultPolicy1A2B3C4D", "statement": 0, "effect": "Allow",
+         "actions": ["xray:PutTraceSegments", "dynamodb:GetItem"], "resources": ["*"]},
+    ]  # fmt: skip
+    role = "arn:aws:iam::123456789012:role/taskrail-FnRole"
+    log = IamLog(tmp_path / DECISIONS_FILE.format(pid=7))
+    decided_by = f"{grants[0]['policy']}[0]"
+    log.add(IamRecord(role, "fn", "dynamodb", "GetItem", "dynamodb:GetItem", "arn:t", True, decided_by))
+    (tmp_path / GRANTS_FILE.format(pid=7)).write_text(json.dumps(grants))
+    summary = summarize(tmp_path, 7)
+    assert summary["unused_grants"] == []  # the statement was used...
+    [entry] = summary["unexercised"]  # ...but not each of its actions
+    assert entry["grant"] == "FunctionsFnRoleDefaultPolicy1A2B3C4D[0]: xray:PutTraceSegments on *"
+    assert entry["kept_because"].startswith("X-Ray active tracing")  # from taskrail/local/iam/unexercised_grants.json
+    assert "kept: X-Ray active tracing" in format_summary(summary)
