@@ -15,7 +15,6 @@ from taskrail.local.services import cloudwatch, delivery, sns_delivery
 from tests.local.services.harness import REGION
 
 
-
 class Deliveries:
     """A delivery check that records every request and refuses the (action, resource) pairs in ``refuse``."""
 
