@@ -117,7 +117,8 @@ def test_status_list_and_result_of_a_finished_task(taskrail: Any):
         "result": result["result"],
     }
     assert result["result"]["words"] == 3
-    assert status["resultLocation"] in taskrail("result", task_id).output
+    # stdout is not a terminal here: `taskrail result X > out.json` writes the result document alone
+    assert json.loads(taskrail("result", task_id).stdout) == result["result"]
 
 
 def test_list_refuses_an_unknown_status_with_the_known_ones(taskrail: Any):
@@ -363,3 +364,103 @@ def test_without_a_running_local_stack_every_command_says_how_to_start_one(tmp_p
         assert result.exit_code == 2, command
         assert "no local stack is running" in result.stderr
         assert "taskrail local up" in result.stderr
+
+
+# -- issue 13: logs, every execution in history, whole values when piped, replay refusals ------------------------------
+
+
+def test_logs_show_every_try_of_a_task_across_its_functions(taskrail: Any, alice: TaskrailClient):
+    # Given a task whose work failed twice before its third try succeeded
+    task_id = alice.submit("diagnostic.flaky", {"failures": 2})["taskId"]
+    assert alice.wait([task_id], timeout=60)[task_id]["status"] == "SUCCEEDED"
+
+    def lines() -> list[dict[str, Any]]:
+        result = taskrail("logs", task_id, "--json")
+        assert result.exit_code == 0, result.output
+        return [json.loads(line) for line in result.stdout.splitlines()]
+
+    def tries(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [line for line in found if '"try started"' in line["message"] and line["function"] == "ProcessTask"]
+
+    # When its logs are read (the REPORT of the last try may be written just after the task ended)
+    def all_three() -> list[dict[str, Any]] | None:
+        read = lines()
+        return read if len(tries(read)) == 3 else None
+
+    found = wait_for(all_three, 30, "three ProcessTask tries")
+
+    # Then each try is there, with its retry number and the task id as correlation id, in ValidateTask too
+    assert [json.loads(line["message"])["retry"] for line in tries(found)] == [0, 1, 2]
+    assert {json.loads(line["message"])["correlation_id"] for line in tries(found)} == {task_id}
+    assert {"ValidateTask", "ProcessTask"} <= {line["function"] for line in found}
+    failures = [line for line in found if '"try failed"' in line["message"]]
+    assert [json.loads(line["message"])["error"] for line in failures] == ["TransientTaskError"] * 2
+    assert all(line["requestId"] for line in found)
+    human = taskrail("logs", task_id).output
+    assert "WARNING try failed" in human
+    assert "No application metrics to publish" not in human
+
+
+def test_history_lists_every_execution_and_shows_the_one_chosen(
+    taskrail: Any, alice: TaskrailClient, stack: LocalStack, poison_marker_absent: Any
+):
+    # Given a task that failed, then was fixed and replayed
+    task_id = alice.submit("diagnostic.poison", {})["taskId"]
+    assert alice.wait([task_id], timeout=60)[task_id]["status"] == "FAILED"
+    poison_marker_absent()
+    assert taskrail("replay", task_id).exit_code == 0
+    assert alice.wait([task_id], timeout=60)[task_id]["status"] == "SUCCEEDED"
+    sfn = stack.clients("stepfunctions")
+    arn = alice.get(task_id)["executionArn"]
+    wait_for(lambda: sfn.describe_execution(executionArn=arn)["status"] != "RUNNING", 60, "the execution to end")
+
+    # When its history is asked for
+    history = as_json(taskrail("history", task_id, "--json"))
+
+    # Then every execution is listed (the pipe's first), the latest is shown, and the first can be chosen
+    executions = history["executions"]
+    assert executions[0]["origin"] == "pipe"
+    # (a redrive resumes the pipe's execution; a DLQ replay adds {taskId}-rN)
+    assert len(executions) == 1 + len(executions_named_after(stack, f"{task_id}-"))
+    assert history["executionArn"] == executions[-1]["executionArn"] == arn
+    first = as_json(taskrail("history", task_id, "--execution", "1", "--json"))
+    assert first["executionArn"] == executions[0]["executionArn"]
+    assert any(e["detail"].startswith("PermanentTaskError") for e in first["events"])
+    human = taskrail("history", task_id).output
+    assert "executions" in human and "pipe" in human
+    unknown = taskrail("history", task_id, "--execution", "99")
+    assert unknown.exit_code == 2
+    assert "its executions: 1 (" in unknown.stderr
+
+
+def test_piped_tables_print_whole_values(taskrail: Any, alice: TaskrailClient):
+    # A REJECTED task's error is longer than a terminal's table cell; piped, it is printed whole, on one line
+    task_id = alice.submit("text.stats", {"text": "x", "top": 1000})["taskId"]
+    task = alice.wait([task_id], timeout=60)[task_id]
+    assert task["status"] == "REJECTED"
+
+    listed = taskrail("list", "--status", "REJECTED", "--limit", "100")
+    row = next(line for line in listed.stdout.splitlines() if task_id in line)
+    assert task["error"] in row
+    whole = f"{task['error']}: {json.loads(task['cause'])['errorMessage']}"
+    assert len(whole) > 80  # a terminal's table cuts it at 80 characters and folds it at 60
+    assert whole in row
+
+
+def test_replaying_a_rejected_task_exits_1_saying_its_input_is_invalid(taskrail: Any, alice: TaskrailClient):
+    task_id = alice.submit("text.stats", {"text": "x", "top": 1000})["taskId"]
+    assert alice.wait([task_id], timeout=60)[task_id]["status"] == "REJECTED"
+
+    refused = taskrail("replay", task_id, "--json")
+    human = taskrail("replay", task_id)
+
+    assert [r["action"] for r in as_json(refused, exit_code=1)["replays"]] == ["not-replayable"]
+    assert human.exit_code == 1
+    assert "invalid" in human.output.lower()
+
+
+def test_replay_with_nothing_to_replay_says_so_and_exits_0(taskrail: Any):
+    nothing = taskrail("replay", "--dlq", "--error", "NoSuchError")
+
+    assert nothing.exit_code == 0
+    assert "nothing to replay" in nothing.output
