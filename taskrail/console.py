@@ -30,6 +30,7 @@ from taskrail import history
 from taskrail.client import ApiError, TaskrailClient
 from taskrail.history import parse_json
 from taskrail.operator import Operator
+from taskrail.scaffold import type_catalog
 
 log = logging.getLogger("taskrail.console")
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,6 +61,7 @@ MAX_LIMIT = 500
 # How long a cancel waits for the cancel pipe to stop the task's execution (it takes well under a second locally).
 STOP_DEADLINE_SECONDS = 30.0
 STOP_POLL_SECONDS = 0.1
+MAX_BODY_BYTES = 1024 * 1024
 
 
 class StackView(Protocol):
@@ -89,6 +91,8 @@ class ConsoleDependencies:
     operator: Callable[[], Operator]  # replay, as `taskrail replay` does it
     owner_client: Callable[[str], TaskrailClient | None]  # the API signed as a task's owner (None: not a local one)
     sleep: Callable[[float], None] = time.sleep
+    # The API signed as the user the "submit a task" form submits as (None: the form is not offered).
+    submitter: Callable[[], TaskrailClient | None] = lambda: None
 
 
 # -- the workflow graph ------------------------------------------------------------------------------------
@@ -608,10 +612,34 @@ class ConsoleService:
                 )
             self._deps.sleep(STOP_POLL_SECONDS)
 
+    # -- submitting ----------------------------------------------------------------------------------------
+
+    def task_types(self) -> dict[str, Any]:
+        """The registry's types with their params' JSON schemas (what `taskrail types --json` prints)."""
+        types = [{"type": t.name, "summary": t.summary, "paramsSchema": t.params_schema} for t in type_catalog()]
+        return {"types": types, "canSubmit": self._deps.submitter() is not None}
+
+    def submit(self, body: Any) -> dict[str, Any]:
+        """POST /tasks through the API as the form's user: the API and Validate decide, as for the CLI."""
+        if not (isinstance(body, dict) and isinstance(body.get("type"), str) and isinstance(body.get("params"), dict)):
+            raise ConsoleError(HTTPStatus.BAD_REQUEST, 'the body must be {"type": "<task type>", "params": {...}}')
+        client = self._deps.submitter()
+        if client is None:
+            raise ConsoleError(HTTPStatus.CONFLICT, "this console has no user to submit as")
+        try:
+            accepted = client.submit(body["type"], body["params"], None)
+        except ApiError as error:
+            raise ConsoleError(HTTPStatus(error.status), error.message) from None
+        return {"taskId": accepted["taskId"], "status": accepted["status"]}
+
     # -- routing -----------------------------------------------------------------------------------------
 
-    def route(self, method: str, parts: list[str], query: dict[str, str]) -> Any:
+    def route(self, method: str, parts: list[str], query: dict[str, str], body: Any = None) -> Any:  # noqa: PLR0911 - one return per endpoint
         match method, parts:
+            case "GET", ["api", "types"]:
+                return self.task_types()
+            case "POST", ["api", "tasks"]:
+                return self.submit(body)
             case "GET", ["api", "workflow"]:
                 return self.workflow()
             case "GET", ["api", "executions"]:
@@ -694,12 +722,23 @@ class _Handler(BaseHTTPRequestHandler):
             parts = [unquote(p) for p in url.path.split("/") if p]
             query = {k: v[-1] for k, v in parse_qs(url.query).items()}
             service: ConsoleService = self.server.service  # type: ignore[attr-defined]
-            self._send_json(HTTPStatus.OK, service.route(method, parts, query))
+            self._send_json(HTTPStatus.OK, service.route(method, parts, query, self._json_body(method)))
         except ConsoleError as error:
             self._send_json(error.status, {"message": error.message})
         except Exception as error:
             log.exception("console request %s %s failed", method, self.path)
             self._send_json(HTTPStatus.INTERNAL_SERVER_ERROR, {"message": f"{type(error).__name__}: {error}"})
+
+    def _json_body(self, method: str) -> Any:
+        length = int(self.headers.get("Content-Length") or 0)
+        if method != "POST" or length == 0:
+            return None
+        if length > MAX_BODY_BYTES:
+            raise ConsoleError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"the body may take at most {MAX_BODY_BYTES} bytes")
+        try:
+            return json.loads(self.rfile.read(length))
+        except ValueError as error:
+            raise ConsoleError(HTTPStatus.BAD_REQUEST, f"the body is not JSON: {error}") from None
 
     def _check_host(self) -> None:
         # The shared guard of every local listener: a DNS-rebinding page arrives with its own host name. The

@@ -561,6 +561,52 @@ function eventSummary(type, details) {
   return "";
 }
 
+// -- submit a task -------------------------------------------------------------------------------------
+
+const submitForm = { types: [] };
+
+function showSubmitType() {
+  const chosen = submitForm.types.find((t) => t.type === document.getElementById("submit-type").value);
+  if (!chosen) return;
+  document.getElementById("submit-summary").textContent = chosen.summary;
+  document.getElementById("submit-schema").textContent = pretty(chosen.paramsSchema);
+  const required = chosen.paramsSchema.required || [];
+  const example = Object.fromEntries(required.map((name) => [name, ""]));
+  document.getElementById("submit-params").value = JSON.stringify(example);
+}
+
+async function loadSubmitForm() {
+  const listed = await api("/api/types");
+  if (!listed.canSubmit) return;
+  submitForm.types = listed.types;
+  const select = document.getElementById("submit-type");
+  select.replaceChildren(...listed.types.map((t) => el("option", { value: t.type, text: t.type })));
+  select.addEventListener("change", showSubmitType);
+  const form = document.getElementById("submit-form");
+  form.addEventListener("submit", submitTask);
+  form.hidden = false;
+  showSubmitType();
+}
+
+async function submitTask(event) {
+  event.preventDefault();
+  let params;
+  try {
+    params = JSON.parse(document.getElementById("submit-params").value || "{}");
+  } catch (error) {
+    toast(`Params are not JSON: ${error.message}`, true);
+    return;
+  }
+  const type = document.getElementById("submit-type").value;
+  try {
+    const accepted = await api("/api/tasks", { method: "POST", body: JSON.stringify({ type, params }) });
+    toast(`Submitted ${type}: task ${accepted.taskId} (${accepted.status})`);
+    await refreshList();
+  } catch (error) {
+    toast(`Submit refused: ${error.message}`, true);
+  }
+}
+
 // -- start ---------------------------------------------------------------------------------------------
 
 async function start() {
@@ -578,6 +624,7 @@ async function start() {
   const fromHash = decodeURIComponent(location.hash.slice(1));
   if (fromHash) ui.selectedArn = fromHash;
   renderExecution();
+  loadSubmitForm().catch((error) => toast(`Could not load the task types: ${error.message}`, true));
   await refreshList();
   if (ui.selectedArn) refreshDetail();
   setInterval(refreshList, LIST_INTERVAL_MS);

@@ -63,6 +63,7 @@ from taskrail.local.state import (  # the state file and the stack's clients, in
 from taskrail.local.users import known_credentials
 from taskrail.operator import Operator
 
+CONSOLE_SUBMITTER = "alice"
 log = logging.getLogger("taskrail.local")
 #: Step Functions Local's variable naming the MockConfigFile (AWS: "Using mocked service integrations")
 SFN_MOCK_CONFIG_ENV = "SFN_MOCK_CONFIG"
@@ -313,7 +314,12 @@ class LocalStack:
             assert self.info is not None
             return accounts.owner_client(self.info, owner)
 
-        return ConsoleDependencies(info=info, aws=self.clients, operator=operator, owner_client=owner_client)
+        def submitter() -> TaskrailClient | None:  # the console's "submit a task" form submits as alice
+            return accounts.user_client(self.info, CONSOLE_SUBMITTER) if self.info is not None else None
+
+        return ConsoleDependencies(
+            info=info, aws=self.clients, operator=operator, owner_client=owner_client, submitter=submitter
+        )
 
     def write_state(self, path: Path = STATE_FILE) -> None:
         assert self.info is not None
