@@ -1074,6 +1074,14 @@ def local_up(
             "state; a template change is refused with a message (taskrail/local/reload.py)"
         ),
     ] = True,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="keep the stack's data (tables, objects, queue messages) across restarts: restored from DIR at the "
+            "start, saved there at a clean stop (docs/LOCAL-EMULATOR.md)",
+            metavar="DIR",
+        ),
+    ] = None,
     local_state: StateOption = None,
 ) -> None:
     """Start the local stack in the foreground; Ctrl-C stops it cleanly."""
@@ -1099,9 +1107,14 @@ def local_up(
             faults=FaultPlan.model_validate_json(faults.read_text()) if faults else None,
             mock_config=mock_config,
             reload=reload,
+            state_dir=state_dir,
         )
     )
-    info = stack.start()
+    try:
+        info = stack.start()
+    except LocalUpRefused as refused:  # a port taken meanwhile, a snapshot that cannot be loaded
+        err_console.print(f"[red]error:[/] {escape(str(refused))}", soft_wrap=True)
+        raise typer.Exit(1) from None
     stack.write_state(local_state or STATE_FILE)
     console.print(f"API            {info.api_url}")
     console.print(f"AWS endpoint   {info.aws_endpoint_url}")

@@ -37,6 +37,7 @@ from taskrail.local.region import REGION
 from taskrail.local.reload import CodeReloader
 from taskrail.local.scheduler import LocalScheduler, SchedulerEmulator
 from taskrail.local.services import delivery as service_deliveries
+from taskrail.local.services import persistence
 from taskrail.local.services.events import set_delivery_check
 from taskrail.local.services.registry import assert_supported_moto, install_aws_semantics, uninstall_aws_semantics
 from taskrail.local.services.server import reset_moto, threaded_server
@@ -83,6 +84,9 @@ class StackOptions:
     #: Step Functions Local's MockConfigFile: StartExecution on "<arn>#<TestCase>" runs that test case. None: the
     #: file SFN_MOCK_CONFIG names, as for Step Functions Local (none when unset).
     mock_config: Path | None = None
+    #: Keep moto's data across restarts: restored from this folder at the start, saved there at a clean stop
+    #: (taskrail/local/services/persistence.py). None: every start is empty.
+    state_dir: Path | None = None
     #: Follow the sources (infra/, workflows/, lambdas/, asl/): function code is reloaded in place, a template
     #: change is refused with a message (taskrail/local/reload.py). `taskrail local up` turns it on.
     reload: bool = False
@@ -118,6 +122,8 @@ class LocalStack:
         self.iam: LocalIam | None = None
         self._provision: Callable[[], tuple[LocalResources, Any]] | None = None
         self._endpoint = ""
+        #: What the start restored from StackOptions.state_dir (None: nothing, or no state_dir)
+        self.restored: persistence.Summary | None = None
 
     def clients(self, service: str) -> Any:
         assert self.info is not None
@@ -186,6 +192,7 @@ class LocalStack:
             resources, resolve = self._provision()
             self.resources = resources
             iam.load(template, resources)
+            self._restore_state()  # before any emulator: the pipes start on the restored tables' streams
             install_aws_semantics()
             self._exit.callback(uninstall_aws_semantics)
             set_role_clients(iam.interpreter_client)  # the state machines' service calls, as their roles
@@ -209,6 +216,9 @@ class LocalStack:
                 emulator.start(context)
                 self.emulators[emulator.name] = emulator
                 self._exit.callback(emulator.stop)
+            if self.restored is not None:
+                # The reconciler's run settles what was in flight at the stop (docs/LOCAL-EMULATOR.md).
+                self.scheduler.run_once()
             console_url = self._start_console() if self.options.with_console else ""
             control = ControlServer(self)
             self._exit.callback(control.stop)
@@ -232,6 +242,25 @@ class LocalStack:
             control_socket=str(control.path),
         )
         return self.info
+
+    def _restore_state(self) -> None:
+        """With ``state_dir``: load its snapshot into the empty resources, and save one there at the stop."""
+        if self.options.state_dir is None:
+            return
+        folder = private_dir(Path(self.options.state_dir))
+        path = folder / persistence.SNAPSHOT_FILE
+        if path.exists():
+            self.restored = persistence.restore(path)  # SnapshotRefused stops the start: nothing is overwritten
+            log.warning("restored from %s: %s", path, self.restored)
+        else:
+            self.restored = None
+            log.warning("no snapshot in %s yet: starting empty; the stack's data is saved there at the stop", folder)
+
+        def save() -> None:
+            log.warning("saved to %s: %s", path, persistence.snapshot(path))
+
+        # Registered now, so it runs once every emulator has stopped (nothing writes any more).
+        self._exit.callback(save)
 
     def _ports(self) -> dict[str, int]:
         """The ports asked for, by the option of `taskrail local up` that sets each (0: a free one)."""

@@ -19,6 +19,7 @@ from taskrail.local.services import (
     dynamodbstreams,
     events,
     lambda_,
+    persistence,
     s3,
     server,
     sns,
@@ -63,6 +64,7 @@ SERVICES: Final[tuple[ModuleType, ...]] = (
     sns_delivery,
     cloudwatch,
     s3,
+    persistence,
 )
 
 

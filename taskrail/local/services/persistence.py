@@ -1,0 +1,193 @@
+"""A snapshot of moto's data, so that a restarted local stack does not start from nothing (moto 5.2.5 exactly).
+
+moto 5.2.5 has no persistence of its own (its recorder replays requests, executions and all). What a restart
+needs is the data; everything else comes from the template again, as at any start. So the snapshot holds, for
+the local account and region:
+
+* **DynamoDB**: each table's items (``Table.items``) with its key schema; restored only into a table of the same
+  name and key schema. Written straight into the table, so no stream record is made: the pipes do not deliver the
+  restored items again;
+* **S3**: each bucket's keys (``FakeBucket.keys``, every version; ``FakeKey`` pickles its value itself);
+* **SQS**: each queue's messages (``Queue._messages``), all visible again, as when a visibility timeout ends.
+
+Not held: Step Functions executions (live interpreter objects, threads included), SNS/EventBridge deliveries
+in flight, IAM (derived from the template). docs/LOCAL-EMULATOR.md says how tasks that were in flight at the stop
+end up accounted for.
+
+The file is a pickle, so loading it runs what it says: it is written 0600 in a 0700 folder and :func:`restore`
+refuses a file another OS user could have written.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from moto.dynamodb.models import dynamodb_backends
+from moto.dynamodb.models.table import Table
+from moto.s3.models import FakeBucket, FakeKey, s3_backends
+from moto.sqs.models import Message, Queue, sqs_backends
+
+from taskrail.local.preflight import LocalUpRefused
+from taskrail.local.region import ACCOUNT_ID, PARTITION, REGION
+from taskrail.local.services.patching import Check, Patch, Source
+
+__all__ = ["PATCHES", "SNAPSHOT_FILE", "SnapshotRefused", "Summary", "restore", "snapshot"]
+
+SNAPSHOT_FILE: Final = "moto-state.pickle"
+FORMAT: Final = 1
+_ATTEMPTS: Final = 5  # a table written while it is pickled raises "changed size during iteration": again
+
+
+class SnapshotRefused(LocalUpRefused):
+    """The snapshot cannot be loaded (not this format or moto, or writable by another OS user)."""
+
+
+@dataclass
+class Summary:
+    """What a snapshot held, or what a restore put back (and what it left out, with the reason)."""
+
+    items: int = 0
+    objects: int = 0
+    messages: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        text = f"{self.items} items, {self.objects} objects, {self.messages} queue messages"
+        return text + (f" (left out: {'; '.join(self.skipped)})" if self.skipped else "")
+
+
+def _count_items(items: Any) -> int:
+    return sum(len(v) if isinstance(v, dict) else 1 for v in items.values())
+
+
+def _capture() -> tuple[dict[str, Any], Summary]:
+    import moto
+
+    summary = Summary()
+    tables = {}
+    for name, table in dynamodb_backends[ACCOUNT_ID][REGION].tables.items():
+        tables[name] = {"key_schema": table.schema, "items": table.items}
+        summary.items += _count_items(table.items)
+    buckets = {}
+    for name, bucket in s3_backends[ACCOUNT_ID][PARTITION].buckets.items():
+        if bucket.region_name == REGION:
+            buckets[name] = bucket.keys
+            summary.objects += len(bucket.keys)
+    queues = {}
+    for name, queue in sqs_backends[ACCOUNT_ID][REGION].queues.items():
+        with queue._messages_lock:
+            queues[name] = list(queue._messages)
+        summary.messages += len(queues[name])
+    state = {"format": FORMAT, "moto": moto.__version__, "dynamodb": tables, "s3": buckets, "sqs": queues}
+    return state, summary
+
+
+def snapshot(path: Path) -> Summary:
+    """Write moto's data to ``path`` (atomically: a crash mid-write leaves the previous snapshot)."""
+    for attempt in range(_ATTEMPTS):
+        state, summary = _capture()
+        try:
+            data = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+            break
+        except RuntimeError:
+            if attempt == _ATTEMPTS - 1:
+                raise
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as file:
+        os.fchmod(file.fileno(), 0o600)
+        file.write(data)
+        file.flush()
+        os.fsync(file.fileno())
+    partial.replace(path)
+    return summary
+
+
+def _check_owner(path: Path) -> None:
+    for checked in (path, path.parent):
+        info = checked.stat()
+        if info.st_uid != os.getuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            raise SnapshotRefused(
+                f"{checked} is writable by another OS user (or not yours): a snapshot is code to load, so it is "
+                "not loaded (chmod go-w, or start without --state-dir)"
+            )
+
+
+def restore(path: Path) -> Summary:
+    """Put the data of the snapshot at ``path`` back into the provisioned (empty) resources of the same names."""
+    import moto
+
+    _check_owner(path)
+    state = pickle.loads(path.read_bytes())
+    if state.get("format") != FORMAT or state.get("moto") != moto.__version__:
+        raise SnapshotRefused(
+            f"{path} was written by another version (format {state.get('format')}, moto {state.get('moto')}; "
+            f"this stack: format {FORMAT}, moto {moto.__version__}): move it away to start empty"
+        )
+    summary = Summary()
+    tables = dynamodb_backends[ACCOUNT_ID][REGION].tables
+    for name, saved in state["dynamodb"].items():
+        table = tables.get(name)
+        if table is None or table.schema != saved["key_schema"]:
+            summary.skipped.append(f"table {name}: " + ("not in the template" if table is None else "key changed"))
+            continue
+        table.items = saved["items"]
+        summary.items += _count_items(table.items)
+    buckets = s3_backends[ACCOUNT_ID][PARTITION].buckets
+    for name, keys in state["s3"].items():
+        if name not in buckets:
+            summary.skipped.append(f"bucket {name}: not in the template")
+            continue
+        buckets[name].keys = keys
+        summary.objects += len(keys)
+    queues = sqs_backends[ACCOUNT_ID][REGION].queues
+    for name, messages in state["sqs"].items():
+        queue = queues.get(name)
+        if queue is None:
+            summary.skipped.append(f"queue {name}: not in the template")
+            continue
+        for message in messages:
+            message.visible_at = 0.0  # in flight at the stop: visible again, as after its visibility timeout
+        with queue._messages_lock:
+            queue._messages = list(messages)
+            queue._messages_lock.notify_all()
+        summary.messages += len(messages)
+    return summary
+
+
+_TABLE: Final = "moto.dynamodb.models.table.Table"
+STATE_SNAPSHOT: Final = Patch(
+    "moto's data in a snapshot (no change to moto)",
+    depends=(
+        Source(
+            f"{_TABLE}.__init__", lambda: Table.__init__, ("self.items = defaultdict(dict)", "self.schema = schema")
+        ),
+        Source(  # restored items make no stream record: the stream is appended to by the writes only
+            f"{_TABLE}.put_item",
+            lambda: Table.put_item,
+            ("self.items[hash_value][range_value] = item", "self.stream_shard.add(current, item)"),
+        ),
+        Source(
+            "moto.s3.models.FakeBucket.__init__", lambda: FakeBucket.__init__, ("self.keys = _VersionedKeyStore()",)
+        ),
+        Check(
+            "moto.s3.models.FakeKey.__getstate__",
+            lambda: "__getstate__" in vars(FakeKey) and "__setstate__" in vars(FakeKey),
+            "FakeKey pickles its value itself",
+        ),
+        Source(
+            "moto.sqs.models.Queue.__init__",
+            lambda: Queue.__init__,
+            ("self._messages: list[Message] = []", "self._messages_lock = Condition()"),
+        ),
+        Source("moto.sqs.models.Message.visible", lambda: vars(Message)["visible"].fget, ("self.visible_at",)),
+    ),
+)
+
+PATCHES: Final = (STATE_SNAPSHOT,)
