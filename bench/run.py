@@ -45,6 +45,7 @@ def _silence(*names: str) -> None:
 
 def _local_stack_phases(run: Run, args: argparse.Namespace) -> None:
     from bench.cli_latency import cli_latency
+    from bench.failure_latency import failure_to_dlq_latency as failure_to_dlq
     from bench.intake import burst
     from bench.latency import single_task_latency
     from bench.throughput import local_stack_throughput
@@ -66,6 +67,8 @@ def _local_stack_phases(run: Run, args: argparse.Namespace) -> None:
             run, "4. latency of one task", lambda: single_task_latency(stack, runs=args.latency_runs)
         )
         run.cli = _attempt(run, "6. CLI latency", lambda: cli_latency(stack.info, runs=args.cli_runs))
+        failure = _attempt(run, "8. failure to DLQ message", lambda: failure_to_dlq(stack, runs=args.latency_runs))
+        run.failure_latency = failure  # type: ignore[attr-defined]  # printed by failure_lines()
         run.local = _attempt(run, "2. end-to-end, local stack", lambda: local_stack_throughput(stack, args.e2e))
         stack.pipes.pause()
         run.idle = _attempt(run, "1. burst, idle stack", lambda: burst(stack.info, args.burst, args.concurrency))
@@ -129,12 +132,16 @@ def main(argv: list[str] | None = None) -> int:
 
     console = Console(width=max(Console().width, 140))
     console.print(terminal(run))
+    from bench.failure_latency import failure_lines
+
+    failure_text = failure_lines(getattr(run, "failure_latency", None))
+    console.print(failure_text)
     if run.cost is not None:
         from taskrail.cost import render_cost_report
 
         console.print(render_cost_report(run.cost))
     if not args.no_write:
-        args.output.write_text(markdown(run))
+        args.output.write_text(markdown(run) + "\n" + failure_text + "\n")
         log(f"wrote {args.output}")
     return 1 if run.errors else 0
 

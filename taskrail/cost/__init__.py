@@ -3,7 +3,7 @@
 Nothing here is hand-counted. :func:`cost_report`
 
 1. reads the generated definition (``asl/task_lifecycle.asl.json``) and walks its happy path statically;
-2. runs the three paths a task can take -- happy (``text.stats``), retried (``diagnostic.flaky`` failing twice)
+2. runs the paths a task can take -- happy (``text.stats``), retried (``diagnostic.flaky`` failing twice)
    and failed (``diagnostic.poison``) -- through moto's Step Functions interpreter in this process, with the real
    handlers and the resources provisioned from the synthesized template (as ``tests/workflows`` does), and
    records, per path: the execution history (``StateEntered`` events plus retried attempts = billable
@@ -36,6 +36,7 @@ from typing import Any
 
 from taskrail.cost.definition import (  # noqa: F401
     ASL_PATH,
+    BASELINE_PATH,
     NOTIFICATION_INTEGRATIONS,
     PATHS,
     ROOT,

@@ -11,6 +11,9 @@ from typing import Any, Final
 
 ROOT: Final = Path(__file__).resolve().parents[2]
 ASL_PATH: Final = ROOT / "asl" / "task_lifecycle.asl.json"
+# The failure paths as measured before issue 19 (caught into TaskFailed, replayed as a new execution): recorded once
+# by `python -m taskrail.cost.baseline` (taskrail/cost/baseline.py) on that commit, shown beside today's figures.
+BASELINE_PATH: Final = ROOT / "docs" / "cost-baseline-issue19.json"
 
 
 def relative(path: Path) -> str:
@@ -111,6 +114,9 @@ class PathSpec:
     retries: int = 0
     failing_state: str | None = None
     error: str | None = None
+    # Fixed after it failed, then replayed as `taskrail replay ID` does it: redriven when the execution can be (a
+    # failure that ends the execution at its state), else a new execution from the DLQ message (a caught failure).
+    replayed: bool = False
 
 
 PATHS: Final = (
@@ -129,19 +135,35 @@ PATHS: Final = (
         "diagnostic.poison",
         {},
         "FAILED",
-        "diagnostic.poison: ProcessTask fails permanently → RecordFailure, DLQ, notify",
+        "diagnostic.poison: ProcessTask fails permanently; the failure recorded, its DLQ message and event sent",
         failing_state="ProcessTask",
         error="PermanentTaskError",
+    ),
+    PathSpec(
+        "replayed",
+        "diagnostic.poison",
+        {},
+        "SUCCEEDED",
+        "the failed path, then fixed and `taskrail replay`: a redrive from ProcessTask (or a new execution)",
+        failing_state="ProcessTask",
+        error="PermanentTaskError",
+        replayed=True,
     ),
 )
 
 
 def definition_transitions(definition: Mapping[str, Any], spec: PathSpec) -> int | None:
     """The path's billable transitions read from the definition alone (None if the definition has no such state)."""
+    if spec.replayed:
+        return None  # two executions' worth (or one redriven): measured only
     try:
         detours = {}
         if spec.failing_state and spec.error:
-            detours[spec.failing_state] = catch_target(definition, spec.failing_state, spec.error)
+            try:
+                detours[spec.failing_state] = catch_target(definition, spec.failing_state, spec.error)
+            except ValueError:  # not caught: the execution fails at that state
+                full = follow_path(definition)
+                return full.index(spec.failing_state) + 1 + spec.retries
         path = follow_path(definition, detours=detours)
     except (KeyError, ValueError):
         return None

@@ -1,5 +1,8 @@
-"""Measuring: the three paths run on the in-process platform (``taskrail.local.inprocess``), with every AWS request
-recorded through a botocore hook and every Lambda invocation timed."""
+"""Measuring: the paths run on the in-process platform (``taskrail.local.inprocess``), with every AWS request
+recorded through a botocore hook and every Lambda invocation timed. A path is everything one task costs: its
+lifecycle execution(s), the failure recorder's execution for a failed one (started by the execution's
+status-change event), and the outbox (the task-changes pipe's request and function: the DLQ message, the outcome
+event and the mark), run here by hand since the in-process platform runs no pipes."""
 
 from __future__ import annotations
 
@@ -13,13 +16,14 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
-from task_common.contract import OUTCOME_DETAIL_TYPES
+from task_common.contract import OUTCOME_DETAIL_TYPES, UNSUCCESSFUL_EXECUTION_STATUSES, execution_arn_of
 from taskrail.cost.definition import (
     ASL_PATH,
+    BASELINE_PATH,
     PATHS,
     PathSpec,
     definition_transitions,
@@ -40,8 +44,18 @@ from taskrail.cost.prices import PRICES_PATH, load_prices
 from taskrail.cost.units import ItemImages, TableInfo, item_size_bytes, read_units, tables_from_template, write_units
 from taskrail.history import Visit, billable_transitions, state_visits
 from taskrail.local.inprocess import Platform, in_process_platform, quiet
+from taskrail.local.pipes import matches
+from taskrail.operator.aws import DynamoTaskRecords, SqsDeadLetters, StepFunctionsExecutions
+from taskrail.operator.replay import replay_task
 
 WAIT_SECONDS: Final = 120  # a hang guard per execution
+# What IncludeExecutionData adds to a log record ("Log levels for Step Functions", CloudWatch Logs logging).
+EXECUTION_DATA_FIELDS: Final = frozenset({"input", "output", "inputDetails", "outputDetails", "parameters"})
+OUTBOX_PIPE: Final = "TaskChangesPipe"
+OUTBOX_FUNCTION: Final = "TaskChangesFunction"
+RECORDER: Final = "FailureRecorderStateMachine"
+DEAD_LETTER_QUEUE: Final = "TaskDeadLetterQueue"
+FIX_MARKER_KEY: Final = "diagnostics/poison-fixed"  # task_types.diagnostic_poison (a Lambda package)
 
 
 @dataclass
@@ -83,6 +97,16 @@ class _RequestRecorder:
         cached = getattr(aws, "client", None)
         if cached is not None and hasattr(cached, "cache_clear"):
             cached.cache_clear()
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        with self._lock:
+            calls, self._calls = self._calls, None
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._calls = calls
 
     @contextlib.contextmanager
     def recording(self) -> Iterator[list[_Call]]:
@@ -168,6 +192,96 @@ class _Run:
     item_kb: dict[tuple[str, str], int]
     workflow_log_bytes: int = 0
     printed_bytes: int = 0  # what the handlers printed (Powertools logs and metrics)
+    recorder_transitions: int = 0  # the failure recorder's executions for this task
+    outbox_deliveries: int = 0  # records the task-changes pipe passed to its function (a pipe request each)
+    replay_action: str = ""  # the replayed path: redriven, or started (a new execution)
+
+
+def _outbox(platform: Platform) -> tuple[list[Any], str] | None:
+    """The task-changes pipe's filters and its function's name, from the template (None without an outbox)."""
+    pipes = [
+        resource
+        for logical_id, resource in platform.template["Resources"].items()
+        if resource["Type"] == "AWS::Pipes::Pipe" and OUTBOX_PIPE in logical_id
+    ]
+    names = [spec.name for spec in platform.resources.functions.values() if spec.name.endswith(OUTBOX_FUNCTION)]
+    if len(pipes) != 1 or len(names) != 1:
+        return None
+    filters = pipes[0]["Properties"]["SourceParameters"]["FilterCriteria"]["Filters"]
+    return [json.loads(f["Pattern"]) for f in filters], names[0]
+
+
+def _deliver_outbox(platform: Platform, invoke: Callable[[str, bytes, str | None], Any], task_id: str) -> int:
+    """The task-changes pipe for one task: its item's latest change, as the stream's MODIFY record, goes to the
+    function while it matches the pipe's filters (the function's mark makes it stop matching). Returns the
+    deliveries (one pipe request each)."""
+    outbox = _outbox(platform)
+    if outbox is None:
+        return 0
+    filters, function = outbox
+    for deliveries in range(10):
+        item = platform.client("dynamodb").get_item(
+            TableName=platform.tasks_table, Key={"taskId": {"S": task_id}}, ConsistentRead=True
+        )["Item"]
+        record = {"eventName": "MODIFY", "dynamodb": {"Keys": {"taskId": item["taskId"]}, "NewImage": item}}
+        if not any(matches(pattern, record) for pattern in filters):
+            return deliveries
+        outcome = invoke(function, json.dumps([record]).encode(), None)
+        if getattr(outcome, "function_error", None):
+            raise RuntimeError(f"the task-changes function failed: {getattr(outcome, 'payload', b'')!r}")
+    raise RuntimeError(f"the outbox of {task_id} never settled")
+
+
+def _recorded(platform: Platform, executions: Sequence[str]) -> list[str]:
+    """Waits until every unsuccessful end of ``executions`` has its failure recorder run, ended; returns those
+    runs (none when the template has no recorder)."""
+    machine = platform.resources.state_machines.get(RECORDER)
+    if machine is None:
+        return []
+    sfn, deadline = platform.client("stepfunctions"), time.monotonic() + WAIT_SECONDS
+    while True:
+        ended = [sfn.describe_execution(executionArn=arn) for arn in executions]
+        wanted = {
+            (e["executionArn"], e["status"], e.get("redriveCount", 0))
+            for e in ended
+            if e["status"] in UNSUCCESSFUL_EXECUTION_STATUSES
+        }
+        runs: dict[tuple[str, str, int], str] = {}
+        for listed in sfn.list_executions(stateMachineArn=machine)["executions"]:
+            run = sfn.describe_execution(executionArn=listed["executionArn"])
+            detail = json.loads(run["input"])["detail"]
+            if run["status"] != "RUNNING":
+                runs[(detail["executionArn"], detail["status"], detail.get("redriveCount", 0))] = run["executionArn"]
+        if wanted <= set(runs):
+            return [runs[key] for key in sorted(wanted)]
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the failure recorder did not record {sorted(wanted - set(runs))}")
+        time.sleep(0.02)
+
+
+def _replay(platform: Platform, task_id: str, failed_arn: str) -> tuple[str, str]:
+    """`taskrail replay ID` on the platform (the operator's own functions and adapters): (action, execution)."""
+    tasks = DynamoTaskRecords(platform.client, platform.tasks_table)
+    item = tasks.get(task_id)
+    assert item is not None
+    outcome = replay_task(
+        item,
+        queue=SqsDeadLetters(platform.client, platform.resources.ref(DEAD_LETTER_QUEUE), wait_seconds=0),
+        tasks=tasks,
+        executions=StepFunctionsExecutions(platform.client, platform.state_machine_arn),
+    )
+    if outcome.action == "redriven":
+        return outcome.action, failed_arn
+    if outcome.action != "started":
+        raise RuntimeError(f"replaying {task_id}: {outcome.action}: {outcome.detail}")
+    return outcome.action, execution_arn_of(platform.state_machine_arn, outcome.execution_name)
+
+
+def _purge(platform: Platform, queue_construct: str) -> None:
+    sqs, url = platform.client("sqs"), platform.resources.ref(queue_construct)
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
 
 
 def _key_of(call: _Call, table: TableInfo | None) -> tuple[str, str] | None:
@@ -202,19 +316,63 @@ def _run_path(
     platform: Platform, timed: TimedInvoker, spec: PathSpec, index: int, tables: Mapping[str, TableInfo]
 ) -> _Run:
     task_id = f"cost-{spec.name}-{index}-{time.monotonic_ns()}"
+    s3 = platform.client("s3")
+    if spec.replayed:  # the queue holds only this task's message; the poison task fails until fixed
+        _purge(platform, DEAD_LETTER_QUEUE)
+        s3.delete_object(Bucket=platform.results_bucket, Key=FIX_MARKER_KEY)
     timed.records.clear()
     printed = _printed()
+    action = ""
     with _RECORDER.recording() as calls:
         platform.store_task(task_id, spec.task_type, spec.params, only_new=True)  # the API's PutItem
         execution = platform.wait(platform.start(task_id), timeout=WAIT_SECONDS)
+        executions = [execution["executionArn"]]
+        recorder = _recorded(platform, executions)
+        deliveries = _deliver_outbox(platform, timed, task_id)
+        if spec.replayed:
+            with _RECORDER.paused():  # the operator's fix is not the task's cost
+                s3.put_object(Bucket=platform.results_bucket, Key=FIX_MARKER_KEY, Body=b"fixed")
+            action, replay_arn = _replay(platform, task_id, execution["executionArn"])
+            execution = platform.wait(replay_arn, timeout=WAIT_SECONDS)
+            executions = list(dict.fromkeys([*executions, replay_arn]))
+            # (the first run's recorder ran above: the redriven execution no longer reads FAILED)
+            recorder = list(dict.fromkeys([*recorder, *_recorded(platform, executions)]))
+            deliveries += _deliver_outbox(platform, timed, task_id)
+    if spec.replayed:
+        s3.delete_object(Bucket=platform.results_bucket, Key=FIX_MARKER_KEY)
     printed = _printed() - printed
     invocations = list(timed.records)
     item = platform.client("dynamodb").get_item(TableName=platform.tasks_table, Key={"taskId": {"S": task_id}})
     status = item.get("Item", {}).get("status", {}).get("S", execution["status"])
-    events = platform.history(execution["executionArn"])
+    events = [event for arn in executions for event in platform.history(arn)]
     sizes = _item_sizes(platform, calls, tables)
-    log = workflow_log_bytes(events, execution["executionArn"])
-    return _Run(state_visits(events), list(calls), invocations, status, sizes, log, max(0, printed))
+    log = sum(
+        workflow_log_bytes(platform.history(arn), arn, include_execution_data=_logs_execution_data(platform, arn))
+        for arn in [*executions, *recorder]
+    )
+    recorder_transitions = sum(billable_transitions(state_visits(platform.history(arn))) for arn in recorder)
+    return _Run(
+        state_visits(events),
+        list(calls),
+        invocations,
+        status,
+        sizes,
+        log,
+        max(0, printed),
+        recorder_transitions=recorder_transitions,
+        outbox_deliveries=deliveries,
+        replay_action=action,
+    )
+
+
+def _logs_execution_data(platform: Platform, execution_arn: str) -> bool:
+    """The execution's state machine's LoggingConfiguration.IncludeExecutionData, from the template."""
+    machine = execution_arn.replace(":execution:", ":stateMachine:").rsplit(":", 1)[0]
+    logical = next((k for k, arn in platform.resources.state_machines.items() if arn == machine), None)
+    for logical_id, resource in platform.template["Resources"].items():
+        if resource["Type"] == "AWS::StepFunctions::StateMachine" and logical and logical in logical_id:
+            return bool(resource["Properties"].get("LoggingConfiguration", {}).get("IncludeExecutionData", False))
+    return True
 
 
 def _printed() -> int:
@@ -223,15 +381,20 @@ def _printed() -> int:
     return stream.tell() if isinstance(stream, io.StringIO) else 0
 
 
-def workflow_log_bytes(events: Sequence[Mapping[str, Any]], execution_arn: str) -> int:
-    """What logging level ALL with execution data sends to CloudWatch Logs: one JSON record per history event
-    (its type, ids, timestamp, the execution ARN and the event's details with their input and output)."""
+def workflow_log_bytes(
+    events: Sequence[Mapping[str, Any]], execution_arn: str, *, include_execution_data: bool = True
+) -> int:
+    """What logging level ALL sends to CloudWatch Logs: one JSON record per history event (its type, ids,
+    timestamp, the execution ARN and the event's details; their input and output only with execution data)."""
     total = 0
     for event in events:
+        details: dict[str, Any] = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+        if not include_execution_data:
+            details = {k: v for k, v in details.items() if k not in EXECUTION_DATA_FIELDS}
         record: dict[str, Any] = {
             "id": event.get("id"),
             "type": event.get("type"),
-            "details": next((v for k, v in event.items() if k.endswith("EventDetails")), {}),
+            "details": details,
             "previous_event_id": event.get("previousEventId"),
             "event_timestamp": str(event.get("timestamp")),
             "execution_arn": execution_arn,
@@ -274,7 +437,7 @@ def _profile(
     )
     # Lambda states take the invocations in order (one execution at a time).
     lambda_ms: dict[str, list[float]] = {}
-    queue = list(durations)
+    queue = [ms for i, ms in zip(last.invocations, durations, strict=True) if not i.function.endswith(OUTBOX_FUNCTION)]
     for visit in last.visits:
         if integration(definition["States"][visit.name]) == "lambda:invoke":
             lambda_ms[visit.name] = [queue.pop(0) for _ in range(min(visit.attempts, len(queue)))]
@@ -284,14 +447,17 @@ def _profile(
         name=spec.name,
         description=spec.description,
         states=tuple(v.name for v in last.visits),
-        transitions=billable_transitions(last.visits),
+        transitions=billable_transitions(last.visits) + last.recorder_transitions,
+        recorder_transitions=last.recorder_transitions,
+        outbox_deliveries=last.outbox_deliveries,
+        replay_action=last.replay_action,
         attempts=tuple(v.attempts for v in last.visits),
         lambdas=lambdas,
         express_ms=express_duration_ms(last.visits, definition, lambda_ms, assumptions),
         express_memory_mb=assumptions.express_memory_mb,
         outcome=last.status,
         definition_transitions=definition_transitions(definition, spec),
-        pipe_requests=1,
+        pipe_requests=1 + last.outbox_deliveries,
         api_requests=1,
         log_bytes=float(last.workflow_log_bytes + last.printed_bytes + lambda_logs),
         **usage,
@@ -359,7 +525,8 @@ class _Usage:
 
     def _eventbridge(self, call: _Call) -> None:
         if call.operation == "PutEvents":
-            entries = call.params.get("Entries", [])
+            # AWS services' own events (aws.*) on the default bus are free; taskrail's are billed
+            entries = [e for e in call.params.get("Entries", []) if not str(e.get("Source", "")).startswith("aws.")]
             self.counts["events"] += len(entries)
             # The outcome rule delivers each outcome event to the SNS topic: a publish moto makes internally.
             self.counts["sns"] += sum(1 for e in entries if e.get("DetailType") in OUTCOME_DETAIL_TYPES)
@@ -411,12 +578,12 @@ def cost_report(
     prices_path: Path = PRICES_PATH,
     assumptions: Assumptions | None = None,
 ) -> CostReport:
-    """Measure the three paths in moto's interpreter (about 20-40 s) and price them. ``taskrail cost``."""
+    """Measure the paths in moto's interpreter (about 30-60 s) and price them. ``taskrail cost``."""
     definition = load_definition(asl_path)
     prices = load_prices(prices_path)
     assumptions = assumptions or Assumptions()
     profiles, functions, other = measure_paths(template, runs=runs, definition=definition, assumptions=assumptions)
-    return compute_report(
+    report = compute_report(
         profiles,
         definition,
         prices,
@@ -426,3 +593,4 @@ def cost_report(
         runs=runs,
         other_requests=other,
     )
+    return replace(report, baseline=json.loads(BASELINE_PATH.read_text()) if BASELINE_PATH.exists() else {})

@@ -143,6 +143,9 @@ class PathProfile:
     log_bytes: float = 0.0  # CloudWatch Logs ingested: the workflow's (level ALL) and the functions'
     outcome: str = ""
     definition_transitions: int | None = None
+    recorder_transitions: int = 0  # included in ``transitions``: the failure recorder's (issue 19)
+    outbox_deliveries: int = 0  # included in ``pipe_requests``: the task-changes pipe's (the outbox)
+    replay_action: str = ""  # the replayed path: "redriven" or "started" (a new execution)
 
     @property
     def retries(self) -> int:
@@ -340,6 +343,7 @@ class CostReport:
     runs: int = 0
     other_requests: Mapping[str, int] = field(default_factory=dict)
     targets: tuple[Target, ...] = ()
+    baseline: Mapping[str, Any] = field(default_factory=dict)  # an earlier design's paths, recorded (render.py)
 
     @property
     def paths(self) -> list[str]:

@@ -25,20 +25,23 @@ def _usage_table(report: CostReport) -> Any:
     )
     for column in ("path", "outcome"):
         table.add_column(column)
-    for column in ("transitions", "λ calls", "λ GB-s", "DDB WRU", "DDB RRU", "S3 PUT/GET", "SNS/EB/SQS", "logs KB"):
+    columns = ("transitions", "λ calls", "λ GB-s", "DDB WRU", "DDB RRU", "S3 PUT/GET", "SNS/EB/SQS", "pipe", "logs KB")
+    for column in columns:
         table.add_column(column, justify="right")
     for profile in report.profiles[TASKRAIL].values():
         static = "" if profile.definition_transitions is None else f" (def. {profile.definition_transitions})"
+        recorder = f" incl. recorder {profile.recorder_transitions}" if profile.recorder_transitions else ""
         table.add_row(
             profile.name,
-            profile.outcome,
-            f"{profile.transitions}{static}",
+            f"{profile.outcome} ({profile.replay_action})" if profile.replay_action else profile.outcome,
+            f"{profile.transitions}{static}{recorder}",
             str(profile.lambda_invocations),
             f"{profile.lambda_gb_seconds(increment):.4f}",
             f"{profile.dynamodb_wru:g}",
             f"{profile.dynamodb_rru:g}",
             f"{profile.s3_put}/{profile.s3_get}",
             f"{profile.sns_publishes}/{profile.events}/{profile.sqs_requests}",
+            f"{profile.pipe_requests} (outbox {profile.outbox_deliveries})",
             f"{profile.log_bytes / 1024:.1f}",
         )
     return table
@@ -95,6 +98,33 @@ def _lambda_table(report: CostReport) -> Any:
     return table
 
 
+def _baseline_table(report: CostReport) -> Any:
+    """The failure paths before issue 19 (recorded once, docs/cost-baseline-issue19.json) and now."""
+    from rich.table import Table
+
+    baseline = report.baseline
+    table = Table(
+        title=f"Failed and replayed paths: before issue 19 ({baseline['commit'][:7]}, recorded {baseline['measuredAt']}"
+        ", same instrument) → now; $ per 1 M tasks",
+        title_justify="left",
+    )
+    for column in ("path", "how replayed", "transitions", "STANDARD", "EXPRESS"):
+        table.add_column(column, justify="left" if column in ("path", "how replayed") else "right")
+    for name, before in baseline["paths"].items():
+        if name not in report.profiles[TASKRAIL]:
+            continue
+        now = report.profiles[TASKRAIL][name]
+        standard, express = (report.cost(TASKRAIL, t, name).total for t in WORKFLOW_TYPES)
+        table.add_row(
+            name,
+            f"{before.get('replayAction') or '-'} → {now.replay_action or '-'}" if now.replay_action else "-",
+            f"{before['transitions']} → {now.transitions}",
+            f"{_money(before['standardTotal'])} → {_money(standard)}",
+            f"{_money(before['expressTotal'])} → {_money(express)}",
+        )
+    return table
+
+
 def _total(cost: DesignCost) -> float:
     return cost.total
 
@@ -123,6 +153,8 @@ def render_cost_report(report: CostReport) -> Any:
         rows = [(item, _line_item(item)) for item in LINE_ITEMS]
         rows.append(("total", _total))
         parts.append(_cost_table(report, "Happy path by service, $ per 1 M tasks", "service", rows, "happy"))
+    if report.baseline:
+        parts.append(_baseline_table(report))
     parts.append(_lambda_table(report))
     parts.append(
         Text(
@@ -192,4 +224,5 @@ def as_json(report: CostReport) -> dict[str, Any]:
         "assumptions": _plain(report.assumptions),
         "prices": {k: _plain(v) for k, v in report.prices.prices.items()},
         "requestsNotPriced": dict(report.other_requests),
+        "baseline": report.baseline or None,
     }

@@ -40,17 +40,33 @@ def test_happy_path_of_the_generated_definition_is_at_most_eight_billable_transi
     assert "ProcessTask" in path
 
 
-def test_retried_and_failed_paths_read_from_the_definition():
-    happy, retried, failed = PATHS
-    happy_length = len(cost.happy_path(DEFINITION))
+def test_retried_failed_and_replayed_paths_read_from_the_definition():
+    happy, retried, failed, replayed = PATHS
+    main_path = cost.happy_path(DEFINITION)
 
-    assert cost.definition_transitions(DEFINITION, happy) == happy_length
-    assert cost.definition_transitions(DEFINITION, retried) == happy_length + 2  # each retry is a transition
-    failed_path = cost.follow_path(DEFINITION, detours={"ProcessTask": "RecordFailure"})
-    assert cost.catch_target(DEFINITION, "ProcessTask", "PermanentTaskError") == "RecordFailure"
-    assert "RecordFailure" in failed_path
-    assert DEFINITION["States"][failed_path[-1]]["Type"] == "Fail"
-    assert cost.definition_transitions(DEFINITION, failed) == len(failed_path)
+    assert cost.definition_transitions(DEFINITION, happy) == len(main_path)
+    assert cost.definition_transitions(DEFINITION, retried) == len(main_path) + 2  # each retry is a transition
+    # A processing error is not caught (issue 19): the execution fails at ProcessTask, where a redrive resumes
+    with pytest.raises(ValueError, match="does not catch"):
+        cost.catch_target(DEFINITION, "ProcessTask", "PermanentTaskError")
+    assert cost.definition_transitions(DEFINITION, failed) == main_path.index("ProcessTask") + 1
+    assert replayed.replayed and replayed.expected_status == "SUCCEEDED"
+    assert cost.definition_transitions(DEFINITION, replayed) is None  # two runs' worth: measured only
+
+
+def test_a_caught_failure_of_an_earlier_definition_is_read_through_its_catch():
+    definition = {
+        "StartAt": "Process",
+        "States": {
+            "Process": {"Type": "Task", "Next": "Done", "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Record"}]},
+            "Record": {"Type": "Task", "Next": "Failed"},
+            "Failed": {"Type": "Fail"},
+            "Done": {"Type": "Succeed"},
+        },
+    }
+    spec = cost.PathSpec("failed", "t", {}, "FAILED", "", failing_state="Process", error="Boom")
+
+    assert cost.definition_transitions(definition, spec) == 3
 
 
 def test_billable_transitions_count_every_state_entered_and_every_retry():
@@ -247,6 +263,49 @@ def test_compute_report_prices_every_design_and_states_the_targets():
     assert naive.items["EventBridge Pipes"] == 0
     assert report.targets[0].met
     assert json.dumps(cost.as_json(report))
+
+
+def test_the_failure_paths_are_shown_beside_their_recorded_baseline():
+    # Given the report's failed and replayed paths (a redrive, the failure recorder's 4 transitions included)
+    path = tuple(cost.happy_path(DEFINITION))
+    ran = {"states": path, "attempts": (1,) * len(path)}
+    failed = replace(fixed_profile(), name="failed", transitions=7, recorder_transitions=4, outcome="FAILED", **ran)
+    replayed = replace(
+        fixed_profile(), name="replayed", transitions=11, recorder_transitions=4, replay_action="redriven",
+        outbox_deliveries=2, pipe_requests=3, **ran,
+    )  # fmt: skip
+    baseline = {
+        "commit": "43d0392189",
+        "measuredAt": "2026-12-01",
+        "paths": {
+            "failed": {"transitions": 5, "replayAction": "", "standardTotal": 177.47, "expressTotal": 53.88},
+            "replayed": {"transitions": 11, "replayAction": "started", "standardTotal": 367.45, "expressTotal": 94.8},
+        },
+    }
+    report = replace(cost.compute_report([failed, replayed], DEFINITION, fixed_prices()), baseline=baseline)
+
+    # When it is rendered
+    from rich.console import Console
+
+    console = Console(width=250, record=True)
+    console.print(cost.render_cost_report(report))
+    text = console.export_text()
+
+    # Then each path reads before -> now, and the usage says what the recorder and the outbox add
+    assert "before issue 19 (43d0392" in text
+    assert "started → redriven" in text and "5 → 7" in text and "$367.45 →" in text
+    assert "incl. recorder 4" in text and "3 (outbox 2)" in text
+    data = cost.as_json(report)
+    assert data["baseline"] == baseline
+    assert data["profiles"]["taskrail"]["replayed"]["replayAction"] == "redriven"
+
+
+def test_the_recorded_baseline_is_of_the_caught_design():
+    baseline = json.loads(cost.BASELINE_PATH.read_text())
+
+    assert len(baseline["commit"]) == 40
+    assert baseline["paths"]["failed"]["states"][-2:] == ["RecordFailure", "TaskFailed"]
+    assert baseline["paths"]["replayed"]["replayAction"] == "started"
 
 
 def test_write_units_count_each_index_a_write_changes():
