@@ -1136,6 +1136,29 @@ def local_up(
         console.print("local stack stopped")
 
 
+@local_app.command("status")
+def local_status(local_state: StateOption = None) -> None:
+    """The running local stack: its endpoints, and what it did about the latest source changes (code reload)."""
+    from taskrail.local.preflight import running_stack
+    from taskrail.local.reload import latest_outcomes
+    from taskrail.local.state import STATE_DIR, STATE_FILE
+
+    path = local_state or STATE_FILE
+    info = running_stack(path)
+    if info is None:
+        err_console.print(f"[red]error:[/] no local stack is running (state file {path}): `taskrail local up`")
+        raise typer.Exit(1)
+    console.print(f"pid            {info.pid}", soft_wrap=True)
+    console.print(f"API            {info.api_url}", soft_wrap=True)
+    console.print(f"AWS endpoint   {info.aws_endpoint_url}", soft_wrap=True)
+    console.print(f"console        {info.console_url or '-'}", soft_wrap=True)
+    outcomes = latest_outcomes(STATE_DIR / "logs")
+    if not outcomes:
+        console.print("code reload    no source change seen (or --no-reload)")
+    for outcome in outcomes[:5]:
+        console.print(f"code reload    {outcome.at} {outcome.outcome}: {escape(outcome.message)}", soft_wrap=True)
+
+
 @local_app.command("down")
 def local_down(local_state: StateOption = None) -> None:
     """Stop a local stack started in another terminal or in the background."""

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 if TYPE_CHECKING:
     from taskrail.local.emulator import EmulatorContext
 
-__all__ = ["CodeReloader", "ReloadOutcome", "SourceWatcher", "template_changes"]
+__all__ = ["CodeReloader", "ReloadOutcome", "SourceWatcher", "latest_outcomes", "template_changes"]
 
 log = logging.getLogger("taskrail.local.reload")
 
@@ -48,6 +48,7 @@ WATCHED: Final = ("infra", "workflows", "lambdas", "asl")
 WATCH_INTERVAL_S: Final = 1.0  # a stat of each watched file per second: well under 1 ms of CPU
 SYNTH_TIMEOUT_S: Final = 600.0
 OUTCOMES_KEPT: Final = 20
+OUTCOMES_FILE: Final = "reload.json"
 FUNCTION: Final = "AWS::Lambda::Function"
 _SYNTH = "import sys; from pathlib import Path; from infra.synth import synth; synth(Path(sys.argv[1]), force=True)"
 
@@ -146,7 +147,9 @@ class CodeReloader:
         pool = getattr(lambda_emulator, "pool", None)
         if pool is None:
             raise RuntimeError("the code reloader needs the Lambda emulator started before it")
-        self._record = Path(context.log_dir) / "reload.json" if context.log_dir is not None else None
+        self._record = Path(context.log_dir) / OUTCOMES_FILE if context.log_dir is not None else None
+        if self._record is not None:
+            self._record.unlink(missing_ok=True)  # an earlier stack's
         watcher = SourceWatcher(root / name for name in WATCHED if (root / name).is_dir())
         state = _Running(
             root=root,
@@ -247,6 +250,15 @@ class CodeReloader:
                 from taskrail.local.state import write_private
 
                 write_private(self._record, json.dumps([asdict(o) for o in self.outcomes], indent=2))
+
+
+def latest_outcomes(log_dir: Path) -> list[ReloadOutcome]:
+    """What the running stack did about the source changes it saw, the latest first (``taskrail local status``)."""
+    text = _read(Path(log_dir) / OUTCOMES_FILE)
+    try:
+        return [ReloadOutcome(**outcome) for outcome in json.loads(text)] if text else []
+    except (ValueError, TypeError):
+        return []
 
 
 def _read(path: Path) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ import pytest
 
 from taskrail.local.accounts import user_client
 from taskrail.local.state import StackInfo, local_client
-from tests.local_up import scratch_project, start_local_up, stop_local_up
+from tests.local_up import LOCAL_CLI, scratch_project, start_local_up, stop_local_up
 
 RELOAD_DEADLINE = 420  # a synth in a subprocess: seconds on an idle laptop, minutes on a busy 2-core runner
 ECHO = Path("lambdas/task_types/diagnostic_echo.py")
@@ -28,6 +29,8 @@ class Running:
     project: Path
     info: StackInfo
     log: Path
+    state: Path
+    env: dict[str, str]
 
     @property
     def outcomes_file(self) -> Path:
@@ -67,7 +70,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     with log_path.open("w") as log:
         up = start_local_up(state, log, cwd=project, env=env)
         try:
-            yield Running(project=project, info=StackInfo.load(state), log=log_path)
+            yield Running(project=project, info=StackInfo.load(state), log=log_path, state=state, env=env)
         finally:
             stop_local_up(up)
 
@@ -110,4 +113,12 @@ def test_a_template_change_is_refused_with_a_message_and_the_stack_keeps_running
     assert "ValidateTaskFunction" in outcome["message"] and "NOT applied" in outcome["message"]
     assert "Restart `taskrail local up`" in outcome["message"]
     assert "reload refused: the template changed" in running.log.read_text()
+    status = subprocess.run(
+        [*LOCAL_CLI, "status", "--local-state", str(running.state)],
+        cwd=running.project, env=running.env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    print(status.stdout)
+    assert status.returncode == 0, status.stderr
+    assert f"pid            {running.info.pid}" in status.stdout
+    assert "refused: the template changed (FunctionsValidateTaskFunction" in status.stdout
     assert running.run_echo("still")[1] in ({"echo": "still"}, {"echo": "still", "reloaded": True})
