@@ -88,7 +88,7 @@ class ConsoleDependencies:
 
     info: Callable[[], StackView | None]  # None while the stack is starting
     aws: Callable[[str], Any]  # a boto3 client of the stack's AWS endpoint
-    operator: Callable[[], Operator]  # replay, as `taskrail replay` does it
+    operator: Callable[[], Operator]  # replay from the DLQ, as `taskrail replay --dlq` does it
     owner_client: Callable[[str], TaskrailClient | None]  # the API signed as a task's owner (None: not a local one)
     sleep: Callable[[float], None] = time.sleep
     # The API signed as the user the "submit a task" form submits as (None: the form is not offered).
@@ -508,7 +508,8 @@ class ConsoleService:
     # -- operator actions ------------------------------------------------------------------------------
 
     def replay(self, task_id: str) -> dict[str, Any]:
-        """The task's dead-letter message is replayed as ``taskrail replay`` does (ARCHITECTURE §6)."""
+        """The task's dead-letter message is replayed as a new execution, as ``taskrail replay --dlq`` does (the
+        Redrive button resumes the failed execution instead: :meth:`redrive`)."""
         if not TASK_ID_PATTERN.fullmatch(task_id):
             raise ConsoleError(HTTPStatus.BAD_REQUEST, "not a task id")
         # Checked first: a replay receives (and briefly hides) the DLQ's other messages while it looks for this one.
