@@ -1,5 +1,6 @@
 """The control plane with the AWS CLI as the client: every pipe, schedule, REST API, log group and alarm the
-synthesized template defines is listed by ``aws --endpoint-url`` against the local AWS endpoint (moto server mode
+synthesized template defines is listed by ``aws --endpoint-url`` (tests/parity/aws_cli.py: the real CLI, or the
+CLI's operation through botocore where no CLI is installed) against the local AWS endpoint (moto server mode
 behind the local guard, every patch installed), provisioned from the template as ``taskrail local up`` does.
 
 Evidence: CloudFormation creates each resource of the template, and AWS's list APIs return them: ListPipes
@@ -10,10 +11,6 @@ The running stack is covered by tests/e2e/test_control_plane.py (boto3, and stop
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +20,7 @@ import pytest
 
 from taskrail.local.provision import provision
 from taskrail.local.stack import LOCAL_CREDENTIALS
+from tests.parity import aws_cli
 from tests.parity.endpoint import REGION, local_endpoint
 
 
@@ -37,30 +35,6 @@ def provisioned(template: dict[str, Any], template_path: Path) -> Iterator[str]:
             cdk_out=str(template_path.parent),
         )
         yield url
-
-
-def aws_cli(endpoint: str, *command: str) -> Any:
-    executable = shutil.which("aws")
-    assert executable is not None, "the AWS CLI (aws) is needed for these cases"
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS["aws_access_key_id"],
-        "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["aws_secret_access_key"],
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_PAGER": "",
-    }
-    if LOCAL_CREDENTIALS.get("aws_session_token"):
-        env["AWS_SESSION_TOKEN"] = LOCAL_CREDENTIALS["aws_session_token"]
-    done = subprocess.run(
-        [executable, *command, "--endpoint-url", endpoint, "--output", "json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-500:]
-    return json.loads(done.stdout)
 
 
 def defined(template: dict[str, Any], resource_type: str) -> int:
@@ -81,18 +55,30 @@ LISTINGS = [
 def test_the_aws_cli_lists_what_the_template_defines(
     provisioned: str, template: dict[str, Any], what: str, command: tuple[str, ...], key: str, resource_type: str
 ) -> None:
-    listed = aws_cli(provisioned, *command)[key]
+    listed = aws_cli.run(provisioned, *command)[key]
     expected = defined(template, resource_type)
-    print(f"PARITY control plane aws {' '.join(command)}: {len(listed)} {what}, template {expected}")
+    client = aws_cli.executable() or "botocore"
+    print(f"PARITY control plane aws {' '.join(command)} ({client}): {len(listed)} {what}, template {expected}")
     assert len(listed) == expected > 0
 
 
 def test_the_aws_cli_shows_the_rest_apis_methods(provisioned: str, template: dict[str, Any]) -> None:
-    [api] = aws_cli(provisioned, "apigateway", "get-rest-apis")["items"]
-    resources = aws_cli(provisioned, "apigateway", "get-resources", "--rest-api-id", api["id"])["items"]
+    [api] = aws_cli.run(provisioned, "apigateway", "get-rest-apis")["items"]
+    resources = aws_cli.run(provisioned, "apigateway", "get-resources", rest_api_id=api["id"])["items"]
     methods = sorted(m for r in resources for m in r.get("resourceMethods", {}))
     expected = sorted(
         r["Properties"]["HttpMethod"] for r in template["Resources"].values() if r["Type"] == "AWS::ApiGateway::Method"
     )
     print(f"PARITY control plane aws apigateway get-resources: {sorted(r['path'] for r in resources)} {methods}")
     assert methods == expected
+
+
+def test_without_a_cli_botocore_sends_the_same_operations(provisioned: str) -> None:
+    """The fallback of tests/parity/aws_cli.py (no CLI installed) answers as the CLI does."""
+    listings = (("pipes", "list-pipes", "Pipes", "Name"), ("logs", "describe-log-groups", "logGroups", "logGroupName"))
+    for service, command, key, name in listings:
+        through_botocore = sorted(item[name] for item in aws_cli._botocore(provisioned, service, command, {})[key])
+        assert through_botocore == sorted(item[name] for item in aws_cli.run(provisioned, service, command)[key])
+    [api] = aws_cli._botocore(provisioned, "apigateway", "get-rest-apis", {})["items"]
+    resources = aws_cli._botocore(provisioned, "apigateway", "get-resources", {"rest_api_id": api["id"]})["items"]
+    assert {r["path"] for r in resources} >= {"/", "/tasks", "/tasks/{taskId}"}

@@ -23,8 +23,6 @@ Evidence:
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import threading
 from typing import Any
 
@@ -32,7 +30,7 @@ import botocore.exceptions
 import pytest
 
 from taskrail.local.services import lambda_
-from taskrail.local.stack import LOCAL_CREDENTIALS
+from tests.parity import aws_cli
 from tests.parity.stepfunctions.cases import history, lambda_task, machine, start, wait_until
 
 
@@ -232,28 +230,13 @@ def test_list_executions_redrive_filter_and_counts(aws: dict[str, Any], worker: 
 
 
 def test_aws_cli_redrive_execution(aws: dict[str, Any], worker: ScriptedWorker, endpoint: str) -> None:
-    """``aws stepfunctions redrive-execution --endpoint-url`` works against the local endpoint."""
+    """``aws stepfunctions redrive-execution --endpoint-url`` works against the local endpoint (the real AWS CLI when
+    installed, else its operation through botocore: tests/parity/aws_cli.py)."""
     sfn = aws["stepfunctions"]
     arn = start(sfn, three_steps(sfn))
     wait_until(sfn, arn)
     worker.fixed = True
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS["aws_access_key_id"],
-        "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["aws_secret_access_key"],
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    if LOCAL_CREDENTIALS.get("aws_session_token"):
-        env["AWS_SESSION_TOKEN"] = LOCAL_CREDENTIALS["aws_session_token"]
-    out = subprocess.run(
-        ["aws", "stepfunctions", "redrive-execution", "--endpoint-url", endpoint, "--execution-arn", arn],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
-    print("aws cli:", out.returncode, out.stdout.strip(), out.stderr.strip()[-300:])
-    assert out.returncode == 0, out.stderr
-    assert "redriveDate" in json.loads(out.stdout)
+    answer = aws_cli.run(endpoint, "stepfunctions", "redrive-execution", execution_arn=arn)
+    print("aws stepfunctions redrive-execution:", aws_cli.executable() or "botocore", answer)
+    assert "redriveDate" in answer
     assert wait_until(sfn, arn)["status"] == "SUCCEEDED"
