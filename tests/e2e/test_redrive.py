@@ -34,6 +34,7 @@ from tests.e2e.test_local_stack import notifications_of
 pytestmark = pytest.mark.e2e
 
 FIX_MARKER = "diagnostics/poison-fixed"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 RUNNER = CliRunner(env={"COLUMNS": "250"})
 
 
@@ -137,22 +138,25 @@ def test_taskrail_replay_redrives_a_task_that_failed_at_process_task_and_retires
     failed = a_poison_task_failed_at_process_task(stack, alice, alice_operator)
     fix()
 
-    # When its owner replays it
-    result = RUNNER.invoke(app, ["replay", failed.task_id, "--json", "--local-state", str(state)])
+    # When its owner asks what a replay would do, then replays it
+    dry = RUNNER.invoke(app, ["replay", failed.task_id, "--dry-run", "--json", "--local-state", str(state)])
+    result = RUNNER.invoke(app, ["replay", failed.task_id, "--local-state", str(state)])
+    print(result.output)
 
-    # Then it says it redrove the execution (not a new one), and the DLQ message is gone
+    # Then it says it would redrive, then that it redrove the execution (not a new one); the DLQ message is gone
+    assert dry.exit_code == 0, dry.output
+    assert [r["action"] for r in json.loads(dry.stdout)["replays"]] == ["would-redrive"]
     assert result.exit_code == 0, result.output
-    [replayed] = json.loads(result.stdout)["replays"]
-    assert (replayed["action"], replayed["executionName"]) == ("redriven", failed.arn.rsplit(":", 1)[-1])
-    assert "same execution" in replayed["detail"]
+    text = " ".join(result.output.split())
+    assert "redriven" in text and "same execution" in text and "started" not in text
     assert dlq_messages_of(alice_operator, failed.task_id) == []
     assert_resumed_in_the_same_execution(stack, alice, failed)
     assert_nothing_replayable_in_the_dlq(stack, alice_operator, failed)
 
-    # And replaying it again does nothing (its human output says so)
-    again = RUNNER.invoke(app, ["replay", failed.task_id, "--local-state", str(state)])
+    # And replaying it again does nothing (--json: nothing-to-replay)
+    again = RUNNER.invoke(app, ["replay", failed.task_id, "--json", "--local-state", str(state)])
     assert again.exit_code == 0, again.output
-    assert "nothing-to-replay" in again.output
+    assert [r["action"] for r in json.loads(again.stdout)["replays"]] == ["nothing-to-replay"]
 
 
 @pytest.mark.timeout(600)
@@ -185,6 +189,8 @@ def test_the_consoles_redrive_button_resumes_the_failed_execution(
         "data-outcome", "succeeded"
     )
     expect(page.get_by_test_id("redrive-button")).to_have_count(0)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "console-redriven.png"), full_page=True)
     assert_resumed_in_the_same_execution(stack, alice, failed)
     assert_nothing_replayable_in_the_dlq(stack, alice_operator, failed)
 
