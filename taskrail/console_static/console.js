@@ -268,6 +268,7 @@ function renderHeader() {
       fact("Type", task ? task.type : "—"),
       fact("Task status", taskStatus ? el("span", { className: `badge ${taskStatus}`, text: taskStatus, dataset: { testid: "task-status" } }) : "—"),
       fact("Attempt", task && task.attempt ? String(task.attempt) : "—"),
+      fact("Redriven", el("span", { text: execution.redriveCount ? `${execution.redriveCount} time${execution.redriveCount === 1 ? "" : "s"}` : "—", dataset: { testid: "redrive-count" } })),
       fact("Started", clockTime(execution.startDate)),
       fact("Duration", duration(execution.startDate, execution.stopDate)),
     ),

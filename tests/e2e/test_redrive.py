@@ -189,6 +189,7 @@ def test_the_consoles_redrive_button_resumes_the_failed_execution(
         "data-outcome", "succeeded"
     )
     expect(page.get_by_test_id("redrive-button")).to_have_count(0)
+    expect(page.get_by_test_id("redrive-count")).to_have_text("1 time")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "console-redriven.png"), full_page=True)
     assert_resumed_in_the_same_execution(stack, alice, failed)
