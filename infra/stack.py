@@ -48,6 +48,7 @@ class TaskrailStack(Stack):
                 validate_function=functions.validate,
                 process_function=functions.process,
             ),
+            failure_event_dead_letter_queue=notifications.dead_letter_queue_for_rules,
         )
         # One function reads the stream's changes after the start: cancels and outcomes (the outbox).
         task_changes = functions.add(
@@ -67,7 +68,14 @@ class TaskrailStack(Stack):
             task_changes_function=task_changes,
             dead_letter_queue=notifications.pipe_dead_letter_queue,
         )
-        api = TaskApi(self, "Api", table=storage.tasks_table, user_index=storage.user_index)
+        api = TaskApi(
+            self,
+            "Api",
+            table=storage.tasks_table,
+            user_index=storage.user_index,
+            functions=functions,
+            results_bucket=storage.results_bucket,
+        )
         reconciler = Reconciler(
             self,
             "Reconciler",
@@ -88,7 +96,7 @@ class TaskrailStack(Stack):
                 "EventRuleDeadLetterQueue": notifications.dead_letter_queue_for_rules,
                 "ScheduleDeadLetterQueue": reconciler.schedule_dead_letter_queue,
             },
-            scheduled_workflows={"Reconciler": reconciler.state_machine},
+            scheduled_workflows={"Reconciler": reconciler.state_machine, "FailureRecorder": workflow.recorder},
         )
         # The one way every client finds the resources (task_common.contract.Output), locally too.
         outputs = {

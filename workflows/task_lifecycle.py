@@ -1,7 +1,13 @@
 """The task-lifecycle workflow: claim → validate → process → store → mark.
 
-Outcomes leave from the table, not from the workflow: the terminal write (MarkSucceeded, MarkRejected,
-RecordFailure) is the outbox entry, and the task-changes function publishes the outcome event and sends the DLQ
+Failures end where they failed: only a rejection (ValidationFailed) and a cancel are caught. Any other error,
+after its retries, fails the execution at its state, which is where the console's Redrive resumes it (the same
+execution ARN); the failure recorder (``workflows/failure_recorder.py``, started by an EventBridge rule on the
+execution's status change) sets the task FAILED, for every kind of failure alike. A redriven ProcessTask (or
+MarkSucceeded) resumes the FAILED task under the same execution before it runs.
+
+Outcomes leave from the table, not from the workflow: the terminal write (MarkSucceeded, MarkRejected, the
+recorder's) is the outbox entry, and the task-changes function publishes the outcome event and sends the DLQ
 message from its stream record (``lambdas/task_changes/outbox.py``), so a delivery that fails is retried and
 repaired instead of lost (docs/DECISIONS.md).
 
@@ -15,8 +21,8 @@ and a second execution for the same task ends quietly in ``TaskAlreadyClaimed``.
 State data after the claim is ``{"taskId", "attempt", "executionArn"}``; Validate adds ``validation`` (the
 work order, with the parameters inline up to the claim-check threshold); ProcessTask *replaces* the state with
 ``{"taskId", "attempt", "processing"}`` (the result inline up to the threshold, measured as StoreResult carries
-it), so no state holds two payloads; a Catch adds ``error``. Past the threshold, parameters and results travel
-as ``s3://`` references (claim check).
+it), so no state holds two payloads; the rejection's Catch adds ``error``. Past the threshold, parameters and
+results travel as ``s3://`` references (claim check).
 """
 
 from dataclasses import dataclass
@@ -37,6 +43,9 @@ EXECUTION_TIMEOUT = Duration.hours(2)
 
 TASK_ID = "$$.Execution.Input[0]"
 NOW = "$$.State.EnteredTime"
+EXECUTION_ARN = "$$.Execution.Id"
+# 0 on a first run; n after the n-th RedriveExecution ("Context object", Step Functions Developer Guide).
+REDRIVE_COUNT = "$$.Execution.RedriveCount"
 RECORD_ERROR = "#error = :error, #cause = :cause, updatedAt = :now, finishedAt = :now"
 # Every terminal write opens the outbox entry: the task-changes function delivers the outcome and closes it.
 PENDING = "outcomePending = "
@@ -59,6 +68,12 @@ def _s(path_or_value: str) -> tasks.DynamoAttributeValue:
 def _names_in(expression: str) -> dict[str, str]:
     """DynamoDB rejects unused placeholder names, so declare only those the expression uses."""
     return {f"#{name}": name for name in ("status", "error", "cause") if f"#{name}" in expression}
+
+
+def _redrive_count() -> tasks.DynamoAttributeValue:
+    return tasks.DynamoAttributeValue.number_from_string(
+        sfn.JsonPath.json_to_string(sfn.JsonPath.number_at(REDRIVE_COUNT))
+    )
 
 
 def _task_key() -> dict[str, tasks.DynamoAttributeValue]:
@@ -92,7 +107,7 @@ class TaskLifecycle(Construct):
             key=_task_key(),
             update_expression=set_expression,
             condition_expression=condition,
-            expression_attribute_names=_names_in(set_expression),
+            expression_attribute_names=_names_in(set_expression + condition),
             expression_attribute_values={":running": _s(Status.RUNNING.value), ":now": _s(NOW), **values},
             result_path=sfn.JsonPath.DISCARD,
             task_timeout=sfn.Timeout.duration(Duration.seconds(30)),
@@ -109,14 +124,14 @@ class TaskLifecycle(Construct):
             key=_task_key(),
             update_expression=(
                 "SET #status = :running, executionArn = :arn, startedAt = :now, updatedAt = :now, "
-                "progress = :zero REMOVE outcomePending, outcomeDelivered ADD attempt :one"
+                "progress = :zero, redriveCount = :zero REMOVE outcomePending, outcomeDelivered ADD attempt :one"
             ),
             condition_expression="#status = :queued",
             expression_attribute_names={"#status": "status"},
             expression_attribute_values={
                 ":running": _s(Status.RUNNING.value),
                 ":queued": _s(Status.QUEUED.value),
-                ":arn": _s("$$.Execution.Id"),
+                ":arn": _s(EXECUTION_ARN),
                 ":now": _s(NOW),
                 ":zero": tasks.DynamoAttributeValue.from_number(0),
                 ":one": tasks.DynamoAttributeValue.from_number(1),
@@ -166,6 +181,9 @@ class TaskLifecycle(Construct):
                     "params": sfn.JsonPath.object_at("$.validation.workOrder.params"),
                     # Each retry is a new try for Process's idempotency key (see process_task/handler.py).
                     "retry": sfn.JsonPath.number_at("$$.State.RetryCount"),
+                    # A redriven execution resumes its FAILED task first (process_task/resume.py).
+                    "executionArn": sfn.JsonPath.string_at(EXECUTION_ARN),
+                    "redriveCount": sfn.JsonPath.number_at(REDRIVE_COUNT),
                 }
             ),
             retry_on_service_exceptions=False,
@@ -213,14 +231,20 @@ class TaskLifecycle(Construct):
         validate = self._validate()
         process = self._process()
         store = self._store_result()
+        # A redrive that resumes at StoreResult or MarkSucceeded finds its task FAILED (recorded for an earlier
+        # run of this execution): this write resumes it, as ProcessTask's does on a redrive that reruns it.
         mark_succeeded = self._update_status(
             "MarkSucceeded",
-            comment="RUNNING → SUCCEEDED with the result location",
+            comment="RUNNING (or FAILED earlier in this redriven execution) → SUCCEEDED with the result location",
             set_expression=(
-                "SET #status = :succeeded, progress = :hundred, resultLocation = :location, "
-                f"updatedAt = :now, finishedAt = :now, {PENDING}:succeeded"
+                "SET #status = :succeeded, progress = :hundred, resultLocation = :location, redriveCount = :redrive, "
+                f"updatedAt = :now, finishedAt = :now, {PENDING}:succeeded REMOVE #error, #cause"
             ),
+            condition=("#status = :running OR (#status = :failed AND executionArn = :arn AND redriveCount < :redrive)"),
             values={
+                ":failed": _s(Status.FAILED.value),
+                ":arn": _s(EXECUTION_ARN),
+                ":redrive": _redrive_count(),
                 ":succeeded": _s(Status.SUCCEEDED.value),
                 ":hundred": tasks.DynamoAttributeValue.from_number(100),
                 ":location": tasks.DynamoAttributeValue.from_string(
@@ -243,45 +267,32 @@ class TaskLifecycle(Construct):
             },
         )
 
-        record_failure = self._update_status(
-            "RecordFailure",
-            comment="RUNNING → FAILED with the error and its cause",
-            set_expression=f"SET #status = :failed, {RECORD_ERROR}, {PENDING}:failed",
-            values={":failed": _s(Status.FAILED.value), ":error": _s("$.error.Error"), ":cause": _s("$.error.Cause")},
-        )
-
         already_claimed = sfn.Succeed(
             self, EndState.ALREADY_CLAIMED.value, comment="A duplicate delivery: nothing to do"
         )
-        cancelled = sfn.Succeed(self, EndState.CANCELLED.value, comment="The owner cancelled the task while it ran")
+        cancelled = sfn.Succeed(
+            self, EndState.CANCELLED.value, comment="The task was cancelled (or replayed) while it ran"
+        )
         # A rejection is an outcome the workflow handled, not a failure: the execution succeeds (so that
-        # ExecutionsFailed counts only tasks that FAILED, and an invalid request never pages anyone) and the task
-        # is REJECTED.
+        # ExecutionsFailed counts only tasks that FAILED, an invalid request never pages anyone, and a redrive of it
+        # is refused: ExecutionNotRedrivable) and the task is REJECTED.
         rejected = sfn.Succeed(
             self, EndState.REJECTED.value, comment="The task's input is invalid: the task is REJECTED"
         )
-        failed = sfn.Fail(
-            self,
-            EndState.FAILED.value,
-            error=EndState.FAILED.value,
-            cause="The task failed; the task-changes function sends its context to the DLQ",
-        )
 
+        # Every other error, after its retries, is left uncaught: the execution fails at the state that failed,
+        # which is where Redrive resumes it. The failure recorder (an EventBridge rule on the execution's status
+        # change, workflows/failure_recorder.py) sets the task FAILED; a redrive's ProcessTask or MarkSucceeded
+        # resumes it.
         error_path = "$.error"
         claim.add_catch(already_claimed, errors=[retry.CONDITION_FAILED], result_path=sfn.JsonPath.DISCARD)
         validate.add_catch(mark_rejected, errors=[retry.VALIDATION_FAILED], result_path=error_path)
-        validate.add_catch(record_failure, errors=["States.ALL"], result_path=error_path)
         process.add_catch(cancelled, errors=[retry.TASK_CANCELLED], result_path=error_path)
         process.add_catch(mark_rejected, errors=[retry.VALIDATION_FAILED], result_path=error_path)
-        process.add_catch(record_failure, errors=["States.ALL"], result_path=error_path)
-        store.add_catch(record_failure, errors=["States.ALL"], result_path=error_path)
         mark_succeeded.add_catch(cancelled, errors=[retry.CONDITION_FAILED], result_path=error_path)
-        mark_succeeded.add_catch(record_failure, errors=["States.ALL"], result_path=error_path)
         mark_rejected.add_catch(cancelled, errors=[retry.CONDITION_FAILED], result_path=sfn.JsonPath.DISCARD)
-        record_failure.add_catch(cancelled, errors=[retry.CONDITION_FAILED], result_path=sfn.JsonPath.DISCARD)
 
         mark_rejected.next(rejected)
-        record_failure.next(failed)
         return (
             claim.next(validate)
             .next(process)

@@ -55,7 +55,7 @@ class Notifications(Construct):
         self.dead_letter_queue = _queue(self, "TaskDeadLetterQueue")
         # Stream records the pipe could not deliver to the workflow.
         self.pipe_dead_letter_queue = _queue(self, "PipeDeadLetterQueue")
-        # Outcome events the rule could not deliver to the topic.
+        # Events the rules could not deliver: outcomes to the topic, failed executions to the failure recorder.
         self.dead_letter_queue_for_rules = _queue(self, "EventRuleDeadLetterQueue")
         # A durable copy of every notification: operators and the local demo read outcomes from here.
         self.notifications_archive = _queue(self, "NotificationsArchiveQueue")

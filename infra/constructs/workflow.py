@@ -1,12 +1,29 @@
-"""The task-lifecycle state machine: STANDARD, logging ALL events (without execution data), X-Ray tracing, an
-execution timeout."""
+"""The task-lifecycle state machine (STANDARD, logging ALL events without execution data, X-Ray tracing, an
+execution timeout), and its one failure path: an EventBridge rule on the lifecycle's execution status changes
+(FAILED, TIMED_OUT, ABORTED) that starts the failure recorder (``workflows/failure_recorder.py``)."""
 
 from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from task_common.contract import (
+    EXECUTION_STATUS_DETAIL_TYPE,
+    EXECUTION_STATUS_EVENT_SOURCE,
+    UNSUCCESSFUL_EXECUTION_STATUSES,
+)
+from workflows import failure_recorder
+from workflows.failure_recorder import FailureRecorder, RecorderResources
 from workflows.task_lifecycle import EXECUTION_TIMEOUT, LifecycleResources, TaskLifecycle
+
+# EventBridge's default retry policy, written out: the recorder's write is idempotent, and the reconciler repairs
+# an event that never arrives.
+FAILURE_EVENT_RETRY_ATTEMPTS = 185
+FAILURE_EVENT_MAX_AGE = Duration.hours(24)
 
 
 def standard_state_machine(
@@ -40,7 +57,14 @@ def standard_state_machine(
 
 
 class Workflow(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, resources: LifecycleResources) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        resources: LifecycleResources,
+        failure_event_dead_letter_queue: sqs.IQueue,
+    ) -> None:
         super().__init__(scope, construct_id)
         lifecycle = TaskLifecycle(self, "TaskLifecycle", resources=resources)
         self.state_machine = standard_state_machine(
@@ -48,5 +72,54 @@ class Workflow(Construct):
             "TaskLifecycleStateMachine",
             lifecycle.definition,
             timeout=EXECUTION_TIMEOUT,
-            comment="taskrail task lifecycle: claim, validate, process, store, mark, announce",
+            comment="taskrail task lifecycle: claim, validate, process, store, mark",
+        )
+        recorder = FailureRecorder(
+            self, "FailureRecorder", resources=RecorderResources(tasks_table=resources.tasks_table)
+        )
+        # Its own construct scope: each workflow's log group is named ExecutionLogs.
+        recorder_scope = Construct(self, "Recorder")
+        self.recorder = standard_state_machine(
+            recorder_scope,
+            "FailureRecorderStateMachine",
+            recorder.definition,
+            timeout=failure_recorder.EXECUTION_TIMEOUT,
+            comment="taskrail failure recorder: a lifecycle execution that failed, timed out or was aborted",
+        )
+        self.failure_rule = self._failure_rule(failure_event_dead_letter_queue)
+
+    def _failure_rule(self, dead_letter_queue: sqs.IQueue) -> events.Rule:
+        """The default bus's status changes of this lifecycle only; an event it cannot deliver after its retries
+        goes to the rules' dead-letter queue (alarmed), and the reconciler repairs the task meanwhile."""
+        stack = Stack.of(self)
+        # Only EventBridge of this account may assume it (confused deputy; the rule's ARN would be a cycle).
+        role = iam.Role(
+            self,
+            "FailureRuleRole",
+            assumed_by=iam.ServicePrincipal(
+                "events.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": stack.account}}
+            ),
+            description="EventBridge: start the failure recorder for a failed task-lifecycle execution",
+        )
+        return events.Rule(
+            self,
+            "LifecycleFailedRule",
+            description="Failed, timed-out and aborted task-lifecycle executions to the failure recorder",
+            event_pattern=events.EventPattern(
+                source=[EXECUTION_STATUS_EVENT_SOURCE],
+                detail_type=[EXECUTION_STATUS_DETAIL_TYPE],
+                detail={
+                    "stateMachineArn": [self.state_machine.state_machine_arn],
+                    "status": sorted(UNSUCCESSFUL_EXECUTION_STATUSES),
+                },
+            ),
+            targets=[
+                targets.SfnStateMachine(
+                    self.recorder,
+                    role=role,
+                    dead_letter_queue=dead_letter_queue,
+                    retry_attempts=FAILURE_EVENT_RETRY_ATTEMPTS,
+                    max_event_age=FAILURE_EVENT_MAX_AGE,
+                )
+            ],
         )

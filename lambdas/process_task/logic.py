@@ -7,6 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from process_task.resume import RedrivableProcessRequest, TaskResumer, resume_if_redriven
 from task_common.claim_check import as_string_bytes, byte_size, load_params, to_json
 from task_common.contract import result_body_key
 from task_common.models import ProcessedTask, ProcessRequest
@@ -17,10 +18,18 @@ from task_types import TaskContext, get_task_type
 
 @tracer.capture_method
 def process_task(
-    request: ProcessRequest, *, tasks: TaskStore, blobs: BlobStore, claim_check_threshold_bytes: int
+    request: ProcessRequest,
+    *,
+    tasks: TaskStore,
+    blobs: BlobStore,
+    claim_check_threshold_bytes: int,
+    resumer: TaskResumer | None = None,
 ) -> ProcessedTask:
-    """Run the task. Its errors (ValidationFailed, TransientTaskError, PermanentTaskError, TaskCancelled)
-    and any unexpected exception propagate for the workflow to retry or catch."""
+    """Run the task (a redrive resumes it first). Its errors (ValidationFailed, TransientTaskError,
+    PermanentTaskError, TaskCancelled) and any unexpected exception propagate for the workflow to retry or catch,
+    or to fail the execution at ProcessTask."""
+    if resumer is not None and isinstance(request, RedrivableProcessRequest):
+        resume_if_redriven(request, resumer)
     task_type = get_task_type(request.type)
     params = task_type.parse_params(_raw_params(request, blobs), user_id=request.user_id)
     context = TaskContext(

@@ -145,18 +145,18 @@ EXPECTED_ERRORS_METRIC = "ExpectedErrors"
 
 
 class EndState(StrEnum):
-    """The task-lifecycle workflow's Succeed and Fail states (workflows/task_lifecycle.py)."""
+    """The task-lifecycle workflow's Succeed states (workflows/task_lifecycle.py): it has no Fail state."""
 
     SUCCEEDED = "TaskSucceeded"
     REJECTED = "TaskRejected"
-    FAILED = "TaskFailed"
     ALREADY_CLAIMED = "TaskAlreadyClaimed"
     CANCELLED = "TaskWasCancelled"
 
 
-# The end states of the Catch path: an execution that ended in one of them failed through it (its context is in
-# the DLQ, or the task was rejected); any other failed, timed-out or aborted execution failed outside it.
-CATCH_PATH_END_STATES: frozenset[str] = frozenset({EndState.FAILED.value, EndState.REJECTED.value})
+# The end states of the Catch path: only a rejection is caught into an end state (its execution SUCCEEDED, so it is
+# not redrivable). Every other failure ends the execution FAILED, TIMED_OUT or ABORTED at the state that failed, and
+# the failure recorder sets its task FAILED (workflows/failure_recorder.py); there is no Fail state.
+CATCH_PATH_END_STATES: frozenset[str] = frozenset({EndState.REJECTED.value})
 
 # -- the stack's outputs ------------------------------------------------------------------------------------
 

@@ -84,7 +84,7 @@ def test_the_lifecycles_end_states_are_the_contracts():
     ends = {name for name, state in lifecycle_states().items() if state["Type"] in ("Succeed", "Fail")}
 
     assert ends == {state.value for state in contract.EndState}
-    assert {"TaskFailed", "TaskRejected"} == contract.CATCH_PATH_END_STATES
+    assert {"TaskRejected"} == contract.CATCH_PATH_END_STATES
     assert contract.CATCH_PATH_END_STATES.issubset(ends)
 
 

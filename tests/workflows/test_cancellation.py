@@ -67,7 +67,12 @@ def test_a_task_stopped_while_its_function_runs_stays_aborted_when_the_function_
     assert "ExecutionFailed" not in events
     assert events[-1] == "ExecutionAborted"
     assert sfn.describe_execution(executionArn=arn)["status"] == "ABORTED"
+    # And the abort's status-change event reaches the failure recorder, which leaves the CANCELLED task alone
+    lifecycle.settle()
+    [run] = lifecycle.recorder_runs()
+    assert lifecycle.states_entered(run["executionArn"])[-1] == "TaskAlreadySettled"
     assert lifecycle.task("t-cancel-mid")["status"] == "CANCELLED"
+    assert [m for m in lifecycle.drain("TaskDeadLetterQueue") if m["taskId"] == "t-cancel-mid"] == []
 
 
 def test_a_task_cancelled_before_the_stop_arrives_ends_in_the_cancel_state(lifecycle: Lifecycle):
@@ -108,8 +113,11 @@ def test_a_task_cancelled_while_its_function_fails_is_never_marked_failed_nor_de
     with lambda_invoker(cancelling_during_process(lifecycle, "t-cancel-fail")):
         execution = lifecycle.wait(lifecycle.start("t-cancel-fail"))
 
-    # Then RecordFailure's condition (RUNNING) refuses the write: no FAILED status and no DLQ message
-    entered = lifecycle.states_entered(execution["executionArn"])
-    assert entered[-2:] == ["RecordFailure", "TaskWasCancelled"]
+    # Then the execution fails at ProcessTask, and the failure recorder's condition (RUNNING) refuses its write: no
+    # FAILED status and no DLQ message
+    lifecycle.settle()
+    assert (execution["status"], lifecycle.states_entered(execution["executionArn"])[-1]) == ("FAILED", "ProcessTask")
+    [run] = lifecycle.recorder_runs()
+    assert lifecycle.states_entered(run["executionArn"])[-1] == "TaskAlreadySettled"
     assert lifecycle.task("t-cancel-fail")["status"] == "CANCELLED"
     assert [m for m in lifecycle.drain("TaskDeadLetterQueue") if m["taskId"] == "t-cancel-fail"] == []

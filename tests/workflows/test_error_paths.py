@@ -50,7 +50,6 @@ TASK_RETRIED = (
 # The path that leads to a state: the mocked responses (from the fixture) that steer the execution there.
 TO_SUCCESS = {"ValidateParameters": "ValidateParametersAccepted", "ProcessTask": "ProcessTaskSucceeded"}
 TO_REJECTION = {"ValidateParameters": "ValidateParametersRejected"}
-TO_FAILURE = {"ValidateParameters": "ValidateParametersAccepted", "ProcessTask": "ProcessTaskPermanentFailure"}
 # What a state answers once the retried error has passed (what its ResultSelector or the next state reads).
 RECOVERED = {
     "ValidateParameters": "ValidateParametersAccepted",
@@ -66,20 +65,25 @@ RETRIED = [
     *(("StoreResult", e, TO_SUCCESS, "TaskSucceeded") for e in ("S3.S3Exception", "S3.SdkClientException")),
     *(("MarkSucceeded", e, TO_SUCCESS, "TaskSucceeded") for e in DYNAMODB_THROTTLING),
     *(("MarkRejected", e, TO_REJECTION, "TaskRejected") for e in DYNAMODB_THROTTLING),
-    *(("RecordFailure", e, TO_FAILURE, "TaskFailed") for e in DYNAMODB_THROTTLING),
 ]
 
 # (state, error thrown on every attempt, the path there, the state the catcher leads to, the terminal state)
 CAUGHT = [
-    ("ValidateParameters", "Lambda.Unknown", {}, "RecordFailure", "TaskFailed"),
     ("ProcessTask", "ValidationFailed", TO_SUCCESS, "MarkRejected", "TaskRejected"),
     ("ProcessTask", "TaskCancelled", TO_SUCCESS, "TaskWasCancelled", "TaskWasCancelled"),
-    ("ProcessTask", "PermanentTaskError", TO_SUCCESS, "RecordFailure", "TaskFailed"),
-    ("StoreResult", "S3.AccessDenied", TO_SUCCESS, "RecordFailure", "TaskFailed"),
     ("MarkSucceeded", "DynamoDB.ConditionalCheckFailedException", TO_SUCCESS, "TaskWasCancelled", "TaskWasCancelled"),
-    ("MarkSucceeded", "DynamoDB.ValidationException", TO_SUCCESS, "RecordFailure", "TaskFailed"),
     ("MarkRejected", "DynamoDB.ConditionalCheckFailedException", TO_REJECTION, "TaskWasCancelled", "TaskWasCancelled"),
-    ("RecordFailure", "DynamoDB.ConditionalCheckFailedException", TO_FAILURE, "TaskWasCancelled", "TaskWasCancelled"),
+]
+
+# (state, error thrown on every attempt, the path there): not caught, after the state's retries if it has any; the
+# execution fails at the state (where Redrive resumes it) and the failure recorder sets the task FAILED.
+UNCAUGHT = [
+    ("ValidateParameters", "Lambda.Unknown", {}),
+    ("ProcessTask", "PermanentTaskError", {"ValidateParameters": "ValidateParametersAccepted"}),
+    ("ProcessTask", "TransientTaskError", {"ValidateParameters": "ValidateParametersAccepted"}),
+    ("StoreResult", "S3.AccessDenied", TO_SUCCESS),
+    ("StoreResult", "S3.S3Exception", TO_SUCCESS),
+    ("MarkSucceeded", "DynamoDB.ValidationException", TO_SUCCESS),
 ]
 
 
@@ -145,11 +149,28 @@ def test_an_error_the_state_catches_leads_to_its_handler_with_the_error_kept(
     states = lifecycle.states_entered(execution["executionArn"])
     assert states[states.index(state) + 1] == handler, states
     assert states[-1] == terminal, (states, execution.get("error"), execution.get("cause"))
-    # And the failure path records the error it caught, as the DLQ message and the task show it
-    if handler == "RecordFailure":
-        task = lifecycle.task(TASK_ID)
-        assert (task["status"], task["error"]) == ("FAILED", error)
-        (message,) = lifecycle.drain("TaskDeadLetterQueue")
-        assert message["error"] == error
     if handler == "MarkRejected":
         assert lifecycle.task(TASK_ID)["status"] == "REJECTED"
+
+
+@pytest.mark.parametrize(("state", "error", "path"), UNCAUGHT, ids=[f"{s}-{e}" for s, e, _ in UNCAUGHT])
+def test_an_error_no_state_handles_fails_the_execution_at_its_state_and_is_recorded_once(
+    lifecycle: Lifecycle, state: str, error: str, path: dict[str, str]
+):
+    # Given the state fails with the error on every attempt
+    outcomes = {"0-9": throw(error)}
+
+    # When the workflow runs, and the failure's status-change event has been recorded
+    execution = run_case(lifecycle, path, state, outcomes)
+    lifecycle.settle()
+
+    # Then the execution failed at the state itself (the step Redrive resumes), with the state's error
+    states = lifecycle.states_entered(execution["executionArn"])
+    print(f"{state} {error}: {execution['status']} after {states}")
+    assert (execution["status"], execution.get("error"), states[-1]) == ("FAILED", error, state), states
+    # And the recorder set the task FAILED with that error, once: one DLQ message, one outcome event
+    task = lifecycle.task(TASK_ID)
+    assert (task["status"], task["error"], task["cause"]) == ("FAILED", error, f"injected {error}")
+    (message,) = lifecycle.drain("TaskDeadLetterQueue")
+    assert (message["error"], message["executionArn"]) == (error, execution["executionArn"])
+    assert [n["outcome"] for n in lifecycle.drain("NotificationsArchiveQueue")] == ["FAILED"]

@@ -94,6 +94,7 @@ def test_unknown_task_type_is_rejected(lifecycle: Lifecycle):
 
 def test_permanent_failure_is_recorded_and_sent_to_the_dlq_with_full_context(lifecycle: Lifecycle):
     execution = lifecycle.run("t-poison", "diagnostic.poison", {})
+    lifecycle.settle()
 
     assert execution["status"] == "FAILED"
     task = lifecycle.task("t-poison")
