@@ -657,9 +657,11 @@ class ConsoleService:
 
 
 def shown_status(arn: str, execution_status: str, task: dict[str, Any]) -> str:
-    """The task's status when the execution ended holding the ended task, otherwise the execution's."""
-    holds = task.get("executionArn") == arn and task.get("status") in ENDED_TASK_STATUSES
-    return str(task["status"]) if holds and execution_status != "RUNNING" else execution_status
+    """The task's status when the execution ended holding the ended task in a way that status can end one
+    (:data:`SHOWN_FROM`), otherwise the execution's."""
+    status = str(task.get("status"))
+    holds = task.get("executionArn") == arn and status in ENDED_TASK_STATUSES
+    return status if holds and execution_status in SHOWN_FROM[status] else execution_status
 
 
 def _runs_in(task: dict[str, Any], arn: str) -> bool:
