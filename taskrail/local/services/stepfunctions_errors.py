@@ -24,13 +24,24 @@ than the specified seconds, this state fails with a States.Timeout error name").
 thread it timed out goes on and, when the late result arrives, still writes ``TaskSucceeded`` into the history
 (after the Catch's next state, even after ``ExecutionSucceeded``). :func:`install_late_results_dropped` drops a
 service task's result whose frame has already ended.
+
+A PutEvents that EventBridge refuses (a missing bus, access denied) is a task failure, which ``States.TaskFailed``
+and ``States.ALL`` match ("Handling errors in Step Functions workflows": States.TaskFailed "A Task state failed
+during the execution"); moto reports any exception of its EventBridge integration but ``FailedEntryCount`` as
+``States.Runtime``, which (as on AWS) nothing catches. :func:`install_eventbridge_task_errors` names it
+``EventBridge.AmazonEventBridgeException`` (the SDK exception's name, as the audit in docs/AWS-REVIEW.md proposes;
+AWS does not document the spelling) with the service's message as the cause.
 """
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, cast
 
+from botocore.exceptions import ClientError
+from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import ErrorEqualsDecl
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
 from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
     StateTaskService,
@@ -38,7 +49,11 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import (
     StateTaskServiceAwsSdk,
 )
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_events import (
+    StateTaskServiceEvents,
+)
 from moto.stepfunctions.parser.asl.eval.environment import Environment
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 
 from taskrail.local.services.patching import Check, Patch, Source, is_patched, original, patch, unpatch
 
@@ -46,6 +61,7 @@ __all__ = [
     "NEVER_MATCHED",
     "PATCHES",
     "SDK_SERVICE_ERROR_NAMES",
+    "install_eventbridge_task_errors",
     "install_late_results_dropped",
     "install_sdk_error_names",
     "install_uncatchable_errors",
@@ -196,4 +212,61 @@ LATE_RESULTS_DROPPED: Final = Patch(
     uninstall=uninstall_late_results_dropped,
 )
 
-PATCHES: Final = (UNCATCHABLE_ERRORS, SDK_ERROR_NAMES, LATE_RESULTS_DROPPED)
+EVENTBRIDGE_CLIENT_ERROR: Final = "EventBridge.AmazonEventBridgeException"
+
+
+def _events_from_error(self: StateTaskServiceEvents, env: Environment, ex: Exception) -> Any:
+    if isinstance(ex, ClientError):
+        message = ex.response.get("Error", {}).get("Message", "")
+        code = ex.response.get("Error", {}).get("Code", "")
+        status = ex.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "")
+        cause = f"{message} (Service: EventBridge, Status Code: {status}, Error Code: {code})"
+        return FailureEvent(
+            env=env,
+            error_name=CustomErrorName(EVENTBRIDGE_CLIENT_ERROR),
+            event_type=HistoryEventType.TaskFailed,
+            event_details=cast(
+                EventDetails,
+                {
+                    "taskFailedEventDetails": TaskFailedEventDetails(
+                        error=EVENTBRIDGE_CLIENT_ERROR,
+                        cause=cause,
+                        resource=self._get_sfn_resource(),
+                        resourceType=self._get_sfn_resource_type(),
+                    )
+                },
+            ),
+        )
+    return original(StateTaskServiceEvents, "_from_error")(self, env, ex)
+
+
+def install_eventbridge_task_errors() -> None:
+    if not is_patched(StateTaskServiceEvents, "_from_error"):
+        patch(StateTaskServiceEvents, "_from_error", _events_from_error)
+
+
+def uninstall_eventbridge_task_errors() -> None:
+    if is_patched(StateTaskServiceEvents, "_from_error"):
+        unpatch(StateTaskServiceEvents, "_from_error")
+
+
+EVENTBRIDGE_TASK_ERRORS: Final = Patch(
+    "a PutEvents refused by EventBridge is a task failure (EventBridge.AmazonEventBridgeException), not States.Runtime",
+    depends=(
+        Source(
+            "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_events"
+            ".StateTaskServiceEvents._from_error",
+            lambda: original(StateTaskServiceEvents, "_from_error"),
+            ("isinstance(ex, SfnFailedEntryCountException)", "return super()._from_error(env=env, ex=ex)"),
+        ),
+        Source(
+            "moto.stepfunctions.parser.asl.component.state.exec.execute_state.ExecutionState._from_error",
+            lambda: ExecutionState._from_error,
+            ("StatesErrorNameType.StatesRuntime",),
+        ),
+    ),
+    install=install_eventbridge_task_errors,
+    uninstall=uninstall_eventbridge_task_errors,
+)
+
+PATCHES: Final = (UNCATCHABLE_ERRORS, SDK_ERROR_NAMES, LATE_RESULTS_DROPPED, EVENTBRIDGE_TASK_ERRORS)

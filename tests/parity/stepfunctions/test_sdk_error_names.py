@@ -56,3 +56,35 @@ def test_an_sdk_integration_error_is_service_name_dot_error_name_in_pascal_case(
     print(f"PARITY stepfunctions {case} [SDK]: {done['status']} {failed}")
     assert failed == [error]
     assert done["status"] == "SUCCEEDED", done
+
+
+def test_a_put_events_service_error_is_a_task_failure_a_catch_can_match(aws: dict[str, Any]) -> None:
+    """[TASKFAILED] "Handling errors in Step Functions workflows" (concepts-error-handling.html): States.TaskFailed
+    "A Task state failed during the execution. When used in a retry or catch, States.TaskFailed acts as a wildcard
+    that matches any known error name except for States.Timeout"; States.Runtime is for errors of the execution
+    itself ("an exception that it couldn't process", e.g. a path that matches nothing). A PutEvents to a missing bus
+    is the service's refusal: a task failure, caught by States.TaskFailed (moto reported States.Runtime, which no
+    Retry or Catch matches)."""
+    sfn = aws["stepfunctions"]
+    states = {
+        "Emit": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::events:putEvents",
+            "Parameters": {
+                "Entries": [
+                    {"Source": "parity", "DetailType": "x", "Detail": {"a": 1}, "EventBusName": "parity-no-such-bus"}
+                ]
+            },
+            "Catch": [{"ErrorEquals": ["States.TaskFailed"], "Next": "Caught"}],
+            "End": True,
+        },
+        **CAUGHT,
+    }
+    arn = start(sfn, machine(sfn, states, "Emit"))
+    done = wait_until(sfn, arn)
+    failed = [e["taskFailedEventDetails"] for e in history(sfn, arn) if "taskFailedEventDetails" in e]
+    print(f"PARITY stepfunctions events:putEvents to a missing bus [TASKFAILED]: {done['status']} {failed}")
+    assert done["status"] == "SUCCEEDED", done
+    [failure] = failed
+    assert failure["error"] == "EventBridge.AmazonEventBridgeException"
+    assert "parity-no-such-bus" in failure["cause"]
