@@ -218,3 +218,57 @@ def test_a_task_not_yet_claimed_has_no_execution():
     assert task_executions(sfn, SM, {"taskId": TASK, "attempt": 0, "createdAt": CREATED.isoformat()}) == []
     with pytest.raises(LookupError, match="no execution yet"):
         choose([], None)
+
+
+def test_logs_follow_prints_each_new_line_once_until_ctrl_c(monkeypatch: pytest.MonkeyPatch):
+    from typer.testing import CliRunner
+
+    from taskrail import cli
+    from taskrail.task_logs import LogLine
+
+    class Client:
+        def get(self, task_id: str) -> dict[str, Any]:
+            return {"taskId": task_id, "status": "RUNNING", "createdAt": CREATED.isoformat()}
+
+    batches = [
+        [LogLine("ValidateTask", "v-1", powertools("try started", "v-1", TASK))],
+        [],
+        [LogLine("ProcessTask", "p-1", powertools("try started", "p-1", TASK, "2026-12-01 10:00:01,000+0000"))],
+    ]
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) == 3:
+            raise KeyboardInterrupt  # Ctrl-C while waiting for more
+
+    monkeypatch.setattr(cli, "reach", lambda target: (Client(), None))
+    monkeypatch.setattr(cli, "_log_reader", lambda target, task, aws: lambda: batches.pop(0) if batches else [])
+    monkeypatch.setattr(cli.time, "sleep", sleep)
+
+    result = CliRunner().invoke(cli.app, ["logs", TASK, "--follow", "--interval", "0.5"])
+
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        "ValidateTask v-1      INFO try started",
+        "ProcessTask  p-1      INFO try started",
+    ]
+    assert sleeps == [0.5, 0.5, 0.5]
+
+
+def test_on_aws_the_log_groups_are_the_stacks_own():
+    pages = [
+        {
+            "StackResourceSummaries": [
+                {"ResourceType": "AWS::Logs::LogGroup", "PhysicalResourceId": "taskrail-ProcessTaskLogs-1"},
+                {"ResourceType": "AWS::Lambda::Function", "PhysicalResourceId": "taskrail-ProcessTaskFunction"},
+            ]
+        },
+        {"StackResourceSummaries": [{"ResourceType": "AWS::Logs::LogGroup", "PhysicalResourceId": "a-ValidateLogs"}]},
+    ]
+    paginator = type("Paginator", (), {"paginate": lambda self, StackName: pages})()
+    cloudformation = type("CloudFormation", (), {"get_paginator": lambda self, name: paginator})()
+
+    from taskrail.task_logs import stack_log_groups
+
+    assert stack_log_groups(cloudformation, "taskrail") == ["a-ValidateLogs", "taskrail-ProcessTaskLogs-1"]
