@@ -1128,6 +1128,7 @@ def local_up(
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGHUP, stop)  # the terminal closed: stop cleanly too (a --state-dir snapshot is written)
     try:
         while not stopping:
             time.sleep(0.2)

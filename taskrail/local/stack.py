@@ -87,6 +87,8 @@ class StackOptions:
     #: Keep moto's data across restarts: restored from this folder at the start, saved there at a clean stop
     #: (taskrail/local/services/persistence.py). None: every start is empty.
     state_dir: Path | None = None
+    #: With ``state_dir``: also a snapshot this often while tables are written (a killed process loses less).
+    autosave_seconds: float = 30.0
     #: Follow the sources (infra/, workflows/, lambdas/, asl/): function code is reloaded in place, a template
     #: change is refused with a message (taskrail/local/reload.py). `taskrail local up` turns it on.
     reload: bool = False
@@ -261,6 +263,7 @@ class LocalStack:
 
         # Registered now, so it runs once every emulator has stopped (nothing writes any more).
         self._exit.callback(save)
+        self._exit.callback(persistence.Autosave(path, self.options.autosave_seconds).start().stop)
 
     def _ports(self) -> dict[str, int]:
         """The ports asked for, by the option of `taskrail local up` that sets each (0: a free one)."""

@@ -20,9 +20,11 @@ refuses a file another OS user could have written.
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import stat
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -34,9 +36,12 @@ from moto.sqs.models import Message, Queue, sqs_backends
 
 from taskrail.local.preflight import LocalUpRefused
 from taskrail.local.region import ACCOUNT_ID, PARTITION, REGION
+from taskrail.local.services.dynamodbstreams import add_stream_listener, remove_stream_listener
 from taskrail.local.services.patching import Check, Patch, Source
 
-__all__ = ["PATCHES", "SNAPSHOT_FILE", "SnapshotRefused", "Summary", "restore", "snapshot"]
+__all__ = ["PATCHES", "SNAPSHOT_FILE", "Autosave", "SnapshotRefused", "Summary", "restore", "snapshot"]
+
+log = logging.getLogger("taskrail.local.persistence")
 
 SNAPSHOT_FILE: Final = "moto-state.pickle"
 FORMAT: Final = 1
@@ -107,6 +112,41 @@ def snapshot(path: Path) -> Summary:
         os.fsync(file.fileno())
     partial.replace(path)
     return summary
+
+
+class Autosave:
+    """A snapshot every ``every`` seconds while tables are written (none while idle), so that a process that is
+    killed outright, rather than stopped, loses at most that much."""
+
+    def __init__(self, path: Path, every: float) -> None:
+        self._path, self._every = path, every
+        self._dirty, self._stop = threading.Event(), threading.Event()
+        self._thread = threading.Thread(target=self._run, name="local-autosave", daemon=True)
+
+    def start(self) -> Autosave:
+        add_stream_listener(self._dirty.set)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        remove_stream_listener(self._dirty.set)
+        self._stop.set()
+        self._thread.join(timeout=60)
+
+    def save_if_written(self) -> bool:
+        """One period's work: a snapshot if a table was written since the last one; whether one was written."""
+        if not self._dirty.is_set():
+            return False
+        self._dirty.clear()
+        snapshot(self._path)
+        return True
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            try:
+                self.save_if_written()
+            except Exception:
+                log.exception("the periodic snapshot to %s failed", self._path)
 
 
 def _check_owner(path: Path) -> None:

@@ -15,7 +15,14 @@ from moto import mock_aws
 from moto.dynamodb.models import dynamodb_backends
 
 from taskrail.local.region import ACCOUNT_ID, REGION
-from taskrail.local.services.persistence import SNAPSHOT_FILE, STATE_SNAPSHOT, SnapshotRefused, restore, snapshot
+from taskrail.local.services.persistence import (
+    SNAPSHOT_FILE,
+    STATE_SNAPSHOT,
+    Autosave,
+    SnapshotRefused,
+    restore,
+    snapshot,
+)
 
 TABLE, BUCKET, QUEUE = "taskrail-TasksTable", "taskrail-results", "taskrail-dlq"
 
@@ -117,3 +124,21 @@ def test_the_moto_internals_the_snapshot_reads_are_declared_and_present():
     assert STATE_SNAPSHOT.problems() == []
     names = {d.symbol for d in STATE_SNAPSHOT.depends}
     assert {"moto.dynamodb.models.table.Table.__init__", "moto.sqs.models.Queue.__init__"} <= names
+
+
+def test_autosave_writes_a_snapshot_after_table_writes_and_none_while_idle(tmp_path: Path):
+    path = tmp_path / SNAPSHOT_FILE
+    with fresh_aws() as aws:
+        provision(aws)
+        autosave = Autosave(path, every=3600)  # its own thread stays asleep: the test drives each period
+        autosave.start()
+        try:
+            assert not autosave.save_if_written() and not path.exists()
+            aws["dynamodb"].put_item(TableName=TABLE, Item={"taskId": {"S": "t-1"}})
+            assert autosave.save_if_written() and path.exists()
+            assert not autosave.save_if_written()
+        finally:
+            autosave.stop()
+    with fresh_aws() as fresh:
+        provision(fresh)
+        assert restore(path).items == 1
