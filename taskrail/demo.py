@@ -245,17 +245,19 @@ def explore(stack: LocalStack) -> None:
     """Keep the demo's stack up, found by `taskrail` commands (its state file), until Ctrl-C or SIGTERM."""
     from taskrail.local.state import STATE_FILE
 
+    stopping: list[int] = []
+    # As `taskrail local up` waits: Python runs signal handlers in the main thread, whichever of the stack's
+    # threads the signal reached, so the main thread checks the flag the handlers set (installed first: a
+    # signal from then on stops the stack cleanly).
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, lambda number, _frame: stopping.append(number))
     stack.write_state(STATE_FILE)
     console.print(
         "the stack stays up: `taskrail list` (alice's tasks), `taskrail history <taskId>`, `taskrail logs "
         "<taskId>`; Ctrl-C to stop"
     )
-    stop_signals = {signal.SIGINT, signal.SIGTERM}
-    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # delivered to sigwait, not as KeyboardInterrupt
-    try:
-        signal.sigwait(stop_signals)
-    finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)
+    while not stopping:
+        time.sleep(0.2)
 
 
 def main(argv: list[str] | None = None) -> int:

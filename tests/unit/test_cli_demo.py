@@ -55,3 +55,36 @@ def test_a_happy_execution_is_one_try():
     events = json.loads((HISTORIES / "happy.json").read_text())["events"]
 
     assert demo.tries_of(events) == 1
+
+
+def test_keep_leaves_the_stack_up_with_its_state_file_until_sigterm(tmp_path, monkeypatch):
+    import signal
+    import threading
+
+    from taskrail.local import state
+
+    monkeypatch.setattr(state, "STATE_FILE", tmp_path / "local.json")
+    written = threading.Event()
+
+    class Stack:
+        paths: list = []
+
+        def write_state(self, path):
+            self.paths.append(path)
+            written.set()
+
+    def terminate_once_written():
+        assert written.wait(timeout=60)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    killer = threading.Thread(target=terminate_once_written)
+    killer.start()
+    try:
+        demo.explore(Stack())  # returns once SIGTERM arrived (a hang guard: pytest's timeout)
+    finally:
+        killer.join()
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+
+    assert Stack.paths == [tmp_path / "local.json"]  # `taskrail` commands find the demo's stack
