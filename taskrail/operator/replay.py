@@ -29,6 +29,8 @@ from taskrail.operator.ports import DeadLetters, Executions, OwnedTasks, TaskRec
 
 REPLAYABLE_STATUSES = frozenset({Status.FAILED.value, Status.QUEUED.value})
 FAIL_STATE_ENTERED = "FailStateEntered"
+# Which of a task's DLQ outcomes tells its story (the rest are older messages dropped).
+OUTCOME_WEIGHT = {"started": 0, "would-start": 1, "already-replayed": 2, "dropped": 3}
 # What `taskrail replay` refuses (it exits 1 then): somebody else's task, a rejected one, an execution AWS says
 # cannot be redriven and that has no DLQ message either.
 REFUSED_ACTIONS = frozenset({"refused", "not-replayable", "not-redrivable"})
@@ -245,7 +247,8 @@ def replay_task(
         why_not = redriven.detail
     replayed = replay_dlq({task_id}, queue=queue, tasks=tasks, executions=executions, dry_run=dry_run)
     if replayed:
-        first = replayed[0]
+        # The task's messages, its latest failure's first: a start (or a dry run's) says what happened to the task
+        first = min(replayed, key=lambda o: OUTCOME_WEIGHT.get(o.action, len(OUTCOME_WEIGHT)))
         if first.action in ("started", "would-start"):
             return ReplayOutcome(
                 task_id, first.execution_name, first.started, f"{first.detail} (not redriven: {why_not})", first.action

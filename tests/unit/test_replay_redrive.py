@@ -386,3 +386,18 @@ def test_a_message_of_an_older_execution_or_redrive_is_superseded(platform):
     assert "redriven since" in outcomes[0].detail and "no longer holds the task" in outcomes[1].detail
     assert platform.queue.messages == {}
     assert platform.runs == [(arn_of("t-1-r1"), "claim")]
+
+
+def test_taskrail_replay_reports_the_start_when_an_older_message_of_the_task_is_dropped_first(platform):
+    # Given a caught failure of an earlier definition (not redrivable usefully) with an older message before its own
+    arn = platform.failed_task()
+    platform.histories[arn].append(entered(5, "TaskFailed", "FailStateEntered"))
+    platform.queue.messages.clear()
+    platform.queue.add({"taskId": "t-1", "executionArn": arn_of("t-0"), "attempt": 1, "input": ["t-1"]})
+    platform.queue.add({"taskId": "t-1", "executionArn": arn, "attempt": 1, "input": ["t-1"]})
+
+    [outcome] = replay(platform, "t-1")
+    platform.advance()
+
+    assert (outcome.action, outcome.execution_name) == ("started", "t-1-r1")
+    assert platform.runs == [(arn_of("t-1-r1"), "claim")] and platform.queue.messages == {}
