@@ -25,10 +25,14 @@ def start_local_up(
     cwd: Path | None = None,
     env: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
-    """`taskrail local up` on free ports, writing its state file at ``state``; returns once the file exists."""
+    """`taskrail local up` on free ports, writing its state file at ``state``; returns once the file exists.
+
+    Without code reload unless ``args`` asks for it (``--reload``): a test's stack should not follow edits made
+    in the tree by whatever else runs meanwhile."""
+    reload = [] if "--reload" in args else ["--no-reload"]
     up = subprocess.Popen(
         [*LOCAL_CLI, "up", "--api-port", "0", "--aws-port", "0", "--console-port", "0", "--time-scale", "0.02",
-         "--local-state", str(state), *args],
+         "--local-state", str(state), *reload, *args],
         stdout=log,
         stderr=subprocess.STDOUT,
         cwd=cwd,

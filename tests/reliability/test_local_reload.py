@@ -68,7 +68,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     env = {**os.environ, "TASKRAIL_CDK_OUT": str(project / "cdk.out")}
     state, log_path = scratch / "local.json", scratch / "up.log"
     with log_path.open("w") as log:
-        up = start_local_up(state, log, cwd=project, env=env)
+        up = start_local_up(state, log, args=["--reload"], cwd=project, env=env)
         try:
             yield Running(project=project, info=StackInfo.load(state), log=log_path, state=state, env=env)
         finally:
