@@ -109,8 +109,6 @@ def test_request_validation_answers_as_the_documented_sample_api(
 ) -> None:
     response = _send(api, method, path, f"{case} [VALIDATE]", headers=headers, json=body)
     assert (response.status_code, response.json()) == (status, answer)
-    if status == 400:
-        assert response.headers["x-amzn-ErrorType"] == "BadRequestException"
 
 
 def test_missing_required_parameters_are_listed_header_path_querystring(api: LocalApiGateway) -> None:
@@ -150,7 +148,6 @@ def test_a_customised_bad_request_body_template_gets_the_validation_error(fallba
     response = _send(fallback_api, "POST", "/things", "customised BAD_REQUEST_BODY [TYPES]", json={"other": 1})
     detail = response.json()["detail"]
     assert "name" in detail  # the validation error names the missing property
-    assert response.headers["x-amzn-ErrorType"] == "BadRequestException"
 
 
 def test_no_matching_integration_response_is_api_configuration_error(fallback_api: LocalApiGateway) -> None:
