@@ -218,11 +218,15 @@ def is_metrics(line: LogLine) -> bool:
     return line.text.startswith('{"_aws":')
 
 
-def readable(line: LogLine) -> str:
-    """A Powertools JSON line as ``LEVEL message key=value…``; any other line as it is."""
+def readable(line: LogLine, *, tracebacks: bool = True) -> str:
+    """A Powertools JSON line as ``LEVEL message key=value…``; any other line as it is (an error's traceback on
+    the lines below it, or, without ``tracebacks``, counted)."""
     document = _json_of(line.text)
     if document is None or "message" not in document:
-        return line.text.rstrip("\r").replace("\r", "\n    ")
+        first, *rest = line.text.rstrip("\r").split("\r")
+        if rest and not tracebacks:
+            return f"{first} (a traceback of {len(rest)} lines: `--json`, or piped, prints it)"
+        return "\n    ".join([first, *rest])
     skipped = {
         "level",
         "message",

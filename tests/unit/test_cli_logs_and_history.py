@@ -272,3 +272,16 @@ def test_on_aws_the_log_groups_are_the_stacks_own():
     from taskrail.task_logs import stack_log_groups
 
     assert stack_log_groups(cloudformation, "taskrail") == ["a-ValidateLogs", "taskrail-ProcessTaskLogs-1"]
+
+
+def test_a_traceback_is_shown_below_its_error_piped_and_counted_in_a_terminal():
+    from taskrail.task_logs import LogLine, readable
+
+    text = "[ERROR] PermanentTaskError: poison\rTraceback (most recent call last):\r  File x\r"
+    error = LogLine("ProcessTask", "r", text)
+
+    assert readable(error) == "[ERROR] PermanentTaskError: poison\n    Traceback (most recent call last):\n      File x"
+    assert readable(error, tracebacks=False) == (
+        "[ERROR] PermanentTaskError: poison (a traceback of 2 lines: `--json`, or piped, prints it)"
+    )
+    assert readable(LogLine("P", "r", powertools("try failed", "r", TASK))) == "INFO try failed"
