@@ -329,6 +329,8 @@ def test_a_console_cancel_of_another_users_task_goes_through_the_api_as_its_owne
         ("GET", "/api/nothing", {}, 404, "no such endpoint"),
         ("GET", "/static/../console.py", {}, 404, ""),
         ("POST", "/api/tasks/some-task/replay", {}, 403, ACTION_HEADER),
+        ("POST", "/api/executions/some-arn/redrive", {}, 403, ACTION_HEADER),
+        ("POST", "/api/executions/not-an-arn/redrive", {ACTION_HEADER: "1"}, 400, ""),
         ("POST", f"/api/tasks/{uuid.uuid4()}/replay", {ACTION_HEADER: "1"}, 404, "no task"),
         ("GET", "/api/workflow", {"Host": "rebound.example:80"}, 403, "is not a loopback name"),
         ("GET", "/api/workflow", {"Host": "127.0.0.1:1"}, 403, "is not a loopback name"),  # another port
