@@ -18,6 +18,14 @@ ACKNOWLEDGEMENTS: dict[str, str] = {
     "AwsSolutions-IAM5[Resource::<StorageResultsBucketF87BB70E.Arn>/tasks/*]": OBJECT_PREFIX_REASON,
     "AwsSolutions-IAM5[Resource::<StorageResultsBucketF87BB70E.Arn>/users/*]": OBJECT_PREFIX_REASON,
     "AwsSolutions-IAM5[Resource::<StorageResultsBucketF87BB70E.Arn>/diagnostics/*]": OBJECT_PREFIX_REASON,
+    "AwsSolutions-IAM5[Resource::<StorageResultsBucketF87BB70E.Arn>/tasks/*/result.json]": (
+        "The result function reads a task's result object, whichever task the owner check allowed: one key name "
+        "under each task's prefix (tasks/{taskId}/result.json), nothing else of the bucket."
+    ),
+    "AwsSolutions-IAM5[Resource::<StorageResultsBucketF87BB70E.Arn>/tasks/*/result-body.json]": (
+        "The result function presigns a large result's body for its owner: one key name under each task's prefix "
+        "(tasks/{taskId}/result-body.json), nothing else of the bucket."
+    ),
     "AwsSolutions-IAM5[Resource::<FunctionsValidateTaskFunction9F7EDADE.Arn>:*]": (
         "Invoke on the function's versions and aliases (CDK's LambdaInvoke grant); one function only."
     ),

@@ -54,6 +54,12 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("DELETE", "/tasks/{taskId}"): Operation(
         "cancelTask", "Cancel one of the caller's QUEUED or RUNNING tasks", "TaskCancelled"
     ),
+    ("GET", "/tasks/{taskId}/result"): Operation(
+        "getTaskResult",
+        "Read the result of one of the caller's SUCCEEDED tasks: inline when small, a time-limited link when large "
+        "(409 while the task has no result)",
+        "TaskResult",
+    ),
 }
 
 STATUS_DESCRIPTIONS = {
@@ -62,7 +68,7 @@ STATUS_DESCRIPTIONS = {
     "400": "The request is invalid; the message says why",
     "403": "Missing, unknown, forged or expired credentials (SigV4), or an unknown route",
     "404": "No such task (another user's task is indistinguishable from a missing one)",
-    "409": "The task is already finished",
+    "409": "The task is already finished (cancel), or has no result (result): the message says why",
     "413": "The request is larger than API Gateway's payload limit (10 MB), or its params would take more than "
     f"{MAX_STORED_PARAMS_BYTES} bytes stored (put large inputs in S3 and pass their location)",
     "415": "The Content-Type has no request template (only application/json is accepted)",
@@ -135,6 +141,27 @@ RESPONSE_SCHEMAS: dict[str, Any] = {
     "TaskCancelled": _object(
         {"taskId": _string(), "status": {"type": "string", "enum": [Status.CANCELLED.value]}}, ["taskId", "status"]
     ),
+    "TaskResult": {
+        **_object(
+            {
+                "taskId": _string(),
+                "type": _string(),
+                "result": {"description": "the result document (a small result: up to the claim-check threshold)"},
+                "resultUrl": _string(
+                    format="uri",
+                    description="a large result: a presigned GET of the result document, no credentials needed",
+                ),
+                "expiresAt": _timestamp("when resultUrl stops working"),
+                "resultBytes": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "the size of the document behind resultUrl",
+                },
+            },
+            ["taskId", "type"],
+        ),
+        "description": "Either result (small) or resultUrl with expiresAt (large)",
+    },
     "Error": _object({"message": _string()}, ["message"]),
 }
 

@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table  # typer's help loads it anyway
 
-from task_common.contract import ALL_STATUSES, CLIENT_OUTPUTS, TERMINAL_STATUSES, Output
+from task_common.contract import ALL_STATUSES, CLIENT_OUTPUTS, Output
 
 if TYPE_CHECKING:
     from taskrail.client import ApiError, TaskrailClient
@@ -733,38 +733,36 @@ def result(
     local_state: StateOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """The task's result object (followed through its claim-check reference when large)."""
-    from botocore.exceptions import ClientError
+    """The task's result document, through the API (GET /tasks/{taskId}/result; a large result's time-limited
+    link is followed), so API access alone is enough."""
+    from taskrail.client import ApiError
 
-    client, aws = reach(Target(user, stack, region, profile, local_state))
-    task = client.get(task_id)  # the owner check: 404 for somebody else's task
-    if task["status"] != "SUCCEEDED":
-        raise _no_result(task)
     try:
-        value = operator_of(client, aws).result_value(task_id)
-    except ClientError as error:
-        if error.response["Error"]["Code"] not in ("NoSuchKey", "404"):
+        answer = make_client(Target(user, stack, region, profile, local_state)).result(task_id)
+    except ApiError as error:
+        if error.status != 409:
             raise
-        raise CliError(f"the result object {task.get('resultLocation')} is missing", status=404) from error
-    if as_json:
-        emit_json(
-            {"taskId": task_id, "type": task["type"], "resultLocation": task.get("resultLocation"), "result": value}
-        )
+        raise CliError(error.message, hint=_no_result_hint(task_id, error.message), status=409) from error
+    value = answer.get("result")
+    if as_json:  # {taskId, type, result}, and for a large result its resultUrl, expiresAt, resultBytes
+        emit_json(answer)
         return
     if whole_values:
         print(json.dumps(value, indent=2, default=str))  # the document alone: `taskrail result X > out.json`
         return
-    console.print(f"{escape(str(task.get('resultLocation')))}")
+    if answer.get("resultUrl"):
+        size, until = answer.get("resultBytes"), answer.get("expiresAt")
+        console.print(f"{size} bytes, downloaded through a link valid until {until}")
     console.print_json(json.dumps(value, default=str))
 
 
-def _no_result(task: dict[str, Any]) -> CliError:
-    task_id, status = task["taskId"], task["status"]
-    if status in TERMINAL_STATUSES:
-        reason = f" ({readable_error(task)})" if task.get("error") else ""
-        hint = f"fix the cause, then `taskrail replay {task_id}`" if status == "FAILED" else ""
-        return CliError(f"task {task_id} is {status}: it has no result{reason}", hint=hint)
-    return CliError(f"task {task_id} is {status}: no result yet", hint=f"`taskrail watch {task_id}` until it ends")
+def _no_result_hint(task_id: str, message: str) -> str:
+    """The API's 409 says why there is no result (task X is STATUS: ...): the command that helps."""
+    if " is FAILED:" in message:
+        return f"fix the cause, then `taskrail replay {task_id}`"
+    if "no result yet" in message:
+        return f"`taskrail watch {task_id}` until it ends"
+    return f"`taskrail status {task_id}` says why"
 
 
 @app.command()
@@ -994,7 +992,7 @@ def _print_log_lines(lines: list[Any], *, as_json: bool, seen: set[tuple[str, st
         if as_json:
             print(json.dumps(line.to_json()), flush=True)
         else:
-            text = f"{line.function:<12} {line.request_id[:8]:<8} {readable(line, tracebacks=whole_values)}"
+            text = f"{line.function:<12} {line.request_id[:8]:<8} {readable(line)}"
             console.print(text, markup=False, highlight=False, soft_wrap=True)
     return shown
 

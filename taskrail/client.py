@@ -233,6 +233,21 @@ class TaskrailClient:
     def cancel(self, task_id: str) -> dict[str, Any]:
         return self._call("DELETE", f"/tasks/{task_id}")
 
+    def result(self, task_id: str, *, follow_link: bool = True) -> dict[str, Any]:
+        """GET /tasks/{taskId}/result: ``{"taskId", "type", "result"}``. A large result comes as a time-limited
+        ``resultUrl`` (with ``expiresAt``, ``resultBytes``), which is downloaded into ``result`` unless
+        ``follow_link`` is False. 409 (ApiError) while the task has no result; 404 for another user's task."""
+        answer: dict[str, Any] = self._call("GET", f"/tasks/{task_id}/result")
+        url = answer.get("resultUrl")
+        if not follow_link or not url:
+            return answer
+        response = self._http.get(url, timeout=60)  # the link carries its own authorization (presigned)
+        if response.status_code != 200:
+            raise ApiError(
+                response.status_code, f"the result link answered {response.status_code}: {response.text[:300]}"
+            )
+        return {**answer, "result": response.json()}
+
     def wait(
         self,
         task_ids: list[str],

@@ -12,15 +12,18 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.constructs.api_limits import MAX_STORED_PARAMS_BYTES
-from task_common.contract import USER_INDEX
+from infra.constructs.functions import Functions, FunctionSpec
+from task_common.contract import RESULT_KEY_FORMAT, USER_INDEX, result_body_key
 from task_types import known_types
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "api_templates"
@@ -28,6 +31,15 @@ STAGE_NAME = "v1"
 THROTTLE_RATE_LIMIT = 200
 THROTTLE_BURST_LIMIT = 400
 JSON = "application/json"
+# GET /tasks/{taskId}/result: the owner check needs the task's item, the answer an S3 read (and a presigned link
+# for a large result), so it is a function behind the API (docs/DECISIONS.md "The result endpoint").
+READ_RESULT = FunctionSpec(
+    "ReadResultFunction",
+    "read_result.handler.handler",
+    Duration.seconds(10),
+    description="GET /tasks/{taskId}/result: the owner's result inline, or a time-limited link to a large one",
+)
+RESULT_URL_SECONDS = 300
 
 SUBMIT_TASK_SCHEMA = apigw.JsonSchema(
     schema=apigw.JsonSchemaVersion.DRAFT4,
@@ -97,7 +109,16 @@ class Route:
 
 
 class TaskApi(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, table: dynamodb.ITable, user_index: str) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        table: dynamodb.ITable,
+        user_index: str,
+        functions: Functions,
+        results_bucket: s3.IBucket,
+    ) -> None:
         super().__init__(scope, construct_id)
         self._table = table
         self._user_index = user_index
@@ -154,7 +175,7 @@ class TaskApi(Construct):
             self,
             "IntegrationRole",
             assumed_by=iam.ServicePrincipal("apigateway.amazonaws.com"),
-            description="API Gateway to the Tasks table, one action per route",
+            description="API Gateway to the Tasks table and the result function, one action per route",
         )
 
         tasks = self.api.root.add_resource("tasks")
@@ -182,6 +203,67 @@ class TaskApi(Construct):
                 error_template="cancel_task",
                 path_params=("taskId",),
             ),
+        )
+        self.read_result = self._result_function(functions, results_bucket)
+        self._add_function_route(
+            task.add_resource("result"),
+            Route("GET", "Invoke", "read_result", "200", error_template="read_result", path_params=("taskId",)),
+            self.read_result,
+        )
+
+    def _result_function(self, functions: Functions, bucket: s3.IBucket) -> lambda_.Function:
+        """Reads one item (GetItem) and a task's result objects, nothing else; presigns with its own role."""
+        function = functions.add(READ_RESULT, environment={"RESULT_URL_SECONDS": str(RESULT_URL_SECONDS)})
+        for actions, resources in (
+            (["dynamodb:GetItem"], [self._table.table_arn]),
+            (
+                ["s3:GetObject"],
+                [bucket.arn_for_objects(RESULT_KEY_FORMAT.format("*")), bucket.arn_for_objects(result_body_key("*"))],
+            ),
+        ):
+            function.add_to_role_policy(iam.PolicyStatement(actions=actions, resources=resources))
+        return function
+
+    def _add_function_route(self, resource: apigw.Resource, route: Route, function: lambda_.IFunction) -> apigw.Method:
+        """A Lambda custom integration: the request template hands the function what it needs, the function answers
+        ``{"statusCode", "body"}``; a function error (its errorMessage matches ".+") is a retryable 503."""
+        self._role.add_to_policy(
+            iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[function.function_arn])
+        )
+        table_name = self._table.table_name
+
+        def template(name: str) -> str:
+            return load_template(name, table_name, user_index=self._user_index)
+
+        integration = apigw.AwsIntegration(
+            service="lambda",
+            path=f"2015-03-31/functions/{function.function_arn}/invocations",
+            integration_http_method="POST",
+            options=apigw.IntegrationOptions(
+                credentials_role=self._role,
+                passthrough_behavior=apigw.PassthroughBehavior.NEVER,
+                request_templates={JSON: template(f"{route.template}.request.vtl")},
+                integration_responses=[
+                    apigw.IntegrationResponse(
+                        status_code=route.success_status,
+                        response_templates={JSON: template(f"{route.template}.response.vtl")},
+                    ),
+                    apigw.IntegrationResponse(
+                        status_code="503",
+                        selection_pattern=".+",
+                        response_templates={JSON: template(f"{route.error_template}.error.vtl")},
+                    ),
+                ],
+            ),
+        )
+        return resource.add_method(
+            route.method,
+            integration,
+            request_validator=self._validator,
+            request_parameters={f"method.request.path.{name}": True for name in route.path_params},
+            method_responses=[
+                apigw.MethodResponse(status_code=status) for status in (route.success_status, *route.statuses)
+            ],
         )
 
     def _add_route(self, resource: apigw.Resource, route: Route) -> apigw.Method:

@@ -45,9 +45,12 @@ The request pipeline (the order API Gateway applies)
    body is POSTed to ``aws_endpoint_url`` as the service's JSON protocol (for DynamoDB
    ``X-Amz-Target: DynamoDB_20120810.<Action>``, ``Content-Type: application/x-amz-json-1.0``), SigV4-signed
    for the service with the stack's service credential (``users.STACK_SERVICE``). The protocol details come from
-   botocore's service model. ``Type: MOCK`` is supported too (status code from the rendered request).
+   botocore's service model. ``Type: MOCK`` is supported too (status code from the rendered request). A Lambda
+   custom integration (``Uri: arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{arn}/invocations``)
+   is Lambda's Invoke on ``aws_endpoint_url``, signed as the integration's role.
 7. Integration response: the first whose ``SelectionPattern`` (a Java regex) matches the whole backend status
-   code, else the one without a pattern; its template for the request's ``Accept`` (default
+   code (for a Lambda integration: a function error's ``errorMessage``; a function that returned without error
+   gets the default), else the one without a pattern; its template for the request's ``Accept`` (default
    ``application/json``) renders with ``$input`` = the backend body. Status = ``responseOverride.status`` if
    the template set it, else the integration response's ``StatusCode``.
 Anything unexpected (a ``VtlError``, no matching integration response, a bug) is logged with its traceback,
@@ -225,6 +228,7 @@ class IntegrationSpec:
     action: str = ""
     region: str = REGION
     credentials: str = ""  # the role API Gateway assumes to call the service (Integration.Credentials)
+    path: str = ""  # a path-style service URI (``lambda:path/2015-03-31/functions/{arn}/invocations``)
 
 
 @dataclass(frozen=True)
@@ -430,12 +434,18 @@ class _TemplateReader:
         if kind != "AWS":
             return spec
         uri = str(self._resolve(props.get("Uri", "")))
+        role = str(self._resolve(props.get("Credentials", "")))
+        function = re.fullmatch(
+            r"arn:[^:]+:apigateway:([^:]+):lambda:path(/2015-03-31/functions/[^/]+/invocations)", uri
+        )
+        if function is not None:  # a Lambda custom (non-proxy) integration
+            region, path = function.groups()
+            return IntegrationSpec(kind, templates, responses, spec.passthrough, "lambda", "Invoke", region, role, path)
         match = re.fullmatch(r"arn:[^:]+:apigateway:([^:]+):([^:]+):action/([A-Za-z0-9]+)", uri)
         if match is None:
             LOG.warning("integration URI %s is not emulated (only AWS service actions are)", uri)
             return IntegrationSpec("UNSUPPORTED", templates, responses, spec.passthrough)
         region, service, action = match.groups()
-        role = str(self._resolve(props.get("Credentials", "")))
         return IntegrationSpec(
             kind, templates, responses, spec.passthrough, service.split(".")[-1], action, region, role
         )
@@ -976,13 +986,16 @@ class LocalApiGateway:
     def _integrate(self, method: MethodSpec, api_request: ApiRequest, request: GatewayRequest) -> GatewayResponse:
         integration = method.integration
         body = self._request_body(method, api_request, request)
-        if integration.type == "AWS":
+        function_error: str | None = None
+        if integration.type == "AWS" and integration.path:
+            status, backend_body, backend_headers, function_error = self._invoke_function(integration, body)
+        elif integration.type == "AWS":
             status, backend_body, backend_headers = self._call_service(integration, body)
         elif integration.type == "MOCK":
             status, backend_body, backend_headers = int(json.loads(body or "{}").get("statusCode", 200)), "", {}
         else:
             raise RuntimeError(f"integration type {integration.type} is not emulated")
-        selected = self._select(integration, status)
+        selected = self._select(integration, status, function_error)
         picked = _pick_template(selected.templates, request.header("Accept"))
         headers = {"x-amzn-RequestId": api_request.request_id}
         if picked is None:  # no template: the integration's body passes through
@@ -996,12 +1009,18 @@ class LocalApiGateway:
         status_code = rendered.status_override or int(selected.status_code)
         return GatewayResponse(status_code, _encode(rendered.body), headers | {"Content-Type": content_type})
 
-    def _select(self, integration: IntegrationSpec, status: int) -> IntegrationResponseSpec:
+    def _select(
+        self, integration: IntegrationSpec, status: int, function_error: str | None = None
+    ) -> IntegrationResponseSpec:
+        """By status code; for a Lambda integration by the function error's errorMessage, and a function that
+        returned without error gets the default response ("Handle Lambda errors in API Gateway")."""
         default = None
         for response in integration.responses:
             if response.selection_pattern is None:
                 default = default or response
-            elif response.selection_pattern.fullmatch(str(status)):
+            elif integration.path and function_error is None:
+                continue
+            elif response.selection_pattern.fullmatch((function_error or "") if integration.path else str(status)):
                 return response
         if default is None:
             LOG.warning("no integration response matches status %d and none is the default", status)
@@ -1054,6 +1073,40 @@ class LocalApiGateway:
         if response.status >= 500:
             LOG.warning("%s %s answered %d: %s", integration.service, integration.action, response.status, text[:500])
         return response.status, text, dict(response.headers.items())
+
+    def _invoke_function(self, integration: IntegrationSpec, body: str) -> tuple[int, str, dict[str, str], str | None]:
+        """Lambda's Invoke (RequestResponse) on the local AWS endpoint, signed as the integration's role: the
+        status, the payload, the headers and, when the function failed (``X-Amz-Function-Error``), its
+        errorMessage. Invoke itself failing (denied, throttled, no such function) is API Gateway's 500."""
+        url = f"{self._endpoint}{integration.path}"
+        aws_request = AWSRequest(method="POST", url=url, data=_encode(body), headers={"Content-Type": JSON_TYPE})
+        credentials = self._role_credentials(integration.credentials) or BACKEND_CREDENTIALS
+        SigV4Auth(credentials, "lambda", integration.region).add_auth(aws_request)
+        try:
+            response = self._http.request(
+                "POST",
+                url,
+                body=aws_request.body,
+                headers=dict(aws_request.headers.items()),
+                timeout=urllib3.Timeout(connect=5.0, read=INTEGRATION_TIMEOUT_SECONDS),
+            )
+        except urllib3.exceptions.TimeoutError:
+            raise GatewayError("INTEGRATION_TIMEOUT", "Endpoint request timed out") from None
+        except urllib3.exceptions.HTTPError as error:
+            LOG.error("lambda Invoke at %s failed: %s", url, error)
+            raise GatewayError("INTEGRATION_FAILURE", INTERNAL_ERROR) from None
+        text = response.data.decode("utf-8", errors="replace")
+        if response.status >= 300:
+            LOG.error("lambda Invoke %s answered %d: %s", integration.path, response.status, text[:500])
+            raise GatewayError("API_CONFIGURATION_ERROR", INTERNAL_ERROR)
+        headers = dict(response.headers.items())
+        if not any(name.lower() == "x-amz-function-error" for name in headers):
+            return response.status, text, headers, None
+        try:
+            message = json.loads(text).get("errorMessage")
+        except (ValueError, AttributeError):
+            message = None
+        return response.status, text, headers, str(message if message is not None else "")
 
     # -- gateway responses -----------------------------------------------------------------------------
 

@@ -225,6 +225,7 @@ _CODES: dict[str, tuple[str, str, str, str | None]] = {
         "InvalidSignatureException", "SignatureDoesNotMatch", "AuthorizationHeaderMalformed", None,
     ),
     sigv4.SigV4Failure.EXPIRED: ("InvalidSignatureException", "SignatureDoesNotMatch", "RequestTimeTooSkewed", None),
+    sigv4.SigV4Failure.LINK_EXPIRED: ("AccessDeniedException", "AccessDenied", "AccessDenied", "Request has expired"),
     "forbidden": ("AccessDeniedException", "AccessDenied", "AccessDenied", None),
 }  # fmt: skip
 _BAD_REQUEST = {sigv4.SigV4Failure.INCOMPLETE, sigv4.SigV4Failure.SCOPE}
@@ -305,7 +306,10 @@ class AwsEndpointGuard:
         self, app: WsgiApp, credentials: Mapping[str, sigv4.Credential], authorizer: Authorizer | None = None
     ) -> None:
         self._app = app
-        self._verifier = sigv4.SigV4Verifier(credentials, region=None, service=None)
+        # presigned (query-string) S3 GETs: the result endpoint's links to large results (sigv4 module docstring)
+        self._verifier = sigv4.SigV4Verifier(
+            credentials, region=None, service=None, presigned_services=frozenset({"s3"})
+        )
         # IAM after authentication (taskrail.local.iam.enforce.Enforcer): None, or the answer refusing the request
         self.authorizer = authorizer
 

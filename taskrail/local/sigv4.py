@@ -17,9 +17,14 @@ run with the request's timestamp, and compared with ``hmac.compare_digest``. The
 tried in botocore's form (raw pairs, sorted) and in AWS's strict form (decoded, re-encoded). A declared
 ``X-Amz-Content-SHA256`` must be the body's hash; S3 alone also takes ``UNSIGNED-PAYLOAD``, as AWS does.
 
-Not accepted: query-string (presigned) SigV4, SigV2, and streaming (``aws-chunked``) payload signatures. No
-taskrail code produces them (botocore signs the payload over plain HTTP); a presigned URL is exactly what a web
-page could embed, so refusing it keeps the local AWS endpoint closed to browsers.
+Query-string (presigned) SigV4 only where a verifier is given ``presigned_services`` (the local AWS endpoint:
+S3, for the result endpoint's links to large results), and only for GET and HEAD: ``X-Amz-Algorithm``,
+``X-Amz-Credential``, ``X-Amz-Date``, ``X-Amz-Expires`` (1 to 604,800 s), ``X-Amz-SignedHeaders`` and
+``X-Amz-Signature`` (plus ``X-Amz-Security-Token`` for a session), the canonical query string without the
+signature and the payload ``UNSIGNED-PAYLOAD``, as S3 documents ("Authenticating Requests: Using Query
+Parameters"); past ``X-Amz-Date`` + ``X-Amz-Expires`` it is ``Request has expired``. Browsers stay refused by the
+endpoint's guard before any signature is read (the local keys are public, so a page could forge a link).
+Not accepted: SigV2 and streaming (``aws-chunked``) payload signatures.
 """
 
 from __future__ import annotations
@@ -56,6 +61,10 @@ SIGNATURE_MISMATCH = (
 )
 INVALID_TOKEN = "The security token included in the request is invalid."
 MISSING_TOKEN = "Missing Authentication Token"
+PRESIGNED_PARAMETERS = (
+    "X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "X-Amz-Date", "X-Amz-SignedHeaders", "X-Amz-Expires",
+)  # fmt: skip
+MAX_PRESIGNED_SECONDS = 604_800  # a week, S3's limit
 
 
 class SigV4Failure(StrEnum):
@@ -67,6 +76,7 @@ class SigV4Failure(StrEnum):
     SCOPE = "scope"  # wrong region, service, terminator or date in the credential scope
     EXPIRED = "expired"  # more than 15 minutes off
     MISMATCH = "mismatch"  # the signature is not the one the secret key gives
+    LINK_EXPIRED = "link-expired"  # a presigned URL past X-Amz-Date + X-Amz-Expires
 
 
 class SigV4Error(Exception):
@@ -230,14 +240,18 @@ class SigV4Verifier(Generic[C]):
         region: str | None,
         service: str | None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        presigned_services: frozenset[str] = frozenset(),
     ) -> None:
         self._credentials = credentials
         self._region = region
         self._service = service
         self._clock = clock
+        self._presigned_services = presigned_services
 
     def verify(self, request: SignableRequest) -> C:
         header = request.header("Authorization")
+        if not header and self._presigned_services and "X-Amz-Signature=" in request.raw_query:
+            return self._verify_presigned(request)
         if not header:
             raise SigV4Error(SigV4Failure.MISSING, MISSING_TOKEN)
         auth = _parse_authorization(header, request)
@@ -256,6 +270,76 @@ class SigV4Verifier(Generic[C]):
             )
         self._check_signature(request, auth, credential, timestamp)
         return credential
+
+    def _verify_presigned(self, request: SignableRequest) -> C:
+        params = dict(parse_qsl(request.raw_query, keep_blank_values=True))
+        auth = self._presigned_authorization(request, params)
+        credential = self._credentials.get(auth.access_key)
+        token = params.get("X-Amz-Security-Token")
+        if credential is None or (token is not None and token != getattr(credential, "session_token", None)):
+            raise SigV4Error(SigV4Failure.UNKNOWN_KEY, INVALID_TOKEN, error_type="UnrecognizedClientException")
+        self._check_scope(auth, params["X-Amz-Date"])
+        self._check_link_time(params)
+        self._check_presigned_signature(request, auth, credential, params["X-Amz-Date"])
+        return credential
+
+    def _presigned_authorization(self, request: SignableRequest, params: Mapping[str, str]) -> _Authorization:
+        missing = [name for name in PRESIGNED_PARAMETERS if not params.get(name)]
+        if missing or params["X-Amz-Algorithm"] != "AWS4-HMAC-SHA256":
+            raise SigV4Error(
+                SigV4Failure.INCOMPLETE,
+                "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, "
+                "X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.",
+            )
+        scope = params["X-Amz-Credential"].split("/")
+        if len(scope) != 5 or scope[3] not in self._presigned_services or request.method not in ("GET", "HEAD"):
+            raise SigV4Error(SigV4Failure.MISSING, "presigned URLs are accepted for S3 GET and HEAD only")
+        signed = params["X-Amz-SignedHeaders"].lower().split(";")
+        if "host" not in signed:
+            raise SigV4Error(SigV4Failure.INCOMPLETE, "'Host' must be a signed header of a presigned URL.")
+        access_key, date, region, service, terminator = scope
+        return _Authorization(access_key, date, region, service, terminator, signed, params["X-Amz-Signature"])
+
+    def _check_link_time(self, params: Mapping[str, str]) -> None:
+        try:
+            when = dt.datetime.strptime(params["X-Amz-Date"], SIGV4_TIMESTAMP).replace(tzinfo=dt.UTC)
+            expires = int(params["X-Amz-Expires"])
+        except ValueError:
+            raise SigV4Error(SigV4Failure.INCOMPLETE, "X-Amz-Date or X-Amz-Expires is malformed.") from None
+        if not 1 <= expires <= MAX_PRESIGNED_SECONDS:
+            raise SigV4Error(
+                SigV4Failure.INCOMPLETE, "X-Amz-Expires must be less than a week (in seconds) that is 604800"
+            )
+        now = self._clock()
+        if when > now + MAX_CLOCK_SKEW:
+            raise SigV4Error(SigV4Failure.EXPIRED, f"Signature not yet current: {params['X-Amz-Date']}")
+        if now > when + dt.timedelta(seconds=expires):
+            raise SigV4Error(SigV4Failure.LINK_EXPIRED, "Request has expired")
+
+    @staticmethod
+    def _check_presigned_signature(
+        request: SignableRequest, auth: _Authorization, credential: C, timestamp: str
+    ) -> None:
+        pairs = [(k, v) for k, v in parse_qsl(request.raw_query, keep_blank_values=True) if k != "X-Amz-Signature"]
+        query = "&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, v in sorted(pairs))
+        aws_request = AWSRequest(method=request.method, url=f"http://{request.header('Host') or ''}{request.raw_path}")
+        for name in auth.signed_headers:
+            for key, value in request.headers:
+                if key.lower() == name:
+                    aws_request.headers.add_header(name, value)
+        aws_request.context["timestamp"] = timestamp
+        signer = _ReplaySigner(
+            Credentials(credential.access_key_id, credential.secret_access_key), auth.service, auth.region,
+            auth.signed_headers, query, UNSIGNED_PAYLOAD,
+        )  # fmt: skip
+        canonical = signer.canonical_request(aws_request)
+        string_to_sign = signer.string_to_sign(aws_request, canonical)
+        if not hmac.compare_digest(signer.signature(string_to_sign, aws_request), auth.signature.lower()):
+            raise SigV4Error(
+                SigV4Failure.MISMATCH,
+                f"{SIGNATURE_MISMATCH}\n\nThe Canonical String for this request should have been\n'{canonical}'\n",
+                error_type="InvalidSignatureException",
+            )
 
     def _check_scope(self, auth: _Authorization, timestamp: str) -> None:
         problem = ""

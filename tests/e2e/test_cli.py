@@ -113,7 +113,6 @@ def test_status_list_and_result_of_a_finished_task(taskrail: Any):
     assert result == {
         "taskId": task_id,
         "type": "text.stats",
-        "resultLocation": status["resultLocation"],
         "result": result["result"],
     }
     assert result["result"]["words"] == 3

@@ -21,15 +21,18 @@ def test_every_role_is_granted_exactly_the_snapshotted_actions(template):
         assert grants == expected[role], f"{role}: review the change, then `python -m infra.iam_snapshot`"
 
 
-def test_api_role_is_granted_exactly_the_dynamodb_actions_of_its_integrations(template: dict[str, Any]):
+def test_api_role_is_granted_exactly_the_actions_of_its_integrations(template: dict[str, Any]):
     uris = [
-        r["Properties"]["Integration"]["Uri"]
+        json.dumps(r["Properties"]["Integration"]["Uri"])
         for r in template["Resources"].values()
         if r["Type"] == "AWS::ApiGateway::Method"
     ]
-    used = {"dynamodb:" + json.dumps(uri).rsplit("action/", 1)[1].split('"', 1)[0] for uri in uris}
+    used = {"dynamodb:" + uri.rsplit("action/", 1)[1].split('"', 1)[0] for uri in uris if "action/" in uri}
+    used |= {"lambda:InvokeFunction" for uri in uris if ":lambda:path/2015-03-31/functions/" in uri}
 
     assert role_actions(template)[API_ROLE]["actions"] == sorted(used)
+    invoked = [g for g in role_actions(template)[API_ROLE]["grants"] if g.startswith("lambda:")]
+    assert invoked == ["lambda:InvokeFunction on <Functions/ReadResultFunction.Arn>"]  # the function, no :* alias
 
 
 def test_no_role_has_a_managed_policy_beyond_api_gateway_logging(template):

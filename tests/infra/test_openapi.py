@@ -60,6 +60,7 @@ def test_parameters_come_from_the_method_request_parameters(document):
     assert names("/tasks", "get") == {("query", "status", False), ("query", "limit", False), ("query", "next", False)}
     assert names("/tasks/{taskId}", "get") == {("path", "taskId", True)}
     assert names("/tasks/{taskId}", "delete") == {("path", "taskId", True)}
+    assert names("/tasks/{taskId}/result", "get") == {("path", "taskId", True)}
 
 
 def test_every_timestamp_of_a_task_is_documented_as_rfc3339_with_milliseconds(document):

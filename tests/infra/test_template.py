@@ -151,12 +151,17 @@ def test_queues_and_topics_are_encrypted(template):
 def test_every_api_method_is_iam_authorised_and_validated(template):
     methods = resources_of(template, "AWS::ApiGateway::Method")
     assert {m["Properties"]["HttpMethod"] for m in methods.values()} == {"POST", "GET", "DELETE"}
-    assert len(methods) == 4
+    assert len(methods) == 5
     for logical_id, method in methods.items():
         props = method["Properties"]
         assert props["AuthorizationType"] == "AWS_IAM", logical_id
         assert "RequestValidatorId" in props, logical_id
-        assert props["Integration"]["Type"] == "AWS", f"{logical_id}: direct service integration, no Lambda"
+        assert props["Integration"]["Type"] == "AWS", f"{logical_id}: a service integration, never AWS_PROXY"
+    # one function behind the API: the result (docs/DECISIONS.md "The result endpoint"), a custom integration
+    uris = {logical_id: json.dumps(m["Properties"]["Integration"]["Uri"]) for logical_id, m in methods.items()}
+    functions = [logical_id for logical_id, uri in uris.items() if ":lambda:path/2015-03-31/functions/" in uri]
+    assert len(functions) == 1 and "ReadResultFunction" in uris[functions[0]]
+    assert all("dynamodb:action/" in uri for logical_id, uri in uris.items() if logical_id not in functions)
 
 
 def test_submission_is_a_conditional_put_item_with_a_schema(template):
@@ -327,7 +332,7 @@ def test_functions_get_only_the_actions_they_use(template):
             if role["Ref"] in role_of:
                 for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
                     actions_by_role.setdefault(role_of[role["Ref"]], set()).update(as_list(statement["Action"]))
-    names = ("Validate", "Process", "TaskChanges", "Reconcile")
+    names = ("Validate", "Process", "TaskChanges", "Reconcile", "ReadResult")
     by_name = {next(n for n in names if n in k): v for k, v in actions_by_role.items()}
     tracing_and_logs = {
         "xray:PutTraceSegments",
@@ -355,6 +360,7 @@ def test_functions_get_only_the_actions_they_use(template):
         "events:PutEvents",
         "sqs:SendMessage",
     }
+    assert by_name["ReadResult"] - tracing_and_logs == {"dynamodb:GetItem", "s3:GetObject"}
     assert by_name["Reconcile"] - tracing_and_logs == {
         "dynamodb:Query",
         "dynamodb:GetItem",

@@ -36,14 +36,19 @@ REQUEST_TEMPLATES = [
     "cancel_task.request.vtl",
     "get_task.request.vtl",
     "list_tasks.request.vtl",
+    "read_result.request.vtl",
     "submit_task.request.vtl",
 ]
+# Requests to a function (a Lambda custom integration) rather than to DynamoDB: they name no table.
+FUNCTION_REQUESTS = ["read_result.request.vtl"]
 RESPONSE_TEMPLATES = [
     "cancel_task.error.vtl",
     "cancel_task.response.vtl",
     "dynamodb.error.vtl",
     "get_task.response.vtl",
     "list_tasks.response.vtl",
+    "read_result.error.vtl",
+    "read_result.response.vtl",
     "service_error.vtl",
     "submit_task.error.vtl",
     "submit_task.response.vtl",
@@ -336,7 +341,7 @@ def test_submit_task_request_stores_params_made_of_the_whole_corpus():
     assert json.loads(put_small["Item"]["params"]["S"]) == small
 
 
-@pytest.mark.parametrize("template", REQUEST_TEMPLATES)
+@pytest.mark.parametrize("template", [t for t in REQUEST_TEMPLATES if t not in FUNCTION_REQUESTS])
 def test_every_request_names_the_deployed_table(template: str):
     request = submission("text.stats", {"text": "x"}).model_copy(update={"path_params": {"taskId": "t-1"}})
 
@@ -970,6 +975,16 @@ FIELDS: dict[str, Field] = {
         lambda v: _answer("submit_task.error.vtl", {"__type": CCF, "Item": dynamodb_item(taskId=v, status=v)}),
         lambda v: ({"taskId": v, "status": v, "duplicate": True}, 202),
     ),
+    "result-task-id": Field(
+        "read_result.request.vtl",
+        lambda v: render_request_json("read_result.request.vtl", a_request(path_params={"taskId": v}))["taskId"],
+        lambda v: v,
+    ),
+    "result-owner": Field(
+        "read_result.request.vtl",
+        lambda v: render_request_json("read_result.request.vtl", a_request(identity={"user": v}))["owner"],
+        lambda v: v,
+    ),
     **{
         f"error-message-{template.split('.')[0]}": Field(
             template,
@@ -1085,3 +1100,48 @@ def test_every_timestamp_of_a_task_has_the_documented_format():
         "finishedAt": "2026-12-01T15:34:24.000Z",
         "cancelledAt": "2025-12-01T15:34:25.432Z",
     }
+
+
+# --------------------------------------------------------------------------------------------------
+# GET /tasks/{taskId}/result (a Lambda custom integration: docs/DECISIONS.md "The result endpoint")
+# --------------------------------------------------------------------------------------------------
+
+
+def test_the_result_request_hands_the_function_the_task_id_and_the_owner_by_the_owner_rule():
+    role_session = a_request(
+        path_params={"taskId": "t-1"},
+        identity={
+            "user": "AROAEXAMPLEROLE:botocore-session-1",
+            "userArn": "arn:aws:sts::123456789012:assumed-role/ci/botocore-session-1",
+        },
+    )
+
+    assert render_request_json("read_result.request.vtl", a_request(path_params={"taskId": "t-1"})) == {
+        "taskId": "t-1",
+        "owner": USER,
+    }
+    assert render_request_json("read_result.request.vtl", role_session)["owner"] == "AROAEXAMPLEROLE"
+
+
+@pytest.mark.parametrize(
+    ("answer", "status"),
+    [
+        ({"statusCode": 200, "body": {"taskId": "t-1", "type": "text.stats", "result": {"a": [1, '"x"']}}}, None),
+        ({"statusCode": 404, "body": {"message": "task not found"}}, 404),
+        ({"statusCode": 409, "body": {"message": "task t-1 is RUNNING: no result yet"}}, 409),
+    ],
+    ids=["200", "404", "409"],
+)
+def test_the_result_response_is_the_functions_body_with_its_status(answer: dict[str, Any], status: int | None):
+    body, rendered = render_response_json("read_result.response.vtl", a_request(), answer)
+
+    assert body == answer["body"]
+    assert rendered.status_override == status
+
+
+def test_a_function_error_is_a_retryable_answer_without_its_details():
+    error = {"errorMessage": "boom: secret detail", "errorType": "KeyError", "stackTrace": ["..."]}
+
+    body, _ = render_response_json("read_result.error.vtl", a_request(), error)
+
+    assert body == {"message": "the result could not be read; retry after a short backoff"}

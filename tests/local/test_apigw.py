@@ -164,20 +164,37 @@ def message(response: requests.Response) -> str:
 
 
 def test_routes_and_stage_come_from_the_synthesized_template(api: Api) -> None:
-    # Given the synthesized template / When the gateway reads it / Then its four routes are served under /v1
+    # Given the synthesized template / When the gateway reads it / Then its five routes are served under /v1
     assert api.gateway.routes() == [
         ("DELETE", "/tasks/{taskId}"),
         ("GET", "/tasks"),
         ("GET", "/tasks/{taskId}"),
+        ("GET", "/tasks/{taskId}/result"),
         ("POST", "/tasks"),
     ]
     assert api.url.endswith("/v1")
     actions = {(m.http_method, m.resource_path): m.integration.action for m in api.gateway.api.methods}
-    assert actions[("POST", "/tasks")] == "PutItem"
+    assert actions[("POST", "/tasks")] == "UpdateItem"
     assert actions[("GET", "/tasks")] == "Query"
     post = next(m for m in api.gateway.api.methods if m.http_method == "POST")
     assert api.table in post.integration.request_templates["application/json"]  # the token is resolved
     assert post.validate_body and post.models["application/json"]["required"] == ["type", "params"]
+
+
+def test_the_result_route_is_a_lambda_custom_integration_selected_by_the_functions_error(api: Api) -> None:
+    # AWS: a Lambda custom integration's SelectionPattern is matched against the function error's errorMessage,
+    # and a function that returned normally gets the default response ("Handle Lambda errors in API Gateway",
+    # https://docs.aws.amazon.com/apigateway/latest/developerguide/handle-errors-in-lambda-integration.html)
+    method, params = api.gateway.api.match("GET", "/tasks/t-1/result")
+    integration = method.integration
+    gateway = api.gateway
+
+    assert params == {"taskId": "t-1"}
+    assert (integration.service, integration.action) == ("lambda", "Invoke")
+    assert integration.path.startswith("/2015-03-31/functions/") and integration.path.endswith("/invocations")
+    assert gateway._select(integration, 200, None).status_code == "200"
+    assert gateway._select(integration, 200, "KeyError: 'taskId'").status_code == "503"
+    assert gateway._select(integration, 200, "").status_code == "200"  # ".+" needs a message, as on AWS
 
 
 def test_nothing_listens_on_a_non_loopback_address(api: Api) -> None:

@@ -301,15 +301,41 @@ def test_a_body_changed_after_signing_is_refused(endpoint: str, data: dict[str, 
     assert_data_unchanged(endpoint, data)
 
 
-def test_a_presigned_url_is_not_accepted(endpoint: str) -> None:
-    # Documented in taskrail/local/sigv4.py: no taskrail code presigns, and a page could embed such a URL.
-    s3 = client("s3", endpoint)
+def presigned(endpoint: str, method: str = "get_object", key: str = "k", expires: int = 60) -> str:
+    s3 = boto3.client(
+        "s3", endpoint_url=endpoint, region_name=REGION, config=Config(signature_version="s3v4"), **LOCAL_CREDENTIALS
+    )
     s3.create_bucket(Bucket="presigned")
-    s3.put_object(Bucket="presigned", Key="k", Body=b"secret")
-    url = s3.generate_presigned_url("get_object", Params={"Bucket": "presigned", "Key": "k"}, ExpiresIn=60)
+    s3.put_object(Bucket="presigned", Key="k", Body=b"the document")
+    url = s3.generate_presigned_url(method, Params={"Bucket": "presigned", "Key": key}, ExpiresIn=expires)
     parts = urlsplit(url)
-    response = raw(endpoint, "GET", f"{parts.path}?{parts.query}")
-    assert response.status == 403 and "<Code>AccessDenied</Code>" in response.text
+    return f"{parts.path}?{parts.query}"
+
+
+def test_a_presigned_s3_get_downloads_the_object_without_credentials(endpoint: str) -> None:
+    # AWS: "Authenticating Requests: Using Query Parameters (AWS Signature Version 4)",
+    # https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html (the result endpoint's links)
+    response = raw(endpoint, "GET", presigned(endpoint))
+    assert (response.status, response.text) == (200, "the document")
+
+
+def test_a_presigned_url_changed_after_signing_is_refused(endpoint: str) -> None:
+    target = presigned(endpoint)
+    for tampered in (
+        target.replace("/presigned/k?", "/presigned/other?"),
+        target.replace("X-Amz-Expires=60", "X-Amz-Expires=600"),
+    ):
+        response = raw(endpoint, "GET", tampered)
+        assert response.status == 403 and "<Code>SignatureDoesNotMatch</Code>" in response.text
+
+
+def test_a_presigned_url_is_refused_for_anything_but_get_and_head_and_from_a_browser(endpoint: str) -> None:
+    put = raw(endpoint, "PUT", presigned(endpoint, "put_object"), b"overwritten")
+    from_a_page = raw(endpoint, "GET", presigned(endpoint), headers={"Sec-Fetch-Site": "cross-site"})
+
+    assert put.status == 403 and "<Code>AccessDenied</Code>" in put.text
+    assert from_a_page.status == 403  # the local keys are public: a page could forge a link
+    assert raw(endpoint, "GET", presigned(endpoint)).text == "the document"
 
 
 def test_an_accepted_answer_carries_no_cors_grant(endpoint: str) -> None:

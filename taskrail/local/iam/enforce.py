@@ -39,6 +39,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
 from taskrail.local.guard import AwsError
@@ -194,7 +195,7 @@ class Enforcer:
             return access_denied(environ, self._refused[access_key])
         if not isinstance(credential, RoleCredential):
             return None
-        scope = _scope(request.header("Authorization"))
+        scope = _scope(request.header("Authorization")) if request.header("Authorization") else _link_scope(request)
         http = HttpRequest(
             method=request.method,
             host=request.header("Host") or "",
@@ -229,10 +230,18 @@ def _scope(header: str | None) -> tuple[str, str]:
     return "", ""
 
 
+def _link_scope(request: Any) -> tuple[str, str]:
+    """The scope of a presigned (query-string) request: the region and service of its X-Amz-Credential."""
+    credential = dict(parse_qsl(request.raw_query, keep_blank_values=True)).get("X-Amz-Credential", "")
+    scope = credential.split("/")
+    return (scope[2], scope[3]) if len(scope) == 5 else ("", "")
+
+
 def access_denied(environ: Mapping[str, Any], message: str) -> AwsError:
     """AWS's access-denied answer in the protocol (and with the code) of the service the request was for."""
     target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
-    service = _scope(environ.get("HTTP_AUTHORIZATION"))[1]
+    presigned = "X-Amz-Signature=" in str(environ.get("QUERY_STRING", ""))  # only S3 takes presigned requests
+    service = _scope(environ.get("HTTP_AUTHORIZATION"))[1] or ("s3" if presigned else "")
     request_id = str(uuid.uuid4())
     extra: list[tuple[str, str]] = []
     if target.startswith("AmazonSQS."):
