@@ -1117,6 +1117,11 @@ def local_up(
     console.print(f"API            {info.api_url}")
     console.print(f"AWS endpoint   {info.aws_endpoint_url}")
     console.print(f"console        {info.console_url or '-'}")
+    if state_dir is not None:
+        kept = f"restored {stack.restored}" if stack.restored is not None else "nothing to restore yet"
+        console.print(f"state dir      {state_dir} ({kept}; saved at the stop)", soft_wrap=True)
+    if reload:
+        console.print("code reload    lambdas/ edits restart the workers; template changes are refused (--no-reload)")
     console.print("users: alice, bob (see taskrail/local/users.py). Ctrl-C to stop.")
     stopping = False
 

@@ -124,6 +124,7 @@ class LocalStack:
         self.iam: LocalIam | None = None
         self._provision: Callable[[], tuple[LocalResources, Any]] | None = None
         self._endpoint = ""
+        self._state_files: list[Path] = []
         #: What the start restored from StackOptions.state_dir (None: nothing, or no state_dir)
         self.restored: persistence.Summary | None = None
 
@@ -358,10 +359,18 @@ class LocalStack:
         # The file names the local credentials' endpoints and is the key to the control socket's folder:
         # readable by this OS user only.
         write_private(path, self.info.to_json())
-        self._exit.callback(lambda: path.unlink(missing_ok=True))
+        self._state_files.append(path)
 
     def stop(self) -> None:
-        self._exit.close()
+        """Stop everything; the state file goes last, so `taskrail local down` (which waits for it to go) returns
+        once the stack has stopped and its --state-dir snapshot is written, and a new `local up` cannot start
+        meanwhile."""
+        try:
+            self._exit.close()
+        finally:
+            for path in self._state_files:
+                path.unlink(missing_ok=True)
+            self._state_files.clear()
 
     def __enter__(self) -> LocalStack:
         self.start()
