@@ -26,6 +26,12 @@ from typing import Any
 
 REQUEST_LINE = re.compile(r"^(START|END|REPORT) RequestId: ([0-9a-fA-F-]{8,})")
 PLATFORM_LINE = re.compile(r"^\S+ ([0-9a-fA-F-]{36}) ")  # the pool's own lines: "<iso time> <request id> <message>"
+# A Powertools line's request id and time, read without parsing every JSON line of a busy log.
+REQUEST_FIELD = re.compile(r'"function_request_id":\s*"([^"]+)"')
+TIMESTAMP_FIELD = re.compile(r'^\{.*?"timestamp":\s*"([^"]+)"')
+# A log file is read from shortly before the task's first mention (its first invocation's START precedes it by a
+# few lines; earlier invocations are other tasks'), or, when it has none yet, only its last part (for --follow).
+LEAD_BYTES = 64 * 1024
 # Logs Insights results come back after the query ran; a follow re-queries from the last line's time.
 INSIGHTS_QUERY = (
     "fields @timestamp, @log, @message, function_request_id"
@@ -95,7 +101,7 @@ class LocalTaskLogs:
     def read(self) -> list[LogLine]:
         found: list[LogLine] = []
         for path in self.files():
-            state = self._files.setdefault(path, _FileState())
+            state = self._files.get(path) or self._first_read(path)
             with path.open("rb") as file:
                 file.seek(state.offset)
                 data = file.read()
@@ -107,34 +113,41 @@ class LocalTaskLogs:
                 found.extend(LogLine(function, rid, text, stamp) for rid, text, stamp in self._line(state, raw))
         return found
 
+    def _first_read(self, path: Path) -> _FileState:
+        data = path.read_bytes()
+        mention = data.find(self.task_id.encode())
+        start = max(0, (mention if mention >= 0 else len(data)) - LEAD_BYTES)
+        state = self._files[path] = _FileState(offset=data.find(b"\n", start - 1) + 1 if start else 0)
+        return state
+
     def _line(self, state: _FileState, line: str) -> Iterator[tuple[str, str, str]]:
-        document = _json_of(line)
-        mentions = self.task_id in line or (document is not None and document.get("correlation_id") == self.task_id)
-        request_id = self._request_of(state, line, document)
+        mentions = self.task_id in line  # its correlation_id, or the id in a message
+        request_id = self._request_of(state, line)
         if request_id is None:
             if mentions:
-                yield "", line, _stamp(document)
+                yield "", line, _stamp(line)
             return
         invocation = state.open.setdefault(request_id, _Invocation(request_id))
         invocation.lines.append(line)
         if mentions and not invocation.ours:
             invocation.ours = True
             for earlier in invocation.lines[:-1]:
-                yield request_id, earlier, _stamp(_json_of(earlier))
+                yield request_id, earlier, _stamp(earlier)
         if invocation.ours:
-            yield request_id, line, _stamp(document)
+            yield request_id, line, _stamp(line)
         if line.startswith("REPORT RequestId:"):
             state.open.pop(request_id, None)
         else:
             invocation.lines = invocation.lines if not invocation.ours else []
 
     @staticmethod
-    def _request_of(state: _FileState, line: str, document: dict[str, Any] | None) -> str | None:
+    def _request_of(state: _FileState, line: str) -> str | None:
         marker = REQUEST_LINE.match(line)
         if marker:
             return marker.group(2)
-        if document is not None and document.get("function_request_id"):
-            return str(document["function_request_id"])
+        field = REQUEST_FIELD.search(line) if line.startswith("{") else None
+        if field:
+            return field.group(1)
         platform = PLATFORM_LINE.match(line)
         if platform and platform.group(1) in state.open:
             return platform.group(1)
@@ -143,8 +156,9 @@ class LocalTaskLogs:
         return next(iter(state.open)) if len(state.open) == 1 else None
 
 
-def _stamp(document: dict[str, Any] | None) -> str:
-    return str(document.get("timestamp", "")) if document else ""
+def _stamp(line: str) -> str:
+    found = TIMESTAMP_FIELD.match(line)
+    return found.group(1) if found else ""
 
 
 # -- AWS: CloudWatch Logs Insights ------------------------------------------------------------------------------

@@ -285,3 +285,21 @@ def test_a_traceback_is_shown_below_its_error_piped_and_counted_in_a_terminal():
         "[ERROR] PermanentTaskError: poison (a traceback of 2 lines: `--json`, or piped, prints it)"
     )
     assert readable(LogLine("P", "r", powertools("try failed", "r", TASK))) == "INFO try failed"
+
+
+def test_a_long_log_is_read_from_shortly_before_the_tasks_first_line(tmp_path: Path):
+    other = "bbbbbbbb-0000-4000-8000-000000000009"
+    noise = [f"START RequestId: {other} Version: $LATEST", powertools("try started", other, OTHER)]
+    noise += [f"END RequestId: {other}", f"REPORT RequestId: {other}\tDuration: 1 ms"]
+    mine = "aaaaaaaa-0000-4000-8000-000000000008"
+    task_lines = [f"START RequestId: {mine} Version: $LATEST", powertools("try started", mine, TASK)]
+    task_lines += [f"END RequestId: {mine}", f"REPORT RequestId: {mine}\tDuration: 2 ms"]
+    log = tmp_path / "taskrail-ProcessTaskFunction.log"
+    log.write_text("\n".join(noise * 2000 + task_lines) + "\n")  # about 700 KB of another task's invocations
+    reader = LocalTaskLogs(tmp_path, TASK)
+
+    assert [line.text for line in reader.read()] == task_lines
+    with log.open("a") as file:  # a later try: its START comes before the line that names the task
+        later = "cccccccc-0000-4000-8000-00000000000c"
+        file.write("\n".join([line.replace(mine, later) for line in task_lines]) + "\n")
+    assert len(reader.read()) == 4
