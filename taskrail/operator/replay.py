@@ -66,7 +66,9 @@ def _superseded(message: dict[str, Any], item: dict[str, Any]) -> str:
         return f"its execution {arn.rsplit(':', 1)[-1]} no longer holds the task"
     if "attempt" in message and "attempt" in item and int(message["attempt"]) != int(item["attempt"]):
         return f"it is of attempt {message['attempt']}, the task is at attempt {item['attempt']}"
-    if int(message.get("redriveCount") or 0) < int(item.get("redriveCount") or 0):
+    # Only a message that says its redrive count can be older than a redrive (today's messages do not say it: a
+    # redriven task's new failure sends a message of the same execution and attempt, which must stay replayable)
+    if "redriveCount" in message and int(message["redriveCount"]) < int(item.get("redriveCount") or 0):
         return f"the task was redriven since (redrive {item['redriveCount']})"
     return ""
 

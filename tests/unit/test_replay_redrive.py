@@ -372,8 +372,11 @@ def test_replaying_twice_redrives_once(platform):
 
 
 def test_a_message_of_an_older_execution_or_redrive_is_superseded(platform):
-    # Given a task that failed again after a redrive (redrive 1): the first failure's message is still there
+    # Given a task that failed again after a redrive (redrive 1), with messages that say their redrive count (today's
+    # do not): the first failure's message is still there, and one of an older execution
     arn = platform.failed_task()
+    platform.queue.messages.clear()
+    platform.queue.add({"taskId": "t-1", "executionArn": arn, "attempt": 1, "input": ["t-1"], "redriveCount": 0})
     platform.items["t-1"]["redriveCount"] = 1
     platform.queue.add({"taskId": "t-1", "executionArn": arn_of("t-0"), "attempt": 1, "input": ["t-1"]})
     platform.queue.add({"taskId": "t-1", "executionArn": arn, "attempt": 1, "input": ["t-1"], "redriveCount": 1})
@@ -401,3 +404,19 @@ def test_taskrail_replay_reports_the_start_when_an_older_message_of_the_task_is_
 
     assert (outcome.action, outcome.execution_name) == ("started", "t-1-r1")
     assert platform.runs == [(arn_of("t-1-r1"), "claim")] and platform.queue.messages == {}
+
+
+def test_a_task_that_failed_again_after_a_redrive_is_replayed_from_its_new_message(platform):
+    # Given a task redriven once that failed again: the recorder set redriveCount 1, the outbox sent a message of
+    # today's shape (no redriveCount), the first failure's message was retired by the redrive
+    arn = platform.failed_task()
+    platform.items["t-1"]["redriveCount"] = 1
+    platform.executions[arn]["redriveCount"] = 1
+
+    # When the DLQ is replayed
+    outcomes = replay_queue(platform)
+    platform.advance()
+
+    # Then that message is the task's latest failure: replayed once as a new execution
+    assert [o.action for o in outcomes] == ["started"]
+    assert platform.runs == [(arn_of("t-1-r1"), "claim")]
