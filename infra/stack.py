@@ -82,6 +82,7 @@ class TaskrailStack(Stack):
             functions=functions,
             tasks_table=storage.tasks_table,
             status_index=storage.status_index,
+            outcome_pending_index=storage.outcome_pending_index,
             lifecycle=workflow.state_machine,
         )
         Observability(

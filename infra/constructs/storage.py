@@ -12,6 +12,7 @@ from task_common import contract
 # mapping templates and the reconciler's environment.
 USER_INDEX = contract.USER_INDEX
 STATUS_INDEX = contract.STATUS_INDEX
+OUTCOME_PENDING_INDEX = contract.OUTCOME_PENDING_INDEX
 # What the reconciler reads from the status index besides its keys (taskId, status, createdAt): the required
 # fields of task_common.models.TaskRecord and the two it acts on. Not ALL: the index has one partition key value per
 # status, so every byte projected is written into one hot partition, and a GSI that cannot take its writes throttles
@@ -54,6 +55,7 @@ class Storage(Construct):
         # another type than the index declares.
         created_at = dynamodb.Attribute(name="createdAt", type=dynamodb.AttributeType.NUMBER)
         self.user_index, self.status_index = USER_INDEX, STATUS_INDEX
+        self.outcome_pending_index = OUTCOME_PENDING_INDEX
         # The list response renders every field, params included: ALL until it no longer does.
         self.tasks_table.add_global_secondary_index(
             index_name=self.user_index,
@@ -67,6 +69,15 @@ class Storage(Construct):
             sort_key=created_at,
             projection_type=dynamodb.ProjectionType.INCLUDE,
             non_key_attributes=list(STATUS_INDEX_ATTRIBUTES),
+        )
+        # Sparse: an item is in it only while its outcome is undelivered (outcomePending set by the terminal write,
+        # removed by the outbox's mark, normally within a second), so it holds a handful of items, two index writes
+        # per finished task, keys only. The reconciler re-triggers those older than its threshold.
+        self.tasks_table.add_global_secondary_index(
+            index_name=self.outcome_pending_index,
+            partition_key=dynamodb.Attribute(name="outcomePending", type=dynamodb.AttributeType.STRING),
+            sort_key=created_at,
+            projection_type=dynamodb.ProjectionType.KEYS_ONLY,
         )
 
         # Powertools idempotency records for the process function; items expire by TTL.

@@ -4,14 +4,17 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from reconcile_tasks.logic import reconcile_tasks
-from task_common.aws import DynamoDBTaskStore, StepFunctionsExecutions
-from task_common.config import ReconcilerConfig
+from reconcile_tasks.outbox import DynamoDBPendingOutcomes, ReconcilerOutboxConfig
+from task_common.aws import DynamoDBTaskStore, StepFunctionsExecutions, client
 from task_common.models import ReconcileRequest
 from task_common.observability import logger, metrics, tracer
 
-CONFIG = ReconcilerConfig.from_environ()
+CONFIG = ReconcilerOutboxConfig.from_environ()
 TASKS = DynamoDBTaskStore(CONFIG.tasks_table_name, status_index=CONFIG.tasks_status_index_name)
 EXECUTIONS = StepFunctionsExecutions()
+PENDING_OUTCOMES = DynamoDBPendingOutcomes(
+    CONFIG.tasks_table_name, CONFIG.tasks_outcome_pending_index_name, client("dynamodb")
+)
 
 
 @logger.inject_lambda_context
@@ -26,5 +29,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         now_ms=int(time.time() * 1000),
         stuck_queued_after_seconds=CONFIG.stuck_queued_after_seconds,
         max_tasks_per_run=CONFIG.max_tasks_per_run,
+        pending_outcomes=PENDING_OUTCOMES,
     )
     return result.model_dump(mode="json")

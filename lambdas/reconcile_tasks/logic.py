@@ -4,10 +4,14 @@
   record, or an execution ended before its claim. It is started under a deterministic name,
   ``{taskId}-q{attempt}``, so two runs never start it twice; if that execution already exists and ended
   without claiming the task, the task is FAILED to the dead-letter queue instead (replay takes it from there).
-- A task RUNNING whose execution is no longer running (timed out, aborted, failed outside the workflow's
-  Catch) would stay RUNNING for ever: it is marked FAILED. That write, like the workflow's, opens the task's
+- A task RUNNING whose execution is no longer running would stay RUNNING for ever if the execution's status-change
+  event was lost (the failure recorder, ``workflows/failure_recorder.py``, normally fails it within seconds): it is
+  marked FAILED, with the recorder's condition (RUNNING, same execution), so the two never both write. That
+  write, like the recorder's, opens the task's
   outbox entry (``outcomePending``): the task-changes function sends the DLQ message and the outcome event, once,
   whoever failed the task (``task_changes/outbox.py``), so ``taskrail replay`` works on it.
+- An outcome still pending after the threshold (the task-changes pipe gave up on its record) is re-triggered from
+  the sparse ``outcomePending`` index (``reconcile_tasks/outbox.py``).
 
 Every write is conditional on the task being as it was read, so a run repeated, or two runs at once, change
 each task at most once. The claim in the lifecycle stays the exactly-once gate for starts.
@@ -22,7 +26,13 @@ from enum import StrEnum
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from task_common.contract import UNSUCCESSFUL_EXECUTION_STATUSES, reconciler_execution_name
+from reconcile_tasks.outbox import PendingOutcomes, retrigger_pending
+from task_common.contract import (
+    EXECUTION_ENDED_CAUSE,
+    EXECUTION_ENDED_ERROR,
+    UNSUCCESSFUL_EXECUTION_STATUSES,
+    reconciler_execution_name,
+)
 from task_common.errors import ReconciliationIncomplete
 from task_common.models import ReconcileRequest, ReconcileResult, TaskRecord, TaskStatus
 from task_common.observability import logger, metrics, tracer
@@ -33,7 +43,8 @@ from task_common.ports import (
     execution_arn_of,
 )
 
-EXECUTION_ENDED = "ExecutionEnded"
+# What the failure recorder records for an event without an error: a repair by the reconciler reads the same.
+EXECUTION_ENDED = EXECUTION_ENDED_ERROR
 ENDED_STATUSES = UNSUCCESSFUL_EXECUTION_STATUSES
 # PENDING_REDRIVE: an operator redrove the execution and it is about to run again.
 LIVE_STATUSES = frozenset({"RUNNING", "PENDING_REDRIVE"})
@@ -106,8 +117,9 @@ class TaskReconciler:
                 extra={"taskId": task.task_id, "executionArn": task.execution_arn},
             )
             return Outcome.SUCCEEDED_BUT_RUNNING
-        ended = f"ended {status}" if status else "no longer exists"
-        return self._fail(task, execution_arn=task.execution_arn, cause=f"the execution {ended} while the task ran")
+        if status:
+            return self._fail(task, execution_arn=task.execution_arn, cause=EXECUTION_ENDED_CAUSE.format(status))
+        return self._fail(task, execution_arn=task.execution_arn, cause="the execution no longer exists")
 
     def _unchanged(self, task: TaskRecord) -> TaskRecord | None:
         """The task as the table holds it now, if it is still as the index showed it; the index lags the
@@ -144,6 +156,7 @@ def reconcile_tasks(
     now_ms: int,
     stuck_queued_after_seconds: int,
     max_tasks_per_run: int,
+    pending_outcomes: PendingOutcomes | None = None,
 ) -> ReconcileResult:
     """One task's failure does not stop the others; the run then raises ReconciliationIncomplete, and the
     workflow retries it whole (every step is idempotent)."""
@@ -154,6 +167,14 @@ def reconcile_tasks(
     running = tasks.tasks_with_status(TaskStatus.RUNNING, created_before=created_before, limit=max_tasks_per_run + 1)
     outcomes: Counter[Outcome] = Counter()
     failed: list[str] = []
+    # Before this run's own FAILED writes, whose outcomes the pipe is about to deliver.
+    retriggered = 0
+    if pending_outcomes is not None:
+        try:
+            retriggered = retrigger_pending(pending_outcomes, created_before=created_before, limit=max_tasks_per_run)
+        except Exception:
+            logger.exception("could not re-trigger the undelivered outcomes")
+            failed.append("(outcomes)")
     work: list[tuple[TaskRecord, Callable[[TaskRecord], Outcome]]] = [
         *((task, reconciler.start_stuck) for task in queued[:max_tasks_per_run]),
         *((task, reconciler.settle_running) for task in running[:max_tasks_per_run]),
@@ -164,12 +185,14 @@ def reconcile_tasks(
         except Exception:
             logger.exception("could not reconcile a task", extra={"taskId": task.task_id, "status": task.status})
             failed.append(task.task_id)
+    metrics.add_metric(name="OutcomesRetriggered", unit=MetricUnit.Count, value=retriggered)
     for outcome, metric_name in METRIC_NAMES.items():
         metrics.add_metric(name=metric_name, unit=MetricUnit.Count, value=outcomes[outcome])
     result = ReconcileResult(
         queued=min(len(queued), max_tasks_per_run),
         running=min(len(running), max_tasks_per_run),
         truncated=len(queued) > max_tasks_per_run or len(running) > max_tasks_per_run,
+        outcomes_retriggered=retriggered,
         **{outcome.value: count for outcome, count in outcomes.items()},
     )
     logger.info("reconciled", extra={"result": result.model_dump(mode="json")})

@@ -44,6 +44,10 @@ USER_INDEX = "userId-createdAt"
 STATUS_INDEX = "status-createdAt"
 # The environment variable that hands the reconciler function the status index's name from the template.
 STATUS_INDEX_ENV = "TASKS_STATUS_INDEX_NAME"
+# Sparse, by pending outcome (outcomePending: set by every terminal write, removed by the outbox's mark), oldest
+# first: the reconciler re-triggers an outcome still pending after the task-changes pipe gave up on its record.
+OUTCOME_PENDING_INDEX = "outcomePending-createdAt"
+OUTCOME_PENDING_INDEX_ENV = "TASKS_OUTCOME_PENDING_INDEX_NAME"
 
 # -- timestamps in the API's answers ------------------------------------------------------------------------
 

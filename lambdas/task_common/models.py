@@ -168,4 +168,6 @@ class ReconcileResult(CamelModel):
     changed_meanwhile: int = 0
     succeeded_but_running: int = 0
     without_execution: int = 0
+    # Outcomes still undelivered after the threshold, re-triggered through the task-changes pipe (the outbox).
+    outcomes_retriggered: int = 0
     truncated: bool = False

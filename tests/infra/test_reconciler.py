@@ -116,8 +116,12 @@ def test_the_reconciler_function_gets_least_privilege_on_the_table_the_lifecycle
 
     granted = actions_of_role(template, role)
 
-    status_index = {"Fn::Join": ["", [{"Fn::GetAtt": [table, "Arn"]}, "/index/status-createdAt"]]}
-    assert granted["dynamodb:Query"] == [status_index]
+    indexes = [
+        {"Fn::Join": ["", [{"Fn::GetAtt": [table, "Arn"]}, f"/index/{name}"]]}
+        for name in ("status-createdAt", "outcomePending-createdAt")
+    ]
+    assert granted["dynamodb:Query"] == indexes
+    assert function["Environment"]["Variables"]["TASKS_OUTCOME_PENDING_INDEX_NAME"] == "outcomePending-createdAt"
     assert granted["dynamodb:GetItem"] == granted["dynamodb:UpdateItem"] == [{"Fn::GetAtt": [table, "Arn"]}]
     assert granted["states:StartExecution"] == [{"Ref": lifecycle}]
     (executions,) = granted["states:DescribeExecution"]

@@ -6,7 +6,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from infra.constructs.storage import STATUS_INDEX, STATUS_INDEX_ATTRIBUTES
+from infra.constructs.storage import OUTCOME_PENDING_INDEX, STATUS_INDEX, STATUS_INDEX_ATTRIBUTES
 from task_common.aws import DynamoDBTaskStore
 from task_common.models import TaskRecord, TaskStatus
 from tests.infra.test_template import resources_of
@@ -173,3 +173,16 @@ def test_access_logs_are_delivered_under_a_bucket_policy_with_acls_disabled(temp
         "ArnLike": {"aws:SourceArn": {"Fn::GetAtt": [source_id, "Arn"]}},
         "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
     }
+
+
+def test_the_outcome_pending_index_is_sparse_and_keys_only(template):
+    # Only items with outcomePending (undelivered outcomes) are in it: the terminal writes set it, the outbox's mark
+    # removes it, so it stays small; keys only, since the reconciler's touch is a conditional write on the table.
+    (index,) = [i for i in tasks_table(template)["GlobalSecondaryIndexes"] if i["IndexName"] == OUTCOME_PENDING_INDEX]
+    assert index["KeySchema"] == [
+        {"AttributeName": "outcomePending", "KeyType": "HASH"},
+        {"AttributeName": "createdAt", "KeyType": "RANGE"},
+    ]
+    assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+    types = {a["AttributeName"]: a["AttributeType"] for a in tasks_table(template)["AttributeDefinitions"]}
+    assert (types["outcomePending"], types["createdAt"]) == ("S", "N")

@@ -233,16 +233,11 @@ def test_permanent_failure_is_recorded_and_sent_to_the_dlq_with_full_context(lif
 
     execution, invoked = run_test_case(lifecycle, "ProcessFailsToDlq")
 
-    # Then the execution fails through RecordFailure and the DLQ, without a retry
+    # Then the execution fails at ProcessTask with the task's error, without a retry (Redrive resumes there), and
+    # the failure recorder sends it to the DLQ
     assert execution["status"] == "FAILED"
-    assert execution["error"] == "TaskFailed"
-    assert lifecycle.states_entered(execution["executionArn"]) == [
-        "ClaimTask",
-        "ValidateParameters",
-        "ProcessTask",
-        "RecordFailure",
-        "TaskFailed",
-    ]
+    assert execution["error"] == throw["Error"]
+    assert lifecycle.states_entered(execution["executionArn"]) == ["ClaimTask", "ValidateParameters", "ProcessTask"]
     assert lifecycle.sleeps.retries() == []
     assert invoked == []
     # And the dead-letter message carries everything `taskrail replay` needs, exactly

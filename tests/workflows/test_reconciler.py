@@ -11,6 +11,7 @@ from typing import Any
 from taskrail.local.scheduler import LocalScheduler
 from taskrail.local.services.lambda_ import InvokeOutcome
 from tests.workflows.conftest import Lifecycle, describe_failure
+from tests.workflows.outbox import give_up
 
 TEN_MINUTES_MS = 10 * 60 * 1000
 
@@ -195,3 +196,70 @@ def test_a_run_that_keeps_failing_is_retried_then_fails_the_execution(lifecycle:
     assert len(lifecycle.sleeps.retries()) == 2
     # And the task was not touched: the next run tries again
     assert lifecycle.task("t-stranded")["status"] == "RUNNING"
+
+
+def test_an_outcome_the_pipe_gave_up_on_is_retriggered_and_delivered_once(lifecycle: Lifecycle):
+    # Given a task that SUCCEEDED ten minutes after it was created, whose outcome record the pipe gave up on
+    store_task_created_ago(
+        lifecycle,
+        "t-undelivered",
+        age_ms=TEN_MINUTES_MS,
+        status="SUCCEEDED",
+        attempt=1,
+        executionArn="arn:aws:states:us-east-1:123456789012:execution:taskrail-TaskLifecycleStateMachine:t-u",
+        resultLocation="s3://bucket/tasks/t-undelivered/result.json",
+        outcomePending="SUCCEEDED",
+    )
+    assert give_up(lifecycle) >= 1
+
+    # When the reconciler runs (it finds the task in the sparse outcomePending index)
+    counts = run_reconciler(lifecycle)
+
+    # Then its touch reaches the task-changes function, which announces the outcome once and marks it delivered
+    print("reconciler counts:", counts)
+    assert counts["outcomesRetriggered"] == 1
+    events = [n for n in lifecycle.drain("NotificationsArchiveQueue") if n["taskId"] == "t-undelivered"]
+    assert [n["outcome"] for n in events] == ["SUCCEEDED"]
+    task = lifecycle.task("t-undelivered")
+    assert "outcomePending" not in task and task["outcomeDelivered"] == "t-undelivered#1#0#SUCCEEDED"
+    # And a second run finds nothing pending
+    assert run_reconciler(lifecycle)["outcomesRetriggered"] == 0
+    assert [n for n in lifecycle.drain("NotificationsArchiveQueue") if n["taskId"] == "t-undelivered"] == []
+
+
+def test_the_reconciler_and_the_failure_recorder_never_both_fail_a_task(lifecycle: Lifecycle):
+    # Given an old task whose execution failed while its status-change event was lost (the rule's target gone)
+    events, rule = lifecycle.client("events"), lifecycle.resources.ref("LifecycleFailedRule")
+    targets = events.list_targets_by_rule(Rule=rule)["Targets"]
+    events.remove_targets(Rule=rule, Ids=[t["Id"] for t in targets])
+    try:
+        store_task_created_ago(lifecycle, "t-lost", age_ms=TEN_MINUTES_MS, type="diagnostic.poison", params="{}")
+        execution = lifecycle.wait(lifecycle.start("t-lost"))
+    finally:
+        events.put_targets(Rule=rule, Targets=targets)
+    assert execution["status"] == "FAILED" and lifecycle.task("t-lost")["status"] == "RUNNING"
+
+    # When the reconciler repairs it, and then the event arrives after all (EventBridge retried it)
+    counts = run_reconciler(lifecycle)
+    print("reconciler counts:", counts)
+    assert counts["markedFailed"] == 1
+    detail = {
+        "executionArn": execution["executionArn"],
+        "stateMachineArn": lifecycle.state_machine_arn,
+        "status": "FAILED",
+        "input": json.dumps(["t-lost"]),
+        "error": execution.get("error"),
+        "cause": execution.get("cause"),
+        "redriveCount": 0,
+    }
+    recorder = lifecycle.resources.state_machines["FailureRecorderStateMachine"]
+    late = lifecycle.client("stepfunctions").start_execution(
+        stateMachineArn=recorder,
+        input=json.dumps({"detail-type": "Step Functions Execution Status Change", "detail": detail}),
+    )["executionArn"]
+    lifecycle.wait(late)
+
+    # Then the recorder finds it settled: one FAILED record (the reconciler's), one DLQ message
+    assert lifecycle.states_entered(late)[-1] == "TaskAlreadySettled"
+    assert lifecycle.task("t-lost")["error"] == "ExecutionEnded"
+    assert [m["taskId"] for m in lifecycle.drain("TaskDeadLetterQueue")] == ["t-lost"]
