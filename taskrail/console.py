@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from botocore.exceptions import ClientError
 
-from task_common.contract import Status, execution_arn_of
+from task_common.contract import Status, api_time, execution_arn_of
 from taskrail import history
 from taskrail.client import ApiError, TaskrailClient
 from taskrail.history import parse_json
@@ -342,7 +342,7 @@ class ConsoleError(Exception):
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
-        return value.isoformat()
+        return api_time(value)
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items() if k != "ResponseMetadata"}
     if isinstance(value, list | tuple):

@@ -29,6 +29,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final
 
+from task_common.contract import api_time
+
 ATTEMPT_EVENTS: Final = frozenset({"TaskScheduled", "LambdaFunctionScheduled", "ActivityScheduled"})
 SUCCESS_EVENTS: Final = frozenset({"TaskSucceeded", "LambdaFunctionSucceeded", "ActivitySucceeded"})
 TIMEOUT_EVENTS: Final = frozenset({"TaskTimedOut", "LambdaFunctionTimedOut", "ActivityTimedOut"})
@@ -350,4 +352,4 @@ def _details(event: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+    return api_time(value) if value is not None else None

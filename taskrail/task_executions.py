@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from task_common.contract import RECONCILER_SUFFIX, REPLAY_SUFFIX, execution_arn_of, execution_name
+from task_common.contract import RECONCILER_SUFFIX, REPLAY_SUFFIX, api_time, execution_arn_of, execution_name
 from taskrail.client import epoch_seconds
 
 ORIGINS = {REPLAY_SUFFIX: "replay", RECONCILER_SUFFIX: "reconciler"}
@@ -41,8 +41,8 @@ class TaskExecution:
             "name": self.name,
             "origin": self.origin,
             "status": self.status,
-            "startDate": self.started.isoformat() if self.started else None,
-            "stopDate": self.stopped.isoformat() if self.stopped else None,
+            "startDate": api_time(self.started) if self.started else None,
+            "stopDate": api_time(self.stopped) if self.stopped else None,
             "redriveCount": self.redrive_count,
         }
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from datetime import UTC, datetime
 from enum import StrEnum
 
 # -- task statuses ------------------------------------------------------------------------------------------
@@ -63,6 +64,12 @@ def api_timestamp(epoch_ms: int) -> str:
     """``epoch_ms`` as the API writes a timestamp."""
     seconds, millis = divmod(int(epoch_ms), 1000)
     return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{millis:03d}Z"
+
+
+def api_time(moment: datetime) -> str:
+    """An aware ``moment`` as the API writes a timestamp (the CLI's --json and the console use it too)."""
+    utc = moment.astimezone(UTC)
+    return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"
 
 
 # -- the results bucket's keys ------------------------------------------------------------------------------

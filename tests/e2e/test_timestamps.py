@@ -94,3 +94,22 @@ def test_the_cli_json_carries_the_api_timestamps(stack: LocalStack, tmp_path: Pa
     assert timestamps_of(status) == timestamps_of(finished)
     assert timestamps_of(listed[finished["taskId"]]) == timestamps_of(finished)
     assert status["cancelledAt"] is None  # every field present, null when the task has none
+
+
+def test_the_cli_history_json_writes_its_times_in_the_same_format(
+    stack: LocalStack, tmp_path: Path, finished: dict[str, Any]
+):
+    state = tmp_path / "local.json"
+    stack.write_state(state)
+    arn = finished["executionArn"]
+    sfn = stack.clients("stepfunctions")
+    wait_for(lambda: sfn.describe_execution(executionArn=arn)["status"] != "RUNNING", what="the execution ends")
+
+    result = RUNNER.invoke(app, ["history", finished["taskId"], "--json", "--local-state", str(state)])
+
+    assert result.exit_code == 0, result.output
+    history = json.loads(result.stdout)
+    times = [e["timestamp"] for e in history["events"]]
+    times += [e[k] for e in history["executions"] for k in ("startDate", "stopDate")]
+    assert times and all(re.fullmatch(TIMESTAMP_PATTERN, t) for t in times), times
+    assert moment(finished["createdAt"]) <= moment(history["events"][0]["timestamp"])
