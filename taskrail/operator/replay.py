@@ -24,6 +24,7 @@ from task_common.contract import (
     replay_execution_name,
 )
 from taskrail.client import ApiError
+from taskrail.history import parse_json
 from taskrail.operator import dlq
 from taskrail.operator.ports import DeadLetters, Executions, OwnedTasks, TaskRecords
 
@@ -214,10 +215,18 @@ def redrive(task: dict[str, Any], *, executions: Executions, dry_run: bool = Fal
     return ReplayOutcome(task_id, _name(arn), True, detail, "redriven")
 
 
+def _message_of(cause: Any) -> str:
+    """A Lambda error's cause is its whole error document (type, message, stack trace): its message."""
+    document = parse_json(cause)
+    if isinstance(document, dict) and document.get("errorMessage"):
+        return str(document["errorMessage"])
+    return str(cause or "")
+
+
 def _not_replayable(task: dict[str, Any]) -> ReplayOutcome | None:
     task_id, status = task["taskId"], task.get("status")
     if status == Status.REJECTED:
-        why = f" ({task.get('error')}: {task.get('cause')})" if task.get("error") else ""
+        why = f" ({task.get('error')}: {_message_of(task.get('cause'))})" if task.get("error") else ""
         detail = f"task was REJECTED: its input is invalid{why}; it is not replayable: submit it again, corrected"
         return ReplayOutcome(task_id, "", False, detail, "not-replayable")
     if status == Status.CANCELLED:
