@@ -416,8 +416,10 @@ class PipeRunner:
             log.error("pipe %s: dropped a record after retries (no DLQ): %s", spec.name, reason)
             return
         sqs = self._as(spec)("sqs")
-        queue_name = spec.dead_letter_queue_arn.rsplit(":", 1)[-1]
-        url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
+        # The queue's URL from its ARN, as Pipes addresses its DLQ: a pipe's role needs sqs:SendMessage only ("Event
+        # source permissions for Amazon EventBridge Pipes"), so the poller must not ask GetQueueUrl as that role.
+        _, _, _, _, account, queue_name = spec.dead_letter_queue_arn.split(":", 5)
+        url = f"{sqs.meta.endpoint_url}/{account}/{queue_name}"
         sqs.send_message(
             QueueUrl=url, MessageBody=json.dumps({"pipe": spec.name, "reason": reason, "record": record}, default=str)
         )

@@ -241,3 +241,68 @@ def test_the_rule_target_without_its_grant_sends_the_event_to_the_rule_dlq(
     assert attributes["RULE_ARN"] == stack.resources.attr("TaskOutcomeToTopicRule", "Arn")
     assert attributes["ERROR_MESSAGE"].startswith("User: events.amazonaws.com is not authorized to perform: ")
     assert not _messages(stack, stack.resources.ref("NotificationsArchiveQueue"), task["taskId"])
+
+
+def test_the_subscription_without_its_queue_grant_moves_the_notification_to_its_dlq(
+    stack: LocalStack, alice: TaskrailClient
+) -> None:
+    # SNS delivers to the archive queue as sns.amazonaws.com on behalf of the topic; a queue policy that refuses it
+    # is a client-side error: not retried, the message moved to the subscription's DLQ ("Amazon SNS dead-letter
+    # queues", SNS Developer Guide)
+    assert stack.resources is not None
+    archive, dlq = stack.resources.ref("NotificationsArchiveQueue"), stack.resources.ref("EventRuleDeadLetterQueue")
+    mark = _mark(stack)
+    with without_grant(stack, "NotificationsNotificationsArchiveQueuePolicy", "sqs:SendMessage") as dropped:
+        task = alice.submit(*ECHO)
+        assert _final(alice, task["taskId"], {"SUCCEEDED", "FAILED"})["status"] == "SUCCEEDED"
+        [message] = wait_for(lambda: _messages(stack, dlq, task["taskId"]), what="the notification in the sub's DLQ")
+    denied = [r for r in _denials_since(stack, mark) if r.principal == "sns.amazonaws.com"]
+    print(f"without {dropped}: {len(denied)} SNS deliveries refused, the notification is in the subscription's DLQ")
+    assert denied and {r.action for r in denied} == {"sqs:SendMessage"}
+    assert json.loads(message["Body"])["taskId"] == task["taskId"]  # the message as the archive would get it
+    assert not _messages(stack, archive, task["taskId"])
+
+
+def _alarm_actions(alarm: str) -> list[str]:
+    """The alarm's action entries in its history ("Successfully executed action ..." / "Failed to execute ...")."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    from taskrail.local.region import ACCOUNT_ID, REGION
+
+    history = cloudwatch_backends[ACCOUNT_ID][REGION].alarms[alarm].history
+    return [entry[1] for entry in history if entry[0] == "Action"]
+
+
+@pytest.mark.parametrize(
+    ("policy", "action"),
+    [("NotificationsAlarmTopicPolicy", "sns:Publish"), ("NotificationsTopicKey", "kms:GenerateDataKey*")],
+    ids=["topic-policy", "key-policy"],
+)
+def test_an_alarm_action_publishes_as_cloudwatch_and_without_its_grant_it_fails(
+    stack: LocalStack, policy: str, action: str
+) -> None:
+    # The alarm topic has no subscriber in the template (an operator adds one), so the action's outcome is read where
+    # CloudWatch records it: the alarm's history. The message's shape: tests/local/services/test_service_deliveries.
+    assert stack.resources is not None and stack.iam is not None
+    cloudwatch = stack.clients("cloudwatch")
+    alarm, topic = stack.resources.ref("TaskDeadLetterQueueNotEmpty"), stack.resources.ref("AlarmTopic")
+    try:
+        # with the template's grants: SetAlarmState to ALARM runs the alarm's action, as CloudWatch does
+        mark, before = _mark(stack), len(_alarm_actions(alarm))
+        cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="e2e: the action runs")
+        assert _alarm_actions(alarm)[before:] == [f"Successfully executed action {topic}"]
+        records = stack.iam.log.records[mark:]
+        decided = {(r.action, r.allowed) for r in records if r.principal == "cloudwatch.amazonaws.com"}
+        assert decided == {("sns:Publish", True), ("kms:GenerateDataKey", True)}
+        cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="OK", StateReason="e2e: reset")
+
+        with without_grant(stack, policy, action, "cloudwatch") as dropped:
+            mark, before = _mark(stack), len(_alarm_actions(alarm))
+            cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="e2e: the action fails")
+            denied = _denials_since(stack, mark)
+        print(f"without {dropped}: {denied[0].action} denied for cloudwatch.amazonaws.com on {denied[0].resource}")
+        assert [(r.principal, r.action) for r in denied] == [("cloudwatch.amazonaws.com", action.rstrip("*"))]
+        [failed] = _alarm_actions(alarm)[before:]
+        assert failed.startswith(f"Failed to execute action {topic}. Received error: User: cloudwatch.amazonaws.com")
+    finally:
+        cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="OK", StateReason="e2e: reset")
