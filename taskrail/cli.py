@@ -992,7 +992,7 @@ def _print_log_lines(lines: list[Any], *, as_json: bool, seen: set[tuple[str, st
         if as_json:
             print(json.dumps(line.to_json()), flush=True)
         else:
-            text = f"{line.function:<12} {line.request_id[:8]:<8} {readable(line)}"
+            text = f"{line.function:<12} {line.request_id[:8]:<8} {readable(line, tracebacks=whole_values)}"
             console.print(text, markup=False, highlight=False, soft_wrap=True)
     return shown
 
