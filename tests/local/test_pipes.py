@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 from typing import Any
 
 from taskrail.local.pipes import PipeRunner, PipeSpec, as_delivered, matches, render_input_template
@@ -29,6 +30,8 @@ def spec(target_arn: str = "arn:aws:states:us-east-1:123456789012:stateMachine:m
 
 
 class FakeClients:
+    meta = SimpleNamespace(endpoint_url="https://sqs.local")  # the pipe addresses its DLQ by URL from the ARN
+
     def __init__(self, *, fail_starts: int) -> None:
         self.fail_starts = fail_starts
         self.starts: list[dict[str, Any]] = []
@@ -83,7 +86,7 @@ def test_a_record_that_cannot_be_delivered_after_retries_goes_to_the_pipe_dlq():
 
     assert clients.starts == []
     [dead] = clients.dead_letters
-    assert dead["url"] == "https://queue/pipe-dlq"
+    assert dead["url"] == "https://sqs.local/123456789012/pipe-dlq"
     assert dead["pipe"] == "StartWorkflowPipe" and "throttled" in dead["reason"]
     assert dead["record"]["dynamodb"]["NewImage"]["taskId"] == {"S": "t-1"}
     assert runner.dead_lettered == {"StartWorkflowPipe": 1}
