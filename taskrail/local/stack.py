@@ -261,6 +261,13 @@ class LocalStack:
 
         def save() -> None:
             log.warning("saved to %s: %s", path, persistence.snapshot(path))
+            executions = folder / persistence.EXECUTIONS_FILE
+            try:  # a record to read; the stack's own clients, while the AWS endpoint still serves
+                machines = list(self.resources.state_machines.values()) if self.resources else []
+                count = persistence.archive_executions(self.clients("stepfunctions"), machines, executions)
+                log.warning("kept %d executions' histories in %s (not restored: read them with jq)", count, executions)
+            except Exception:
+                log.exception("the executions could not be archived to %s", executions)
 
         # Registered now, so it runs once every emulator has stopped (nothing writes any more).
         self._exit.callback(save)

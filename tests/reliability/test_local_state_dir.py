@@ -1,5 +1,6 @@
 """`taskrail local up --state-dir DIR`, stopped and started again: a finished task, its result and the DLQ are
-still there, readable through the API as before, and the restarted stack takes new tasks."""
+still there, readable through the API as before, and the restarted stack takes new tasks; the executions' records
+are kept in DIR/executions.json across both runs."""
 
 from __future__ import annotations
 
@@ -37,6 +38,10 @@ def test_a_restart_with_a_state_dir_keeps_a_finished_task_readable_through_the_a
             # When it stops (as `taskrail local down` stops it) and starts again on the same state dir
             assert stop_local_up(up) == 0
     assert "saved to" in first_log.read_text()
+    archive = state_dir / "executions.json"
+    first_archive = json.loads(archive.read_text())
+    ran = [e for e in first_archive if task_id in json.dumps(e["execution"].get("input", ""))]
+    assert ran and ran[0]["execution"]["status"] == "SUCCEEDED" and ran[0]["events"], "its execution's record is kept"
     assert (state_dir / "moto-state.pickle").stat().st_mode & 0o777 == 0o600
     with second_log.open("w") as log:
         up = start_local_up(state, log, args=["--state-dir", str(state_dir)])
@@ -58,6 +63,8 @@ def test_a_restart_with_a_state_dir_keeps_a_finished_task_readable_through_the_a
             assert alice.wait([new_id], timeout=120)[new_id]["status"] == "SUCCEEDED"
         finally:
             assert stop_local_up(up) == 0
+    arns = {e["execution"]["executionArn"] for e in json.loads(archive.read_text())}
+    assert ran[0]["execution"]["executionArn"] in arns and len(arns) > len(first_archive), "kept across restarts"
     restored = [line for line in second_log.read_text().splitlines() if line.startswith("restored from")]
     print(restored)
     assert restored and "0 items" not in restored[0]

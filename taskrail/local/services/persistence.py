@@ -20,6 +20,7 @@ refuses a file another OS user could have written.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import pickle
@@ -39,11 +40,24 @@ from taskrail.local.region import ACCOUNT_ID, PARTITION, REGION
 from taskrail.local.services.dynamodbstreams import add_stream_listener, remove_stream_listener
 from taskrail.local.services.patching import Check, Patch, Source
 
-__all__ = ["PATCHES", "SNAPSHOT_FILE", "Autosave", "SnapshotRefused", "Summary", "restore", "snapshot"]
+__all__ = [
+    "EXECUTIONS_FILE",
+    "PATCHES",
+    "SNAPSHOT_FILE",
+    "Autosave",
+    "SnapshotRefused",
+    "Summary",
+    "archive_executions",
+    "restore",
+    "snapshot",
+]
 
 log = logging.getLogger("taskrail.local.persistence")
 
 SNAPSHOT_FILE: Final = "moto-state.pickle"
+#: The executions' records, kept for reading (jq): moto cannot be given finished executions back.
+EXECUTIONS_FILE: Final = "executions.json"
+EXECUTIONS_KEPT: Final = 2000
 FORMAT: Final = 1
 _ATTEMPTS: Final = 5  # a table written while it is pickled raises "changed size during iteration": again
 
@@ -147,6 +161,38 @@ class Autosave:
                 self.save_if_written()
             except Exception:
                 log.exception("the periodic snapshot to %s failed", self._path)
+
+
+def archive_executions(stepfunctions: Any, state_machine_arns: list[str], path: Path) -> int:
+    """Add each execution (DescribeExecution and its history) to the archive at ``path``, by ARN, the latest
+    :data:`EXECUTIONS_KEPT` kept; how many this stack had. Written 0600, atomically."""
+    try:
+        archived = {e["execution"]["executionArn"]: e for e in json.loads(path.read_text())}
+    except (OSError, ValueError, KeyError, TypeError):
+        archived = {}
+    count = 0
+    for arn in state_machine_arns:
+        for page in stepfunctions.get_paginator("list_executions").paginate(stateMachineArn=arn):
+            for listed in page["executions"]:
+                execution = stepfunctions.describe_execution(executionArn=listed["executionArn"])
+                events = [
+                    event
+                    for history in stepfunctions.get_paginator("get_execution_history").paginate(
+                        executionArn=listed["executionArn"]
+                    )
+                    for event in history["events"]
+                ]
+                execution.pop("ResponseMetadata", None)
+                archived[listed["executionArn"]] = {"execution": execution, "events": events}
+                count += 1
+    kept = sorted(archived.values(), key=lambda e: str(e["execution"].get("startDate", "")))[-EXECUTIONS_KEPT:]
+    partial = path.with_suffix(".partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        os.fchmod(file.fileno(), 0o600)
+        json.dump(kept, file, default=str)
+    partial.replace(path)
+    return count
 
 
 def _check_owner(path: Path) -> None:
