@@ -408,7 +408,8 @@ def test_history_lists_every_execution_and_shows_the_one_chosen(
     assert alice.wait([task_id], timeout=60)[task_id]["status"] == "FAILED"
     poison_marker_absent()
     assert taskrail("replay", task_id).exit_code == 0
-    assert alice.wait([task_id], timeout=60)[task_id]["status"] == "SUCCEEDED"
+    # (FAILED is terminal: until the redriven ProcessTask resumes the task, a wait would return at once)
+    wait_for(lambda: alice.get(task_id)["status"] == "SUCCEEDED", 60, "the replayed task to succeed")
     sfn = stack.clients("stepfunctions")
     arn = alice.get(task_id)["executionArn"]
     wait_for(lambda: sfn.describe_execution(executionArn=arn)["status"] != "RUNNING", 60, "the execution to end")
