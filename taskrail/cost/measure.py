@@ -505,8 +505,17 @@ class _Usage:
                 current = (self.images.size_kb(ident) if ident else None) or final
                 self.wru += current  # a refused (conditional) write still consumes the item's units
                 return
+            had = self.images.attributes(ident)
             before, after = self.images.apply(ident, operation, call.params)
-            self.wru += write_units(operation, call.params, table, after or final, before or after or final)
+            self.wru += write_units(
+                operation,
+                call.params,
+                table,
+                after or final,
+                before or after or final,
+                before_attributes=had if before else None,
+                after_attributes=self.images.attributes(ident),
+            )
         elif operation == "GetItem":
             self.rru += read_units(call.params, (self.images.size_kb(ident) if ident else None) or final)
         else:

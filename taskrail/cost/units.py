@@ -76,27 +76,42 @@ def write_units(
     table: TableInfo | None,
     item_kb: int = 1,
     before_kb: int | None = None,
+    *,
+    before_attributes: set[str] | None = None,
+    after_attributes: set[str] | None = None,
 ) -> int:
     """Write request units of one successful write: the table's (the larger of the item before and after, in
-    1 KB blocks), plus each global secondary index the write changes: the new image's size, or the old and the
-    new when the index key itself changes (the entry moves: delete + put)."""
+    1 KB blocks), plus each global secondary index the write changes: the new entry's size, or the old and the
+    new when the index key itself changes (the entry moves: delete + put). An index entry is the item's size under
+    projection ALL or INCLUDE, one unit under KEYS_ONLY (keys only); an item without the index's keys has no entry
+    there (a sparse index), when the attributes before and after the write are known."""
     before = item_kb if before_kb is None else before_kb
     units = max(before, item_kb)
     if table is None:
         return units
     if operation == "PutItem":
         present = set(params.get("Item", {}))
-        units += sum(item_kb for index in table.indexes if index.keys <= present)
+        units += sum(_entry_kb(index, item_kb) for index in table.indexes if index.keys <= present)
     elif operation == "UpdateItem":
         touched = _update_attributes(params)
         for index in table.indexes:
+            had = before_attributes is None or index.keys <= before_attributes
+            has = after_attributes is None or index.keys <= after_attributes
             if touched & index.keys:
-                units += before + item_kb
-            elif index.projects(touched):
-                units += item_kb
+                units += (_entry_kb(index, before) if had else 0) + (_entry_kb(index, item_kb) if has else 0)
+            elif index.projects(touched) and has:
+                units += _entry_kb(index, item_kb)
     elif operation == "DeleteItem":
-        units += before * len(table.indexes)
+        units += sum(
+            _entry_kb(index, before)
+            for index in table.indexes
+            if before_attributes is None or index.keys <= before_attributes
+        )
     return units
+
+
+def _entry_kb(index: IndexInfo, item_kb: int) -> int:
+    return 1 if index.projection == "KEYS_ONLY" else item_kb
 
 
 class ItemImages:
@@ -123,6 +138,11 @@ class ItemImages:
 
     def size_kb(self, ident: tuple[str, str]) -> int | None:
         return _kb(self._items.get(ident))
+
+    def attributes(self, ident: tuple[str, str] | None) -> set[str] | None:
+        """The item's attribute names as followed so far (None when unknown)."""
+        item = self._items.get(ident) if ident is not None else None
+        return None if item is None else set(item)
 
 
 def _kb(item: Mapping[str, Any] | None) -> int | None:

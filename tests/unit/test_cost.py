@@ -330,6 +330,25 @@ def test_write_units_count_each_index_a_write_changes():
     assert cost.write_units("UpdateItem", status, table, item_kb=2, before_kb=1) == 2 + 2 + (1 + 2)
     keys_only = TableInfo("T", frozenset({"taskId"}), (IndexInfo("s", frozenset({"status"}), "KEYS_ONLY"),))
     assert cost.write_units("UpdateItem", progress, keys_only) == 1
+    # a KEYS_ONLY entry is one unit, whatever the item's size
+    assert cost.write_units("UpdateItem", status, keys_only, item_kb=3, before_kb=3) == 3 + 1 + 1
+
+
+def test_a_sparse_index_is_written_only_for_the_items_that_have_its_key():
+    # Given a table with a sparse KEYS_ONLY index on outcomePending (the outbox's, issue 9)
+    sparse = IndexInfo("outcomePending-createdAt", frozenset({"outcomePending", "createdAt"}), "KEYS_ONLY")
+    table = TableInfo("T", frozenset({"taskId"}), (sparse,))
+    base = {"taskId", "createdAt", "status"}
+    pending = {"UpdateExpression": "SET outcomePending = :s", "ExpressionAttributeValues": {":s": {"S": "FAILED"}}}
+    mark = {"UpdateExpression": "REMOVE outcomePending"}
+    progress = {"UpdateExpression": "SET progress = :p", "ExpressionAttributeValues": {":p": {"N": "50"}}}
+
+    # Then setting the key puts an entry (no delete), removing it deletes it (no put), other writes touch none
+    assert cost.write_units("UpdateItem", pending, table, 3, 3, before_attributes=base,
+                            after_attributes=base | {"outcomePending"}) == 3 + 1  # fmt: skip
+    assert cost.write_units("UpdateItem", mark, table, 3, 3, before_attributes=base | {"outcomePending"},
+                            after_attributes=base) == 3 + 1  # fmt: skip
+    assert cost.write_units("UpdateItem", progress, table, 3, 3, before_attributes=base, after_attributes=base) == 3
     assert cost.read_units({"ConsistentRead": True}) == 1.0
     assert cost.read_units({}) == 0.5
 
