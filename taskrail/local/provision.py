@@ -209,7 +209,7 @@ class Provisioner:
             EventPattern=json.dumps(props["EventPattern"]),
             State=props.get("State", "ENABLED"),
         )["RuleArn"]
-        allowed = {"Id", "Arn", "Input", "InputPath", "InputTransformer", "DeadLetterConfig", "RetryPolicy"}
+        allowed = {"Id", "Arn", "RoleArn", "Input", "InputPath", "InputTransformer", "DeadLetterConfig", "RetryPolicy"}
         client.put_targets(
             Rule=name,
             EventBusName=bus,

@@ -205,6 +205,8 @@ class LocalStack:
             # SNS subscriptions and alarm actions deliver as sns/cloudwatch.amazonaws.com
             service_deliveries.set_delivery_check(iam.service_delivery)
             self._exit.callback(service_deliveries.set_delivery_check, None)
+            service_deliveries.set_role_check(iam.role_delivery)  # a rule target's RoleArn starting a state machine
+            self._exit.callback(service_deliveries.set_role_check, None)
             set_time_scale(self.options.time_scale)
             self._exit.callback(reset_time_scale)
             mock_config = self.options.mock_config or os.environ.get(SFN_MOCK_CONFIG_ENV) or None

@@ -306,3 +306,29 @@ def test_an_alarm_action_publishes_as_cloudwatch_and_without_its_grant_it_fails(
         assert failed.startswith(f"Failed to execute action {topic}. Received error: User: cloudwatch.amazonaws.com")
     finally:
         cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="OK", StateReason="e2e: reset")
+
+
+def test_the_failure_rule_targets_role_without_start_execution_sends_the_event_to_the_rule_dlq(
+    stack: LocalStack, alice: TaskrailClient
+) -> None:
+    # EventBridge starts the failure recorder with the target's RoleArn ("Amazon EventBridge targets": the role
+    # EventBridge uses to send events to the target); without states:StartExecution the delivery is refused and,
+    # not retried, goes to the target's DLQ with ERROR_CODE NO_PERMISSIONS
+    assert stack.resources is not None
+    dlq = stack.resources.ref("EventRuleDeadLetterQueue")
+    with without_grant(stack, "WorkflowFailureRuleRoleDefaultPolicy", "states:StartExecution") as dropped:
+        task = alice.submit("diagnostic.flaky", {"failures": 10})
+        running = wait_for(lambda: (t := alice.get(task["taskId"])).get("executionArn") and t, what="its execution")
+        [message] = wait_for(
+            lambda: _messages(stack, dlq, running["executionArn"]), what="the status-change event in the DLQ"
+        )
+    attributes = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
+    print(f"without {dropped}: {attributes['ERROR_CODE']}: {attributes['ERROR_MESSAGE'][:220]}")
+    assert attributes["ERROR_CODE"] == "NO_PERMISSIONS"
+    assert attributes["RULE_ARN"] == stack.resources.attr("LifecycleFailedRule", "Arn")
+    assert "assumed-role/taskrail-WorkflowFailureRuleRole" in attributes["ERROR_MESSAGE"]
+    assert "is not authorized to perform: states:StartExecution" in attributes["ERROR_MESSAGE"]
+    event = json.loads(message["Body"])
+    assert (event["detail-type"], event["detail"]["status"]) == ("Step Functions Execution Status Change", "FAILED")
+    # nothing recorded the failure: the task is left RUNNING for the reconciler, as a lost event would leave it
+    assert alice.get(task["taskId"])["status"] == "RUNNING"

@@ -43,7 +43,7 @@ from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
 from taskrail.local.guard import AwsError
-from taskrail.local.iam.actions import ApiCall, HttpRequest, Unmapped, describe
+from taskrail.local.iam.actions import Access, ApiCall, HttpRequest, Unmapped, describe
 from taskrail.local.iam.coverage import Coverage, GrantUse, Reason, explain, load_reasons, statement_of, unexercised
 from taskrail.local.iam.evaluate import (
     Decision,
@@ -377,6 +377,19 @@ class LocalIam:
             if self._enforcer is not None:
                 self._enforcer.note_use(decision.decided_by, needed)
         return None
+
+    def role_delivery(self, role_arn: str, action: str, resource: str) -> str | None:
+        """A call an AWS service makes with a role it assumes (a rule target's ``RoleArn`` starting a state machine),
+        evaluated as that role's session against its identity policies: IAM's denial message, or None if allowed."""
+        enforcer, roles = self._enforcer, self.roles
+        if enforcer is None or roles is None:
+            return None
+        credential = roles.by_role().get(role_arn)
+        if credential is None:
+            return f"the role {role_arn} is not one the template defines" if self.enforce else None
+        service, operation = action.split(":", 1)
+        denied = enforcer.check(credential, ApiCall(service, operation, (Access(action, resource),)))
+        return denied.message if denied is not None and self.enforce else None
 
     def coverage(self, reasons: Iterable[Reason] | None = None) -> Coverage:
         """The template's grants this stack's calls never exercised, each with the reason it is kept (if any)."""

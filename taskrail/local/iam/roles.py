@@ -4,7 +4,8 @@
 * a state machine: its ``RoleArn`` (the role its service integrations run as);
 * a pipe: its ``RoleArn`` (reads the source, invokes the target, writes the DLQ);
 * a schedule: its target's ``RoleArn``;
-* an API Gateway method: its integration's ``Credentials`` (the role API Gateway assumes to call DynamoDB).
+* an API Gateway method: its integration's ``Credentials`` (the role API Gateway assumes to call DynamoDB);
+* an EventBridge rule's target with a ``RoleArn`` (the role EventBridge assumes to start a state machine).
 
 Session names are what the service uses or a stable stand-in: Lambda names the session after the function
 (``assumed-role/ROLE/FUNCTION``, as ``$context.identity`` and CloudTrail show); the others use the construct name.
@@ -30,11 +31,13 @@ class StackRoles:
     pipes: dict[str, RoleCredential] = field(default_factory=dict)  # pipe construct name -> session
     schedules: dict[str, RoleCredential] = field(default_factory=dict)  # schedule construct name -> session
     api_methods: dict[str, RoleCredential] = field(default_factory=dict)  # method logical id -> session
+    rule_targets: dict[str, RoleCredential] = field(default_factory=dict)  # "RuleConstruct/TargetId" -> session
 
     def by_role(self) -> dict[str, RoleCredential]:
         """Role ARN -> one session of it (the state machine interpreter knows only the role ARN)."""
         found: dict[str, RoleCredential] = {}
-        for group in (self.api_methods, self.schedules, self.pipes, self.state_machines, self.functions):
+        groups = (self.rule_targets, self.api_methods, self.schedules, self.pipes, self.state_machines, self.functions)
+        for group in groups:
             for credential in group.values():
                 found[credential.role_arn] = credential
         return found
@@ -62,4 +65,10 @@ class StackRoles:
             elif kind == "AWS::ApiGateway::Method" and "Credentials" in props.get("Integration", {}):
                 role_arn = str(resolve(props["Integration"]["Credentials"]))
                 roles.api_methods[logical_id] = role_credential(role_arn, "apigateway")
+            elif kind == "AWS::Events::Rule":
+                construct = construct_name(dict(template), logical_id)
+                for target in props.get("Targets", []):
+                    if "RoleArn" in target:
+                        credential = role_credential(str(resolve(target["RoleArn"])), construct)
+                        roles.rule_targets[f"{construct}/{target['Id']}"] = credential
         return roles

@@ -19,6 +19,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from moto.events.exceptions import ValidationException as EventsValidationException
@@ -27,6 +28,7 @@ from moto.events.models import Rule as EventsRule
 from moto.sqs import models as _sqs_models
 from moto.stepfunctions.parser import models as _sfn_parser_models
 
+from taskrail.local.services import delivery
 from taskrail.local.services.patching import Patch, Signature, is_patched, lock, original, patch, unpatch
 
 __all__ = [
@@ -74,6 +76,8 @@ def _send_to_targets(self: EventsRule, original_event: Any, transform_input: boo
         return
     from moto.sns.models import sns_backends
 
+    original_event = _with_iso_time(original_event)
+
     for target in our_targets:
         parts = target["Arn"].split(":")
         if target.get("Input") is not None:
@@ -91,12 +95,29 @@ def _send_to_targets(self: EventsRule, original_event: Any, transform_input: boo
         sns_backends[parts[4]][parts[3]].publish(message=message, arn=target["Arn"])
 
 
+def _with_iso_time(event: Any) -> Any:
+    """The event with ``time`` as EventBridge sends it: ISO 8601 UTC to the second ("2026-12-01T16:57:36Z",
+    "Amazon EventBridge events" reference: time "The event timestamp"). moto keeps the epoch float it stamped
+    and converts it only in the targets it delivers itself (logs, SQS)."""
+    if not isinstance(event, dict) or not isinstance(event.get("time"), int | float):
+        return event
+    stamp = datetime.fromtimestamp(float(event["time"]), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {**event, "time": stamp}
+
+
 def _start_execution(rule: EventsRule, target: dict[str, Any], message: str) -> None:
     """A Step Functions target: StartExecution of the state machine with the event as input and a generated name
     ("Amazon EventBridge targets", EventBridge User Guide; the target's RoleArn is the caller on AWS). A start
-    refused by Step Functions (a FAILED-to-invoke target) is logged; EventBridge's retries are not emulated."""
+    refused by Step Functions (a FAILED-to-invoke target) is logged; EventBridge's retries are not emulated. The
+    start is made as the target's ``RoleArn`` (:func:`delivery.check_as_role`): a role without
+    ``states:StartExecution`` sends the event to the target's DLQ, as a refused delivery does."""
     from moto.stepfunctions.responses import get_backend
 
+    role_arn = target.get("RoleArn")
+    denied = delivery.check_as_role(role_arn, "states:StartExecution", target["Arn"]) if role_arn else None
+    if denied is not None:
+        _dead_letter(rule, target, json.loads(message), denied)
+        return
     _, _, _, region, account, _ = target["Arn"].split(":", 5)
     try:
         get_backend(account, region).start_execution(target["Arn"], str(uuid.uuid4()), message)

@@ -115,6 +115,10 @@ def schedule(construct: str) -> Who:
     return lambda s: s.roles.schedules[construct]
 
 
+def rule_target(target: str) -> Who:
+    return lambda s: s.roles.rule_targets[target]
+
+
 def api(s: Stack) -> RoleCredential:
     return next(iter(s.roles.api_methods.values()))
 
@@ -190,6 +194,13 @@ CALLS = [
     # API integrations, as their credentials role
     Call("api", api, "dynamodb:PutItem", Stack.table),
     Call("api", api, "dynamodb:Query", table_index("userId-createdAt")),
+    # the failure rule's target starts the recorder with the target's role (EventBridge assumes it)
+    Call(
+        "rule-target-role",
+        rule_target("LifecycleFailedRule/Target0"),
+        "states:StartExecution",
+        machine_arn("FailureRecorderStateMachine"),
+    ),
     # rule target and alarm action deliveries, as their service principals, against the resource policies
     Call(
         "rule-target",
@@ -261,9 +272,14 @@ def test_the_template_allows_the_call_and_dropping_its_grant_denies_it(stack: St
 def test_each_principal_has_its_own_role(stack: Stack) -> None:
     # Two state machines sharing one role would each hold the other's grants: least privilege per machine.
     machine_roles = [c.role_arn for c in stack.roles.state_machines.values()]
-    assert len(set(machine_roles)) == len(machine_roles) == 2, machine_roles
+    assert len(set(machine_roles)) == len(machine_roles) == 3, machine_roles  # lifecycle, reconciler, recorder
+    # the failure rule's target starts the recorder with a role of its own (not the recorder's)
+    [(target, credential)] = stack.roles.rule_targets.items()
+    assert target == "LifecycleFailedRule/Target0"
+    assert credential.role_arn.split("/")[-1].startswith("taskrail-WorkflowFailureRuleRole")
+    assert credential.role_arn not in machine_roles
     roles = {c.role_arn for c in stack.roles.by_role().values()}
-    assert len(roles) == len(stack.roles.functions) + 2 + len(stack.roles.pipes) + 1 + 1
+    assert len(roles) == len(stack.roles.functions) + 3 + len(stack.roles.pipes) + 1 + 1 + 1
 
 
 def test_a_session_of_a_role_is_denied_what_only_another_role_is_granted(stack: Stack) -> None:

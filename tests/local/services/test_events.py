@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -60,3 +61,19 @@ def test_the_targets_input_path_selects_what_is_published(topic_into_queue: tupl
     finally:
         events.uninstall_eventbridge_sns_targets()
     assert received(sqs, url) == [{"taskId": "t-1"}]
+
+
+def test_the_published_events_time_is_iso_8601_utc_as_eventbridge_sends_it(
+    topic_into_queue: tuple[Any, Any, str, str],
+) -> None:
+    # "Amazon EventBridge events" (event structure reference): "time": "2017-12-22T18:43:48Z"; moto left the epoch
+    # float it stamped in what reached SNS and Step Functions targets
+    eventbridge, sqs, url, topic = topic_into_queue
+    eventbridge.put_targets(Rule="outcomes", Targets=[{"Id": "topic", "Arn": topic}])
+    events.install_eventbridge_sns_targets()
+    try:
+        eventbridge.put_events(Entries=[EVENT])
+    finally:
+        events.uninstall_eventbridge_sns_targets()
+    (message,) = received(sqs, url)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", message["time"]), message["time"]
