@@ -7,6 +7,7 @@ from collections.abc import Generator
 from contextlib import closing
 from typing import Any
 
+from task_common.contract import api_timestamp
 from taskrail.operator.ports import DeadLetters
 
 DLQ_MESSAGE_FIELDS = ("messageId", "taskId", "error", "cause", "attempt", "executionArn", "sentAt")
@@ -60,5 +61,13 @@ def summary(queue: DeadLetters, *, peek_count: int = 5, max_messages: int = 1000
             {"error": error, "count": len(ids), "taskIds": ids}
             for error, ids in sorted(groups.items(), key=lambda g: -len(g[1]))
         ],
-        "messages": [{field: m.get(field) for field in DLQ_MESSAGE_FIELDS} for m in messages[:peek_count]],
+        "messages": [_shown(m) for m in messages[:peek_count]],
     }
+
+
+def _shown(message: dict[str, Any]) -> dict[str, Any]:
+    """A message as `taskrail dlq` shows it: ``sentAt`` in the API's one timestamp format (README, "Timestamps")."""
+    shown = {field: message.get(field) for field in DLQ_MESSAGE_FIELDS}
+    if shown["sentAt"] is not None:
+        shown["sentAt"] = api_timestamp(shown["sentAt"])
+    return shown

@@ -4,6 +4,7 @@ on its stable fields, and each command's human output once."""
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
+from task_common.contract import TIMESTAMP_PATTERN
 from taskrail.cli import app
 from taskrail.client import TASK_FIELDS, TaskrailClient
 from taskrail.local.stack import LocalStack
@@ -216,7 +218,8 @@ def test_poison_task_is_peeked_in_the_dlq_and_replayed_once(
     assert task_id in group["taskIds"]
     message = next(m for m in summary["messages"] if m["taskId"] == task_id)
     assert set(message) == set(DLQ_MESSAGE_FIELDS)
-    assert (message["attempt"], message["sentAt"] > 0) == (1, True)
+    assert message["attempt"] == 1
+    assert re.fullmatch(TIMESTAMP_PATTERN, message["sentAt"]), message["sentAt"]  # the API's one timestamp format
     human = taskrail("dlq")
     assert "dead-letter queue:" in human.output
     assert "PermanentTaskError" in human.output

@@ -278,7 +278,7 @@ def test_the_dlq_summary_groups_messages_by_error_and_leaves_them_visible(world)
         ("A", 1, ["t-1"]),
     ]
     assert [m["taskId"] for m in summary["messages"]] == ["t-1"]
-    assert summary["messages"][0]["sentAt"] == 1_000
+    assert summary["messages"][0]["sentAt"] == "1970-01-01T00:00:01.000Z"  # the API's one timestamp format
     assert sorted(world.queue.visible_task_ids()) == ["t-1", "t-2", "t-3"]
 
 
