@@ -174,7 +174,7 @@ def test_routes_and_stage_come_from_the_synthesized_template(api: Api) -> None:
     ]
     assert api.url.endswith("/v1")
     actions = {(m.http_method, m.resource_path): m.integration.action for m in api.gateway.api.methods}
-    assert actions[("POST", "/tasks")] == "UpdateItem"
+    assert actions[("POST", "/tasks")] == "PutItem"
     assert actions[("GET", "/tasks")] == "Query"
     post = next(m for m in api.gateway.api.methods if m.http_method == "POST")
     assert api.table in post.integration.request_templates["application/json"]  # the token is resolved
