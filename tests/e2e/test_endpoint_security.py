@@ -28,6 +28,7 @@ import requests
 from taskrail.client import TaskrailClient
 from taskrail.local.accounts import user_client
 from taskrail.local.stack import STATE_DIR, LocalStack, StackInfo, local_client
+from tests.e2e.polling import wait_for
 from tests.e2e.test_console import browser, chromium  # noqa: F401  (the shared chromium fixtures)
 from tests.local_up import LOCAL_CLI, start_local_up
 
@@ -92,6 +93,13 @@ def runtime_api_url(stack: LocalStack) -> str:
     raise AssertionError("no live Lambda worker")
 
 
+def task_item(stack: LocalStack, task_id: str) -> dict[str, Any]:
+    assert stack.info is not None
+    key = {"taskId": {"S": task_id}}
+    item = stack.clients("dynamodb").get_item(TableName=stack.info.tasks_table, Key=key, ConsistentRead=True)
+    return dict(item.get("Item") or {})
+
+
 def snapshot(stack: LocalStack, task_id: str, queue_url: str) -> dict[str, Any]:
     assert stack.info is not None
     dynamodb, sqs = stack.clients("dynamodb"), stack.clients("sqs")
@@ -119,6 +127,8 @@ def test_a_page_on_another_origin_can_neither_read_nor_change_the_stack(
     # Given a finished task and a queue holding a message
     task_id = alice.submit("text.stats", {"text": "keep me"})["taskId"]
     assert alice.wait([task_id], timeout=60)[task_id]["status"] == "SUCCEEDED"
+    # ...whose outcome the outbox has delivered (it marks the item just after the status changed)
+    wait_for(lambda: "outcomeDelivered" in task_item(stack, task_id), what="the outbox to deliver the outcome")
     sqs = stack.clients("sqs")
     queue_url = sqs.create_queue(QueueName="endpoint-security-canary")["QueueUrl"]
     sqs.send_message(QueueUrl=queue_url, MessageBody="keep me too")

@@ -38,11 +38,13 @@ def test_a_task_stuck_in_queued_is_started_by_the_reconciler_exactly_once(stack:
                 assert time.monotonic() < deadline, "the reconciler run did not finish"
                 time.sleep(0.1)
             assert sfn.describe_execution(executionArn=arn)["status"] == "SUCCEEDED"
+        # (the pipe stays down until the task is done: resumed, it reads the stored record at once, and its own
+        # execution could claim the task before the reconciler's; then the reconciler would not have been needed)
+        task = alice.wait([task_id], timeout=60)[task_id]
     finally:
         stack.pipes.resume()
 
     # Then the task ran once, through an execution the reconciler named
-    task = alice.wait([task_id], timeout=60)[task_id]
     assert task["status"] == "SUCCEEDED"
     assert task["attempt"] == 1
     assert task["executionArn"].endswith(f":{task_id}-q0")
