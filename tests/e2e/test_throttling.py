@@ -8,8 +8,10 @@ and the request travels client → local API Gateway (SigV4, VTL) → HTTP → m
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -34,10 +36,15 @@ def ci(stack: LocalStack) -> TaskrailClient:
 
 
 @pytest.fixture
-def task_id(ci: TaskrailClient) -> str:
+def task_id(ci: TaskrailClient) -> Iterator[str]:
     """A task of this test's own, cancellable while it runs (a cancel by another test would change what this one
     sees; its workflow writes it too: cancel rules also match "cancelledAt", which only the API's cancel writes)."""
-    return ci.submit("diagnostic.sleep", {"seconds": 600, "steps": 1})["taskId"]
+    task = ci.submit("diagnostic.sleep", {"seconds": 600, "steps": 1})["taskId"]
+    yield task
+    # cancelled when the test is over: a 600-second sleep left running holds a ProcessTask worker for ten minutes,
+    # and the tasks of the tests after this module would wait for a free one
+    with contextlib.suppress(ApiError):
+        ci.cancel(task)
 
 
 @pytest.fixture(scope="module")
