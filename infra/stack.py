@@ -142,18 +142,23 @@ class TaskrailStack(Stack):
             )
 
         allow(functions.validate, ["dynamodb:GetItem"], [table_arn])
-        allow(functions.process, ["dynamodb:GetItem", "dynamodb:UpdateItem"], [table_arn])
+        # ProcessTask writes progress and its redrive resume, and never reads the task item (the grant coverage of a
+        # whole e2e run, issue 12: its dynamodb:GetItem on the table was never used)
+        allow(functions.process, ["dynamodb:UpdateItem"], [table_arn])
         allow(
             functions.process,
             ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
             [storage.idempotency_table.table_arn],
         )
+        # Validate re-reads claim-checked params (tasks/); only ProcessTask reads a task's source under the owner's
+        # users/{userId}/ (task_types/sources.py), so only it may read users/ (issue 12's grant coverage)
+        allow(functions.validate, ["s3:GetObject"], [bucket.arn_for_objects(f"{TASKS_PREFIX}*")])
+        allow(
+            functions.process,
+            ["s3:GetObject"],
+            [bucket.arn_for_objects(f"{USERS_PREFIX}*"), bucket.arn_for_objects(f"{TASKS_PREFIX}*")],
+        )
         for function in (functions.validate, functions.process):
-            allow(
-                function,
-                ["s3:GetObject"],
-                [bucket.arn_for_objects(f"{USERS_PREFIX}*"), bucket.arn_for_objects(f"{TASKS_PREFIX}*")],
-            )
             allow(function, ["s3:PutObject"], [bucket.arn_for_objects(f"{TASKS_PREFIX}*")])
         allow(functions.process, ["s3:GetObject"], [bucket.arn_for_objects(f"{DIAGNOSTICS_PREFIX}*")])
         # Without ListBucket a missing object reads as 403 rather than 404 (the poison marker check); only for the

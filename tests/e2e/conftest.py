@@ -4,6 +4,7 @@ moto and its hooks are process-wide). Tests use their own tasks."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -16,13 +17,32 @@ E2E_TIME_SCALE = 0.02
 
 
 @pytest.fixture(scope="package")
-def stack() -> Iterator[LocalStack]:
+def stack(request: pytest.FixtureRequest) -> Iterator[LocalStack]:
     local = LocalStack(StackOptions(time_scale=E2E_TIME_SCALE, with_console=True))
     local.start()
     try:
         yield local
+        if whole_package_passed(request.session):
+            assert_every_grant_used_or_kept_for_a_reason(local)
     finally:
         local.stop()
+
+
+def whole_package_passed(session: pytest.Session) -> bool:
+    """Every test module of this package ran (no selection by -k, -m or node id), and none failed."""
+    here = Path(__file__).parent
+    ran = {Path(str(item.path)) for item in session.items if Path(str(item.path)).parent == here}
+    selected = bool(session.config.option.keyword or session.config.option.markexpr)
+    return ran == set(here.glob("test_*.py")) and not selected and session.testsfailed == 0
+
+
+def assert_every_grant_used_or_kept_for_a_reason(stack: LocalStack) -> None:
+    """Issue 12: after the whole e2e package ran with IAM enforcement on, every grant of the template was used by
+    a call, or is kept for the reason taskrail/local/iam/unexercised_grants.json gives (the stale reasons fail too)."""
+    assert stack.iam is not None
+    coverage = stack.iam.coverage()
+    print("\n" + coverage.report())
+    assert coverage.ok, coverage.report()
 
 
 def client_for(stack: LocalStack, user: str) -> TaskrailClient:

@@ -81,6 +81,7 @@ def test_tasks_table_has_stream_gsis_pitr_and_encryption(template):
     assert indexes == {
         "userId-createdAt": ["userId", "createdAt"],
         "status-createdAt": ["status", "createdAt"],
+        "outcomePending-createdAt": ["outcomePending", "createdAt"],  # sparse: the outbox's undelivered outcomes
     }
     assert tasks["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
     assert tasks["SSESpecification"]["SSEEnabled"] is True
@@ -98,6 +99,7 @@ def test_indexes_sort_on_a_number_created_at(template):
     assert key_types == {
         "userId-createdAt": {"HASH": ("userId", "S"), "RANGE": ("createdAt", "N")},
         "status-createdAt": {"HASH": ("status", "S"), "RANGE": ("createdAt", "N")},
+        "outcomePending-createdAt": {"HASH": ("outcomePending", "S"), "RANGE": ("createdAt", "N")},
     }
 
 

@@ -9,9 +9,10 @@ the marks of the statements after it.
 What a run leaves unexercised is either a grant to remove or one kept for a stated reason: AWS needs it on a path
 the local stack does not take (X-Ray, Lambda's own log delivery, a pipe's ListStreams), or a path the tests do not
 exercise. The reasons are data, in ``unexercised_grants.json`` next to this module: ``policy`` (a pattern over the
-policy's logical id without CDK's 8-character hash) and ``actions`` (patterns over the grant's action as the
-template writes it). :func:`explain` returns the grants no reason covers, and the reasons that cover nothing
-(a stale reason hides the next unused grant, so it fails too).
+policy's logical id without CDK's 8-character hash), ``actions`` (patterns over the grant's action as the template
+writes it) and, optionally, ``resources`` (patterns over its resources). A grant takes the first reason that covers
+it. :func:`explain` returns the grants no reason covers, and the reasons that cover nothing (a stale reason hides
+the next unused grant, so it fails too).
 """
 
 from __future__ import annotations
@@ -104,13 +105,21 @@ class Reason:
     policy: str
     actions: tuple[str, ...]
     reason: str
+    resources: tuple[str, ...] = ("*",)  # patterns over the grant's resources (any one matching)
 
     def covers(self, grant: Unexercised) -> bool:
-        return fnmatchcase(grant.construct, self.policy) and any(fnmatchcase(grant.action, a) for a in self.actions)
+        return (
+            fnmatchcase(grant.construct, self.policy)
+            and any(fnmatchcase(grant.action, a) for a in self.actions)
+            and any(fnmatchcase(r, p) for r in grant.resources for p in self.resources)
+        )
 
 
 def load_reasons(path: Path = REASONS_FILE) -> list[Reason]:
-    return [Reason(r["policy"], tuple(r["actions"]), r["reason"]) for r in json.loads(path.read_text())]
+    return [
+        Reason(r["policy"], tuple(r["actions"]), r["reason"], tuple(r.get("resources", ["*"])))
+        for r in json.loads(path.read_text())
+    ]
 
 
 @dataclass(frozen=True)

@@ -93,3 +93,11 @@ def test_every_kept_grant_has_a_reason_and_patterns_that_can_match() -> None:
         assert len(reason.reason) >= 20, reason  # a reason, not a label
         assert reason.actions and all(":" in a for a in reason.actions), reason
         assert reason.policy.strip(), reason
+
+
+def test_a_reason_may_name_the_resources_it_covers() -> None:
+    left = unexercised([SEND], GrantUse().actions)
+    other_queue = Reason("Fn*", ("sqs:SendMessage",), "the other queue's DLQ path", ("*:other-queue",))
+    this_queue = Reason("Fn*", ("sqs:SendMessage",), "the task DLQ's failure path", ("*:taskrail-TaskDeadLetterQueue",))
+    assert explain(left, [other_queue]).unexplained == left
+    assert [r for _, r in explain(left, [other_queue, this_queue]).explained] == [this_queue]

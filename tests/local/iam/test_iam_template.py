@@ -164,7 +164,8 @@ CALLS = [
     Call("reconciler", machine(RECONCILER), "lambda:InvokeFunction", function_arn("ReconcileTasksFunction")),
     # functions, as their execution roles
     Call("validate", function("ValidateTaskFunction"), "dynamodb:GetItem", Stack.table),
-    Call("validate", function("ValidateTaskFunction"), "s3:GetObject", key("users/u1/data.csv")),
+    Call("validate", function("ValidateTaskFunction"), "s3:GetObject", key("tasks/t1/input.json")),
+    Call("process", function("ProcessTaskFunction"), "s3:GetObject", key("users/u1/data.csv")),
     Call("process", function("ProcessTaskFunction"), "dynamodb:UpdateItem", Stack.table),
     Call("process", function("ProcessTaskFunction"), "dynamodb:PutItem", arn_of("IdempotencyTable")),
     Call("process", function("ProcessTaskFunction"), "s3:PutObject", key("tasks/t1/part-1.json")),
