@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from taskrail.client import TaskrailClient
 from taskrail.local.accounts import user_client
+from taskrail.local.iam.coverage import GrantUse, explain, load_reasons, unexercised
 from taskrail.local.stack import LocalStack, StackOptions
 from taskrail.operator import Operator
 
@@ -17,30 +19,60 @@ E2E_TIME_SCALE = 0.02
 
 
 @pytest.fixture(scope="package")
-def stack(request: pytest.FixtureRequest) -> Iterator[LocalStack]:
+def stack() -> Iterator[LocalStack]:
     local = LocalStack(StackOptions(time_scale=E2E_TIME_SCALE, with_console=True))
     local.start()
     try:
         yield local
-        if whole_package_passed(request.session):
-            assert_every_grant_used_or_kept_for_a_reason(local)
     finally:
+        if local.iam is not None:  # what this stack's calls used, for the package's grant coverage
+            GRANT_COVERAGE.use.merge(local.iam.use)
+            GRANT_COVERAGE.grants = local.iam.policies.grants()
         local.stop()
+
+
+class GrantCoverage:
+    """The grants the e2e package's stacks used. pytest-randomly interleaves the packages' modules, so the package
+    fixture above may start several stacks in one session; their use adds up."""
+
+    def __init__(self) -> None:
+        self.use = GrantUse()
+        self.grants: list[Any] | None = None
+        self.last_item: str | None = None
+
+
+GRANT_COVERAGE = GrantCoverage()
+HERE = Path(__file__).parent
+
+
+def _in_package(item: pytest.Item) -> bool:
+    return Path(str(item.path)).parent == HERE
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """After the package's last test has been torn down (its stack with it): issue 12's grant coverage."""
+    yield
+    if not _in_package(item):
+        return
+    if GRANT_COVERAGE.last_item is None:
+        GRANT_COVERAGE.last_item = next(i.nodeid for i in reversed(item.session.items) if _in_package(i))
+    if item.nodeid == GRANT_COVERAGE.last_item and whole_package_passed(item.session):
+        assert_every_grant_used_or_kept_for_a_reason()
 
 
 def whole_package_passed(session: pytest.Session) -> bool:
     """Every test module of this package ran (no selection by -k, -m or node id), and none failed."""
-    here = Path(__file__).parent
-    ran = {Path(str(item.path)) for item in session.items if Path(str(item.path)).parent == here}
+    ran = {Path(str(item.path)) for item in session.items if _in_package(item)}
     selected = bool(session.config.option.keyword or session.config.option.markexpr)
-    return ran == set(here.glob("test_*.py")) and not selected and session.testsfailed == 0
+    return ran == set(HERE.glob("test_*.py")) and not selected and session.testsfailed == 0
 
 
-def assert_every_grant_used_or_kept_for_a_reason(stack: LocalStack) -> None:
+def assert_every_grant_used_or_kept_for_a_reason() -> None:
     """Issue 12: after the whole e2e package ran with IAM enforcement on, every grant of the template was used by
     a call, or is kept for the reason taskrail/local/iam/unexercised_grants.json gives (the stale reasons fail too)."""
-    assert stack.iam is not None
-    coverage = stack.iam.coverage()
+    assert GRANT_COVERAGE.grants is not None, "no e2e stack recorded its IAM decisions"
+    coverage = explain(unexercised(GRANT_COVERAGE.grants, GRANT_COVERAGE.use.actions), load_reasons())
     print("\n" + coverage.report())
     assert coverage.ok, coverage.report()
 

@@ -8,7 +8,8 @@ UpdateItem ``... Item size to update has exceeded the maximum allowed size``. mo
 bytes, a little stricter), asserted first below, so a write that fits here fits on AWS.
 
 The later writes are the real ones: the workflow's DynamoDB states read from ``asl/task_lifecycle.asl.json``
-(ClaimTask, RecordFailure, MarkRejected, MarkSucceeded) with every ``.$`` value at its largest, the progress and
+(ClaimTask, MarkRejected, MarkSucceeded) and the failure recorder's (RecordTaskFailed, from
+``asl/failure_recorder.asl.json``, issue 19) with every ``.$`` value at its largest, the progress and
 reconciler writes through the functions' own adapter (``task_common.aws.DynamoDBTaskStore``), replay's reset, and
 the API's cancel; Step Functions gives an error up to 256 and a cause up to 32,768 characters.
 """
@@ -36,6 +37,7 @@ from tests.local.local_api import LocalApi, local_api
 
 ROOT = Path(__file__).resolve().parents[2]
 LIFECYCLE_ASL = ROOT / "asl" / "task_lifecycle.asl.json"
+RECORDER_ASL = ROOT / "asl" / "failure_recorder.asl.json"
 WIDEST = "😀"  # 4 bytes in UTF-8: the most a character can take
 # The largest values Step Functions can put where the workflow's writes read them.
 ENTERED_TIME = "2026-12-01T10:00:00.123456789Z"
@@ -151,21 +153,33 @@ def test_a_refused_submission_stores_nothing(owner: TaskrailClient, ddb, api):
 
 
 def lifecycle_writes() -> dict[str, dict[str, Any]]:
-    """The workflow's DynamoDB updateItem states, by name, as the generated ASL defines them."""
-    states = json.loads(LIFECYCLE_ASL.read_text())["States"]
-    return {
-        name: state["Parameters"]
-        for name, state in states.items()
-        if str(state.get("Resource", "")).endswith(":dynamodb:updateItem")
-    }
+    """The workflows' DynamoDB updateItem states, by name, as the generated ASL defines them: the lifecycle's and
+    the failure recorder's (every failure is recorded there since issue 19)."""
+    writes: dict[str, dict[str, Any]] = {}
+    for asl in (LIFECYCLE_ASL, RECORDER_ASL):
+        for name, state in json.loads(asl.read_text())["States"].items():
+            if str(state.get("Resource", "")).endswith(":dynamodb:updateItem"):
+                writes[name] = state["Parameters"]
+    return writes
+
+
+#: The largest value Step Functions can give for each JSONPath the workflows read (the recorder's input is the
+#: status-change event's detail, named by its Pass states).
+WIDEST: dict[str, str] = {
+    "$$.Execution.Id": EXECUTION_ARN,
+    "$.executionArn": EXECUTION_ARN,
+    "$$.State.EnteredTime": ENTERED_TIME,
+    "$.error": ERROR,
+    "$.cause": CAUSE,
+    "$.redriveCount": "1000",
+    "States.JsonToString($$.Execution.RedriveCount)": "1000",
+}
 
 
 def widest(path: str) -> str:
     """The largest value Step Functions can give for a JSONPath the workflow reads."""
-    if path.endswith("Execution.Id"):
-        return EXECUTION_ARN
-    if path.endswith("EnteredTime"):
-        return ENTERED_TIME
+    if path in WIDEST:
+        return WIDEST[path]
     if path.endswith(".Error"):
         return ERROR
     if path.endswith(".Cause"):
@@ -195,10 +209,10 @@ def worst_case_task(owner: TaskrailClient) -> str:
 
 
 def test_the_workflow_writes_the_test_covers_are_all_of_them():
-    assert set(lifecycle_writes()) == {"ClaimTask", "RecordFailure", "MarkRejected", "MarkSucceeded"}
+    assert set(lifecycle_writes()) == {"ClaimTask", "RecordTaskFailed", "MarkRejected", "MarkSucceeded"}
 
 
-@pytest.mark.parametrize("outcome", ["RecordFailure", "MarkRejected", "MarkSucceeded"])
+@pytest.mark.parametrize("outcome", ["RecordTaskFailed", "MarkRejected", "MarkSucceeded"])
 def test_the_worst_case_item_is_claimed_progressed_and_finished(api, ddb, worst_case_task: str, outcome: str):
     writes = lifecycle_writes()
     store = DynamoDBTaskStore(api.table, ddb)
@@ -224,7 +238,7 @@ def test_the_worst_case_item_is_replayed_then_failed_by_the_reconciler(
     writes = lifecycle_writes()
     store = DynamoDBTaskStore(api.table, ddb)
     run_workflow_write(ddb, api.table, worst_case_task, writes["ClaimTask"])
-    run_workflow_write(ddb, api.table, worst_case_task, writes["RecordFailure"])
+    run_workflow_write(ddb, api.table, worst_case_task, writes["RecordTaskFailed"])
 
     # When it is replayed (reset to QUEUED, as taskrail replay does), claimed again, and its execution ends
     # outside the Catch path, so the reconciler records the failure with the largest cause

@@ -66,6 +66,14 @@ class GrantUse:
         with self._lock:
             self._used.setdefault(_key(grant), set()).add(action)
 
+    def merge(self, other: GrantUse) -> None:
+        """Add what ``other`` noted (several stacks of one test session)."""
+        with other._lock:
+            noted = {key: set(actions) for key, actions in other._used.items()}
+        with self._lock:
+            for key, actions in noted.items():
+                self._used.setdefault(key, set()).update(actions)
+
     def actions(self, grant: Grant | dict[str, Any]) -> set[str]:
         with self._lock:
             return set(self._used.get(_key(grant), ()))

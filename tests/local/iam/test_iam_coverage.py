@@ -101,3 +101,13 @@ def test_a_reason_may_name_the_resources_it_covers() -> None:
     this_queue = Reason("Fn*", ("sqs:SendMessage",), "the task DLQ's failure path", ("*:taskrail-TaskDeadLetterQueue",))
     assert explain(left, [other_queue]).unexplained == left
     assert [r for _, r in explain(left, [other_queue, this_queue]).explained] == [this_queue]
+
+
+def test_the_use_of_several_runs_adds_up() -> None:
+    first, second = GrantUse(), GrantUse()
+    first.note(KEY, "kms:GenerateDataKey")
+    second.note(KEY, "kms:Decrypt")
+    second.note(SEND, "sqs:SendMessage")
+    first.merge(second)
+    assert unexercised([KEY, SEND], first.actions) == []
+    assert second.actions(SEND) == {"sqs:SendMessage"}  # merging leaves the other as it was
