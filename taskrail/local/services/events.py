@@ -188,21 +188,7 @@ SNS_TARGETS: Final = Patch(
             lambda: original(_sfn_parser_models.StepFunctionsParserBackend, "start_execution"),
             ("self", "state_machine_arn", "name", "execution_input", "trace_header"),
         ),
-        Signature(  # a refused delivery's dead letter (_dead_letter)
-            "moto.sqs.models.SQSBackend.send_message",
-            lambda: _sqs_models.SQSBackend.send_message,
-            (
-                "self",
-                "queue_name",
-                "message_body",
-                "message_attributes",
-                "delay_seconds",
-                "deduplication_id",
-                "group_id",
-                "system_attributes",
-                "validate_group_id",
-            ),
-        ),
+        # a refused delivery's dead letter (_dead_letter) calls SQSBackend.send_message: declared by services/sqs.py
     ),
     install=install_eventbridge_sns_targets,
     uninstall=uninstall_eventbridge_sns_targets,
