@@ -10,9 +10,9 @@ redriveCount, redriveDate, redriveStatus, redriveStatusReason. A redrive's RUNNI
 
 Locally each change is put on moto's default bus of the execution's account and region, so rules with that
 pattern deliver to their targets (moto's own target kinds, plus those of :mod:`taskrail.local.services.events`).
-Hook points: ``Execution.start`` (RUNNING), the worker's end (``BaseExecutionWorkerCommunication.terminated``), the
-StopExecution response (ABORTED at once) and a redrive (:data:`stepfunctions_redrive.redrive_listeners`). Each
-(status, redriveCount) is sent once per execution.
+Hook points: ``Execution.start`` (RUNNING, before the execution thread starts), the worker's end
+(``BaseExecutionWorkerCommunication.terminated``), the StopExecution response (ABORTED at once) and a redrive
+(:data:`stepfunctions_redrive.redrive_listeners`). Each (status, redriveCount) is sent once per execution.
 """
 
 from __future__ import annotations
@@ -106,8 +106,29 @@ def publish_status_change(execution: Execution) -> None:
 
 
 def _start(self: Execution) -> None:
-    original(Execution, "start")(self)
-    publish_status_change(self)
+    """RUNNING is put on the bus before the execution's thread starts, so it precedes the terminal event.
+
+    Publishing after ``Execution.start`` returned raced the thread: a machine that fails at once reached FAILED
+    first, and the RUNNING event was then skipped as already sent (seen in CI). AWS sends both.
+    """
+    make_worker = self._get_start_execution_worker
+
+    def worker_that_announces_running() -> Any:
+        worker = make_worker()
+        start_thread = worker.start
+
+        def start() -> None:
+            publish_status_change(self)  # exec_status is RUNNING by now (Execution.start sets it first)
+            start_thread()
+
+        worker.start = start  # type: ignore[method-assign]
+        return worker
+
+    self.__dict__["_get_start_execution_worker"] = worker_that_announces_running
+    try:
+        original(Execution, "start")(self)
+    finally:
+        self.__dict__.pop("_get_start_execution_worker", None)
 
 
 def _terminated(self: BaseExecutionWorkerCommunication) -> None:
@@ -161,7 +182,10 @@ STATUS_EVENTS: Final = Patch(
         Source(
             "moto.stepfunctions.parser.backend.execution.Execution.start (status)",
             lambda: original(Execution, "start"),
-            ("self.exec_status = ExecutionStatus.RUNNING",),
+            (
+                "self.exec_worker = self._get_start_execution_worker()",
+                "self.exec_status = ExecutionStatus.RUNNING\n        self.exec_worker.start()",
+            ),
         ),
         Source(
             "moto.stepfunctions.parser.backend.execution.BaseExecutionWorkerCommunication.terminated",

@@ -16,6 +16,8 @@ import time
 import uuid
 from typing import Any
 
+import pytest
+
 from tests.parity.stepfunctions.cases import machine, start, wait_until
 
 PATTERN = {"source": ["aws.states"], "detail-type": ["Step Functions Execution Status Change"]}
@@ -73,6 +75,26 @@ def test_running_and_failed_events_with_the_documented_detail(aws: dict[str, Any
     assert isinstance(detail["startDate"], int) and detail["stopDate"] >= detail["startDate"]
     assert (detail["redriveCount"], detail["redriveStatus"]) == (0, "REDRIVABLE")
     assert events[0]["detail"]["stopDate"] is None
+
+
+def test_running_is_sent_even_when_the_execution_ends_before_start_execution_returns(
+    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """[EB] RUNNING precedes FAILED even when the execution thread finishes at once.
+
+    The worker runs inline here, so the execution is FAILED before StartExecution returns. An event sent after
+    Execution.start returned was lost this way in CI: ['FAILED'] instead of ['RUNNING', 'FAILED'].
+    """
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    monkeypatch.setattr(ExecutionWorker, "start", lambda worker: worker._execution_logic())
+    sfn, sqs = aws["stepfunctions"], aws["sqs"]
+    sm = machine(sfn, {"Boom": {"Type": "Fail", "Error": "Poison"}}, "Boom")
+    url = queue_rule(aws, sm)
+    arn = start(sfn, sm)
+    assert sfn.describe_execution(executionArn=arn)["status"] == "FAILED"  # ended inside StartExecution
+    events = drain(sqs, url, 2)
+    assert [e["detail"]["status"] for e in events] == ["RUNNING", "FAILED"]
 
 
 def test_a_redrive_sends_running_again_counting_it(aws: dict[str, Any]) -> None:
