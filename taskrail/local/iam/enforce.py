@@ -34,7 +34,6 @@ import logging
 import os
 import threading
 import uuid
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -54,7 +53,7 @@ from taskrail.local.iam.evaluate import (
     denial_message,
     evaluate,
 )
-from taskrail.local.iam.policies import Grant, TemplatePolicies
+from taskrail.local.iam.policies import TemplatePolicies
 from taskrail.local.iam.principals import RoleCredential, account_of
 
 __all__ = ["Denied", "Enforcer", "IamLog", "IamRecord", "access_denied"]
@@ -96,26 +95,6 @@ class IamLog:
 
     def denials(self) -> list[IamRecord]:
         return [r for r in self.records if not r.allowed]
-
-    def summary(self, policies: TemplatePolicies) -> dict[str, Any]:
-        """Per principal: calls, denials, the actions used; and the grants no call used (candidates for removal)."""
-        records = self.records
-        used = {r.decided_by.split(" ", 1)[0] for r in records if r.allowed}
-        by_principal: dict[str, dict[str, Any]] = {}
-        for record in records:
-            entry = by_principal.setdefault(record.principal, {"calls": 0, "denials": 0, "actions": Counter()})
-            entry["calls"] += 1
-            entry["denials"] += 0 if record.allowed else 1
-            entry["actions"][record.action] += 1
-        unused: list[Grant] = [
-            g for g in policies.grants() if g.effect == "Allow" and f"{g.policy}[{g.statement}]" not in used
-        ]
-        return {
-            "principals": {k: {**v, "actions": dict(v["actions"])} for k, v in by_principal.items()},
-            "calls": len(records),
-            "denials": sum(1 for r in records if not r.allowed),
-            "unused_grants": [asdict(g) for g in unused],
-        }
 
 
 @dataclass(frozen=True)
@@ -342,9 +321,6 @@ class LocalIam:
             return None
         answer = enforcer(credential, environ, request)
         return answer if self.enforce else None
-
-    def summary(self) -> dict[str, Any]:
-        return self.log.summary(self.policies)
 
     def service_delivery(self, service: str, action: str, resource: str, source_arn: str) -> str | None:
         """A delivery an AWS service makes on behalf of ``source_arn`` (a rule's target, an alarm's action),

@@ -34,14 +34,12 @@ def summarize(log_dir: Path, pid: int) -> dict[str, Any]:
     decisions_file = log_dir / DECISIONS_FILE.format(pid=pid)
     decisions = [json.loads(line) for line in decisions_file.read_text().splitlines() if line.strip()]
     grants = json.loads((log_dir / GRANTS_FILE.format(pid=pid)).read_text())
-    used = {d["decided_by"].split(" ", 1)[0] for d in decisions if d["allowed"]}
     principals: dict[str, dict[str, Any]] = {}
     for decision in decisions:
         entry = principals.setdefault(decision["principal"], {"calls": 0, "denials": 0, "actions": Counter()})
         entry["calls"] += 1
         entry["denials"] += 0 if decision["allowed"] else 1
         entry["actions"][decision["action"]] += 1
-    unused = [g for g in grants if g["effect"] == "Allow" and f"{g['policy']}[{g['statement']}]" not in used]
     actions_by_statement: dict[tuple[str, int], set[str]] = {}
     for decision in decisions:
         statement = statement_of(decision["decided_by"]) if decision["allowed"] else None
@@ -54,7 +52,6 @@ def summarize(log_dir: Path, pid: int) -> dict[str, Any]:
         "calls": len(decisions),
         "denials": [d for d in decisions if not d["allowed"]],
         "principals": {k: {**v, "actions": dict(v["actions"])} for k, v in sorted(principals.items())},
-        "unused_grants": unused,
         "unexercised": [
             {"grant": grant.describe(), "kept_because": reason.reason if reason else None}
             for grant, reason in [*coverage.explained, *((g, None) for g in coverage.unexplained)]

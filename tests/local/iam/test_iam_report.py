@@ -28,7 +28,9 @@ def test_the_report_counts_calls_and_lists_denials_and_unused_allow_grants(tmp_p
     assert summary["principals"][role] == {
         "calls": 3, "denials": 1, "actions": {"dynamodb:GetItem": 2, "sqs:SendMessage": 1},
     }  # fmt: skip
-    assert [(g["policy"], g["statement"]) for g in summary["unused_grants"]] == [("FnPolicy", 1)]  # Deny not listed
+    assert [(e["grant"], e["kept_because"]) for e in summary["unexercised"]] == [
+        ("FnPolicy[1]: s3:PutObject on arn:b/*", None)
+    ]  # the used grant and the Deny are not listed
     text = format_summary(summary)
     print(text)
     assert "DENIED taskrail-FnRole: sqs:SendMessage on arn:q" in text
@@ -50,8 +52,7 @@ def test_the_report_lists_each_unused_action_with_the_reason_it_is_kept(tmp_path
     log.add(IamRecord(role, "fn", "dynamodb", "GetItem", "dynamodb:GetItem", "arn:t", True, decided_by))
     (tmp_path / GRANTS_FILE.format(pid=7)).write_text(json.dumps(grants))
     summary = summarize(tmp_path, 7)
-    assert summary["unused_grants"] == []  # the statement was used...
-    [entry] = summary["unexercised"]  # ...but not each of its actions
+    [entry] = summary["unexercised"]  # the statement was used, but not each of its actions: dynamodb:GetItem was
     assert entry["grant"] == "FunctionsFnRoleDefaultPolicy1A2B3C4D[0]: xray:PutTraceSegments on *"
     assert entry["kept_because"].startswith("X-Ray active tracing")  # from taskrail/local/iam/unexercised_grants.json
     assert "kept: X-Ray active tracing" in format_summary(summary)
