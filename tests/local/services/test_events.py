@@ -19,7 +19,8 @@ EVENT = {"Source": "taskrail", "DetailType": "Task succeeded", "Detail": json.du
 
 @pytest.fixture
 def topic_into_queue() -> Iterator[tuple[Any, Any, str, str]]:
-    """A topic delivering raw messages into a queue, so that what the topic was sent can be read back."""
+    """A topic delivering raw messages into a queue, so that what the topic was sent can be read back; the SNS
+    rule-target patch is installed for the test."""
     with mock_aws():
         session = boto3.Session(region_name=REGION)
         sns, sqs, eventbridge = session.client("sns"), session.client("sqs"), session.client("events")
@@ -28,7 +29,11 @@ def topic_into_queue() -> Iterator[tuple[Any, Any, str, str]]:
         queue = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue, Attributes={"RawMessageDelivery": "true"})
         eventbridge.put_rule(Name="outcomes", EventPattern=json.dumps({"source": ["taskrail"]}))
-        yield eventbridge, sqs, url, topic
+        events.install_eventbridge_sns_targets()
+        try:
+            yield eventbridge, sqs, url, topic
+        finally:
+            events.uninstall_eventbridge_sns_targets()
 
 
 def received(sqs: Any, url: str) -> list[Any]:
@@ -39,11 +44,7 @@ def received(sqs: Any, url: str) -> list[Any]:
 def test_a_rule_publishes_the_event_to_its_sns_target(topic_into_queue: tuple[Any, Any, str, str]) -> None:
     eventbridge, sqs, url, topic = topic_into_queue
     eventbridge.put_targets(Rule="outcomes", Targets=[{"Id": "topic", "Arn": topic}])
-    events.install_eventbridge_sns_targets()
-    try:
-        eventbridge.put_events(Entries=[EVENT])
-    finally:
-        events.uninstall_eventbridge_sns_targets()
+    eventbridge.put_events(Entries=[EVENT])
     (message,) = received(sqs, url)
     assert (message["source"], message["detail-type"], message["detail"]) == (
         "taskrail",
@@ -55,11 +56,7 @@ def test_a_rule_publishes_the_event_to_its_sns_target(topic_into_queue: tuple[An
 def test_the_targets_input_path_selects_what_is_published(topic_into_queue: tuple[Any, Any, str, str]) -> None:
     eventbridge, sqs, url, topic = topic_into_queue
     eventbridge.put_targets(Rule="outcomes", Targets=[{"Id": "topic", "Arn": topic, "InputPath": "$.detail"}])
-    events.install_eventbridge_sns_targets()
-    try:
-        eventbridge.put_events(Entries=[EVENT, {**EVENT, "Source": "someone-else"}])
-    finally:
-        events.uninstall_eventbridge_sns_targets()
+    eventbridge.put_events(Entries=[EVENT, {**EVENT, "Source": "someone-else"}])
     assert received(sqs, url) == [{"taskId": "t-1"}]
 
 
@@ -70,10 +67,6 @@ def test_the_published_events_time_is_iso_8601_utc_as_eventbridge_sends_it(
     # float it stamped in what reached SNS and Step Functions targets
     eventbridge, sqs, url, topic = topic_into_queue
     eventbridge.put_targets(Rule="outcomes", Targets=[{"Id": "topic", "Arn": topic}])
-    events.install_eventbridge_sns_targets()
-    try:
-        eventbridge.put_events(Entries=[EVENT])
-    finally:
-        events.uninstall_eventbridge_sns_targets()
+    eventbridge.put_events(Entries=[EVENT])
     (message,) = received(sqs, url)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", message["time"]), message["time"]
