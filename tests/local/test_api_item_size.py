@@ -17,6 +17,7 @@ the API's cancel; Step Functions gives an error up to 256 and a cause up to 32,7
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -163,29 +164,30 @@ def lifecycle_writes() -> dict[str, dict[str, Any]]:
     return writes
 
 
-#: The largest value Step Functions can give for each JSONPath the workflows read (the recorder's input is the
-#: status-change event's detail, named by its Pass states).
-WIDEST: dict[str, str] = {
-    "$$.Execution.Id": EXECUTION_ARN,
-    "$.executionArn": EXECUTION_ARN,
-    "$$.State.EnteredTime": ENTERED_TIME,
-    "$.error": ERROR,
-    "$.cause": CAUSE,
-    "$.redriveCount": "1000",
-    "States.JsonToString($$.Execution.RedriveCount)": "1000",
+#: The largest value Step Functions can give, by the last field name of a JSONPath the workflows read (any
+#: object: the context object's ``$$.Execution.Id``, the status-change detail's ``$.executionArn`` and ``$.error``,
+#: a Catch's ``$.Error``), so that a moved or renamed path in the workflow needs no edit here. A redrive count is
+#: at most 1,000 ("Redriving executions", Step Functions Developer Guide).
+WIDEST_BY_FIELD: dict[str, str] = {
+    "id": EXECUTION_ARN,
+    "executionarn": EXECUTION_ARN,
+    "enteredtime": ENTERED_TIME,
+    "error": ERROR,
+    "cause": CAUSE,
+    "redrivecount": "1000",
 }
 
 
 def widest(path: str) -> str:
-    """The largest value Step Functions can give for a JSONPath the workflow reads."""
-    if path in WIDEST:
-        return WIDEST[path]
-    if path.endswith(".Error"):
-        return ERROR
-    if path.endswith(".Cause"):
-        return CAUSE
+    """The largest value Step Functions can give for a JSONPath (or intrinsic over one) the workflows read."""
+    inner = re.fullmatch(r"States\.JsonToString\((.+)\)", path)
+    if inner:
+        return widest(inner[1])
     if path.startswith("States.Format('s3://"):
         return f"s3://{'b' * 63}/tasks/{'t' * 1_100}/result.json"
+    field = path.rsplit(".", 1)[-1].lower()
+    if path.startswith("$") and field in WIDEST_BY_FIELD:
+        return WIDEST_BY_FIELD[field]
     raise AssertionError(f"the workflow writes {path}: give this test its largest value")
 
 
