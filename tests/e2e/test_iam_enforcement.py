@@ -265,12 +265,10 @@ def test_the_subscription_without_its_queue_grant_moves_the_notification_to_its_
 
 def _alarm_actions(alarm: str) -> list[str]:
     """The alarm's action entries in its history ("Successfully executed action ..." / "Failed to execute ...")."""
-    from moto.cloudwatch.models import cloudwatch_backends
-
     from taskrail.local.region import ACCOUNT_ID, REGION
+    from taskrail.local.services.cloudwatch import alarm_action_history
 
-    history = cloudwatch_backends[ACCOUNT_ID][REGION].alarms[alarm].history
-    return [entry[1] for entry in history if entry[0] == "Action"]
+    return alarm_action_history(alarm, ACCOUNT_ID, REGION)
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,7 @@ from moto.cloudwatch.models import Alarm, CloudWatchBackend
 from taskrail.local.services import delivery
 from taskrail.local.services.patching import Patch, Signature, Source, is_patched, original, patch, unpatch
 
-__all__ = ["CLOUDWATCH_PRINCIPAL", "PATCHES", "alarm_message"]
+__all__ = ["CLOUDWATCH_PRINCIPAL", "PATCHES", "alarm_action_history", "alarm_message"]
 
 LOG = logging.getLogger(__name__)
 CLOUDWATCH_PRINCIPAL: Final = "cloudwatch.amazonaws.com"
@@ -112,6 +112,16 @@ def _publish(backend: CloudWatchBackend, alarm: Alarm, topic_arn: str, old_state
     alarm.history.append(("Action", f"Successfully executed action {topic_arn}", "{}", alarm.state_value, now))
 
 
+def alarm_action_history(alarm_name: str, account_id: str, region: str) -> list[str]:
+    """The summaries of the alarm's ``Action`` history items, oldest first: what DescribeAlarmHistory with
+    ``HistoryItemType=Action`` lists on AWS ("Successfully executed action ...", "Failed to execute action ...").
+    moto serves no DescribeAlarmHistory; its alarm keeps (type, summary, data, state, time) tuples."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    alarm = cloudwatch_backends[account_id][region].alarms[alarm_name]
+    return [str(entry[1]) for entry in alarm.history if entry[0] == "Action"]
+
+
 def install() -> None:
     if not is_patched(CloudWatchBackend, "set_alarm_state"):
         patch(CloudWatchBackend, "set_alarm_state", _set_alarm_state)
@@ -142,6 +152,11 @@ ALARM_ACTIONS: Final = Patch(
                 "self.state_updated_timestamp = utcnow()",
                 "self.configuration_updated_timestamp = utcnow()",
             ),
+        ),
+        Source(  # the history item's shape alarm_action_history reads: (type, summary, ...)
+            "moto.cloudwatch.models.Alarm.update_state",
+            lambda: Alarm.update_state,
+            ("self.history.append(", '"StateUpdate",\n                self.state_reason,'),
         ),
     ),
     install=install,
