@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from queue_fakes import InMemoryQueue
 
 from task_common.contract import replay_execution_name
 from taskrail.client import ApiError, Endpoints
@@ -15,40 +15,12 @@ from taskrail.operator import Operator
 ARN_PREFIX = "arn:aws:states:us-east-1:123456789012:execution:task-lifecycle"
 
 
-class InMemoryDeadLetters:
-    """An SQS queue's visibility: a received message is hidden until released or deleted."""
-
-    def __init__(self) -> None:
-        self.messages: dict[str, dict[str, Any]] = {}
-        self.hidden: set[str] = set()
+class InMemoryDeadLetters(InMemoryQueue):
+    """The DLQ with the lifecycle's message shape."""
 
     def add(self, task_id: str, error: str = "PermanentTaskError", *, sent_ms: int = 1_000, attempt: int = 1) -> None:
         body = {"taskId": task_id, "error": error, "cause": "boom", "attempt": attempt, "input": [task_id]}
-        message_id = f"m-{len(self.messages)}"
-        self.messages[message_id] = {
-            "MessageId": message_id,
-            "ReceiptHandle": f"rh-{message_id}",
-            "Body": json.dumps(body),
-            "Attributes": {"SentTimestamp": str(sent_ms)},
-        }
-
-    def visible_task_ids(self) -> list[str]:
-        return [json.loads(m["Body"])["taskId"] for i, m in self.messages.items() if i not in self.hidden]
-
-    def receive(self, hide_seconds: int) -> list[dict[str, Any]]:
-        batch = [dict(m) for i, m in self.messages.items() if i not in self.hidden][:10]
-        self.hidden.update(m["MessageId"] for m in batch)
-        return batch
-
-    def release(self, messages: list[dict[str, Any]]) -> None:
-        self.hidden.difference_update(m["MessageId"] for m in messages)
-
-    def delete(self, message: dict[str, Any]) -> None:
-        del self.messages[message["MessageId"]]
-        self.hidden.discard(message["MessageId"])
-
-    def counts(self) -> tuple[int, int]:
-        return len(self.messages) - len(self.hidden), len(self.hidden)
+        self.send(body, sent_ms=sent_ms)
 
 
 class InMemoryTaskRecords:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from queue_fakes import InMemoryQueue
 
 from taskrail.client import ApiError
 from taskrail.operator.replay import REFUSED_ACTIONS, replay_dlq, replay_tasks
@@ -18,41 +19,6 @@ MACHINE = "arn:aws:states:us-east-1:123456789012:execution:task-lifecycle"
 
 def arn_of(name: str) -> str:
     return f"{MACHINE}:{name}"
-
-
-class Queue:
-    """An SQS queue's visibility: a received message is hidden until released or deleted."""
-
-    def __init__(self) -> None:
-        self.messages: dict[str, dict[str, Any]] = {}
-        self.hidden: set[str] = set()
-
-    def add(self, body: dict[str, Any]) -> None:
-        message_id = f"m-{len(self.messages)}"
-        self.messages[message_id] = {
-            "MessageId": message_id,
-            "ReceiptHandle": f"rh-{message_id}",
-            "Body": json.dumps(body),
-            "Attributes": {"SentTimestamp": "1000"},
-        }
-
-    def bodies(self) -> list[dict[str, Any]]:
-        return [json.loads(m["Body"]) for m in self.messages.values()]
-
-    def receive(self, hide_seconds: int) -> list[dict[str, Any]]:
-        batch = [dict(m) for i, m in self.messages.items() if i not in self.hidden][:10]
-        self.hidden.update(m["MessageId"] for m in batch)
-        return batch
-
-    def release(self, messages: list[dict[str, Any]]) -> None:
-        self.hidden.difference_update(m["MessageId"] for m in messages)
-
-    def delete(self, message: dict[str, Any]) -> None:
-        del self.messages[message["MessageId"]]
-        self.hidden.discard(message["MessageId"])
-
-    def counts(self) -> tuple[int, int]:
-        return len(self.messages) - len(self.hidden), len(self.hidden)
 
 
 @dataclass
@@ -66,7 +32,7 @@ class Platform:
     items: dict[str, dict[str, Any]] = field(default_factory=dict)
     executions: dict[str, dict[str, Any]] = field(default_factory=dict)
     histories: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    queue: Queue = field(default_factory=Queue)
+    queue: InMemoryQueue = field(default_factory=InMemoryQueue)
     pending: list[tuple[str, str]] = field(default_factory=list)  # (arn, "claim" | "resume")
     runs: list[tuple[str, str]] = field(default_factory=list)  # (arn, "claim" | "resume")
     redrive_calls: list[tuple[str, str]] = field(default_factory=list)
@@ -80,7 +46,7 @@ class Platform:
         self.executions[arn] = {"status": "FAILED", "redriveCount": 0, "redriveStatus": "REDRIVABLE"}
         self.histories[arn] = [entered(2, "ClaimTask"), entered(3, "ValidateParameters"), entered(4, state)]
         if status == "FAILED":
-            self.queue.add({"taskId": task_id, "executionArn": arn, "attempt": 1, "input": [task_id], "error": "E"})
+            self.queue.send({"taskId": task_id, "executionArn": arn, "attempt": 1, "input": [task_id], "error": "E"})
         return arn
 
     # -- TaskRecords ---------------------------------------------------------------------------------------
@@ -377,10 +343,10 @@ def test_a_message_of_an_older_execution_or_redrive_is_superseded(platform):
     # do not): the first failure's message is still there, and one of an older execution
     arn = platform.failed_task()
     platform.queue.messages.clear()
-    platform.queue.add({"taskId": "t-1", "executionArn": arn, "attempt": 1, "input": ["t-1"], "redriveCount": 0})
+    platform.queue.send({"taskId": "t-1", "executionArn": arn, "attempt": 1, "input": ["t-1"], "redriveCount": 0})
     platform.items["t-1"]["redriveCount"] = 1
-    platform.queue.add({"taskId": "t-1", "executionArn": arn_of("t-0"), "attempt": 1, "input": ["t-1"]})
-    platform.queue.add({"taskId": "t-1", "executionArn": arn, "attempt": 1, "input": ["t-1"], "redriveCount": 1})
+    platform.queue.send({"taskId": "t-1", "executionArn": arn_of("t-0"), "attempt": 1, "input": ["t-1"]})
+    platform.queue.send({"taskId": "t-1", "executionArn": arn, "attempt": 1, "input": ["t-1"], "redriveCount": 1})
 
     outcomes = replay_queue(platform)
     platform.advance()
@@ -397,8 +363,8 @@ def test_taskrail_replay_reports_the_start_when_an_older_message_of_the_task_is_
     arn = platform.failed_task()
     platform.histories[arn].append(entered(5, "TaskFailed", "FailStateEntered"))
     platform.queue.messages.clear()
-    platform.queue.add({"taskId": "t-1", "executionArn": arn_of("t-0"), "attempt": 1, "input": ["t-1"]})
-    platform.queue.add({"taskId": "t-1", "executionArn": arn, "attempt": 1, "input": ["t-1"]})
+    platform.queue.send({"taskId": "t-1", "executionArn": arn_of("t-0"), "attempt": 1, "input": ["t-1"]})
+    platform.queue.send({"taskId": "t-1", "executionArn": arn, "attempt": 1, "input": ["t-1"]})
 
     [outcome] = replay(platform, "t-1")
     platform.advance()
