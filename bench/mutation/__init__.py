@@ -2,7 +2,8 @@
 
 Four areas, each mutant run against the tests that cover it (a mutant is killed when any of them fails):
 
-- ``lambdas`` and ``workflows`` and ``moto_hooks``: Python mutants made by cosmic-ray (:mod:`bench.mutation.python`);
+- ``lambdas``, ``workflows`` and ``emulator`` (the moto patches, ``taskrail/local/services/``): Python mutants
+  made by cosmic-ray (:mod:`bench.mutation.python`);
 - ``asl``: mutants of the generated state machine definitions (:mod:`bench.mutation.asl`), run by
   ``tests/workflows`` through ``TASKRAIL_ASL_DIR``;
 - ``template``: mutants of the synthesized CloudFormation template (:mod:`bench.mutation.template`), run by

@@ -5,6 +5,11 @@ survivors written to docs/TEST-STRENGTH.md.
     python -m bench.mutation --full               # every mutant (hours on 2 cores)
     python -m bench.mutation --areas asl,template --budget 40 --seed 7
     python -m bench.mutation --budget 20 --area-budget lambdas=40,workflows=6 --rev 1a2b3c4
+    python -m bench.mutation --areas lambdas --recheck --tests tests/unit/test_strength_models.py
+
+``--recheck`` re-runs the survivors listed in the output's block of each area (the same changes, found again at
+this commit even when lines moved), against the area's tests or ``--tests``; the block it writes says which test
+kills each now, and the summary counts them with the sample's kills (only while the sample is that block's).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import argparse
 import random
 import re
+import shlex
 import sys
 import tempfile
 from collections.abc import Callable
@@ -19,7 +25,7 @@ from pathlib import Path
 
 from bench.mutation import asl, python, template
 from bench.mutation.common import ROOT, AreaResult, Mutant, log, scratch_tree
-from bench.mutation.report import area_block, update
+from bench.mutation.report import area_block, recheck_block, survivors_of, update
 
 AREA_NAMES = (*(a.name for a in python.AREAS), "asl", "template")
 OUTPUT = ROOT / "docs" / "TEST-STRENGTH.md"
@@ -45,15 +51,18 @@ def area_budgets(text: str) -> dict[str, int]:
     return {name.strip(): int(value) for name, value in pairs}
 
 
-def run_area(name: str, tree: Path, workdir: Path, args: argparse.Namespace) -> AreaResult:
+def run_area(
+    name: str, tree: Path, workdir: Path, args: argparse.Namespace, wanted: list[Mutant] | None = None
+) -> AreaResult:
     budget = None if args.full else args.area_budget.get(name, args.budget)
     select = sampler(budget, args.seed, name, args.match)
+    tests = tuple(shlex.split(args.tests)) if args.tests else None
     if name == "asl":
-        return asl.run(tree, workdir, select, args.timeout)
+        return asl.run(tree, workdir, select, args.timeout, wanted, tests)
     if name == "template":
-        return template.run(tree, workdir, select, args.timeout)
+        return template.run(tree, workdir, select, args.timeout, wanted, tests)
     area = next(a for a in python.AREAS if a.name == name)
-    return python.run(tree, workdir, area, select, args.seed, args.timeout)
+    return python.run(tree, workdir, area, select, args.seed, args.timeout, wanted, tests)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=600, help="seconds per test run; over it counts as killed")
     parser.add_argument("--workdir", type=Path, help="scratch folder (default: a new temporary one)")
     parser.add_argument("--output", type=Path, default=OUTPUT)
+    parser.add_argument(
+        "--recheck", action="store_true", help="re-run the survivors of each area's block in --output (newer tests)"
+    )
+    parser.add_argument("--tests", help="the pytest arguments to run instead of the area's tests (quoted, one string)")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.areas.split(",") if n.strip()]
     unknown = sorted(set(names) - set(AREA_NAMES))
@@ -85,6 +98,16 @@ def main(argv: list[str] | None = None) -> int:
     blocks: dict[str, str] = {}
     failed = False
     for name in names:
+        if args.recheck:
+            of, wanted = survivors_of(args.output, name)
+            result = run_area(name, tree, workdir, args, wanted)
+            print(f"{name:11} re-check: {result.killed}/{len(result.outcomes)} survivors of {of} killed")
+            for outcome in result.outcomes:
+                print(f"    {outcome.verdict}: {outcome.mutant.ident} {outcome.killed_by}")
+            blocks[f"{name}_recheck"] = recheck_block(result, of, commit)
+            update(args.output, blocks)
+            failed = failed or bool(result.baseline_error)
+            continue
         result = run_area(name, tree, workdir, args)
         run = len(result.outcomes)
         if result.baseline_error:

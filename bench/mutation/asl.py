@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.mutation.common import AreaResult, Mutant, Outcome, confirmed_run, log, synth_in, test_env
+from bench.mutation.common import AreaResult, Mutant, Outcome, confirmed_run, log, pick, synth_in, test_env
 
 TESTS = ("tests/workflows",)
 NEVER_RAISED = "Mutant.NeverRaised"
@@ -188,26 +188,35 @@ def mutants(workflow: str, definition: Definition) -> list[AslMutant]:
     return found
 
 
-def run(tree: Path, workdir: Path, select: Callable[[list[Mutant]], list[Mutant]], timeout: float) -> AreaResult:
+def run(
+    tree: Path,
+    workdir: Path,
+    select: Callable[[list[Mutant]], list[Mutant]],
+    timeout: float,
+    wanted: list[Mutant] | None = None,
+    tests: tuple[str, ...] | None = None,
+) -> AreaResult:
+    """The sampled mutants, or with ``wanted`` those (a re-check); ``tests`` replaces the area's selection."""
+    selection = tests or TESTS
     env = test_env(workdir)
     synth_in(tree, env)
     definitions = {
         p.name.removesuffix(".asl.json"): json.loads(p.read_text()) for p in sorted((tree / "asl").glob("*.asl.json"))
     }
     every = [m for workflow, definition in definitions.items() for m in mutants(workflow, definition)]
-    chosen = {m.ident for m in select([m.mutant for m in every])}
-    result = AreaResult("asl", TESTS, total=len(every))
+    chosen, missing = pick([m.mutant for m in every], select, wanted)
+    result = AreaResult("asl", selection, total=len(every), missing=missing)
     mutant_dir = workdir / "asl-mutant"
     mutant_dir.mkdir(parents=True, exist_ok=True)
     env = test_env(workdir, TASKRAIL_ASL_DIR=str(mutant_dir))
     _write(mutant_dir, definitions)
-    baseline = confirmed_run(tree, TESTS, env, timeout, result.flaky)
+    baseline = confirmed_run(tree, selection, env, timeout, result.flaky)
     if not baseline.passed:
         result.baseline_error = f"the tests fail with no mutant: {baseline.first_failure}"
         return result
     for number, candidate in enumerate([m for m in every if m.mutant.ident in chosen], 1):
         _write(mutant_dir, {**definitions, candidate.workflow: candidate.apply(definitions[candidate.workflow])})
-        verdict = confirmed_run(tree, TESTS, env, timeout, result.flaky)
+        verdict = confirmed_run(tree, selection, env, timeout, result.flaky)
         outcome = Outcome(candidate.mutant, not verdict.passed, verdict.first_failure, verdict.seconds)
         result.outcomes.append(outcome)
         log(f"asl {number}/{len(chosen)} {outcome.verdict} {candidate.mutant.ident} ({verdict.seconds:.0f} s)")

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tarfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +48,7 @@ class AreaResult:
     baseline_error: str = ""
     flaky: set[str] = field(default_factory=set)
     invalid: list[Mutant] = field(default_factory=list)  # sampled, but not a program (not counted)
+    missing: list[Mutant] = field(default_factory=list)  # re-check: an earlier mutant this commit cannot make
 
     @property
     def killed(self) -> int:
@@ -129,6 +131,17 @@ def synth_in(tree: Path, env: dict[str, str]) -> Path:
     """Synthesizes the scratch tree's app and regenerates its asl/; returns the template path."""
     subprocess.run([sys.executable, "-m", "infra.synth"], cwd=tree, env=env, check=True, capture_output=True, text=True)
     return Path(env["TASKRAIL_CDK_OUT"]) / "taskrail.template.json"
+
+
+def pick(
+    every: list[Mutant], select: Callable[[list[Mutant]], list[Mutant]], wanted: list[Mutant] | None
+) -> tuple[set[str], list[Mutant]]:
+    """The idents to run: a sample of ``every``, or (a re-check) those of ``wanted``; and the wanted ones this
+    commit has no mutant for (the definition or template changed there)."""
+    if wanted is None:
+        return {m.ident for m in select(every)}, []
+    known = {m.ident for m in every}
+    return {m.ident for m in wanted if m.ident in known}, [m for m in wanted if m.ident not in known]
 
 
 def log(message: str) -> None:

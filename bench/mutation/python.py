@@ -11,7 +11,9 @@ recorded) and restores the file. Two choices keep the figures meaningful:
 
 Areas and the tests that cover them (``AREAS``): ``lambdas`` (logic, shared code and task types) by
 ``tests/unit``; ``workflows`` by ``tests/workflows`` and ``tests/infra``, with ``asl/`` regenerated from the mutated
-code first (else the drift check alone would kill every mutant); ``moto_hooks`` by its own test file.
+code first (else the drift check alone would kill every mutant); ``emulator`` (the moto patches of the local
+stack, one module per AWS service in ``taskrail/local/services/``) by their tests, ``tests/local/services`` and the
+parity tests ``tests/parity`` (each asserts the local stack answers as AWS does).
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ AREAS = (
         ),
     ),
     Area("workflows", ("workflows/*.py",), ("tests/workflows", "tests/infra"), regenerate_asl=True),
-    Area("moto_hooks", ("taskrail/local/services/*.py",), ("tests/local/services",)),
+    Area("emulator", ("taskrail/local/services/*.py",), ("tests/local/services", "tests/parity")),
 )
 
 
@@ -154,14 +156,69 @@ def _diff(before: str, after: str) -> str:
     return " → ".join(changed[:2])
 
 
+def _ident(site: Site) -> str:
+    return f"{site.module}:{site.line}:{site.column} {site.operator}"
+
+
+def _detail_of(tree: Path, site: Site) -> str:
+    """The change one site's mutant makes (its diff line), the file restored after."""
+    path = tree / site.module
+    before = path.read_text()
+    cosmic_ray = str(Path(sys.executable).with_name("cosmic-ray"))
+    try:
+        subprocess.run(
+            [cosmic_ray, "apply", site.module, site.operator, str(site.occurrence)],
+            cwd=tree,
+            check=True,
+            capture_output=True,
+        )
+        return _diff(before, path.read_text())
+    finally:
+        path.write_text(before)
+
+
+def resolve(tree: Path, candidates: list[Site], wanted: list[Mutant]) -> tuple[list[Mutant], list[Mutant]]:
+    """The mutants of this tree that make the same change as ``wanted`` (idents of an earlier commit): same
+    module and operator, same diff line, the nearest line first, since others' edits shift line numbers. Also
+    those of ``wanted`` with no such mutant here."""
+    found: list[Mutant] = []
+    missing: list[Mutant] = []
+    for mutant in wanted:
+        place, operator = mutant.ident.split(" ", 1)
+        module, line, _column = place.rsplit(":", 2)
+        same = [s for s in candidates if s.module == module and s.operator == operator]
+        for site in sorted(same, key=lambda s: abs(s.line - int(line))):
+            if _detail_of(tree, site) == mutant.detail:
+                found.append(Mutant(mutant.area, _ident(site)))
+                break
+        else:
+            missing.append(mutant)
+            log(f"{mutant.ident} [{mutant.detail}]: no such mutant at this commit (its code changed)")
+    return found, missing
+
+
 def run(
-    tree: Path, workdir: Path, area: Area, select: Callable[[list[Mutant]], list[Mutant]], seed: int, timeout: float
+    tree: Path,
+    workdir: Path,
+    area: Area,
+    select: Callable[[list[Mutant]], list[Mutant]],
+    seed: int,
+    timeout: float,
+    wanted: list[Mutant] | None = None,
+    tests: tuple[str, ...] | None = None,
 ) -> AreaResult:
+    """One area's mutants, or with ``wanted`` the same changes as those (a re-check of earlier survivors);
+    ``tests`` replaces the area's test selection."""
     env = test_env(workdir)
-    candidates = one_per_place(sites(tree, workdir, area), seed)
-    by_ident = {f"{s.module}:{s.line}:{s.column} {s.operator}": s for s in candidates}
-    chosen = select([Mutant(area.name, ident) for ident in by_ident])
+    area = Area(area.name, area.modules, tests or area.tests, area.regenerate_asl)
+    every = sites(tree, workdir, area)
+    candidates = one_per_place(every, seed)
+    by_ident = {_ident(s): s for s in (candidates if wanted is None else every)}
     result = AreaResult(area.name, area.tests, total=len(candidates))
+    if wanted is None:
+        chosen = select([Mutant(area.name, ident) for ident in by_ident])
+    else:
+        chosen, result.missing = resolve(tree, every, wanted)
     pristine_asl = workdir / "asl-pristine"
     if area.regenerate_asl:
         synth_in(tree, env)

@@ -21,14 +21,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.mutation.common import AreaResult, Mutant, Outcome, confirmed_run, log, synth_in, test_env
+from bench.mutation.common import AreaResult, Mutant, Outcome, confirmed_run, log, pick, synth_in, test_env
 
 # tests/infra asserts the template; the reconciler's workflow tests provision the table and query its indexes.
 # The synth-cache test compares the template fixture with synth()'s own output, which an override never is; the
 # index-rename test synthesizes its own edited app and starts the local stack from it, which the override replaces.
+# The CDK CLI and pinned-node tests synthesize through the CLI into folders of their own and never read the
+# template under test, so no template mutant can reach them (they took minutes of each mutant's run).
 TESTS = (
     "tests/infra",
     "tests/workflows/test_reconciler.py",
+    "--ignore=tests/infra/test_cdk_cli.py",
+    "--ignore=tests/infra/test_node_runtime.py",
     "--deselect",
     "tests/infra/test_local_follows_template.py::test_synth_is_skipped_when_no_source_changed",
     "--deselect",
@@ -184,23 +188,32 @@ def scratch_cdk_out(cdk_out: Path, folder: Path, template_name: str) -> Path:
     return folder / template_name
 
 
-def run(tree: Path, workdir: Path, select: Callable[[list[Mutant]], list[Mutant]], timeout: float) -> AreaResult:
+def run(
+    tree: Path,
+    workdir: Path,
+    select: Callable[[list[Mutant]], list[Mutant]],
+    timeout: float,
+    wanted: list[Mutant] | None = None,
+    tests: tuple[str, ...] | None = None,
+) -> AreaResult:
+    """The sampled mutants, or with ``wanted`` those (a re-check); ``tests`` replaces the area's selection."""
+    selection = tests or TESTS
     env = test_env(workdir)
     template_path = synth_in(tree, env)
     template = json.loads(template_path.read_text())
     every = mutants(template)
-    chosen = {m.ident for m in select([m.mutant for m in every])}
-    result = AreaResult("template", TESTS, total=len(every))
+    chosen, missing = pick([m.mutant for m in every], select, wanted)
+    result = AreaResult("template", selection, total=len(every), missing=missing)
     target = scratch_cdk_out(template_path.parent, workdir / "template-mutant", template_path.name)
     env = test_env(workdir, TASKRAIL_TEMPLATE=str(target))
     target.write_text(template_path.read_text())
-    baseline = confirmed_run(tree, TESTS, env, timeout, result.flaky)
+    baseline = confirmed_run(tree, selection, env, timeout, result.flaky)
     if not baseline.passed:
         result.baseline_error = f"the tests fail with no mutant: {baseline.first_failure}"
         return result
     for number, candidate in enumerate([m for m in every if m.mutant.ident in chosen], 1):
         target.write_text(json.dumps(candidate.apply(template), indent=1))
-        verdict = confirmed_run(tree, TESTS, env, timeout, result.flaky)
+        verdict = confirmed_run(tree, selection, env, timeout, result.flaky)
         outcome = Outcome(candidate.mutant, not verdict.passed, verdict.first_failure, verdict.seconds)
         result.outcomes.append(outcome)
         log(f"template {number}/{len(chosen)} {outcome.verdict} {candidate.mutant.ident} ({verdict.seconds:.0f} s)")

@@ -1,0 +1,39 @@
+"""A task's ``source`` is an S3 object key: what S3 allows a key to be (docs/TEST-STRENGTH.md, area lambdas).
+
+AWS: "The object key name is a sequence of Unicode characters with UTF-8 encoding of up to 1,024 bytes long"
+(Amazon S3 User Guide, "Naming Amazon S3 objects",
+https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html). A longer key names no object, so the
+task is refused at validation (a 4xx-like REJECTED with the reason), before any S3 call.
+"""
+
+from __future__ import annotations
+
+from fakes import InMemoryBlobStore
+from task_types_support import rejection, run_task
+
+PREFIX = "users/alice/"
+
+
+def a_key_of(length: int) -> str:
+    """An ASCII key of the owner's, ``length`` bytes long in all."""
+    return PREFIX + "k" * (length - len(PREFIX))
+
+
+def test_a_source_key_of_exactly_1024_bytes_is_read():
+    # Given the owner's object whose key is as long as S3 allows
+    key = a_key_of(1024)
+    blobs = InMemoryBlobStore(objects={key: "one two\nthree"})
+
+    # When a text.stats task reads it, Then its text is counted
+    result = run_task("text.stats", {"source": key}, blobs=blobs)
+    assert result["words"] == 3
+
+
+def test_a_source_key_of_1025_bytes_is_refused_with_the_limit():
+    # Given a key one byte longer than any S3 key can be
+    key = a_key_of(1025)
+
+    # When validated, Then the task is refused, naming the field and the limit
+    message = rejection("text.stats", {"source": key})
+    assert "source" in message
+    assert "1024" in message
