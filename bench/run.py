@@ -47,6 +47,7 @@ def _local_stack_phases(run: Run, args: argparse.Namespace) -> None:
     from bench.cli_latency import cli_latency
     from bench.failure_latency import failure_to_dlq_latency as failure_to_dlq
     from bench.intake import burst
+    from bench.intake_stages import intake_stages
     from bench.latency import single_task_latency
     from bench.throughput import local_stack_throughput
     from taskrail.local.accounts import user_client
@@ -72,6 +73,9 @@ def _local_stack_phases(run: Run, args: argparse.Namespace) -> None:
         run.local = _attempt(run, "2. end-to-end, local stack", lambda: local_stack_throughput(stack, args.e2e))
         stack.pipes.pause()
         run.idle = _attempt(run, "1. burst, idle stack", lambda: burst(stack.info, args.burst, args.concurrency))
+        run.intake_stages = _attempt(  # type: ignore[attr-defined]  # printed by stage_lines()
+            run, "1. intake by stage", lambda: [intake_stages(stack, args.stage_n, c) for c in (1, args.concurrency)]
+        )
         stack.pipes.resume()
         before = sum(stack.pipes.delivered.values())
         time.sleep(1.0)  # the backlog of the idle burst starts draining
@@ -88,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--burst", type=int, default=2000, help="POST /tasks per burst (default 2000)")
     parser.add_argument("--concurrency", type=int, default=32, help="client threads of a burst (default 32)")
+    parser.add_argument("--stage-n", type=int, default=300, help="POST /tasks per intake-by-stage run (default 300)")
     parser.add_argument("--e2e", type=int, default=50, help="tasks for end-to-end throughput (default 50)")
     parser.add_argument("--latency-runs", type=int, default=5, help="single tasks timed (default 5)")
     parser.add_argument("--cold-runs", type=int, default=5, help="fresh-process imports per function (default 5)")
@@ -99,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.burst, args.e2e, args.latency_runs, args.cold_runs, args.cost_runs = 200, 12, 2, 2, 1
+        args.stage_n = 100
         args.cli_runs = 2
     os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 
@@ -136,12 +142,16 @@ def main(argv: list[str] | None = None) -> int:
 
     failure_text = failure_lines(getattr(run, "failure_latency", None))
     console.print(failure_text)
+    from bench.intake_stages import stage_markdown
+
+    stages_text = stage_markdown(getattr(run, "intake_stages", None) or [])
+    console.print(stages_text)
     if run.cost is not None:
         from taskrail.cost import render_cost_report
 
         console.print(render_cost_report(run.cost))
     if not args.no_write:
-        args.output.write_text(markdown(run) + "\n" + failure_text + "\n")
+        args.output.write_text(markdown(run) + "\n" + failure_text + "\n" + stages_text + "\n")
         log(f"wrote {args.output}")
     return 1 if run.errors else 0
 
