@@ -10,7 +10,7 @@ from typing import Any
 from bench.mutation import asl, python, template
 from bench.mutation.__main__ import sampler
 from bench.mutation.common import AreaResult, Mutant, Outcome
-from bench.mutation.report import HAND_WRITTEN, area_block, update
+from bench.mutation.report import HAND_WRITTEN, area_block, recheck_block, survivors_of, update
 
 CLAIM = {
     "Type": "Task",
@@ -227,7 +227,45 @@ def test_the_report_replaces_an_area_block_and_keeps_the_hand_written_part(tmp_p
 
     text = doc.read_text()
     assert text.count("<!-- area:asl -->") == 1
-    assert "| asl | 1/1 | 100.0 % | 9 | full |" in text
+    assert "| asl | 1/1 | 100.0 % | no re-check | 9 | full |" in text
     assert "wf/A.Retry[0]: delete-retry" not in text.partition(HAND_WRITTEN)[0]
     assert text.partition(HAND_WRITTEN)[2].strip().endswith("delete-retry: equivalent, because ...")
     assert "| template | 0/0 | n/a |" in text
+
+
+def test_a_recheck_reruns_the_listed_survivors_and_the_summary_counts_its_kills_with_the_samples(tmp_path: Path):
+    # Given a sample of 4 with 2 survivors, one of them a change with a pipe in it
+    doc = tmp_path / "TEST-STRENGTH.md"
+    piped = Mutant("lambdas", "lambdas/a.py:3:4 core/ReplaceBinaryOperator_BitOr_BitAnd", "x = a | b → x = a & b")
+    other = Mutant("lambdas", "lambdas/a.py:9:1 core/AddNot", "if y: → if not y:")
+    hit = Outcome(Mutant("lambdas", "lambdas/a.py:1:1 core/AddNot", "z"), killed=True, killed_by="t", seconds=1.0)
+    sample = AreaResult(
+        "lambdas",
+        ("tests/unit",),
+        total=50,
+        outcomes=[hit, hit, Outcome(piped, False, "", 1.0), Outcome(other, False, "", 1.0)],
+    )
+    update(doc, {"lambdas": area_block(sample, "abcdef0123456789", seed=1, full=False)})
+
+    # When its survivors are read back, Then they are the same mutants with the same changes
+    commit, survivors = survivors_of(doc, "lambdas")
+    assert (commit, survivors) == ("abcdef012345", [piped, other])
+
+    # When a re-check at a newer commit kills one of them
+    again = AreaResult(
+        "lambdas",
+        ("tests/unit/test_new.py",),
+        total=50,
+        outcomes=[Outcome(piped, True, "tests/unit/test_new.py::t", 1.0), Outcome(other, False, "", 1.0)],
+    )
+    update(doc, {"lambdas_recheck": recheck_block(again, commit, "0123456789ab")})
+
+    # Then the summary counts 3 of the 4 killed, and the sample's own block is unchanged
+    text = doc.read_text()
+    assert "| lambdas | 2/4 | 50.0 % | 3/4 (75.0 %) at `0123456789ab` | 50 | sample |" in text
+    assert survivors_of(doc, "lambdas") == (commit, survivors)
+    assert text.index("<!-- area:lambdas -->") < text.index("<!-- area:lambdas_recheck -->")
+
+    # When the area is sampled again at another commit, Then the older re-check no longer counts
+    update(doc, {"lambdas": area_block(sample, "fedcba9876543210", seed=1, full=False)})
+    assert "| lambdas | 2/4 | 50.0 % | no re-check | 50 | sample |" in doc.read_text()
