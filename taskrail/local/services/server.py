@@ -17,18 +17,20 @@ In-process (``mock_aws``) no endpoint is needed: the interpreter's boto3 clients
 from __future__ import annotations
 
 import copy
+import inspect
 import os
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Final
 
+import moto.core.responses as _core_responses
 import moto.stepfunctions.responses as _sfn_responses
 from moto.core.config import DefaultConfig, default_user_config
 from moto.moto_api._internal.models import moto_api_backend
 from moto.server import DomainDispatcherApplication, MotoRequestHandler, ThreadedMotoServer, create_backend_app
 
-from taskrail.local.services.patching import Check, Patch, Signature, Source
+from taskrail.local.services.patching import Check, Patch, Signature, Source, is_patched, original, patch, unpatch
 
 __all__ = ["LOCAL_MOTO_CONFIG", "PATCHES", "reset_moto", "threaded_server"]
 
@@ -144,4 +146,121 @@ SERVER_MODE: Final = Patch(
     ),
 )
 
-PATCHES: Final = (SERVER_MODE,)
+# --------------------------------------------------------------------------------------------------
+# Speed: find a request's backend once per host
+# --------------------------------------------------------------------------------------------------
+
+#: Hosts remembered at most (a host is the signing scope's service and region: a handful in practice; a client
+#: naming made-up services is served moto's own way once the cache is full).
+DISPATCH_CACHE_SIZE: Final = 256
+_backend_for_host: dict[str | None, Any] = {}
+
+
+def _cached_backend_for_host(self: DomainDispatcherApplication, host: str | None) -> Any:
+    """moto's ``get_backend_for_host``, remembered per host. moto lists its package folder (``os.listdir`` and
+    one ``isdir`` per service, ~200) and then tries every service's URL pattern, on every request and under the
+    dispatcher's one lock: the answer depends on the host only (the folder and the patterns do not change while
+    the process runs)."""
+    try:
+        return _backend_for_host[host]
+    except KeyError:
+        pass
+    backend = original(DomainDispatcherApplication, "get_backend_for_host")(self, host)
+    if len(_backend_for_host) < DISPATCH_CACHE_SIZE:
+        _backend_for_host[host] = backend
+    return backend
+
+
+def install_dispatch_cache() -> None:
+    if not is_patched(DomainDispatcherApplication, "get_backend_for_host"):
+        patch(DomainDispatcherApplication, "get_backend_for_host", _cached_backend_for_host)
+
+
+def uninstall_dispatch_cache() -> None:
+    unpatch(DomainDispatcherApplication, "get_backend_for_host")
+    _backend_for_host.clear()
+
+
+DISPATCH_CACHE: Final = Patch(
+    "find a request's backend once per host",
+    depends=(
+        Signature(
+            "moto.moto_server.werkzeug_app.DomainDispatcherApplication.get_backend_for_host",
+            lambda: original(DomainDispatcherApplication, "get_backend_for_host"),
+            ("self", "host"),
+        ),
+        # what makes the answer a function of the host alone
+        Source(
+            "moto.moto_server.werkzeug_app.DomainDispatcherApplication.get_backend_for_host",
+            lambda: original(DomainDispatcherApplication, "get_backend_for_host"),
+            ("backends.list_of_moto_modules()", "for backend, pattern in self.backend_url_patterns:"),
+        ),
+        Source(
+            "moto.moto_server.werkzeug_app.DomainDispatcherApplication.get_application",
+            lambda: DomainDispatcherApplication.get_application,
+            ("backend = self.get_backend_for_host(host)", "self.app_instances.get(backend, None)"),
+        ),
+    ),
+    install=install_dispatch_cache,
+    uninstall=uninstall_dispatch_cache,
+)
+
+
+class _FunctionNames:
+    """``name in`` this is whether ``cls.name`` is a plain function: what moto asks of the list it builds."""
+
+    __slots__ = ("cls",)
+
+    def __init__(self, cls: type) -> None:
+        self.cls = cls
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and inspect.isfunction(getattr(self.cls, name, None))
+
+
+def _function_names(cls: type) -> _FunctionNames:
+    """moto's ``call_action`` asks ``action in method_names_from_class(self.__class__)``, and that lists every
+    member of the response class (``inspect.getmembers``: a few hundred ``getattr`` and a sort) on every request;
+    one ``getattr`` answers the same question."""
+    return _FunctionNames(cls)
+
+
+def _uses_of_method_names(source: str) -> int:
+    """How often moto's module names ``method_names`` (the variable; the function's name aside)."""
+    return source.count("method_names") - source.count("method_names_from_class")
+
+
+def install_action_lookup() -> None:
+    if not is_patched(_core_responses, "method_names_from_class"):
+        patch(_core_responses, "method_names_from_class", _function_names)
+
+
+def uninstall_action_lookup() -> None:
+    unpatch(_core_responses, "method_names_from_class")
+
+
+ACTION_LOOKUP: Final = Patch(
+    "find a request's action method with one getattr",
+    depends=(
+        Source(
+            "moto.core.responses.BaseResponse.call_action",
+            lambda: _core_responses.BaseResponse.call_action,
+            ("method_names = method_names_from_class(self.__class__)", "if action in method_names:"),
+        ),
+        # the only use of the list: if call_action used it otherwise, _FunctionNames would not do
+        Check(
+            "moto.core.responses",
+            lambda: _uses_of_method_names(inspect.getsource(_core_responses)) == 2,
+            "uses method_names other than in call_action's membership test",
+        ),
+        Source(
+            "moto.core.utils.method_names_from_class",
+            lambda: original(_core_responses, "method_names_from_class"),
+            ("inspect.getmembers(clazz, predicate=predicate)", "predicate = inspect.isfunction"),
+        ),
+    ),
+    install=install_action_lookup,
+    uninstall=uninstall_action_lookup,
+)
+
+PATCHES: Final = (SERVER_MODE, DISPATCH_CACHE, ACTION_LOOKUP)
