@@ -27,6 +27,7 @@ from rich.markup import escape
 from rich.table import Table  # typer's help loads it anyway
 
 from task_common.contract import ALL_STATUSES, CLIENT_OUTPUTS, Output
+from taskrail import cli_params
 
 if TYPE_CHECKING:
     from taskrail.client import ApiError, TaskrailClient
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 # never the emulator (moto, taskrail.local.stack) for a command that talks to a running stack. `taskrail --help`
 # loads typer and rich only. tests/unit/test_cli_imports.py holds this; `make bench` measures it (bench/cli_latency).
 
+cli_params.install()  # plain parameters are coerced without pydantic (typer's own coercion loads it: ~100 ms)
 # Plain help and usage errors (rich_markup_mode=None): typer's rich help loads rich.markdown and markdown-it, a
 # third of `taskrail --help`'s time.
 app = typer.Typer(
@@ -150,7 +152,6 @@ def local_client(user: str, state_file: Path | None = None) -> TaskrailClient:
 
 def local_reach(user: str, state_file: Path | None = None) -> tuple[TaskrailClient, AwsClients]:
     from taskrail.local.state import STATE_FILE, StackInfo
-    from taskrail.local.state import local_client as local_aws_client
     from taskrail.local.users import ROLES, USERS
 
     path = state_file or STATE_FILE
@@ -172,7 +173,22 @@ def local_reach(user: str, state_file: Path | None = None) -> tuple[TaskrailClie
         )
     from taskrail.local import accounts
 
-    return accounts.user_client(info, user), lambda service: local_aws_client(service, info.aws_endpoint_url)
+    return accounts.user_client(info, user), local_aws_clients(info.aws_endpoint_url)
+
+
+def local_aws_clients(endpoint_url: str) -> AwsClients:
+    """The local stack's AWS clients, each made when first asked for (taskrail/aws_clients.py: one lean botocore
+    session, one client per service): a command that makes no AWS call does not even load botocore's client."""
+
+    @functools.cache
+    def clients() -> AwsClients:
+        from taskrail.aws_clients import local_clients
+        from taskrail.local.region import REGION
+        from taskrail.local.state import LOCAL_CREDENTIALS
+
+        return local_clients(endpoint_url, REGION, LOCAL_CREDENTIALS)
+
+    return lambda service: clients()(service)  # noqa: PLW0108 - the clients are made at the first call, not now
 
 
 def _process_alive(pid: int) -> bool:
@@ -221,7 +237,7 @@ def aws_reach(
         dead_letter_queue_url=outputs[Output.DEAD_LETTER_QUEUE_URL],
     )
     # The refreshable credentials, not a frozen copy: a long `watch` outlives temporary credentials.
-    return TaskrailClient(endpoints, credentials), session.client
+    return TaskrailClient(endpoints, credentials), functools.cache(session.client)
 
 
 def _aws_session(region: str | None, profile: str | None) -> Any:

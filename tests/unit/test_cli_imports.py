@@ -21,6 +21,11 @@ from taskrail.local.state import StackInfo
 ROOT = Path(__file__).resolve().parents[2]
 # What only the emulator or the CDK app needs.
 FORBIDDEN = ("moto", "taskrail.local.stack", "taskrail.local.functions", "taskrail.local.services", "infra", "aws_cdk")
+# What a command never needs either: typer's own parameter coercion (pydantic: taskrail/cli_params.py coerces the
+# CLI's plain parameters), and boto3 (botocore's session is enough: taskrail/aws_clients.py).
+NOT_NEEDED = ("pydantic", "boto3")
+# What only an AWS call needs: a command that talks to the API alone makes no botocore client.
+AWS_CLIENT = ("botocore.session", "botocore.client")
 COMMANDS = [
     ["--help"],
     ["status", "t-1"],
@@ -72,17 +77,17 @@ def unreachable_stack(tmp_path: Path) -> Path:
     return path
 
 
-def test_no_stack_talking_command_imports_the_emulator(unreachable_stack: Path) -> None:
-    # Given a stack that answers nothing, when each command runs in a fresh interpreter
+def loaded_by(commands: list[list[str]], forbidden: tuple[str, ...], state_file: Path) -> dict[str, list[str]]:
+    """The ``forbidden`` modules loaded after each of ``commands`` (run in turn in one fresh interpreter)."""
     env = {
         **os.environ,
-        "TASKRAIL_STATE_FILE": str(unreachable_stack),
+        "TASKRAIL_STATE_FILE": str(state_file),
         "AWS_MAX_ATTEMPTS": "1",
         "AWS_EC2_METADATA_DISABLED": "true",
         "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "lambdas")]),
     }
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, ",".join(FORBIDDEN), json.dumps(COMMANDS)],
+        [sys.executable, "-c", PROBE, ",".join(forbidden), json.dumps(commands)],
         env=env,
         capture_output=True,
         text=True,
@@ -91,10 +96,30 @@ def test_no_stack_talking_command_imports_the_emulator(unreachable_stack: Path) 
         cwd=ROOT,
     )
     assert done.returncode == 0, done.stderr
-    loaded = json.loads(done.stdout.strip().splitlines()[-1])
-    # Then every command ran, and none loaded moto, the local stack's emulators or the CDK app
-    assert list(loaded) == [" ".join(args) for args in COMMANDS]
-    assert {command: modules for command, modules in loaded.items() if modules} == {}
+    loaded: dict[str, list[str]] = json.loads(done.stdout.strip().splitlines()[-1])
+    assert list(loaded) == [" ".join(args) for args in commands]  # every command ran
+    return {command: modules for command, modules in loaded.items() if modules}
+
+
+def test_no_stack_talking_command_imports_the_emulator(unreachable_stack: Path) -> None:
+    # Given a stack that answers nothing, when each command runs in a fresh interpreter
+    loaded = loaded_by(COMMANDS, FORBIDDEN + NOT_NEEDED, unreachable_stack)
+    # Then none loaded moto, the local stack's emulators or the CDK app, pydantic or boto3
+    assert loaded == {}
+
+
+def test_a_command_that_talks_to_the_api_alone_makes_no_aws_client(unreachable_stack: Path) -> None:
+    # Given the commands that need the API only (those before `replay` in COMMANDS also fail before any AWS call
+    # against this stack; these make none in any case)
+    api_only = [args for args in COMMANDS if args[0] in ("--help", "status", "list", "cancel", "result", "submit")]
+    api_only.append(["logs", "t-1"])  # locally the workers' log files: no AWS call
+    # When they run, then none of them loaded botocore's session or client
+    assert loaded_by(api_only, AWS_CLIENT, unreachable_stack) == {}
+
+
+def test_the_probe_sees_an_aws_client_when_one_is_made(unreachable_stack: Path) -> None:
+    # The check itself: `dlq` reads the queue through botocore, and the probe sees it
+    assert loaded_by([["dlq"]], AWS_CLIENT, unreachable_stack) == {"dlq": ["botocore.client", "botocore.session"]}
 
 
 def test_the_probe_sees_the_emulator_when_it_is_imported(unreachable_stack: Path) -> None:
