@@ -1028,6 +1028,47 @@ def cost(
         console.print(render_cost_report(report))
 
 
+@app.command()
+@reports_errors
+def capacity(
+    region: Annotated[str, typer.Option("--region", help="the AWS Region whose quotas apply")] = "us-east-1",
+    burst: Annotated[int, typer.Option("--burst", help="tasks in the simulated burst (0: none)")] = 1_000_000,
+    over: Annotated[float, typer.Option("--over", help="seconds the burst is spread over")] = 600.0,
+    path: Annotated[str, typer.Option("--path", help="happy, rejected, failed or replayed")] = "happy",
+    shards: Annotated[float | None, typer.Option("--shards", help="the stream's shards (AWS publishes none)")] = None,
+    duration: Annotated[
+        list[str] | None, typer.Option("--duration", help="FUNCTION=MS, e.g. ProcessTaskFunction=250")
+    ] = None,
+    api_requests: Annotated[float | None, typer.Option("--api-requests", help="API requests per task")] = None,
+    template: Annotated[Path | None, typer.Option("--template", help="a synthesized template to read")] = None,
+    synth: Annotated[bool, typer.Option("--synth/--no-synth", help="synthesize first when infra/ changed")] = True,
+    as_json_output: JsonOption = False,
+) -> None:
+    """Sustained tasks/s on AWS from the template and docs/quotas.json, the bottleneck, what to raise to double it,
+    and a burst's backlog and drain time."""
+    from taskrail.capacity.command import CapacityInputError, run
+
+    try:
+        out = run(
+            region=region,
+            burst=burst,
+            over=over,
+            path=path,
+            shards=shards,
+            durations=duration or [],
+            api_requests=api_requests,
+            template=template,
+            synth=synth,
+            as_json=as_json_output,
+        )
+    except CapacityInputError as error:
+        raise CliError(str(error), exit_code=2) from error
+    if isinstance(out, dict):
+        emit_json(out)
+    else:
+        console.print(out, markup=False, highlight=False, soft_wrap=True)
+
+
 @app.command("types")
 @reports_errors
 def types_command(as_json: JsonOption = False) -> None:
