@@ -24,7 +24,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from task_common.contract import EXECUTION_ENDED_CAUSE, EXECUTION_ENDED_ERROR, Status
+from task_common.contract import EXECUTION_ENDED_CAUSE, EXECUTION_ENDED_ERROR, PENDING_SHARD_ATTRIBUTE, Status
 from workflows import retry_policies as retry
 
 WORKFLOW_NAME = "failure_recorder"
@@ -69,7 +69,7 @@ class FailureRecorder(Construct):
             key={"taskId": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at("$.taskId"))},
             update_expression=(
                 "SET #status = :failed, #error = :error, #cause = :cause, redriveCount = :redrive, "
-                "updatedAt = :now, finishedAt = :now, outcomePending = :failed"
+                f"updatedAt = :now, finishedAt = :now, outcomePending = :failed REMOVE {PENDING_SHARD_ATTRIBUTE}"
             ),
             condition_expression=(
                 "#status = :running AND executionArn = :arn "

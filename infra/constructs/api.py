@@ -4,7 +4,9 @@ Mapping templates are the files in ``api_templates/``: the same files render loc
 ``taskrail.local.vtl``. ``${TasksTableName}`` in a template becomes the table's name at synth time and
 ``${TasksUserIndexName}`` the name of its index by owner (the Storage construct's); ``%%NAME%%`` includes
 ``name.vtl`` (``%%TASK_FIELDS%%`` is ``task_fields.vtl``; API Gateway's VTL has no #parse), and
-``%%MAX_STORED_PARAMS_BYTES%%`` is :data:`MAX_STORED_PARAMS_BYTES`.
+``%%MAX_STORED_PARAMS_BYTES%%`` is :data:`MAX_STORED_PARAMS_BYTES`, ``%%PENDING_SHARD_ATTRIBUTE%%`` and
+``%%PENDING_SHARD_PATTERN%%`` the reconciler's pending index's key attribute and a regex of its shards (the
+contract's).
 """
 
 import json
@@ -23,7 +25,7 @@ from constructs import Construct
 
 from infra.constructs.api_limits import MAX_STORED_PARAMS_BYTES
 from infra.constructs.functions import Functions, FunctionSpec
-from task_common.contract import RESULT_KEY_FORMAT, USER_INDEX, result_body_key
+from task_common.contract import PENDING_SHARD_ATTRIBUTE, PENDING_SHARDS, RESULT_KEY_FORMAT, USER_INDEX, result_body_key
 from task_types import known_types
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "api_templates"
@@ -78,7 +80,11 @@ ACCESS_LOG_FIELDS = {
 }
 
 INCLUDE = re.compile(r"%%([A-Z_]+)%%")
-VALUES = {"MAX_STORED_PARAMS_BYTES": str(MAX_STORED_PARAMS_BYTES)}
+VALUES = {
+    "MAX_STORED_PARAMS_BYTES": str(MAX_STORED_PARAMS_BYTES),
+    "PENDING_SHARD_ATTRIBUTE": PENDING_SHARD_ATTRIBUTE,
+    "PENDING_SHARD_PATTERN": f"^[{''.join(PENDING_SHARDS)}]$",
+}
 
 
 def load_template(name: str, table_name: str, *, user_index: str = USER_INDEX) -> str:

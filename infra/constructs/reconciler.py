@@ -18,7 +18,7 @@ from constructs import Construct
 from infra.constructs.functions import RECONCILE, Functions
 from infra.constructs.notifications import MESSAGE_RETENTION
 from infra.constructs.workflow import standard_state_machine
-from task_common.contract import OUTCOME_PENDING_INDEX_ENV, STATUS_INDEX_ENV
+from task_common.contract import OUTCOME_PENDING_INDEX_ENV, PENDING_INDEX_ENV
 from workflows.reconciler import EXECUTION_TIMEOUT, ReconcilerResources, ReconcilerWorkflow
 
 SCHEDULE_RATE = Duration.minutes(5)
@@ -36,17 +36,17 @@ class Reconciler(Construct):
         *,
         functions: Functions,
         tasks_table: dynamodb.ITable,
-        status_index: str,
+        pending_index: str,
         outcome_pending_index: str,
         lifecycle: sfn.IStateMachine,
     ) -> None:
         super().__init__(scope, construct_id)
-        self._status_index = status_index
+        self._pending_index = pending_index
         self._outcome_pending_index = outcome_pending_index
         self.function = functions.add(
             RECONCILE,
             environment={
-                STATUS_INDEX_ENV: status_index,
+                PENDING_INDEX_ENV: pending_index,
                 OUTCOME_PENDING_INDEX_ENV: outcome_pending_index,
                 "STUCK_QUEUED_AFTER_SECONDS": str(int(STUCK_QUEUED_AFTER.to_seconds())),
             },
@@ -112,7 +112,7 @@ class Reconciler(Construct):
 
         allow(
             ["dynamodb:Query"],
-            [f"{table.table_arn}/index/{index}" for index in (self._status_index, self._outcome_pending_index)],
+            [f"{table.table_arn}/index/{index}" for index in (self._pending_index, self._outcome_pending_index)],
         )
         allow(["dynamodb:GetItem", "dynamodb:UpdateItem"], [table.table_arn])
         allow(["states:StartExecution"], [lifecycle.state_machine_arn])

@@ -8,16 +8,16 @@ from constructs import Construct
 from task_common import contract
 
 # The indexes this construct declares, under the contract's names. The other constructs take the names from the
-# construct (``Storage.user_index``, ``Storage.status_index``) and hand them on through the template: the API's
+# construct (``Storage.user_index``, ``Storage.pending_index``) and hand them on through the template: the API's
 # mapping templates and the reconciler's environment.
 USER_INDEX = contract.USER_INDEX
-STATUS_INDEX = contract.STATUS_INDEX
+PENDING_INDEX = contract.PENDING_INDEX
 OUTCOME_PENDING_INDEX = contract.OUTCOME_PENDING_INDEX
-# What the reconciler reads from the status index besides its keys (taskId, status, createdAt): the required
-# fields of task_common.models.TaskRecord and the two it acts on. Not ALL: the index has one partition key value per
-# status, so every byte projected is written into one hot partition, and a GSI that cannot take its writes throttles
-# the table's storage-first PutItem (docs/AWS-REVIEW.md, DynamoDB). params and progress stay out of it.
-STATUS_INDEX_ATTRIBUTES = ("userId", "type", "attempt", "executionArn")
+# What the reconciler reads from the pending index besides its keys (taskId, pendingShard, createdAt): the status it
+# filters on, the other required fields of task_common.models.TaskRecord and the two it acts on. params and progress
+# stay out of it: every byte projected is written again at each status change, and a GSI that cannot take its
+# writes throttles the table's storage-first PutItem (docs/AWS-REVIEW.md, DynamoDB).
+PENDING_INDEX_ATTRIBUTES = ("status", "userId", "type", "attempt", "executionArn")
 # Objects stay readable by GetObject in every storage class they pass through (Glacier Flexible Retrieval would
 # answer InvalidObjectState to `taskrail result` until restored).
 TASK_OBJECT_TRANSITIONS = (
@@ -54,7 +54,7 @@ class Storage(Construct):
         # A number: the API writes $context.requestTimeEpoch, and DynamoDB rejects a write whose index key has
         # another type than the index declares.
         created_at = dynamodb.Attribute(name="createdAt", type=dynamodb.AttributeType.NUMBER)
-        self.user_index, self.status_index = USER_INDEX, STATUS_INDEX
+        self.user_index, self.pending_index = USER_INDEX, PENDING_INDEX
         self.outcome_pending_index = OUTCOME_PENDING_INDEX
         # The list response renders every field, params included: ALL until it no longer does.
         self.tasks_table.add_global_secondary_index(
@@ -63,12 +63,15 @@ class Storage(Construct):
             sort_key=created_at,
             projection_type=dynamodb.ProjectionType.ALL,
         )
+        # Sparse and sharded: an item is in it only while QUEUED or RUNNING (pendingShard is set by the submit, a
+        # requeue and a resume, removed by every terminal write), under one of 16 partition keys, so no key is hot.
+        # The reconciler queries each shard.
         self.tasks_table.add_global_secondary_index(
-            index_name=self.status_index,
-            partition_key=dynamodb.Attribute(name="status", type=dynamodb.AttributeType.STRING),
+            index_name=self.pending_index,
+            partition_key=dynamodb.Attribute(name=contract.PENDING_SHARD_ATTRIBUTE, type=dynamodb.AttributeType.STRING),
             sort_key=created_at,
             projection_type=dynamodb.ProjectionType.INCLUDE,
-            non_key_attributes=list(STATUS_INDEX_ATTRIBUTES),
+            non_key_attributes=list(PENDING_INDEX_ATTRIBUTES),
         )
         # Sparse: an item is in it only while its outcome is undelivered (outcomePending set by the terminal write,
         # removed by the outbox's mark, normally within a second), so it holds a handful of items, two index writes

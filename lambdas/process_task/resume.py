@@ -5,7 +5,8 @@ type runs.
 The write is conditional on the task being this execution's, this attempt's, and FAILED (or RUNNING, when the
 recorder's event has not arrived yet, or a retry of this same redrive already resumed it), with a ``redriveCount``
 not newer than this redrive's. It sets ``redriveCount``, so the recorder's late event for an earlier run writes
-nothing, and removes the failure and its outbox entry. When the task moved on (a replay requeued it, a cancel, a
+nothing, removes the failure and its outbox entry, and files the task in the pending index again (the
+reconciler's, ``pendingShard``). When the task moved on (a replay requeued it, a cancel, a
 new attempt), the redrive must not run it: ``TaskCancelled``, which the workflow ends quietly in TaskWasCancelled.
 A replay's requeue is conditional on FAILED too, so a replay and a redrive can never both run the task.
 """
@@ -18,7 +19,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import Field
 
-from task_common.contract import Status
+from task_common.contract import PENDING_SHARD_ATTRIBUTE, Status, pending_shard
 from task_common.errors import TaskCancelled
 from task_common.models import ProcessRequest
 from task_common.observability import logger
@@ -67,15 +68,21 @@ class DynamoDBTaskResumer(TaskResumer):
                 TableName=self._table_name,
                 Key={"taskId": {"S": task_id}},
                 UpdateExpression=(
-                    "SET #status = :running, redriveCount = :redrive, progress = :zero "
+                    "SET #status = :running, redriveCount = :redrive, progress = :zero, #shard = :shard "
                     "REMOVE #error, #cause, finishedAt, outcomePending"
                 ),
                 ConditionExpression=(
                     "executionArn = :arn AND attempt = :attempt AND #status IN (:failed, :running) "
                     "AND (attribute_not_exists(redriveCount) OR redriveCount <= :redrive)"
                 ),
-                ExpressionAttributeNames={"#status": "status", "#error": "error", "#cause": "cause"},
+                ExpressionAttributeNames={
+                    "#status": "status",
+                    "#error": "error",
+                    "#cause": "cause",
+                    "#shard": PENDING_SHARD_ATTRIBUTE,
+                },
                 ExpressionAttributeValues={
+                    ":shard": {"S": pending_shard(task_id)},
                     ":running": {"S": Status.RUNNING.value},
                     ":failed": {"S": Status.FAILED.value},
                     ":arn": {"S": execution_arn},

@@ -10,7 +10,7 @@ from task_common.models import ReconcileRequest
 from task_common.observability import logger, metrics, tracer
 
 CONFIG = ReconcilerOutboxConfig.from_environ()
-TASKS = DynamoDBTaskStore(CONFIG.tasks_table_name, status_index=CONFIG.tasks_status_index_name)
+TASKS = DynamoDBTaskStore(CONFIG.tasks_table_name, pending_index=CONFIG.tasks_pending_index_name)
 EXECUTIONS = StepFunctionsExecutions()
 PENDING_OUTCOMES = DynamoDBPendingOutcomes(
     CONFIG.tasks_table_name, CONFIG.tasks_outcome_pending_index_name, client("dynamodb")

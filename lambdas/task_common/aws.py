@@ -13,7 +13,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from task_common.contract import STATUS_INDEX
+from task_common.contract import PENDING_INDEX, PENDING_SHARD_ATTRIBUTE, PENDING_SHARDS
 from task_common.errors import TaskCancelled
 from task_common.models import DeadLetterMessage, TaskRecord, TaskStatus
 from task_common.ports import (
@@ -51,14 +51,15 @@ def _record(item: dict[str, Any]) -> TaskRecord:
 
 
 class DynamoDBTaskStore(TaskStore, ReconcilerTasks):
-    """``status_index``: the Tasks table's index by status, sorted by createdAt (epoch ms); the reconciler passes
-    the name its environment has from the template."""
+    """``pending_index``: the Tasks table's sparse index of QUEUED and RUNNING tasks, keyed by shard
+    (``pendingShard``) and sorted by createdAt (epoch ms); the reconciler passes the name its environment has from
+    the template."""
 
     def __init__(
-        self, table_name: str, dynamodb_client: Any | None = None, *, status_index: str = STATUS_INDEX
+        self, table_name: str, dynamodb_client: Any | None = None, *, pending_index: str = PENDING_INDEX
     ) -> None:
         self.table_name = table_name
-        self.status_index = status_index
+        self.pending_index = pending_index
         self._client = dynamodb_client
 
     @property
@@ -74,22 +75,37 @@ class DynamoDBTaskStore(TaskStore, ReconcilerTasks):
         return _record(response["Item"])
 
     def tasks_with_status(self, status: TaskStatus, *, created_before: int, limit: int) -> list[TaskRecord]:
+        """Each shard of the pending index, oldest first, filtered by status (the index holds only QUEUED and
+        RUNNING tasks, so the filter passes over live tasks only); the oldest ``limit`` of all shards."""
+        tasks: list[TaskRecord] = []
+        for shard in PENDING_SHARDS:
+            tasks.extend(self._pending_in_shard(shard, status, created_before=created_before, limit=limit))
+        tasks.sort(key=lambda task: (task.created_at or 0, task.task_id))
+        return tasks[:limit]
+
+    def _pending_in_shard(self, shard: str, status: TaskStatus, *, created_before: int, limit: int) -> list[TaskRecord]:
         request: dict[str, Any] = {
             "TableName": self.table_name,
-            "IndexName": self.status_index,
-            "KeyConditionExpression": "#status = :status AND createdAt < :before",
-            "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": {":status": {"S": status.value}, ":before": {"N": str(created_before)}},
+            "IndexName": self.pending_index,
+            "KeyConditionExpression": "#shard = :shard AND createdAt < :before",
+            "FilterExpression": "#status = :status",
+            "ExpressionAttributeNames": {"#shard": PENDING_SHARD_ATTRIBUTE, "#status": "status"},
+            "ExpressionAttributeValues": {
+                ":shard": {"S": shard},
+                ":status": {"S": status.value},
+                ":before": {"N": str(created_before)},
+            },
             "ScanIndexForward": True,
         }
         tasks: list[TaskRecord] = []
         while len(tasks) < limit:
+            # Limit counts the entries read before the filter: a page may match fewer, so page on.
             response = self.dynamodb.query(**request, Limit=limit - len(tasks))
             tasks.extend(_record(item) for item in response.get("Items", []))
             if "LastEvaluatedKey" not in response:
                 break
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        return tasks
+        return tasks[:limit]
 
     def fail_task(self, task: TaskRecord, *, execution_arn: str, error: str, cause: str) -> bool:
         values = {
@@ -110,10 +126,15 @@ class DynamoDBTaskStore(TaskStore, ReconcilerTasks):
                 Key={"taskId": {"S": task.task_id}},
                 UpdateExpression=(
                     "SET #status = :failed, executionArn = :arn, #error = :error, #cause = :cause, "
-                    "updatedAt = :now, finishedAt = :now, outcomePending = :failed"
+                    "updatedAt = :now, finishedAt = :now, outcomePending = :failed REMOVE #shard"
                 ),
                 ConditionExpression=f"#status = :status AND attempt = :attempt AND {same_execution}",
-                ExpressionAttributeNames={"#status": "status", "#error": "error", "#cause": "cause"},
+                ExpressionAttributeNames={
+                    "#status": "status",
+                    "#error": "error",
+                    "#cause": "cause",
+                    "#shard": PENDING_SHARD_ATTRIBUTE,
+                },
                 ExpressionAttributeValues=values,
             )
         except ClientError as client_error:

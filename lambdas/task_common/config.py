@@ -8,7 +8,7 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from task_common.contract import STATUS_INDEX_ENV
+from task_common.contract import PENDING_INDEX_ENV
 
 DEFAULT_CLAIM_CHECK_THRESHOLD_BYTES = 200_000
 
@@ -42,11 +42,11 @@ DEFAULT_MAX_TASKS_PER_RUN = 500
 
 
 class ReconcilerConfig(EnvironmentModel):
-    """Reconcile: the Tasks table and its index by status, when a QUEUED task counts as
+    """Reconcile: the Tasks table and its sparse index of QUEUED and RUNNING tasks, when a QUEUED task counts as
     stuck, and how many tasks of each status one run looks at (oldest first; the next run picks up the rest)."""
 
     tasks_table_name: str = Field(alias="TASKS_TABLE_NAME", min_length=1)
-    tasks_status_index_name: str = Field(alias=STATUS_INDEX_ENV, min_length=1)
+    tasks_pending_index_name: str = Field(alias=PENDING_INDEX_ENV, min_length=1)
     stuck_queued_after_seconds: int = Field(
         default=DEFAULT_STUCK_QUEUED_AFTER_SECONDS, alias="STUCK_QUEUED_AFTER_SECONDS", ge=0
     )

@@ -4,7 +4,7 @@ without pydantic, boto3 or CDK, and the Lambda bundle (the ``lambdas/`` folder) 
 
 The deployed stack hands the index names to its consumers from the template: the API's mapping templates get
 them as placeholders rendered at synth time (``infra/constructs/api.py``), the reconciler function as an
-environment variable (:data:`STATUS_INDEX_ENV`). The names here are what ``infra/constructs/storage.py``
+environment variable (:data:`PENDING_INDEX_ENV`). The names here are what ``infra/constructs/storage.py``
 declares; nothing else reads them directly.
 """
 
@@ -41,14 +41,29 @@ CANCELLABLE_STATUSES: frozenset[str] = frozenset({Status.QUEUED.value, Status.RU
 
 # By owner, newest first: GET /tasks (the API's Query).
 USER_INDEX = "userId-createdAt"
-# By status, oldest first: the reconciler's Query for tasks stuck QUEUED or RUNNING.
-STATUS_INDEX = "status-createdAt"
-# The environment variable that hands the reconciler function the status index's name from the template.
-STATUS_INDEX_ENV = "TASKS_STATUS_INDEX_NAME"
+# Sparse and write-sharded, oldest first: the reconciler's work, the tasks still QUEUED or RUNNING. An item is in
+# it only while it has PENDING_SHARD: the API's submit, a replay's requeue and a redrive's resume set it, every
+# write that ends the task removes it (MarkSucceeded, MarkRejected, the failure recorder's, the reconciler's, the
+# API's cancel). Its value is one of PENDING_SHARDS, so the index's writes spread over that many partition keys
+# (a key per status put every new task into the one QUEUED partition: docs/AWS-REVIEW.md, DynamoDB); the
+# reconciler queries each shard. Replaces "status-createdAt" (a deployed stack cannot change a GSI in place).
+PENDING_INDEX = "pendingShard-createdAt"
+PENDING_SHARD_ATTRIBUTE = "pendingShard"
+PENDING_SHARDS: tuple[str, ...] = tuple("0123456789abcdef")
+# The environment variable that hands the reconciler function the pending index's name from the template.
+PENDING_INDEX_ENV = "TASKS_PENDING_INDEX_NAME"
 # Sparse, by pending outcome (outcomePending: set by every terminal write, removed by the outbox's mark), oldest
 # first: the reconciler re-triggers an outcome still pending after the task-changes pipe gave up on its record.
 OUTCOME_PENDING_INDEX = "outcomePending-createdAt"
 OUTCOME_PENDING_INDEX_ENV = "TASKS_OUTCOME_PENDING_INDEX_NAME"
+
+
+def pending_shard(task_id: str) -> str:
+    """The shard a Python writer (a requeue, a resume) files a task under: a hex digit of the id's SHA-256. The
+    API's template has no hash function and takes the last hex digit of ``$context.requestId`` (a random UUID)
+    instead; any shard is right, since the reconciler reads them all."""
+    return PENDING_SHARDS[hashlib.sha256(task_id.encode()).digest()[0] % len(PENDING_SHARDS)]
+
 
 # -- timestamps in the API's answers ------------------------------------------------------------------------
 

@@ -37,7 +37,7 @@ from typing import Any, Final
 import boto3
 from moto import mock_aws
 
-from task_common.contract import execution_name, result_key
+from task_common.contract import PENDING_SHARD_ATTRIBUTE, execution_name, pending_shard, result_key
 from taskrail.history import History
 from taskrail.history import read as read_history
 from taskrail.local.functions import FunctionSpec
@@ -120,7 +120,8 @@ class InProcessFunctions:
 def api_task_item(
     task_id: str, task_type: str, params: Any, user: str = "alice", created_at_ms: int | None = None
 ) -> dict[str, Any]:
-    """A Tasks item exactly as the POST /tasks mapping template writes it (for harnesses that skip the API)."""
+    """A Tasks item as the POST /tasks mapping template writes it (for harnesses that skip the API); its pending
+    index shard from the task id (the template takes it from the request id)."""
     created = created_at_ms if created_at_ms is not None else int(time.time() * 1000)
     return {
         "taskId": {"S": task_id},
@@ -130,6 +131,7 @@ def api_task_item(
         "status": {"S": "QUEUED"},
         "progress": {"N": "0"},
         "attempt": {"N": "0"},
+        PENDING_SHARD_ATTRIBUTE: {"S": pending_shard(task_id)},
         "createdAt": {"N": str(created)},
     }
 

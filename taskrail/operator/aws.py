@@ -8,7 +8,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from task_common.contract import Status
+from task_common.contract import PENDING_SHARD_ATTRIBUTE, Status, pending_shard
 
 AwsClients = Callable[[str], Any]  # a service name -> its boto3 client
 
@@ -29,8 +29,13 @@ class DynamoTaskRecords:
         return {name: _plain(value) for name, value in item.items()}
 
     def requeue_failed(self, task_id: str, execution_arn: str | None = None) -> bool:
-        names = {"#s": "status", "#e": "error", "#c": "cause"}
-        values = {":queued": {"S": Status.QUEUED.value}, ":failed": {"S": Status.FAILED.value}}
+        names = {"#s": "status", "#e": "error", "#c": "cause", "#p": PENDING_SHARD_ATTRIBUTE}
+        values = {
+            ":queued": {"S": Status.QUEUED.value},
+            ":failed": {"S": Status.FAILED.value},
+            # QUEUED again: back in the reconciler's pending index, should the replay's start be lost.
+            ":shard": {"S": pending_shard(task_id)},
+        }
         condition = "#s = :failed"
         if execution_arn:
             condition += " AND executionArn = :arn"
@@ -39,7 +44,7 @@ class DynamoTaskRecords:
             self._aws("dynamodb").update_item(
                 TableName=self._table,
                 Key={"taskId": {"S": task_id}},
-                UpdateExpression="SET #s = :queued REMOVE #e, #c",
+                UpdateExpression="SET #s = :queued, #p = :shard REMOVE #e, #c",
                 ConditionExpression=condition,
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,

@@ -183,7 +183,7 @@ def test_another_users_tasks_never_appear_in_a_listing(alice: TaskrailClient, bo
     [
         f"userId={ALICE.principal_id}",
         f"user={ALICE.principal_id}",
-        "IndexName=status-createdAt",
+        "IndexName=pendingShard-createdAt",
         f"status=SUCCEEDED&userId={ALICE.principal_id}",
         "limit=100&ExclusiveStartKey=x",
     ],

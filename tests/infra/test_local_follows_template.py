@@ -24,10 +24,10 @@ from taskrail.local.users import ALICE
 def test_a_changed_gsi_in_infra_reaches_the_local_table_with_no_other_edit(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ):
-    # Given the storage construct declares its status index under another name
+    # Given the storage construct declares the reconciler's pending index under another name
     from infra.constructs import storage
 
-    monkeypatch.setattr(storage, "STATUS_INDEX", "status-createdAt-v2")
+    monkeypatch.setattr(storage, "PENDING_INDEX", "pendingShard-createdAt-v2")
 
     # When the app is re-synthesized and the local services provisioned from that template
     template_path = synth(tmp_path, force=True)
@@ -40,7 +40,7 @@ def test_a_changed_gsi_in_infra_reaches_the_local_table_with_no_other_edit(
 
     # Then the local table has exactly the indexes the template declares
     names = {index["IndexName"] for index in table["Table"]["GlobalSecondaryIndexes"]}
-    assert names == {"userId-createdAt", "status-createdAt-v2", "outcomePending-createdAt"}
+    assert names == {"userId-createdAt", "pendingShard-createdAt-v2", "outcomePending-createdAt"}
 
 
 def test_synth_is_skipped_when_no_source_changed(template_path: Path):
@@ -61,7 +61,7 @@ def test_both_indexes_renamed_in_infra_reach_the_reconcilers_query_and_the_list_
     from infra.constructs import storage
 
     monkeypatch.setattr(storage, "USER_INDEX", "by-owner-v2")
-    monkeypatch.setattr(storage, "STATUS_INDEX", "by-status-v2")
+    monkeypatch.setattr(storage, "PENDING_INDEX", "by-pending-v2")
 
     # When the app is re-synthesized and the local stack starts from that template
     template_text = synth(tmp_path, force=True).read_text()
@@ -74,8 +74,8 @@ def test_both_indexes_renamed_in_infra_reach_the_reconcilers_query_and_the_list_
         stack.stop()
 
     # Then the template names the indexes only by their new names (the old ones are copied nowhere)...
-    assert "userId-createdAt" not in template_text and "status-createdAt" not in template_text
-    # ...the reconciler's Query found the stuck task on the renamed status index and started it...
+    assert "userId-createdAt" not in template_text and "pendingShard-createdAt" not in template_text
+    # ...the reconciler's Query found the stuck task on the renamed pending index and started it...
     stuck_id, submitted_id = reconciled["taskId"], listed["submitted"]
     assert reconciled["runs"] == ["SUCCEEDED"]
     assert reconciled["status"] == "SUCCEEDED" and reconciled["executionArn"].endswith(f":{stuck_id}-q0")

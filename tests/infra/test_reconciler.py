@@ -118,10 +118,11 @@ def test_the_reconciler_function_gets_least_privilege_on_the_table_the_lifecycle
 
     indexes = [
         {"Fn::Join": ["", [{"Fn::GetAtt": [table, "Arn"]}, f"/index/{name}"]]}
-        for name in ("status-createdAt", "outcomePending-createdAt")
+        for name in ("pendingShard-createdAt", "outcomePending-createdAt")
     ]
     assert granted["dynamodb:Query"] == indexes
     assert function["Environment"]["Variables"]["TASKS_OUTCOME_PENDING_INDEX_NAME"] == "outcomePending-createdAt"
+    assert function["Environment"]["Variables"]["TASKS_PENDING_INDEX_NAME"] == "pendingShard-createdAt"
     assert granted["dynamodb:GetItem"] == granted["dynamodb:UpdateItem"] == [{"Fn::GetAtt": [table, "Arn"]}]
     assert granted["states:StartExecution"] == [{"Ref": lifecycle}]
     (executions,) = granted["states:DescribeExecution"]

@@ -6,8 +6,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from infra.constructs.storage import OUTCOME_PENDING_INDEX, STATUS_INDEX, STATUS_INDEX_ATTRIBUTES
+from infra.constructs.storage import OUTCOME_PENDING_INDEX, PENDING_INDEX, PENDING_INDEX_ATTRIBUTES
 from task_common.aws import DynamoDBTaskStore
+from task_common.contract import PENDING_SHARD_ATTRIBUTE, PENDING_SHARDS, pending_shard
 from task_common.models import TaskRecord, TaskStatus
 from tests.infra.test_template import resources_of
 
@@ -34,8 +35,8 @@ def tasks_table(template: dict[str, Any]) -> dict[str, Any]:
     return props
 
 
-def status_index(template: dict[str, Any]) -> dict[str, Any]:
-    (index,) = [i for i in tasks_table(template)["GlobalSecondaryIndexes"] if i["IndexName"] == STATUS_INDEX]
+def pending_index(template: dict[str, Any]) -> dict[str, Any]:
+    (index,) = [i for i in tasks_table(template)["GlobalSecondaryIndexes"] if i["IndexName"] == PENDING_INDEX]
     return index
 
 
@@ -84,19 +85,40 @@ def test_a_stack_meant_to_be_destroyed_keeps_a_deletable_table():
     assert all(not t["Properties"].get("DeletionProtectionEnabled") for t in tables.values())
 
 
-def test_the_status_index_projects_only_what_the_reconciler_reads(template):
-    # A status-keyed index writes into one partition key per status; ALL would copy params (up to 200 KB) and every
-    # progress update into it, and its back pressure throttles the table's PutItem ("Understanding global secondary
-    # index (GSI) write throttling and back pressure in DynamoDB").
-    projection = status_index(template)["Projection"]
+def test_the_pending_index_projects_only_what_the_reconciler_reads(template):
+    # ALL would copy params (up to 200 KB) and every progress update into it, and a GSI's back pressure throttles the
+    # table's PutItem ("Understanding global secondary index (GSI) write throttling and back pressure in DynamoDB").
+    projection = pending_index(template)["Projection"]
 
     assert projection["ProjectionType"] == "INCLUDE"
-    assert set(projection["NonKeyAttributes"]) == set(STATUS_INDEX_ATTRIBUTES)
+    assert set(projection["NonKeyAttributes"]) == set(PENDING_INDEX_ATTRIBUTES)
     assert not {"params", "progress"} & set(projection["NonKeyAttributes"])
 
 
-def test_every_required_field_of_a_task_record_is_in_the_status_index(template):
-    index = status_index(template)
+def test_the_pending_index_is_keyed_by_shard_not_by_status(template):
+    # A key per status (status-createdAt) put every new task into the one QUEUED partition key, hot by construction
+    # ("Key range throughput exceeded (hot partitions)"); the shard spreads them over PENDING_SHARDS keys.
+    index = pending_index(template)
+    types = {a["AttributeName"]: a["AttributeType"] for a in tasks_table(template)["AttributeDefinitions"]}
+
+    assert index["KeySchema"] == [
+        {"AttributeName": PENDING_SHARD_ATTRIBUTE, "KeyType": "HASH"},
+        {"AttributeName": "createdAt", "KeyType": "RANGE"},
+    ]
+    assert (types[PENDING_SHARD_ATTRIBUTE], types["createdAt"]) == ("S", "N")
+    assert len(PENDING_SHARDS) >= 10 and len(set(PENDING_SHARDS)) == len(PENDING_SHARDS)
+    assert not any(i["IndexName"] == "status-createdAt" for i in tasks_table(template)["GlobalSecondaryIndexes"])
+
+
+def test_the_python_writers_spread_tasks_over_every_shard():
+    shards = [pending_shard(f"t-{n}") for n in range(400)]
+
+    assert set(shards) == set(PENDING_SHARDS)
+    assert max(shards.count(s) for s in PENDING_SHARDS) < 400 / 4
+
+
+def test_every_required_field_of_a_task_record_is_in_the_pending_index(template):
+    index = pending_index(template)
     available = (
         {k["AttributeName"] for k in index["KeySchema"]} | {"taskId"} | set(index["Projection"]["NonKeyAttributes"])
     )
@@ -124,23 +146,24 @@ def tasks_table_in_moto(template):
         yield client
 
 
+def put_task(client: Any, task_id: str, status: str, created_at: int, **extra: str) -> None:
+    item = {
+        "taskId": {"S": task_id},
+        "userId": {"S": "alice"},
+        "type": {"S": "text.stats"},
+        "params": {"S": '{"text": "' + "x" * 150_000 + '"}'},
+        "status": {"S": status},
+        "progress": {"N": "40"},
+        "attempt": {"N": "2"},
+        "createdAt": {"N": str(created_at)},
+        "executionArn": {"S": f"arn:aws:states:us-east-1:123456789012:execution:lifecycle:{task_id}"},
+    }
+    client.put_item(TableName="Tasks", Item=item | {name: {"S": value} for name, value in extra.items()})
+
+
 def test_the_reconciler_reads_stuck_and_running_tasks_through_the_projected_index(tasks_table_in_moto):
     client = tasks_table_in_moto
-    big_params = '{"text": "' + "x" * 150_000 + '"}'
-    client.put_item(
-        TableName="Tasks",
-        Item={
-            "taskId": {"S": "t-1"},
-            "userId": {"S": "alice"},
-            "type": {"S": "text.stats"},
-            "params": {"S": big_params},
-            "status": {"S": "RUNNING"},
-            "progress": {"N": "40"},
-            "attempt": {"N": "2"},
-            "createdAt": {"N": "1000"},
-            "executionArn": {"S": "arn:aws:states:us-east-1:123456789012:execution:lifecycle:t-1"},
-        },
-    )
+    put_task(client, "t-1", "RUNNING", 1000, pendingShard=pending_shard("t-1"))
 
     (task,) = DynamoDBTaskStore("Tasks", dynamodb_client=client).tasks_with_status(
         TaskStatus.RUNNING, created_before=2000, limit=10
@@ -148,7 +171,41 @@ def test_the_reconciler_reads_stuck_and_running_tasks_through_the_projected_inde
 
     assert (task.task_id, task.user_id, task.status, task.attempt) == ("t-1", "alice", TaskStatus.RUNNING, 2)
     assert task.execution_arn == "arn:aws:states:us-east-1:123456789012:execution:lifecycle:t-1"
-    assert task.params is None, "params are not copied into the status index"
+    assert task.params is None, "params are not copied into the pending index"
+
+
+def test_the_pending_index_holds_only_unfinished_tasks_and_the_reconciler_reads_every_shard(tasks_table_in_moto):
+    client = tasks_table_in_moto
+    # Given QUEUED tasks in every shard, RUNNING ones in some, and finished ones (no pendingShard: every terminal
+    # write removes it)
+    for n, shard in enumerate(PENDING_SHARDS):
+        put_task(client, f"q-{shard}", "QUEUED", 1000 + n, pendingShard=shard)
+        if n % 3 == 0:
+            put_task(client, f"r-{shard}", "RUNNING", 500 + n, pendingShard=shard)
+    for status in ("SUCCEEDED", "REJECTED", "FAILED", "CANCELLED"):
+        put_task(client, f"done-{status}", status, 10)
+    store = DynamoDBTaskStore("Tasks", dynamodb_client=client)
+
+    # When the reconciler asks for each status
+    queued = store.tasks_with_status(TaskStatus.QUEUED, created_before=5000, limit=100)
+    running = store.tasks_with_status(TaskStatus.RUNNING, created_before=5000, limit=100)
+    oldest = store.tasks_with_status(TaskStatus.QUEUED, created_before=5000, limit=3)
+
+    # Then it found every one of them, oldest first across the shards, and none of the finished ones
+    assert [t.task_id for t in queued] == [f"q-{shard}" for shard in PENDING_SHARDS]
+    assert [t.task_id for t in running] == [f"r-{shard}" for shard in PENDING_SHARDS[::3]]
+    assert [t.task_id for t in oldest] == [f"q-{shard}" for shard in PENDING_SHARDS[:3]]
+    index = [
+        item["taskId"]["S"]
+        for shard in PENDING_SHARDS
+        for item in client.query(
+            TableName="Tasks",
+            IndexName=PENDING_INDEX,
+            KeyConditionExpression="pendingShard = :s",
+            ExpressionAttributeValues={":s": {"S": shard}},
+        )["Items"]
+    ]
+    assert not [task_id for task_id in index if task_id.startswith("done-")]
 
 
 def test_access_logs_are_delivered_under_a_bucket_policy_with_acls_disabled(template):

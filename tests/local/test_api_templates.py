@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import random
 import re
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,7 @@ import pytest
 
 from infra.constructs.api import TEMPLATES_DIR, load_template
 from infra.constructs.api_limits import MAX_STORED_PARAMS_BYTES
-from task_common.contract import TIMESTAMP_FIELDS, TIMESTAMP_PATTERN, api_timestamp
+from task_common.contract import PENDING_SHARDS, TIMESTAMP_FIELDS, TIMESTAMP_PATTERN, api_timestamp
 from taskrail.local.vtl import ApiRequest, RenderedResponse, render_request, render_response
 
 TABLE_NAME = "taskrail-TasksTable"
@@ -361,9 +362,39 @@ def test_submit_task_request_puts_a_queued_task_unless_one_has_its_id():
         "status": {"S": "QUEUED"},
         "progress": {"N": "0"},
         "attempt": {"N": "0"},
+        "pendingShard": {"S": REQUEST_ID[-1]},
         "idempotencyKey": {"S": "k"},
         "createdAt": {"N": str(EPOCH_MS)},
     }
+
+
+def test_submitted_tasks_spread_over_every_shard_of_the_pending_index():
+    # The reconciler's index is keyed by pendingShard: with one key per status (status-createdAt), every new task
+    # wrote into the one QUEUED partition, and a GSI partition that cannot take its writes throttles the table's
+    # PutItem ("Understanding global secondary index (GSI) write throttling and back pressure in DynamoDB").
+    draw = random.Random(9)
+    shards = [
+        render_request_json(
+            "submit_task.request.vtl",
+            submission("text.stats", {"text": "x"}).model_copy(
+                update={"request_id": str(uuid.UUID(int=draw.getrandbits(128), version=4))}
+            ),
+        )["Item"]["pendingShard"]["S"]
+        for _ in range(320)
+    ]
+
+    assert set(shards) == set(PENDING_SHARDS), "every shard takes new tasks"
+    assert max(shards.count(s) for s in PENDING_SHARDS) < 320 / 4, "no shard takes a quarter of them"
+
+
+@pytest.mark.parametrize("request_id", ["-", "not-hex-Z", "ABCDEF"], ids=["one-char", "not-hex", "upper-case"])
+def test_a_request_id_that_is_not_a_uuid_still_files_the_task_in_a_shard(request_id: str):
+    # API Gateway's request id is a UUID; were it ever another text, the task must still be in a shard the
+    # reconciler reads (a task in no shard would never be found if its start were lost).
+    request = submission("text.stats", {"text": "x"}).model_copy(update={"request_id": request_id})
+    put = render_request_json("submit_task.request.vtl", request)
+
+    assert put["Item"]["pendingShard"]["S"] in PENDING_SHARDS
 
 
 @pytest.mark.parametrize("key", [None, ""], ids=["no-header", "empty-header"])
@@ -401,6 +432,8 @@ def test_cancel_task_request_only_cancels_the_callers_unfinished_task():
     assert values[":user"] == {"S": USER}
     assert values[":now"] == {"N": str(EPOCH_MS)}
     assert update["ReturnValuesOnConditionCheckFailure"] == "ALL_OLD"
+    # A cancelled task is terminal: it leaves the reconciler's pending index.
+    assert update["UpdateExpression"].endswith(" REMOVE pendingShard")
 
 
 @pytest.mark.parametrize(

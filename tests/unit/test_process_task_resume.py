@@ -12,6 +12,7 @@ from fakes import InMemoryBlobStore, InMemoryTaskStore, a_task
 
 from process_task.logic import process_task
 from process_task.resume import DynamoDBTaskResumer, RedrivableProcessRequest, TaskResumer
+from task_common.contract import PENDING_SHARD_ATTRIBUTE, pending_shard
 from task_common.errors import TaskCancelled
 
 ARN = "arn:aws:states:us-east-1:123456789012:execution:taskrail-TaskLifecycleStateMachine:t-1-p1"
@@ -99,5 +100,7 @@ def test_the_resume_is_one_conditional_write(aws_environment: Aws, stored: dict[
     if resumes:
         assert (after["status"]["S"], after["redriveCount"]["N"]) == ("RUNNING", str(redrive))
         assert not {"error", "cause", "outcomePending", "finishedAt"} & set(after)
+        # RUNNING again: back in the reconciler's pending index, in case this run's end is lost too
+        assert after[PENDING_SHARD_ATTRIBUTE] == {"S": pending_shard("task-1")}
     else:
         assert after["status"]["S"] == stored["status"]

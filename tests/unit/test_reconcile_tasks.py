@@ -10,6 +10,7 @@ from moto import mock_aws
 from reconcile_tasks.logic import reconcile_tasks, start_execution_name
 from task_changes.outbox import Outcome
 from task_common.aws import DynamoDBTaskStore
+from task_common.contract import PENDING_INDEX, PENDING_SHARD_ATTRIBUTE, pending_shard
 from task_common.errors import ReconciliationIncomplete
 from task_common.models import ReconcileRequest, TaskRecord, TaskStatus
 from task_common.ports import execution_arn_of
@@ -283,15 +284,15 @@ def tasks_table(monkeypatch: pytest.MonkeyPatch) -> Any:
             KeySchema=[{"AttributeName": "taskId", "KeyType": "HASH"}],
             AttributeDefinitions=[
                 {"AttributeName": "taskId", "AttributeType": "S"},
-                {"AttributeName": "status", "AttributeType": "S"},
+                {"AttributeName": PENDING_SHARD_ATTRIBUTE, "AttributeType": "S"},
                 {"AttributeName": "createdAt", "AttributeType": "N"},
             ],
             BillingMode="PAY_PER_REQUEST",
             GlobalSecondaryIndexes=[
                 {
-                    "IndexName": "status-createdAt",
+                    "IndexName": PENDING_INDEX,
                     "KeySchema": [
-                        {"AttributeName": "status", "KeyType": "HASH"},
+                        {"AttributeName": PENDING_SHARD_ATTRIBUTE, "KeyType": "HASH"},
                         {"AttributeName": "createdAt", "KeyType": "RANGE"},
                     ],
                     "Projection": {"ProjectionType": "ALL"},
@@ -309,12 +310,13 @@ def put(dynamodb: Any, task_id: str, status: str, created_at: int, **extra: str)
         "status": {"S": status},
         "attempt": {"N": "1"},
         "createdAt": {"N": str(created_at)},
+        PENDING_SHARD_ATTRIBUTE: {"S": pending_shard(task_id)},
     }
     item |= {name: {"S": value} for name, value in extra.items()}
     dynamodb.put_item(TableName="Tasks", Item=item)
 
 
-def test_the_store_queries_the_status_index_oldest_first_before_the_cutoff(tasks_table: Any):
+def test_the_store_queries_the_pending_index_oldest_first_before_the_cutoff(tasks_table: Any):
     for task_id, created_at in (("t-3", 3000), ("t-1", 1000), ("t-2", 2000), ("t-late", 9000)):
         put(tasks_table, task_id, "QUEUED", created_at)
     put(tasks_table, "t-running", "RUNNING", 500)
@@ -338,3 +340,4 @@ def test_the_store_fails_a_task_only_while_it_is_as_read(tasks_table: Any):
     assert item["cause"] == {"S": "ended ABORTED"}
     assert "finishedAt" in item
     assert item["error"] == {"S": "ExecutionEnded"}
+    assert PENDING_SHARD_ATTRIBUTE not in item, "a FAILED task leaves the reconciler's pending index"

@@ -8,6 +8,7 @@ import time
 import uuid
 from typing import Any
 
+from task_common.contract import PENDING_INDEX, PENDING_SHARD_ATTRIBUTE, PENDING_SHARDS, Status, pending_shard
 from taskrail.local.scheduler import LocalScheduler
 from taskrail.local.services.lambda_ import InvokeOutcome
 from tests.workflows.conftest import Lifecycle, describe_failure
@@ -21,7 +22,8 @@ def reconciler_arn(lifecycle: Lifecycle) -> str:
 
 
 def store_task_created_ago(lifecycle: Lifecycle, task_id: str, *, age_ms: int, **attributes: Any) -> None:
-    """The item as POST /tasks writes it, stored ``age_ms`` ago; ``attributes`` override (strings or ints)."""
+    """The item as POST /tasks writes it, stored ``age_ms`` ago; ``attributes`` override (strings or ints). Filed
+    in its own shard of the pending index."""
     item: dict[str, Any] = {
         "taskId": task_id,
         "userId": "alice",
@@ -30,13 +32,31 @@ def store_task_created_ago(lifecycle: Lifecycle, task_id: str, *, age_ms: int, *
         "status": "QUEUED",
         "progress": 0,
         "attempt": 0,
+        PENDING_SHARD_ATTRIBUTE: pending_shard(task_id),
         "createdAt": int(time.time() * 1000) - age_ms,
         **attributes,
     }
+    if item["status"] not in (Status.QUEUED, Status.RUNNING):
+        del item[PENDING_SHARD_ATTRIBUTE]  # a finished task is in no shard
     lifecycle.client("dynamodb").put_item(
         TableName=lifecycle.resources.ref("TasksTable"),
         Item={k: {"N": str(v)} if isinstance(v, int) else {"S": v} for k, v in item.items()},
     )
+
+
+def pending_index_entries(lifecycle: Lifecycle) -> list[str]:
+    """The ids in the reconciler's pending index, every shard (the template's index, as moto keeps it)."""
+    dynamodb, ids = lifecycle.client("dynamodb"), []
+    for shard in PENDING_SHARDS:
+        items = dynamodb.query(
+            TableName=lifecycle.tasks_table,
+            IndexName=PENDING_INDEX,
+            KeyConditionExpression="#shard = :shard",
+            ExpressionAttributeNames={"#shard": PENDING_SHARD_ATTRIBUTE},
+            ExpressionAttributeValues={":shard": {"S": shard}},
+        )["Items"]
+        ids += [item["taskId"]["S"] for item in items]
+    return sorted(ids)
 
 
 def start_reconciler(lifecycle: Lifecycle) -> str:
@@ -75,6 +95,66 @@ def test_a_stuck_queued_task_is_started_and_runs_to_success(lifecycle: Lifecycle
     task = lifecycle.task("t-stuck")
     assert task["status"] == "SUCCEEDED"
     assert task["attempt"] == "1"
+    assert PENDING_SHARD_ATTRIBUTE not in task and pending_index_entries(lifecycle) == []
+
+
+def test_stuck_queued_and_running_tasks_are_found_in_every_shard_of_the_pending_index(lifecycle: Lifecycle):
+    # Given stuck QUEUED tasks filed in three different shards, and a RUNNING task in a fourth whose execution ended
+    dead = lifecycle.client("stepfunctions").start_execution(
+        stateMachineArn=lifecycle.state_machine_arn, name="ended-execution", input="[]"
+    )["executionArn"]
+    assert lifecycle.wait(dead)["status"] == "FAILED"
+    queued = {f"t-q{shard}": shard for shard in (PENDING_SHARDS[0], PENDING_SHARDS[7], PENDING_SHARDS[-1])}
+    for task_id, shard in queued.items():
+        store_task_created_ago(lifecycle, task_id, age_ms=TEN_MINUTES_MS, **{PENDING_SHARD_ATTRIBUTE: shard})
+    store_task_created_ago(
+        lifecycle,
+        "t-r",
+        age_ms=TEN_MINUTES_MS,
+        status="RUNNING",
+        attempt=1,
+        executionArn=dead,
+        **{PENDING_SHARD_ATTRIBUTE: PENDING_SHARDS[10]},
+    )
+    assert pending_index_entries(lifecycle) == sorted([*queued, "t-r"])
+
+    # When the reconciler runs (it queries each shard)
+    counts = run_reconciler(lifecycle)
+
+    # Then it started every stuck QUEUED task and failed the RUNNING one; each has left the index once finished
+    print("reconciler counts:", counts)
+    assert (counts["queued"], counts["started"], counts["running"], counts["markedFailed"]) == (3, 3, 1, 1)
+    for execution in lifecycle_executions(lifecycle):
+        lifecycle.wait(execution["executionArn"])
+    assert {task_id: lifecycle.task(task_id)["status"] for task_id in [*queued, "t-r"]} == {
+        **dict.fromkeys(queued, "SUCCEEDED"),
+        "t-r": "FAILED",
+    }
+    assert pending_index_entries(lifecycle) == []
+
+
+def test_every_terminal_write_of_the_workflows_takes_the_task_out_of_the_pending_index(lifecycle: Lifecycle):
+    # Given three tasks as the API files them in the pending index: one to succeed (MarkSucceeded), one to be rejected
+    # (MarkRejected), one whose execution fails (the failure recorder's write)
+    runs = {
+        "t-ok": ("text.stats", {"text": "a b a"}),
+        "t-bad": ("text.stats", {"text": "x", "top": 1000}),
+        "t-poison": ("diagnostic.poison", {}),
+    }
+    for task_id, (task_type, params) in runs.items():
+        lifecycle.store_task(task_id, task_type, params)
+    assert pending_index_entries(lifecycle) == sorted(runs)
+
+    # When each runs to its end
+    for task_id in runs:
+        lifecycle.wait(lifecycle.start(task_id))
+    lifecycle.settle()
+
+    # Then none is left in the index, whichever write ended it
+    statuses = {task_id: lifecycle.task(task_id)["status"] for task_id in runs}
+    assert statuses == {"t-ok": "SUCCEEDED", "t-bad": "REJECTED", "t-poison": "FAILED"}
+    assert [PENDING_SHARD_ATTRIBUTE in lifecycle.task(task_id) for task_id in runs] == [False] * 3
+    assert pending_index_entries(lifecycle) == []
 
 
 def test_two_reconciler_runs_start_exactly_one_execution(lifecycle: Lifecycle):
@@ -123,6 +203,7 @@ def test_a_running_task_whose_execution_failed_outside_the_catch_is_failed_to_th
     assert task["status"] == "FAILED"
     assert task["error"] == "ExecutionEnded"
     assert "FAILED" in task["cause"]
+    assert PENDING_SHARD_ATTRIBUTE not in task, "the reconciler's failure is a terminal write: out of the index"
     assert lifecycle.drain("TaskDeadLetterQueue") == [
         {
             "taskId": "t-orphan",

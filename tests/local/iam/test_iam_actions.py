@@ -65,8 +65,8 @@ def test_dynamodb_items_address_the_table_and_a_query_on_an_index_the_index() ->
     assert accesses("dynamodb", "get_item", TableName="Tasks", Key=key) == [("dynamodb:GetItem", TABLE)]
     assert accesses("dynamodb", "update_item", TableName=TABLE, Key=key) == [("dynamodb:UpdateItem", TABLE)]
     query = {"KeyConditionExpression": "s = :s", "ExpressionAttributeValues": {":s": {"S": "QUEUED"}}}
-    assert accesses("dynamodb", "query", TableName="Tasks", IndexName="status-createdAt", **query) == [
-        ("dynamodb:Query", f"{TABLE}/index/status-createdAt")
+    assert accesses("dynamodb", "query", TableName="Tasks", IndexName="pendingShard-createdAt", **query) == [
+        ("dynamodb:Query", f"{TABLE}/index/pendingShard-createdAt")
     ]
     assert accesses("dynamodb", "query", TableName="Tasks", **query) == [("dynamodb:Query", TABLE)]
 

@@ -182,7 +182,7 @@ CALLS = [
     Call("task-changes", function("TaskChangesFunction"), "events:PutEvents", arn_of("TaskEventBus")),
     Call("task-changes", function("TaskChangesFunction"), "dynamodb:UpdateItem", Stack.table),
     Call("task-changes", function("TaskChangesFunction"), "dynamodb:PutItem", arn_of("IdempotencyTable")),
-    Call("reconcile", function("ReconcileTasksFunction"), "dynamodb:Query", table_index("status-createdAt")),
+    Call("reconcile", function("ReconcileTasksFunction"), "dynamodb:Query", table_index("pendingShard-createdAt")),
     Call("reconcile", function("ReconcileTasksFunction"), "states:StartExecution", machine_arn(LIFECYCLE)),
     # pipes, as their roles
     Call("start-pipe", pipe("StartWorkflowPipe"), "dynamodb:GetRecords", arn_of("TasksTable", "StreamArn")),
