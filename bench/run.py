@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from bench.capacity import capacity_lines, capacity_phase
 from bench.common import ROOT, load_average, log, system_info, timed
 from bench.report import Run, markdown, terminal
 
@@ -127,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     run = Run(info=system_info(), options=options)
     log(f"{run.info['machine']}; {options}")
     run.cost = _attempt(run, "5. cost model (moto, in-process)", lambda: cost_report(runs=args.cost_runs))
+    capacity = _attempt(run, "9. capacity at AWS scale", lambda: capacity_phase(run.cost))
     run.bare = _attempt(run, "2. end-to-end, bare interpreter", lambda: bare_interpreter_throughput(args.e2e))
     run.cold = _attempt(run, "3. cold start and size", lambda: cold_start(runs=args.cold_runs))
     from bench.idle import idle_cpu
@@ -146,12 +148,13 @@ def main(argv: list[str] | None = None) -> int:
 
     stages_text = stage_markdown(getattr(run, "intake_stages", None) or [])
     console.print(stages_text)
+    console.print(capacity_text := capacity_lines(capacity), markup=False, highlight=False)
     if run.cost is not None:
         from taskrail.cost import render_cost_report
 
         console.print(render_cost_report(run.cost))
     if not args.no_write:
-        args.output.write_text(markdown(run) + "\n" + failure_text + "\n" + stages_text + "\n")
+        args.output.write_text(markdown(run) + "\n" + failure_text + "\n" + stages_text + "\n" + capacity_text + "\n")
         log(f"wrote {args.output}")
     return 1 if run.errors else 0
 

@@ -79,14 +79,19 @@ NOTES = (
 
 
 def measured_overrides(cost_report: Any) -> tuple[dict[str, float], dict[str, int]]:
-    """Median Lambda durations per function (ms) and billable transitions per path, from a ``taskrail cost`` report
-    (its happy path and the others it ran): what `make bench` feeds the model from the same run."""
+    """From a ``taskrail cost`` report: the median duration (ms) of each function on the happy path (a function the
+    happy path does not call: over every path), and the billable transitions of each path it ran. What `make bench`
+    feeds the model from the same run."""
     durations: dict[str, list[float]] = {}
+    fallback: dict[str, list[float]] = {}
     transitions: dict[str, int] = {}
     for name, profile in cost_report.profiles[TASKRAIL].items():
         transitions[name] = int(profile.transitions)
         for use in profile.lambdas:
-            durations.setdefault(use.function.rsplit("-", 1)[-1], []).extend(use.durations_ms)
+            fn = use.function.rsplit("-", 1)[-1]
+            (durations if name == "happy" else fallback).setdefault(fn, []).extend(use.durations_ms)
+    for fn, ms in fallback.items():
+        durations.setdefault(fn, ms)
     return {fn: float(median(ms)) for fn, ms in durations.items() if ms}, transitions
 
 

@@ -376,3 +376,24 @@ def test_the_simulation_is_deterministic(book: QuotaBook) -> None:
     first, second = _run(book, design, 5000, 10.0), _run(book, design, 5000, 10.0)
     assert first == second
     assert not math.isnan(first.peak_backlog)
+
+
+def test_a_cost_runs_measurements_replace_the_assumed_durations_and_transitions() -> None:
+    from types import SimpleNamespace
+
+    from taskrail.capacity import measured_overrides
+
+    def use(function: str, *ms: float) -> SimpleNamespace:
+        return SimpleNamespace(function=f"taskrail-{function}", durations_ms=ms)
+
+    report = SimpleNamespace(
+        profiles={
+            "taskrail": {
+                "happy": SimpleNamespace(transitions=6, lambdas=[use("Work", 10, 30, 20)]),
+                "failed": SimpleNamespace(transitions=7, lambdas=[use("Work", 500), use("Recorder", 40, 60)]),
+            }
+        }
+    )
+    durations, transitions = measured_overrides(report)
+    assert durations == {"Work": 20.0, "Recorder": 50.0}  # the happy path's median; others where it has none
+    assert transitions == {"happy": 6, "failed": 7}
