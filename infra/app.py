@@ -14,17 +14,21 @@ from cdk_nag import AwsSolutionsChecks
 
 from infra.nag import apply_suppressions
 from infra.stack import TaskrailStack
+from workflows import lifecycle_type as lifecycle_types
 
 STACK_NAME = os.environ.get("TASKRAIL_STACK_NAME", "taskrail")
 
 
-def build_app(outdir: str | None = None) -> cdk.App:
+def build_app(outdir: str | None = None, *, lifecycle_type: str | None = None) -> cdk.App:
     # Path metadata names each resource after its construct: asl/ placeholders and the local stack use it.
     context = {"aws:cdk:enable-path-metadata": True}
     app = cdk.App(outdir=outdir, context=context) if outdir else cdk.App(context=context)
+    # `cdk synth -c lifecycleType=EXPRESS` (or build_app(lifecycle_type=...)): STANDARD unless asked.
+    chosen = lifecycle_types.parse(lifecycle_type or app.node.try_get_context(lifecycle_types.CONTEXT_KEY))
     stack = TaskrailStack(
         app,
         STACK_NAME,
+        lifecycle_type=chosen,
         env=cdk.Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION")),
     )
     apply_suppressions(stack)

@@ -45,6 +45,11 @@ ACKNOWLEDGEMENTS: dict[str, str] = {
         "The account-wide role API Gateway requires to write execution logs; its managed policy is the documented one."
     ),
     "AwsSolutions-SQS3": "These queues are dead-letter queues (and an archive) themselves, drained by operators.",
+    "AwsSolutions-SF1": (
+        "The STANDARD task lifecycle and failure recorder log ERROR events: Step Functions keeps each execution's full "
+        "history for 90 days, and ALL events would only duplicate it in CloudWatch Logs at $0.50/GB "
+        "(docs/COST.md, Logging). The reconciler and an EXPRESS lifecycle log ALL."
+    ),
 }
 
 

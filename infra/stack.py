@@ -14,7 +14,8 @@ from infra.constructs.reconciler import Reconciler
 from infra.constructs.storage import Storage
 from infra.constructs.workflow import Workflow
 from task_common.contract import DIAGNOSTICS_PREFIX, TASKS_PREFIX, USERS_PREFIX, Output
-from workflows.task_lifecycle import LifecycleResources
+from workflows.lifecycle_type import STANDARD
+from workflows.task_lifecycle import LifecycleResources, process_time_budget
 
 
 class TaskrailStack(Stack):
@@ -24,6 +25,7 @@ class TaskrailStack(Stack):
         construct_id: str,
         *,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+        lifecycle_type: str = STANDARD,
         **kwargs,
     ) -> None:  # type: ignore[no-untyped-def]
         super().__init__(scope, construct_id, **kwargs)
@@ -39,6 +41,9 @@ class TaskrailStack(Stack):
             },
         )
         self._grant_function_access(storage, functions)
+        # Validate refuses a task type that cannot finish within the lifecycle's execution limit (EXPRESS: 5 minutes).
+        for name, value in process_time_budget(lifecycle_type).environment().items():
+            functions.validate.add_environment(name, value)
         workflow = Workflow(
             self,
             "Workflow",
@@ -49,6 +54,7 @@ class TaskrailStack(Stack):
                 process_function=functions.process,
             ),
             failure_event_dead_letter_queue=notifications.dead_letter_queue_for_rules,
+            lifecycle_type=lifecycle_type,
         )
         # One function reads the stream's changes after the start: cancels and outcomes (the outbox).
         task_changes = functions.add(
@@ -81,7 +87,7 @@ class TaskrailStack(Stack):
             "Reconciler",
             functions=functions,
             tasks_table=storage.tasks_table,
-            status_index=storage.status_index,
+            pending_index=storage.pending_index,
             outcome_pending_index=storage.outcome_pending_index,
             lifecycle=workflow.state_machine,
         )
@@ -97,7 +103,10 @@ class TaskrailStack(Stack):
                 "EventRuleDeadLetterQueue": notifications.dead_letter_queue_for_rules,
                 "ScheduleDeadLetterQueue": reconciler.schedule_dead_letter_queue,
             },
-            scheduled_workflows={"Reconciler": reconciler.state_machine, "FailureRecorder": workflow.recorder},
+            scheduled_workflows={
+                "Reconciler": reconciler.state_machine,
+                **({"FailureRecorder": workflow.recorder} if workflow.recorder else {}),
+            },
         )
         # The one way every client finds the resources (task_common.contract.Output), locally too.
         outputs = {

@@ -34,6 +34,20 @@ def template(template_path: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
+def express_template_path() -> Path:
+    """The template of an EXPRESS lifecycle (`-c lifecycleType=EXPRESS`), synthesized beside the default one."""
+    from infra.synth import synth
+    from workflows.lifecycle_type import EXPRESS
+
+    return synth(lifecycle_type=EXPRESS)
+
+
+@pytest.fixture(scope="session")
+def express_template(express_template_path: Path) -> dict[str, Any]:
+    return json.loads(express_template_path.read_text())
+
+
+@pytest.fixture(scope="session")
 def asl_definition() -> dict[str, Any]:
     from workflows.asl import asl_file
 

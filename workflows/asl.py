@@ -98,8 +98,15 @@ def substitute(asl: str, values: dict[str, str]) -> str:
     return PLACEHOLDER.sub(value, asl)
 
 
-def asl_file(workflow_name: str) -> Path:
-    return ASL_DIR / f"{workflow_name}.asl.json"
+def asl_file(workflow_name: str, state_machine_type: str = "STANDARD") -> Path:
+    """``asl/task_lifecycle.asl.json``; an EXPRESS machine's definition differs (it records its own failures):
+    ``asl/task_lifecycle.express.asl.json``."""
+    variant = "" if state_machine_type == "STANDARD" else f".{state_machine_type.lower()}"
+    return ASL_DIR / f"{workflow_name}{variant}.asl.json"
+
+
+def state_machine_type(template: dict[str, Any], logical_id: str) -> str:
+    return str(template["Resources"][logical_id]["Properties"].get("StateMachineType", "STANDARD"))
 
 
 def workflow_file_name(construct: str) -> str:
@@ -110,6 +117,8 @@ def workflow_file_name(construct: str) -> str:
 
 def render_all(template: dict[str, Any]) -> dict[Path, str]:
     return {
-        asl_file(workflow_file_name(name)): definition_with_placeholders(template, logical_id)
+        asl_file(workflow_file_name(name), state_machine_type(template, logical_id)): definition_with_placeholders(
+            template, logical_id
+        )
         for logical_id, name in state_machines(template).items()
     }

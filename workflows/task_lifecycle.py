@@ -23,6 +23,13 @@ work order, with the parameters inline up to the claim-check threshold); Process
 ``{"taskId", "attempt", "processing"}`` (the result inline up to the threshold, measured as StoreResult carries
 it), so no state holds two payloads; the rejection's Catch adds ``error``. Past the threshold, parameters and
 results travel as ``s3://`` references (claim check).
+
+On EXPRESS (``cdk deploy -c lifecycleType=EXPRESS``) the same states run, with two differences, because Express
+executions send no status-change events to EventBridge (so no failure recorder is started) and cannot be redriven:
+every error after its retries is caught into ``RecordTaskFailed`` (the recorder's conditional write, in the
+lifecycle) and the execution ends in the Fail state ``TaskFailed``; a failed task is replayed as a new execution
+from its DLQ message. The redrive count is then the constant 0. What no Catch can handle there (``States.Runtime``,
+the 5-minute limit) is left to the reconciler (docs/DECISIONS.md, "An EXPRESS lifecycle").
 """
 
 from dataclasses import dataclass
@@ -35,11 +42,18 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from task_common.contract import RESULT_KEY_FORMAT, EndState, Status
+from task_common.contract import PENDING_SHARD_ATTRIBUTE, RESULT_KEY_FORMAT, EndState, Status
 from workflows import retry_policies as retry
+from workflows.lifecycle_type import EXPRESS, EXPRESS_MAX_EXECUTION_SECONDS, LIFECYCLE_TYPES, STANDARD
 
 WORKFLOW_NAME = "task_lifecycle"
 EXECUTION_TIMEOUT = Duration.hours(2)
+EXECUTION_TIMEOUTS = {STANDARD: EXECUTION_TIMEOUT, EXPRESS: Duration.seconds(EXPRESS_MAX_EXECUTION_SECONDS)}
+# EXPRESS only: where a failure is recorded in the lifecycle, and the Fail state it ends in (the execution FAILED).
+RECORD_FAILURE = "RecordTaskFailed"
+TASK_FAILED = "TaskFailed"
+# What the states around ProcessTask may take of an execution's time (each a second or less when healthy).
+OTHER_STATES_RESERVE_SECONDS = 30
 
 TASK_ID = "$$.Execution.Input[0]"
 NOW = "$$.State.EnteredTime"
@@ -49,6 +63,40 @@ REDRIVE_COUNT = "$$.Execution.RedriveCount"
 RECORD_ERROR = "#error = :error, #cause = :cause, updatedAt = :now, finishedAt = :now"
 # Every terminal write opens the outbox entry: the task-changes function delivers the outcome and closes it.
 PENDING = "outcomePending = "
+# ... and takes the task out of the reconciler's sparse pending index (contract.PENDING_INDEX).
+LEAVES_PENDING_INDEX = PENDING_SHARD_ATTRIBUTE
+
+
+@dataclass(frozen=True)
+class ProcessTimeBudget:
+    """How long a task may process on this lifecycle, all its tries together: Validate refuses a task type whose
+    declared maximum duration, times the tries, exceeds it (``task_common.config.LifecycleLimits``)."""
+
+    lifecycle_type: str
+    limit_seconds: int
+    tries: int
+    budget_seconds: int
+
+    def environment(self) -> dict[str, str]:
+        return {
+            "LIFECYCLE_TYPE": self.lifecycle_type,
+            "LIFECYCLE_TIME_LIMIT_SECONDS": str(self.limit_seconds),
+            "PROCESS_TRIES": str(self.tries),
+            "PROCESS_TIME_BUDGET_SECONDS": str(self.budget_seconds),
+        }
+
+
+def process_time_budget(lifecycle_type: str) -> ProcessTimeBudget:
+    """The execution's limit less the other states' reserve and ProcessTask's longest retry waits (TRANSIENT's
+    intervals at their cap, FULL jitter's worst draw)."""
+    limit = int(EXECUTION_TIMEOUTS[lifecycle_type].to_seconds())
+    policy = retry.TRANSIENT
+    waits = sum(
+        min(policy.interval_seconds * policy.backoff_rate**k, policy.max_delay_seconds)
+        for k in range(policy.max_attempts)
+    )
+    budget = limit - OTHER_STATES_RESERVE_SECONDS - int(waits)
+    return ProcessTimeBudget(lifecycle_type, limit, policy.max_attempts + 1, budget)
 
 
 @dataclass(frozen=True)
@@ -83,10 +131,19 @@ def _task_key() -> dict[str, tasks.DynamoAttributeValue]:
 class TaskLifecycle(Construct):
     """Builds the definition; the state machine itself is created by the infra workflow construct."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, resources: LifecycleResources) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, resources: LifecycleResources, lifecycle_type: str = STANDARD
+    ) -> None:
         super().__init__(scope, construct_id)
+        if lifecycle_type not in LIFECYCLE_TYPES:
+            raise ValueError(f"lifecycle type {lifecycle_type!r}: expected one of {', '.join(LIFECYCLE_TYPES)}")
         self._r = resources
+        self._express = lifecycle_type == EXPRESS
         self.definition = self._build()
+
+    def _redrive_count(self) -> tasks.DynamoAttributeValue:
+        # An Express execution is never redriven: its count is 0 (its context object need not carry one).
+        return tasks.DynamoAttributeValue.from_number(0) if self._express else _redrive_count()
 
     # -- states -------------------------------------------------------------------------------------------
 
@@ -183,7 +240,7 @@ class TaskLifecycle(Construct):
                     "retry": sfn.JsonPath.number_at("$$.State.RetryCount"),
                     # A redriven execution resumes its FAILED task first (process_task/resume.py).
                     "executionArn": sfn.JsonPath.string_at(EXECUTION_ARN),
-                    "redriveCount": sfn.JsonPath.number_at(REDRIVE_COUNT),
+                    "redriveCount": 0 if self._express else sfn.JsonPath.number_at(REDRIVE_COUNT),
                 }
             ),
             retry_on_service_exceptions=False,
@@ -238,13 +295,14 @@ class TaskLifecycle(Construct):
             comment="RUNNING (or FAILED earlier in this redriven execution) → SUCCEEDED with the result location",
             set_expression=(
                 "SET #status = :succeeded, progress = :hundred, resultLocation = :location, redriveCount = :redrive, "
-                f"updatedAt = :now, finishedAt = :now, {PENDING}:succeeded REMOVE #error, #cause"
+                f"updatedAt = :now, finishedAt = :now, {PENDING}:succeeded "
+                f"REMOVE #error, #cause, {LEAVES_PENDING_INDEX}"
             ),
             condition=("#status = :running OR (#status = :failed AND executionArn = :arn AND redriveCount < :redrive)"),
             values={
                 ":failed": _s(Status.FAILED.value),
                 ":arn": _s(EXECUTION_ARN),
-                ":redrive": _redrive_count(),
+                ":redrive": self._redrive_count(),
                 ":succeeded": _s(Status.SUCCEEDED.value),
                 ":hundred": tasks.DynamoAttributeValue.from_number(100),
                 ":location": tasks.DynamoAttributeValue.from_string(
@@ -259,7 +317,7 @@ class TaskLifecycle(Construct):
         mark_rejected = self._update_status(
             "MarkRejected",
             comment="RUNNING → REJECTED: invalid input is never retried",
-            set_expression=f"SET #status = :rejected, {RECORD_ERROR}, {PENDING}:rejected",
+            set_expression=f"SET #status = :rejected, {RECORD_ERROR}, {PENDING}:rejected REMOVE {LEAVES_PENDING_INDEX}",
             values={
                 ":rejected": _s(Status.REJECTED.value),
                 ":error": _s("$.error.Error"),
@@ -293,6 +351,8 @@ class TaskLifecycle(Construct):
         mark_rejected.add_catch(cancelled, errors=[retry.CONDITION_FAILED], result_path=sfn.JsonPath.DISCARD)
 
         mark_rejected.next(rejected)
+        if self._express:
+            self._catch_failures(validate, process, store, mark_succeeded, mark_rejected)
         return (
             claim.next(validate)
             .next(process)
@@ -300,3 +360,34 @@ class TaskLifecycle(Construct):
             .next(mark_succeeded)
             .next(sfn.Succeed(self, EndState.SUCCEEDED.value))
         )
+
+    def _catch_failures(self, *states: sfn.TaskStateBase) -> None:
+        """EXPRESS: no status-change event starts the failure recorder, so its write runs here, after every other
+        catcher of each state (errors after their retries), and the execution ends FAILED in TaskFailed."""
+        record = self._update_status(
+            RECORD_FAILURE,
+            comment="RUNNING → FAILED under this execution (the failure recorder's write); opens the outbox entry",
+            set_expression=(
+                f"SET #status = :failed, {RECORD_ERROR}, redriveCount = :redrive, {PENDING}:failed "
+                f"REMOVE {LEAVES_PENDING_INDEX}"
+            ),
+            condition="#status = :running AND executionArn = :arn",
+            values={
+                ":failed": _s(Status.FAILED.value),
+                ":arn": _s(EXECUTION_ARN),
+                ":redrive": self._redrive_count(),
+                ":error": _s("$.error.Error"),
+                ":cause": _s("$.error.Cause"),
+            },
+        )
+        failed = sfn.Fail(
+            self,
+            TASK_FAILED,
+            comment="The task is FAILED (or was cancelled or replayed meanwhile); replay starts a new execution",
+            error_path="$.error.Error",
+            cause_path="$.error.Cause",
+        )
+        record.add_catch(failed, errors=[retry.CONDITION_FAILED], result_path=sfn.JsonPath.DISCARD)
+        record.next(failed)
+        for state in states:
+            state.add_catch(record, errors=["States.ALL"], result_path="$.error")

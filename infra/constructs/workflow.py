@@ -1,6 +1,12 @@
 """The task-lifecycle state machine (STANDARD, logging ALL events without execution data, X-Ray tracing, an
 execution timeout), and its one failure path: an EventBridge rule on the lifecycle's execution status changes
-(FAILED, TIMED_OUT, ABORTED) that starts the failure recorder (``workflows/failure_recorder.py``)."""
+(FAILED, TIMED_OUT, ABORTED) that starts the failure recorder (``workflows/failure_recorder.py``).
+
+With ``lifecycle_type=EXPRESS`` the lifecycle is an Express state machine: Express executions send no status-change
+events and keep no history of their own ("Standard vs. Express Workflows"), so there is no rule and no recorder (the
+lifecycle records its failures itself, ``workflows/task_lifecycle.py``), and its log group is where its executions
+are watched in the console.
+"""
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
@@ -18,7 +24,8 @@ from task_common.contract import (
 )
 from workflows import failure_recorder
 from workflows.failure_recorder import FailureRecorder, RecorderResources
-from workflows.task_lifecycle import EXECUTION_TIMEOUT, LifecycleResources, TaskLifecycle
+from workflows.lifecycle_type import EXPRESS, STANDARD
+from workflows.task_lifecycle import EXECUTION_TIMEOUTS, LifecycleResources, TaskLifecycle
 
 # EventBridge's default retry policy, written out: the recorder's write is idempotent, and the reconciler repairs
 # an event that never arrives.
@@ -26,10 +33,27 @@ FAILURE_EVENT_RETRY_ATTEMPTS = 185
 FAILURE_EVENT_MAX_AGE = Duration.hours(24)
 
 
+# The lifecycle's and the failure recorder's logging, measured per option by `taskrail cost` (docs/COST.md,
+# "Logging"). STANDARD keeps every execution's full history in the console for 90 days, so its logs carry only
+# the error events (nothing on a task that succeeds); an Express execution's log events are its only history, so
+# EXPRESS logs them all. Neither includes the states' input and output (user parameters up to 200 KB, results): the
+# task item and the DLQ message keep a failure's error, cause and input.
+LIFECYCLE_LOG_LEVELS = {STANDARD: sfn.LogLevel.ERROR, EXPRESS: sfn.LogLevel.ALL}
+INCLUDE_EXECUTION_DATA = False
+
+
 def standard_state_machine(
-    scope: Construct, construct_id: str, definition: sfn.IChainable, *, timeout: Duration, comment: str
+    scope: Construct,
+    construct_id: str,
+    definition: sfn.IChainable,
+    *,
+    timeout: Duration,
+    comment: str,
+    state_machine_type: sfn.StateMachineType = sfn.StateMachineType.STANDARD,
+    log_level: sfn.LogLevel = sfn.LogLevel.ALL,
 ) -> sfn.StateMachine:
-    """Every taskrail workflow: STANDARD, an execution timeout, X-Ray, and ALL events to its own log group."""
+    """Every taskrail workflow: STANDARD (the lifecycle may be EXPRESS), an execution timeout, X-Ray, and its events
+    (ALL unless told) to its own log group."""
     # Under /aws/vendedlogs/states/: otherwise Step Functions adds each log group to the account's CloudWatch Logs
     # resource policy (5,120 characters), and deploys fail in an account with many logged state machines
     # ("Avoiding Amazon CloudWatch Logs resource policy size restrictions", Step Functions Developer Guide).
@@ -44,14 +68,14 @@ def standard_state_machine(
         scope,
         construct_id,
         definition_body=sfn.DefinitionBody.from_chainable(definition),
-        state_machine_type=sfn.StateMachineType.STANDARD,
+        state_machine_type=state_machine_type,
         timeout=timeout,
         tracing_enabled=True,
-        # ALL events (cdk-nag AwsSolutions-SF1) but without execution data: every state's input and output (user
-        # parameters up to 200 KB, results) would otherwise be ingested into CloudWatch Logs as well, duplicating
-        # the STANDARD execution history, which keeps the full data ("Logging Step Functions using CloudWatch
-        # Logs", includeExecutionData).
-        logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
+        # Without execution data: every state's input and output (user parameters up to 200 KB, results) would
+        # otherwise be ingested into CloudWatch Logs as well, duplicating the STANDARD execution history, which keeps
+        # the full data ("Logging Step Functions using CloudWatch Logs", includeExecutionData). The per-task
+        # workflows log ERROR on STANDARD (LIFECYCLE_LOG_LEVELS; cdk-nag AwsSolutions-SF1 acknowledged in infra/nag.py).
+        logs=sfn.LogOptions(destination=log_group, level=log_level, include_execution_data=INCLUDE_EXECUTION_DATA),
         comment=comment,
     )
 
@@ -64,16 +88,25 @@ class Workflow(Construct):
         *,
         resources: LifecycleResources,
         failure_event_dead_letter_queue: sqs.IQueue,
+        lifecycle_type: str = STANDARD,
     ) -> None:
         super().__init__(scope, construct_id)
-        lifecycle = TaskLifecycle(self, "TaskLifecycle", resources=resources)
+        lifecycle = TaskLifecycle(self, "TaskLifecycle", resources=resources, lifecycle_type=lifecycle_type)
+        self.lifecycle_type = lifecycle_type
         self.state_machine = standard_state_machine(
             self,
             "TaskLifecycleStateMachine",
             lifecycle.definition,
-            timeout=EXECUTION_TIMEOUT,
-            comment="taskrail task lifecycle: claim, validate, process, store, mark",
+            timeout=EXECUTION_TIMEOUTS[lifecycle_type],
+            comment="taskrail task lifecycle: claim, validate, process, store, mark"
+            + (" (EXPRESS: failures recorded in the workflow)" if lifecycle_type == EXPRESS else ""),
+            state_machine_type=sfn.StateMachineType(lifecycle_type),
+            log_level=LIFECYCLE_LOG_LEVELS[lifecycle_type],
         )
+        self.recorder: sfn.StateMachine | None = None
+        self.failure_rule: events.Rule | None = None
+        if lifecycle_type == EXPRESS:
+            return
         recorder = FailureRecorder(
             self, "FailureRecorder", resources=RecorderResources(tasks_table=resources.tasks_table)
         )
@@ -85,10 +118,11 @@ class Workflow(Construct):
             recorder.definition,
             timeout=failure_recorder.EXECUTION_TIMEOUT,
             comment="taskrail failure recorder: a lifecycle execution that failed, timed out or was aborted",
+            log_level=LIFECYCLE_LOG_LEVELS[STANDARD],
         )
-        self.failure_rule = self._failure_rule(failure_event_dead_letter_queue)
+        self.failure_rule = self._failure_rule(self.recorder, failure_event_dead_letter_queue)
 
-    def _failure_rule(self, dead_letter_queue: sqs.IQueue) -> events.Rule:
+    def _failure_rule(self, recorder: sfn.StateMachine, dead_letter_queue: sqs.IQueue) -> events.Rule:
         """The default bus's status changes of this lifecycle only; an event it cannot deliver after its retries
         goes to the rules' dead-letter queue (alarmed), and the reconciler repairs the task meanwhile."""
         stack = Stack.of(self)
@@ -115,7 +149,7 @@ class Workflow(Construct):
             ),
             targets=[
                 targets.SfnStateMachine(
-                    self.recorder,
+                    recorder,
                     role=role,
                     dead_letter_queue=dead_letter_queue,
                     retry_attempts=FAILURE_EVENT_RETRY_ATTEMPTS,

@@ -13,6 +13,8 @@ from task_common.errors import ValidationFailed
 from task_common.ports import BlobStore, TaskStore
 
 MAX_REPORTED_ERRORS = 5
+# Lambda's longest timeout: what a type that declares no maximum duration may take.
+LAMBDA_MAX_SECONDS = 900.0
 
 
 class TaskParams(BaseModel):
@@ -25,6 +27,7 @@ class TaskParams(BaseModel):
         validate_by_name=False,
         serialize_by_alias=True,
         frozen=True,
+        defer_build=True,  # built when its type is first used (as task_common.models.CamelModel)
     )
 
     def normalized(self) -> dict[str, Any]:
@@ -69,6 +72,8 @@ class TaskType:
     name: str
     params_model: type[TaskParams]
     run: Callable[[Any, TaskContext], dict[str, Any]]
+    # The longest one try may take: Validate refuses the type where its tries cannot finish in time (EXPRESS).
+    max_duration_seconds: float = LAMBDA_MAX_SECONDS
 
     def parse_params(self, raw: Any, *, user_id: str) -> TaskParams:
         """Validate ``raw`` against this type's model for the task's owner; ValidationFailed says why not."""

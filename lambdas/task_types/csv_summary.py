@@ -135,4 +135,5 @@ def run(params: CsvSummaryParams, ctx: TaskContext) -> dict[str, Any]:
     return {"rowCount": table.row_count, "columns": [column.summary() for column in table.columns]}
 
 
-TASK_TYPE = TaskType(name="csv.summary", params_model=CsvSummaryParams, run=run)
+# One pass over an S3 object (streamed): 45 s a try, so that five tries fit an EXPRESS lifecycle.
+TASK_TYPE = TaskType(name="csv.summary", params_model=CsvSummaryParams, run=run, max_duration_seconds=45)

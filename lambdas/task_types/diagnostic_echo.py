@@ -19,4 +19,4 @@ def run(params: EchoParams, ctx: TaskContext) -> dict[str, Any]:
     return {"echo": params.payload}
 
 
-TASK_TYPE = TaskType(name="diagnostic.echo", params_model=EchoParams, run=run)
+TASK_TYPE = TaskType(name="diagnostic.echo", params_model=EchoParams, run=run, max_duration_seconds=10)

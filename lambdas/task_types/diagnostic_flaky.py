@@ -23,4 +23,4 @@ def run(params: FlakyParams, ctx: TaskContext) -> dict[str, Any]:
     return {"failuresBeforeSuccess": params.failures}
 
 
-TASK_TYPE = TaskType(name="diagnostic.flaky", params_model=FlakyParams, run=run)
+TASK_TYPE = TaskType(name="diagnostic.flaky", params_model=FlakyParams, run=run, max_duration_seconds=10)

@@ -21,4 +21,4 @@ def run(params: PoisonParams, ctx: TaskContext) -> dict[str, Any]:
     return {"fixed": True}
 
 
-TASK_TYPE = TaskType(name="diagnostic.poison", params_model=PoisonParams, run=run)
+TASK_TYPE = TaskType(name="diagnostic.poison", params_model=PoisonParams, run=run, max_duration_seconds=10)

@@ -23,4 +23,5 @@ def run(params: SleepParams, ctx: TaskContext) -> dict[str, Any]:
     return {"slept": params.seconds}
 
 
-TASK_TYPE = TaskType(name="diagnostic.sleep", params_model=SleepParams, run=run)
+# Its longest sleep: refused on an EXPRESS lifecycle, whose executions end after 5 minutes.
+TASK_TYPE = TaskType(name="diagnostic.sleep", params_model=SleepParams, run=run, max_duration_seconds=840)

@@ -59,4 +59,5 @@ def run(params: TextStatsParams, ctx: TaskContext) -> dict[str, Any]:
     }
 
 
-TASK_TYPE = TaskType(name="text.stats", params_model=TextStatsParams, run=run)
+# Counting words of an object up to Lambda's memory takes seconds: 30 s a try is generous.
+TASK_TYPE = TaskType(name="text.stats", params_model=TextStatsParams, run=run, max_duration_seconds=30)

@@ -14,11 +14,17 @@ from task_common.models import TaskRecord, ValidatedTask, ValidateRequest
 from task_common.observability import logger, metrics, tracer
 from task_common.ports import BlobStore, TaskNotFound, TaskStore
 from task_types import get_task_type
+from validate_task.limits import LifecycleLimits
 
 
 @tracer.capture_method
 def validate_task(
-    request: ValidateRequest, *, tasks: TaskStore, blobs: BlobStore, claim_check_threshold_bytes: int
+    request: ValidateRequest,
+    *,
+    tasks: TaskStore,
+    blobs: BlobStore,
+    claim_check_threshold_bytes: int,
+    limits: LifecycleLimits | None = None,
 ) -> ValidatedTask:
     """Raise ValidationFailed when the task cannot run; otherwise return what Process needs, with the
     parameters inline or — past the threshold — claim-checked to S3."""
@@ -27,7 +33,10 @@ def validate_task(
     except TaskNotFound as error:
         raise PermanentTaskError(str(error)) from error
     try:
-        params = get_task_type(task.type).parse_params(_raw_params(task, blobs), user_id=task.user_id)
+        task_type = get_task_type(task.type)
+        if limits is not None and (refusal := limits.refusal(task_type)):
+            raise ValidationFailed(refusal)
+        params = task_type.parse_params(_raw_params(task, blobs), user_id=task.user_id)
     except ValidationFailed:
         metrics.add_metric(name="TasksRejected", unit=MetricUnit.Count, value=1)
         raise

@@ -11,6 +11,8 @@ from typing import Any, Final
 
 ROOT: Final = Path(__file__).resolve().parents[2]
 ASL_PATH: Final = ROOT / "asl" / "task_lifecycle.asl.json"
+# The lifecycle deployed with `-c lifecycleType=EXPRESS` (workflows/task_lifecycle.py): the EXPRESS columns' design.
+EXPRESS_ASL_PATH: Final = ROOT / "asl" / "task_lifecycle.express.asl.json"
 # The failure paths as measured before issue 19 (caught into TaskFailed, replayed as a new execution): recorded once
 # by `python -m taskrail.cost.baseline` (taskrail/cost/baseline.py) on that commit, shown beside today's figures.
 BASELINE_PATH: Final = ROOT / "docs" / "cost-baseline-issue19.json"

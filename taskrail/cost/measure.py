@@ -24,6 +24,7 @@ from task_common.contract import OUTCOME_DETAIL_TYPES, UNSUCCESSFUL_EXECUTION_ST
 from taskrail.cost.definition import (
     ASL_PATH,
     BASELINE_PATH,
+    EXPRESS_ASL_PATH,
     PATHS,
     PathSpec,
     definition_transitions,
@@ -51,6 +52,19 @@ from taskrail.operator.replay import replay_task
 WAIT_SECONDS: Final = 120  # a hang guard per execution
 # What IncludeExecutionData adds to a log record ("Log levels for Step Functions", CloudWatch Logs logging).
 EXECUTION_DATA_FIELDS: Final = frozenset({"input", "output", "inputDetails", "outputDetails", "parameters"})
+# The workflows' logging options measured (docs/COST.md, "Logging"): the level and includeExecutionData. ERROR logs
+# the error events only, FATAL the execution's own end only, OFF nothing ("Log levels", Step Functions Developer
+# Guide, cloudwatch-log-level.html).
+LOG_OPTIONS: Final = (
+    ("OFF", False),
+    ("FATAL", False),
+    ("ERROR", False),
+    ("ERROR", True),
+    ("ALL", False),
+    ("ALL", True),
+)
+FATAL_EVENTS: Final = frozenset({"ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"})
+ERROR_EVENT_SUFFIXES: Final = ("Failed", "TimedOut", "Aborted", "ScheduleFailed", "StartFailed", "SubmitFailed")
 OUTBOX_PIPE: Final = "TaskChangesPipe"
 OUTBOX_FUNCTION: Final = "TaskChangesFunction"
 RECORDER: Final = "FailureRecorderStateMachine"
@@ -195,6 +209,24 @@ class _Run:
     recorder_transitions: int = 0  # the failure recorder's executions for this task
     outbox_deliveries: int = 0  # records the task-changes pipe passed to its function (a pipe request each)
     replay_action: str = ""  # the replayed path: redriven, or started (a new execution)
+    executions: int = 1  # lifecycle executions (a redrive resumes the same one)
+    log_options: dict[str, int] = field(default_factory=dict)  # workflow log bytes per LOG_OPTIONS entry
+
+
+def log_option_name(level: str, include_execution_data: bool) -> str:
+    return f"{level}{' + execution data' if include_execution_data else ''}"
+
+
+def logged(event: Mapping[str, Any], level: str) -> bool:
+    """Whether the workflow's logging at ``level`` sends ``event`` to CloudWatch Logs."""
+    kind = str(event.get("type", ""))
+    if level == "ALL":
+        return True
+    if level == "FATAL":
+        return kind in FATAL_EVENTS
+    if level == "ERROR":
+        return kind in FATAL_EVENTS or kind == "FailStateEntered" or kind.endswith(ERROR_EVENT_SUFFIXES)
+    return False
 
 
 def _outbox(platform: Platform) -> tuple[list[Any], str] | None:
@@ -347,10 +379,16 @@ def _run_path(
     events = [event for arn in executions for event in platform.history(arn)]
     sizes = _item_sizes(platform, calls, tables)
     log = sum(
-        workflow_log_bytes(platform.history(arn), arn, include_execution_data=_logs_execution_data(platform, arn))
-        for arn in [*executions, *recorder]
+        workflow_log_bytes(platform.history(arn), arn, **_logging(platform, arn)) for arn in [*executions, *recorder]
     )
     recorder_transitions = sum(billable_transitions(state_visits(platform.history(arn))) for arn in recorder)
+    histories = [(arn, platform.history(arn)) for arn in [*executions, *recorder]]
+    options = {
+        log_option_name(level, data): sum(
+            workflow_log_bytes(events, arn, include_execution_data=data, level=level) for arn, events in histories
+        )
+        for level, data in LOG_OPTIONS
+    }
     return _Run(
         state_visits(events),
         list(calls),
@@ -362,17 +400,23 @@ def _run_path(
         recorder_transitions=recorder_transitions,
         outbox_deliveries=deliveries,
         replay_action=action,
+        executions=len(executions),
+        log_options=options,
     )
 
 
-def _logs_execution_data(platform: Platform, execution_arn: str) -> bool:
-    """The execution's state machine's LoggingConfiguration.IncludeExecutionData, from the template."""
+def _logging(platform: Platform, execution_arn: str) -> dict[str, Any]:
+    """The execution's state machine's LoggingConfiguration (Level, IncludeExecutionData), from the template."""
     machine = execution_arn.replace(":execution:", ":stateMachine:").rsplit(":", 1)[0]
     logical = next((k for k, arn in platform.resources.state_machines.items() if arn == machine), None)
     for logical_id, resource in platform.template["Resources"].items():
         if resource["Type"] == "AWS::StepFunctions::StateMachine" and logical and logical in logical_id:
-            return bool(resource["Properties"].get("LoggingConfiguration", {}).get("IncludeExecutionData", False))
-    return True
+            config = resource["Properties"].get("LoggingConfiguration", {})
+            return {
+                "include_execution_data": bool(config.get("IncludeExecutionData", False)),
+                "level": str(config.get("Level", "OFF")),
+            }
+    return {"include_execution_data": True, "level": "ALL"}
 
 
 def _printed() -> int:
@@ -382,12 +426,14 @@ def _printed() -> int:
 
 
 def workflow_log_bytes(
-    events: Sequence[Mapping[str, Any]], execution_arn: str, *, include_execution_data: bool = True
+    events: Sequence[Mapping[str, Any]], execution_arn: str, *, include_execution_data: bool = True, level: str = "ALL"
 ) -> int:
-    """What logging level ALL sends to CloudWatch Logs: one JSON record per history event (its type, ids,
+    """What logging at ``level`` sends to CloudWatch Logs: one JSON record per history event it logs (its type, ids,
     timestamp, the execution ARN and the event's details; their input and output only with execution data)."""
     total = 0
     for event in events:
+        if not logged(event, level):
+            continue
         details: dict[str, Any] = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
         if not include_execution_data:
             details = {k: v for k, v in details.items() if k not in EXECUTION_DATA_FIELDS}
@@ -451,6 +497,8 @@ def _profile(
         recorder_transitions=last.recorder_transitions,
         outbox_deliveries=last.outbox_deliveries,
         replay_action=last.replay_action,
+        executions=last.executions,
+        workflow_log_options={k: float(v) for k, v in last.log_options.items()},
         attempts=tuple(v.attempts for v in last.visits),
         lambdas=lambdas,
         express_ms=express_duration_ms(last.visits, definition, lambda_ms, assumptions),
@@ -551,6 +599,7 @@ def measure_paths(
     paths: Sequence[PathSpec] = PATHS,
     definition: Mapping[str, Any] | None = None,
     assumptions: Assumptions | None = None,
+    cdk_out: Path | None = None,
 ) -> tuple[list[PathProfile], list[FunctionInfo], dict[str, int]]:
     """Run every path ``runs`` times (after one unmeasured warm-up, so handler imports are not timed) in moto's
     interpreter in this process; return what one task uses on each path."""
@@ -559,7 +608,7 @@ def measure_paths(
     _RECORDER.install()
     other: Counter[str] = Counter()
     timed: TimedInvoker | None = None
-    with quiet(), in_process_platform(template) as platform:
+    with quiet(), in_process_platform(template, cdk_out=cdk_out) as platform:
         timed = TimedInvoker(platform.functions)
         platform.invoker = timed
         physical = {logical: attrs.get("Ref", logical) for logical, attrs in platform.resources.attributes.items()}
@@ -586,12 +635,32 @@ def cost_report(
     asl_path: Path = ASL_PATH,
     prices_path: Path = PRICES_PATH,
     assumptions: Assumptions | None = None,
+    express: bool = True,
 ) -> CostReport:
-    """Measure the paths in moto's interpreter (about 30-60 s) and price them. ``taskrail cost``."""
+    """Measure the paths in moto's interpreter (about 30-60 s per lifecycle type) and price them. ``taskrail cost``.
+
+    With ``express`` the EXPRESS columns are measured on the EXPRESS lifecycle (``-c lifecycleType=EXPRESS``,
+    ``asl/task_lifecycle.express.asl.json``), synthesized beside the default one: its own failure states, no
+    failure recorder, a replay that starts a new execution."""
     definition = load_definition(asl_path)
     prices = load_prices(prices_path)
     assumptions = assumptions or Assumptions()
     profiles, functions, other = measure_paths(template, runs=runs, definition=definition, assumptions=assumptions)
+    express_profiles: list[PathProfile] = []
+    express_definition: dict[str, Any] | None = None
+    if express:
+        from infra.synth import synth  # synthesizing needs CDK: only when asked
+        from workflows.lifecycle_type import EXPRESS
+
+        express_path = synth(lifecycle_type=EXPRESS)
+        express_definition = load_definition(EXPRESS_ASL_PATH)
+        express_profiles, _, _ = measure_paths(
+            json.loads(express_path.read_text()),
+            runs=runs,
+            definition=express_definition,
+            assumptions=assumptions,
+            cdk_out=express_path.parent,
+        )
     report = compute_report(
         profiles,
         definition,
@@ -601,5 +670,8 @@ def cost_report(
         definition_name=relative(asl_path),
         runs=runs,
         other_requests=other,
+        express_profiles=express_profiles,
+        express_definition=express_definition,
+        express_definition_name=relative(EXPRESS_ASL_PATH) if express_profiles else "",
     )
     return replace(report, baseline=json.loads(BASELINE_PATH.read_text()) if BASELINE_PATH.exists() else {})

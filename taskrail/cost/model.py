@@ -146,6 +146,10 @@ class PathProfile:
     recorder_transitions: int = 0  # included in ``transitions``: the failure recorder's (issue 19)
     outbox_deliveries: int = 0  # included in ``pipe_requests``: the task-changes pipe's (the outbox)
     replay_action: str = ""  # the replayed path: "redriven" or "started" (a new execution)
+    executions: int = 1  # lifecycle executions (each an EXPRESS request; a redrive is the same execution)
+    # The workflows' log bytes under each logging option (measure.LOG_OPTIONS): what ``log_bytes`` would hold instead
+    # of the template's own choice, for the logging comparison.
+    workflow_log_options: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def retries(self) -> int:
@@ -168,9 +172,13 @@ def price_path(profile: PathProfile, workflow_type: str, prices: PriceBook) -> d
     if workflow_type == STANDARD:
         workflow = profile.transitions * prices.each(SFN_TRANSITION)
     elif workflow_type == EXPRESS:
-        billed_seconds = round_up(profile.express_ms, prices.rule(EXPRESS_DURATION_STEP)) / 1000
+        # Each execution is a request, its duration rounded up on its own (the path's time split evenly).
+        runs = max(1, profile.executions)
+        billed_seconds = runs * round_up(profile.express_ms / runs, prices.rule(EXPRESS_DURATION_STEP)) / 1000
         memory_gb = round_up(profile.express_memory_mb, prices.rule(EXPRESS_MEMORY_STEP)) / 1024
-        workflow = prices.each(SFN_EXPRESS_REQUEST) + billed_seconds * memory_gb * prices.each(SFN_EXPRESS_GB_SECOND)
+        workflow = runs * prices.each(SFN_EXPRESS_REQUEST) + billed_seconds * memory_gb * prices.each(
+            SFN_EXPRESS_GB_SECOND
+        )
     else:
         raise ValueError(f"unknown workflow type {workflow_type!r}")
     increment = prices.rule(LAMBDA_DURATION_STEP)
@@ -343,6 +351,10 @@ class CostReport:
     runs: int = 0
     other_requests: Mapping[str, int] = field(default_factory=dict)
     targets: tuple[Target, ...] = ()
+    # The EXPRESS columns' own design, measured on the EXPRESS lifecycle (design -> path -> profile); empty when
+    # the EXPRESS columns price the STANDARD profiles as an Express workflow.
+    express_profiles: Mapping[str, Mapping[str, PathProfile]] = field(default_factory=dict)
+    express_definition: str = ""
     baseline: Mapping[str, Any] = field(default_factory=dict)  # an earlier design's paths, recorded (render.py)
 
     @property
@@ -366,23 +378,37 @@ def compute_report(
     definition_name: str = "",
     runs: int = 0,
     other_requests: Mapping[str, int] | None = None,
+    express_profiles: Sequence[PathProfile] = (),
+    express_definition: Mapping[str, Any] | None = None,
+    express_definition_name: str = "",
 ) -> CostReport:
-    """Naive designs, prices and targets for measured (or given) taskrail profiles. Pure arithmetic."""
+    """Naive designs, prices and targets for measured (or given) taskrail profiles. Pure arithmetic.
+
+    With ``express_profiles`` (measured on the EXPRESS lifecycle, ``express_definition``) the EXPRESS columns price
+    that design: its own failure states, no failure recorder, a replay that is a new execution."""
     assumptions = assumptions or Assumptions()
     memory = min((f.memory_mb for f in functions), default=128)
     architecture = functions[0].architecture if functions else "arm64"
-    designs: dict[str, dict[str, PathProfile]] = {
-        TASKRAIL: {p.name: p for p in profiles},
-        NAIVE: {},
-        NAIVE_PER_STATE: {},
-    }
-    for profile in profiles:
-        for design, merge in ((NAIVE, True), (NAIVE_PER_STATE, False)):
-            designs[design][profile.name] = naive_profile(
-                profile, definition, assumptions, memory_mb=memory, architecture=architecture, merge_notifications=merge
-            )
+
+    def with_naive(measured: Sequence[PathProfile], on: Mapping[str, Any]) -> dict[str, dict[str, PathProfile]]:
+        designs: dict[str, dict[str, PathProfile]] = {TASKRAIL: {p.name: p for p in measured}, NAIVE: {}}
+        designs[NAIVE_PER_STATE] = {}
+        for profile in measured:
+            for design, merge in ((NAIVE, True), (NAIVE_PER_STATE, False)):
+                designs[design][profile.name] = naive_profile(
+                    profile, on, assumptions, memory_mb=memory, architecture=architecture, merge_notifications=merge
+                )
+        return designs
+
+    designs = with_naive(profiles, definition)
+    express = with_naive(express_profiles, express_definition or definition) if express_profiles else {}
+
+    def priced(design: str, workflow_type: str, path: str, profile: PathProfile) -> DesignCost:
+        chosen = express[design][path] if workflow_type == EXPRESS and express else profile
+        return DesignCost(design, workflow_type, path, per_million(price_path(chosen, workflow_type, prices)))
+
     costs = tuple(
-        DesignCost(design, workflow_type, path, per_million(price_path(profile, workflow_type, prices)))
+        priced(design, workflow_type, path, profile)
         for design, by_path in designs.items()
         for path, profile in by_path.items()
         for workflow_type in WORKFLOW_TYPES
@@ -398,6 +424,8 @@ def compute_report(
         costs=costs,
         runs=runs,
         other_requests=dict(other_requests or {}),
+        express_profiles=express,
+        express_definition=express_definition_name,
     )
     return replace(report, targets=tuple(_targets(report)))
 

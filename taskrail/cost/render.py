@@ -7,30 +7,46 @@ from pathlib import Path
 from typing import Any
 
 from taskrail.cost.definition import relative
-from taskrail.cost.model import DESIGNS, LINE_ITEMS, TASKRAIL, WORKFLOW_TYPES, CostReport, DesignCost, PathProfile
-from taskrail.cost.prices import LAMBDA_DURATION_STEP
+from taskrail.cost.model import (
+    DESIGNS,
+    EXPRESS,
+    LINE_ITEMS,
+    PER_TASKS,
+    STANDARD,
+    TASKRAIL,
+    WORKFLOW_TYPES,
+    CostReport,
+    DesignCost,
+    PathProfile,
+)
+from taskrail.cost.prices import LAMBDA_DURATION_STEP, LOGS_GB
 
 
 def _money(value: float) -> str:
     return f"${value:,.2f}" if value >= 0.995 or value == 0 else f"${value:,.3f}"
 
 
-def _usage_table(report: CostReport) -> Any:
+def _usage_table(report: CostReport, workflow_type: str = STANDARD) -> Any:
     from rich.table import Table
 
     increment = report.prices.rule(LAMBDA_DURATION_STEP)
+    express = workflow_type == EXPRESS
+    profiles = report.express_profiles[TASKRAIL] if express else report.profiles[TASKRAIL]
     table = Table(
-        title=f"What one task uses (moto's interpreter, real handlers, median of {report.runs} run(s) per path)",
+        title=f"What one task uses (moto's interpreter, real handlers, median of {report.runs} run(s) per path)"
+        + (f": the EXPRESS lifecycle, {report.express_definition}" if express else ""),
         title_justify="left",
     )
     for column in ("path", "outcome"):
         table.add_column(column)
     columns = ("transitions", "λ calls", "λ GB-s", "DDB WRU", "DDB RRU", "S3 PUT/GET", "SNS/EB/SQS", "pipe", "logs KB")
     for column in columns:
-        table.add_column(column, justify="right")
-    for profile in report.profiles[TASKRAIL].values():
+        table.add_column("states (executions, ms)" if express and column == "transitions" else column, justify="right")
+    for profile in profiles.values():
         static = "" if profile.definition_transitions is None else f" (def. {profile.definition_transitions})"
         recorder = f" incl. recorder {profile.recorder_transitions}" if profile.recorder_transitions else ""
+        if express:
+            static, recorder = f" ({profile.executions}, {profile.express_ms:.0f} ms)", ""
         table.add_row(
             profile.name,
             f"{profile.outcome} ({profile.replay_action})" if profile.replay_action else profile.outcome,
@@ -125,6 +141,33 @@ def _baseline_table(report: CostReport) -> Any:
     return table
 
 
+def _logging_table(report: CostReport) -> Any:
+    """The workflows' log ingestion under each logging option (level, includeExecutionData), per path and type."""
+    from rich.table import Table
+
+    price = report.prices.each(LOGS_GB)
+    by_type = {STANDARD: report.profiles[TASKRAIL], EXPRESS: report.express_profiles.get(TASKRAIL, {})}
+    columns = [(t, p) for t, profiles in by_type.items() for p in profiles]
+    table = Table(
+        title="Workflow logging options: CloudWatch Logs ingestion of the workflows' events, $ per 1 M tasks "
+        "(the functions' own lines not included)",
+        title_justify="left",
+    )
+    table.add_column("level")
+    for workflow_type, path in columns:
+        table.add_column(f"{path}\n{workflow_type}", justify="right")
+    options = next((list(p.workflow_log_options) for p in by_type[STANDARD].values()), [])
+    for option in options:
+        table.add_row(
+            option,
+            *(
+                _money(by_type[t][p].workflow_log_options.get(option, 0.0) / 2**30 * price * PER_TASKS)
+                for t, p in columns
+            ),
+        )
+    return table
+
+
 def _total(cost: DesignCost) -> float:
     return cost.total
 
@@ -140,6 +183,8 @@ def render_cost_report(report: CostReport) -> Any:
     from rich.text import Text
 
     parts: list[Any] = [_usage_table(report)]
+    if report.express_profiles:
+        parts.append(_usage_table(report, EXPRESS))
     parts.append(
         _cost_table(
             report,
@@ -156,6 +201,8 @@ def render_cost_report(report: CostReport) -> Any:
     if report.baseline:
         parts.append(_baseline_table(report))
     parts.append(_lambda_table(report))
+    if any(p.workflow_log_options for p in report.profiles[TASKRAIL].values()):
+        parts.append(_logging_table(report))
     parts.append(
         Text(
             f"Prices: {report.prices.region} list prices as of {report.prices.as_of}, each with its source in "
@@ -210,6 +257,10 @@ def as_json(report: CostReport) -> dict[str, Any]:
         "runsPerPath": report.runs,
         "functions": _plain(report.functions),
         "profiles": {d: {p: profile_data(v) for p, v in by_path.items()} for d, by_path in report.profiles.items()},
+        "expressDefinition": report.express_definition or None,
+        "expressProfiles": {
+            d: {p: profile_data(v) for p, v in by_path.items()} for d, by_path in report.express_profiles.items()
+        },
         "costsPerMillionTasks": [
             {
                 "design": c.design,

@@ -20,7 +20,14 @@ from taskrail.local.pipes import PipeSpec
 from taskrail.local.region import ACCOUNT_ID, PARTITION, PSEUDO, REGION, arn
 from taskrail.local.scheduler import ScheduleSpec
 from taskrail.local.services.lambda_ import create_stub_function
-from workflows.asl import asl_file, construct_name, placeholder_tokens, substitute, workflow_file_name
+from workflows.asl import (
+    asl_file,
+    construct_name,
+    placeholder_tokens,
+    state_machine_type,
+    substitute,
+    workflow_file_name,
+)
 
 
 @dataclass
@@ -257,12 +264,13 @@ class Provisioner:
         name = self.name(logical_id)
         construct = construct_name(self._template, logical_id)
         values = {p: str(self.resolve(token)) for p, token in placeholder_tokens(self._template, logical_id).items()}
-        definition = substitute(asl_file(workflow_file_name(construct)).read_text(), values)
+        kind = state_machine_type(self._template, logical_id)
+        definition = substitute(asl_file(workflow_file_name(construct), kind).read_text(), values)
         machine_arn = self.clients("stepfunctions").create_state_machine(
             name=name,
             definition=definition,
             roleArn=str(self.resolve(resource["Properties"]["RoleArn"])),
-            type="STANDARD",
+            type=kind,
         )["stateMachineArn"]  # its own role: the interpreter's service calls are signed as it (taskrail/local/iam)
         self.resources.attributes[logical_id] = {"Ref": machine_arn, "Arn": machine_arn, "Name": name}
         self.resources.state_machines[construct] = machine_arn

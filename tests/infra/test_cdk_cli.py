@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from infra.synth import STACK_NAME
+from workflows.lifecycle_type import CONTEXT_KEY, EXPRESS
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI_TIMEOUT_SECONDS = 300  # a hang guard: one synth takes seconds
@@ -32,6 +33,7 @@ class Environment:
     variables: dict[str, str]
     expected: str  # the stack's environment in the cloud assembly manifest
     region: str  # the region cfn-lint checks the template against
+    context: tuple[str, ...] = ()  # `cdk synth -c KEY=VALUE`
 
 
 ENVIRONMENTS = (
@@ -49,6 +51,8 @@ ENVIRONMENTS = (
     ),
     # Nothing set and no credentials: the CLI picks us-east-1 and leaves the account to the deploy.
     Environment("unset", {}, "aws://unknown-account/us-east-1", "us-east-1"),
+    # The deploy-time choice of an EXPRESS lifecycle (infra/app.py): nag- and lint-clean as well.
+    Environment("express", {}, "aws://unknown-account/us-east-1", "us-east-1", context=(f"{CONTEXT_KEY}={EXPRESS}",)),
 )
 
 
@@ -89,6 +93,7 @@ def cli_synth(environment: Environment, root: Path) -> CliSynth:
         [
             *("npx", "--no-install", "cdk", "synth", "--quiet", "--no-notices"),
             *("--app", f"{sys.executable} -m infra.app", "--output", str(outdir)),
+            *(arg for value in environment.context for arg in ("-c", value)),
         ],
         cwd=ROOT,
         env=offline_environment(root / environment.name, environment.variables),
@@ -149,6 +154,23 @@ def test_cdk_nag_reports_no_unacknowledged_finding(synth: CliSynth):
         assert len(suppressed["reason"]) > 20, suppressed["ruleName"]
     acknowledged = len(nag["suppressedViolations"])
     print(f"{synth.environment.expected}: cdk-nag {nag['conclusion']}, {acknowledged} rules acknowledged")
+
+
+def test_the_lifecycle_type_context_value_chooses_an_express_lifecycle(synths: dict[str, CliSynth]):
+    def lifecycle_of(synth: CliSynth) -> dict[str, Any]:
+        resources = json.loads(synth.template_path.read_text())["Resources"]
+        [machine] = [
+            r
+            for k, r in resources.items()
+            if k.startswith("WorkflowTaskLifecycleStateMachine") and r["Type"] == "AWS::StepFunctions::StateMachine"
+        ]
+        return dict(machine["Properties"])
+
+    standard, express = lifecycle_of(synths["unset"]), lifecycle_of(synths["express"])
+    print(f"default: {standard['StateMachineType']}, -c {CONTEXT_KEY}={EXPRESS}: {express['StateMachineType']}")
+    assert (standard["StateMachineType"], express["StateMachineType"]) == ("STANDARD", "EXPRESS")
+    # Its executions are watched in the console from CloudWatch Logs: every event logged
+    assert express["LoggingConfiguration"]["Level"] == "ALL"
 
 
 def test_the_environment_reaches_the_acknowledged_arns(synths: dict[str, CliSynth]):
