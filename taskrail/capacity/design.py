@@ -33,6 +33,8 @@ from taskrail.cost.definition import (
 )
 
 RECORDER_ASL_PATH: Final = ASL_PATH.parent / "failure_recorder.asl.json"
+# The lifecycle's EXPRESS definition, where asl/ has one (`cdk deploy -c lifecycleType=EXPRESS`).
+EXPRESS_ASL_PATH: Final = ASL_PATH.with_name("task_lifecycle.express.asl.json")
 STANDARD: Final = "STANDARD"
 EXPRESS: Final = "EXPRESS"
 # The four paths of the issue: the cost model's happy, failed and replayed, and a rejection at validation.
@@ -613,7 +615,9 @@ def path_loads(
     lifecycle: Mapping[str, Any] | None = None,
     recorder: Mapping[str, Any] | None = None,
 ) -> dict[str, PathLoad]:
-    lifecycle = lifecycle if lifecycle is not None else load_definition(ASL_PATH)
+    if lifecycle is None:
+        express = design.lifecycle_type == EXPRESS and EXPRESS_ASL_PATH.exists()
+        lifecycle = load_definition(EXPRESS_ASL_PATH if express else ASL_PATH)
     if recorder is None and design.recorder and RECORDER_ASL_PATH.exists():
         recorder = load_definition(RECORDER_ASL_PATH)
     records_failures = recorder is not None and design.recorder is not None and design.lifecycle_type == STANDARD

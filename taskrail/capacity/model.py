@@ -145,7 +145,7 @@ def advice(limits: Sequence[Limit], target: float) -> list[Advice]:
         elif lever.kind == "quota":
             text = (
                 f"request a quota increase: {lever.name} from {_fmt(lever.current)} to {_fmt(math.ceil(needed))} "
-                f"{lever.unit} ({lever.where})"
+                f"{lever.unit.strip()} ({lever.where})"
             )
         else:
             text = f"{lever.name}: {_fmt(lever.current)} → {_fmt(needed)} ({limit.note})"

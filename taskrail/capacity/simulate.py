@@ -22,7 +22,15 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from taskrail.capacity import quotas as q
-from taskrail.capacity.design import EXPRESS, RECORDER_ASL_PATH, Design, PathLoad, function_name, iter_states
+from taskrail.capacity.design import (
+    EXPRESS,
+    EXPRESS_ASL_PATH,
+    RECORDER_ASL_PATH,
+    Design,
+    PathLoad,
+    function_name,
+    iter_states,
+)
 from taskrail.capacity.model import Settings
 from taskrail.capacity.quotas import QuotaBook
 from taskrail.cost.definition import ASL_PATH, integration, load_definition
@@ -180,7 +188,9 @@ def build_chain(
     definitions: Mapping[str, Any] | None = None,
 ) -> Chain:
     defs = dict(definitions or {})
-    defs.setdefault("lifecycle", load_definition(ASL_PATH))
+    if "lifecycle" not in defs:
+        express = design.lifecycle_type == EXPRESS and EXPRESS_ASL_PATH.exists()
+        defs["lifecycle"] = load_definition(EXPRESS_ASL_PATH if express else ASL_PATH)
     if "recorder" not in defs:
         defs["recorder"] = load_definition(RECORDER_ASL_PATH) if RECORDER_ASL_PATH.exists() else {"States": {}}
     chain = Chain()

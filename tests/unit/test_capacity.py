@@ -68,7 +68,9 @@ def _function(name: str) -> dict[str, Any]:
     }
 
 
-def make_template(*, stage_rate: float = 30, stage_burst: float = 30, outbox_pf: int = 1) -> dict[str, Any]:
+def make_template(
+    *, stage_rate: float = 30, stage_burst: float = 30, outbox_pf: int = 1, kind: str = "STANDARD"
+) -> dict[str, Any]:
     stream = {"Fn::GetAtt": ["Tasks", "StreamArn"]}
     return {
         "Resources": {
@@ -88,7 +90,7 @@ def make_template(*, stage_rate: float = 30, stage_burst: float = 30, outbox_pf:
                     ],
                 },
             },
-            "Lifecycle": {"Type": "AWS::StepFunctions::StateMachine", "Properties": {"StateMachineType": "STANDARD"}},
+            "Lifecycle": {"Type": "AWS::StepFunctions::StateMachine", "Properties": {"StateMachineType": kind}},
             "WorkFunction": _function("WorkFunction"),
             "OutboxFunction": _function("OutboxFunction"),
             "StartPipe": {
@@ -295,6 +297,14 @@ def test_doubling_past_a_settings_maximum_says_so_and_a_quota_is_a_request(book:
     assert any(
         "ParallelizationFactor of OutboxPipe is 10; 400 tasks/s needs 20, above its maximum 10" in t for t in texts
     )
+
+
+def test_an_express_lifecycle_has_no_transition_bucket_and_the_express_start_bucket(book: QuotaBook) -> None:
+    design = _design(kind="EXPRESS", stage_rate=10_000, outbox_pf=10)
+    capacity = path_limits(design, _happy(design), book, SETTINGS)
+    keys = {limit.key: limit for limit in capacity.limits}
+    assert q.SFN_STANDARD_TRANSITIONS not in keys and q.SFN_OPEN_EXECUTIONS not in keys
+    assert keys[q.SFN_EXPRESS_START].capacity == 6000
 
 
 # --------------------------------------------------------------------------------------------------
