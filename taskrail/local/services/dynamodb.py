@@ -2,6 +2,8 @@
 
 - **Atomic conditional writes** -- :func:`install_atomic_dynamodb_writes` serialises moto's DynamoDB item writes
   so a condition and its write are atomic, as in DynamoDB (concurrent duplicate claims otherwise both succeed).
+  Under the same lock an UpdateItem writes the stream record DynamoDB writes: one INSERT with the new item when it
+  creates the item (moto records the bare key first, then the item: two INSERTs), none when it changes nothing.
 - **Throttling** (off unless a block asks for it) -- DynamoDB refuses a request it throttles with HTTP 400 and a
   JSON error body whose ``__type`` names one of (DynamoDB developer guide, "Error handling with DynamoDB":
   throttling errors are 400s):
@@ -21,6 +23,7 @@
 
 from __future__ import annotations
 
+import copy
 import inspect
 import json
 import re
@@ -58,10 +61,54 @@ _DYNAMODB_WRITES: Final = ("put_item", "update_item", "delete_item", "transact_w
 _dynamodb_write_lock = threading.RLock()
 
 
+class _HeldStreamRecords:
+    """Stands for a table's stream shard while moto runs one UpdateItem: reads reach the shard, records are held
+    back (the write lock keeps every other writer out meanwhile)."""
+
+    def __init__(self, shard: Any) -> None:
+        self._shard = shard
+
+    def add(self, old: Any, new: Any) -> None:
+        return None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._shard, name)
+
+
+def _update_item_with_one_stream_record(
+    self: Any, table_name: str, key: dict[str, Any], *args: Any, **kwargs: Any
+) -> Any:
+    """moto's UpdateItem, with the stream record DynamoDB writes: an INSERT of the new item when the update creates
+    it, a MODIFY when it changes the item, nothing when it changes nothing (a write that changes no data writes no
+    stream record). moto's own: INSERT of the bare key, then INSERT of the item; MODIFY even when nothing changed."""
+    update_item = original(DynamoDBBackend, "update_item")
+    table = self.get_table(table_name)
+    shard = table.stream_shard
+    if shard is None:
+        return update_item(self, table_name, key, *args, **kwargs)
+    try:
+        before = copy.deepcopy(table.get_item(*self.get_keys_value(table, key)))
+    except Exception:  # a key moto refuses: its own update_item says so, with its own error
+        return update_item(self, table_name, key, *args, **kwargs)
+    table.stream_shard = _HeldStreamRecords(shard)
+    try:
+        item = update_item(self, table_name, key, *args, **kwargs)
+    finally:
+        table.stream_shard = shard
+    if before is None or before.to_json() != item.to_json():
+        shard.add(before, item)
+    return item
+
+
+# The writes that need more than the lock to act as DynamoDB's; the others are moto's own, serialised.
+_AS_DYNAMODB: Final[dict[str, Callable[..., Any]]] = {"update_item": _update_item_with_one_stream_record}
+
+
 def _atomic(method_name: str) -> Callable[..., Any]:
     def write(self: Any, *args: Any, **kwargs: Any) -> Any:
         with _dynamodb_write_lock:
-            return original(DynamoDBBackend, method_name)(self, *args, **kwargs)
+            writer = _AS_DYNAMODB.get(method_name) or original(DynamoDBBackend, method_name)
+            return writer(self, *args, **kwargs)
 
     write.__name__ = method_name
     return write
@@ -100,6 +147,21 @@ ATOMIC_WRITES: Final = Patch(
                 "condition_expression",
                 "return_values_on_condition_check_failure",
             ),
+        ),
+        Source(  # a new item is first put as its bare key, then updated; the update's record is added last
+            "moto.dynamodb.models.DynamoDBBackend.update_item",
+            lambda: original(DynamoDBBackend, "update_item"),
+            ("table.put_item(data)", "table.stream_shard.add(orig_item, item)", "return item"),
+        ),
+        Source(  # Table.put_item records through the table's shard attribute (which the UpdateItem holds back)
+            "moto.dynamodb.models.table.Table.put_item",
+            lambda: original(Table, "put_item"),
+            ("self.stream_shard.add(current, item)",),
+        ),
+        Signature(
+            "moto.dynamodb.models.DynamoDBBackend.get_keys_value",
+            lambda: original(DynamoDBBackend, "get_keys_value"),
+            ("self", "table", "keys"),
         ),
     ),
     install=install_atomic_dynamodb_writes,
