@@ -201,24 +201,51 @@ def _stage_throttle(resources: Mapping[str, Any]) -> tuple[str, float | None, fl
     return best[1], best[2], None if best[3] is None else float(best[3])
 
 
-_S_ATTRIBUTE = re.compile(r'"(\w+)"\s*:\s*\{\s*"[SN]"\s*:\s*"([^"]*)"\s*\}')
+_S_ATTRIBUTE = re.compile(r'"([#:]?\w+)"\s*:\s*\{\s*"[SN]"\s*:\s*"([^"]*)"\s*\}')
+_NAME = re.compile(r'"(#\w+)"\s*:\s*"(\w+)"')
+_UPDATE_EXPRESSION = re.compile(r'"UpdateExpression"\s*:\s*"([^"]*)"')
+_ASSIGNMENT = re.compile(r"(#?\w+)\s*=\s*(?:if_not_exists\(\s*#?\w+\s*,\s*)?(:\w+)")
+
+
+def _literal_or_computed(value: str) -> str | None:
+    return value if "$" not in value else COMPUTED
+
+
+def _request_attributes(text: str) -> dict[str, str | None]:
+    """The attributes a PutItem or UpdateItem request template writes: a PutItem's ``Item`` entries, an UpdateItem's
+    ``SET`` assignments (``if_not_exists(a, :v)`` included) resolved through its names and values; a value with a
+    template reference in it (``$context...``) is computed per request."""
+    found: dict[str, str | None] = {}
+    pairs = _S_ATTRIBUTE.findall(text)
+    values = {name: _literal_or_computed(value) for name, value in pairs if name.startswith(":")}
+    names = dict(_NAME.findall(text))
+    for name, value in pairs:
+        if name[0] not in "#:" and found.get(name) is None:
+            found[name] = _literal_or_computed(value)
+    for expression in _UPDATE_EXPRESSION.findall(text):
+        clause = expression.split("SET", 1)[-1] if "SET" in expression else ""
+        clause = re.split(r"\b(?:REMOVE|ADD|DELETE)\b", clause)[0]
+        for target, placeholder in _ASSIGNMENT.findall(clause):
+            attribute = names.get(target, target)
+            if found.get(attribute) is None:
+                found[attribute] = values.get(placeholder, COMPUTED)
+    return found
 
 
 def _intake_attributes(resources: Mapping[str, Any]) -> dict[str, str | None]:
-    """What POST /tasks' PutItem request template writes: literal values, or None for computed ones."""
+    """What POST /tasks' DynamoDB request template writes (PutItem, or an UpdateItem that creates the item)."""
     found: dict[str, str | None] = {}
     for resource in resources.values():
         props = resource.get("Properties", {})
         if resource.get("Type") != "AWS::ApiGateway::Method" or props.get("HttpMethod") != "POST":
             continue
         integration_ = props.get("Integration", {})
-        if not _text(integration_.get("Uri")).endswith("dynamodb:action/PutItem"):
+        if not _text(integration_.get("Uri")).endswith(("dynamodb:action/PutItem", "dynamodb:action/UpdateItem")):
             continue
         for template in integration_.get("RequestTemplates", {}).values():
-            for name, value in _S_ATTRIBUTE.findall(_text(template)):
-                literal = value if "$" not in value else COMPUTED
+            for name, value in _request_attributes(_text(template)).items():
                 if found.get(name) is None:
-                    found[name] = literal
+                    found[name] = value
     return found
 
 

@@ -235,6 +235,23 @@ def test_the_template_gives_the_pipes_stage_throttle_and_intake() -> None:
     assert set(design.functions) == {"WorkFunction", "OutboxFunction"}
 
 
+def test_an_update_item_intake_is_read_through_its_names_and_values() -> None:
+    template = make_template()
+    integration = template["Resources"]["Submit"]["Properties"]["Integration"]
+    integration["Uri"] = "arn:aws:apigateway:x:dynamodb:action/UpdateItem"
+    integration["RequestTemplates"]["application/json"] = json.dumps(
+        {
+            "Key": {"taskId": {"S": "$context.requestId"}},
+            "UpdateExpression": "SET #status = if_not_exists(#status, :queued), createdAt = :now REMOVE gone",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {":queued": {"S": "QUEUED"}, ":now": {"N": "$context.requestTimeEpoch"}},
+        }
+    )
+    design = read_design(template)
+    assert design.intake == {"taskId": None, "status": "QUEUED", "createdAt": None}
+    assert path_loads(design, LIFECYCLE)["happy"].index_writes["status-createdAt"]["QUEUED"] == 2
+
+
 def test_a_path_counts_its_transitions_invocations_outcomes_and_index_writes() -> None:
     load = _happy(_design())
     assert load.states == ("Claim", "Work", "Done")
