@@ -119,9 +119,14 @@ TASK_PROPERTIES: dict[str, Any] = {
 RESPONSE_SCHEMAS: dict[str, Any] = {
     "TaskStatus": {"type": "string", "enum": list(ALL_STATUSES)},
     "Task": _object(TASK_PROPERTIES, ["taskId", "type", "status", "progress", "attempt", "createdAt", "params"]),
+    # A listed task: every field but params (GET /tasks/{taskId} has them; the owner index does not project them).
+    "TaskSummary": _object(
+        {name: schema for name, schema in TASK_PROPERTIES.items() if name != "params"},
+        ["taskId", "type", "status", "progress", "attempt", "createdAt"],
+    ),
     "TaskList": _object(
         {
-            "tasks": {"type": "array", "items": {"$ref": "#/components/schemas/Task"}},
+            "tasks": {"type": "array", "items": {"$ref": "#/components/schemas/TaskSummary"}},
             "count": {"type": "integer"},
             "next": _string(
                 description="present when more tasks may follow: pass it back unchanged as ?next= for the next page "

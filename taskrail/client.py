@@ -51,6 +51,8 @@ TASK_FIELDS = (
     "idempotencyKey",
     "params",
 )
+# A listed task (GET /tasks) carries every one of them but params: GET /tasks/{taskId} returns those.
+LISTED_FIELDS = tuple(field for field in TASK_FIELDS if field != "params")
 
 
 class ApiError(Exception):
@@ -83,8 +85,10 @@ class Endpoints:
 
 
 def task_view(task: dict[str, Any]) -> dict[str, Any]:
-    """A task with every field of TASK_FIELDS present: the stable shape of --json output."""
-    return {field: task.get(field) for field in TASK_FIELDS}
+    """A task with every field of TASK_FIELDS present (LISTED_FIELDS for a listed task, which has no params): the
+    stable shape of --json output."""
+    fields = TASK_FIELDS if "params" in task else LISTED_FIELDS
+    return {field: task.get(field) for field in fields}
 
 
 def epoch_seconds(value: Any) -> float | None:

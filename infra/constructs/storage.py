@@ -18,6 +18,24 @@ OUTCOME_PENDING_INDEX = contract.OUTCOME_PENDING_INDEX
 # stay out of it: every byte projected is written again at each status change, and a GSI that cannot take its
 # writes throttles the table's storage-first PutItem (docs/AWS-REVIEW.md, DynamoDB).
 PENDING_INDEX_ATTRIBUTES = ("status", "userId", "type", "attempt", "executionArn")
+# What GET /tasks renders of each task besides the keys (taskId, userId, createdAt): api_templates/task_fields.vtl
+# without params (GET /tasks/{taskId} returns them). Not ALL: params (up to 256,000 bytes) would be written into
+# the index twice more with every task. Changing it means renaming USER_INDEX (a GSI's projection cannot change).
+USER_INDEX_ATTRIBUTES = (
+    "type",
+    "status",
+    "progress",
+    "attempt",
+    "cancelledAt",
+    "startedAt",
+    "updatedAt",
+    "finishedAt",
+    "resultLocation",
+    "error",
+    "cause",
+    "executionArn",
+    "idempotencyKey",
+)
 # Objects stay readable by GetObject in every storage class they pass through (Glacier Flexible Retrieval would
 # answer InvalidObjectState to `taskrail result` until restored).
 TASK_OBJECT_TRANSITIONS = (
@@ -56,12 +74,13 @@ class Storage(Construct):
         created_at = dynamodb.Attribute(name="createdAt", type=dynamodb.AttributeType.NUMBER)
         self.user_index, self.pending_index = USER_INDEX, PENDING_INDEX
         self.outcome_pending_index = OUTCOME_PENDING_INDEX
-        # The list response renders every field, params included: ALL until it no longer does.
+        # The list response renders the listed fields only (no params).
         self.tasks_table.add_global_secondary_index(
             index_name=self.user_index,
             partition_key=dynamodb.Attribute(name="userId", type=dynamodb.AttributeType.STRING),
             sort_key=created_at,
-            projection_type=dynamodb.ProjectionType.ALL,
+            projection_type=dynamodb.ProjectionType.INCLUDE,
+            non_key_attributes=list(USER_INDEX_ATTRIBUTES),
         )
         # Sparse and sharded: an item is in it only while QUEUED or RUNNING (pendingShard is set by the submit, a
         # requeue and a resume, removed by every terminal write), under one of 16 partition keys, so no key is hot.

@@ -39,8 +39,9 @@ CANCELLABLE_STATUSES: frozenset[str] = frozenset({Status.QUEUED.value, Status.RU
 
 # -- the Tasks table's indexes ------------------------------------------------------------------------------
 
-# By owner, newest first: GET /tasks (the API's Query).
-USER_INDEX = "userId-createdAt"
+# By owner, newest first: GET /tasks (the API's Query). It projects only the listed fields (no params): "-v2" since
+# that replaced its ALL projection (a deployed stack cannot change a GSI's projection in place).
+USER_INDEX = "userId-createdAt-v2"
 # Sparse and write-sharded, oldest first: the reconciler's work, the tasks still QUEUED or RUNNING. An item is in
 # it only while it has PENDING_SHARD: the API's submit, a replay's requeue and a redrive's resume set it, every
 # write that ends the task removes it (MarkSucceeded, MarkRejected, the failure recorder's, the reconciler's, the

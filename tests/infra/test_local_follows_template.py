@@ -40,7 +40,7 @@ def test_a_changed_gsi_in_infra_reaches_the_local_table_with_no_other_edit(
 
     # Then the local table has exactly the indexes the template declares
     names = {index["IndexName"] for index in table["Table"]["GlobalSecondaryIndexes"]}
-    assert names == {"userId-createdAt", "pendingShard-createdAt-v2", "outcomePending-createdAt"}
+    assert names == {"userId-createdAt-v2", "pendingShard-createdAt-v2", "outcomePending-createdAt"}
 
 
 def test_synth_is_skipped_when_no_source_changed(template_path: Path):

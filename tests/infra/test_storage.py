@@ -1,15 +1,24 @@
 """The Storage construct against what AWS documents for S3 lifecycle and DynamoDB indexes (docs/AWS-REVIEW.md)."""
 
+import json
 from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
 
-from infra.constructs.storage import OUTCOME_PENDING_INDEX, PENDING_INDEX, PENDING_INDEX_ATTRIBUTES
+from infra.constructs.api import load_template
+from infra.constructs.storage import (
+    OUTCOME_PENDING_INDEX,
+    PENDING_INDEX,
+    PENDING_INDEX_ATTRIBUTES,
+    USER_INDEX,
+    USER_INDEX_ATTRIBUTES,
+)
 from task_common.aws import DynamoDBTaskStore
 from task_common.contract import PENDING_SHARD_ATTRIBUTE, PENDING_SHARDS, pending_shard
 from task_common.models import TaskRecord, TaskStatus
+from taskrail.local.vtl import ApiRequest, render_response
 from tests.infra.test_template import resources_of
 
 # GetObject answers InvalidObjectState for these until the object is restored ("InvalidObjectState", Amazon S3 API:
@@ -243,3 +252,59 @@ def test_the_outcome_pending_index_is_sparse_and_keys_only(template):
     assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}
     types = {a["AttributeName"]: a["AttributeType"] for a in tasks_table(template)["AttributeDefinitions"]}
     assert (types["outcomePending"], types["createdAt"]) == ("S", "N")
+
+
+def test_the_user_index_projects_exactly_the_listed_fields(template):
+    # ALL copied params (up to 256,000 bytes) and every progress update into the owner index: written twice more
+    # for each task ("Projections", DynamoDB Developer Guide). The list no longer renders params.
+    (index,) = [i for i in tasks_table(template)["GlobalSecondaryIndexes"] if i["IndexName"] == USER_INDEX]
+
+    assert index["Projection"]["ProjectionType"] == "INCLUDE"
+    assert set(index["Projection"]["NonKeyAttributes"]) == set(USER_INDEX_ATTRIBUTES)
+    assert "params" not in USER_INDEX_ATTRIBUTES
+
+
+def test_a_listed_task_has_every_field_of_get_but_params(tasks_table_in_moto):
+    # Given a task with every field the API renders, stored in the table as the template declares it
+    client = tasks_table_in_moto
+    put_task(
+        client,
+        "t-1",
+        "FAILED",
+        1_700_000_000_123,
+        cancelledAt="ignored",
+        startedAt="2026-12-01T10:00:00.000Z",
+        updatedAt="2026-12-01T10:00:01.000Z",
+        finishedAt="2026-12-01T10:00:02.000Z",
+        resultLocation="s3://bucket/tasks/t-1/result.json",
+        error="PermanentTaskError",
+        cause="it broke",
+        idempotencyKey="order-1",
+    )
+    client.update_item(
+        TableName="Tasks",
+        Key={"taskId": {"S": "t-1"}},
+        UpdateExpression="SET cancelledAt = :at",
+        ExpressionAttributeValues={":at": {"N": "1700000000999"}},
+    )
+
+    # When GET /tasks/{id} (GetItem) and GET /tasks (Query on the owner index) render it
+    request = ApiRequest(method="GET", resource_path="/tasks", path="/tasks", identity={"user": "alice"})
+    item = client.get_item(TableName="Tasks", Key={"taskId": {"S": "t-1"}})
+    page = client.query(
+        TableName="Tasks",
+        IndexName=USER_INDEX,
+        KeyConditionExpression="userId = :user",
+        ExpressionAttributeValues={":user": {"S": "alice"}},
+    )
+    got = json.loads(render_response(load_template("get_task.response.vtl", "Tasks"), request, json.dumps(item)).body)
+    listed = json.loads(
+        render_response(load_template("list_tasks.response.vtl", "Tasks"), request, json.dumps(page)).body
+    )
+
+    # Then the list has everything GET has but params, read from the index's projection alone
+    (task,) = listed["tasks"]
+    assert got["params"] == {"text": "x" * 150_000}
+    assert "params" not in task
+    assert task == {name: value for name, value in got.items() if name != "params"}
+    assert {"cancelledAt", "startedAt", "resultLocation", "error", "cause", "idempotencyKey"} <= set(task)

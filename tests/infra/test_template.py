@@ -79,7 +79,7 @@ def test_tasks_table_has_stream_gsis_pitr_and_encryption(template):
     assert tasks["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
     indexes = {i["IndexName"]: [k["AttributeName"] for k in i["KeySchema"]] for i in tasks["GlobalSecondaryIndexes"]}
     assert indexes == {
-        "userId-createdAt": ["userId", "createdAt"],
+        "userId-createdAt-v2": ["userId", "createdAt"],
         "pendingShard-createdAt": ["pendingShard", "createdAt"],  # sparse, sharded: the reconciler's live tasks
         "outcomePending-createdAt": ["outcomePending", "createdAt"],  # sparse: the outbox's undelivered outcomes
     }
@@ -97,7 +97,7 @@ def test_indexes_sort_on_a_number_created_at(template):
         for index in tasks["GlobalSecondaryIndexes"]
     }
     assert key_types == {
-        "userId-createdAt": {"HASH": ("userId", "S"), "RANGE": ("createdAt", "N")},
+        "userId-createdAt-v2": {"HASH": ("userId", "S"), "RANGE": ("createdAt", "N")},
         "pendingShard-createdAt": {"HASH": ("pendingShard", "S"), "RANGE": ("createdAt", "N")},
         "outcomePending-createdAt": {"HASH": ("outcomePending", "S"), "RANGE": ("createdAt", "N")},
     }

@@ -194,7 +194,7 @@ CALLS = [
     Call("schedule", schedule("ReconcileSchedule"), "sqs:SendMessage", arn_of("ScheduleDeadLetterQueue")),
     # API integrations, as their credentials role
     Call("api", api, "dynamodb:PutItem", Stack.table),
-    Call("api", api, "dynamodb:Query", table_index("userId-createdAt")),
+    Call("api", api, "dynamodb:Query", table_index("userId-createdAt-v2")),
     # the failure rule's target starts the recorder with the target's role (EventBridge assumes it)
     Call(
         "rule-target-role",
