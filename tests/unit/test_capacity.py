@@ -316,6 +316,16 @@ def test_doubling_past_a_settings_maximum_says_so_and_a_quota_is_a_request(book:
     )
 
 
+def test_the_region_picks_its_class_of_step_functions_quotas(book: QuotaBook) -> None:
+    design = _design(stage_rate=10_000, outbox_pf=10)
+    frankfurt = path_limits(design, _happy(design), book, Settings(region="eu-central-1", shards=2))
+    keys = {limit.key: limit.capacity for limit in frankfurt.limits}
+    assert keys[q.SFN_STANDARD_TRANSITIONS] == pytest.approx(500 / 3)
+    assert keys[q.SFN_STANDARD_START] == 150
+    assert keys[q.EVENTS_PUT] == 2400
+    assert frankfurt.bottleneck.key == q.SFN_STANDARD_START
+
+
 def test_an_express_lifecycle_has_no_transition_bucket_and_the_express_start_bucket(book: QuotaBook) -> None:
     design = _design(kind="EXPRESS", stage_rate=10_000, outbox_pf=10)
     capacity = path_limits(design, _happy(design), book, SETTINGS)

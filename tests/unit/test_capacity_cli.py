@@ -77,3 +77,22 @@ def test_capacity_refuses_a_bad_option_with_a_clear_message(template_path: Path)
     done = _run("capacity", "--template", str(template_path), "--duration", "ProcessTaskFunction=fast")
     assert done.returncode == 2
     assert "--duration takes FUNCTION=MS" in done.stderr
+
+
+def test_the_transitions_per_path_agree_with_the_cost_models_reading_of_the_definition(
+    template: dict[str, Any],
+) -> None:
+    from taskrail.capacity.design import path_loads, read_design
+    from taskrail.cost.definition import PATHS, definition_transitions, load_definition
+
+    loads = path_loads(read_design(template))
+    definition = load_definition()
+    for spec in PATHS:
+        expected = definition_transitions(definition, spec)
+        if spec.name in loads and expected is not None and not loads[spec.name].states[-1].startswith("recorder:"):
+            assert loads[spec.name].transitions == expected, spec.name
+    # The failed path: the lifecycle's states up to the failure, then the failure recorder's own (issue 19).
+    failed = loads["failed"]
+    lifecycle_part = [s for s in failed.states if ":" not in s]
+    assert len(lifecycle_part) == definition_transitions(definition, next(p for p in PATHS if p.name == "failed"))
+    assert failed.start_executions == 2 and failed.rule_invocations == 1
