@@ -172,7 +172,7 @@ def _outbox_stage(chain: Chain, design: Design, load: PathLoad, book: QuotaBook,
     if outbox is None or not load.outbox_deliveries:
         return
     fn = function_name(outbox.target, design)
-    batch_s = (settings.duration_ms(fn) + settings.invoke_overhead_ms) / 1000
+    batch_s = (outbox.batch_size * settings.duration_ms(fn) + settings.invoke_overhead_ms) / 1000  # per batch
     n = load.outbox_deliveries
     chain.servers[f"pipe:{outbox.name}"] = settings.shards * outbox.parallelization_factor * outbox.batch_size
     needs = {f"pipe:{outbox.name}": n * batch_s, "pipes.account": n * batch_s / outbox.batch_size}
