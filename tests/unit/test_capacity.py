@@ -69,7 +69,12 @@ def _function(name: str) -> dict[str, Any]:
 
 
 def make_template(
-    *, stage_rate: float = 30, stage_burst: float = 30, outbox_pf: int = 1, kind: str = "STANDARD"
+    *,
+    stage_rate: float = 30,
+    stage_burst: float = 30,
+    outbox_pf: int = 1,
+    kind: str = "STANDARD",
+    outbox_batch: int = 1,
 ) -> dict[str, Any]:
     stream = {"Fn::GetAtt": ["Tasks", "StreamArn"]}
     return {
@@ -110,7 +115,7 @@ def make_template(
                 "Properties": {
                     "Source": stream,
                     "SourceParameters": {
-                        "DynamoDBStreamParameters": {"BatchSize": 1, "ParallelizationFactor": outbox_pf},
+                        "DynamoDBStreamParameters": {"BatchSize": outbox_batch, "ParallelizationFactor": outbox_pf},
                         "FilterCriteria": {"Filters": [{"Pattern": json.dumps(OUTCOME_FILTER)}]},
                     },
                     "Target": {"Fn::GetAtt": ["OutboxFunction", "Arn"]},
@@ -281,6 +286,12 @@ def test_each_limit_is_its_figure_over_what_one_task_uses(book: QuotaBook) -> No
     assert by_key["dynamodb.hot_key:status-createdAt=QUEUED"] == 500  # 1,000 WU/s per partition / 2 writes
     assert by_key[q.LAMBDA_CONCURRENCY] == pytest.approx(1000 / (0.050 + 0.075))
     assert by_key[q.DDB_TABLE_WRITES] == pytest.approx(40000 / 8)
+
+
+def test_an_outbox_batch_pays_the_invoke_overhead_once_and_the_handler_per_record(book: QuotaBook) -> None:
+    design = _design(outbox_batch=5)  # one batch: 25 + 5 x 75 ms = 400 ms for 5 records, on each of 2 shards
+    capacity = path_limits(design, _happy(design), book, SETTINGS)
+    assert {limit.key: limit.capacity for limit in capacity.limits}["pipe.OutboxPipe"] == pytest.approx(25)
 
 
 def test_the_bottleneck_is_the_lowest_sustained_limit(book: QuotaBook) -> None:
