@@ -19,6 +19,7 @@ from taskrail.local.services import (
     dynamodbstreams,
     events,
     lambda_,
+    logs,
     persistence,
     s3,
     server,
@@ -63,6 +64,7 @@ SERVICES: Final[tuple[ModuleType, ...]] = (
     sns,
     sns_delivery,
     cloudwatch,
+    logs,
     s3,
     persistence,
 )
