@@ -202,6 +202,8 @@ def _stage_throttle(resources: Mapping[str, Any]) -> tuple[str, float | None, fl
 
 
 _S_ATTRIBUTE = re.compile(r'"([#:]?\w+)"\s*:\s*\{\s*"[SN]"\s*:\s*"([^"]*)"\s*\}')
+# One attribute per line, as the VTL files write them: the value may hold quotes of its own (``$util...("\\'")``).
+_S_ATTRIBUTE_LINE = re.compile(r'^\s*"([#:]?\w+)"\s*:\s*\{\s*"[SN]"\s*:\s*"(.*)"\s*\}\s*,?\s*$', re.MULTILINE)
 _NAME = re.compile(r'"(#\w+)"\s*:\s*"(\w+)"')
 _UPDATE_EXPRESSION = re.compile(r'"UpdateExpression"\s*:\s*"([^"]*)"')
 _ASSIGNMENT = re.compile(r"(#?\w+)\s*=\s*(?:if_not_exists\(\s*#?\w+\s*,\s*)?(:\w+)")
@@ -216,7 +218,7 @@ def _request_attributes(text: str) -> dict[str, str | None]:
     ``SET`` assignments (``if_not_exists(a, :v)`` included) resolved through its names and values; a value with a
     template reference in it (``$context...``) is computed per request."""
     found: dict[str, str | None] = {}
-    pairs = _S_ATTRIBUTE.findall(text)
+    pairs = _S_ATTRIBUTE.findall(text) + _S_ATTRIBUTE_LINE.findall(text)
     values = {name: _literal_or_computed(value) for name, value in pairs if name.startswith(":")}
     names = dict(_NAME.findall(text))
     for name, value in pairs:

@@ -257,6 +257,18 @@ def test_an_update_item_intake_is_read_through_its_names_and_values() -> None:
     assert path_loads(design, LIFECYCLE)["happy"].index_writes["status-createdAt"]["QUEUED"] == 2
 
 
+def test_a_vtl_value_with_quotes_of_its_own_is_read_as_computed() -> None:
+    from taskrail.capacity.design import _request_attributes
+
+    vtl = """{
+  "Item": {
+    "userId": {"S": "$util.escapeJavaScript($owner).replaceAll("\\\\'", "'")"},
+    "status": {"S": "QUEUED"},
+  }
+}"""
+    assert _request_attributes(vtl) == {"status": "QUEUED", "userId": None}
+
+
 def test_a_path_counts_its_transitions_invocations_outcomes_and_index_writes() -> None:
     load = _happy(_design())
     assert load.states == ("Claim", "Work", "Done")
