@@ -32,6 +32,7 @@ DDB_TABLE_WRITES: Final = "dynamodb.on_demand.table_write_units"
 DDB_WARM_WRITES: Final = "dynamodb.on_demand.new_table_warm_writes"
 STREAM_READERS: Final = "dynamodb.streams.readers_per_shard"
 STREAM_SHARDS: Final = "dynamodb.streams.shards"
+STREAM_RETENTION: Final = "dynamodb.streams.retention"
 PIPE_PARALLELIZATION: Final = "pipes.dynamodb_stream.parallelization_factor"
 PIPE_BATCH_SIZE: Final = "pipes.dynamodb_stream.batch_size"
 PIPE_CONCURRENCY: Final = "pipes.concurrent_executions"
@@ -53,6 +54,7 @@ REQUIRED_QUOTAS: Final = (
     DDB_WARM_WRITES,
     STREAM_READERS,
     STREAM_SHARDS,
+    STREAM_RETENTION,
     PIPE_PARALLELIZATION,
     PIPE_BATCH_SIZE,
     PIPE_CONCURRENCY,

@@ -85,6 +85,25 @@ def _simulation(report: CapacityReport, sim: SimResult) -> list[str]:
         f"  peaks: {_n(sim.peak_open_executions)} executions open, {_n(sim.peak_lambda_concurrency)} Lambda "
         f"environments busy; held back longest by: {held}",
     ]
+    if sim.delivered_at_s is not None and sim.finished_at_s is not None:
+        waited = sim.delivered_at_s - sim.finished_at_s  # the last outcome: written last, delivered last
+        retention_s = report.quotas[q.STREAM_RETENTION].at(report.region) * 3600
+        lines.append(
+            f"  the last outcome waited about {_duration(waited)} in the stream"
+            + (
+                f", longer than its {retention_s / 3600:.0f} h retention: older records are trimmed (the reconciler "
+                "re-triggers undelivered outcomes)"
+                if waited > retention_s
+                else f" (records are kept {retention_s / 3600:.0f} h)"
+            )
+        )
+    if report.design.lifecycle_type != "EXPRESS":
+        open_quota = report.quotas[q.SFN_OPEN_EXECUTIONS].at(report.region)
+        share = sim.peak_open_executions / open_quota
+        lines.append(
+            f"  open executions peaked at {share:.0%} of the account's {_n(open_quota)}"
+            + (": StartExecution would fail with ExecutionLimitExceeded" if share > 1 else "")
+        )
     return lines
 
 

@@ -7,10 +7,11 @@ state-transition token on STANDARD; a Lambda state holds a Lambda environment fo
 account's shared pool and within the function's scaling rate), the failure recorder's start (a StartExecution token)
 where the path has one, and the outbox pipe (its batches as servers, each holding an environment of its function).
 
-Each step, token buckets refill (up to their size) and servers give ``servers x dt`` busy-seconds. Stages are served
-from the last to the first (work in flight finishes before new work enters), each as much as its queue and what is
-left of every resource it needs allow; what a stage serves reaches the next one after its service time (at least
-one step). What the API refuses stays with the client, which sends it again (the client backlog). Deterministic.
+Each step, token buckets refill (what is kept between steps is at most their size) and servers give ``servers x dt``
+busy-seconds. Stages are served from the last to the first (work in flight finishes before new work enters), each as
+much as its queue and what is left of every resource it needs allow; what a stage serves reaches the next one after
+its service time (at least one step). What the API refuses stays with the client, which sends it again (the client
+backlog). Deterministic.
 """
 
 from __future__ import annotations
@@ -54,7 +55,9 @@ class Bucket:
             self.tokens = self.size  # full at the start: the burst allowance is there
 
     def step(self, dt: float) -> float:
-        self.tokens = min(self.size, self.tokens + self.refill * dt)
+        """The tokens this step may spend: what was kept (at most the bucket's size) and what refills during the
+        step (spent as it arrives, so a step longer than ``size / refill`` does not lose the refill)."""
+        self.tokens = min(self.size, self.tokens) + self.refill * dt
         return self.tokens
 
 

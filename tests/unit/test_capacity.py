@@ -362,13 +362,15 @@ def test_an_express_lifecycle_has_no_transition_bucket_and_the_express_start_buc
 # --------------------------------------------------------------------------------------------------
 
 
-def test_a_token_bucket_starts_full_refills_at_its_rate_and_never_overflows() -> None:
+def test_a_token_bucket_starts_full_refills_at_its_rate_and_keeps_at_most_its_size() -> None:
     bucket = Bucket(size=10, refill=5)
     assert bucket.tokens == 10
     bucket.tokens -= 10
     assert bucket.step(1.0) == 5
     assert bucket.step(0.4) == 7
-    assert bucket.step(100) == 10
+    # A long step may spend what refills during it; what is left unspent is kept only up to the size.
+    assert bucket.step(100) == 7 + 500
+    assert bucket.step(0.1) == 10 + 0.5
 
 
 def _run(book: QuotaBook, design: Any, tasks: int, over: float) -> Any:
