@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from taskrail.cost.definition import PATHS, definition_transitions, load_definition
+
 ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = ("moto", "taskrail.local.stack", "taskrail.local.services", "infra", "aws_cdk", "jsii")
 PROBE = """
@@ -63,7 +65,9 @@ def test_capacity_json_reads_the_template_and_loads_neither_cdk_nor_moto(
         == min((limit for limit in happy["limits"] if limit["sustained"]), key=lambda limit: limit["capacity"])["key"]
     )
     assert happy["sustained_tasks_per_s"] == limits[happy["bottleneck"]]["capacity"] > 0
-    assert happy["load"]["transitions"] == 6 and happy["load"]["start_executions"] == 1
+    happy_spec = next(p for p in PATHS if p.name == "happy")
+    assert happy["load"]["transitions"] == definition_transitions(load_definition(), happy_spec)
+    assert happy["load"]["start_executions"] == 1
     assert set(report["paths"]) == {"happy", "rejected", "failed", "replayed"}
     assert happy["to_double"], "doubling always names something to raise"
     simulation = report["simulation"]
@@ -83,7 +87,6 @@ def test_the_transitions_per_path_agree_with_the_cost_models_reading_of_the_defi
     template: dict[str, Any],
 ) -> None:
     from taskrail.capacity.design import path_loads, read_design
-    from taskrail.cost.definition import PATHS, definition_transitions, load_definition
 
     loads = path_loads(read_design(template))
     definition = load_definition()
