@@ -1042,6 +1042,9 @@ def capacity(
     api_requests: Annotated[float | None, typer.Option("--api-requests", help="API requests per task")] = None,
     template: Annotated[Path | None, typer.Option("--template", help="a synthesized template to read")] = None,
     synth: Annotated[bool, typer.Option("--synth/--no-synth", help="synthesize first when infra/ changed")] = True,
+    what_if: Annotated[
+        list[str] | None, typer.Option("--what-if", help="SETTING=VALUE, e.g. TaskChangesPipe.ParallelizationFactor=10")
+    ] = None,
     as_json_output: JsonOption = False,
 ) -> None:
     """Sustained tasks/s on AWS from the template and docs/quotas.json, the bottleneck, what to raise to double it,
@@ -1060,6 +1063,7 @@ def capacity(
             template=template,
             synth=synth,
             as_json=as_json_output,
+            what_if=what_if or [],
         )
     except CapacityInputError as error:
         raise CliError(str(error), exit_code=2) from error

@@ -30,6 +30,7 @@ from taskrail.capacity.design import (
     path_loads,
     read_design,
     synthesized_template,
+    with_settings,
 )
 from taskrail.capacity.model import DEFAULT_REGION, PathCapacity, Settings, capacities, settings_from
 from taskrail.capacity.quotas import QUOTAS_PATH, QuotaBook, load_quotas
@@ -60,6 +61,7 @@ class CapacityReport:
     simulation: SimResult | None
     simulated_path: str
     notes: tuple[str, ...] = field(default_factory=tuple)
+    what_if: Mapping[str, float] = field(default_factory=dict)  # template settings changed for this report
 
     @property
     def happy(self) -> PathCapacity:
@@ -109,9 +111,11 @@ def capacity_report(
     transitions: Mapping[str, int] | None = None,
     durations_basis: str | None = None,
     template: Mapping[str, Any] | None = None,
+    what_if: Mapping[str, float] | None = None,
 ) -> CapacityReport:
     """The model for the synthesized template (``template`` given: that one), ``docs/quotas.json`` and ``asl/``.
 
+    ``what_if`` changes template settings before the model reads them (:func:`~taskrail.capacity.design.with_settings`);
     ``transitions`` replaces the per-path transition counts read from the definitions with measured ones (the cost
     model's), ``durations`` the functions' assumed durations.
     """
@@ -123,6 +127,8 @@ def capacity_report(
     else:
         where = "(given)"
     design = read_design(template, where)
+    if what_if:
+        design = with_settings(design, what_if)
     settings = settings_from(
         book,
         region,
@@ -155,6 +161,7 @@ def capacity_report(
         simulation=result,
         simulated_path=path,
         notes=NOTES,
+        what_if=dict(what_if or {}),
     )
 
 

@@ -32,6 +32,24 @@ def parse_durations(pairs: Sequence[str]) -> dict[str, float]:
     return out
 
 
+def parse_settings(pairs: Sequence[str]) -> dict[str, float]:
+    """``SETTING=VALUE`` pairs for --what-if, e.g. ``TaskChangesPipe.ParallelizationFactor=10``."""
+    out: dict[str, float] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            number = -1.0
+        if not sep or not name or number < 1:
+            raise CapacityInputError(
+                "--what-if takes SETTING=VALUE with VALUE >= 1, e.g. TaskChangesPipe.ParallelizationFactor=10; "
+                f"got {pair!r}"
+            )
+        out[name] = number
+    return out
+
+
 def run(
     *,
     region: str,
@@ -44,6 +62,7 @@ def run(
     template: Path | None,
     synth: bool,
     as_json: bool,
+    what_if: Sequence[str] = (),
 ) -> str | dict[str, Any]:
     if burst < 0 or over <= 0:
         raise CapacityInputError(
@@ -66,7 +85,8 @@ def run(
             durations=parse_durations(durations),
             api_requests=api_requests,
             durations_basis="docs/quotas.json and --duration" if durations else None,
+            what_if=parse_settings(what_if),
         )
-    except TemplateMissing as error:
+    except (TemplateMissing, ValueError) as error:
         raise CapacityInputError(f"{error}") from error
     return to_json(report) if as_json else render_capacity_report(report)

@@ -17,7 +17,7 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -697,3 +697,33 @@ def iter_states(load: PathLoad) -> Iterator[tuple[str, str]]:
     for entry in load.states:
         label, _, name = entry.rpartition(":")
         yield label, name
+
+
+WHAT_IF_KEYS: Final = ("ParallelizationFactor", "BatchSize", "ThrottlingRateLimit", "ThrottlingBurstLimit")
+
+
+def with_settings(design: Design, changes: Mapping[str, float]) -> Design:
+    """The design with some template settings changed, to see what a change would give before making it:
+    ``PIPE.ParallelizationFactor``, ``PIPE.BatchSize`` (PIPE: a pipe's name, e.g. TaskChangesPipe),
+    ``ThrottlingRateLimit``, ``ThrottlingBurstLimit`` (the stage's). Raises ValueError for anything else."""
+    pipes = {p.name: p for p in design.pipes}
+    stage: dict[str, float | None] = {"stage_rate": design.stage_rate, "stage_burst": design.stage_burst}
+    for key, value in changes.items():
+        target, _, setting = key.rpartition(".")
+        if not target and setting in ("ThrottlingRateLimit", "ThrottlingBurstLimit"):
+            stage["stage_rate" if setting == "ThrottlingRateLimit" else "stage_burst"] = float(value)
+        elif target in pipes and setting in ("ParallelizationFactor", "BatchSize"):
+            pipe = pipes[target]
+            if setting == "ParallelizationFactor":
+                pipes[target] = replace(pipe, parallelization_factor=int(value))
+            else:
+                pipes[target] = replace(pipe, batch_size=int(value))
+        else:
+            names = ", ".join(f"{p}.ParallelizationFactor, {p}.BatchSize" for p in pipes)
+            raise ValueError(f"unknown setting {key!r}: one of {names}, ThrottlingRateLimit, ThrottlingBurstLimit")
+    return replace(
+        design,
+        pipes=tuple(pipes[p.name] for p in design.pipes),
+        stage_rate=stage["stage_rate"],
+        stage_burst=stage["stage_burst"],
+    )

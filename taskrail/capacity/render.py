@@ -115,6 +115,11 @@ def render_capacity_report(report: CapacityReport) -> str:
         f"taskrail capacity: {report.region}, {design.lifecycle_type} lifecycle, template {report.template}",
         f"Quotas: {report.quotas.path or 'docs/quotas.json'} (checked {report.quotas.checked.isoformat()})",
         *_assumptions(report),
+        *(
+            [f"What if: {', '.join(f'{k}={v:g}' for k, v in report.what_if.items())} (not the template's values)."]
+            if report.what_if
+            else []
+        ),
         "",
         f"Sustained ({happy.path} path): {_n(happy.sustained, 1)} tasks/s",
         f"Bottleneck: {bottleneck.what}: {bottleneck.limit} [{bottleneck.lever.kind}: {bottleneck.lever.name}"
@@ -201,4 +206,5 @@ def as_json(report: CapacityReport) -> dict[str, Any]:
         if sim is None
         else {**asdict(sim), "drain_after_burst_s": sim.drain_after_burst_s(), "path": report.simulated_path},
         "notes": list(report.notes),
+        "what_if": dict(report.what_if),
     }

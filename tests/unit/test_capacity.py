@@ -339,6 +339,18 @@ def test_doubling_past_a_settings_maximum_says_so_and_a_quota_is_a_request(book:
     )
 
 
+def test_what_if_changes_a_setting_before_the_model_reads_it(book: QuotaBook) -> None:
+    from taskrail.capacity.design import with_settings
+
+    design = with_settings(_design(), {"OutboxPipe.ParallelizationFactor": 4, "ThrottlingRateLimit": 60})
+    capacity = path_limits(design, _happy(design), book, SETTINGS)
+    keys = {limit.key: limit.capacity for limit in capacity.limits}
+    assert keys["pipe.OutboxPipe"] == pytest.approx(80) and keys["api.stage"] == 60
+    assert capacity.bottleneck.key == "api.stage"
+    with pytest.raises(ValueError, match=r"unknown setting 'Nope\.BatchSize'"):
+        with_settings(_design(), {"Nope.BatchSize": 2})
+
+
 def test_the_region_picks_its_class_of_step_functions_quotas(book: QuotaBook) -> None:
     design = _design(stage_rate=10_000, outbox_pf=10)
     frankfurt = path_limits(design, _happy(design), book, Settings(region="eu-central-1", shards=2))
