@@ -66,6 +66,7 @@ def _plain(value: dict[str, Any]) -> Any:
 class StepFunctionsExecutions:
     def __init__(self, aws: AwsClients, state_machine_arn: str) -> None:
         self._aws, self._state_machine_arn = aws, state_machine_arn
+        self._type: str | None = None
 
     def start(self, name: str, execution_input: Any) -> bool:
         try:
@@ -93,6 +94,14 @@ class StepFunctionsExecutions:
             token = page.get("nextToken")
             if not token:
                 return events
+
+    def supports_redrive(self) -> bool:
+        # DescribeStateMachine serves both types; DescribeExecution, GetExecutionHistory and RedriveExecution do not
+        # serve EXPRESS executions (their API reference), so an EXPRESS lifecycle is never asked them.
+        if self._type is None:
+            described = self._aws("stepfunctions").describe_state_machine(stateMachineArn=self._state_machine_arn)
+            self._type = str(described.get("type", "STANDARD"))
+        return self._type == "STANDARD"
 
     def redrive(self, execution_arn: str, client_token: str) -> str | None:
         try:

@@ -44,6 +44,10 @@ class Executions(Protocol):
         """RedriveExecution; None when redriven, else Step Functions' refusal (ExecutionNotRedrivable: why)."""
         ...
 
+    def supports_redrive(self) -> bool:
+        """False for an EXPRESS lifecycle: its executions are neither described nor redriven by Step Functions."""
+        ...
+
 
 class DeadLetters(Protocol):
     """The task dead-letter queue."""

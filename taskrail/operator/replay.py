@@ -198,6 +198,9 @@ def redrive(task: dict[str, Any], *, executions: Executions, dry_run: bool = Fal
     if not arn:
         detail = f"task is {task.get('status')} and has no execution; nothing to redrive"
         return ReplayOutcome(task_id, "", False, detail, "nothing-to-replay")
+    if not executions.supports_redrive():
+        detail = "the lifecycle is EXPRESS, whose executions cannot be redriven"
+        return ReplayOutcome(task_id, _name(arn), False, detail, "nothing-to-replay")
     execution = executions.describe(arn)
     reason = not_redrivable(task, execution, executions)
     if reason:

@@ -65,6 +65,9 @@ class InMemoryExecutions:
         self.redriven.append((execution_arn, client_token))
         return None
 
+    def supports_redrive(self) -> bool:
+        return True
+
 
 class OwnedTasks:
     """The API's owner check: the caller's tasks are found, any other id is a 404."""

@@ -37,6 +37,7 @@ class Platform:
     runs: list[tuple[str, str]] = field(default_factory=list)  # (arn, "claim" | "resume")
     redrive_calls: list[tuple[str, str]] = field(default_factory=list)
     on_requeue_read: Any = None  # called between a replay's read of the item and its requeue
+    lifecycle_type: str = "STANDARD"  # EXPRESS: Step Functions neither describes nor redrives its executions
 
     # -- a failed task, as the workflow and the outbox leave it -------------------------------------------
 
@@ -78,6 +79,8 @@ class Platform:
         return True
 
     def describe(self, execution_arn: str) -> dict[str, Any]:
+        # "Executions of an EXPRESS state machine aren't supported by DescribeExecution" (its API reference)
+        assert self.lifecycle_type == "STANDARD", "DescribeExecution of an EXPRESS execution"
         return {"executionArn": execution_arn, **self.executions[execution_arn]}
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
@@ -93,6 +96,9 @@ class Platform:
         execution["redriveCount"] += 1
         self.pending.append((execution_arn, "resume"))
         return None
+
+    def supports_redrive(self) -> bool:
+        return self.lifecycle_type == "STANDARD"
 
     # -- the workflow's gates ------------------------------------------------------------------------------
 
@@ -204,6 +210,23 @@ def test_an_execution_that_cannot_be_redriven_usefully_gets_a_new_execution_from
     # Then it started t-1-r1 as today, and says why it did not redrive
     assert (outcome.action, outcome.execution_name) == ("started", "t-1-r1")
     assert "new execution" in outcome.detail and why in outcome.detail
+    assert platform.redrive_calls == []
+    assert platform.runs == [(arn_of("t-1-r1"), "claim")]
+    assert platform.queue.messages == {}
+
+
+def test_an_express_lifecycles_failed_task_is_replayed_as_a_new_execution_without_asking_for_its_execution(platform):
+    # Given an EXPRESS lifecycle (RedriveExecution and DescribeExecution do not serve its executions)
+    platform.lifecycle_type = "EXPRESS"
+    platform.failed_task()
+
+    # When its owner replays the failed task
+    [outcome] = replay(platform, "t-1")
+    platform.advance()
+
+    # Then a new execution runs it, from its DLQ message, and the failed execution was never described
+    assert outcome.action == "started" and outcome.execution_name == "t-1-r1"
+    assert "the lifecycle is EXPRESS, whose executions cannot be redriven" in outcome.detail
     assert platform.redrive_calls == []
     assert platform.runs == [(arn_of("t-1-r1"), "claim")]
     assert platform.queue.messages == {}
