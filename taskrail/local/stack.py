@@ -257,6 +257,8 @@ class LocalStack:
         if path.exists():
             self.restored = persistence.restore(path)  # SnapshotRefused stops the start: nothing is overwritten
             log.warning("restored from %s: %s", path, self.restored)
+            executions = persistence.restore_executions(folder / persistence.EXECUTIONS_FILE)
+            log.warning("gave back %d finished executions (histories readable; not redrivable)", executions)
         else:
             self.restored = None
             log.warning("no snapshot in %s yet: starting empty; the stack's data is saved there at the stop", folder)
@@ -267,7 +269,9 @@ class LocalStack:
             try:  # a record to read; the stack's own clients, while the AWS endpoint still serves
                 machines = list(self.resources.state_machines.values()) if self.resources else []
                 count = persistence.archive_executions(self.clients("stepfunctions"), machines, executions)
-                log.warning("kept %d executions' histories in %s (not restored: read them with jq)", count, executions)
+                log.warning(
+                    "kept %d executions' histories in %s (the finished ones come back at a start)", count, executions
+                )
             except Exception:
                 log.exception("the executions could not be archived to %s", executions)
 

@@ -5,6 +5,8 @@ are kept in DIR/executions.json across both runs."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -68,3 +70,65 @@ def test_a_restart_with_a_state_dir_keeps_a_finished_task_readable_through_the_a
     restored = [line for line in second_log.read_text().splitlines() if line.startswith("restored from")]
     print(restored)
     assert restored and "0 items" not in restored[0]
+
+
+def test_a_restart_with_a_state_dir_gives_the_finished_executions_back(tmp_path: Path):
+    """DescribeExecution, GetExecutionHistory, ListExecutions and `taskrail history` answer for an execution of
+    before the restart as they did before it (persistence.restore_executions); it cannot be redriven locally."""
+    state, state_dir = tmp_path / "local.json", tmp_path / "state"
+    with (tmp_path / "first.log").open("w") as log:
+        up = start_local_up(state, log, args=["--state-dir", str(state_dir)])
+        try:
+            # Given a task that failed (a FAILED execution: redrivable on AWS) and one that succeeded
+            first = StackInfo.load(state)
+            alice = user_client(first, "alice")
+            done = alice.submit("diagnostic.echo", {"payload": "before"})["taskId"]
+            failed = alice.submit("diagnostic.poison", {})["taskId"]
+            ended = alice.wait([done, failed], timeout=120)
+            assert (ended[done]["status"], ended[failed]["status"]) == ("SUCCEEDED", "FAILED")
+            sfn = local_client("stepfunctions", first.aws_endpoint_url)
+            arn = alice.get(done)["executionArn"]
+            before = sfn.describe_execution(executionArn=arn)
+            history_before = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+        finally:
+            assert stop_local_up(up) == 0
+    with (tmp_path / "second.log").open("w") as log:
+        up = start_local_up(state, log, args=["--state-dir", str(state_dir)])
+        try:
+            second = StackInfo.load(state)
+            sfn = local_client("stepfunctions", second.aws_endpoint_url)
+
+            # When its execution is read after the restart
+            after = sfn.describe_execution(executionArn=arn)
+            history_after = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+            listed = sfn.list_executions(stateMachineArn=second.state_machine_arn)["executions"]
+
+            # Then it answers as before the restart
+            kept = ("executionArn", "name", "status", "startDate", "stopDate", "input", "output", "redriveCount")
+            assert {k: after.get(k) for k in kept} == {k: before.get(k) for k in kept}
+            assert [(e["id"], e["type"], e["timestamp"]) for e in history_after] == [
+                (e["id"], e["type"], e["timestamp"]) for e in history_before
+            ]
+            assert arn in {e["executionArn"] for e in listed}
+            print(f"after the restart: {after['status']}, {len(history_after)} events, {len(listed)} listed")
+            # and `taskrail history` shows it, as a user runs it
+            shown = subprocess.run(
+                [sys.executable, "-m", "taskrail.cli", "history", done, "--local-state", str(state), "--json"],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            assert shown.returncode == 0, shown.stderr
+            timeline = json.loads(shown.stdout)
+            assert timeline["executionArn"] == arn and timeline["events"], timeline
+            assert timeline["events"][-1]["type"] == history_before[-1]["type"]
+            # A FAILED one is a record, not a run: not redrivable locally, and says why
+            failed_arn = user_client(second, "alice").get(failed)["executionArn"]
+            described = sfn.describe_execution(executionArn=failed_arn)
+            assert (described["status"], described["redriveStatus"]) == ("FAILED", "NOT_REDRIVABLE")
+            assert "restored from a snapshot" in described["redriveStatusReason"]
+            with pytest.raises(sfn.exceptions.ExecutionNotRedrivable):
+                sfn.redrive_execution(executionArn=failed_arn)
+        finally:
+            assert stop_local_up(up) == 0

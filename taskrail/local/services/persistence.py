@@ -12,7 +12,12 @@ the local account and region:
 
 Not held: Step Functions executions (live interpreter objects, threads included), SNS/EventBridge deliveries
 in flight, IAM (derived from the template). docs/LOCAL-EMULATOR.md says how tasks that were in flight at the stop
-end up accounted for.
+end up accounted for. What the executions were is kept apart, as DescribeExecution and GetExecutionHistory answered
+at the stop (:func:`archive_executions`, ``executions.json``): :func:`restore_executions` gives the finished ones back
+to moto as :class:`RestoredExecution` s, so ListExecutions, DescribeExecution, GetExecutionHistory (`taskrail
+history`, the console) answer for them after a restart as before it. They are records, not runs: one cannot be
+redriven locally (its interpreter state is gone; `taskrail replay` starts a new execution instead), and an execution
+still running at the stop is not given back (the reconciler settles its task).
 
 The file is a pickle, so loading it runs what it says: it is written 0600 in a 0700 folder and :func:`restore`
 refuses a file another OS user could have written.
@@ -20,6 +25,7 @@ refuses a file another OS user could have written.
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import os
@@ -34,21 +40,28 @@ from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.table import Table
 from moto.s3.models import FakeBucket, FakeKey, s3_backends
 from moto.sqs.models import Message, Queue, sqs_backends
+from moto.stepfunctions.models import StepFunctionBackend
+from moto.stepfunctions.parser.api import ExecutionStatus
+from moto.stepfunctions.parser.backend.execution import Execution
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+from moto.stepfunctions.responses import get_backend as stepfunctions_backend
 
 from taskrail.local.preflight import LocalUpRefused
 from taskrail.local.region import ACCOUNT_ID, PARTITION, REGION
 from taskrail.local.services.dynamodbstreams import add_stream_listener, remove_stream_listener
-from taskrail.local.services.patching import Check, Patch, Source
+from taskrail.local.services.patching import Check, Patch, Signature, Source
 
 __all__ = [
     "EXECUTIONS_FILE",
     "PATCHES",
     "SNAPSHOT_FILE",
     "Autosave",
+    "RestoredExecution",
     "SnapshotRefused",
     "Summary",
     "archive_executions",
     "restore",
+    "restore_executions",
     "snapshot",
 ]
 
@@ -247,6 +260,78 @@ def restore(path: Path) -> Summary:
     return summary
 
 
+FINISHED: Final = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+#: Why a restored execution cannot be redriven (DescribeExecution's redriveStatusReason, RedriveExecution's error).
+NOT_REDRIVABLE_RESTORED: Final = (
+    "Execution was restored from a snapshot after a restart of the local stack: its run cannot be resumed locally "
+    "(taskrail replay starts a new execution)"
+)
+
+
+def _moment(text: Any) -> datetime.datetime | None:
+    """A time as the archive holds it (``str(datetime)``, botocore's parse), back to a datetime."""
+    if text in (None, ""):
+        return None
+    return datetime.datetime.fromisoformat(str(text))
+
+
+class RestoredExecution(Execution):
+    """A finished execution as DescribeExecution and GetExecutionHistory answered at the stop: moto's Execution,
+    never started, whose history is the archived one."""
+
+    restored_reason = NOT_REDRIVABLE_RESTORED  # services/stepfunctions_redrive.py refuses to redrive it
+
+    def __init__(self, archived: dict[str, Any], state_machine: Any, account_id: str, region: str) -> None:
+        described = archived["execution"]
+        super().__init__(
+            name=described["name"],
+            sm_type=state_machine.sm_type,
+            role_arn=state_machine.roleArn,
+            exec_arn=described["executionArn"],
+            account_id=account_id,
+            region_name=region,
+            state_machine=state_machine,
+            start_date=datetime.datetime.fromisoformat(str(described["startDate"])),
+            cloud_watch_logging_session=None,
+            input_data=described.get("input") or "{}",
+            trace_header=None,
+            activity_store={},
+        )
+        self.exec_status = ExecutionStatus(described["status"])
+        self.stop_date = _moment(described.get("stopDate"))
+        self.output = json.loads(described["output"]) if described.get("output") is not None else None
+        self.error, self.cause = described.get("error"), described.get("cause")
+        self.redrive_count = int(described.get("redriveCount") or 0)
+        self.redrive_date = _moment(described.get("redriveDate"))
+        self._events = [{**event, "timestamp": _moment(event["timestamp"])} for event in archived["events"]]
+
+    def to_history_output(self) -> Any:
+        return {"events": [dict(event) for event in self._events]}
+
+
+def restore_executions(path: Path) -> int:
+    """Give the finished executions of the archive at ``path`` back to moto, into the provisioned state machines of
+    the same ARN (an execution already known, or of a machine the template no longer has, is left out); how many."""
+    try:
+        archived = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return 0
+    backend = stepfunctions_backend(ACCOUNT_ID, REGION)
+    machines = {machine.arn: machine for machine in backend.state_machines}
+    count = 0
+    for entry in sorted(archived, key=lambda e: str(e["execution"].get("startDate", ""))):
+        described = entry["execution"]
+        machine = machines.get(described.get("stateMachineArn"))
+        if machine is None or described.get("status") not in FINISHED:
+            continue
+        if any(e.execution_arn == described["executionArn"] for e in machine.executions):
+            continue
+        # moto's parser backend keeps its own Execution objects in this list, typed as the other backend's
+        machine.executions.append(RestoredExecution(entry, machine, ACCOUNT_ID, REGION))  # type: ignore[arg-type]
+        count += 1
+    return count
+
+
 _TABLE: Final = "moto.dynamodb.models.table.Table"
 STATE_SNAPSHOT: Final = Patch(
     "moto's data in a snapshot (no change to moto)",
@@ -273,6 +358,40 @@ STATE_SNAPSHOT: Final = Patch(
             ("self._messages: list[Message] = []", "self._messages_lock = Condition()"),
         ),
         Source("moto.sqs.models.Message.visible", lambda: vars(Message)["visible"].fget, ("self.visible_at",)),
+        Signature(  # a restored execution is moto's own, built as StartExecution builds one, never started
+            "moto.stepfunctions.parser.backend.execution.Execution.__init__",
+            lambda: Execution.__init__,
+            (
+                "self",
+                "name",
+                "sm_type",
+                "role_arn",
+                "exec_arn",
+                "account_id",
+                "region_name",
+                "state_machine",
+                "start_date",
+                "cloud_watch_logging_session",
+                "activity_store",
+                "input_data",
+                "trace_header",
+            ),
+        ),
+        Source(  # GetExecutionHistory answers what to_history_output gives; DescribeExecution reads the fields
+            "moto.stepfunctions.parser.models.StepFunctionsParserBackend.get_execution_history",
+            lambda: StepFunctionsParserBackend.get_execution_history,
+            ("execution.to_history_output()",),
+        ),
+        Source(
+            "moto.stepfunctions.parser.backend.execution.Execution.to_describe_output",
+            lambda: Execution.to_describe_output,
+            ("status=self.exec_status", "stopDate=self.stop_date", "self.error", "self.cause"),
+        ),
+        Source(  # the executions of a state machine are a list moto searches by ARN
+            "moto.stepfunctions.models.StepFunctionBackend.describe_execution",
+            lambda: StepFunctionBackend.describe_execution,
+            ("for x in state_machine.executions if x.execution_arn == execution_arn",),
+        ),
     ),
 )
 

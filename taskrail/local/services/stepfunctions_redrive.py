@@ -103,6 +103,9 @@ def not_redrivable_reason(execution: Any, now: datetime.datetime | None = None) 
     if status not in REDRIVABLE_STATUSES:
         # recorded AWS responses read "Execution is SUCCEEDED and cannot be redriven" (no full stop)
         return f"Execution is {ExecutionStatus(status).value} and cannot be redriven"
+    restored = getattr(execution, "restored_reason", None)  # persistence.RestoredExecution: a record, not a run
+    if restored:
+        return str(restored)
     stop = _aware(execution.stop_date)
     if stop is not None and (now or _now()) - stop > REDRIVE_WINDOW:
         return "Execution redrivable period exceeded"
