@@ -55,7 +55,7 @@ TASK_ATTRIBUTES = frozenset(
     {
         "taskId", "userId", "type", "params", "paramsLocation", "status", "progress", "attempt", "executionArn",
         "error", "cause", "resultLocation", "createdAt", "startedAt", "updatedAt", "finishedAt", "cancelledAt",
-        "idempotencyKey", "redriveCount", "outcomePending", "outcomeDelivered", "outcomeRetriggers",
+        "idempotencyKey", "redriveCount", "outcomePending", "outcomeDelivered", "outcomeRetriggers", "pendingShard",
     }
 )  # fmt: skip
 
