@@ -165,7 +165,9 @@ def local_reach(user: str, state_file: Path | None = None) -> tuple[TaskrailClie
         names = ", ".join([*USERS, *(f"{role} (a role: a new session each run)" for role in ROLES)])
         raise CliError(f"no local user named {user}", hint=f"local users are {names}", exit_code=2)
     info = StackInfo.load(path)
-    if not _process_alive(info.pid):
+    from taskrail.local.preflight import process_alive
+
+    if not process_alive(info.pid):
         raise CliError(
             f"the local stack recorded in {path} is not running (process {info.pid} has exited)",
             hint="start one with `taskrail local up`",
@@ -189,16 +191,6 @@ def local_aws_clients(endpoint_url: str) -> AwsClients:
         return local_clients(endpoint_url, REGION, LOCAL_CREDENTIALS)
 
     return lambda service: clients()(service)  # noqa: PLW0108 - the clients are made at the first call, not now
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def aws_client(
@@ -452,6 +444,15 @@ def fail(error: CliError, kwargs: dict[str, Any]) -> NoReturn:
 
 def emit_json(data: Any) -> None:
     print(json.dumps(data, indent=2, default=str))
+
+
+def output(data: Any, *, as_json: bool, render: Callable[[Any], None]) -> None:
+    """A command's answer: ``data`` as JSON for scripts (--json, stable field names), else ``render(data)`` for
+    people."""
+    if as_json:
+        emit_json(data)
+    else:
+        render(data)
 
 
 def when(value: Any) -> str:
@@ -796,9 +797,10 @@ def dlq(
     Every user's failures (operator credentials). Peeking leaves the messages in the queue.
     """
     summary = make_operator(Target(None, stack, region, profile, local_state)).dlq_summary(peek=peek)
-    if as_json:
-        emit_json(summary)
-        return
+    output(summary, as_json=as_json, render=_print_dlq)
+
+
+def _print_dlq(summary: dict[str, Any]) -> None:
     console.print(f"dead-letter queue: {summary['count']} message(s), {summary['inFlight']} being handled")
     if summary["groups"]:
         groups = Table("error", "count", "tasks", title="by error")
@@ -849,10 +851,11 @@ def replay(
         outcomes = operator.replay_dlq(None, dry_run=dry_run, errors=set(error) if error else None, since_ms=since_ms)
     else:
         outcomes = operator.replay_tasks(task_ids or [], dry_run=dry_run)
-    if as_json:
-        emit_json({"dryRun": dry_run, "replays": [o.to_json() for o in outcomes]})
-    else:
-        _print_replays(outcomes, dry_run=dry_run)
+    output(
+        {"dryRun": dry_run, "replays": [o.to_json() for o in outcomes]},
+        as_json=as_json,
+        render=lambda _: _print_replays(outcomes, dry_run=dry_run),
+    )
     if any(o.action in REPLAY_REFUSALS for o in outcomes):
         raise typer.Exit(1)
 
@@ -900,18 +903,20 @@ def history(
         except LookupError as error:
             raise CliError(str(error), hint=f"`taskrail history {task_id}` lists them", exit_code=2) from None
     rows = timeline(operator_of(client, aws).execution_events(chosen.arn)) if chosen else []
-    if as_json:
-        emit_json(
-            {
-                "taskId": task_id,
-                "status": task["status"],
-                "attempt": task.get("attempt"),
-                "executions": [e.to_json() for e in executions],
-                "executionArn": chosen.arn if chosen else None,
-                "events": rows,
-            }
-        )
-        return
+    answer = {
+        "taskId": task_id,
+        "status": task["status"],
+        "attempt": task.get("attempt"),
+        "executions": [e.to_json() for e in executions],
+        "executionArn": chosen.arn if chosen else None,
+        "events": rows,
+    }
+    output(answer, as_json=as_json, render=lambda _: _print_history(task_id, task, executions, chosen, rows))
+
+
+def _print_history(
+    task_id: str, task: dict[str, Any], executions: list[Any], chosen: Any, rows: list[dict[str, Any]]
+) -> None:
     if chosen is None:
         console.print(f"task {escape(task_id)} is {task['status']}: no execution has claimed it yet")
         return
@@ -1278,6 +1283,7 @@ def local_reset(local_state: StateOption = None) -> None:
     Asked over the stack's control socket (a Unix socket only this OS user can open), never over HTTP: the
     local AWS endpoint does not serve moto's /moto-api, so no web page can reset the stack.
     """
+    from taskrail.local.preflight import process_alive
     from taskrail.local.state import STATE_FILE, StackInfo, request_reset
 
     path = local_state or STATE_FILE
@@ -1285,7 +1291,7 @@ def local_reset(local_state: StateOption = None) -> None:
         console.print(f"[red]no local stack is running[/] (no state file at {path}): `taskrail local up` starts one")
         raise typer.Exit(1)
     info = StackInfo.load(path)
-    if not info.control_socket or not _process_alive(info.pid):
+    if not info.control_socket or not process_alive(info.pid):
         console.print(f"[red]the local stack recorded in {path} is not running[/] (process {info.pid})")
         raise typer.Exit(1)
     answer = request_reset(info.control_socket)

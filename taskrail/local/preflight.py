@@ -14,7 +14,7 @@ from pathlib import Path
 
 from taskrail.local.state import StackInfo
 
-__all__ = ["LocalUpRefused", "check_can_start", "check_ports", "port_in_use", "running_stack"]
+__all__ = ["LocalUpRefused", "check_can_start", "check_ports", "port_in_use", "process_alive", "running_stack"]
 
 FREE_PORTS_HINT = "--api-port 0 --aws-port 0 --console-port 0 picks free ports"
 
@@ -23,7 +23,8 @@ class LocalUpRefused(RuntimeError):
     """`local up` cannot start as asked; the message says why and what to do (the CLI exits 1 with it)."""
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (another user's counts: it cannot be signalled, but it runs)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -39,7 +40,7 @@ def running_stack(state_file: Path) -> StackInfo | None:
         info = StackInfo.load(state_file)
     except (OSError, ValueError, TypeError):
         return None
-    return info if info.pid != os.getpid() and _alive(info.pid) else None
+    return info if info.pid != os.getpid() and process_alive(info.pid) else None
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
