@@ -23,6 +23,9 @@ class CamelModel(BaseModel):
         serialize_by_alias=True,
         extra="ignore",
         frozen=True,
+        # Each function uses a few of these models: one is built on its first use, not when the module is imported
+        # (pydantic's defer_build), so a function's init builds none of them.
+        defer_build=True,
     )
 
 
@@ -95,7 +98,7 @@ class ProcessedTask(CamelModel):
 
 
 class StreamChange(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     keys: dict[str, dict[str, Any]] = Field(default_factory=dict, alias="Keys")
     new_image: dict[str, dict[str, Any]] = Field(default_factory=dict, alias="NewImage")
@@ -104,7 +107,7 @@ class StreamChange(BaseModel):
 class StreamRecord(BaseModel):
     """A DynamoDB stream record as an EventBridge Pipe delivers it (the event is a list of these)."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     event_name: str | None = Field(default=None, alias="eventName")
     dynamodb: StreamChange

@@ -13,8 +13,59 @@ from aws_lambda_powertools.metrics import MetricUnit
 from task_common.contract import EXPECTED_ERRORS_METRIC
 from task_common.errors import EXPECTED_ERRORS
 
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+#: What X-Ray traces: the AWS SDK, the only library the functions call anything with. Powertools' default patches
+#: every library of the X-Ray SDK's list that is importable (``patch_all``: sqlite3, requests, SQLAlchemy, httpx, …),
+#: importing each one at init only to trace calls that no function makes.
+TRACED_MODULES = ("botocore",)
+
+
+class LazyTracer:
+    """Powertools' ``Tracer``, created on the first traced call rather than at import.
+
+    Creating a ``Tracer`` imports the X-Ray SDK (always, even when tracing is off) and patches the traced
+    libraries; a function's init does neither (tests/unit/test_cold_start_imports.py). Decorating defers the same
+    way: ``capture_lambda_handler`` and ``capture_method`` wrap the function with the real decorator on its first
+    call, so each call is traced exactly as if the ``Tracer`` had decorated it at import. Anything else is the
+    ``Tracer``'s own (``tracer.put_annotation``, ``tracer.provider``, …).
+    """
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._tracer: Tracer | None = None
+
+    @property
+    def real(self) -> Tracer:
+        if self._tracer is None:
+            self._tracer = Tracer(**self._options)
+        return self._tracer
+
+    def capture_lambda_handler(self, handler: Handler) -> Handler:
+        return self._on_first_call(handler, lambda: self.real.capture_lambda_handler(handler))
+
+    def capture_method(self, method: Handler) -> Handler:
+        return self._on_first_call(method, lambda: self.real.capture_method(method))
+
+    @staticmethod
+    def _on_first_call(function: Handler, decorate: Callable[[], Callable[..., Any]]) -> Handler:
+        traced: list[Callable[..., Any]] = []
+
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not traced:
+                traced.append(decorate())
+            return traced[0](*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):  # not the Tracer's: an attribute of this object not set yet (copy, pickle)
+            raise AttributeError(name)
+        return getattr(self.real, name)
+
+
 logger = Logger()
-tracer = Tracer()
+tracer = LazyTracer(patch_modules=TRACED_MODULES)
 # Metrics refuses to flush without a namespace; a missing variable must not fail every invocation.
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "taskrail"))
 # A try that raised before adding a metric, or an idempotent replay, flushes none: expected here, so Powertools'
@@ -28,7 +79,6 @@ warnings.filterwarnings("ignore", "No application metrics to publish*")
 __all__ = ["EXPECTED_ERRORS_METRIC", "counts_expected_errors", "logger", "logs_each_try", "metrics", "tracer"]
 #: What a try's first log line says of it, when the event has it.
 TRY_FIELDS = ("type", "attempt", "redriveCount", "retry")
-Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 
 def counts_expected_errors(handler: Handler) -> Handler:

@@ -4,10 +4,16 @@ below and private ``_helpers``. Adding a type is adding its module (``taskrail n
 A type module defines ``TASK_TYPE = TaskType(name=..., ...)`` and is named after the type, dots as underscores
 (``csv.summary`` lives in ``csv_summary.py``), so a module and its type cannot drift apart. Discovery lists the
 package's folder, which is the Lambda asset's ``task_types/`` on AWS as it is ``lambdas/task_types/`` here.
+
+A type's module is imported on its first use (``get_task_type``), so a function's init imports none and a request
+imports only its own type; ``known_types()`` imports them all. The rule is checked whenever a module loads, and
+every module loads at synth (the API's request model lists ``known_types()``), so a module that breaks it cannot
+be deployed.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 import re
@@ -26,7 +32,8 @@ MAX_TYPE_NAME_LENGTH = 64
 
 
 class TaskTypeModuleError(TypeError):
-    """A module of the package breaks the one-module-one-type rule (raised at import, so a cold start fails)."""
+    """A module of the package breaks the one-module-one-type rule (raised when it loads: at synth, in the tests,
+    and by ``taskrail types``)."""
 
 
 def module_name(type_name: str) -> str:
@@ -63,15 +70,23 @@ def _load(name: str) -> TaskType:
     return task_type
 
 
-_TASK_TYPES: dict[str, TaskType] = {task_type.name: task_type for task_type in map(_load, type_modules())}
+@functools.cache
+def _discovered() -> frozenset[str]:
+    return frozenset(type_modules())
+
+
+@functools.cache
+def _loaded(module: str) -> TaskType:
+    return _load(module)
 
 
 def known_types() -> list[str]:
-    return sorted(_TASK_TYPES)
+    return sorted(_loaded(module).name for module in _discovered())
 
 
 def get_task_type(name: str) -> TaskType:
-    try:
-        return _TASK_TYPES[name]
-    except KeyError:
-        raise ValidationFailed(f"unknown task type {name[:100]!r}; known types: {', '.join(known_types())}") from None
+    module = module_name(name)
+    # Only a discovered module is imported: never a framework module, a private helper or an arbitrary name.
+    if module in _discovered() and (task_type := _loaded(module)).name == name:
+        return task_type
+    raise ValidationFailed(f"unknown task type {name[:100]!r}; known types: {', '.join(known_types())}")
