@@ -118,8 +118,9 @@ def _derive(times: StageTimes) -> None:
 
 
 @contextlib.contextmanager
-def stage_timers(times: StageTimes) -> Iterator[StageTimes]:
-    """Times the stages of the request path in this process (the stack's) while the block runs."""
+def stage_timers(times: StageTimes, *, api: bool = True, endpoint: bool = True) -> Iterator[StageTimes]:
+    """Times the stages of the request path in this process while the block runs: the API's (``api``), the AWS
+    endpoint's (``endpoint``) or both."""
     import botocore.auth
     from moto.server import DomainDispatcherApplication
 
@@ -131,23 +132,26 @@ def stage_timers(times: StageTimes) -> Iterator[StageTimes]:
     # the integration's signer only (botocore's SigV4Auth also signs every boto3 client of the process)
     signer = type("TimedSigV4Auth", (botocore.auth.SigV4Auth,), {"add_auth": botocore.auth.SigV4Auth.add_auth})
     saved_signer = apigw.SigV4Auth
+    api_stages = (
+        (apigw._Handler, "do_POST", "serve"),
+        (gateway, "handle", "handle"),
+        (gateway, "_route", "route"),
+        (gateway, "_authenticate", "sigv4"),
+        (gateway, "_api_request", "request"),
+        (gateway, "_validate", "validate"),
+        (gateway, "_request_body", "vtl request"),
+        (gateway, "_call_service", "call"),
+        (signer, "add_auth", "sign out"),
+        (apigw, "render_response", "vtl response"),
+    )
+    endpoint_stages = (
+        (guard.AwsEndpointGuard, "__call__", "endpoint"),
+        (guard.AwsEndpointGuard, "_refuse", "guard"),
+        (LocalIam, "__call__", "iam"),
+        (DomainDispatcherApplication, "__call__", "moto"),
+    )
     try:
-        for owner, name, stage in (
-            (apigw._Handler, "do_POST", "serve"),
-            (gateway, "handle", "handle"),
-            (gateway, "_route", "route"),
-            (gateway, "_authenticate", "sigv4"),
-            (gateway, "_api_request", "request"),
-            (gateway, "_validate", "validate"),
-            (gateway, "_request_body", "vtl request"),
-            (gateway, "_call_service", "call"),
-            (signer, "add_auth", "sign out"),
-            (apigw, "render_response", "vtl response"),
-            (guard.AwsEndpointGuard, "__call__", "endpoint"),
-            (guard.AwsEndpointGuard, "_refuse", "guard"),
-            (LocalIam, "__call__", "iam"),
-            (DomainDispatcherApplication, "__call__", "moto"),
-        ):
+        for owner, name, stage in (api_stages if api else ()) + (endpoint_stages if endpoint else ()):
             timers.wrap(owner, name, stage)
         apigw.SigV4Auth = signer  # type: ignore[misc]
         yield times
@@ -157,14 +161,74 @@ def stage_timers(times: StageTimes) -> Iterator[StageTimes]:
         _derive(times)
 
 
+def _api_child() -> int:
+    """``python -m bench.intake_stages --api-child``: taskrail.local.apigw_process's child with the API's timers
+    on; after serving (its stdin closed), the times as JSON on stdout after the URL line."""
+    import json
+    import pickle
+    import sys
+
+    from taskrail.local.apigw_process import serve
+
+    spec = pickle.load(sys.stdin.buffer)  # from the bench, over its own pipe
+    times = StageTimes()
+    with stage_timers(times, endpoint=False):
+        serve(spec, sys.stdin.buffer, sys.stdout.buffer)
+    sys.stdout.buffer.write(json.dumps({"wall": times.wall_ms, "cpu": times.cpu_ms}).encode() + b"\n")
+    sys.stdout.flush()
+    return 0
+
+
+@contextlib.contextmanager
+def _timed_api_process(stack: Any, times: StageTimes) -> Iterator[Any]:
+    """When the stack's API is a process of its own: one more like it (the same GatewaySpec, another port) with
+    the API's timers on, in a child of this process; yields the StackInfo that points at it."""
+    import dataclasses
+    import json
+    import pickle
+    import subprocess
+    import sys
+    from urllib.parse import urlsplit, urlunsplit
+
+    from bench.common import ROOT
+    from taskrail.local.apigw_process import _read_line
+
+    spec = dataclasses.replace(stack.api.spec, port=0)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "bench.intake_stages", "--api-child"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        cwd=ROOT,
+    )  # fmt: skip
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        child.stdin.write(pickle.dumps(spec))
+        child.stdin.flush()
+        netloc = urlsplit(_read_line(child, 60)).netloc
+        yield dataclasses.replace(stack.info, api_url=urlunsplit(urlsplit(stack.info.api_url)._replace(netloc=netloc)))
+    finally:
+        child.stdin.close()
+        measured = json.loads(child.stdout.read() or b"{}")
+        child.wait(timeout=30)
+        for stage, values in measured.get("wall", {}).items():
+            times.wall_ms[stage] = values
+        for stage, values in measured.get("cpu", {}).items():
+            times.cpu_ms[stage] = values
+
+
 def intake_stages(stack: Any, n: int, concurrency: int) -> StageTimes:
     """A burst of ``n`` POST /tasks from ``concurrency`` clients with the stage timers on (pipes paused by the
-    caller, so the endpoint serves the API's PutItems only)."""
+    caller, so the endpoint serves the API's PutItems only). The API's stages are timed where the API runs: in
+    this process, or (the stack's default) in an API process of its own started for the measurement."""
     from bench.intake import burst
+    from taskrail.local.apigw_process import GatewayProcess
 
     times = StageTimes(concurrency=concurrency, n=n)
-    with stage_timers(times):
-        result = burst(stack.info, n, concurrency)
+    if isinstance(stack.api, GatewayProcess):
+        with stage_timers(times, api=False), _timed_api_process(stack, times) as info:
+            result = burst(info, n, concurrency)
+    else:
+        with stage_timers(times):
+            result = burst(stack.info, n, concurrency)
+    _derive(times)
     times.client_ms = list(result.latencies_ms)
     return times
 
@@ -248,8 +312,12 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=500)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32])
     parser.add_argument("--profile", choices=("endpoint", "api"), help="cProfile one side, one client at a time")
+    parser.add_argument("--in-process-api", action="store_true", help="the API in the stack's process (as before)")
+    parser.add_argument("--api-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    stack = LocalStack(StackOptions(time_scale=0.01, with_console=False))
+    if args.api_child:
+        return _api_child()
+    stack = LocalStack(StackOptions(time_scale=0.01, with_console=False, api_process=not args.in_process_api))
     stack.start()
     try:
         stack.pipes.pause()

@@ -128,6 +128,7 @@ from taskrail.local.users import API_CALLERS, STACK_SERVICE, Caller, RoleSession
 from taskrail.local.vtl import ApiRequest, render_request, render_response
 
 if TYPE_CHECKING:
+    from taskrail.local.apigw_process import GatewayProcess
     from taskrail.local.emulator import EmulatorContext
 
 __all__ = [
@@ -806,10 +807,11 @@ class LocalApiGateway:
         users: Mapping[str, Caller] = API_CALLERS,
         rest_api_id: str | None = None,
         role_credentials: Callable[[str], Credentials | None] | None = None,
+        definition: ApiDefinition | None = None,
     ) -> None:
         if host not in (LOOPBACK, "localhost"):
             raise ValueError(f"the local API Gateway binds to {LOOPBACK} only, not {host!r}")
-        self.api = ApiDefinition.from_template(template, resolve, rest_api_id)
+        self.api = definition or ApiDefinition.from_template(template, resolve, rest_api_id)
         self._endpoint = aws_endpoint_url.rstrip("/")
         self._port = port
         self._verifier = SigV4Verifier(users)
@@ -825,6 +827,19 @@ class LocalApiGateway:
                     "%s %s: integration %s / authorization %s is not emulated; it will answer 500",
                     method.http_method, method.resource_path, method.integration.type, method.authorization_type,
                 )  # fmt: skip
+
+    @classmethod
+    def from_definition(
+        cls,
+        definition: ApiDefinition,
+        aws_endpoint_url: str,
+        *,
+        port: int = 0,
+        role_credentials: Callable[[str], Credentials | None] | None = None,
+    ) -> LocalApiGateway:
+        """The gateway of an API already parsed from its template (taskrail.local.apigw_process sends one)."""
+        return cls({}, lambda value: value, aws_endpoint_url, port=port, role_credentials=role_credentials,
+                   definition=definition)  # fmt: skip
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -1279,18 +1294,32 @@ class ApiGatewayEmulator:
     restart_on_reset: ClassVar[bool] = False
 
     def __init__(self) -> None:
-        self.gateway: LocalApiGateway | None = None
+        self.gateway: LocalApiGateway | GatewayProcess | None = None
         self.url = ""
 
     def start(self, context: EmulatorContext) -> None:
         iam = context.iam
-        self.gateway = LocalApiGateway(
-            context.template,
-            context.resolve,
-            context.endpoint,
+        role_credentials = iam.botocore_credentials if iam is not None else None
+        if not context.api_process:
+            self.gateway = LocalApiGateway(
+                context.template, context.resolve, context.endpoint, port=context.api_port,
+                role_credentials=role_credentials,
+            )  # fmt: skip
+            self.url = self.gateway.start()
+            return
+        from taskrail.local.apigw_process import GatewayProcess, GatewaySpec
+
+        api = ApiDefinition.from_template(context.template, context.resolve)
+        roles = {m.integration.credentials for m in api.methods if m.integration.credentials}
+        sessions = {arn: role_credentials(arn) for arn in sorted(roles)} if role_credentials else {}
+        spec = GatewaySpec(
+            api=api,
+            aws_endpoint_url=context.endpoint,
             port=context.api_port,
-            role_credentials=iam.botocore_credentials if iam is not None else None,
+            role_credentials={arn: (c.access_key, c.secret_key, c.token) for arn, c in sessions.items() if c},
+            log_level=LOG.getEffectiveLevel(),
         )
+        self.gateway = GatewayProcess(spec)
         self.url = self.gateway.start()
 
     def stop(self) -> None:

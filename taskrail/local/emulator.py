@@ -53,6 +53,8 @@ class EmulatorContext:
     running: dict[str, Emulator] = field(default_factory=dict)
     #: The project whose sources the stack follows (taskrail.local.reload); None: no reloading.
     project_root: Path | None = None
+    #: The API Gateway in a process of its own (taskrail.local.apigw_process); False: in this one.
+    api_process: bool = True
 
 
 class Emulator(Protocol):

@@ -1,8 +1,9 @@
 """The local stack: the synthesized template brought up on 127.0.0.1 with emulated AWS services.
 
 One process holds moto (server mode, Step Functions executing through its ASL interpreter), the pipe
-pollers, the local API Gateway and the Runtime APIs; each Lambda function runs in its own worker
-processes through awslambdaric. Moto's state lives in memory for as long as this process runs.
+pollers and the Runtime APIs; the local API Gateway runs in a process of its own (taskrail/local/apigw_process.py:
+intake does not wait for the GIL behind the backlog), and each Lambda function in its own worker processes
+through awslambdaric. Moto's state lives in memory for as long as this process runs.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from taskrail.client import TaskrailClient
 from taskrail.console import ConsoleDependencies, ConsoleServer
 from taskrail.local import accounts, guard
 from taskrail.local.apigw import ApiGatewayEmulator, LocalApiGateway
+from taskrail.local.apigw_process import GatewayProcess
 from taskrail.local.emulator import Emulator, EmulatorContext
 from taskrail.local.faults import FaultInjector, FaultPlan, FaultsEmulator
 from taskrail.local.functions import FunctionPool, LambdaEmulator
@@ -92,6 +94,9 @@ class StackOptions:
     #: Follow the sources (infra/, workflows/, lambdas/, asl/): function code is reloaded in place, a template
     #: change is refused with a message (taskrail/local/reload.py). `taskrail local up` turns it on.
     reload: bool = False
+    #: The API in a process of its own, so intake does not wait for the GIL behind moto and the backlog
+    #: (taskrail/local/apigw_process.py). False: in this process (``stack.api`` is then the LocalApiGateway).
+    api_process: bool = True
 
 
 #: What the stack runs besides moto, started in this order over the provisioned resources and stopped in reverse
@@ -164,9 +169,12 @@ class LocalStack:
         return self._started(emulator.scheduler if emulator else None, "scheduler")
 
     @property
-    def api(self) -> LocalApiGateway:
+    def api(self) -> LocalApiGateway | GatewayProcess:
         emulator = self._running(ApiGatewayEmulator)
-        return self._started(emulator.gateway if emulator else None, "API Gateway")
+        gateway = emulator.gateway if emulator else None
+        if gateway is None:
+            raise RuntimeError("the local stack's API Gateway is not running (start the stack first)")
+        return gateway
 
     def start(self) -> StackInfo:
         from infra.synth import CDK_OUT, STACK_NAME, load_template
@@ -303,6 +311,7 @@ class LocalStack:
             running=self.emulators,
             iam=self.iam,
             project_root=ROOT if self.options.reload else None,
+            api_process=self.options.api_process,
         )
 
     def reset(self) -> None:
