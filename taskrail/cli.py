@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from taskrail.operator import Operator, ReplayOutcome
     from taskrail.operator.aws import AwsClients
 
-# Instant commands: what a command needs is imported when it runs (requests, botocore, the client, the operator),
+# Instant commands: what a command needs is imported when it runs (botocore, the client, the operator),
 # never the emulator (moto, taskrail.local.stack) for a command that talks to a running stack. `taskrail --help`
 # loads typer and rich only. tests/unit/test_cli_imports.py holds this; `make bench` measures it (bench/cli_latency).
 
@@ -373,15 +373,20 @@ def reports_errors(command: F) -> F:
 
 
 def known_failure(error: Exception, task_id: str | None) -> CliError | None:
-    """The failure a user can act on behind ``error`` (None: a bug, shown as one). An error of requests or botocore
+    """The failure a user can act on behind ``error`` (None: a bug, shown as one). An error of the client or botocore
     can only happen once that library is loaded, so only the loaded ones are looked at."""
     if isinstance(error, TimeoutError):
         return CliError(str(error), hint="raise --timeout, or watch again later")
-    client, requests, botocore = (sys.modules.get(m) for m in ("taskrail.client", "requests", "botocore.exceptions"))
+    client, botocore = (sys.modules.get(m) for m in ("taskrail.client", "botocore.exceptions"))
     if client is not None and isinstance(error, client.ApiError):
         return _api_failure(error, task_id)
     connection_errors = tuple(
-        e for e in (getattr(requests, "ConnectionError", None), getattr(botocore, "EndpointConnectionError", None)) if e
+        e
+        for e in (
+            getattr(client, "StackUnreachable", None),
+            getattr(botocore, "EndpointConnectionError", None),
+        )
+        if e
     )
     if connection_errors and isinstance(error, connection_errors):
         hint = "locally: start a stack with `taskrail local up`; on AWS: check --stack, --region and the network"

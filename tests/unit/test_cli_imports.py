@@ -22,8 +22,9 @@ ROOT = Path(__file__).resolve().parents[2]
 # What only the emulator or the CDK app needs.
 FORBIDDEN = ("moto", "taskrail.local.stack", "taskrail.local.functions", "taskrail.local.services", "infra", "aws_cdk")
 # What a command never needs either: typer's own parameter coercion (pydantic: taskrail/cli_params.py coerces the
-# CLI's plain parameters), and boto3 (botocore's session is enough: taskrail/aws_clients.py).
-NOT_NEEDED = ("pydantic", "boto3")
+# CLI's plain parameters), boto3 (botocore's session is enough: taskrail/aws_clients.py) and requests (the
+# client speaks urllib3, which botocore loads anyway).
+NOT_NEEDED = ("pydantic", "boto3", "requests")
 # What only an AWS call needs: a command that talks to the API alone makes no botocore client.
 AWS_CLIENT = ("botocore.session", "botocore.client")
 COMMANDS = [
