@@ -345,6 +345,29 @@ def _cold_md(run: Run) -> list[str]:
             f"time summed by top-level package): {top}.",
             "",
         ]
+    if any(f.top_imports for f in cold.functions):
+        rows = [
+            (
+                f.name,
+                fmt_ms(f.beyond_boto3_ms),
+                ", ".join(f"{name} {ms:.0f}" for name, ms in f.top_imports),
+                f"{len(f.client_ms)}: {fmt_ms(sum(f.client_ms))}" if f.client_ms else "none",
+                fmt_ms(f.first_call_median_ms),
+            )
+            for f in cold.functions
+        ]
+        lines += [
+            "Beyond `import boto3`: the own time (`-X importtime`, one run) of the modules an init loads that "
+            "`import boto3` does not, by top-level package (ms; the AWS clients an init creates are its handler "
+            "module's own time, given apart); and what the first traced call adds after init (the tracer: the "
+            "X-Ray SDK, botocore patched), median.",
+            "",
+            *_md_table(
+                ("function", "beyond boto3", "top packages (ms)", "AWS clients at init", "first traced call"),
+                rows,
+                "lrlrr",
+            ),
+        ]
     rows = [
         (
             ", ".join(b.functions),
