@@ -15,8 +15,8 @@ lists it; ``tests/unit/test_aws_clients.py`` checks it, and that the lean loader
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import botocore
@@ -49,8 +49,11 @@ class NamedServicesLoader(botocore.loaders.Loader):
 
     def _has(self, service: str, type_name: str) -> bool:
         for location in self._potential_locations():
-            folder = Path(location) / service
-            if folder.is_dir() and any(self.file_loader.exists(str(v / type_name)) for v in folder.iterdir()):
+            try:  # os.scandir and plain strings: pathlib's objects cost more than the lookup itself here
+                versions = list(os.scandir(f"{location}{os.sep}{service}"))
+            except OSError:  # no such service folder in this location
+                continue
+            if any(self.file_loader.exists(f"{v.path}{os.sep}{type_name}") for v in versions if v.is_dir()):
                 return True
         return False
 
