@@ -553,7 +553,7 @@ class _Usage:
                 current = (self.images.size_kb(ident) if ident else None) or final
                 self.wru += current  # a refused (conditional) write still consumes the item's units
                 return
-            had = self.images.attributes(ident)
+            had, old = self.images.attributes(ident), self.images.item(ident)
             before, after = self.images.apply(ident, operation, call.params)
             self.wru += write_units(
                 operation,
@@ -563,6 +563,8 @@ class _Usage:
                 before or after or final,
                 before_attributes=had if before else None,
                 after_attributes=self.images.attributes(ident),
+                before_item=old if before else None,
+                after_item=self.images.item(ident),
             )
         elif operation == "GetItem":
             self.rru += read_units(call.params, (self.images.size_kb(ident) if ident else None) or final)

@@ -79,39 +79,55 @@ def write_units(
     *,
     before_attributes: set[str] | None = None,
     after_attributes: set[str] | None = None,
+    before_item: Mapping[str, Any] | None = None,
+    after_item: Mapping[str, Any] | None = None,
 ) -> int:
     """Write request units of one successful write: the table's (the larger of the item before and after, in
     1 KB blocks), plus each global secondary index the write changes: the new entry's size, or the old and the
     new when the index key itself changes (the entry moves: delete + put). An index entry is the item's size under
-    projection ALL or INCLUDE, one unit under KEYS_ONLY (keys only); an item without the index's keys has no entry
-    there (a sparse index), when the attributes before and after the write are known."""
+    projection ALL, one unit under KEYS_ONLY (keys only), under INCLUDE the size of its keys and included attributes
+    when the item is known (``before_item``/``after_item``), else the item's; an item without the index's keys has
+    no entry there (a sparse index), when the attributes before and after the write are known."""
     before = item_kb if before_kb is None else before_kb
     units = max(before, item_kb)
     if table is None:
         return units
+
+    def old(index: IndexInfo) -> int:
+        return _index_entry_kb(index, table, before, before_item)
+
+    def new(index: IndexInfo) -> int:
+        return _index_entry_kb(index, table, item_kb, after_item)
+
     if operation == "PutItem":
         present = set(params.get("Item", {}))
-        units += sum(_entry_kb(index, item_kb) for index in table.indexes if index.keys <= present)
+        units += sum(new(index) for index in table.indexes if index.keys <= present)
     elif operation == "UpdateItem":
         touched = _update_attributes(params)
         for index in table.indexes:
             had = before_attributes is None or index.keys <= before_attributes
             has = after_attributes is None or index.keys <= after_attributes
             if touched & index.keys:
-                units += (_entry_kb(index, before) if had else 0) + (_entry_kb(index, item_kb) if has else 0)
+                units += (old(index) if had else 0) + (new(index) if has else 0)
             elif index.projects(touched) and has:
-                units += _entry_kb(index, item_kb)
+                units += new(index)
     elif operation == "DeleteItem":
         units += sum(
-            _entry_kb(index, before)
-            for index in table.indexes
-            if before_attributes is None or index.keys <= before_attributes
+            old(index) for index in table.indexes if before_attributes is None or index.keys <= before_attributes
         )
     return units
 
 
-def _entry_kb(index: IndexInfo, item_kb: int) -> int:
-    return 1 if index.projection == "KEYS_ONLY" else item_kb
+def _index_entry_kb(index: IndexInfo, table: TableInfo, item_kb: int, item: Mapping[str, Any] | None) -> int:
+    """The units of one index entry: the item's under ALL, one under KEYS_ONLY, the projected attributes' under
+    INCLUDE (the table's and the index's keys and the included attributes: "Projections", DynamoDB Developer
+    Guide) when the item is known."""
+    if index.projection == "KEYS_ONLY":
+        return 1
+    if index.projection == "INCLUDE" and item is not None:
+        projected = {k: v for k, v in item.items() if k in index.keys | table.key | index.included}
+        return _kb(projected) or 1
+    return item_kb
 
 
 class ItemImages:
@@ -138,6 +154,11 @@ class ItemImages:
 
     def size_kb(self, ident: tuple[str, str]) -> int | None:
         return _kb(self._items.get(ident))
+
+    def item(self, ident: tuple[str, str] | None) -> dict[str, Any] | None:
+        """The item as followed so far (None when unknown)."""
+        item = self._items.get(ident) if ident is not None else None
+        return None if item is None else dict(item)
 
     def attributes(self, ident: tuple[str, str] | None) -> set[str] | None:
         """The item's attribute names as followed so far (None when unknown)."""

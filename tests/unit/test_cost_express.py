@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from taskrail import cost
-from taskrail.cost import EXPRESS, STANDARD
+from taskrail.cost import EXPRESS, STANDARD, IndexInfo, TableInfo
 from taskrail.cost.measure import log_option_name, logged, workflow_log_bytes
 from tests.unit.test_cost import DEFINITION, fixed_prices, fixed_profile
 
@@ -75,3 +75,24 @@ def test_execution_data_adds_the_inputs_to_what_a_level_logs():
     assert workflow_log_bytes(EVENTS, arn, include_execution_data=False, level="OFF") == 0
     assert workflow_log_bytes(EVENTS, arn, level="ALL") > with_data
     assert log_option_name("ALL", True) == "ALL + execution data"
+
+
+def test_an_include_index_entry_costs_its_projected_attributes_not_the_whole_item():
+    # Given the sparse pending index (INCLUDE status, userId, ...) and a task whose params make it 3 KB
+    pending = IndexInfo(
+        "pendingShard-createdAt", frozenset({"pendingShard", "createdAt"}), "INCLUDE", frozenset({"status", "userId"})
+    )
+    table = TableInfo("T", frozenset({"taskId"}), (pending,))
+    item = {
+        "taskId": {"S": "t-1"},
+        "pendingShard": {"S": "a"},
+        "createdAt": {"N": "1"},
+        "status": {"S": "QUEUED"},
+        "userId": {"S": "alice"},
+        "params": {"S": "x" * 3000},
+    }
+
+    # Then its PutItem writes 3 units for the item and 1 for the index entry (keys, status, userId), not 3 more
+    assert cost.write_units("PutItem", {"Item": item}, table, 3, after_item=item) == 3 + 1
+    # Without the item the entry is counted at the item's size, as before
+    assert cost.write_units("PutItem", {"Item": item}, table, 3) == 3 + 3
