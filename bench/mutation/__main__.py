@@ -52,17 +52,22 @@ def area_budgets(text: str) -> dict[str, int]:
 
 
 def run_area(
-    name: str, tree: Path, workdir: Path, args: argparse.Namespace, wanted: list[Mutant] | None = None
+    name: str,
+    tree: Path,
+    workdir: Path,
+    args: argparse.Namespace,
+    wanted: list[Mutant] | None = None,
+    listener: Callable[[AreaResult], None] | None = None,
 ) -> AreaResult:
     budget = None if args.full else args.area_budget.get(name, args.budget)
     select = sampler(budget, args.seed, name, args.match)
     tests = tuple(shlex.split(args.tests)) if args.tests else None
     if name == "asl":
-        return asl.run(tree, workdir, select, args.timeout, wanted, tests)
+        return asl.run(tree, workdir, select, args.timeout, wanted, tests, listener)
     if name == "template":
-        return template.run(tree, workdir, select, args.timeout, wanted, tests)
+        return template.run(tree, workdir, select, args.timeout, wanted, tests, listener)
     area = next(a for a in python.AREAS if a.name == name)
-    return python.run(tree, workdir, area, select, args.seed, args.timeout, wanted, tests)
+    return python.run(tree, workdir, area, select, args.seed, args.timeout, wanted, tests, listener)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,7 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         if args.recheck:
             of, wanted = survivors_of(args.output, name)
-            result = run_area(name, tree, workdir, args, wanted)
+
+            def rechecked(partial: AreaResult, key: str = f"{name}_recheck", of: str = of) -> None:
+                update(args.output, {**blocks, key: recheck_block(partial, of, commit)})
+
+            result = run_area(name, tree, workdir, args, wanted, rechecked)
             print(f"{name:11} re-check: {result.killed}/{len(result.outcomes)} survivors of {of} killed")
             for outcome in result.outcomes:
                 print(f"    {outcome.verdict}: {outcome.mutant.ident} {outcome.killed_by}")
@@ -108,7 +117,12 @@ def main(argv: list[str] | None = None) -> int:
             update(args.output, blocks)
             failed = failed or bool(result.baseline_error)
             continue
-        result = run_area(name, tree, workdir, args)
+
+        # Written after each mutant, so that a run stopped for time still leaves its figures so far (marked).
+        def progressed(partial: AreaResult, key: str = name) -> None:
+            update(args.output, {**blocks, key: area_block(partial, commit, args.seed, args.full)})
+
+        result = run_area(name, tree, workdir, args, listener=progressed)
         run = len(result.outcomes)
         if result.baseline_error:
             failed = True

@@ -195,6 +195,7 @@ def run(
     timeout: float,
     wanted: list[Mutant] | None = None,
     tests: tuple[str, ...] | None = None,
+    listener: Callable[[AreaResult], None] | None = None,
 ) -> AreaResult:
     """The sampled mutants, or with ``wanted`` those (a re-check); ``tests`` replaces the area's selection."""
     selection = tests or TESTS
@@ -205,7 +206,8 @@ def run(
     }
     every = [m for workflow, definition in definitions.items() for m in mutants(workflow, definition)]
     chosen, missing = pick([m.mutant for m in every], select, wanted)
-    result = AreaResult("asl", selection, total=len(every), missing=missing)
+    result = AreaResult("asl", selection, total=len(every), missing=missing, listener=listener)
+    result.sampled = len(chosen)
     mutant_dir = workdir / "asl-mutant"
     mutant_dir.mkdir(parents=True, exist_ok=True)
     env = test_env(workdir, TASKRAIL_ASL_DIR=str(mutant_dir))
@@ -218,7 +220,7 @@ def run(
         _write(mutant_dir, {**definitions, candidate.workflow: candidate.apply(definitions[candidate.workflow])})
         verdict = confirmed_run(tree, selection, env, timeout, result.flaky)
         outcome = Outcome(candidate.mutant, not verdict.passed, verdict.first_failure, verdict.seconds)
-        result.outcomes.append(outcome)
+        result.add(outcome)
         log(f"asl {number}/{len(chosen)} {outcome.verdict} {candidate.mutant.ident} ({verdict.seconds:.0f} s)")
     return result
 

@@ -49,6 +49,21 @@ class AreaResult:
     flaky: set[str] = field(default_factory=set)
     invalid: list[Mutant] = field(default_factory=list)  # sampled, but not a program (not counted)
     missing: list[Mutant] = field(default_factory=list)  # re-check: an earlier mutant this commit cannot make
+    sampled: int = 0  # mutants chosen to run (valid or not); fewer judged means the run was stopped
+    listener: Callable[[AreaResult], None] | None = field(default=None, repr=False, compare=False)
+
+    def add(self, outcome: Outcome) -> None:
+        """One more mutant judged; the listener (``make mutation`` writes the report) hears of each."""
+        self.outcomes.append(outcome)
+        self.judged()
+
+    def judged(self) -> None:
+        if self.listener is not None:
+            self.listener(self)
+
+    @property
+    def stopped(self) -> bool:
+        return len(self.outcomes) + len(self.invalid) < self.sampled
 
     @property
     def killed(self) -> int:

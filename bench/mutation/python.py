@@ -206,6 +206,7 @@ def run(
     timeout: float,
     wanted: list[Mutant] | None = None,
     tests: tuple[str, ...] | None = None,
+    listener: Callable[[AreaResult], None] | None = None,
 ) -> AreaResult:
     """One area's mutants, or with ``wanted`` the same changes as those (a re-check of earlier survivors);
     ``tests`` replaces the area's test selection."""
@@ -214,11 +215,12 @@ def run(
     every = sites(tree, workdir, area)
     candidates = one_per_place(every, seed)
     by_ident = {_ident(s): s for s in (candidates if wanted is None else every)}
-    result = AreaResult(area.name, area.tests, total=len(candidates))
+    result = AreaResult(area.name, area.tests, total=len(candidates), listener=listener)
     if wanted is None:
         chosen = select([Mutant(area.name, ident) for ident in by_ident])
     else:
         chosen, result.missing = resolve(tree, every, wanted)
+    result.sampled = len(chosen)
     pristine_asl = workdir / "asl-pristine"
     if area.regenerate_asl:
         synth_in(tree, env)
@@ -244,6 +246,7 @@ def run(
             detail = _diff(before, mutated)
             if not _compiles(mutated):
                 result.invalid.append(Mutant(area.name, mutant.ident, detail))
+                result.judged()
                 log(f"{area.name} {number}/{len(chosen)} not a program (syntax error), not counted: {mutant.ident}")
                 continue
             outcome = _test(tree, area, env, timeout, Mutant(area.name, mutant.ident, detail), result.flaky)
@@ -252,7 +255,7 @@ def run(
             if area.regenerate_asl:
                 shutil.rmtree(tree / "asl")
                 shutil.copytree(pristine_asl, tree / "asl")
-        result.outcomes.append(outcome)
+        result.add(outcome)
         log(f"{area.name} {number}/{len(chosen)} {outcome.verdict} {mutant.ident} [{detail}] ({outcome.seconds:.0f} s)")
     return result
 

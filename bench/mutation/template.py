@@ -195,6 +195,7 @@ def run(
     timeout: float,
     wanted: list[Mutant] | None = None,
     tests: tuple[str, ...] | None = None,
+    listener: Callable[[AreaResult], None] | None = None,
 ) -> AreaResult:
     """The sampled mutants, or with ``wanted`` those (a re-check); ``tests`` replaces the area's selection."""
     selection = tests or TESTS
@@ -203,7 +204,8 @@ def run(
     template = json.loads(template_path.read_text())
     every = mutants(template)
     chosen, missing = pick([m.mutant for m in every], select, wanted)
-    result = AreaResult("template", selection, total=len(every), missing=missing)
+    result = AreaResult("template", selection, total=len(every), missing=missing, listener=listener)
+    result.sampled = len(chosen)
     target = scratch_cdk_out(template_path.parent, workdir / "template-mutant", template_path.name)
     env = test_env(workdir, TASKRAIL_TEMPLATE=str(target))
     target.write_text(template_path.read_text())
@@ -215,6 +217,6 @@ def run(
         target.write_text(json.dumps(candidate.apply(template), indent=1))
         verdict = confirmed_run(tree, selection, env, timeout, result.flaky)
         outcome = Outcome(candidate.mutant, not verdict.passed, verdict.first_failure, verdict.seconds)
-        result.outcomes.append(outcome)
+        result.add(outcome)
         log(f"template {number}/{len(chosen)} {outcome.verdict} {candidate.mutant.ident} ({verdict.seconds:.0f} s)")
     return result

@@ -269,3 +269,23 @@ def test_a_recheck_reruns_the_listed_survivors_and_the_summary_counts_its_kills_
     # When the area is sampled again at another commit, Then the older re-check no longer counts
     update(doc, {"lambdas": area_block(sample, "fedcba9876543210", seed=1, full=False)})
     assert "| lambdas | 2/4 | 50.0 % | no re-check | 50 | sample |" in doc.read_text()
+
+
+def test_a_run_stopped_before_its_sample_ends_is_reported_as_partial(tmp_path: Path):
+    # Given an area of which 2 of 5 sampled mutants were judged when the run stopped
+    doc = tmp_path / "TEST-STRENGTH.md"
+    killed = Outcome(Mutant("asl", "wf/A.Catch[0]: delete-catch"), killed=True, killed_by="tests/x.py::t", seconds=1.0)
+    survivor = Outcome(Mutant("asl", "wf/A.Retry[0]: delete-retry"), killed=False, killed_by="", seconds=1.0)
+    heard: list[int] = []
+    result = AreaResult(
+        "asl", ("tests/workflows",), total=9, sampled=5, listener=lambda r: heard.append(len(r.outcomes))
+    )
+    result.add(killed)
+    result.add(survivor)
+
+    # Then the listener heard of each, and the report says the figures are partial
+    assert heard == [1, 2]
+    update(doc, {"asl": area_block(result, "abcdef0123456789", seed=1, full=False)})
+    text = doc.read_text()
+    assert "| asl | 1/2 | 50.0 % | no re-check | 9 | partial |" in text
+    assert "2 of the 5 sampled mutants judged so far" in text
