@@ -275,6 +275,9 @@ class FakeStepFunctions:
         ]
         self.redriven: list[dict[str, Any]] = []
 
+    def describe_state_machine(self, stateMachineArn: str) -> dict[str, Any]:
+        return {"stateMachineArn": stateMachineArn, "type": "STANDARD"}  # redrive is for STANDARD executions
+
     def describe_execution(self, executionArn: str) -> dict[str, Any]:
         return self.execution
 
