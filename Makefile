@@ -29,7 +29,15 @@ $(CHROMIUM):
 	DEBIAN_FRONTEND=noninteractive apt-get update -q
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
 
-setup: $(VENV)/.installed node_modules/.installed $(CHROMIUM)
+# The functions' dependency layer (infra/layer.py, infra/constructs/functions.py): the libraries the handlers import,
+# at the versions the venv runs, as wheels for Lambda's python3.13 on arm64. Rebuilt only when those pins change (the
+# stamp is their digest); a synth refuses a missing or stale layer. Tests never build it (no download in tests).
+LAYER_STAMP := build/lambda-layer/.pins.sha256
+$(LAYER_STAMP): pyproject.toml $(VENV)/.installed infra/layer.py
+	$(PY) -m infra.layer
+	touch $@
+
+setup: $(VENV)/.installed node_modules/.installed $(CHROMIUM) $(LAYER_STAMP)
 
 # The README's picture of the console (docs/console.png): the console's browser test, told to write it.
 .PHONY: screenshot

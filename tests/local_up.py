@@ -70,4 +70,7 @@ def scratch_project(destination: Path) -> Path:
         elif source.exists():
             shutil.copy2(source, destination / part)
     (destination / "node_modules").symlink_to(ROOT / "node_modules")
+    # The functions' layer, as `make setup` built it (infra/layer.py; a synth refuses to run without it).
+    (destination / "build").mkdir(exist_ok=True)
+    (destination / "build" / "lambda-layer").symlink_to(ROOT / "build" / "lambda-layer")
     return destination

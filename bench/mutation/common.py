@@ -91,6 +91,10 @@ def scratch_tree(workdir: Path, rev: str = "HEAD") -> tuple[Path, str]:
     # What `make setup` installed beside the sources (the pinned Node.js and CDK CLI), as in the working tree.
     if (ROOT / "node_modules").is_dir():
         (tree / "node_modules").symlink_to(ROOT / "node_modules")
+    # The functions' layer (infra/layer.py; a synth refuses to run without it).
+    if (ROOT / "build" / "lambda-layer").is_dir():
+        (tree / "build").mkdir(exist_ok=True)
+        (tree / "build" / "lambda-layer").symlink_to(ROOT / "build" / "lambda-layer")
     return tree, commit
 
 

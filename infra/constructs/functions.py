@@ -1,28 +1,27 @@
 """The Lambda functions: one role each, granted only what that function does.
 
 Every function ships the same asset, the ``lambdas/`` folder (handlers, logic, task types; no CDK code), and
-takes its libraries (Powertools, pydantic) from the official Powertools layer of one release, resolved at deploy
-time from the public SSM parameter that AWS publishes for that release. See docs/DECISIONS.md.
+takes its libraries (Powertools, pydantic, the X-Ray SDK and their dependencies) from one layer of ours, built by
+``make setup`` from the exact versions the tests and the local workers run (:mod:`infra.layer`); boto3/botocore
+come with the runtime. See docs/DECISIONS.md.
 """
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import AssetHashType, Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_ssm as ssm
 from constructs import Construct
+
+from infra import layer as dependency_layer
 
 LAMBDAS_DIR = Path(__file__).resolve().parents[2] / "lambdas"
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 ARCHITECTURE = lambda_.Architecture.ARM_64
-# The release the tests and the local workers run (pyproject.toml pins the same; tests/infra/test_functions.py
-# holds them together). Never ".../latest": CloudFormation resolves an SSM parameter again at every deploy, so
-# production would run whichever release was newest that day.
-POWERTOOLS_VERSION = "3.37.0"
-POWERTOOLS_LAYER_PARAMETER = f"/aws/service/powertools/python/arm64/python3.13/{POWERTOOLS_VERSION}"
+# The Powertools release the layer holds: pyproject.toml's pin (tests/infra/test_lambda_layer.py reads the layer).
+POWERTOOLS_VERSION = dependency_layer.pyproject_pins()["aws-lambda-powertools"]
 ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "**/.pytest_cache", "**/.mypy_cache"]
 METRICS_NAMESPACE = "taskrail"
 CLAIM_CHECK_THRESHOLD_BYTES = 200_000
@@ -64,13 +63,33 @@ RECONCILE = FunctionSpec(
 )
 
 
+def dependency_layer_version(scope: Construct) -> lambda_.LayerVersion:
+    """The layer :mod:`infra.layer` built. Its asset hash is the digest of the pins (checked against pyproject.toml
+    and this virtualenv, else the synth stops with "run make setup"), so a synth does not fingerprint 14 MB."""
+    layer_dir = dependency_layer.LAYER_DIR
+    code = lambda_.Code.from_asset(
+        str(layer_dir),
+        exclude=[dependency_layer.STAMP_NAME],
+        asset_hash=dependency_layer.built_digest(layer_dir),
+        asset_hash_type=AssetHashType.CUSTOM,
+    )
+    return lambda_.LayerVersion(
+        scope,
+        "DependenciesLayer",
+        code=code,
+        compatible_runtimes=[RUNTIME],
+        compatible_architectures=[ARCHITECTURE],
+        description="The functions' libraries at pyproject.toml's pins (infra/layer.py)",
+        removal_policy=RemovalPolicy.DESTROY,
+    )
+
+
 class Functions(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, environment: dict[str, str]) -> None:
         super().__init__(scope, construct_id)
         self._environment = environment
         self._code = lambda_.Code.from_asset(str(LAMBDAS_DIR), exclude=ASSET_EXCLUDES)
-        layer_arn = ssm.StringParameter.value_for_string_parameter(self, POWERTOOLS_LAYER_PARAMETER)
-        self._layer = lambda_.LayerVersion.from_layer_version_arn(self, "PowertoolsLayer", layer_arn)
+        self._layer = dependency_layer_version(self)
         self._all: list[lambda_.Function] = []
         self.validate = self._function(VALIDATE)
         self.process = self._function(PROCESS)
