@@ -14,7 +14,7 @@ from infra.constructs.reconciler import Reconciler
 from infra.constructs.storage import Storage
 from infra.constructs.workflow import Workflow
 from task_common.contract import DIAGNOSTICS_PREFIX, TASKS_PREFIX, USERS_PREFIX, Output
-from workflows.lifecycle_type import STANDARD
+from workflows.lifecycle_type import EXPRESS, EXPRESS_MAX_EXECUTION_SECONDS, STANDARD
 from workflows.task_lifecycle import LifecycleResources, process_time_budget
 
 
@@ -91,6 +91,8 @@ class TaskrailStack(Stack):
             outcome_pending_index=storage.outcome_pending_index,
             lifecycle=workflow.state_machine,
         )
+        if lifecycle_type == EXPRESS:  # its executions are not described: RUNNING tasks are settled by age
+            reconciler.function.add_environment("LIFECYCLE_MAX_EXECUTION_SECONDS", str(EXPRESS_MAX_EXECUTION_SECONDS))
         Observability(
             self,
             "Observability",

@@ -30,5 +30,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         stuck_queued_after_seconds=CONFIG.stuck_queued_after_seconds,
         max_tasks_per_run=CONFIG.max_tasks_per_run,
         pending_outcomes=PENDING_OUTCOMES,
+        max_execution_seconds=CONFIG.lifecycle_max_execution_seconds,
     )
     return result.model_dump(mode="json")

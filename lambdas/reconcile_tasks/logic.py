@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable
+from datetime import datetime
 from enum import StrEnum
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -48,6 +49,18 @@ EXECUTION_ENDED = EXECUTION_ENDED_ERROR
 ENDED_STATUSES = UNSUCCESSFUL_EXECUTION_STATUSES
 # PENDING_REDRIVE: an operator redrove the execution and it is about to run again.
 LIVE_STATUSES = frozenset({"RUNNING", "PENDING_REDRIVE"})
+# Beyond an EXPRESS execution's limit, before its task counts as outliving it (clocks, the execution's start).
+EXPRESS_GRACE_SECONDS = 60
+
+
+def _epoch_ms(timestamp: str | None) -> int | None:
+    """Epoch milliseconds of an ISO 8601 time (Step Functions' EnteredTime), None when absent or unreadable."""
+    if not timestamp:
+        return None
+    try:
+        return int(datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp() * 1000)
+    except ValueError:
+        return None
 
 
 class Outcome(StrEnum):
@@ -83,10 +96,14 @@ class TaskReconciler:
         *,
         tasks: ReconcilerTasks,
         executions: LifecycleExecutions,
+        now_ms: int = 0,
+        max_execution_seconds: int | None = None,
     ) -> None:
         self._state_machine_arn = request.lifecycle_state_machine_arn
         self._tasks = tasks
         self._executions = executions
+        self._now_ms = now_ms
+        self._max_execution_seconds = max_execution_seconds
 
     def start_stuck(self, task: TaskRecord) -> Outcome:
         name = start_execution_name(task.task_id, task.attempt)
@@ -120,6 +137,23 @@ class TaskReconciler:
         if status:
             return self._fail(task, execution_arn=task.execution_arn, cause=EXECUTION_ENDED_CAUSE.format(status))
         return self._fail(task, execution_arn=task.execution_arn, cause="the execution no longer exists")
+
+    def settle_running_by_age(self, task: TaskRecord) -> Outcome:
+        """EXPRESS: Step Functions does not describe Express executions ("Executions of an EXPRESS state machine
+        aren't supported by DescribeExecution"), but none runs longer than its limit: a task claimed longer ago than
+        that (and a minute) is RUNNING after its execution ended, outside every Catch (States.Runtime, the limit)."""
+        max_seconds = self._max_execution_seconds
+        if task.execution_arn is None or max_seconds is None:
+            return self.settle_running(task)
+        execution_arn = task.execution_arn
+        current = self._unchanged(task)
+        if current is None:
+            return Outcome.CHANGED_MEANWHILE
+        started = _epoch_ms(current.started_at)
+        if started is None or self._now_ms - started <= (max_seconds + EXPRESS_GRACE_SECONDS) * 1000:
+            return Outcome.STILL_RUNNING
+        cause = f"the EXPRESS execution ended while the task ran (it runs at most {max_seconds} s)"
+        return self._fail(task, execution_arn=execution_arn, cause=cause)
 
     def _unchanged(self, task: TaskRecord) -> TaskRecord | None:
         """The task as the table holds it now, if it is still as the index showed it; the index lags the
@@ -157,10 +191,15 @@ def reconcile_tasks(
     stuck_queued_after_seconds: int,
     max_tasks_per_run: int,
     pending_outcomes: PendingOutcomes | None = None,
+    max_execution_seconds: int | None = None,
 ) -> ReconcileResult:
     """One task's failure does not stop the others; the run then raises ReconciliationIncomplete, and the
-    workflow retries it whole (every step is idempotent)."""
-    reconciler = TaskReconciler(request, tasks=tasks, executions=executions)
+    workflow retries it whole (every step is idempotent). ``max_execution_seconds`` (EXPRESS) settles RUNNING tasks
+    by their claim's age instead of asking for their execution."""
+    reconciler = TaskReconciler(
+        request, tasks=tasks, executions=executions, now_ms=now_ms, max_execution_seconds=max_execution_seconds
+    )
+    settle = reconciler.settle_running if max_execution_seconds is None else reconciler.settle_running_by_age
     created_before = now_ms - stuck_queued_after_seconds * 1000
     # One more than the cap tells whether the run saw everything.
     queued = tasks.tasks_with_status(TaskStatus.QUEUED, created_before=created_before, limit=max_tasks_per_run + 1)
@@ -177,7 +216,7 @@ def reconcile_tasks(
             failed.append("(outcomes)")
     work: list[tuple[TaskRecord, Callable[[TaskRecord], Outcome]]] = [
         *((task, reconciler.start_stuck) for task in queued[:max_tasks_per_run]),
-        *((task, reconciler.settle_running) for task in running[:max_tasks_per_run]),
+        *((task, settle) for task in running[:max_tasks_per_run]),
     ]
     for task, reconcile in work:
         try:

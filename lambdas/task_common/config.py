@@ -51,6 +51,9 @@ class ReconcilerConfig(EnvironmentModel):
         default=DEFAULT_STUCK_QUEUED_AFTER_SECONDS, alias="STUCK_QUEUED_AFTER_SECONDS", ge=0
     )
     max_tasks_per_run: int = Field(default=DEFAULT_MAX_TASKS_PER_RUN, alias="MAX_TASKS_PER_RUN", gt=0)
+    # Set for an EXPRESS lifecycle only (its executions cannot be described): a RUNNING task claimed longer ago than
+    # this has outlived its execution.
+    lifecycle_max_execution_seconds: int | None = Field(default=None, alias="LIFECYCLE_MAX_EXECUTION_SECONDS", gt=0)
 
 
 class TaskChangesConfig(EnvironmentModel):

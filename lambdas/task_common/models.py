@@ -44,6 +44,8 @@ class TaskRecord(CamelModel):
     created_at: int | None = None
     execution_arn: str | None = None
     idempotency_key: str | None = None
+    # When ClaimTask claimed it (ISO 8601, the state's EnteredTime).
+    started_at: str | None = None
 
 
 class ValidateRequest(CamelModel):

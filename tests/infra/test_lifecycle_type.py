@@ -88,3 +88,16 @@ def test_an_unknown_lifecycle_type_is_refused_at_synth():
         lifecycle_type.parse("FAST")
     assert lifecycle_type.parse(None) == "STANDARD"
     assert lifecycle_type.parse("express") == "EXPRESS"
+
+
+def test_only_the_express_reconciler_settles_running_tasks_by_the_express_limit(template, express_template):
+    def reconciler_environment(source: dict[str, Any]) -> dict[str, Any]:
+        [function] = [
+            f["Properties"]
+            for k, f in resources_of(source, "AWS::Lambda::Function").items()
+            if "ReconcileTasksFunction" in k
+        ]
+        return dict(function["Environment"]["Variables"])
+
+    assert "LIFECYCLE_MAX_EXECUTION_SECONDS" not in reconciler_environment(template)
+    assert reconciler_environment(express_template)["LIFECYCLE_MAX_EXECUTION_SECONDS"] == "300"

@@ -9,12 +9,14 @@ DescribeExecution and the history answer, which AWS does not for Express; the te
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from task_types.diagnostic_poison import FIX_MARKER_KEY
 from taskrail.operator.aws import DynamoTaskRecords, SqsDeadLetters, StepFunctionsExecutions
 from taskrail.operator.replay import replay_task
 from tests.workflows.conftest import Lifecycle
+from tests.workflows.test_reconciler import run_reconciler, store_task_created_ago
 from tests.workflows.test_task_lifecycle import HAPPY_PATH_STATES
 from workflows.lifecycle_type import EXPRESS
 from workflows.task_lifecycle import RECORD_FAILURE, TASK_FAILED
@@ -140,3 +142,30 @@ def test_a_task_type_too_long_for_five_minutes_is_rejected_on_express_only(typed
         assert "ProcessTask" not in typed_lifecycle.states_entered(execution["executionArn"])
     else:
         assert task["status"] == "SUCCEEDED"
+
+
+def test_an_express_task_that_outlived_its_execution_outside_every_catch_is_failed_by_the_reconciler(
+    typed_lifecycle: Lifecycle,
+):
+    # Given a task still RUNNING under an execution that failed outside every Catch (States.Runtime: no task id),
+    # claimed 10 minutes ago: on EXPRESS no execution runs that long, and none is described (as on AWS)
+    kind = lifecycle_type(typed_lifecycle)
+    dead = typed_lifecycle.client("stepfunctions").start_execution(
+        stateMachineArn=typed_lifecycle.state_machine_arn, name="broken-execution", input="[]"
+    )["executionArn"]
+    assert typed_lifecycle.wait(dead)["status"] == "FAILED"
+    claimed = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 600))
+    store_task_created_ago(typed_lifecycle, "t-typed-orphan", age_ms=11 * 60_000, status="RUNNING", attempt=1,
+                           executionArn=dead, startedAt=claimed)  # fmt: skip
+
+    # When the reconciler runs
+    counts = run_reconciler(typed_lifecycle)
+
+    # Then either way the task ends FAILED with one DLQ message (EXPRESS: by the claim's age)
+    task = typed_lifecycle.task("t-typed-orphan")
+    print(f"{kind}: reconciler {counts}, task {task['status']}: {task['cause']}")
+    assert (counts["markedFailed"], task["status"], task["error"]) == (1, "FAILED", "ExecutionEnded")
+    if kind == EXPRESS:
+        assert task["cause"] == "the EXPRESS execution ended while the task ran (it runs at most 300 s)"
+    messages = [m for m in typed_lifecycle.drain(DEAD_LETTER_QUEUE) if m["taskId"] == "t-typed-orphan"]
+    assert [(m["executionArn"], m["error"]) for m in messages] == [(dead, "ExecutionEnded")]
