@@ -8,8 +8,10 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
+import requests
 
 from taskrail.client import ApiError
 from taskrail.local.accounts import user_client
@@ -73,8 +75,9 @@ def test_a_restart_with_a_state_dir_keeps_a_finished_task_readable_through_the_a
 
 
 def test_a_restart_with_a_state_dir_gives_the_finished_executions_back(tmp_path: Path):
-    """DescribeExecution, GetExecutionHistory, ListExecutions and `taskrail history` answer for an execution of
-    before the restart as they did before it (persistence.restore_executions); it cannot be redriven locally."""
+    """DescribeExecution, GetExecutionHistory, ListExecutions, `taskrail history` and the console answer for an
+    execution of before the restart as they did before it (persistence.restore_executions); it cannot be redriven
+    locally."""
     state, state_dir = tmp_path / "local.json", tmp_path / "state"
     with (tmp_path / "first.log").open("w") as log:
         up = start_local_up(state, log, args=["--state-dir", str(state_dir)])
@@ -123,6 +126,12 @@ def test_a_restart_with_a_state_dir_gives_the_finished_executions_back(tmp_path:
             timeline = json.loads(shown.stdout)
             assert timeline["executionArn"] == arn and timeline["events"], timeline
             assert timeline["events"][-1]["type"] == history_before[-1]["type"]
+            # and the console (its API, which its page draws)
+            seen = requests.get(f"{second.console_url.rstrip('/')}/api/executions/{quote(arn, safe='')}", timeout=30)
+            assert seen.status_code == 200, seen.text
+            detail = seen.json()
+            assert detail["execution"]["taskId"] == done and len(detail["events"]) == len(history_before)
+            assert detail["states"]["MarkSucceeded"]["outcome"] == "succeeded"
             # A FAILED one is a record, not a run: not redrivable locally, and says why
             failed_arn = user_client(second, "alice").get(failed)["executionArn"]
             described = sfn.describe_execution(executionArn=failed_arn)
