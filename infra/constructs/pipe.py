@@ -37,6 +37,13 @@ MAXIMUM_RETRY_ATTEMPTS = 10
 # starts: each task has one INSERT, and the claim is the exactly-once gate ("Amazon DynamoDB stream as a source",
 # EventBridge Pipes User Guide: ParallelizationFactor 1-10).
 START_PARALLELIZATION_FACTOR = 10
+# The task-changes pipe (cancels and outcomes) was the design's bottleneck at factor 1: 4 shards x 1 batch of one
+# record / ~116 ms = 34.4 tasks/s (`taskrail capacity`, docs/CAPACITY.md). Ten batches per shard are safe without
+# any ordering guarantee across a shard's records: a task has one cancel record or one outcome record (a cancel is
+# refused once the task is terminal, and every write after a cancel is conditional on RUNNING), the reconciler's
+# re-trigger repeats the same outcome, and the function delivers each outcome once (the outbox's conditional
+# outcomeDelivered) and stops an execution idempotently.
+TASK_CHANGES_PARALLELIZATION_FACTOR = 10
 # A target the pipe cannot reach (a refused StartExecution, a function error) is otherwise visible only as a DLQ
 # message and a metric: ERROR logs each failed delivery with its error, without the record ("Logging and
 # monitoring Amazon EventBridge Pipes": levels OFF/ERROR/INFO/TRACE; execution data only if asked for).
@@ -88,7 +95,9 @@ class TaskPipes(Construct):
             role_arn=changes_role.role_arn,
             log_configuration=self._log_configuration("TaskChangesPipeLogs", changes_role),
             source=self._stream_arn,
-            source_parameters=self._source_parameters(CANCEL_FILTER, OUTCOME_FILTER),
+            source_parameters=self._source_parameters(
+                CANCEL_FILTER, OUTCOME_FILTER, parallelization_factor=TASK_CHANGES_PARALLELIZATION_FACTOR
+            ),
             target=task_changes_function.function_arn,
             target_parameters=pipes.CfnPipe.PipeTargetParametersProperty(
                 lambda_function_parameters=pipes.CfnPipe.PipeTargetLambdaFunctionParametersProperty(
