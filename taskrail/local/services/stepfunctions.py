@@ -23,7 +23,8 @@
 - **Lambda.Unknown** -- :func:`install_lambda_error_names`: a function error without an error type is named as
   AWS names it.
 - **Speed** -- :func:`install_fast_interpreter` parses each definition once and reuses the interpreter's boto3
-  clients (moto re-parses per execution and builds a client per call).
+  clients (moto re-parses per execution and builds a client per call); :func:`install_jsonpath_cache` parses
+  each JSONPath once (moto builds a jsonpath_ng parser for every path it evaluates).
 """
 
 from __future__ import annotations
@@ -40,11 +41,14 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Final
 
+import jsonpath_ng
+import jsonpath_ng.ext
 from moto.stepfunctions.exceptions import InvalidName
 from moto.stepfunctions.parser.api import ExecutionStatus
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
     FailureEventException,
 )
+from moto.stepfunctions.parser.asl.component.common.path import result_path as _sfn_result_path
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils as _lambda_eval
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task as _state_task
@@ -60,6 +64,7 @@ from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_funct
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 from moto.stepfunctions.parser.asl.utils import boto_client as _sfn_boto_client
+from moto.stepfunctions.parser.asl.utils import json_path as _sfn_json_path
 from moto.stepfunctions.parser.backend.execution import Execution
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.mocking.mock_config import (
@@ -746,4 +751,65 @@ FAST_INTERPRETER: Final = Patch(
     uninstall=uninstall_fast_interpreter,
 )
 
-PATCHES: Final = (TIME_SCALE, MOCK_CONFIG, STOP_SEMANTICS, LAMBDA_ERROR_NAMES, FAST_INTERPRETER)
+# --------------------------------------------------------------------------------------------------
+# Speed: parse each JSONPath once
+# --------------------------------------------------------------------------------------------------
+
+#: Paths remembered per parser at most (a workflow has a few dozen; made-up ones beyond are parsed each time).
+JSONPATH_CACHE_SIZE: Final = 4096
+#: moto's modules that call jsonpath_ng's ``parse`` on every evaluation, and the parser each imports.
+_JSONPATH_MODULES: Final = (
+    (_sfn_json_path, "jsonpath_ng.ext.parse", jsonpath_ng.ext.parse),  # InputPath, Parameters' "x.$", OutputPath
+    (_sfn_result_path, "jsonpath_ng.parse", jsonpath_ng.parse),  # ResultPath
+)
+
+
+def _parsed_once(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``parse`` remembered per path. jsonpath_ng builds a new PLY parser (its grammar tables) for every call,
+    ~1-1.5 ms; moto calls it for every path of every state of every execution (~25 per task here). The parsed
+    expression holds no state of a search (``find`` and ``update_or_create`` read it), so one serves all
+    threads."""
+    parsed: dict[str, Any] = {}
+
+    def cached(path: str) -> Any:
+        try:
+            return parsed[path]
+        except KeyError:
+            pass
+        expression = parse(path)
+        if len(parsed) < JSONPATH_CACHE_SIZE:
+            parsed[path] = expression
+        return expression
+
+    return cached
+
+
+def install_jsonpath_cache() -> None:
+    for module, _name, parse in _JSONPATH_MODULES:
+        if not is_patched(module, "parse"):
+            patch(module, "parse", _parsed_once(parse))
+
+
+def uninstall_jsonpath_cache() -> None:
+    for module, _name, _parse in _JSONPATH_MODULES:
+        unpatch(module, "parse")
+
+
+JSONPATH_CACHE: Final = Patch(
+    "parse each JSONPath once",
+    depends=(
+        Source(f"{_SFN}.asl.utils.json_path.extract_json", lambda: _sfn_json_path.extract_json,
+               ("input_expr = parse(path)",)),
+        Source(f"{_SFN}.asl.component.common.path.result_path.ResultPath._eval_body",
+               lambda: _sfn_result_path.ResultPath._eval_body, ("result_expr = parse(self.result_path_src)",)),
+        *(
+            Check(f"{module.__name__}.parse", partial(lambda m, p: original(m, "parse") is p, module, parse),
+                  f"is not {name}")
+            for module, name, parse in _JSONPATH_MODULES
+        ),
+    ),
+    install=install_jsonpath_cache,
+    uninstall=uninstall_jsonpath_cache,
+)  # fmt: skip
+
+PATCHES: Final = (TIME_SCALE, MOCK_CONFIG, STOP_SEMANTICS, LAMBDA_ERROR_NAMES, FAST_INTERPRETER, JSONPATH_CACHE)

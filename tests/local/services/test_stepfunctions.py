@@ -313,3 +313,59 @@ def test_mock_config_loads_from_path(tmp_path: Any) -> None:
     config = load_mock_config(path)
     assert config.test_case("orders", "HappyPath") == {"Process": "ProcessOk", "Record": "RecordOk"}
     assert [(r.start, r.end) for r in config.mocked_responses["ProcessFlaky"]] == [(0, 1), (2, 2)]
+
+
+# --------------------------------------------------------------------------------------------------
+# JSONPath parsed once
+# --------------------------------------------------------------------------------------------------
+
+
+def test_each_jsonpath_is_parsed_once_and_paths_still_select_as_moto_does(
+    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given jsonpath_ng's parsers, counting their calls, under the cache
+    import jsonpath_ng
+    import jsonpath_ng.ext
+
+    parsed: list[str] = []
+    for module, name in ((jsonpath_ng.ext, "parse"), (jsonpath_ng, "parse")):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda path, real=real: parsed.append(path) or real(path))
+    stepfunctions.uninstall_jsonpath_cache()
+    monkeypatch.setattr(stepfunctions, "_JSONPATH_MODULES", tuple(
+        (m, n, jsonpath_ng.ext.parse if n.startswith("jsonpath_ng.ext") else jsonpath_ng.parse)
+        for m, n, _ in stepfunctions._JSONPATH_MODULES
+    ))  # fmt: skip
+    stepfunctions.install_jsonpath_cache()
+    try:
+        # When two executions run a machine with an InputPath, Parameters paths and a ResultPath
+        definition = asl(
+            {
+                "Pick": {
+                    "Type": "Pass",
+                    "InputPath": "$.task",
+                    "Parameters": {"id.$": "$.id", "first.$": "$.items[0]"},
+                    "ResultPath": "$.picked",
+                    "End": True,
+                }
+            },
+            "Pick",
+        )
+        sfn = aws["stepfunctions"]
+        arn = sfn.create_state_machine(name="paths", definition=definition, roleArn=ROLE_ARN)["stateMachineArn"]
+        outputs = []
+        for run_id, task_id in (("a", "t-1"), ("b", "t-2")):
+            task = {"id": task_id, "items": [f"{task_id}-x", "y"]}
+            started = sfn.start_execution(stateMachineArn=arn, name=run_id, input=json.dumps({"task": task}))
+            described = wait_for(sfn, started["executionArn"])
+            assert described["status"] == "SUCCEEDED", described
+            outputs.append(json.loads(described["output"]))
+    finally:
+        stepfunctions.uninstall_jsonpath_cache()
+        monkeypatch.undo()
+        stepfunctions.install_jsonpath_cache()
+    # Then each execution selected its own values, as moto does without the cache
+    assert [o["picked"] for o in outputs] == [{"id": "t-1", "first": "t-1-x"}, {"id": "t-2", "first": "t-2-x"}]
+    # and each distinct path was parsed once for both executions
+    assert sorted(parsed) == sorted(set(parsed)), parsed
+    assert {"$.task", "$.id", "$.items[0]", "$.picked"} <= set(parsed)
