@@ -1062,13 +1062,21 @@ class LocalApiGateway:
 
     def _call_service(self, integration: IntegrationSpec, body: str) -> tuple[int, str, dict[str, str]]:
         content_type, target_prefix, signing_name = _service_protocol(integration.service)
-        url = f"{self._endpoint}/"
-        aws_request = AWSRequest(
-            method="POST",
-            url=url,
-            data=_encode(body),
-            headers={"Content-Type": content_type, "X-Amz-Target": f"{target_prefix}.{integration.action}"},
-        )
+        headers = {"Content-Type": content_type, "X-Amz-Target": f"{target_prefix}.{integration.action}"}
+        what = f"{integration.service} {integration.action}"
+        status, text, answered = self._send_signed(integration, "/", body, headers, signing_name, what)
+        if status >= 500:
+            LOG.warning("%s answered %d: %s", what, status, text[:500])
+        return status, text, answered
+
+    def _send_signed(
+        self, integration: IntegrationSpec, path: str, body: str, headers: dict[str, str], signing_name: str, what: str
+    ) -> tuple[int, str, dict[str, str]]:
+        """POST ``body`` to the AWS endpoint's ``path``, SigV4-signed for ``signing_name`` as the integration's
+        role (the stack's service credential for a role IAM does not know); a timeout or a failed connection is
+        API Gateway's answer for it."""
+        url = f"{self._endpoint}{path}"
+        aws_request = AWSRequest(method="POST", url=url, data=_encode(body), headers=headers)
         credentials = self._role_credentials(integration.credentials) or BACKEND_CREDENTIALS
         SigV4Auth(credentials, signing_name, integration.region).add_auth(aws_request)
         try:
@@ -1082,46 +1090,27 @@ class LocalApiGateway:
         except urllib3.exceptions.TimeoutError:
             raise GatewayError("INTEGRATION_TIMEOUT", "Endpoint request timed out") from None
         except urllib3.exceptions.HTTPError as error:
-            LOG.error("%s %s: the service at %s failed: %s", integration.service, integration.action, url, error)
+            LOG.error("%s at %s failed: %s", what, url, error)
             raise GatewayError("INTEGRATION_FAILURE", INTERNAL_ERROR) from None
-        text = response.data.decode("utf-8", errors="replace")
-        if response.status >= 500:
-            LOG.warning("%s %s answered %d: %s", integration.service, integration.action, response.status, text[:500])
-        return response.status, text, dict(response.headers.items())
+        return response.status, response.data.decode("utf-8", errors="replace"), dict(response.headers.items())
 
     def _invoke_function(self, integration: IntegrationSpec, body: str) -> tuple[int, str, dict[str, str], str | None]:
         """Lambda's Invoke (RequestResponse) on the local AWS endpoint, signed as the integration's role: the
         status, the payload, the headers and, when the function failed (``X-Amz-Function-Error``), its
         errorMessage. Invoke itself failing (denied, throttled, no such function) is API Gateway's 500."""
-        url = f"{self._endpoint}{integration.path}"
-        aws_request = AWSRequest(method="POST", url=url, data=_encode(body), headers={"Content-Type": JSON_TYPE})
-        credentials = self._role_credentials(integration.credentials) or BACKEND_CREDENTIALS
-        SigV4Auth(credentials, "lambda", integration.region).add_auth(aws_request)
-        try:
-            response = self._http.request(
-                "POST",
-                url,
-                body=aws_request.body,
-                headers=dict(aws_request.headers.items()),
-                timeout=urllib3.Timeout(connect=5.0, read=INTEGRATION_TIMEOUT_SECONDS),
-            )
-        except urllib3.exceptions.TimeoutError:
-            raise GatewayError("INTEGRATION_TIMEOUT", "Endpoint request timed out") from None
-        except urllib3.exceptions.HTTPError as error:
-            LOG.error("lambda Invoke at %s failed: %s", url, error)
-            raise GatewayError("INTEGRATION_FAILURE", INTERNAL_ERROR) from None
-        text = response.data.decode("utf-8", errors="replace")
-        if response.status >= 300:
-            LOG.error("lambda Invoke %s answered %d: %s", integration.path, response.status, text[:500])
+        status, text, headers = self._send_signed(
+            integration, integration.path, body, {"Content-Type": JSON_TYPE}, "lambda", "lambda Invoke"
+        )
+        if status >= 300:
+            LOG.error("lambda Invoke %s answered %d: %s", integration.path, status, text[:500])
             raise GatewayError("API_CONFIGURATION_ERROR", INTERNAL_ERROR)
-        headers = dict(response.headers.items())
         if not any(name.lower() == "x-amz-function-error" for name in headers):
-            return response.status, text, headers, None
+            return status, text, headers, None
         try:
             message = json.loads(text).get("errorMessage")
         except (ValueError, AttributeError):
             message = None
-        return response.status, text, headers, str(message if message is not None else "")
+        return status, text, headers, str(message if message is not None else "")
 
     # -- gateway responses -----------------------------------------------------------------------------
 
