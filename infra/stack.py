@@ -62,10 +62,13 @@ class TaskrailStack(Stack):
             environment={
                 "DEAD_LETTER_QUEUE_URL": notifications.dead_letter_queue.queue_url,
                 "EVENT_BUS_NAME": notifications.event_bus.event_bus_name,
+                # An EXPRESS execution cannot be stopped (nor described): a cancel is the task's status alone.
+                **({"STOP_EXECUTIONS": "false"} if lifecycle_type == EXPRESS else {}),
             },
         )
         self._grant_task_changes_access(storage, notifications, task_changes)
-        workflow.state_machine.grant_execution(task_changes, "states:DescribeExecution", "states:StopExecution")
+        if lifecycle_type != EXPRESS:
+            workflow.state_machine.grant_execution(task_changes, "states:DescribeExecution", "states:StopExecution")
         TaskPipes(
             self,
             "Pipes",

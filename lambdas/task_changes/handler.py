@@ -15,9 +15,10 @@ from task_common.config import TaskChangesConfig
 from task_common.errors import DeliveryFailed
 from task_common.models import StreamRecord
 from task_common.observability import counts_expected_errors, logger, metrics, tracer
+from task_common.ports import ExpressExecutions
 
 CONFIG = TaskChangesConfig.from_environ()
-EXECUTIONS = StepFunctionsExecutions()
+EXECUTIONS = StepFunctionsExecutions() if CONFIG.stop_executions else ExpressExecutions()
 TASKS = DynamoDBTaskStore(CONFIG.tasks_table_name)
 STREAM_RECORDS = TypeAdapter(list[StreamRecord])
 # One record per delivery key (task, attempt, redrive, outcome, effect): a retry after a later step failed does not

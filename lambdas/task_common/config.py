@@ -63,3 +63,5 @@ class TaskChangesConfig(EnvironmentModel):
     idempotency_table_name: str = Field(alias="IDEMPOTENCY_TABLE_NAME", min_length=1)
     dead_letter_queue_url: str = Field(alias="DEAD_LETTER_QUEUE_URL", min_length=1)
     event_bus_name: str = Field(alias="EVENT_BUS_NAME", min_length=1)
+    # False for an EXPRESS lifecycle: its executions cannot be stopped, a cancel is the task's status alone.
+    stop_executions: bool = Field(default=True, alias="STOP_EXECUTIONS")

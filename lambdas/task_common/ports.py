@@ -75,12 +75,23 @@ class StopOutcome(StrEnum):
     STOPPED = "stopped"
     NOT_RUNNING = "not running"
     NOT_FOUND = "not found"
+    # An EXPRESS lifecycle: StopExecution does not serve its executions; the task's CANCELLED status stops the work
+    # (ProcessTask's TaskCancelled at its next progress report, MarkSucceeded's condition).
+    NOT_STOPPABLE = "not stoppable (EXPRESS)"
 
 
 class WorkflowExecutions(ABC):
     @abstractmethod
     def stop(self, execution_arn: str, *, error: str, cause: str) -> StopOutcome:
         """Stop the execution if it is still running."""
+
+
+class ExpressExecutions(WorkflowExecutions):
+    """An EXPRESS lifecycle's executions: never asked to stop (StopExecution "is not supported by EXPRESS state
+    machines", its API reference)."""
+
+    def stop(self, execution_arn: str, *, error: str, cause: str) -> StopOutcome:
+        return StopOutcome.NOT_STOPPABLE
 
 
 class ReconcilerTasks(ABC):

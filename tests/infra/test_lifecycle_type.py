@@ -101,3 +101,18 @@ def test_only_the_express_reconciler_settles_running_tasks_by_the_express_limit(
 
     assert "LIFECYCLE_MAX_EXECUTION_SECONDS" not in reconciler_environment(template)
     assert reconciler_environment(express_template)["LIFECYCLE_MAX_EXECUTION_SECONDS"] == "300"
+
+
+def test_the_express_task_changes_function_may_not_and_does_not_stop_executions(template, express_template):
+    def changes(source: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        functions = resources_of(source, "AWS::Lambda::Function")
+        [function] = [f for k, f in functions.items() if "TaskChangesFunction" in k]
+        policies = json.dumps(
+            [p for p in resources_of(source, "AWS::IAM::Policy").values() if "TaskChanges" in json.dumps(p)]
+        )
+        return dict(function["Properties"]["Environment"]["Variables"]), policies
+
+    standard_env, standard_policies = changes(template)
+    express_env, express_policies = changes(express_template)
+    assert "STOP_EXECUTIONS" not in standard_env and "states:StopExecution" in standard_policies
+    assert express_env["STOP_EXECUTIONS"] == "false" and "states:StopExecution" not in express_policies

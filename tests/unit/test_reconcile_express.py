@@ -86,3 +86,27 @@ def test_only_an_express_template_tells_the_reconciler_its_limit():
     assert ReconcilerConfig.from_environ(base).lifecycle_max_execution_seconds is None
     express = {**base, "LIFECYCLE_MAX_EXECUTION_SECONDS": "300"}
     assert ReconcilerConfig.from_environ(express).lifecycle_max_execution_seconds == 300
+
+
+def test_a_cancel_on_an_express_lifecycle_never_asks_step_functions_to_stop_the_execution():
+    from cancel_task.logic import cancel_executions
+    from task_common.config import TaskChangesConfig
+    from task_common.models import StreamRecord
+    from task_common.ports import ExpressExecutions, StopOutcome
+
+    record = StreamRecord.model_validate(
+        {
+            "eventName": "MODIFY",
+            "dynamodb": {
+                "Keys": {"taskId": {"S": "t-1"}},
+                "NewImage": {"taskId": {"S": "t-1"}, "status": {"S": "CANCELLED"}, "executionArn": {"S": "arn:x"}},
+            },
+        }
+    )
+    result = cancel_executions([record], executions=ExpressExecutions())
+
+    assert result.stopped == []
+    assert [(s.task_id, s.reason) for s in result.skipped] == [("t-1", f"execution {StopOutcome.NOT_STOPPABLE.value}")]
+    env = {"TASKS_TABLE_NAME": "T", "IDEMPOTENCY_TABLE_NAME": "I", "DEAD_LETTER_QUEUE_URL": "q", "EVENT_BUS_NAME": "b"}
+    assert TaskChangesConfig.from_environ(env).stop_executions is True
+    assert TaskChangesConfig.from_environ({**env, "STOP_EXECUTIONS": "false"}).stop_executions is False
