@@ -58,6 +58,7 @@ def run_area(
     args: argparse.Namespace,
     wanted: list[Mutant] | None = None,
     listener: Callable[[AreaResult], None] | None = None,
+    of: str | None = None,
 ) -> AreaResult:
     budget = None if args.full else args.area_budget.get(name, args.budget)
     select = sampler(budget, args.seed, name, args.match)
@@ -67,7 +68,7 @@ def run_area(
     if name == "template":
         return template.run(tree, workdir, select, args.timeout, wanted, tests, listener)
     area = next(a for a in python.AREAS if a.name == name)
-    return python.run(tree, workdir, area, select, args.seed, args.timeout, wanted, tests, listener)
+    return python.run(tree, workdir, area, select, args.seed, args.timeout, wanted, tests, listener, of)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             def rechecked(partial: AreaResult, key: str = f"{name}_recheck", of: str = of) -> None:
                 update(args.output, {**blocks, key: recheck_block(partial, of, commit)})
 
-            result = run_area(name, tree, workdir, args, wanted, rechecked)
+            result = run_area(name, tree, workdir, args, wanted, rechecked, of)
             print(f"{name:11} re-check: {result.killed}/{len(result.outcomes)} survivors of {of} killed")
             for outcome in result.outcomes:
                 print(f"    {outcome.verdict}: {outcome.mutant.ident} {outcome.killed_by}")

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.mutation.common import AreaResult, Mutant, Outcome, confirmed_run, log, synth_in, test_env
+from bench.mutation.common import ROOT, AreaResult, Mutant, Outcome, confirmed_run, log, synth_in, test_env
 
 SKIPPED_OPERATORS = ("core/VariableInserter", "core/VariableReplacer")
 
@@ -177,17 +177,35 @@ def _detail_of(tree: Path, site: Site) -> str:
         path.write_text(before)
 
 
-def resolve(tree: Path, candidates: list[Site], wanted: list[Mutant]) -> tuple[list[Mutant], list[Mutant]]:
-    """The mutants of this tree that make the same change as ``wanted`` (idents of an earlier commit): same
-    module and operator, same diff line, the nearest line first, since others' edits shift line numbers. Also
-    those of ``wanted`` with no such mutant here."""
+def _context(lines: list[str], line: int) -> list[str]:
+    """The statement's line and the two either side (1-based ``line``), stripped."""
+    return [text.strip() for text in lines[max(line - 3, 0) : line + 2]]
+
+
+def _old_lines(of: str | None, module: str) -> list[str]:
+    if of is None:
+        return []
+    shown = subprocess.run(["git", "show", f"{of}:{module}"], cwd=ROOT, capture_output=True, text=True, check=False)
+    return shown.stdout.splitlines() if shown.returncode == 0 else []
+
+
+def resolve(
+    tree: Path, candidates: list[Site], wanted: list[Mutant], of: str | None = None
+) -> tuple[list[Mutant], list[Mutant]]:
+    """The mutants of this tree that make the same change as ``wanted`` (idents of commit ``of``): same module and
+    operator, same diff line, and among those (one ``except ClientError`` looks like another) the one whose
+    surrounding lines are those it had at ``of``, else the nearest; others' edits shift line numbers. Also those of
+    ``wanted`` with no such mutant here."""
     found: list[Mutant] = []
     missing: list[Mutant] = []
     for mutant in wanted:
         place, operator = mutant.ident.split(" ", 1)
         module, line, _column = place.rsplit(":", 2)
+        before = _context(_old_lines(of, module), int(line))
+        now = (tree / module).read_text().splitlines()
         same = [s for s in candidates if s.module == module and s.operator == operator]
-        for site in sorted(same, key=lambda s: abs(s.line - int(line))):
+        ranked = sorted(same, key=lambda s: (_context(now, s.line) != before, abs(s.line - int(line))))
+        for site in ranked:
             if _detail_of(tree, site) == mutant.detail:
                 found.append(Mutant(mutant.area, _ident(site)))
                 break
@@ -207,9 +225,10 @@ def run(
     wanted: list[Mutant] | None = None,
     tests: tuple[str, ...] | None = None,
     listener: Callable[[AreaResult], None] | None = None,
+    of: str | None = None,
 ) -> AreaResult:
-    """One area's mutants, or with ``wanted`` the same changes as those (a re-check of earlier survivors);
-    ``tests`` replaces the area's test selection."""
+    """One area's mutants, or with ``wanted`` the same changes as those (a re-check of survivors of commit
+    ``of``); ``tests`` replaces the area's test selection."""
     env = test_env(workdir)
     area = Area(area.name, area.modules, tests or area.tests, area.regenerate_asl)
     every = sites(tree, workdir, area)
@@ -219,7 +238,7 @@ def run(
     if wanted is None:
         chosen = select([Mutant(area.name, ident) for ident in by_ident])
     else:
-        chosen, result.missing = resolve(tree, every, wanted)
+        chosen, result.missing = resolve(tree, every, wanted, of)
     result.sampled = len(chosen)
     pristine_asl = workdir / "asl-pristine"
     if area.regenerate_asl:
