@@ -274,8 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     import os
     from importlib import metadata
 
-    from bench.common import load_average
-    from bench.report import INIT_TARGET
+    from bench.common import INIT_TARGET, load_average
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5, help="fresh-process imports per function (default 5)")

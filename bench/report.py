@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.coldstart import ColdStartResult
-from bench.common import Figure, fmt_ms, fmt_ratio, percentile
+from bench.common import INIT_TARGET, Figure, fmt_ms, fmt_ratio, percentile
 from bench.intake import BurstResult
 from bench.latency import LatencyResult
 from bench.throughput import ThroughputResult
@@ -23,7 +23,6 @@ P99_TARGET_MS = 50.0
 ACCEPTED_TARGET = 300.0
 BUSY_IDLE_TARGET = 1.2
 E2E_TARGET = 0.8
-INIT_TARGET = 1.5
 
 
 @dataclass
