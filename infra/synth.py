@@ -31,12 +31,18 @@ DEFAULT_LIFECYCLE_TYPE = lifecycle_types.parse(os.environ.get("TASKRAIL_LIFECYCL
 
 
 def sources_digest() -> str:
+    """The sources' content, and the dependency layer's pins stamp (infra/layer.py): a layer rebuilt for new pins by
+    `make setup` changes the template's layer asset, so it re-synthesizes too."""
+    from infra.layer import LAYER_DIR, STAMP_NAME
+
     digest = hashlib.sha256()
     for folder in SOURCES:
         for path in sorted((ROOT / folder).rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
                 digest.update(str(path.relative_to(ROOT)).encode())
                 digest.update(path.read_bytes())
+    layer_stamp = LAYER_DIR / STAMP_NAME
+    digest.update(layer_stamp.read_bytes() if layer_stamp.exists() else b"no layer built")
     return digest.hexdigest()
 
 
