@@ -72,6 +72,7 @@ STATUS_DESCRIPTIONS = {
     "413": "The request is larger than API Gateway's payload limit (10 MB), or its params would take more than "
     f"{MAX_STORED_PARAMS_BYTES} bytes stored (put large inputs in S3 and pass their location)",
     "415": "The Content-Type has no request template (only application/json is accepted)",
+    "422": "This Idempotency-Key was already used with a different type or params (the same body returns that task)",
     "429": "Throttled by the stage's rate limit; retry with the same Idempotency-Key",
     "503": "The task store is unavailable or throttled; nothing was changed, retry after a backoff (with the same "
     "Idempotency-Key)",

@@ -194,11 +194,11 @@ class TaskApi(Construct):
             tasks,
             Route(
                 "POST",
-                "PutItem",
+                "UpdateItem",  # fills a new task's attributes, or compares a retry's body (submit_task.request.vtl)
                 "submit_task",
                 "202",
                 error_template="submit_task",
-                statuses=("400", "404", "409", "413", "503"),
+                statuses=("400", "404", "409", "413", "422", "503"),
             ),
         )
         self._add_route(tasks, Route("GET", "Query", "list_tasks", "200", query_params=("status", "limit", "next")))

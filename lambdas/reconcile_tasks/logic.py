@@ -12,6 +12,9 @@
   whoever failed the task (``task_changes/outbox.py``), so ``taskrail replay`` works on it.
 - An outcome still pending after the threshold (the task-changes pipe gave up on its record) is re-triggered from
   the sparse ``outcomePending`` index (``reconcile_tasks/outbox.py``).
+- A finished task in the pending index (a same-body retry of its Idempotency-Key re-added its shard: the
+  submission only fills absent attributes) is taken out of it, only if its status is still terminal. The status
+  filters above never act on one; this keeps the index to the live tasks.
 
 Every write is conditional on the task being as it was read, so a run repeated, or two runs at once, change
 each task at most once. The claim in the lifecycle stays the exactly-once gate for starts.
@@ -224,7 +227,15 @@ def reconcile_tasks(
         except Exception:
             logger.exception("could not reconcile a task", extra={"taskId": task.task_id, "status": task.status})
             failed.append(task.task_id)
+    left_pending_index = 0
+    try:
+        for task in tasks.finished_in_pending_index(limit=max_tasks_per_run):
+            left_pending_index += tasks.leave_pending_index(task)
+    except Exception:
+        logger.exception("could not take the finished tasks out of the pending index")
+        failed.append("(pending index)")
     metrics.add_metric(name="OutcomesRetriggered", unit=MetricUnit.Count, value=retriggered)
+    metrics.add_metric(name="FinishedTasksLeftPendingIndex", unit=MetricUnit.Count, value=left_pending_index)
     for outcome, metric_name in METRIC_NAMES.items():
         metrics.add_metric(name=metric_name, unit=MetricUnit.Count, value=outcomes[outcome])
     result = ReconcileResult(
@@ -232,6 +243,7 @@ def reconcile_tasks(
         running=min(len(running), max_tasks_per_run),
         truncated=len(queued) > max_tasks_per_run or len(running) > max_tasks_per_run,
         outcomes_retriggered=retriggered,
+        left_pending_index=left_pending_index,
         **{outcome.value: count for outcome, count in outcomes.items()},
     )
     logger.info("reconciled", extra={"result": result.model_dump(mode="json")})

@@ -13,7 +13,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from task_common.contract import PENDING_INDEX, PENDING_SHARD_ATTRIBUTE, PENDING_SHARDS
+from task_common.contract import PENDING_INDEX, PENDING_SHARD_ATTRIBUTE, PENDING_SHARDS, TERMINAL_STATUSES
 from task_common.errors import TaskCancelled
 from task_common.models import DeadLetterMessage, TaskRecord, TaskStatus
 from task_common.ports import (
@@ -77,24 +77,61 @@ class DynamoDBTaskStore(TaskStore, ReconcilerTasks):
     def tasks_with_status(self, status: TaskStatus, *, created_before: int, limit: int) -> list[TaskRecord]:
         """Each shard of the pending index, oldest first, filtered by status (the index holds only QUEUED and
         RUNNING tasks, so the filter passes over live tasks only); the oldest ``limit`` of all shards."""
+        return self._pending(
+            "#status = :status", {":status": {"S": status.value}}, created_before=created_before, limit=limit
+        )
+
+    def finished_in_pending_index(self, *, limit: int) -> list[TaskRecord]:
+        """Each shard with a filter on the terminal statuses (the index projects status): entries a same-body retry
+        of a finished task's Idempotency-Key re-added."""
+        finished = sorted(TERMINAL_STATUSES)
+        values = {f":finished{i}": {"S": status} for i, status in enumerate(finished)}
+        return self._pending(f"#status IN ({', '.join(values)})", values, created_before=None, limit=limit)
+
+    def leave_pending_index(self, task: TaskRecord) -> bool:
+        finished = sorted(TERMINAL_STATUSES)
+        values = {f":finished{i}": {"S": status} for i, status in enumerate(finished)}
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table_name,
+                Key={"taskId": {"S": task.task_id}},
+                UpdateExpression="REMOVE #shard",
+                ConditionExpression=f"attribute_exists(#shard) AND #status IN ({', '.join(values)})",
+                ExpressionAttributeNames={"#shard": PENDING_SHARD_ATTRIBUTE, "#status": "status"},
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as client_error:
+            if _error_code(client_error) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def _pending(
+        self, status_filter: str, values: dict[str, Any], *, created_before: int | None, limit: int
+    ) -> list[TaskRecord]:
         tasks: list[TaskRecord] = []
         for shard in PENDING_SHARDS:
-            tasks.extend(self._pending_in_shard(shard, status, created_before=created_before, limit=limit))
+            tasks.extend(
+                self._pending_in_shard(shard, status_filter, values, created_before=created_before, limit=limit)
+            )
         tasks.sort(key=lambda task: (task.created_at or 0, task.task_id))
         return tasks[:limit]
 
-    def _pending_in_shard(self, shard: str, status: TaskStatus, *, created_before: int, limit: int) -> list[TaskRecord]:
+    def _pending_in_shard(
+        self, shard: str, status_filter: str, values: dict[str, Any], *, created_before: int | None, limit: int
+    ) -> list[TaskRecord]:
+        key_condition = "#shard = :shard"
+        values = {**values, ":shard": {"S": shard}}
+        if created_before is not None:
+            key_condition += " AND createdAt < :before"
+            values[":before"] = {"N": str(created_before)}
         request: dict[str, Any] = {
             "TableName": self.table_name,
             "IndexName": self.pending_index,
-            "KeyConditionExpression": "#shard = :shard AND createdAt < :before",
-            "FilterExpression": "#status = :status",
+            "KeyConditionExpression": key_condition,
+            "FilterExpression": status_filter,
             "ExpressionAttributeNames": {"#shard": PENDING_SHARD_ATTRIBUTE, "#status": "status"},
-            "ExpressionAttributeValues": {
-                ":shard": {"S": shard},
-                ":status": {"S": status.value},
-                ":before": {"N": str(created_before)},
-            },
+            "ExpressionAttributeValues": values,
             "ScanIndexForward": True,
         }
         tasks: list[TaskRecord] = []

@@ -175,4 +175,6 @@ class ReconcileResult(CamelModel):
     without_execution: int = 0
     # Outcomes still undelivered after the threshold, re-triggered through the task-changes pipe (the outbox).
     outcomes_retriggered: int = 0
+    # Finished tasks a same-body Idempotency-Key retry put back in the pending index, taken out of it again.
+    left_pending_index: int = 0
     truncated: bool = False

@@ -111,6 +111,15 @@ class ReconcilerTasks(ABC):
         """Mark the task FAILED with the execution that ended, only if its status, attempt and execution are
         still those of ``task``; False when the task changed since it was read."""
 
+    @abstractmethod
+    def finished_in_pending_index(self, *, limit: int) -> list[TaskRecord]:
+        """Up to ``limit`` finished tasks the pending index still holds: a same-body retry of a finished task's
+        Idempotency-Key re-adds its shard (the submission's ``if_not_exists``, docs/DECISIONS.md)."""
+
+    @abstractmethod
+    def leave_pending_index(self, task: TaskRecord) -> bool:
+        """Remove the task's shard, only if its status is still a terminal one; False when it is not."""
+
 
 class LifecycleExecutions(ABC):
     """Starting and inspecting executions of the task-lifecycle state machine."""

@@ -12,7 +12,7 @@ resources stay) and the path fails where it fails on AWS, with AWS's error:
   pipe's dead-letter queue;
 * the schedule's role without ``states:StartExecution``: the run is dead-lettered with ``ERROR_CODE``
   ``AccessDeniedException``;
-* the API's integration role without ``dynamodb:PutItem``: ``POST /tasks`` answers an error and stores nothing.
+* the API's integration role without ``dynamodb:UpdateItem``: ``POST /tasks`` answers an error and stores nothing.
 
 The grant is restored in a ``finally`` and the path is shown to pass again. IAM's message format: "Troubleshoot
 access denied error messages" (https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_access-denied.html).
@@ -192,15 +192,15 @@ def test_the_schedule_role_without_start_execution_dead_letters_the_run(stack: L
     assert len(scheduler.run_once()) == 1
 
 
-def test_the_api_integration_role_without_put_item_stores_nothing(stack: LocalStack, alice: TaskrailClient) -> None:
+def test_the_api_integration_role_without_update_item_stores_nothing(stack: LocalStack, alice: TaskrailClient) -> None:
     mark = _mark(stack)
     with (
-        without_grant(stack, "ApiIntegrationRoleDefaultPolicy", "dynamodb:PutItem") as dropped,
+        without_grant(stack, "ApiIntegrationRoleDefaultPolicy", "dynamodb:UpdateItem") as dropped,
         pytest.raises(ApiError) as refused,
     ):
         alice.submit(*ECHO)
     print(f"without {dropped}: POST /tasks -> {refused.value}")
-    assert any(r.action == "dynamodb:PutItem" and not r.allowed for r in _denials_since(stack, mark))
+    assert any(r.action == "dynamodb:UpdateItem" and not r.allowed for r in _denials_since(stack, mark))
     assert alice.submit(*ECHO)["taskId"]
 
 

@@ -55,6 +55,10 @@ def finished_task(ci: TaskrailClient) -> str:
     return task
 
 
+# Only the API's submission (an UpdateItem filling absent attributes: submit_task.request.vtl) carries this.
+SUBMIT_UPDATE = "if_not_exists(userId"
+
+
 def test_the_throttle_hook_still_fits_moto():
     assert_supported_moto()
 
@@ -63,7 +67,7 @@ def test_the_throttle_hook_still_fits_moto():
 def test_submit_answers_503_when_dynamodb_throttles(ci: TaskrailClient, error: str):
     marker = f"throttle-{uuid.uuid4()}"
 
-    with throttling(ThrottleRule("PutItem", error, marker)) as rules:
+    with throttling(ThrottleRule("UpdateItem", error, (marker, SUBMIT_UPDATE))) as rules:
         status, body = ci.request("POST", "/tasks", {"type": "text.stats", "params": {"text": marker}})
 
     assert (status, rules[0].refused) == (503, 1), body
@@ -121,7 +125,7 @@ def test_the_client_retries_a_throttled_read_and_cancel(ci: TaskrailClient, task
 def test_the_client_retries_a_throttled_submission_with_an_idempotency_key(ci: TaskrailClient):
     key = f"throttle-{uuid.uuid4()}"
 
-    with throttling(ThrottleRule("PutItem", "ThrottlingException", key, times=3)) as rules:
+    with throttling(ThrottleRule("UpdateItem", "ThrottlingException", (key, SUBMIT_UPDATE), times=3)) as rules:
         accepted = ci.submit("text.stats", {"text": "x"}, idempotency_key=key)
 
     assert rules[0].refused == 3
@@ -131,7 +135,8 @@ def test_the_client_retries_a_throttled_submission_with_an_idempotency_key(ci: T
 def test_the_client_does_not_resubmit_without_an_idempotency_key(ci: TaskrailClient):
     marker = f"throttle-{uuid.uuid4()}"
 
-    with throttling(ThrottleRule("PutItem", "ThrottlingException", marker)) as rules, pytest.raises(ApiError) as raised:
+    rule = ThrottleRule("UpdateItem", "ThrottlingException", (marker, SUBMIT_UPDATE))
+    with throttling(rule) as rules, pytest.raises(ApiError) as raised:
         ci.submit("text.stats", {"text": marker})
 
     assert raised.value.status == 503 and raised.value.retryable

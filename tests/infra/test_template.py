@@ -166,13 +166,16 @@ def test_every_api_method_is_iam_authorised_and_validated(template):
     assert all("dynamodb:action/" in uri for logical_id, uri in uris.items() if logical_id not in functions)
 
 
-def test_submission_is_a_conditional_put_item_with_a_schema(template):
+def test_submission_is_a_conditional_update_item_with_a_schema(template):
     methods = resources_of(template, "AWS::ApiGateway::Method")
     post = next(m["Properties"] for m in methods.values() if m["Properties"]["HttpMethod"] == "POST")
-    assert post["Integration"]["Uri"]["Fn::Join"][1][-1].endswith("dynamodb:action/PutItem")
+    assert post["Integration"]["Uri"]["Fn::Join"][1][-1].endswith("dynamodb:action/UpdateItem")
     assert "RequestModels" in post
     request_template = json.dumps(post["Integration"]["RequestTemplates"])
-    assert "attribute_not_exists(taskId)" in request_template
+    assert (
+        "attribute_not_exists(taskId) OR (userId = :owner AND #type = :type AND params = :params)" in request_template
+    )
+    assert "422" in {str(r["StatusCode"]) for r in post["MethodResponses"]}
 
 
 def test_stage_is_throttled_logged_and_traced(template):

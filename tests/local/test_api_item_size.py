@@ -34,6 +34,7 @@ from infra.constructs.api_limits import (
 from task_common.aws import DynamoDBTaskStore
 from task_common.models import TaskStatus
 from taskrail.client import TaskrailClient
+from taskrail.local.services.dynamodb import install_item_size, uninstall_item_size
 from tests.local.local_api import LocalApi, local_api
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -268,3 +269,35 @@ def test_the_worst_case_item_can_be_cancelled(owner: TaskrailClient, api, ddb, w
 
     assert owner.cancel(worst_case_task) == {"taskId": worst_case_task, "status": "CANCELLED"}
     assert "cancelledAt" in stored(ddb, api, worst_case_task)
+
+
+@pytest.mark.parametrize("outcome", ["RecordTaskFailed", "MarkSucceeded"])
+def test_the_same_body_again_on_the_finished_worst_case_item_is_202_and_fits(
+    api, ddb, owner: TaskrailClient, outcome: str
+):
+    # Given the worst-case item finished (the largest cause, or the result), its terminal write left the pending index
+    params, key = params_taking(MAX_STORED_PARAMS_BYTES, "日"), f"{KEY}{uuid.uuid4().hex[:8]}"
+    task_id = owner.submit("text.stats", params, idempotency_key=key)["taskId"]
+    writes = lifecycle_writes()
+    run_workflow_write(ddb, api.table, task_id, writes["ClaimTask"])
+    run_workflow_write(ddb, api.table, task_id, writes[outcome])
+    finished = stored(ddb, api, task_id)
+
+    # When the same body is sent again under the same key (the submission's UpdateItem compares the whole params),
+    # with the local stack's measure of an UpdateItem's item (moto counts a value SET again twice: ITEM_SIZE)
+    install_item_size()
+    try:
+        status, body = owner.request(
+            "POST", "/tasks", {"type": "text.stats", "params": params}, {"Idempotency-Key": key}
+        )
+    finally:
+        uninstall_item_size()
+
+    # Then it is the stored task, and the update (it re-adds only the pending shard) and the reconciler's removal fit
+    assert (status, body) == (202, {"taskId": task_id, "status": finished["status"]["S"], "duplicate": True}), body
+    retried = stored(ddb, api, task_id)
+    assert {name: value for name, value in retried.items() if name != "pendingShard"} == finished
+    print(f"worst case after {outcome} and a same-body retry: {item_size(retried)} bytes")
+    store = DynamoDBTaskStore(api.table, ddb)
+    assert store.leave_pending_index(store.get_task(task_id))
+    assert stored(ddb, api, task_id) == finished

@@ -164,6 +164,18 @@ def render_response_json(template: str, request: ApiRequest, integration_body: A
     return strict_json(rendered.body, template), rendered
 
 
+SET_IF_ABSENT = re.compile(r"(#?\w+) = if_not_exists\(\1, (:\w+)\)")
+
+
+def created_item(update: dict[str, Any]) -> dict[str, Any]:
+    """The item submit_task.request.vtl's UpdateItem creates for a new id: its Key, and each attribute it sets
+    only if absent (``SET a = if_not_exists(a, :v)``) with its value."""
+    names = update.get("ExpressionAttributeNames", {})
+    values = update.get("ExpressionAttributeValues", {})
+    pairs = SET_IF_ABSENT.findall(update["UpdateExpression"])
+    return {**update["Key"], **{names.get(name, name): values[value] for name, value in pairs}}
+
+
 def idempotent_task_id(user: str, key: str) -> str:
     """The task id the API promises for (caller, Idempotency-Key): URL-safe base64, unpadded."""
     return "k-" + base64.urlsafe_b64encode(f"{user}|{key}".encode()).decode("ascii").rstrip("=")
@@ -212,7 +224,7 @@ def fits(params: Any) -> bool:
 def assert_refused_as_too_large(put: dict[str, Any]) -> None:
     """The request template's refusal: nothing of the submission, a condition that cannot hold."""
     assert put["ConditionExpression"] == "attribute_exists(taskId) AND attribute_not_exists(taskId)"
-    assert put["Item"] == {"taskId": {"S": REQUEST_ID}}
+    assert put["Key"] == {"taskId": {"S": REQUEST_ID}} and created_item(put) == put["Key"]
     assert put["ReturnValuesOnConditionCheckFailure"] == "NONE"
 
 
@@ -347,7 +359,7 @@ def test_submit_task_request_stores_params_made_of_the_whole_corpus():
     # Then the whole corpus (the long strings three times over) is too large to store; without them it lands
     assert not fits(params)
     assert_refused_as_too_large(put)
-    assert json.loads(put_small["Item"]["params"]["S"]) == small
+    assert json.loads(created_item(put_small)["params"]["S"]) == small
 
 
 @pytest.mark.parametrize("template", [t for t in REQUEST_TEMPLATES if t not in FUNCTION_REQUESTS])
@@ -357,12 +369,20 @@ def test_every_request_names_the_deployed_table(template: str):
     assert render_request_json(template, request)["TableName"] == TABLE_NAME
 
 
-def test_submit_task_request_puts_a_queued_task_unless_one_has_its_id():
+def test_submit_task_request_fills_a_queued_task_unless_one_has_its_id_and_another_body():
     put = render_request_json("submit_task.request.vtl", submission("text.stats", {"text": "x"}, key="k"))
 
-    assert put["ConditionExpression"] == "attribute_not_exists(taskId)"
+    # Every attribute is set only if absent: a retry with the same body changes nothing
+    assert put["UpdateExpression"] == "SET " + ", ".join(
+        f"{name} = if_not_exists({name}, {value})" for name, value in SET_IF_ABSENT.findall(put["UpdateExpression"])
+    )
+    # The condition holds for a new id, or for the same owner, type and params (else 422: submit_task.error.vtl)
+    assert put["ConditionExpression"] == (
+        "attribute_not_exists(taskId) OR (userId = :owner AND #type = :type AND params = :params)"
+    )
+    assert put["ReturnValues"] == "ALL_OLD"  # a duplicate's stored task (submit_task.response.vtl)
     assert put["ReturnValuesOnConditionCheckFailure"] == "ALL_OLD"
-    assert put["Item"] == {
+    assert created_item(put) == {
         "taskId": {"S": idempotent_task_id(USER, "k")},
         "userId": {"S": USER},
         "type": {"S": "text.stats"},
@@ -382,12 +402,14 @@ def test_submitted_tasks_spread_over_every_shard_of_the_pending_index():
     # PutItem ("Understanding global secondary index (GSI) write throttling and back pressure in DynamoDB").
     draw = random.Random(9)
     shards = [
-        render_request_json(
-            "submit_task.request.vtl",
-            submission("text.stats", {"text": "x"}).model_copy(
-                update={"request_id": str(uuid.UUID(int=draw.getrandbits(128), version=4))}
-            ),
-        )["Item"]["pendingShard"]["S"]
+        created_item(
+            render_request_json(
+                "submit_task.request.vtl",
+                submission("text.stats", {"text": "x"}).model_copy(
+                    update={"request_id": str(uuid.UUID(int=draw.getrandbits(128), version=4))}
+                ),
+            )
+        )["pendingShard"]["S"]
         for _ in range(320)
     ]
 
@@ -402,15 +424,15 @@ def test_a_request_id_that_is_not_a_uuid_still_files_the_task_in_a_shard(request
     request = submission("text.stats", {"text": "x"}).model_copy(update={"request_id": request_id})
     put = render_request_json("submit_task.request.vtl", request)
 
-    assert put["Item"]["pendingShard"]["S"] in PENDING_SHARDS
+    assert created_item(put)["pendingShard"]["S"] in PENDING_SHARDS
 
 
 @pytest.mark.parametrize("key", [None, ""], ids=["no-header", "empty-header"])
 def test_submit_task_request_without_idempotency_key_uses_the_request_id(key: str | None):
     put = render_request_json("submit_task.request.vtl", submission("text.stats", {"text": "x"}, key=key))
 
-    assert put["Item"]["taskId"] == {"S": REQUEST_ID}
-    assert "idempotencyKey" not in put["Item"]
+    assert created_item(put)["taskId"] == {"S": REQUEST_ID}
+    assert "idempotencyKey" not in created_item(put)
 
 
 # ASCII, non-ASCII (base64 of UTF-8), keys whose base64 has + and / (URL-safe: - and _), and a long one
@@ -422,12 +444,12 @@ def test_submit_task_response_names_the_task_the_request_stored(value: str):
     # Given a submission with a hostile Idempotency-Key
     request = submission("text.stats", {"text": "x"}, key=value)
 
-    # When PutItem succeeded and the response is rendered
+    # When the UpdateItem created the task (no old attributes) and the response is rendered
     stored = render_request_json("submit_task.request.vtl", request)
     body, rendered = render_response_json("submit_task.response.vtl", request, {})
 
     # Then the client is told the id that was stored
-    assert body == {"taskId": stored["Item"]["taskId"]["S"], "status": "QUEUED"}
+    assert body == {"taskId": created_item(stored)["taskId"]["S"], "status": "QUEUED"}
     assert body["taskId"] == idempotent_task_id(USER, value)
     assert rendered.status_override is None
 
@@ -585,13 +607,28 @@ def test_cancel_task_error_is_409_for_the_callers_finished_task(status: str):
 
 
 @pytest.mark.parametrize("status", ["QUEUED", "RUNNING", *FINISHED])
-def test_submit_task_error_returns_the_stored_status_verbatim(status: str):
-    error = {"__type": CCF, "message": "The conditional request failed", "Item": dynamodb_item(status=status)}
+def test_submit_task_response_of_a_duplicate_returns_the_stored_status_verbatim(status: str):
+    request = submission("text.stats", {"text": "x"}, key="k")
+    old = {"Attributes": dynamodb_item(taskId=idempotent_task_id(USER, "k"), status=status)}
+
+    body, rendered = render_response_json("submit_task.response.vtl", request, old)
+
+    assert rendered.status_override is None
+    assert body == {"taskId": idempotent_task_id(USER, "k"), "status": status, "duplicate": True}
+
+
+@pytest.mark.parametrize("value", list(ESCAPED.values())[:8], ids=list(ESCAPED)[:8])
+def test_submit_task_error_with_the_stored_item_is_422_naming_the_task(value: str):
+    # Given the condition failed on a stored task: this key was used for another type or params
+    error = {"__type": CCF, "message": "The conditional request failed", "Item": dynamodb_item(taskId=value)}
 
     body, rendered = render_response_json("submit_task.error.vtl", a_request(method="POST"), error)
 
-    assert rendered.status_override == 202
-    assert body == {"taskId": "t-1", "status": status, "duplicate": True}
+    assert rendered.status_override == 422
+    assert body == {
+        "message": f"this Idempotency-Key was already used for task {value} with a different type or params: send "
+        "the same body to get that task back, or use a new key for a new task"
+    }
 
 
 def test_submit_task_error_without_the_stored_item_is_the_size_refusal_413():
@@ -627,7 +664,7 @@ def test_a_hostile_submission_reads_back_exactly_as_submitted(value: str):
     put = render_request_json("submit_task.request.vtl", submission(value, params, key=value))
 
     # When the stored item is read by the GET template
-    body, rendered = render_response_json("get_task.response.vtl", a_request(), {"Item": put["Item"]})
+    body, rendered = render_response_json("get_task.response.vtl", a_request(), {"Item": created_item(put)})
 
     # Then the caller gets back exactly what they sent
     assert rendered.status_override is None
@@ -678,9 +715,9 @@ def test_every_session_of_a_role_submits_as_the_role(session: str):
     body, _ = render_response_json("submit_task.response.vtl", request, {})
 
     # Then the owner is the role's unique id, so the Idempotency-Key id is the same from every session
-    assert put["Item"]["userId"] == {"S": ROLE_ID}
-    assert put["Item"]["taskId"] == {"S": idempotent_task_id(ROLE_ID, "order-42")}
-    assert body["taskId"] == put["Item"]["taskId"]["S"]
+    assert created_item(put)["userId"] == {"S": ROLE_ID}
+    assert created_item(put)["taskId"] == {"S": idempotent_task_id(ROLE_ID, "order-42")}
+    assert body["taskId"] == created_item(put)["taskId"]["S"]
 
 
 @pytest.mark.parametrize("session", ROLE_SESSIONS)
@@ -718,13 +755,13 @@ def test_another_principal_never_owns_the_roles_tasks(identity: dict[str, str]):
     put = render_request_json("submit_task.request.vtl", as_caller(submission("t", {}, key="k"), identity))
 
     assert rendered.status_override == 404 and got == {"message": "task not found"}
-    assert put["Item"]["userId"] != {"S": ROLE_ID}
+    assert created_item(put)["userId"] != {"S": ROLE_ID}
 
 
 def test_an_iam_user_owns_as_the_user_id():
     put = render_request_json("submit_task.request.vtl", as_caller(submission("t", {}), iam_user()))
 
-    assert put["Item"]["userId"] == {"S": USER}
+    assert created_item(put)["userId"] == {"S": USER}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -779,7 +816,7 @@ def test_params_up_to_the_bound_are_stored_and_one_byte_more_is_refused():
     stored = render_request_json("submit_task.request.vtl", submission("t", at_bound))
     refused = render_request_json("submit_task.request.vtl", submission("t", over))
 
-    assert json.loads(stored["Item"]["params"]["S"]) == at_bound
+    assert json.loads(created_item(stored)["params"]["S"]) == at_bound
     assert_refused_as_too_large(refused)
 
 
@@ -794,9 +831,9 @@ def test_whatever_the_characters_stored_params_never_exceed_the_bound_in_utf8(ch
         params = {"a": char * size}
         put = render_request_json("submit_task.request.vtl", submission("t", params))
 
-        if "params" in put["Item"]:
+        if "params" in created_item(put):
             # Then what DynamoDB stores (UTF-8; Java turns a lone surrogate into "?") fits the bound
-            stored = put["Item"]["params"]["S"].encode("utf-8", "replace")
+            stored = created_item(put)["params"]["S"].encode("utf-8", "replace")
             assert len(stored) <= MAX_STORED_PARAMS_BYTES
         else:
             assert_refused_as_too_large(put)
@@ -913,7 +950,7 @@ class Field:
 
 def _submitted(value: str, *, key: str | None = None, user: str = USER, params: Any = None) -> dict[str, Any]:
     put = render_request_json("submit_task.request.vtl", submission(value, params or {"t": 1}, key=key, user=user))
-    return put["Item"]
+    return created_item(put)
 
 
 def _listed(request: ApiRequest) -> dict[str, Any]:
@@ -1014,10 +1051,21 @@ FIELDS: dict[str, Field] = {
         lambda v: _answer("cancel_task.error.vtl", {"__type": CCF, "Item": dynamodb_item(status=v)}),
         lambda v: ({"message": f"task is already {v}{CANCEL_REFUSED}"}, 409),
     ),
-    "submit-duplicate-item": Field(
+    "submit-reused-key-task": Field(
         "submit_task.error.vtl",
         lambda v: _answer("submit_task.error.vtl", {"__type": CCF, "Item": dynamodb_item(taskId=v, status=v)}),
-        lambda v: ({"taskId": v, "status": v, "duplicate": True}, 202),
+        lambda v: (
+            {
+                "message": f"this Idempotency-Key was already used for task {v} with a different type or params: "
+                "send the same body to get that task back, or use a new key for a new task"
+            },
+            422,
+        ),
+    ),
+    "submit-duplicate-status": Field(
+        "submit_task.response.vtl",
+        lambda v: _answer("submit_task.response.vtl", {"Attributes": dynamodb_item(taskId="t-1", status=v)}),
+        lambda v: ({"taskId": REQUEST_ID, "status": v, "duplicate": True}, None),
     ),
     "result-task-id": Field(
         "read_result.request.vtl",

@@ -27,7 +27,8 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from task_common.contract import TIMESTAMP_PATTERN
+from task_common.aws import DynamoDBTaskStore
+from task_common.contract import PENDING_INDEX, PENDING_SHARD_ATTRIBUTE, TIMESTAMP_PATTERN
 from taskrail.local.apigw import MAX_PAYLOAD_BYTES, GatewayRequest, LocalApiGateway
 from taskrail.local.provision import provision
 from taskrail.local.services.server import threaded_server
@@ -174,7 +175,7 @@ def test_routes_and_stage_come_from_the_synthesized_template(api: Api) -> None:
     ]
     assert api.url.endswith("/v1")
     actions = {(m.http_method, m.resource_path): m.integration.action for m in api.gateway.api.methods}
-    assert actions[("POST", "/tasks")] == "PutItem"
+    assert actions[("POST", "/tasks")] == "UpdateItem"
     assert actions[("GET", "/tasks")] == "Query"
     post = next(m for m in api.gateway.api.methods if m.http_method == "POST")
     assert api.table in post.integration.request_templates["application/json"]  # the token is resolved
@@ -248,6 +249,72 @@ def test_the_same_idempotency_key_twice_returns_the_same_task(api: Api) -> None:
         ExpressionAttributeValues={":k": {"S": key}},
     )["Items"]
     assert len(items) == 1
+
+
+def test_the_same_key_and_body_again_returns_the_stored_task_as_it_is_now(api: Api) -> None:
+    # Given alice's keyed task is still queued
+    key = f"order-{uuid.uuid4()}"
+    task_id = api.submit(ALICE, {"text": "x"}, key=key).json()["taskId"]
+    stored = api.item(task_id)
+    # When she submits the same body with the same key
+    again = api.submit(ALICE, {"text": "x"}, key=key)
+    # Then the stored task comes back, and the retry changed nothing of it
+    assert (again.status_code, again.json()) == (202, {"taskId": task_id, "status": "QUEUED", "duplicate": True})
+    assert api.item(task_id) == stored
+
+
+def test_a_same_body_retry_of_a_finished_task_is_202_and_the_reconciler_takes_it_out_of_the_pending_index(
+    api: Api,
+) -> None:
+    # Given alice's keyed task has finished: its terminal write left the pending index (REMOVE pendingShard)
+    key = f"order-{uuid.uuid4()}"
+    task_id = api.submit(ALICE, {"text": "x"}, key=key).json()["taskId"]
+    api.ddb.update_item(
+        TableName=api.table,
+        Key={"taskId": {"S": task_id}},
+        UpdateExpression="SET #s = :s, progress = :p REMOVE #shard",
+        ExpressionAttributeNames={"#s": "status", "#shard": PENDING_SHARD_ATTRIBUTE},
+        ExpressionAttributeValues={":s": {"S": "SUCCEEDED"}, ":p": {"N": "100"}},
+    )
+    stored = api.item(task_id)
+    assert stored is not None and PENDING_SHARD_ATTRIBUTE not in stored
+    # When she submits the same body with the same key
+    again = api.submit(ALICE, {"text": "x"}, key=key)
+    # Then the stored task comes back as it is now; the retry re-added only the shard (if_not_exists cannot tell a
+    # removed attribute from a new item's), and the reconciler's repair takes it out again, the task as it was
+    assert (again.status_code, again.json()) == (202, {"taskId": task_id, "status": "SUCCEEDED", "duplicate": True})
+    retried = api.item(task_id)
+    assert retried is not None and set(retried) - set(stored) == {PENDING_SHARD_ATTRIBUTE}
+    assert {name: value for name, value in retried.items() if name != PENDING_SHARD_ATTRIBUTE} == stored
+    store = DynamoDBTaskStore(api.table, api.ddb, pending_index=PENDING_INDEX)
+    found = store.finished_in_pending_index(limit=10)
+    assert [t.task_id for t in found] == [task_id]
+    assert store.leave_pending_index(found[0])
+    assert api.item(task_id) == stored
+    assert store.finished_in_pending_index(limit=10) == []
+
+
+@pytest.mark.parametrize(
+    ("task_type", "params"),
+    [("text.stats", {"text": "y"}), ("csv.summary", {"text": "x"}), ("text.stats", {"text": "x", "top": 3})],
+    ids=["other-params", "other-type", "one-more-param"],
+)
+def test_the_same_key_with_another_body_is_422_and_changes_nothing(api: Api, task_type: str, params: Any) -> None:
+    # Given alice submitted text.stats {"text": "x"} with a key (IETF Idempotency-Key draft, Stripe: a key is
+    # bound to its request; another payload under it is 422 Unprocessable Content)
+    key = f"order-{uuid.uuid4()}"
+    first = api.submit(ALICE, {"text": "x"}, key=key)
+    task_id = first.json()["taskId"]
+    stored = api.item(task_id)
+    # When she reuses the key for another body
+    reused = api.submit(ALICE, params, task_type=task_type, key=key)
+    # Then 422 says what happened and what to do, and the stored task is untouched
+    assert reused.status_code == 422, reused.text
+    assert message(reused) == (
+        f"this Idempotency-Key was already used for task {task_id} with a different type or params: send the same "
+        "body to get that task back, or use a new key for a new task"
+    )
+    assert api.item(task_id) == stored
 
 
 def test_the_same_key_from_another_user_is_another_task(api: Api) -> None:

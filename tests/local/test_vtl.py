@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -573,7 +574,7 @@ def test_vtl_in_user_data_is_never_evaluated(value):
 
 
 # --------------------------------------------------------------------------------------------------
-# The deployed PutItem request template (submit_task.request.vtl) with hostile values
+# The deployed submit request template (submit_task.request.vtl, an UpdateItem) with hostile values
 # --------------------------------------------------------------------------------------------------
 
 # Loaded as the stack deploys it: includes and the table name expanded (infra/constructs/api.py).
@@ -637,11 +638,18 @@ def random_hostile_strings(seed: int, count: int) -> list[str]:
 
 
 def put_item(value: str, *, ascii_body: bool) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Render the PutItem template for a body carrying ``value``; return the DynamoDB request and params."""
+    """Render the submit template for a body carrying ``value``; return the DynamoDB request and params."""
     params = {"text": value, "nested": {"list": [value, 1, None, True, 2.5]}, value[:40]: "as a key"}
     request = a_request(body=json.dumps({"type": value, "params": params}, ensure_ascii=ascii_body))
     rendered = render_request(SUBMIT_TEMPLATE, request)
     return json.loads(rendered), params
+
+
+def stored_item(update: dict[str, Any]) -> dict[str, Any]:
+    """The item the UpdateItem creates: its Key, and each ``SET a = if_not_exists(a, :v)`` as a: :v's value."""
+    names, values = update["ExpressionAttributeNames"], update["ExpressionAttributeValues"]
+    pairs = re.findall(r"(#?\w+) = if_not_exists\(\1, (:\w+)\)", update["UpdateExpression"])
+    return {**update["Key"], **{names.get(name, name): values[value] for name, value in pairs}}
 
 
 def assert_stored_exactly(item: dict[str, Any], value: str, params: dict[str, Any]) -> None:
@@ -656,22 +664,22 @@ def assert_stored_exactly(item: dict[str, Any], value: str, params: dict[str, An
 @pytest.mark.parametrize("value", HOSTILE, ids=lambda v: repr(v[:20]) + (f"...({len(v)})" if len(v) > 20 else ""))
 def test_put_item_template_stores_hostile_values_exactly(value, ascii_body):
     # Given a task whose type and params carry a hostile string
-    # When the PutItem request template renders it
+    # When the submit request template renders it
     dynamodb_request, params = put_item(value, ascii_body=ascii_body)
 
     # Then the output is valid JSON whose values decode to exactly the input
     assert dynamodb_request["TableName"] == "T"
-    assert_stored_exactly(dynamodb_request["Item"], value, params)
+    assert_stored_exactly(stored_item(dynamodb_request), value, params)
 
 
 def test_put_item_template_stores_seeded_random_strings_exactly():
     # Given 300 seeded random strings made of troublesome characters and syntax (plus one of 40k chars)
     for value in random_hostile_strings(seed=20240521, count=300):
-        # When the PutItem request template renders each one
+        # When the submit request template renders each one
         dynamodb_request, params = put_item(value, ascii_body=False)
 
         # Then each is stored exactly
-        assert_stored_exactly(dynamodb_request["Item"], value, params)
+        assert_stored_exactly(stored_item(dynamodb_request), value, params)
 
 
 # --------------------------------------------------------------------------------------------------

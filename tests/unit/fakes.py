@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from task_common.contract import TERMINAL_STATUSES
 from task_common.errors import TaskCancelled
 from task_common.models import DeadLetterMessage, TaskRecord, TaskStatus
 from task_common.ports import (
@@ -26,6 +27,8 @@ class InMemoryTaskStore(TaskStore, ReconcilerTasks):
         self.tasks = {task.task_id: task for task in tasks}
         # Entries the status index still shows after the table moved on (the index is eventually consistent).
         self.stale_index: dict[str, TaskRecord] = {}
+        # Finished tasks whose pendingShard a same-body Idempotency-Key retry re-added (the pending index holds them).
+        self.readded_shards: set[str] = set()
         self.progress: dict[str, list[int]] = {}
         self.counters: Counter[tuple[str, str]] = Counter()
         self.failures: dict[str, tuple[str, str]] = {}
@@ -70,6 +73,16 @@ class InMemoryTaskStore(TaskStore, ReconcilerTasks):
             update={"status": TaskStatus.FAILED, "execution_arn": execution_arn}
         )
         self.failures[task.task_id] = (error, cause)
+        return True
+
+    def finished_in_pending_index(self, *, limit: int) -> list[TaskRecord]:
+        found = [self.tasks[t] for t in sorted(self.readded_shards) if self.tasks[t].status.value in TERMINAL_STATUSES]
+        return found[:limit]
+
+    def leave_pending_index(self, task: TaskRecord) -> bool:
+        if task.task_id not in self.readded_shards or self.tasks[task.task_id].status.value not in TERMINAL_STATUSES:
+            return False
+        self.readded_shards.discard(task.task_id)
         return True
 
     def _apply_cancellation(self, task_id: str) -> None:

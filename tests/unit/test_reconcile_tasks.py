@@ -341,3 +341,39 @@ def test_the_store_fails_a_task_only_while_it_is_as_read(tasks_table: Any):
     assert "finishedAt" in item
     assert item["error"] == {"S": "ExecutionEnded"}
     assert PENDING_SHARD_ATTRIBUTE not in item, "a FAILED task leaves the reconciler's pending index"
+
+
+def test_the_store_finds_finished_tasks_in_the_pending_index_and_takes_them_out_only_while_finished(tasks_table: Any):
+    # Given a same-body Idempotency-Key retry re-added the shard of a finished task (the submission's if_not_exists)
+    put(tasks_table, "t-done", "SUCCEEDED", 1000)
+    put(tasks_table, "t-live", "QUEUED", 2000)
+    put(tasks_table, "t-cancelled", "CANCELLED", 3000)
+    store = DynamoDBTaskStore("Tasks", tasks_table)
+
+    # When the store looks for finished tasks in the index
+    found = store.finished_in_pending_index(limit=10)
+
+    # Then it finds the finished ones only, and takes them out; a live task keeps its shard
+    assert [t.task_id for t in found] == ["t-done", "t-cancelled"]
+    assert [store.leave_pending_index(t) for t in found] == [True, True]
+    assert not store.leave_pending_index(store.get_task("t-live")), "a live task stays in the index"
+    assert not store.leave_pending_index(found[0]), "already out"
+    items = {t: tasks_table.get_item(TableName="Tasks", Key={"taskId": {"S": t}})["Item"] for t in ("t-done", "t-live")}
+    assert PENDING_SHARD_ATTRIBUTE not in items["t-done"] and items["t-done"]["status"] == {"S": "SUCCEEDED"}
+    assert items["t-live"][PENDING_SHARD_ATTRIBUTE] == {"S": pending_shard("t-live")}
+    assert store.finished_in_pending_index(limit=10) == []
+
+
+def test_a_run_takes_finished_tasks_out_of_the_pending_index_and_acts_on_nothing_else():
+    # Given a SUCCEEDED task whose shard a same-body retry re-added, beside a stuck QUEUED task
+    done = a_task(task_id="t-done", status=TaskStatus.SUCCEEDED, created_at=NOW_MS - 60 * MINUTE_MS)
+    platform = Platform(done, queued("t-stuck", minutes_ago=10))
+    platform.tasks.readded_shards.add("t-done")
+
+    # When the reconciler runs twice
+    first, second = platform.reconcile(), platform.reconcile()
+
+    # Then the finished task left the index once, unchanged otherwise; the stuck task was started as before
+    assert (first["leftPendingIndex"], second["leftPendingIndex"]) == (1, 0)
+    assert platform.tasks.get_task("t-done") == done
+    assert first["started"] == 1 and platform.dlq.messages == []

@@ -4,6 +4,7 @@
   so a condition and its write are atomic, as in DynamoDB (concurrent duplicate claims otherwise both succeed).
   Under the same lock an UpdateItem writes the stream record DynamoDB writes: one INSERT with the new item when it
   creates the item (moto records the bare key first, then the item: two INSERTs), none when it changes nothing.
+- **An UpdateItem's item size** -- an attribute SET again is counted once (moto counts the replaced value too).
 - **Throttling** (off unless a block asks for it) -- DynamoDB refuses a request it throttles with HTTP 400 and a
   JSON error body whose ``__type`` names one of (DynamoDB developer guide, "Error handling with DynamoDB":
   throttling errors are 400s):
@@ -36,8 +37,11 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
 from moto.core.responses import BaseResponse
+from moto.dynamodb.exceptions import ItemSizeTooLarge
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType, LimitedSizeDict
 from moto.dynamodb.models.table import SecondaryIndex, Table
+from moto.dynamodb.models.utilities import bytesize
 from moto.dynamodb.responses import DynamoHandler
 
 from taskrail.local.services.patching import Patch, Signature, Source, is_patched, original, patch, unpatch
@@ -47,9 +51,11 @@ __all__ = [
     "THROTTLING_ERRORS",
     "ThrottleRule",
     "install_atomic_dynamodb_writes",
+    "install_item_size",
     "install_request_validation",
     "throttling",
     "uninstall_atomic_dynamodb_writes",
+    "uninstall_item_size",
     "uninstall_request_validation",
 ]
 
@@ -574,4 +580,56 @@ REQUEST_VALIDATION: Final = Patch(
     uninstall=uninstall_request_validation,
 )
 
-PATCHES: Final = (ATOMIC_WRITES, THROTTLING, REQUEST_VALIDATION)
+# --------------------------------------------------------------------------------------------------
+# An UpdateItem's item size
+# --------------------------------------------------------------------------------------------------
+
+# moto's own bound (a little stricter than DynamoDB's 400 KB, which moto's authors measured between 409 and 410 KB).
+_MOTO_ITEM_LIMIT: Final = 405_000
+
+
+def _attribute_size(value: Any) -> int:
+    return value.size() if type(value) is DynamoType else bytesize(str(value))
+
+
+def _set_attribute_measuring_the_item_it_makes(self: Any, key: str, value: Any) -> None:
+    """moto's LimitedSizeDict.__setitem__ adds the new value to the item's size with the replaced value still in it,
+    so an UpdateItem that SETs an attribute again (``if_not_exists(a, :a)`` on a stored item, the submission's
+    same-body retry) counts that attribute twice and is refused near half the limit. DynamoDB measures the item
+    the write makes (the 400 KB item limit: "Service, account, and table quotas", Items): the replaced value is
+    not part of it."""
+    current = sum(bytesize(name) + _attribute_size(held) for name, held in self.items() if name != key)
+    if current + bytesize(key) + _attribute_size(value) > _MOTO_ITEM_LIMIT:
+        raise ItemSizeTooLarge
+    dict.__setitem__(self, key, value)
+
+
+def install_item_size() -> None:
+    if not is_patched(LimitedSizeDict, "__setitem__"):
+        patch(LimitedSizeDict, "__setitem__", _set_attribute_measuring_the_item_it_makes)
+
+
+def uninstall_item_size() -> None:
+    if is_patched(LimitedSizeDict, "__setitem__"):
+        unpatch(LimitedSizeDict, "__setitem__")
+
+
+ITEM_SIZE: Final = Patch(
+    "an attribute set again is counted once in the item's size",
+    depends=(
+        Source(
+            "moto.dynamodb.models.dynamo_type.LimitedSizeDict.__setitem__",
+            lambda: original(LimitedSizeDict, "__setitem__"),
+            (
+                "for item in (list(self.keys()) + list(self.values()))",
+                "if (current_item_size + new_item_size) > 405000:",
+                "raise ItemSizeTooLarge",
+                "super().__setitem__(key, value)",
+            ),
+        ),
+    ),
+    install=install_item_size,
+    uninstall=uninstall_item_size,
+)
+
+PATCHES: Final = (ATOMIC_WRITES, THROTTLING, REQUEST_VALIDATION, ITEM_SIZE)

@@ -193,7 +193,7 @@ CALLS = [
     Call("schedule", schedule("ReconcileSchedule"), "states:StartExecution", machine_arn(RECONCILER)),
     Call("schedule", schedule("ReconcileSchedule"), "sqs:SendMessage", arn_of("ScheduleDeadLetterQueue")),
     # API integrations, as their credentials role
-    Call("api", api, "dynamodb:PutItem", Stack.table),
+    Call("api", api, "dynamodb:UpdateItem", Stack.table),  # POST /tasks (submit) and DELETE (cancel)
     Call("api", api, "dynamodb:Query", table_index("userId-createdAt-v2")),
     # the failure rule's target starts the recorder with the target's role (EventBridge assumes it)
     Call(
