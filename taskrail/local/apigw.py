@@ -110,7 +110,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, cast
+from typing import Any, BinaryIO, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import botocore.session
@@ -127,13 +127,8 @@ from taskrail.local.region import ACCOUNT_ID, REGION
 from taskrail.local.users import API_CALLERS, STACK_SERVICE, Caller, RoleSession
 from taskrail.local.vtl import ApiRequest, render_request, render_response
 
-if TYPE_CHECKING:
-    from taskrail.local.apigw_process import GatewayProcess
-    from taskrail.local.emulator import EmulatorContext
-
 __all__ = [
     "ApiDefinition",
-    "ApiGatewayEmulator",
     "GatewayRequest",
     "GatewayResponse",
     "LocalApiGateway",
@@ -1274,43 +1269,3 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if name.startswith("do_"):
             return self._serve
         raise AttributeError(name)
-
-
-class ApiGatewayEmulator:
-    """The stack's API Gateway: the template's REST API on 127.0.0.1."""
-
-    name: ClassVar[str] = "apigateway"
-    restart_on_reset: ClassVar[bool] = False
-
-    def __init__(self) -> None:
-        self.gateway: LocalApiGateway | GatewayProcess | None = None
-        self.url = ""
-
-    def start(self, context: EmulatorContext) -> None:
-        iam = context.iam
-        role_credentials = iam.botocore_credentials if iam is not None else None
-        if not context.api_process:
-            self.gateway = LocalApiGateway(
-                context.template, context.resolve, context.endpoint, port=context.api_port,
-                role_credentials=role_credentials,
-            )  # fmt: skip
-            self.url = self.gateway.start()
-            return
-        from taskrail.local.apigw_process import GatewayProcess, GatewaySpec
-
-        api = ApiDefinition.from_template(context.template, context.resolve)
-        roles = {m.integration.credentials for m in api.methods if m.integration.credentials}
-        sessions = {arn: role_credentials(arn) for arn in sorted(roles)} if role_credentials else {}
-        spec = GatewaySpec(
-            api=api,
-            aws_endpoint_url=context.endpoint,
-            port=context.api_port,
-            role_credentials={arn: (c.access_key, c.secret_key, c.token) for arn, c in sessions.items() if c},
-            log_level=LOG.getEffectiveLevel(),
-        )
-        self.gateway = GatewayProcess(spec)
-        self.url = self.gateway.start()
-
-    def stop(self) -> None:
-        if self.gateway is not None:
-            self.gateway.stop()

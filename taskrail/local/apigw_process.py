@@ -28,11 +28,14 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from taskrail.local.apigw import ApiDefinition, LocalApiGateway
 
-__all__ = ["GatewayProcess", "GatewaySpec"]
+if TYPE_CHECKING:
+    from taskrail.local.emulator import EmulatorContext
+
+__all__ = ["ApiGatewayEmulator", "GatewayProcess", "GatewaySpec"]
 
 LOG = logging.getLogger("taskrail.local.apigw")
 START_TIMEOUT_SECONDS = 60.0
@@ -115,6 +118,45 @@ class GatewayProcess:
             process.wait(timeout=STOP_TIMEOUT_SECONDS)
         if process.stdout is not None:
             process.stdout.close()
+
+
+class ApiGatewayEmulator:
+    """The stack's API Gateway: the template's REST API on 127.0.0.1, in a process of its own unless
+    ``EmulatorContext.api_process`` is off."""
+
+    name: ClassVar[str] = "apigateway"
+    restart_on_reset: ClassVar[bool] = False
+
+    def __init__(self) -> None:
+        self.gateway: LocalApiGateway | GatewayProcess | None = None
+        self.url = ""
+
+    def start(self, context: EmulatorContext) -> None:
+        iam = context.iam
+        role_credentials = iam.botocore_credentials if iam is not None else None
+        if not context.api_process:
+            self.gateway = LocalApiGateway(
+                context.template, context.resolve, context.endpoint, port=context.api_port,
+                role_credentials=role_credentials,
+            )  # fmt: skip
+            self.url = self.gateway.start()
+            return
+        api = ApiDefinition.from_template(context.template, context.resolve)
+        roles = {m.integration.credentials for m in api.methods if m.integration.credentials}
+        sessions = {arn: role_credentials(arn) for arn in sorted(roles)} if role_credentials else {}
+        spec = GatewaySpec(
+            api=api,
+            aws_endpoint_url=context.endpoint,
+            port=context.api_port,
+            role_credentials={arn: (c.access_key, c.secret_key, c.token) for arn, c in sessions.items() if c},
+            log_level=LOG.getEffectiveLevel(),
+        )
+        self.gateway = GatewayProcess(spec)
+        self.url = self.gateway.start()
+
+    def stop(self) -> None:
+        if self.gateway is not None:
+            self.gateway.stop()
 
 
 def _read_line(process: subprocess.Popen[bytes], timeout: float) -> str:

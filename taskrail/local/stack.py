@@ -25,8 +25,8 @@ from task_common.contract import Output
 from taskrail.client import TaskrailClient
 from taskrail.console import ConsoleDependencies, ConsoleServer
 from taskrail.local import accounts, guard
-from taskrail.local.apigw import ApiGatewayEmulator, LocalApiGateway
-from taskrail.local.apigw_process import GatewayProcess
+from taskrail.local.apigw import LocalApiGateway
+from taskrail.local.apigw_process import ApiGatewayEmulator, GatewayProcess
 from taskrail.local.emulator import Emulator, EmulatorContext
 from taskrail.local.faults import FaultInjector, FaultPlan, FaultsEmulator
 from taskrail.local.functions import FunctionPool, LambdaEmulator
