@@ -190,6 +190,7 @@ class LocalStack:
         template = self._template = load_template()
         try:
             iam = self.iam = LocalIam(log_dir=private_dir(self.options.log_dir))
+            self._exit.callback(iam.log.close)  # the decisions file (after the endpoint, which adds to it, stops)
             endpoint = self._exit.enter_context(
                 threaded_server(
                     port=self.options.aws_port, credentials=iam.credentials(known_credentials()), authorizer=iam

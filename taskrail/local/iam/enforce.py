@@ -37,7 +37,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
@@ -80,13 +80,22 @@ class IamLog:
         self._lock = threading.Lock()
         self._records: list[IamRecord] = []
         self._path = path
+        self._file: TextIO | None = None  # opened at the first record, kept open (line-buffered)
 
     def add(self, record: IamRecord) -> None:
+        line = json.dumps(asdict(record)) + "\n"  # outside the lock: every AWS call of the stack passes here
         with self._lock:
             self._records.append(record)
             if self._path is not None:
-                with self._path.open("a") as file:
-                    file.write(json.dumps(asdict(record)) + "\n")
+                if self._file is None:
+                    self._file = self._path.open("a", buffering=1)
+                self._file.write(line)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
 
     @property
     def records(self) -> list[IamRecord]:

@@ -56,3 +56,18 @@ def test_the_report_lists_each_unused_action_with_the_reason_it_is_kept(tmp_path
     assert entry["grant"] == "FunctionsFnRoleDefaultPolicy1A2B3C4D[0]: xray:PutTraceSegments on *"
     assert entry["kept_because"].startswith("X-Ray active tracing")  # from taskrail/local/iam/unexercised_grants.json
     assert "kept: X-Ray active tracing" in format_summary(summary)
+
+
+def test_the_decisions_file_holds_every_line_while_open_and_after_close(tmp_path: Path) -> None:
+    # the file stays open between records (line-buffered): a reader sees each record as it is added
+    path = tmp_path / DECISIONS_FILE.format(pid=3)
+    log = IamLog(path)
+    role = "arn:aws:iam::123456789012:role/taskrail-FnRole"
+    log.add(IamRecord(role, "fn", "dynamodb", "GetItem", "dynamodb:GetItem", "arn:t", True, "FnPolicy[0]"))
+    assert len(path.read_text().splitlines()) == 1
+    log.add(IamRecord(role, "fn", "sqs", "SendMessage", "sqs:SendMessage", "arn:q", False, "no statement allows it"))
+    log.close()
+    log.add(IamRecord(role, "fn", "s3", "GetObject", "s3:GetObject", "arn:b/k", True, "FnPolicy[1]"))
+    log.close()
+    actions = [json.loads(line)["action"] for line in path.read_text().splitlines()]
+    assert actions == ["dynamodb:GetItem", "sqs:SendMessage", "s3:GetObject"]
