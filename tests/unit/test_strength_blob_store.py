@@ -9,15 +9,16 @@ result link hands to a browser.
 
 from __future__ import annotations
 
+import os
+
 import pytest
-from conftest import RESULTS_BUCKET
 
 from task_common.aws import S3BlobStore
 
 
 @pytest.fixture
 def blobs(aws_environment) -> S3BlobStore:
-    return S3BlobStore(RESULTS_BUCKET, aws_environment.s3)
+    return S3BlobStore(os.environ["RESULTS_BUCKET_NAME"], aws_environment.s3)
 
 
 def test_a_key_with_no_object_does_not_exist_and_one_written_does(blobs: S3BlobStore):
@@ -44,6 +45,6 @@ def test_an_object_is_stored_with_the_content_type_of_its_name_in_utf_8(
     blobs.put_text(key, "é")
 
     # Then S3 serves it with the type its extension names (plain text without one), in UTF-8
-    stored = aws_environment.s3.get_object(Bucket=RESULTS_BUCKET, Key=key)
+    stored = aws_environment.s3.get_object(Bucket=os.environ["RESULTS_BUCKET_NAME"], Key=key)
     assert stored["ContentType"] == content_type
     assert stored["Body"].read() == "é".encode()

@@ -8,8 +8,9 @@ task is refused at validation (a 4xx-like REJECTED with the reason), before any 
 
 from __future__ import annotations
 
+import os
+
 import pytest
-from conftest import RESULTS_BUCKET
 from fakes import InMemoryBlobStore
 from task_types_support import rejection, run_task
 
@@ -47,8 +48,10 @@ def test_a_source_key_of_1025_bytes_is_refused_with_the_limit():
 def test_a_source_object_that_is_not_utf_8_fails_the_task_permanently_with_the_reason(aws_environment):
     # Given the owner's object in S3 whose bytes are not UTF-8 (a UTF-16 file, say)
     key = "users/alice/notes.txt"
-    aws_environment.s3.put_object(Bucket=RESULTS_BUCKET, Key=key, Body="notes".encode("utf-16"))
+    aws_environment.s3.put_object(Bucket=os.environ["RESULTS_BUCKET_NAME"], Key=key, Body="notes".encode("utf-16"))
 
     # When a text.stats task reads it, Then it fails for good (no retry can help), saying why
     with pytest.raises(PermanentTaskError, match="is not UTF-8 text"):
-        run_task("text.stats", {"source": key}, blobs=S3BlobStore(RESULTS_BUCKET, aws_environment.s3))
+        run_task(
+            "text.stats", {"source": key}, blobs=S3BlobStore(os.environ["RESULTS_BUCKET_NAME"], aws_environment.s3)
+        )
