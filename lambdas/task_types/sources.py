@@ -25,13 +25,25 @@ def _owned_by_task_owner(key: str, info: ValidationInfo) -> str:
     return key
 
 
+MAX_KEY_BYTES = 1024  # "up to 1,024 bytes long" in UTF-8 (Amazon S3 User Guide, "Naming Amazon S3 objects")
+
+
+def _at_most_key_bytes(key: str) -> str:
+    # Field(max_length=...) counts characters; a key of 600 'é' is 600 characters and 1,200 bytes, which S3 refuses
+    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+        raise ValueError(f"must be at most {MAX_KEY_BYTES} bytes in UTF-8 (S3's limit for an object key)")
+    return key
+
+
 def _at_most_inline_limit(text: str) -> str:
     if len(text.encode("utf-8")) > MAX_INLINE_BYTES:
         raise ValueError(f"must be at most {MAX_INLINE_BYTES // (1024 * 1024)} MB; upload it and give source")
     return text
 
 
-UserObjectKey = Annotated[str, Field(max_length=1024), AfterValidator(_owned_by_task_owner)]
+UserObjectKey = Annotated[
+    str, Field(max_length=MAX_KEY_BYTES), AfterValidator(_at_most_key_bytes), AfterValidator(_owned_by_task_owner)
+]
 InlineText = Annotated[str, AfterValidator(_at_most_inline_limit)]
 
 

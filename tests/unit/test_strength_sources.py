@@ -45,6 +45,16 @@ def test_a_source_key_of_1025_bytes_is_refused_with_the_limit():
     assert "1024" in message
 
 
+def test_a_source_key_of_1024_characters_but_more_than_1024_bytes_is_refused():
+    # Given a key of 600 two-byte characters: 612 characters, 1,212 bytes in UTF-8 (S3 counts bytes)
+    key = PREFIX + "é" * 600
+
+    # When validated, Then it is refused at validation rather than failing later at S3
+    message = rejection("text.stats", {"source": key})
+    assert "source" in message
+    assert "1024 bytes" in message
+
+
 def test_a_source_object_that_is_not_utf_8_fails_the_task_permanently_with_the_reason(aws_environment):
     # Given the owner's object in S3 whose bytes are not UTF-8 (a UTF-16 file, say)
     key = "users/alice/notes.txt"
