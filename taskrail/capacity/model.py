@@ -96,6 +96,14 @@ class Advice:
     text: str
 
 
+class Limits(list[Limit]):
+    """The limits a part of the design sets; ``add_known`` skips one whose quota has no figure (None)."""
+
+    def add_known(self, limit: Limit | None) -> None:
+        if limit is not None:
+            self.append(limit)
+
+
 @dataclass(frozen=True)
 class PathCapacity:
     path: str
@@ -198,11 +206,8 @@ def _rate_limit(
 
 def _api_limits(design: Design, load: PathLoad, book: QuotaBook, settings: Settings, unknown: list[str]) -> list[Limit]:
     region = settings.region
-    limits: list[Limit] = []
-
-    def add(limit: Limit | None) -> None:
-        if limit is not None:
-            limits.append(limit)
+    limits = Limits()
+    add = limits.add_known
 
     # API Gateway: the stage's throttle (template), then the account's (quota).
     api = settings.api_requests
@@ -238,11 +243,8 @@ def _dynamodb_limits(
     design: Design, load: PathLoad, book: QuotaBook, settings: Settings, unknown: list[str]
 ) -> list[Limit]:
     region = settings.region
-    limits: list[Limit] = []
-
-    def add(limit: Limit | None) -> None:
-        if limit is not None:
-            limits.append(limit)
+    limits = Limits()
+    add = limits.add_known
 
     # DynamoDB: the table's throughput, a new table's warm throughput, and each index key every task writes.
     units = load.write_units(design, settings.item_kb)
@@ -311,11 +313,8 @@ def _pipe_limits(
     design: Design, load: PathLoad, book: QuotaBook, settings: Settings, unknown: list[str]
 ) -> list[Limit]:
     region = settings.region
-    limits: list[Limit] = []
-
-    def add(limit: Limit | None) -> None:
-        if limit is not None:
-            limits.append(limit)
+    limits = Limits()
+    add = limits.add_known
 
     # The stream and its pipes.
     shards = settings.shards
@@ -390,11 +389,8 @@ def _stepfunctions_limits(
     design: Design, load: PathLoad, book: QuotaBook, settings: Settings, unknown: list[str]
 ) -> list[Limit]:
     region = settings.region
-    limits: list[Limit] = []
-
-    def add(limit: Limit | None) -> None:
-        if limit is not None:
-            limits.append(limit)
+    limits = Limits()
+    add = limits.add_known
 
     # Step Functions.
     express = design.lifecycle_type == EXPRESS
@@ -447,11 +443,7 @@ def _lambda_limits(
     design: Design, load: PathLoad, book: QuotaBook, settings: Settings, unknown: list[str]
 ) -> list[Limit]:
     region = settings.region
-    limits: list[Limit] = []
-
-    def add(limit: Limit | None) -> None:
-        if limit is not None:
-            limits.append(limit)
+    limits = Limits()
 
     # Lambda: the account's concurrency, shared; a function's reserved concurrency, its own.
     pool = book[q.LAMBDA_CONCURRENCY].at(region)
@@ -499,11 +491,8 @@ def _events_limits(
     design: Design, load: PathLoad, book: QuotaBook, settings: Settings, unknown: list[str]
 ) -> list[Limit]:
     region = settings.region
-    limits: list[Limit] = []
-
-    def add(limit: Limit | None) -> None:
-        if limit is not None:
-            limits.append(limit)
+    limits = Limits()
+    add = limits.add_known
 
     # EventBridge and the rest.
     add(
