@@ -82,12 +82,23 @@ class InProcessFunctions:
             environment.update(spec.environment)
         environment.update({"AWS_DEFAULT_REGION": REGION, "POWERTOOLS_TRACE_DISABLED": "true"})
         environment.update(extra_env or {})
+        # The handlers read os.environ (this process's, shared by every function): restored by restore_environment,
+        # so that one template's settings (an EXPRESS lifecycle's STOP_EXECUTIONS, say) never reach the next
+        # platform or test of the process.
+        self._saved_environment = {key: os.environ.get(key) for key in environment}
         os.environ.update(environment)
         if str(LAMBDAS_DIR) not in sys.path:
             sys.path.insert(0, str(LAMBDAS_DIR))
         # Handlers read their configuration at import (cold start): start every runner cold.
         for spec in functions.values():
             sys.modules.pop(spec.handler.rsplit(".", 1)[0], None)
+
+    def restore_environment(self) -> None:
+        for key, value in self._saved_environment.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
     def _handler(self, spec: FunctionSpec) -> Callable[[Any, Any], Any]:
         with self._lock:
@@ -356,7 +367,8 @@ def in_process_platform(
         resources, _ = provision(
             template, lambda s: boto3.client(s, region_name=REGION), stack_name=stack_name, cdk_out=str(cdk_out)
         )
-        platform = platform_class(resources, template, InProcessFunctions(resources.functions), sleeps)
+        functions = InProcessFunctions(resources.functions)
+        platform = platform_class(resources, template, functions, sleeps)
         install_aws_semantics()
         try:
             with lambda_invoker(platform.invoke):
@@ -366,3 +378,4 @@ def in_process_platform(
                     platform.drain_executions(drain_timeout)
         finally:
             uninstall_aws_semantics()
+            functions.restore_environment()
