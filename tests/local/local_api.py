@@ -56,16 +56,35 @@ class LocalApi:
         return path
 
 
+@dataclass
+class ProvisionedMoto:
+    """A fresh moto server with the template's resources: its URL, clients to it, and what was provisioned."""
+
+    url: str
+    resources: Any
+    resolve: Any
+
+    def client(self, service: str) -> Any:
+        return boto3.client(
+            service, endpoint_url=self.url, region_name=REGION, aws_access_key_id="testing",
+            aws_secret_access_key="testing", aws_session_token="testing",
+        )  # fmt: skip
+
+
+@contextmanager
+def provisioned_moto(template: dict[str, Any], template_path: Path) -> Iterator[ProvisionedMoto]:
+    with threaded_server() as url:
+        moto = ProvisionedMoto(url, None, None)
+        moto.resources, moto.resolve = provision(
+            template, moto.client, stack_name="taskrail", cdk_out=str(template_path.parent)
+        )
+        yield moto
+
+
 @contextmanager
 def local_api(template: dict[str, Any], template_path: Path) -> Iterator[LocalApi]:
-    with threaded_server() as url:
-
-        def clients(service: str) -> Any:
-            return boto3.client(
-                service, endpoint_url=url, region_name=REGION, aws_access_key_id="testing",
-                aws_secret_access_key="testing", aws_session_token="testing",
-            )  # fmt: skip
-
-        resources, resolve = provision(template, clients, stack_name="taskrail", cdk_out=str(template_path.parent))
-        with LocalApiGateway(template, resolve, url) as gateway:
-            yield LocalApi(gateway, url, resources.ref("TasksTable"))
+    with (
+        provisioned_moto(template, template_path) as moto,
+        LocalApiGateway(template, moto.resolve, moto.url) as gateway,
+    ):
+        yield LocalApi(gateway, moto.url, moto.resources.ref("TasksTable"))

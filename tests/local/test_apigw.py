@@ -20,7 +20,6 @@ from typing import Any
 from unittest import mock
 from urllib.parse import quote
 
-import boto3
 import pytest
 import requests
 from botocore.auth import SigV4Auth
@@ -30,10 +29,9 @@ from botocore.credentials import Credentials
 from task_common.aws import DynamoDBTaskStore
 from task_common.contract import PENDING_INDEX, PENDING_SHARD_ATTRIBUTE, TIMESTAMP_PATTERN
 from taskrail.local.apigw import MAX_PAYLOAD_BYTES, GatewayRequest, LocalApiGateway
-from taskrail.local.provision import provision
-from taskrail.local.services.server import threaded_server
 from taskrail.local.users import ALICE, BOB, LocalUser
 from tests.listening import non_loopback_listeners
+from tests.local.local_api import provisioned_moto
 
 REGION = "us-east-1"
 FIXTURES = Path(__file__).parent / "fixtures" / "apigw"
@@ -139,20 +137,11 @@ class Api:
 
 @pytest.fixture(scope="module")
 def api(template: dict[str, Any], template_path: Path) -> Iterator[Api]:
-    with threaded_server() as url:
-
-        def clients(service: str) -> Any:
-            return boto3.client(
-                service,
-                endpoint_url=url,
-                region_name=REGION,
-                aws_access_key_id="testing",
-                aws_secret_access_key="testing",
-            )
-
-        resources, resolve = provision(template, clients, stack_name="taskrail", cdk_out=str(template_path.parent))
-        with LocalApiGateway(template, resolve, url) as gateway:
-            yield Api(gateway, clients("dynamodb"), resources.ref("TasksTable"))
+    with (
+        provisioned_moto(template, template_path) as moto,
+        LocalApiGateway(template, moto.resolve, moto.url) as gateway,
+    ):
+        yield Api(gateway, moto.client("dynamodb"), moto.resources.ref("TasksTable"))
 
 
 def message(response: requests.Response) -> str:

@@ -12,14 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from taskrail.local.apigw import ApiDefinition
 from taskrail.local.apigw_process import GatewayProcess, GatewaySpec
-from taskrail.local.provision import provision
-from taskrail.local.services.server import threaded_server
 from taskrail.local.users import ALICE
+from tests.local.local_api import provisioned_moto
 from tests.local.test_apigw import SESSION, signed_request
 
 REGION = "us-east-1"
@@ -46,21 +44,10 @@ def _wait_gone(pid: int) -> bool:
 
 @pytest.fixture(scope="module")
 def served(template: dict[str, Any], template_path: Path) -> Iterator[tuple[GatewaySpec, Any, str]]:
-    with threaded_server() as url:
-
-        def clients(service: str) -> Any:
-            return boto3.client(
-                service,
-                endpoint_url=url,
-                region_name=REGION,
-                aws_access_key_id="testing",
-                aws_secret_access_key="testing",
-            )
-
-        resources, resolve = provision(template, clients, stack_name="taskrail", cdk_out=str(template_path.parent))
-        spec = GatewaySpec(api=ApiDefinition.from_template(template, resolve), aws_endpoint_url=url, port=0,
+    with provisioned_moto(template, template_path) as moto:
+        spec = GatewaySpec(api=ApiDefinition.from_template(template, moto.resolve), aws_endpoint_url=moto.url, port=0,
                            role_credentials={})  # fmt: skip
-        yield spec, clients("dynamodb"), resources.ref("TasksTable")
+        yield spec, moto.client("dynamodb"), moto.resources.ref("TasksTable")
 
 
 def test_the_api_process_stores_a_task_guards_its_listener_and_stops_when_told(
