@@ -4,20 +4,14 @@ import importlib
 import socket
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
+from moto_aws import IDEMPOTENCY_TABLE, REGION, RESULTS_BUCKET, TASKS_TABLE, Aws
 
 from task_common import aws
-
-REGION = "us-east-1"
-TASKS_TABLE = "Tasks"
-IDEMPOTENCY_TABLE = "Idempotency"
-RESULTS_BUCKET = "taskrail-results"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -32,25 +26,6 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-
-
-@dataclass
-class Aws:
-    dynamodb: Any
-    s3: Any
-    sfn: Any
-
-    def put_task(self, **attributes: Any) -> None:
-        item = {
-            name: {"N": str(value)} if isinstance(value, int) else {"S": value} for name, value in attributes.items()
-        }
-        self.dynamodb.put_item(TableName=TASKS_TABLE, Item=item)
-
-    def task_item(self, task_id: str) -> dict[str, Any]:
-        return self.dynamodb.get_item(TableName=TASKS_TABLE, Key={"taskId": {"S": task_id}})["Item"]
-
-    def object_text(self, key: str) -> str:
-        return self.s3.get_object(Bucket=RESULTS_BUCKET, Key=key)["Body"].read().decode("utf-8")
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import TASKS_TABLE, Aws
 from fakes import InMemoryBlobStore, InMemoryTaskStore, a_task
+from moto_aws import TASKS_TABLE, Aws
 
 from process_task.logic import process_task
 from process_task.resume import DynamoDBTaskResumer, RedrivableProcessRequest, TaskResumer

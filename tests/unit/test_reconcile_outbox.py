@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import Aws
+from moto_aws import Aws
 
 from reconcile_tasks.outbox import DynamoDBPendingOutcomes, PendingOutcomes, retrigger_pending
 

@@ -21,7 +21,7 @@ from taskrail.scaffold import ROOT, ScaffoldError, new_type, parameters_line, st
 RUNNER = CliRunner(env={"COLUMNS": "250"})
 UNIT = ROOT / "tests" / "unit"
 # What the generated test needs of the unit tests' tree, and the registry tests it must keep green.
-UNIT_SUPPORT = ("conftest.py", "fakes.py", "scenarios.py", "task_types_support.py", "test_task_types.py")
+UNIT_SUPPORT = ("conftest.py", "fakes.py", "moto_aws.py", "scenarios.py", "task_types_support.py", "test_task_types.py")
 
 
 @pytest.fixture
