@@ -37,6 +37,7 @@ class Outcome:
     error: str | None
     cause: str | None
     result_location: str | None
+    owner: str = ""  # the task's userId
 
     @property
     def key(self) -> str:
@@ -44,7 +45,15 @@ class Outcome:
         return f"{self.task_id}#{self.attempt}#{self.redrive_count}#{self.status}"
 
     def event_detail(self) -> dict[str, Any]:
-        detail: dict[str, Any] = {"taskId": self.task_id, "outcome": self.status, "executionArn": self.execution_arn}
+        """The event's detail is the notification's body (the outcome rule's target input): ``owner`` is there so
+        that each user's email subscription filters on it with FilterPolicyScope MessageBody (infra/constructs/
+        users.py), together with ``outcome``."""
+        detail: dict[str, Any] = {
+            "taskId": self.task_id,
+            "owner": self.owner,
+            "outcome": self.status,
+            "executionArn": self.execution_arn,
+        }
         if self.status == Status.SUCCEEDED:
             detail["resultLocation"] = self.result_location
         else:
@@ -75,6 +84,7 @@ def outcome_of(record: StreamRecord) -> Outcome | None:
         return None
     return Outcome(
         task_id=task_id,
+        owner=record.new_string("userId") or "",
         status=status,
         attempt=_number(image, "attempt"),
         redrive_count=_number(image, "redriveCount"),

@@ -13,12 +13,14 @@ from task_changes.logic import handle_changes
 from task_changes.outbox import PENDING_ATTRIBUTE, Delivery, Outcome, OutcomePorts, outcome_of
 from task_common.models import StreamRecord
 
+OWNER = "AIDALOCALALICE000001"
 ARN = "arn:aws:states:us-east-1:123456789012:execution:task-lifecycle:task-1"
 
 
 def record(status: str, **attributes: Any) -> StreamRecord:
     image: dict[str, Any] = {
         "taskId": {"S": "task-1"},
+        "userId": {"S": OWNER},
         "status": {"S": status},
         "executionArn": {"S": ARN},
         "attempt": {"N": "1"},
@@ -104,6 +106,7 @@ def test_a_failed_task_gets_one_dlq_message_and_one_event_of_todays_shapes() -> 
             "TaskFailed",
             {
                 "taskId": "task-1",
+                "owner": OWNER,
                 "outcome": "FAILED",
                 "executionArn": ARN,
                 "error": "PermanentTaskError",
@@ -122,7 +125,16 @@ def test_a_succeeded_task_gets_one_event_and_no_dlq_message() -> None:
     )
     assert outbox.sent == []
     assert outbox.events == [
-        ("TaskSucceeded", {"taskId": "task-1", "outcome": "SUCCEEDED", "executionArn": ARN, "resultLocation": location})
+        (
+            "TaskSucceeded",
+            {
+                "taskId": "task-1",
+                "owner": OWNER,
+                "outcome": "SUCCEEDED",
+                "executionArn": ARN,
+                "resultLocation": location,
+            },
+        )
     ]
 
 
