@@ -20,6 +20,8 @@ from typing import TypeVar
 
 from bench.capacity import capacity_lines, capacity_phase
 from bench.common import ROOT, load_average, log, system_info, timed
+from bench.failure_latency import failure_lines
+from bench.read_cache import read_cache_lines
 from bench.report import Run, markdown, terminal
 
 T = TypeVar("T")
@@ -50,6 +52,7 @@ def _local_stack_phases(run: Run, args: argparse.Namespace) -> None:
     from bench.intake import burst
     from bench.intake_stages import intake_stages
     from bench.latency import single_task_latency
+    from bench.read_cache import read_cache_bench
     from bench.throughput import local_stack_throughput
     from taskrail.local.accounts import user_client
     from taskrail.local.stack import LocalStack, StackOptions
@@ -71,6 +74,9 @@ def _local_stack_phases(run: Run, args: argparse.Namespace) -> None:
         run.cli = _attempt(run, "6. CLI latency", lambda: cli_latency(stack.info, runs=args.cli_runs))
         failure = _attempt(run, "8. failure to DLQ message", lambda: failure_to_dlq(stack, runs=args.latency_runs))
         run.failure_latency = failure  # type: ignore[attr-defined]  # printed by failure_lines()
+        run.read_cache = _attempt(  # type: ignore[attr-defined]  # printed by read_cache_lines()
+            run, "10. read routes and caching", lambda: read_cache_bench(stack, runs=max(10, 6 * args.latency_runs))
+        )
         run.local = _attempt(run, "2. end-to-end, local stack", lambda: local_stack_throughput(stack, args.e2e))
         stack.pipes.pause()
         run.idle = _attempt(run, "1. burst, idle stack", lambda: burst(stack.info, args.burst, args.concurrency))
@@ -140,21 +146,22 @@ def main(argv: list[str] | None = None) -> int:
 
     console = Console(width=max(Console().width, 140))
     console.print(terminal(run))
-    from bench.failure_latency import failure_lines
-
     failure_text = failure_lines(getattr(run, "failure_latency", None))
     console.print(failure_text)
     from bench.intake_stages import stage_markdown
 
     stages_text = stage_markdown(getattr(run, "intake_stages", None) or [])
     console.print(stages_text)
+    console.print(read_cache_text := read_cache_lines(getattr(run, "read_cache", None)), markup=False, highlight=False)
     console.print(capacity_text := capacity_lines(capacity), markup=False, highlight=False)
     if run.cost is not None:
         from taskrail.cost import render_cost_report
 
         console.print(render_cost_report(run.cost))
     if not args.no_write:
-        args.output.write_text(markdown(run) + "\n" + failure_text + "\n" + stages_text + "\n" + capacity_text + "\n")
+        args.output.write_text(
+            "\n".join((markdown(run), failure_text, stages_text, read_cache_text, capacity_text)) + "\n"
+        )
         log(f"wrote {args.output}")
     return 1 if run.errors else 0
 
