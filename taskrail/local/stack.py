@@ -41,6 +41,7 @@ from taskrail.local.scheduler import LocalScheduler, SchedulerEmulator
 from taskrail.local.services import delivery as service_deliveries
 from taskrail.local.services import persistence
 from taskrail.local.services.events import set_delivery_check
+from taskrail.local.services.mailbox import MailboxEmulator
 from taskrail.local.services.registry import assert_supported_moto, install_aws_semantics, uninstall_aws_semantics
 from taskrail.local.services.server import reset_moto, threaded_server
 from taskrail.local.services.stepfunctions import (
@@ -103,6 +104,7 @@ class StackOptions:
 #: (see taskrail/local/emulator.py). Emulating one more AWS service: its module, one line here and one line in
 #: ``taskrail.local.provision.PROVISIONERS`` (docs/LOCAL-EMULATOR.md).
 EMULATORS: Final[tuple[Callable[[], Emulator], ...]] = (
+    MailboxEmulator,  # before anything can publish: SNS email deliveries land in the log folder's mail.jsonl
     LambdaEmulator,
     PipesEmulator,
     SchedulerEmulator,
