@@ -83,3 +83,30 @@ def test_every_cache_price_cites_its_page_and_the_day_it_was_checked() -> None:
     for key in CACHE_PRICES:
         assert raw[key]["source"].startswith("https://aws.amazon.com/"), key
         assert raw[key]["checked"] == "2026-12-01", key
+
+
+def test_the_bench_section_prints_every_option_with_its_break_even_and_owner_check() -> None:
+    from bench.read_cache import ReadCacheResult, read_cache_lines
+
+    # Given what one bench run measured
+    measured = ReadCacheResult(
+        latency_ms={r.GET_TASK: [10.0, 12.0], r.LIST_TASKS: [40.0], r.GET_RESULT: [45.0, 50.0]},
+        task_item_bytes=[627, 629],
+        index_entry_bytes=[484, 484],
+        changes=[(0.1, "QUEUED", 0), (0.3, "RUNNING", 0), (0.8, "SUCCEEDED", 100)],
+    )
+    text = read_cache_lines(measured)
+    print(text)
+    # Then every option and route has a row, the never-paying ones say so, the stage cache's owner check is flagged
+    rows = [line for line in text.splitlines() if line.startswith(("| API Gateway", "| ElastiCache", "| DAX"))]
+    assert len(rows) == 9
+    assert sum("never pays" in row for row in rows) == 5
+    assert all("SKIPPED" in row for row in rows if row.startswith("| API Gateway"))
+    assert "| GET /tasks/{taskId} | GetItem, strongly consistent | 1 | $0.125 |" in text
+    assert "changed 2 time(s)" in text
+
+
+def test_the_bench_section_says_when_it_did_not_run() -> None:
+    from bench.read_cache import read_cache_lines
+
+    assert "not measured" in read_cache_lines(None)
