@@ -805,6 +805,54 @@ def dlq(
     output(summary, as_json=as_json, render=_print_dlq)
 
 
+@app.command()
+@reports_errors
+def mail(
+    to: Annotated[str | None, typer.Option("--to", help="only the messages to this address")] = None,
+    confirm: Annotated[
+        str | None, typer.Option("--confirm", help="confirm the subscription of the message with this token (prefix)")
+    ] = None,
+    local_state: StateOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The local stack's mailbox: the emails SNS would have sent (subscription confirmations, task outcomes).
+
+    A profile's notification preference (PUT /me/profile) subscribes its address; as on AWS, nothing is delivered
+    until the subscription is confirmed: --confirm TOKEN does what the confirmation email's link does.
+    """
+    from taskrail import mail as mailbox
+
+    log_dir = _local_log_dir(local_state)
+    if confirm is not None:
+        try:
+            arn = mailbox.confirm(log_dir, confirm, lambda: local_reach("alice", local_state)[1]("sns"))
+        except mailbox.MailError as error:
+            raise CliError(
+                str(error), hint="`taskrail mail` lists the messages and their tokens", exit_code=2
+            ) from None
+        output({"confirmed": arn}, as_json=as_json, render=lambda data: console.print(f"confirmed {data['confirmed']}"))
+        return
+    found = [mailbox.as_json(m) for m in mailbox.messages(log_dir, to)]
+    output(found, as_json=as_json, render=_print_mail)
+
+
+def _print_mail(found: list[dict[str, Any]]) -> None:
+    if not found:
+        console.print("no mail yet")
+        return
+    table = Table("sent", "to", "subject", "what")
+    for mail in found:
+        message = mail.get("message")
+        if mail["kind"] == "SubscriptionConfirmation":
+            what = f"confirm: taskrail mail --confirm {mail['token'][:12]}"
+        elif isinstance(message, dict):
+            what = f"task {message.get('taskId')} {message.get('outcome')}"
+        else:
+            what = short(mail["body"], 60)
+        table.add_row(when(mail["sent_at"] * 1000), escape(mail["to"]), escape(mail["subject"]), escape(what))
+    console.print(table)
+
+
 def _print_dlq(summary: dict[str, Any]) -> None:
     console.print(f"dead-letter queue: {summary['count']} message(s), {summary['inFlight']} being handled")
     if summary["groups"]:

@@ -179,6 +179,14 @@ class TaskrailClient:
     def get(self, task_id: str) -> dict[str, Any]:
         return self._call("GET", f"/tasks/{task_id}")
 
+    def me(self) -> dict[str, Any]:
+        """GET /me: the caller's user record (created on the first call) and profile."""
+        return self._call("GET", "/me")
+
+    def update_profile(self, changes: dict[str, Any]) -> dict[str, Any]:
+        """PUT /me/profile: the fields given (fullName, avatar, preferences) are set; the stored profile."""
+        return self._call("PUT", "/me/profile", changes)
+
     def list_page(self, status: str | None = None, limit: int | None = None, next_token: str | None = None) -> TaskPage:
         """One page of your tasks, newest first. With a status the API filters after reading ``limit`` of your
         tasks, so a page may hold fewer (even none) and still have a ``next``."""
