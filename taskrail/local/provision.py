@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from taskrail.local import control_plane
+from taskrail.local import control_plane, websocket_api
 from taskrail.local.functions import FunctionSpec
 from taskrail.local.pipes import PipeSpec
 from taskrail.local.region import ACCOUNT_ID, PARTITION, PSEUDO, REGION, arn
@@ -304,6 +304,8 @@ PROVISIONERS: Final[tuple[tuple[str, ProvisionOne], ...]] = (
     ("AWS::SNS::Topic", Provisioner.topic),
     ("AWS::Events::EventBus", Provisioner.event_bus),
     ("AWS::Lambda::Function", Provisioner.function),
+    # The WebSocket API (taskrail/local/websocket_api.py) before the functions' environments, which name its URL.
+    ("AWS::ApiGatewayV2::Api", websocket_api.provision),
     # A second pass: environments reference tables, buckets and each other, so every function is named first.
     # State machines come after it: a function's environment never names one (docs/DECISIONS.md).
     ("AWS::Lambda::Function", Provisioner.function_spec),

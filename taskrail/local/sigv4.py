@@ -328,18 +328,24 @@ class SigV4Verifier(Generic[C]):
                 if key.lower() == name:
                     aws_request.headers.add_header(name, value)
         aws_request.context["timestamp"] = timestamp
-        signer = _ReplaySigner(
-            Credentials(credential.access_key_id, credential.secret_access_key), auth.service, auth.region,
-            auth.signed_headers, query, UNSIGNED_PAYLOAD,
-        )  # fmt: skip
-        canonical = signer.canonical_request(aws_request)
-        string_to_sign = signer.string_to_sign(aws_request, canonical)
-        if not hmac.compare_digest(signer.signature(string_to_sign, aws_request), auth.signature.lower()):
-            raise SigV4Error(
-                SigV4Failure.MISMATCH,
-                f"{SIGNATURE_MISMATCH}\n\nThe Canonical String for this request should have been\n'{canonical}'\n",
-                error_type="InvalidSignatureException",
-            )
+        # S3 signs a link's payload as UNSIGNED-PAYLOAD; botocore's SigV4QueryAuth (execute-api: a WebSocket
+        # connect URL) as the hash of the empty body
+        payloads = (UNSIGNED_PAYLOAD,) if auth.service == "s3" else (hashlib.sha256(b"").hexdigest(), UNSIGNED_PAYLOAD)
+        canonical = ""
+        for payload in payloads:
+            signer = _ReplaySigner(
+                Credentials(credential.access_key_id, credential.secret_access_key), auth.service, auth.region,
+                auth.signed_headers, query, payload,
+            )  # fmt: skip
+            canonical = canonical or signer.canonical_request(aws_request)
+            string_to_sign = signer.string_to_sign(aws_request, signer.canonical_request(aws_request))
+            if hmac.compare_digest(signer.signature(string_to_sign, aws_request), auth.signature.lower()):
+                return
+        raise SigV4Error(
+            SigV4Failure.MISMATCH,
+            f"{SIGNATURE_MISMATCH}\n\nThe Canonical String for this request should have been\n'{canonical}'\n",
+            error_type="InvalidSignatureException",
+        )
 
     def _check_scope(self, auth: _Authorization, timestamp: str) -> None:
         problem = ""

@@ -159,6 +159,8 @@ class ApiRequest(BaseModel):
     authorizer: dict[str, Any] = Field(default_factory=dict, description="e.g. principalId, claims")
     stage_variables: dict[str, str] = Field(default_factory=dict)
     request_time_epoch_ms: int = Field(default_factory=lambda: time.time_ns() // 1_000_000)
+    #: more ``$context`` variables, over the REST ones: a WebSocket API's connectionId, routeKey, eventType, ...
+    extra_context: dict[str, Any] = Field(default_factory=dict)
 
 
 class RenderedResponse(BaseModel):
@@ -874,7 +876,7 @@ def _context(request: ApiRequest) -> dict[str, Any]:
         "authorizer": copy.deepcopy(request.authorizer),
         "requestOverride": {"header": {}, "path": {}, "querystring": {}},
         "responseOverride": {"header": {}, "status": None},
-    }
+    } | copy.deepcopy(request.extra_context)
 
 
 def _namespace(request: ApiRequest, body: str, context: dict[str, Any]) -> dict[str, Any]:
