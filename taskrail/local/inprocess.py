@@ -47,6 +47,7 @@ from taskrail.local.services.lambda_ import InvokeOutcome, lambda_invoker
 from taskrail.local.services.registry import install_aws_semantics, uninstall_aws_semantics
 from taskrail.local.services.server import LOCAL_MOTO_CONFIG
 from taskrail.local.services.stepfunctions import SleepLog, record_sleeps, time_scale
+from taskrail.local.services.stepfunctions_express import inspecting
 
 LAMBDAS_DIR = Path(__file__).resolve().parents[2] / "lambdas"
 
@@ -256,7 +257,8 @@ class Platform:
         """Poll DescribeExecution until the execution is no longer RUNNING (a hang guard of ``timeout`` s)."""
         sfn, deadline = self.client("stepfunctions"), time.monotonic() + timeout
         while True:
-            execution: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
+            with inspecting():  # an EXPRESS execution too: the harness looks at the emulator's own record
+                execution: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
             if execution["status"] not in EXECUTION_STATUSES_RUNNING:
                 return execution
             if time.monotonic() > deadline:
@@ -267,8 +269,9 @@ class Platform:
         """Every execution still running, of every state machine of the template."""
         sfn, arns = self.client("stepfunctions"), []
         for machine in self.resources.state_machines.values():
-            pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=machine, statusFilter="RUNNING")
-            arns += [str(e["executionArn"]) for page in pages for e in page["executions"]]
+            with inspecting():
+                pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=machine, statusFilter="RUNNING")
+                arns += [str(e["executionArn"]) for page in pages for e in page["executions"]]
         return arns
 
     def drain_executions(self, timeout: float = 60) -> list[str]:
@@ -279,7 +282,8 @@ class Platform:
         stragglers = self.running()
         sfn = self.client("stepfunctions")
         for arn in stragglers:
-            sfn.stop_execution(executionArn=arn, error="Drained", cause="the in-process platform is closing")
+            with inspecting():
+                sfn.stop_execution(executionArn=arn, error="Drained", cause="the in-process platform is closing")
         deadline = time.monotonic() + 30
         while stragglers and self.running() and time.monotonic() < deadline:
             time.sleep(POLL_SECONDS)
@@ -290,7 +294,8 @@ class Platform:
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
         sfn, events, token = self.client("stepfunctions"), [], None
         while True:
-            page = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000, **_token(token))
+            with inspecting():
+                page = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000, **_token(token))
             events += page["events"]
             token = page.get("nextToken")
             if not token:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from taskrail.local import control_plane, websocket_api
+from taskrail.local import aliases, control_plane, websocket_api
 from taskrail.local.functions import FunctionSpec
 from taskrail.local.pipes import PipeSpec
 from taskrail.local.region import ACCOUNT_ID, PARTITION, PSEUDO, REGION, arn
@@ -271,6 +271,7 @@ class Provisioner:
             definition=definition,
             roleArn=str(self.resolve(resource["Properties"]["RoleArn"])),
             type=kind,
+            **_logging_configuration(self.resolve(resource["Properties"].get("LoggingConfiguration"))),
         )["stateMachineArn"]  # its own role: the interpreter's service calls are signed as it (taskrail/local/iam)
         self.resources.attributes[logical_id] = {"Ref": machine_arn, "Arn": machine_arn, "Name": name}
         self.resources.state_machines[construct] = machine_arn
@@ -291,6 +292,19 @@ class Provisioner:
         self.resources.schedules[construct] = ScheduleSpec.from_template(logical_id, resource, self.resolve)
 
 
+def _logging_configuration(resolved: Any) -> dict[str, Any]:
+    """CloudFormation's LoggingConfiguration as CreateStateMachine takes it (its executions log there: the local
+    Step Functions delivers them, services/stepfunctions_express.py)."""
+    if not resolved:
+        return {}
+    destinations = [
+        {"cloudWatchLogsLogGroup": {"logGroupArn": str(d["CloudWatchLogsLogGroup"]["LogGroupArn"])}}
+        for d in resolved.get("Destinations", [])
+    ]
+    level, data = resolved.get("Level", "OFF"), bool(resolved.get("IncludeExecutionData", False))
+    return {"loggingConfiguration": {"level": level, "includeExecutionData": data, "destinations": destinations}}
+
+
 ProvisionOne = Callable[[Provisioner, str, dict[str, Any]], None]
 
 #: Resource type → how one resource of it is provisioned, in this order (a resource is provisioned after
@@ -309,7 +323,13 @@ PROVISIONERS: Final[tuple[tuple[str, ProvisionOne], ...]] = (
     # A second pass: environments reference tables, buckets and each other, so every function is named first.
     # State machines come after it: a function's environment never names one (docs/DECISIONS.md).
     ("AWS::Lambda::Function", Provisioner.function_spec),
+    # Every caller names an alias (taskrail/local/aliases.py); a definition may name another machine's alias.
+    ("AWS::Lambda::Version", aliases.lambda_version),
+    ("AWS::Lambda::Alias", aliases.lambda_alias),
+    ("AWS::StepFunctions::StateMachineAlias", aliases.reserve_state_machine_alias),
     ("AWS::StepFunctions::StateMachine", Provisioner.state_machine),
+    ("AWS::StepFunctions::StateMachineVersion", aliases.state_machine_version),
+    ("AWS::StepFunctions::StateMachineAlias", aliases.state_machine_alias),
     ("AWS::SNS::Subscription", Provisioner.subscription),
     ("AWS::Events::Rule", Provisioner.rule),
     # The control plane (taskrail/local/control_plane.py): in moto, so the AWS CLI lists what the template defines.

@@ -3,8 +3,9 @@ each accepted task ends terminal, a failed one with exactly one DLQ message, and
 
 Each platform is provisioned from its own synthesized template and ``asl/`` file (the EXPRESS lifecycle records its
 failures itself: Express executions send no status-change events, docs/DECISIONS.md "An EXPRESS lifecycle").
-moto runs an EXPRESS machine with its interpreter as it runs a STANDARD one (its execution semantics are STANDARD's:
-DescribeExecution and the history answer, which AWS does not for Express; the tests read only what both give).
+moto runs an EXPRESS machine with its interpreter as it runs a STANDARD one; the local stack refuses what AWS refuses
+for an Express execution (DescribeExecution, its history, a list: services/stepfunctions_express.py), and the
+in-process platform looks at the emulator's own record of it (``inspecting``) where a test waits for an execution.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 from typing import Any
 
 from task_types.diagnostic_poison import FIX_MARKER_KEY
+from taskrail.local.services.stepfunctions_express import inspecting
 from taskrail.operator.aws import DynamoTaskRecords, SqsDeadLetters, StepFunctionsExecutions
 from taskrail.operator.replay import replay_task
 from tests.workflows.conftest import Lifecycle
@@ -31,6 +33,14 @@ def lifecycle_type(lifecycle: Lifecycle) -> str:
 
 def outcomes(lifecycle: Lifecycle, task_id: str) -> list[str]:
     return [n["outcome"] for n in lifecycle.drain("NotificationsArchiveQueue") if n["taskId"] == task_id]
+
+
+def started(lifecycle: Lifecycle, name: str) -> str:
+    """The ARN of the lifecycle's execution of this name (an Express ARN ends in a UUID: not derived from it)."""
+    sfn = lifecycle.client("stepfunctions")
+    with inspecting():
+        listed = sfn.list_executions(stateMachineArn=lifecycle.state_machine_arn)["executions"]
+    return next(str(e["executionArn"]) for e in listed if e["name"] == name)
 
 
 def replay(lifecycle: Lifecycle, task_id: str) -> Any:
@@ -110,7 +120,7 @@ def test_replay_after_the_fix_runs_the_task_to_succeeded(typed_lifecycle: Lifecy
     outcome = replay(typed_lifecycle, "t-typed-replay")
     arn = failed["executionArn"]
     if outcome.action == "started":
-        arn = arn.rsplit(":", 1)[0] + ":" + outcome.execution_name
+        arn = started(typed_lifecycle, outcome.execution_name)
     execution = typed_lifecycle.wait(arn)
     typed_lifecycle.settle()
 

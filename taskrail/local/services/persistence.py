@@ -49,7 +49,7 @@ from moto.stepfunctions.responses import get_backend as stepfunctions_backend
 from taskrail.local.preflight import LocalUpRefused
 from taskrail.local.region import ACCOUNT_ID, PARTITION, REGION
 from taskrail.local.services.dynamodbstreams import add_stream_listener, remove_stream_listener
-from taskrail.local.services.patching import Check, Patch, Signature, Source
+from taskrail.local.services.patching import Check, Patch, Signature, Source, original
 
 __all__ = [
     "EXECUTIONS_FILE",
@@ -185,6 +185,8 @@ def archive_executions(stepfunctions: Any, state_machine_arns: list[str], path: 
         archived = {}
     count = 0
     for arn in state_machine_arns:
+        if stepfunctions.describe_state_machine(stateMachineArn=arn).get("type") == "EXPRESS":
+            continue  # AWS keeps no Express execution to list or describe (their record is CloudWatch Logs)
         for page in stepfunctions.get_paginator("list_executions").paginate(stateMachineArn=arn):
             for listed in page["executions"]:
                 execution = stepfunctions.describe_execution(executionArn=listed["executionArn"])
@@ -360,7 +362,7 @@ STATE_SNAPSHOT: Final = Patch(
         Source("moto.sqs.models.Message.visible", lambda: vars(Message)["visible"].fget, ("self.visible_at",)),
         Signature(  # a restored execution is moto's own, built as StartExecution builds one, never started
             "moto.stepfunctions.parser.backend.execution.Execution.__init__",
-            lambda: Execution.__init__,
+            lambda: original(Execution, "__init__"),  # services/stepfunctions_express.py wraps it
             (
                 "self",
                 "name",

@@ -30,6 +30,7 @@ from taskrail.local.services import (
     stepfunctions_api,
     stepfunctions_errors,
     stepfunctions_events,
+    stepfunctions_express,
     stepfunctions_jsonata,
     stepfunctions_redrive,
 )
@@ -57,6 +58,7 @@ SERVICES: Final[tuple[ModuleType, ...]] = (
     stepfunctions_redrive,
     stepfunctions_events,
     stepfunctions_jsonata,
+    stepfunctions_express,
     dynamodb,
     dynamodbstreams,
     events,
