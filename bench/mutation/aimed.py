@@ -35,7 +35,7 @@ def aimed(ident: str) -> tuple[str, ...]:
     behaviour = ": flip-condition" in ident or ": drop-condition" in ident or ": result-path" in ident
     if workflow == "task_lifecycle.express":
         rows = "recording" if state == "RecordTaskFailed" else state
-        extra = (f"{WORKFLOWS}/test_lifecycle_types.py",) if behaviour else ()
+        extra: tuple[str, ...] = (f"{WORKFLOWS}/test_lifecycle_types.py",) if behaviour else ()
         return (f"{WORKFLOWS}/test_error_paths_express.py", *extra, "-k", f"{rows} or lifecycle_types")
     if workflow == "task_lifecycle":
         extra = (f"{WORKFLOWS}/test_cancellation.py", f"{WORKFLOWS}/test_task_lifecycle.py") if behaviour else ()
