@@ -8,9 +8,9 @@ API Gateway process: ``http in`` (the handler's guard check, body read and respo
 ``handle``), ``route``, ``sigv4`` (``_authenticate``), ``request`` (building ``$input``/``$context``), ``validate``
 (parameters and the body against the model), ``vtl request`` / ``vtl response`` (airspeed), ``sign out`` (SigV4 of
 the integration's call) and ``moto call`` (the HTTP round trip to the AWS endpoint, signing excluded).
-AWS endpoint (moto's process): ``guard sigv4``, ``iam`` (the authorizer), ``moto`` (moto's app: DynamoDB PutItem)
-and ``endpoint`` (the whole WSGI call). Each stage is timed as wall time and as the thread's CPU time: under 32
-concurrent clients the wall time includes waiting for the GIL, the CPU time is what the stage costs.
+AWS endpoint (moto's process): ``guard sigv4``, ``iam`` (the authorizer), ``moto`` (moto's app: the submission's
+DynamoDB UpdateItem) and ``endpoint`` (the whole WSGI call). Each stage is timed as wall time and as the thread's
+CPU time: under 32 concurrent clients the wall time includes waiting for the GIL, the CPU time is what it costs.
 """
 
 from __future__ import annotations
@@ -117,14 +117,24 @@ def _derive(times: StageTimes) -> None:
             ]
 
 
-def _put_item(environ_at: int) -> Callable[[tuple[Any, ...]], bool]:
-    """Whether a call's WSGI environ (its argument ``environ_at``) is a DynamoDB PutItem."""
+#: The User-Agent urllib3 sends when none is given: the API's integration call (taskrail.local.apigw sends none);
+#: the functions' boto3 clients (the reconciler's UpdateItems among them) send botocore's.
+_INTEGRATION_AGENT = "python-urllib3/"
 
-    def is_put_item(args: tuple[Any, ...]) -> bool:
+
+def _submission(environ_at: int) -> Callable[[tuple[Any, ...]], bool]:
+    """Whether a call's WSGI environ (its argument ``environ_at``) is the API's DynamoDB UpdateItem (POST /tasks
+    stores a task with one UpdateItem)."""
+
+    def is_submission(args: tuple[Any, ...]) -> bool:
         environ = args[environ_at] if len(args) > environ_at else {}
-        return isinstance(environ, dict) and environ.get("HTTP_X_AMZ_TARGET") == "DynamoDB_20120810.PutItem"
+        return (
+            isinstance(environ, dict)
+            and environ.get("HTTP_X_AMZ_TARGET") == "DynamoDB_20120810.UpdateItem"
+            and str(environ.get("HTTP_USER_AGENT", "")).startswith(_INTEGRATION_AGENT)
+        )
 
-    return is_put_item
+    return is_submission
 
 
 @contextlib.contextmanager
@@ -154,12 +164,12 @@ def stage_timers(times: StageTimes, *, api: bool = True, endpoint: bool = True) 
         (signer, "add_auth", "sign out"),
         (apigw, "render_response", "vtl response"),
     )
-    # the endpoint's stages for the API's PutItems only (the scheduler's reconciler also calls the endpoint)
+    # the endpoint's stages for the API's UpdateItems only (the functions and the scheduler also call the endpoint)
     endpoint_stages = (
-        (guard.AwsEndpointGuard, "__call__", "endpoint", _put_item(1)),
-        (guard.AwsEndpointGuard, "_refuse", "guard", _put_item(1)),
-        (LocalIam, "__call__", "iam", _put_item(2)),
-        (DomainDispatcherApplication, "__call__", "moto", _put_item(1)),
+        (guard.AwsEndpointGuard, "__call__", "endpoint", _submission(1)),
+        (guard.AwsEndpointGuard, "_refuse", "guard", _submission(1)),
+        (LocalIam, "__call__", "iam", _submission(2)),
+        (DomainDispatcherApplication, "__call__", "moto", _submission(1)),
     )
     try:
         for owner, name, stage in api_stages if api else ():
@@ -229,7 +239,7 @@ def _timed_api_process(stack: Any, times: StageTimes) -> Iterator[Any]:
 
 def intake_stages(stack: Any, n: int, concurrency: int) -> StageTimes:
     """A burst of ``n`` POST /tasks from ``concurrency`` clients with the stage timers on (pipes paused by the
-    caller; the endpoint's stages count its PutItems only). The API's stages are timed where the API runs: in
+    caller; the endpoint's stages count the API's UpdateItems only). The API's stages are timed where the API runs: in
     this process, or (the stack's default) in an API process of its own started for the measurement."""
     from bench.intake import burst
     from taskrail.local.apigw_process import GatewayProcess
@@ -299,7 +309,8 @@ def stage_markdown(results: list[StageTimes]) -> str:
         "### 1. Intake by stage",
         "",
         f"POST /tasks timed by stage where each stage runs (bench/intake_stages.py: the API's process, the AWS "
-        f"endpoint's), {results[0].n} requests per run, pipes paused; the endpoint's rows are its PutItems. "
+        f"endpoint's), {results[0].n} requests per run, pipes paused; the endpoint's rows are the API's UpdateItems "
+        "(the submission). "
         "Wall time includes waiting for the GIL; CPU ms is the thread's CPU time. "
         "http in, moto call and guard sigv4 are differences of two timed calls (means only).",
         "",
