@@ -948,7 +948,9 @@ def history(
 
     client, aws = reach(Target(user, stack, region, profile, local_state))
     task = client.get(task_id)  # the owner check
-    executions = task_executions(aws("stepfunctions"), client.endpoints.state_machine_arn, task)
+    executions = task_executions(
+        aws("stepfunctions"), client.endpoints.state_machine_arn, task, logs=lambda: aws("logs")
+    )
     chosen = None
     if executions or execution:
         try:
@@ -970,6 +972,8 @@ def history(
 def _print_history(
     task_id: str, task: dict[str, Any], executions: list[Any], chosen: Any, rows: list[dict[str, Any]]
 ) -> None:
+    from taskrail.execution_logs import is_express_arn
+
     if chosen is None:
         console.print(f"task {escape(task_id)} is {task['status']}: no execution has claimed it yet")
         return
@@ -981,6 +985,12 @@ def _print_history(
             str(number), escape(run.name) + mark, run.origin, run.status, when(run.started), str(run.redrive_count)
         )
     console.print(runs)
+    if is_express_arn(chosen.arn):
+        console.print("an EXPRESS execution: Step Functions keeps no history of it; its events are read from the")
+        console.print("lifecycle's CloudWatch Logs group, as logged (without inputs and outputs)")
+        if not any(run.origin == "pipe" for run in executions):
+            console.print("its first execution (the pipe's, a random name, no input logged) is not found by task once")
+            console.print("a replay or the reconciler took the task over")
     table = Table("at", "state", "event", "detail", title=f"events of {escape(chosen.name)}", title_justify="left")
     for row in rows:
         error_name, _, cause = row["detail"].partition(": ")

@@ -10,11 +10,13 @@ state machine's executions started around the task's creation and reading their 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from task_common.contract import RECONCILER_SUFFIX, REPLAY_SUFFIX, api_time, execution_arn_of, execution_name
+from taskrail import execution_logs
 from taskrail.client import epoch_seconds
 
 ORIGINS = {REPLAY_SUFFIX: "replay", RECONCILER_SUFFIX: "reconciler"}
@@ -74,8 +76,15 @@ def _created(task: dict[str, Any]) -> datetime | None:
     return datetime.fromtimestamp(seconds, UTC) if seconds is not None else None
 
 
-def task_executions(sfn: Any, state_machine_arn: str, task: dict[str, Any]) -> list[TaskExecution]:
-    """The task's executions, oldest first."""
+def task_executions(
+    sfn: Any, state_machine_arn: str, task: dict[str, Any], *, logs: Callable[[], Any] | None = None
+) -> list[TaskExecution]:
+    """The task's executions, oldest first. On an EXPRESS lifecycle, from its log group (``logs`` makes the
+    CloudWatch Logs client): Step Functions neither lists nor describes Express executions."""
+    if logs is not None:
+        machine = sfn.describe_state_machine(stateMachineArn=state_machine_arn)
+        if machine.get("type") == execution_logs.EXPRESS:
+            return _express_executions(logs(), execution_logs.log_group_name(machine), task)
     task_id, attempts = task["taskId"], int(task.get("attempt") or 1)
     found: dict[str, TaskExecution] = {}
     for number in range(1, attempts + 2):
@@ -94,6 +103,21 @@ def task_executions(sfn: Any, state_machine_arn: str, task: dict[str, Any]) -> l
         if pipe is not None:
             found[pipe.arn] = pipe
     return sorted(found.values(), key=lambda e: (e.started is None, e.started or datetime.min))
+
+
+def _express_executions(logs: Any, group: str | None, task: dict[str, Any]) -> list[TaskExecution]:
+    if group is None:
+        return []
+    created = _created(task)
+    start_ms = int((created - timedelta(minutes=1)).timestamp() * 1000) if created else None
+    task_id, attempts = str(task["taskId"]), int(task.get("attempt") or 1)
+    arns = execution_logs.task_execution_arns(logs, group, task, start_ms=start_ms)
+    events = {arn: execution_logs.history(logs, group, arn, start_ms=start_ms) for arn in arns}
+    found = [
+        _execution(described, execution_logs.origin_of(task_id, described["executionArn"], attempts))
+        for described in execution_logs.executions_of(events)
+    ]
+    return sorted(found, key=lambda e: (e.started is None, e.started or datetime.min.replace(tzinfo=UTC)))
 
 
 def _pipe_execution(sfn: Any, state_machine_arn: str, task: dict[str, Any], *, skip: set[str]) -> TaskExecution | None:

@@ -9,6 +9,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from task_common.contract import PENDING_SHARD_ATTRIBUTE, Status, pending_shard
+from taskrail import execution_logs
 
 AwsClients = Callable[[str], Any]  # a service name -> its boto3 client
 
@@ -66,7 +67,7 @@ def _plain(value: dict[str, Any]) -> Any:
 class StepFunctionsExecutions:
     def __init__(self, aws: AwsClients, state_machine_arn: str) -> None:
         self._aws, self._state_machine_arn = aws, state_machine_arn
-        self._type: str | None = None
+        self._described: dict[str, Any] | None = None
 
     def start(self, name: str, execution_input: Any) -> bool:
         try:
@@ -83,6 +84,10 @@ class StepFunctionsExecutions:
         return dict(self._aws("stepfunctions").describe_execution(executionArn=execution_arn))
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        if execution_logs.is_express_arn(execution_arn):
+            # GetExecutionHistory does not serve an Express execution: its events are in the lifecycle's log group
+            group = execution_logs.log_group_name(self._machine())
+            return execution_logs.history(self._aws("logs"), group, execution_arn) if group else []
         sfn = self._aws("stepfunctions")
         events: list[dict[str, Any]] = []
         token: str | None = None
@@ -98,10 +103,13 @@ class StepFunctionsExecutions:
     def supports_redrive(self) -> bool:
         # DescribeStateMachine serves both types; DescribeExecution, GetExecutionHistory and RedriveExecution do not
         # serve EXPRESS executions (their API reference), so an EXPRESS lifecycle is never asked them.
-        if self._type is None:
-            described = self._aws("stepfunctions").describe_state_machine(stateMachineArn=self._state_machine_arn)
-            self._type = str(described.get("type", "STANDARD"))
-        return self._type == "STANDARD"
+        return str(self._machine().get("type", "STANDARD")) == "STANDARD"
+
+    def _machine(self) -> dict[str, Any]:
+        if self._described is None:
+            sfn = self._aws("stepfunctions")
+            self._described = dict(sfn.describe_state_machine(stateMachineArn=self._state_machine_arn))
+        return self._described
 
     def redrive(self, execution_arn: str, client_token: str) -> str | None:
         try:

@@ -24,6 +24,7 @@ from task_common.contract import (
     replay_execution_name,
 )
 from taskrail.client import ApiError
+from taskrail.execution_logs import execution_name_of
 from taskrail.history import parse_json
 from taskrail.operator import dlq
 from taskrail.operator.ports import DeadLetters, Executions, OwnedTasks, TaskRecords
@@ -161,7 +162,7 @@ def retire_messages(task_id: str, execution_arn: str, *, queue: DeadLetters) -> 
 
 
 def _name(arn: str) -> str:
-    return arn.rsplit(":", 1)[-1]
+    return execution_name_of(arn)  # an Express ARN ends in a UUID, after the name
 
 
 def not_redrivable(task: dict[str, Any], execution: dict[str, Any], executions: Executions) -> str:
