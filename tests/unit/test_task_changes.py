@@ -175,3 +175,34 @@ def test_a_task_that_moved_on_before_the_mark_is_reported() -> None:
     )
     assert result.moved_on == ["task-1#1#0#REJECTED"] and result.delivered == []
     assert [detail_type for detail_type, _ in outbox.events] == ["TaskRejected"]
+
+
+class AskedExecutions(InMemoryExecutions):
+    """Records every stop asked of the port, also of an execution that already ended."""
+
+    def __init__(self, statuses: dict[str, str]) -> None:
+        super().__init__(statuses=statuses)
+        self.asked: list[str] = []
+
+    def stop(self, execution_arn: str, *, error: str, cause: str) -> Any:
+        self.asked.append(execution_arn)
+        return super().stop(execution_arn, error=error, cause=cause)
+
+
+def test_a_same_body_retry_of_a_cancelled_task_stops_nothing_and_a_cancel_still_stops() -> None:
+    # Given a task cancelled while RUNNING: the cancel's write (SET CANCELLED, REMOVE pendingShard) stopped it
+    executions = AskedExecutions({ARN: "RUNNING"})
+    cancel = record("CANCELLED", **{PENDING_ATTRIBUTE: None})
+    handled = handle_changes([cancel], executions=executions, outcomes=FakeOutbox().ports)
+    assert handled.stopped == [ARN] and executions.statuses[ARN] == "ABORTED"
+
+    # When its owner retries POST /tasks with the same body and Idempotency-Key: nothing changes but pendingShard,
+    # which the retry's if_not_exists SET adds back (a MODIFY whose NewImage is CANCELLED: the cancel filter's match)
+    retry = record("CANCELLED", **{PENDING_ATTRIBUTE: None, "pendingShard": "0123456789abcdef"})
+    executions.asked.clear()
+    again = handle_changes([retry], executions=executions, outcomes=FakeOutbox().ports)
+
+    # Then the ended execution is not asked to stop again: the record is no cancel
+    print(again.model_dump(by_alias=True))
+    assert executions.asked == []
+    assert again.stopped == [] and executions.stop_calls == [(ARN, "TaskCancelled", "cancelled by the task's owner")]
