@@ -21,6 +21,7 @@ from typing import TypeVar
 from bench.capacity import capacity_lines, capacity_phase
 from bench.common import ROOT, load_average, log, system_info, timed
 from bench.failure_latency import failure_lines
+from bench.live_progress import push_latency_lines
 from bench.read_cache import read_cache_lines
 from bench.report import Run, markdown, terminal
 
@@ -52,6 +53,7 @@ def _local_stack_phases(run: Run, args: argparse.Namespace) -> None:
     from bench.intake import burst
     from bench.intake_stages import intake_stages
     from bench.latency import single_task_latency
+    from bench.live_progress import push_latency
     from bench.read_cache import read_cache_bench
     from bench.throughput import local_stack_throughput
     from taskrail.local.accounts import user_client
@@ -76,6 +78,9 @@ def _local_stack_phases(run: Run, args: argparse.Namespace) -> None:
         run.failure_latency = failure  # type: ignore[attr-defined]  # printed by failure_lines()
         run.read_cache = _attempt(  # type: ignore[attr-defined]  # printed by read_cache_lines()
             run, "10. read routes and caching", lambda: read_cache_bench(stack, runs=max(10, 6 * args.latency_runs))
+        )
+        run.push_latency = _attempt(  # type: ignore[attr-defined]  # printed by push_latency_lines()
+            run, "11. live progress push latency", lambda: push_latency(stack, writes=max(20, 10 * args.latency_runs))
         )
         run.local = _attempt(run, "2. end-to-end, local stack", lambda: local_stack_throughput(stack, args.e2e))
         stack.pipes.pause()
@@ -153,14 +158,18 @@ def main(argv: list[str] | None = None) -> int:
     stages_text = stage_markdown(getattr(run, "intake_stages", None) or [])
     console.print(stages_text)
     console.print(read_cache_text := read_cache_lines(getattr(run, "read_cache", None)), markup=False, highlight=False)
-    console.print(capacity_text := capacity_lines(capacity), markup=False, highlight=False)
+    console.print(
+        capacity_text := capacity_lines(capacity),
+        push_text := push_latency_lines(getattr(run, "push_latency", None)),
+        sep="\n", markup=False, highlight=False,
+    )  # fmt: skip
     if run.cost is not None:
         from taskrail.cost import render_cost_report
 
         console.print(render_cost_report(run.cost))
     if not args.no_write:
         args.output.write_text(
-            "\n".join((markdown(run), failure_text, stages_text, read_cache_text, capacity_text)) + "\n"
+            "\n".join((markdown(run), failure_text, stages_text, read_cache_text, capacity_text, push_text)) + "\n"
         )
         log(f"wrote {args.output}")
     return 1 if run.errors else 0

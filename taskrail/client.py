@@ -87,6 +87,7 @@ class Endpoints:
     results_bucket: str
     state_machine_arn: str
     dead_letter_queue_url: str
+    websocket_url: str = ""  # the live-progress channel (Output WebSocketUrl); "" when the stack has none
 
 
 def task_view(task: dict[str, Any]) -> dict[str, Any]:
@@ -125,6 +126,7 @@ class TaskrailClient:
     def __init__(self, endpoints: Endpoints, credentials: Credentials, *, is_local: bool = False) -> None:
         self.endpoints = endpoints
         self.is_local = is_local
+        self.credentials = credentials  # also what signs the live channel's connect (taskrail/live.py)
         self._signer = SigV4Auth(credentials, "execute-api", endpoints.region)
         # urllib3, which botocore's signing loads anyway (requests on top of it cost ~35 ms CPU at each start);
         # botocore's CA bundle; no retries here (``_call`` retries what may be retried), redirects not followed.

@@ -81,6 +81,18 @@ class Refusal(Protocol):
 HostGuard = Callable[[BaseHTTPRequestHandler], Refusal | None]
 
 
+class LiveChanges(Protocol):
+    """What the console reads of the live channel (taskrail/live.py LiveFeed)."""
+
+    url: str
+
+    def changes_after(self, after: int, timeout: float) -> tuple[int, list[dict[str, Any]]]: ...
+
+
+#: A page's long poll of /api/live waits at most this long for a pushed change.
+LIVE_WAIT_SECONDS = 20.0
+
+
 @dataclass(frozen=True)
 class ConsoleDependencies:
     """What the console needs from the stack it shows, handed in by whoever starts it (taskrail/local/stack.py):
@@ -93,6 +105,9 @@ class ConsoleDependencies:
     sleep: Callable[[float], None] = time.sleep
     # The API signed as the user the "submit a task" form submits as (None: the form is not offered).
     submitter: Callable[[], TaskrailClient | None] = lambda: None
+    # The stack's live-progress channel as a feed of pushed changes (taskrail/live.py LiveFeed; None: the stack has
+    # none, and the page polls). docs/DECISIONS.md "Live progress in the console: relayed by the console's server".
+    live: Callable[[], LiveChanges | None] = lambda: None
 
 
 # -- the workflow graph ------------------------------------------------------------------------------------
@@ -633,12 +648,29 @@ class ConsoleService:
             raise ConsoleError(HTTPStatus(error.status), error.message) from None
         return {"taskId": accepted["taskId"], "status": accepted["status"]}
 
+    # -- live progress -------------------------------------------------------------------------------------
+
+    def live_changes(self, after: str | None) -> dict[str, Any]:
+        """The changes pushed since ``after`` (a long poll: up to LIVE_WAIT_SECONDS), relayed from the stack's
+        WebSocket channel; ``{"channel": null, ...}`` when there is none, and the page polls instead."""
+        feed = self._deps.live()
+        if feed is None:
+            return {"channel": None, "reason": "no WebSocket channel"}
+        try:
+            since = int(after or 0)
+        except ValueError:
+            raise ConsoleError(HTTPStatus.BAD_REQUEST, "after must be a whole number") from None
+        sequence, changes = feed.changes_after(since, LIVE_WAIT_SECONDS)
+        return {"channel": "websocket", "url": feed.url, "sequence": sequence, "changes": changes}
+
     # -- routing -----------------------------------------------------------------------------------------
 
     def route(self, method: str, parts: list[str], query: dict[str, str], body: Any = None) -> Any:  # noqa: PLR0911 - one return per endpoint
         match method, parts:
             case "GET", ["api", "types"]:
                 return self.task_types()
+            case "GET", ["api", "live"]:
+                return self.live_changes(query.get("after"))
             case "POST", ["api", "tasks"]:
                 return self.submit(body)
             case "GET", ["api", "workflow"]:
@@ -728,6 +760,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(HTTPStatus.OK, service.route(method, parts, query, self._json_body(method)))
         except ConsoleError as error:
             self._send_json(error.status, {"message": error.message})
+        except (BrokenPipeError, ConnectionResetError):
+            return  # the page went away (a long poll of /api/live outlives a closed tab)
         except Exception as error:
             log.exception("console request %s %s failed", method, self.path)
             self._send_json(HTTPStatus.INTERNAL_SERVER_ERROR, {"message": f"{type(error).__name__}: {error}"})

@@ -28,7 +28,7 @@ from botocore.credentials import Credentials
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-__all__ = ["LiveChannel", "LiveUnavailable", "signed_connect_url"]
+__all__ = ["LiveChannel", "LiveFeed", "LiveUnavailable", "signed_connect_url"]
 
 LOG = logging.getLogger("taskrail.live")
 #: less than API Gateway's idle timeout (10 minutes): each re-subscription is a message, so activity
@@ -117,6 +117,7 @@ class LiveChannel:
             open_timeout=CONNECT_TIMEOUT_SECONDS,
             compression=None,
             ping_interval=None,
+            legacy=True,  # held by this object (closed by close()), not a with-block
         )
         try:
             self._subscribe(socket)
@@ -192,3 +193,51 @@ class LiveChannel:
         with self._changed:
             self._events += 1
             self._changed.notify_all()
+
+
+class LiveFeed:
+    """Several subscribers' channels (``name -> credentials``, each subscribed to all of its tasks) as one numbered
+    list of the changes pushed to them: what the local console relays to its page, which asks what came after the
+    last number it saw (taskrail/console.py ``GET /api/live``)."""
+
+    def __init__(self, url: str, credentials: dict[str, Credentials], region: str, *, keep: int = 1000) -> None:
+        self.url = url
+        self._credentials = credentials
+        self._region = region
+        self._keep = keep
+        self._changes: list[tuple[int, dict[str, Any]]] = []
+        self._sequence = 0
+        self._condition = threading.Condition()
+        self._channels: list[LiveChannel] = []
+
+    def open(self) -> LiveFeed:
+        """Subscribe each one (a failure is logged: the others still feed); :class:`LiveUnavailable` if none could."""
+        for name, credentials in self._credentials.items():
+            channel = LiveChannel(self.url, credentials, self._region, on_message=self._add)
+            try:
+                self._channels.append(channel.open())
+            except LiveUnavailable as error:
+                LOG.warning("live feed: %s could not subscribe: %s", name, error)
+        if not self._channels:
+            raise LiveUnavailable(f"no subscriber could connect to {self.url}")
+        return self
+
+    def close(self) -> None:
+        for channel in self._channels:
+            channel.close()
+        self._channels.clear()
+        with self._condition:
+            self._condition.notify_all()
+
+    def _add(self, message: dict[str, Any]) -> None:
+        with self._condition:
+            self._sequence += 1
+            self._changes.append((self._sequence, message))
+            del self._changes[: -self._keep]
+            self._condition.notify_all()
+
+    def changes_after(self, after: int, timeout: float) -> tuple[int, list[dict[str, Any]]]:
+        """The changes numbered above ``after`` (waiting up to ``timeout`` for one), and the last number."""
+        with self._condition:
+            self._condition.wait_for(lambda: self._sequence > after or not self._channels, timeout=timeout)
+            return self._sequence, [message for number, message in self._changes if number > after]

@@ -3,6 +3,9 @@
 "use strict";
 
 const LIST_INTERVAL_MS = 2000;
+// With the live channel (the console's server relays the stack's WebSocket, GET /api/live), the list is read when a
+// change is pushed, and at least this often.
+const LIVE_BACKSTOP_MS = 30000;
 const DETAIL_INTERVAL_MS = 1000;
 const SVG_NS = "http://www.w3.org/2000/svg";
 const OUTCOME_LABELS = {
@@ -23,6 +26,8 @@ const ui = {
   stateChosenByUser: false,
   detailTimer: null,
   detailRequest: 0,
+  listTimer: null,
+  listLive: false,
 };
 
 // -- small helpers -------------------------------------------------------------------------------------
@@ -608,6 +613,44 @@ async function submitTask(event) {
   }
 }
 
+// -- live progress: pushed changes, relayed by the console's server; polling when there is no channel ---------
+
+function setChannel(text) {
+  document.getElementById("channel").textContent = text;
+}
+
+function pollEvery(ms) {
+  if (ui.listTimer) clearInterval(ui.listTimer);
+  ui.listTimer = setInterval(refreshList, ms);
+}
+
+async function followLive() {
+  let after = 0;
+  for (;;) {
+    let answer;
+    try {
+      answer = await api(`/api/live?after=${after}`);
+    } catch (error) {
+      answer = { channel: null, reason: `the live relay failed (${error.message})` };
+    }
+    if (!answer.channel) {
+      setChannel(`polling every ${LIST_INTERVAL_MS / 1000} s: ${answer.reason}`);
+      pollEvery(LIST_INTERVAL_MS);
+      return;
+    }
+    if (!ui.listLive) {
+      ui.listLive = true;
+      setChannel("live: WebSocket");
+      pollEvery(LIVE_BACKSTOP_MS);
+    }
+    after = answer.sequence;
+    if (answer.changes.length) {
+      await refreshList();
+      if (ui.selectedArn) refreshDetail();
+    }
+  }
+}
+
 // -- start ---------------------------------------------------------------------------------------------
 
 async function start() {
@@ -628,7 +671,8 @@ async function start() {
   loadSubmitForm().catch((error) => toast(`Could not load the task types: ${error.message}`, true));
   await refreshList();
   if (ui.selectedArn) refreshDetail();
-  setInterval(refreshList, LIST_INTERVAL_MS);
+  pollEvery(LIST_INTERVAL_MS);
+  followLive();
 }
 
 start();

@@ -23,6 +23,7 @@ def endpoints_of(info: Any) -> Endpoints:
         results_bucket=info.results_bucket,
         state_machine_arn=info.state_machine_arn,
         dead_letter_queue_url=info.dead_letter_queue_url,
+        websocket_url=getattr(info, "websocket_url", ""),
     )
 
 

@@ -66,6 +66,8 @@ class StackInfo:
     pipe_dead_letter_queue_url: str
     # `taskrail local reset` talks to the stack here (a Unix socket in a 0700 folder; see ControlServer)
     control_socket: str = ""
+    # the live-progress WebSocket API (Output WebSocketUrl, ws://127.0.0.1:PORT/live locally); "" without one
+    websocket_url: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)

@@ -283,6 +283,11 @@ class LocalWebSocketApi:
     def connection_ids(self) -> list[str]:
         return list(self._connections)
 
+    def queued(self, connection_id: str) -> int:
+        """How many messages wait to be written to that connection (0 if it is gone)."""
+        live = self._connections.get(connection_id)
+        return live.queue.qsize() if live is not None else 0
+
     def _run(self, ready: threading.Event, failure: list[BaseException]) -> None:
         loop = self._loop = asyncio.new_event_loop()
         try:

@@ -110,9 +110,11 @@ class Operator:
         timeout: float = 3600,
         interval: float = 0.5,
         on_update: Callable[[list[dict[str, Any]]], None] | None = None,
+        wait: Callable[[float], None] | None = None,
     ) -> list[dict[str, Any]]:
         """Like :meth:`TaskrailClient.wait`, with :meth:`progress` views; returns them in the order of
-        ``task_ids``."""
+        ``task_ids``. ``wait(interval)`` between reads (default: sleep): a live channel's returns as soon as a change
+        is pushed (taskrail/live.py)."""
         deadline = time.monotonic() + timeout
         views: dict[str, dict[str, Any]] = {}
         while True:
@@ -127,7 +129,7 @@ class Operator:
             if time.monotonic() > deadline:
                 pending = [v["taskId"] for v in ordered if v["status"] not in TERMINAL_STATUSES]
                 raise TimeoutError(f"{len(pending)} task(s) not terminal after {timeout} s: {pending[:5]}")
-            self._sleep(interval)
+            (wait or self._sleep)(interval)
 
     # -- the dead-letter queue, replay and redrive --------------------------------------------------------
 

@@ -14,6 +14,7 @@ management API for a connection that does not exist any more (https://repost.aws
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from botocore.exceptions import ClientError
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from taskrail.live import signed_connect_url
+from taskrail.live import LiveChannel, LiveUnavailable, signed_connect_url
 from taskrail.local import websocket as ws
 from taskrail.local.iam.actions import Access, ApiCall
 from taskrail.local.iam.enforce import LocalIam
@@ -318,3 +319,39 @@ def test_localize_maps_aws_urls_to_the_local_listeners(live: Live) -> None:
     https = f"https://{api_id}.execute-api.{REGION}.amazonaws.com/live"
     assert live.server.localize(wss) == live.server.url
     assert live.server.localize(https) == live.server.management_url
+
+
+# -- the client (taskrail/live.py) -------------------------------------------------------------------------------
+
+
+def test_the_live_channel_reconnects_and_subscribes_again_after_the_lifetime_limit(live: Live) -> None:
+    """AWS ends every connection after 2 hours (here 1 s): the channel connects again, subscribes again (its row
+    says so) and receives what is posted to the new connection; each reconnection wakes its reader."""
+    with ws.LocalWebSocketApi(live.server.api, live.endpoint, max_lifetime=2.0) as short:
+        manager = boto3.client(
+            "apigatewaymanagementapi", endpoint_url=short.management_url, region_name=REGION,
+            **role_credential(live.resources.attributes["PushRole"]["Arn"], "push").client_kwargs(),
+        )  # fmt: skip
+        with LiveChannel(short.url, ALICE_KEYS, REGION, task_id="t-9") as channel:
+            wait_for(lambda: channel.connections >= 3, 30, "two reconnections")
+            message = {"type": "progress", "taskId": "t-9", "status": "RUNNING", "progress": 50}
+
+            def subscribed_again() -> bool:
+                rows = [live.row(c) or {} for c in short.connection_ids()]
+                return any(row.get("taskId") == {"S": "t-9"} for row in rows)
+
+            def delivered() -> bool:
+                for connection_id in short.connection_ids():  # it may end between the post and the delivery
+                    with contextlib.suppress(ClientError):
+                        manager.post_to_connection(ConnectionId=connection_id, Data=json.dumps(message).encode())
+                return message in channel.messages
+
+            wait_for(subscribed_again, 10, "the subscription stored again")
+            wait_for(delivered, 30, "a post received after reconnecting", interval=0.2)
+        print(f"{channel.connections} connections, the message received after reconnecting")
+
+
+def test_the_live_channel_is_unavailable_when_refused(live: Live) -> None:
+    wrong = Credentials(ALICE.access_key_id, "not-alices-secret")
+    with pytest.raises(LiveUnavailable, match="403"):
+        LiveChannel(live.server.url, wrong, REGION).open()

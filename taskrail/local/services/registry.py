@@ -16,6 +16,7 @@ import moto
 from taskrail.local.services import (
     cloudwatch,
     dynamodb,
+    dynamodb_return_values,
     dynamodbstreams,
     events,
     lambda_,
@@ -60,6 +61,7 @@ SERVICES: Final[tuple[ModuleType, ...]] = (
     stepfunctions_jsonata,
     stepfunctions_express,
     dynamodb,
+    dynamodb_return_values,
     dynamodbstreams,
     events,
     sqs,
