@@ -266,6 +266,14 @@ class LocalWebSocketApi:
         return f"ws://{LOOPBACK}:{self._bound_port}/{self.api.stage}"
 
     @property
+    def port(self) -> int:
+        return self._bound_port
+
+    @property
+    def management_port(self) -> int:
+        return int(self._management.server_address[1]) if self._management is not None else 0
+
+    @property
     def management_url(self) -> str:
         if self._management is None:
             raise RuntimeError("the local WebSocket API is not started")
@@ -671,13 +679,16 @@ class _ManagementHandler(http.server.BaseHTTPRequestHandler):
 
 class WebSocketEmulator:
     """The template's WebSocket API, if it has one. Started before Lambda: the functions' environments name the
-    API's callback URL, which becomes the local ``@connections`` listener's."""
+    API's callback URL, which becomes the local ``@connections`` listener's. A reset provisions the API again (a new
+    API id, which the IAM policies then name): the server starts again with it, on the same ports, so the running
+    functions' environments stay right."""
 
     name: ClassVar[str] = "websocket"
-    restart_on_reset: ClassVar[bool] = False
+    restart_on_reset: ClassVar[bool] = True
 
     def __init__(self) -> None:
         self.server: LocalWebSocketApi | None = None
+        self._ports = (0, 0)
 
     def start(self, context: Any) -> None:
         if not websocket_apis(context.template):
@@ -690,8 +701,12 @@ class WebSocketEmulator:
             def authorize(credential: Any, action: str, resource: str) -> str | None:
                 return cast("str | None", iam.role_delivery(credential.role_arn, action, resource))
 
-        self.server = LocalWebSocketApi(definition, context.endpoint, authorize=authorize)
+        port, management_port = self._ports
+        self.server = LocalWebSocketApi(
+            definition, context.endpoint, authorize=authorize, port=port, management_port=management_port
+        )
         self.server.start()
+        self._ports = (self.server.port, self.server.management_port)
         for spec in context.resources.functions.values():
             spec.environment.update({k: self.server.localize(v) for k, v in spec.environment.items()})
 

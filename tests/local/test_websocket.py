@@ -19,6 +19,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -56,6 +57,7 @@ class Live:
     table: str
     resources: Any
     iam: LocalIam
+    resolve: Any = None
 
     def aws(self, service: str) -> Any:
         return boto3.client(
@@ -100,7 +102,7 @@ def live() -> Iterator[Live]:
         iam.load(TEMPLATE, resources)
         definition = WebSocketApiDefinition.from_template(TEMPLATE, resolve)
         with ws.LocalWebSocketApi(definition, endpoint, authorize=_authorize(iam)) as server:
-            yield Live(server, endpoint, resources.attributes["ConnectionsTable"]["Ref"], resources, iam)
+            yield Live(server, endpoint, resources.attributes["ConnectionsTable"]["Ref"], resources, iam, resolve)
 
 
 def open_as(live: Live, keys: Credentials = ALICE_KEYS) -> ClientConnection:
@@ -355,3 +357,25 @@ def test_the_live_channel_is_unavailable_when_refused(live: Live) -> None:
     wrong = Credentials(ALICE.access_key_id, "not-alices-secret")
     with pytest.raises(LiveUnavailable, match="403"):
         LiveChannel(live.server.url, wrong, REGION).open()
+
+
+def test_the_emulator_starts_again_on_its_ports_after_a_reset(live: Live) -> None:
+    """A reset provisions the API again (a new id, which the policies name): the server serves it on the same ports,
+    so the functions' environments (the @connections URL) stay right."""
+    context = SimpleNamespace(
+        template=TEMPLATE, resolve=live.resolve, endpoint=live.endpoint, iam=None,
+        resources=SimpleNamespace(functions={}),
+    )  # fmt: skip
+    emulator = ws.WebSocketEmulator()
+    assert emulator.restart_on_reset
+    emulator.start(context)
+    try:
+        assert emulator.server is not None
+        first = (emulator.server.url, emulator.server.management_url)
+        emulator.stop()
+        emulator.start(context)
+        assert (emulator.server.url, emulator.server.management_url) == first
+        with connect(signed_connect_url(emulator.server.url, ALICE_KEYS, REGION), open_timeout=10) as client:
+            assert subscribe(client, "t-r")["type"] == "subscribed"
+    finally:
+        emulator.stop()
