@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
-from task_common.contract import OUTCOME_DETAIL_TYPES, UNSUCCESSFUL_EXECUTION_STATUSES, execution_arn_of
+from task_common.contract import OUTCOME_DETAIL_TYPES, UNSUCCESSFUL_EXECUTION_STATUSES
 from taskrail.cost.definition import (
     ASL_PATH,
     BASELINE_PATH,
@@ -306,7 +306,7 @@ def _replay(platform: Platform, task_id: str, failed_arn: str) -> tuple[str, str
         return outcome.action, failed_arn
     if outcome.action != "started":
         raise RuntimeError(f"replaying {task_id}: {outcome.action}: {outcome.detail}")
-    return outcome.action, execution_arn_of(platform.state_machine_arn, outcome.execution_name)
+    return outcome.action, platform.execution_named(outcome.execution_name)  # an Express ARN ends in a UUID
 
 
 def _purge(platform: Platform, queue_construct: str) -> None:
@@ -407,7 +407,8 @@ def _run_path(
 
 def _logging(platform: Platform, execution_arn: str) -> dict[str, Any]:
     """The execution's state machine's LoggingConfiguration (Level, IncludeExecutionData), from the template."""
-    machine = execution_arn.replace(":execution:", ":stateMachine:").rsplit(":", 1)[0]
+    parts = execution_arn.split(":")  # ...:execution:M:NAME, or ...:express:M:NAME:UUID
+    machine = ":".join([*parts[:5], "stateMachine", parts[6]])
     logical = next((k for k, arn in platform.resources.state_machines.items() if arn == machine), None)
     for logical_id, resource in platform.template["Resources"].items():
         if resource["Type"] == "AWS::StepFunctions::StateMachine" and logical and logical in logical_id:

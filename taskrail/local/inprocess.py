@@ -249,6 +249,16 @@ class Platform:
         )
         return str(response["executionArn"])
 
+    def execution_named(self, name: str, state_machine_arn: str | None = None) -> str:
+        """The ARN of the execution of this name (an Express ARN ends in a UUID: it is not derived from the name)."""
+        sfn, machine = self.client("stepfunctions"), state_machine_arn or self.state_machine_arn
+        with inspecting():
+            pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=machine)
+            found = [str(e["executionArn"]) for page in pages for e in page["executions"] if e["name"] == name]
+        if not found:
+            raise LookupError(f"no execution {name} of {machine}")
+        return found[0]
+
     def run(self, task_id: str, task_type: str, params: Any) -> dict[str, Any]:
         self.store_task(task_id, task_type, params)
         return self.wait(self.start(task_id))

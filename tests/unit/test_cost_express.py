@@ -96,3 +96,25 @@ def test_an_include_index_entry_costs_its_projected_attributes_not_the_whole_ite
     assert cost.write_units("PutItem", {"Item": item}, table, 3, after_item=item) == 3 + 1
     # Without the item the entry is counted at the item's size, as before
     assert cost.write_units("PutItem", {"Item": item}, table, 3) == 3 + 3
+
+
+def test_an_express_executions_logging_is_read_from_its_own_state_machine():
+    """An Express execution's ARN is arn:aws:states:R:A:express:M:NAME:UUID (not ...:execution:M:NAME): its
+    logging options are still its machine's (read as the defaults, ALL with execution data, they overcounted)."""
+    from types import SimpleNamespace
+
+    from taskrail.cost.measure import _logging
+
+    machine = "arn:aws:states:us-east-1:123456789012:stateMachine:taskrail-TaskLifecycle"
+    resource = {
+        "Type": "AWS::StepFunctions::StateMachine",
+        "Properties": {"LoggingConfiguration": {"Level": "ALL", "IncludeExecutionData": False}},
+    }
+    platform = SimpleNamespace(
+        resources=SimpleNamespace(state_machines={"TaskLifecycle": machine}),
+        template={"Resources": {"TaskLifecycleStateMachineABC123": resource}},
+    )
+    express = f"{machine.replace(':stateMachine:', ':express:')}:t-1:0b6f3c3e-8d7f-4d3e-9c1a-5e2f0a9b7c11"
+    standard = "arn:aws:states:us-east-1:123456789012:execution:taskrail-TaskLifecycle:t-1"
+    for arn in (express, standard):
+        assert _logging(platform, arn) == {"include_execution_data": False, "level": "ALL"}  # type: ignore[arg-type]
