@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from botocore.exceptions import ClientError
 
 from task_common.contract import Status, api_time, execution_arn_of
-from taskrail import history
+from taskrail import execution_logs, history
 from taskrail.client import ApiError, TaskrailClient
 from taskrail.history import parse_json
 from taskrail.operator import Operator
@@ -372,6 +372,12 @@ def _task_id_of(execution_input: Any) -> str | None:
     return None
 
 
+EXPRESS_NOT_LISTED = (
+    "an EXPRESS lifecycle's executions are neither listed nor described by Step Functions; their events are in the "
+    "lifecycle's CloudWatch Logs group (`taskrail history TASK` reads them)"
+)
+
+
 @contextmanager
 def _aws_errors() -> Iterator[None]:
     """AWS errors a caller can fix become 4xx answers; anything else stays a 500."""
@@ -384,6 +390,8 @@ def _aws_errors() -> Iterator[None]:
             raise ConsoleError(HTTPStatus.NOT_FOUND, message) from error
         if code in ("InvalidArn", "ValidationException", "InvalidParameterValue"):
             raise ConsoleError(HTTPStatus.BAD_REQUEST, message) from error
+        if code == "StateMachineTypeNotSupported":  # ListExecutions of an EXPRESS machine
+            raise ConsoleError(HTTPStatus.CONFLICT, f"{message}: {EXPRESS_NOT_LISTED}") from error
         raise
 
 
@@ -469,6 +477,8 @@ class ConsoleService:
 
     def execution(self, arn: str) -> dict[str, Any]:
         sfn = self.aws("stepfunctions")
+        if execution_logs.is_express_arn(arn):
+            return self._express_execution(arn)
         with _aws_errors():
             described = sfn.describe_execution(executionArn=arn)
             events = list(self._history(arn))
@@ -483,6 +493,25 @@ class ConsoleService:
             "execution": execution,
             "task": self._tasks({task_id}).get(task_id) if task_id else None,
             "states": classify_states(self.definition(), events, described["status"]),
+            "transitions": taken_transitions(events),
+            "events": _jsonable(events),
+        }
+
+    def _express_execution(self, arn: str) -> dict[str, Any]:
+        """An Express execution as its logged events show it (Step Functions neither describes it nor keeps its
+        history: services/stepfunctions_express.py); no input or output (the lifecycle logs no execution data)."""
+        with _aws_errors():
+            machine = self.aws("stepfunctions").describe_state_machine(stateMachineArn=self.info.state_machine_arn)
+        group = execution_logs.log_group_name(machine)
+        events = execution_logs.history(self.aws("logs"), group, arn) if group else []
+        described = execution_logs.executions_of({arn: events})
+        if not described:
+            raise ConsoleError(HTTPStatus.NOT_FOUND, f"no event of {arn} in the lifecycle's log group {group}")
+        execution = {**_jsonable(described[0]), "input": None, "output": None, "taskId": None}
+        return {
+            "execution": execution,
+            "task": None,
+            "states": classify_states(self.definition(), events, described[0]["status"]),
             "transitions": taken_transitions(events),
             "events": _jsonable(events),
         }

@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from typer.testing import CliRunner
@@ -187,3 +188,21 @@ def test_every_task_is_terminal_and_accounted_for(express: ExpressStack) -> None
         "cancelled": "CANCELLED",
     }
     assert set(listed.values()) <= TERMINAL
+
+
+def test_the_console_shows_an_express_execution_from_its_logs_and_says_why_it_lists_none(express: ExpressStack) -> None:
+    import requests
+
+    arn = express.client.get(express.tasks["succeeded"])["executionArn"]
+    console = express.info.console_url.rstrip("/")
+    shown = requests.get(f"{console}/api/executions/{quote(arn, safe='')}", timeout=10)
+    listed = requests.get(f"{console}/api/executions", timeout=10)
+    print(shown.status_code, listed.status_code, listed.text[:300])
+    assert shown.status_code == 200
+    body = shown.json()
+    assert body["execution"]["status"] == "SUCCEEDED"
+    assert [e["type"] for e in body["events"]][-1] == "ExecutionSucceeded"
+    assert body["transitions"][-1] == ["MarkSucceeded", "TaskSucceeded"]
+    # ListExecutions does not serve an EXPRESS machine (StateMachineTypeNotSupported): a 409 that says where to look
+    assert listed.status_code == 409
+    assert "CloudWatch Logs group" in listed.text
