@@ -227,6 +227,7 @@ def aws_reach(
         results_bucket=outputs[Output.RESULTS_BUCKET_NAME],
         state_machine_arn=outputs[Output.STATE_MACHINE_ARN],
         dead_letter_queue_url=outputs[Output.DEAD_LETTER_QUEUE_URL],
+        websocket_url=outputs.get(Output.WEBSOCKET_URL, ""),
     )
     # The refreshable credentials, not a frozen copy: a long `watch` outlives temporary credentials.
     return TaskrailClient(endpoints, credentials), functools.cache(session.client)
@@ -557,18 +558,55 @@ def final_line(view: dict[str, Any]) -> str:
     return f"[red]✗[/] {task_id} {status} after {took}{retries}: {escape(readable_error(view, 500))}"
 
 
+#: With the live channel, a task is read again when a change of it is pushed, and at least this often.
+LIVE_BACKSTOP_SECONDS = 30.0
+
+
+def live_channel(operator: Operator, task_ids: list[str]) -> tuple[Any, str]:
+    """The stack's live-progress channel subscribed to ``task_ids`` (one task, or all of the caller's), or None
+    with the reason to poll: the stack has no WebSocketUrl, or connecting failed."""
+    client: Any = operator.owned  # a TaskrailClient: its endpoints and credentials
+    endpoints = getattr(client, "endpoints", None)
+    url = getattr(endpoints, "websocket_url", "")
+    if not url or endpoints is None:
+        return None, "no WebSocket channel"
+    from taskrail.live import LiveChannel, LiveUnavailable
+
+    task_id = task_ids[0] if len(set(task_ids)) == 1 else None
+    try:
+        return LiveChannel(url, client.credentials, endpoints.region, task_id=task_id).open(), ""
+    except LiveUnavailable as error:
+        return None, f"the WebSocket channel is unavailable: {error}"
+
+
 def follow(operator: Operator, task_ids: list[str], *, as_json: bool, timeout: float) -> list[dict[str, Any]]:
-    """Waits until every task is terminal; people see live progress, then how each one ended."""
+    """Waits until every task is terminal; people see live progress, then how each one ended. Pushed over the live
+    channel when the stack has one (woken by each change), else polled; the first line on stderr says which."""
     # Each poll reads every unfinished task's execution history: on AWS, stay well inside its API rate.
     interval = 0.5 if operator.is_local else max(1.0, 0.25 * len(task_ids))
-    if as_json:
-        return operator.watch(task_ids, timeout=timeout, interval=interval)
-    from rich.live import Live
+    channel, reason = live_channel(operator, task_ids)
+    if channel is not None:
+        err_console.print(f"live: WebSocket ({channel.url}), polling only as a backstop")
+        interval = LIVE_BACKSTOP_SECONDS
+    else:
+        err_console.print(f"polling every {interval:g}s: {reason}")
+    wait = channel.wait if channel is not None else None
+    try:
+        if as_json:
+            return operator.watch(task_ids, timeout=timeout, interval=interval, wait=wait)
+        from rich.live import Live
 
-    with Live(console=console, refresh_per_second=4) as live:
-        views = operator.watch(
-            task_ids, timeout=timeout, interval=interval, on_update=lambda v: live.update(progress_table(v))
-        )
+        with Live(console=console, refresh_per_second=4) as live:
+            views = operator.watch(
+                task_ids,
+                timeout=timeout,
+                interval=interval,
+                on_update=lambda v: live.update(progress_table(v)),
+                wait=wait,
+            )
+    finally:
+        if channel is not None:
+            channel.close()
     if not console.is_terminal:
         console.line()  # Live ends its display with a newline in a terminal only
     for view in views:

@@ -203,6 +203,8 @@ class Output(StrEnum):
     NOTIFICATIONS_TOPIC_ARN = "NotificationsTopicArn"
     NOTIFICATIONS_ARCHIVE_QUEUE_URL = "NotificationsArchiveQueueUrl"
     EVENT_BUS_NAME = "EventBusName"
+    # The live-progress WebSocket API's stage URL (wss://{apiId}.execute-api.{region}.{urlSuffix}/{stage}).
+    WEBSOCKET_URL = "WebSocketUrl"
 
 
 # What the CLI needs of a deployed stack to reach it.

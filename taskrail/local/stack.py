@@ -24,6 +24,7 @@ from typing import Any, Final, TypeVar
 from task_common.contract import Output
 from taskrail.client import TaskrailClient
 from taskrail.console import ConsoleDependencies, ConsoleServer
+from taskrail.live import LiveFeed, LiveUnavailable
 from taskrail.local import accounts, guard
 from taskrail.local.apigw import LocalApiGateway
 from taskrail.local.apigw_process import ApiGatewayEmulator, GatewayProcess
@@ -64,7 +65,8 @@ from taskrail.local.state import (  # the state file and the stack's clients, in
     request_reset,  # noqa: F401 (re-exported)
     write_private,
 )
-from taskrail.local.users import known_credentials
+from taskrail.local.users import ROLES, USERS, known_credentials
+from taskrail.local.websocket import LocalWebSocketApi, WebSocketEmulator
 from taskrail.operator import Operator
 
 CONSOLE_SUBMITTER = "alice"
@@ -105,6 +107,7 @@ class StackOptions:
 #: ``taskrail.local.provision.PROVISIONERS`` (docs/LOCAL-EMULATOR.md).
 EMULATORS: Final[tuple[Callable[[], Emulator], ...]] = (
     MailboxEmulator,  # before anything can publish: SNS email deliveries land in the log folder's mail.jsonl
+    WebSocketEmulator,  # before Lambda: the functions' environments name its @connections URL (websocket.py)
     LambdaEmulator,
     PipesEmulator,
     SchedulerEmulator,
@@ -134,6 +137,8 @@ class LocalStack:
         self._state_files: list[Path] = []
         #: What the start restored from StackOptions.state_dir (None: nothing, or no state_dir)
         self.restored: persistence.Summary | None = None
+        self._feed: LiveFeed | None = None  # the console's live feed, once a page asked for it
+        self._feed_lock = threading.Lock()
 
     def clients(self, service: str) -> Any:
         assert self.info is not None
@@ -177,6 +182,12 @@ class LocalStack:
         if gateway is None:
             raise RuntimeError("the local stack's API Gateway is not running (start the stack first)")
         return gateway
+
+    @property
+    def websocket(self) -> LocalWebSocketApi:
+        """The template's WebSocket API, served on loopback (taskrail/local/websocket.py)."""
+        emulator = self._running(WebSocketEmulator)
+        return self._started(emulator.server if emulator else None, "WebSocket API")
 
     def start(self) -> StackInfo:
         from infra.synth import CDK_OUT, STACK_NAME, load_template
@@ -242,7 +253,7 @@ class LocalStack:
             self._exit.close()
             raise
         # Found as a deployed stack is found: from the stack's Outputs (taskrail/local/outputs.py).
-        outputs = stack_outputs(template, resolve, api_url=self.api.url)
+        outputs = self._outputs(template, resolve)
         self.info = StackInfo(
             api_url=outputs[Output.API_URL],
             aws_endpoint_url=endpoint,
@@ -256,8 +267,15 @@ class LocalStack:
             notifications_queue_url=outputs[Output.NOTIFICATIONS_ARCHIVE_QUEUE_URL],
             pipe_dead_letter_queue_url=outputs[Output.PIPE_DEAD_LETTER_QUEUE_URL],
             control_socket=str(control.path),
+            websocket_url=outputs.get(Output.WEBSOCKET_URL, ""),
         )
         return self.info
+
+    def _outputs(self, template: dict[str, Any], resolve: Any) -> dict[str, str]:
+        """The template's Outputs, resolved; the WebSocket API's URLs are its local listeners' (websocket.py)."""
+        outputs = stack_outputs(template, resolve, api_url=self.api.url)
+        live = self._running(WebSocketEmulator)
+        return {name: live.localize(value) for name, value in outputs.items()} if live else outputs
 
     def _restore_state(self) -> None:
         """With ``state_dir``: load its snapshot into the empty resources, and save one there at the stop."""
@@ -376,8 +394,24 @@ class LocalStack:
             return accounts.user_client(self.info, CONSOLE_SUBMITTER) if self.info is not None else None
 
         return ConsoleDependencies(
-            info=info, aws=self.clients, operator=operator, owner_client=owner_client, submitter=submitter
-        )
+            info=info, aws=self.clients, operator=operator, owner_client=owner_client, submitter=submitter,
+            live=self._live_feed,
+        )  # fmt: skip
+
+    def _live_feed(self) -> LiveFeed | None:
+        """The console's relay of the WebSocket channel: every local user and role subscribed to all of their tasks
+        (opened at the first page's ask, closed with the stack); None without a channel (the page polls)."""
+        with self._feed_lock:
+            if self._feed is None and self.info is not None and self.info.websocket_url:
+                names = [*USERS, *ROLES]
+                credentials = {name: accounts.credentials_of(name) for name in names}
+                try:
+                    self._feed = LiveFeed(self.info.websocket_url, credentials, REGION).open()
+                except LiveUnavailable:
+                    log.exception("the console's live feed could not subscribe")
+                    return None
+                self._exit.callback(self._feed.close)
+            return self._feed
 
     def write_state(self, path: Path = STATE_FILE) -> None:
         assert self.info is not None
