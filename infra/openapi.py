@@ -60,6 +60,18 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "(409 while the task has no result)",
         "TaskResult",
     ),
+    ("GET", "/me"): Operation(
+        "getMe",
+        "The caller's user record (created on the caller's first request, never twice) and profile; lastLogin is "
+        "kept current at most once an hour",
+        "Me",
+    ),
+    ("PUT", "/me/profile"): Operation(
+        "updateProfile",
+        "Set the caller's fullName, avatar (a key under the caller's own users/{userId}/ prefix, else 400) and "
+        "preferences (notifications: email, onFailed, onSucceeded); fields left out are kept",
+        "Profile",
+    ),
 }
 
 STATUS_DESCRIPTIONS = {
@@ -168,6 +180,32 @@ RESPONSE_SCHEMAS: dict[str, Any] = {
         ),
         "description": "Either result (small) or resultUrl with expiresAt (large)",
     },
+    "Profile": _object(
+        {
+            "userId": _string(description="the caller's owner identity, the userId of their tasks"),
+            "fullName": _string(),
+            "avatar": _string(description="a key under users/{userId}/ in the results bucket"),
+            "preferences": {"type": "object", "description": "as last set (notifications, timezone, theme)"},
+            "lastLogin": _timestamp("the caller's latest GET /me, to the hour"),
+            "updatedAt": _timestamp("the latest PUT /me/profile"),
+        },
+        ["userId", "preferences"],
+    ),
+    "User": _object(
+        {
+            "userId": _string(),
+            "username": _string(description="the IAM user's or role's name"),
+            "email": _string(description="where outcome notifications go, once asked for"),
+            "status": _string(),
+            "createdAt": _timestamp("the caller's first request"),
+            "updatedAt": _timestamp("the latest change of the record"),
+        },
+        ["userId"],
+    ),
+    "Me": _object(
+        {"user": {"$ref": "#/components/schemas/User"}, "profile": {"$ref": "#/components/schemas/Profile"}},
+        ["user", "profile"],
+    ),
     "Error": _object({"message": _string()}, ["message"]),
 }
 

@@ -12,6 +12,7 @@ from infra.constructs.observability import Observability
 from infra.constructs.pipe import TaskPipes
 from infra.constructs.reconciler import Reconciler
 from infra.constructs.storage import Storage
+from infra.constructs.users import UsersAndProfiles
 from infra.constructs.workflow import Workflow
 from task_common.contract import DIAGNOSTICS_PREFIX, TASKS_PREFIX, USERS_PREFIX, Output
 from workflows.lifecycle_type import EXPRESS, EXPRESS_MAX_EXECUTION_SECONDS, STANDARD
@@ -85,6 +86,16 @@ class TaskrailStack(Stack):
             functions=functions,
             results_bucket=storage.results_bucket,
         )
+        # GET /me, PUT /me/profile, and the Profiles stream's email subscriptions (issue 16 §1).
+        users = UsersAndProfiles(
+            self,
+            "Users",
+            removal_policy=removal_policy,
+            functions=functions,
+            topic=notifications.topic,
+            dead_letter_queue=notifications.pipe_dead_letter_queue,
+        )
+        api.add_user_routes(profiles_table=users.profiles_table, me_function=users.me_function)
         reconciler = Reconciler(
             self,
             "Reconciler",

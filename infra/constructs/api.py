@@ -25,7 +25,14 @@ from constructs import Construct
 
 from infra.constructs.api_limits import MAX_STORED_PARAMS_BYTES
 from infra.constructs.functions import Functions, FunctionSpec
-from task_common.contract import PENDING_SHARD_ATTRIBUTE, PENDING_SHARDS, RESULT_KEY_FORMAT, USER_INDEX, result_body_key
+from task_common.contract import (
+    PENDING_SHARD_ATTRIBUTE,
+    PENDING_SHARDS,
+    RESULT_KEY_FORMAT,
+    USER_INDEX,
+    USERS_PREFIX,
+    result_body_key,
+)
 from task_types import known_types
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "api_templates"
@@ -62,6 +69,51 @@ SUBMIT_TASK_SCHEMA = apigw.JsonSchema(
 )
 
 
+# PUT /me/profile: every field bounded, so a profile item stays small by construction. The avatar's own-prefix check
+# needs the caller's identity, so it is the request template's (update_profile.request.vtl); the pattern here
+# only gives it the users/{id}/{name} shape.
+PROFILE_FULL_NAME_MAX = 200
+PROFILE_AVATAR_MAX = 1024
+PROFILE_EMAIL_MAX = 254
+PROFILE_UPDATE_SCHEMA = apigw.JsonSchema(
+    schema=apigw.JsonSchemaVersion.DRAFT4,
+    title="ProfileUpdate",
+    type=apigw.JsonSchemaType.OBJECT,
+    additional_properties=False,
+    min_properties=1,
+    properties={
+        "fullName": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, min_length=1, max_length=PROFILE_FULL_NAME_MAX),
+        "avatar": apigw.JsonSchema(
+            type=apigw.JsonSchemaType.STRING,
+            min_length=1,
+            max_length=PROFILE_AVATAR_MAX,
+            pattern=f"^{USERS_PREFIX}[^/]+/[^/].*$",
+        ),
+        "preferences": apigw.JsonSchema(
+            type=apigw.JsonSchemaType.OBJECT,
+            additional_properties=False,
+            properties={
+                "notifications": apigw.JsonSchema(
+                    type=apigw.JsonSchemaType.OBJECT,
+                    additional_properties=False,
+                    properties={
+                        "email": apigw.JsonSchema(
+                            type=apigw.JsonSchemaType.STRING,
+                            max_length=PROFILE_EMAIL_MAX,
+                            pattern="^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$",
+                        ),
+                        "onFailed": apigw.JsonSchema(type=apigw.JsonSchemaType.BOOLEAN),
+                        "onSucceeded": apigw.JsonSchema(type=apigw.JsonSchemaType.BOOLEAN),
+                    },
+                ),
+                "timezone": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, max_length=64),
+                "theme": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, max_length=32),
+            },
+        ),
+    },
+)
+
+
 CLOUDWATCH_ROLE_CONTEXT = "apiGatewayCloudWatchRole"
 # One JSON line per request ("Variables for access logging for API Gateway"): the standard fields, plus the
 # caller's stable principal and the integration's own status, error and latency, so that a 503 of a throttled
@@ -91,8 +143,10 @@ VALUES = {
 }
 
 
-def load_template(name: str, table_name: str, *, user_index: str = USER_INDEX) -> str:
-    """``name`` as the stack deploys it: includes expanded, the table's and its index's names in place."""
+def load_template(
+    name: str, table_name: str, *, user_index: str = USER_INDEX, profiles_table_name: str = "ProfilesTable"
+) -> str:
+    """``name`` as the stack deploys it: includes expanded, the tables' and the index's names in place."""
 
     def include(match: re.Match[str]) -> str:
         key = match.group(1)
@@ -101,7 +155,8 @@ def load_template(name: str, table_name: str, *, user_index: str = USER_INDEX) -
         return INCLUDE.sub(include, (TEMPLATES_DIR / f"{key.lower()}.vtl").read_text().strip())
 
     text = INCLUDE.sub(include, (TEMPLATES_DIR / name).read_text())
-    return text.replace("${TasksTableName}", table_name).replace("${TasksUserIndexName}", user_index)
+    text = text.replace("${TasksTableName}", table_name).replace("${TasksUserIndexName}", user_index)
+    return text.replace("${ProfilesTableName}", profiles_table_name)
 
 
 @dataclass(frozen=True)
@@ -276,18 +331,27 @@ class TaskApi(Construct):
             ],
         )
 
-    def _add_route(self, resource: apigw.Resource, route: Route) -> apigw.Method:
+    def _add_route(
+        self,
+        resource: apigw.Resource,
+        route: Route,
+        *,
+        table: dynamodb.ITable | None = None,
+        model: apigw.IModel | None = None,
+    ) -> apigw.Method:
+        """A direct DynamoDB integration on the Tasks table, or on ``table`` (validating the body by ``model``)."""
         on_index = route.action == "Query"
+        table = table or self._table
         self._role.add_to_policy(
             iam.PolicyStatement(
                 actions=[f"dynamodb:{route.action}"],
-                resources=[f"{self._table.table_arn}/index/{self._user_index}" if on_index else self._table.table_arn],
+                resources=[f"{table.table_arn}/index/{self._user_index}" if on_index else table.table_arn],
             )
         )
-        table_name = self._table.table_name
+        table_name, profiles_table_name = self._table.table_name, table.table_name
 
         def template(name: str) -> str:
-            return load_template(name, table_name, user_index=self._user_index)
+            return load_template(name, table_name, user_index=self._user_index, profiles_table_name=profiles_table_name)
 
         error_template = template(f"{route.error_template or 'dynamodb'}.error.vtl")
         integration = apigw.AwsIntegration(
@@ -324,8 +388,27 @@ class TaskApi(Construct):
             integration,
             request_validator=self._validator,
             request_parameters=request_parameters,
-            request_models={JSON: self._submit_model} if route.method == "POST" else None,
+            request_models={JSON: model} if model else ({JSON: self._submit_model} if route.method == "POST" else None),
             method_responses=[
                 apigw.MethodResponse(status_code=status) for status in (route.success_status, *route.statuses)
             ],
+        )
+
+    def add_user_routes(self, *, profiles_table: dynamodb.ITable, me_function: lambda_.IFunction) -> None:
+        """GET /me (the caller's user record and profile: a function, docs/DECISIONS.md "Users and profiles") and
+        PUT /me/profile (a direct UpdateItem of the caller's own profile)."""
+        me = self.api.root.add_resource("me")
+        self._add_function_route(
+            me, Route("GET", "Invoke", "read_me", "200", error_template="read_me", statuses=("400", "503")), me_function
+        )
+        profile_model = self.api.add_model(
+            "ProfileUpdateModel", content_type=JSON, model_name="ProfileUpdate", schema=PROFILE_UPDATE_SCHEMA
+        )
+        self._add_route(
+            me.add_resource("profile"),
+            Route(
+                "PUT", "UpdateItem", "update_profile", "200", error_template="update_profile", statuses=("400", "503")
+            ),
+            table=profiles_table,
+            model=profile_model,
         )

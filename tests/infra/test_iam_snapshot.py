@@ -32,7 +32,10 @@ def test_api_role_is_granted_exactly_the_actions_of_its_integrations(template: d
 
     assert role_actions(template)[API_ROLE]["actions"] == sorted(used)
     invoked = [g for g in role_actions(template)[API_ROLE]["grants"] if g.startswith("lambda:")]
-    assert invoked == ["lambda:InvokeFunction on <Functions/ReadResultFunction.Arn>"]  # the function, no :* alias
+    assert invoked == [  # the functions, no :* alias
+        "lambda:InvokeFunction on <Functions/MeFunction.Arn>",
+        "lambda:InvokeFunction on <Functions/ReadResultFunction.Arn>",
+    ]
 
 
 def test_no_role_has_a_managed_policy_beyond_api_gateway_logging(template):

@@ -23,7 +23,7 @@ def test_only_pipes_of_this_account_may_assume_the_pipe_roles(template):
         for statement in role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
         if statement["Principal"].get("Service") == "pipes.amazonaws.com"
     ]
-    assert len(roles) == 2
+    assert len(roles) == len(resources_of(template, "AWS::Pipes::Pipe"))  # one role per pipe
     for role in roles:
         [statement] = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
         assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}

@@ -152,17 +152,21 @@ def test_queues_and_topics_are_encrypted(template):
 
 def test_every_api_method_is_iam_authorised_and_validated(template):
     methods = resources_of(template, "AWS::ApiGateway::Method")
-    assert {m["Properties"]["HttpMethod"] for m in methods.values()} == {"POST", "GET", "DELETE"}
-    assert len(methods) == 5
+    assert {m["Properties"]["HttpMethod"] for m in methods.values()} == {"POST", "GET", "DELETE", "PUT"}
+    assert len(methods) == 7
     for logical_id, method in methods.items():
         props = method["Properties"]
         assert props["AuthorizationType"] == "AWS_IAM", logical_id
         assert "RequestValidatorId" in props, logical_id
         assert props["Integration"]["Type"] == "AWS", f"{logical_id}: a service integration, never AWS_PROXY"
-    # one function behind the API: the result (docs/DECISIONS.md "The result endpoint"), a custom integration
+    # two functions behind the API, custom integrations: the result (docs/DECISIONS.md "The result endpoint"), and
+    # the caller's user record and profile (docs/DECISIONS.md "Users and profiles")
     uris = {logical_id: json.dumps(m["Properties"]["Integration"]["Uri"]) for logical_id, m in methods.items()}
     functions = [logical_id for logical_id, uri in uris.items() if ":lambda:path/2015-03-31/functions/" in uri]
-    assert len(functions) == 1 and "ReadResultFunction" in uris[functions[0]]
+    assert len(functions) == 2
+    assert {"ReadResultFunction", "MeFunction"} == {
+        name for name in ("ReadResultFunction", "MeFunction") for f in functions if name in uris[f]
+    }
     assert all("dynamodb:action/" in uri for logical_id, uri in uris.items() if logical_id not in functions)
 
 
@@ -337,7 +341,7 @@ def test_functions_get_only_the_actions_they_use(template):
             if role["Ref"] in role_of:
                 for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
                     actions_by_role.setdefault(role_of[role["Ref"]], set()).update(as_list(statement["Action"]))
-    names = ("Validate", "Process", "TaskChanges", "Reconcile", "ReadResult")
+    names = ("Validate", "Process", "TaskChanges", "Reconcile", "ReadResult", "ProfileChanges", "MeFunction")
     by_name = {next(n for n in names if n in k): v for k, v in actions_by_role.items()}
     tracing_and_logs = {
         "xray:PutTraceSegments",
@@ -366,6 +370,14 @@ def test_functions_get_only_the_actions_they_use(template):
         "sqs:SendMessage",
     }
     assert by_name["ReadResult"] - tracing_and_logs == {"dynamodb:GetItem", "s3:GetObject"}
+    assert by_name["MeFunction"] - tracing_and_logs == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
+    assert by_name["ProfileChanges"] - tracing_and_logs == {
+        "dynamodb:GetItem",  # the user's record: which subscription is theirs
+        "dynamodb:UpdateItem",
+        "sns:Subscribe",
+        "sns:SetSubscriptionAttributes",
+        "sns:Unsubscribe",
+    }
     assert by_name["Reconcile"] - tracing_and_logs == {
         "dynamodb:Query",
         "dynamodb:GetItem",

@@ -1,0 +1,163 @@
+"""Users and profiles (issue 16 §1): the Users and Profiles tables, GET /me's function, and the Profiles stream's
+function that turns a notification preference into an email subscription on the notifications topic.
+
+Both tables are keyed by ``userId``, the owner identity of the API's owner.vtl (a task's ``userId``), encrypted and
+point-in-time recoverable like the Tasks table. Only Profiles has a stream: the preference a user writes with
+PUT /me/profile reaches the function through a pipe (as the Tasks stream reaches its functions), at least once and
+in order per user. docs/DECISIONS.md "Users and profiles".
+"""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_pipes as pipes
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.constructs.functions import Functions, FunctionSpec
+from infra.constructs.pipe import MAXIMUM_RETRY_ATTEMPTS, PIPE_LOG_LEVEL
+
+ME = FunctionSpec(
+    "MeFunction",
+    "users.me_handler.handler",
+    Duration.seconds(10),
+    description="GET /me: the caller's user record (created on the first request) and profile",
+)
+PROFILE_CHANGES = FunctionSpec(
+    "ProfileChangesFunction",
+    "users.profile_changes_handler.handler",
+    Duration.seconds(30),
+    description="A profile's notification preference: subscribes or unsubscribes the user's email on the topic",
+)
+# Every change of a profile (INSERT, MODIFY, REMOVE): the function compares the old and new preferences itself, since
+# a pipe filter cannot compare two images.
+PROFILE_FILTER = {"eventName": ["INSERT", "MODIFY", "REMOVE"]}
+
+
+def _table(scope: Construct, construct_id: str, removal_policy: RemovalPolicy, **kwargs: object) -> dynamodb.Table:
+    return dynamodb.Table(
+        scope,
+        construct_id,
+        partition_key=dynamodb.Attribute(name="userId", type=dynamodb.AttributeType.STRING),
+        billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+        point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+            point_in_time_recovery_enabled=True
+        ),
+        encryption=dynamodb.TableEncryption.AWS_MANAGED,
+        deletion_protection=removal_policy == RemovalPolicy.RETAIN,
+        removal_policy=removal_policy,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+class UsersAndProfiles(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        removal_policy: RemovalPolicy,
+        functions: Functions,
+        topic: sns.ITopic,
+        dead_letter_queue: sqs.IQueue,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.users_table = _table(self, "UsersTable", removal_policy)
+        self.profiles_table = _table(
+            self, "ProfilesTable", removal_policy, stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES
+        )
+        tables = {
+            "USERS_TABLE_NAME": self.users_table.table_name,
+            "PROFILES_TABLE_NAME": self.profiles_table.table_name,
+        }
+        # GET /me reads both items and writes only what is missing or an hour old (users/me.py).
+        self.me_function = functions.add(ME, environment=tables)
+        self._allow(
+            self.me_function,
+            ["dynamodb:GetItem", "dynamodb:UpdateItem"],
+            [self.users_table.table_arn, self.profiles_table.table_arn],
+        )
+        self.profile_changes_function = functions.add(
+            PROFILE_CHANGES,
+            environment={"USERS_TABLE_NAME": self.users_table.table_name, "NOTIFICATIONS_TOPIC_ARN": topic.topic_arn},
+        )
+        # The subscription it made is remembered on the user's record (never on the profile, whose stream it reads).
+        self._allow(
+            self.profile_changes_function, ["dynamodb:GetItem", "dynamodb:UpdateItem"], [self.users_table.table_arn]
+        )
+        # On the notifications topic only: SNS authorizes a subscription's calls against its topic.
+        self._allow(
+            self.profile_changes_function,
+            ["sns:Subscribe", "sns:SetSubscriptionAttributes", "sns:Unsubscribe"],
+            [topic.topic_arn],
+        )
+        self.profile_pipe = self._profile_pipe(dead_letter_queue)
+
+    @staticmethod
+    def _allow(function: lambda_.IFunction, actions: list[str], resources: list[str]) -> None:
+        function.add_to_role_policy(iam.PolicyStatement(actions=actions, resources=resources))
+
+    def _profile_pipe(self, dead_letter_queue: sqs.IQueue) -> pipes.CfnPipe:
+        """The Profiles stream to the function, as the Tasks stream reaches its functions (infra/constructs/pipe.py):
+        batches of one, retried, then the pipe DLQ."""
+        stream_arn = self.profiles_table.table_stream_arn
+        assert stream_arn is not None, "the Profiles table must have a stream"
+        principal = iam.ServicePrincipal(
+            "pipes.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}}
+        )
+        role = iam.Role(self, "ProfileChangesPipeRole", assumed_by=principal)
+        self.profiles_table.grant_stream_read(role)
+        dead_letter_queue.grant(role, "sqs:SendMessage")
+        # The function itself, not CDK's grant_invoke (which adds its versions and aliases, ":*").
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["lambda:InvokeFunction"], resources=[self.profile_changes_function.function_arn]
+            )
+        )
+        log_group = logs.LogGroup(
+            self,
+            "ProfileChangesPipeLogs",
+            log_group_name=f"/aws/vendedlogs/pipes/{Stack.of(self).stack_name}-ProfileChangesPipeLogs",
+            retention=logs.RetentionDays.ONE_MONTH,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        log_group.grant_write(role)
+        pipe = pipes.CfnPipe(
+            self,
+            "ProfileChangesPipe",
+            description="Profile changes to the function that keeps each user's email subscription",
+            role_arn=role.role_arn,
+            log_configuration=pipes.CfnPipe.PipeLogConfigurationProperty(
+                level=PIPE_LOG_LEVEL,
+                cloudwatch_logs_log_destination=pipes.CfnPipe.CloudwatchLogsLogDestinationProperty(
+                    log_group_arn=log_group.log_group_arn
+                ),
+            ),
+            source=stream_arn,
+            source_parameters=pipes.CfnPipe.PipeSourceParametersProperty(
+                filter_criteria=pipes.CfnPipe.FilterCriteriaProperty(
+                    filters=[pipes.CfnPipe.FilterProperty(pattern=json.dumps(PROFILE_FILTER))]
+                ),
+                dynamo_db_stream_parameters=pipes.CfnPipe.PipeSourceDynamoDBStreamParametersProperty(
+                    starting_position="TRIM_HORIZON",
+                    batch_size=1,
+                    maximum_retry_attempts=MAXIMUM_RETRY_ATTEMPTS,
+                    dead_letter_config=pipes.CfnPipe.DeadLetterConfigProperty(arn=dead_letter_queue.queue_arn),
+                ),
+            ),
+            target=self.profile_changes_function.function_arn,
+            target_parameters=pipes.CfnPipe.PipeTargetParametersProperty(
+                lambda_function_parameters=pipes.CfnPipe.PipeTargetLambdaFunctionParametersProperty(
+                    invocation_type="REQUEST_RESPONSE"
+                ),
+            ),
+        )
+        pipe.node.add_dependency(role)
+        return pipe
