@@ -110,6 +110,12 @@ class TaskReconciler:
 
     def start_stuck(self, task: TaskRecord) -> Outcome:
         name = start_execution_name(task.task_id, task.attempt)
+        if self._max_execution_seconds is not None:
+            # EXPRESS: DescribeExecution does not serve its executions, and a name starts a new one each time ("Starting
+            # multiple workflows with the same name results in concurrent executions", Execution guarantees): start;
+            # ClaimTask lets one of them run the task, the others end TaskAlreadyClaimed.
+            started = self._executions.start(self._state_machine_arn, name=name, input_json=json.dumps([task.task_id]))
+            return Outcome.STARTED if started else Outcome.ALREADY_STARTED
         execution_arn = execution_arn_of(self._state_machine_arn, name)
         status = self._executions.status(execution_arn)
         if status is None:

@@ -110,3 +110,17 @@ def test_a_cancel_on_an_express_lifecycle_never_asks_step_functions_to_stop_the_
     env = {"TASKS_TABLE_NAME": "T", "IDEMPOTENCY_TABLE_NAME": "I", "DEAD_LETTER_QUEUE_URL": "q", "EVENT_BUS_NAME": "b"}
     assert TaskChangesConfig.from_environ(env).stop_executions is True
     assert TaskChangesConfig.from_environ({**env, "STOP_EXECUTIONS": "false"}).stop_executions is False
+
+
+def test_a_stuck_queued_task_is_started_again_without_asking_for_its_execution():
+    # Given a task QUEUED for an hour (its pipe start was lost), on an EXPRESS lifecycle
+    tasks = InMemoryTaskStore(
+        a_task(task_id="t-queued", status=TaskStatus.QUEUED, attempt=1, created_at=NOW_MS - 3_600_000)
+    )
+
+    # When the reconciler runs: ExpressExecutions.status raises (DescribeExecution does not serve Express executions)
+    result = reconcile(tasks)
+
+    # Then it started a -q execution for it without describing one first
+    print(result)
+    assert result["started"] == 1
