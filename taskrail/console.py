@@ -8,6 +8,7 @@ here, in plain functions the tests call directly.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -108,6 +109,8 @@ class ConsoleDependencies:
     # The stack's live-progress channel as a feed of pushed changes (taskrail/live.py LiveFeed; None: the stack has
     # none, and the page polls). docs/DECISIONS.md "Live progress in the console: relayed by the console's server".
     live: Callable[[], LiveChanges | None] = lambda: None
+    # The local mailbox (SNS email deliveries: confirmations with their token, task outcomes), oldest first.
+    mail: Callable[[], list[dict[str, Any]]] = lambda: []
 
 
 # -- the workflow graph ------------------------------------------------------------------------------------
@@ -692,14 +695,40 @@ class ConsoleService:
         sequence, changes = feed.changes_after(since, LIVE_WAIT_SECONDS)
         return {"channel": "websocket", "url": feed.url, "sequence": sequence, "changes": changes}
 
+    # -- the local mailbox ---------------------------------------------------------------------------------
+
+    def mail(self) -> dict[str, Any]:
+        """What `taskrail mail --json` shows: each message, a notification's body parsed."""
+        messages = []
+        for message in self._deps.mail():
+            shown = dict(message)
+            with contextlib.suppress(ValueError):
+                shown["message"] = json.loads(str(message.get("body", "")))
+            messages.append(shown)
+        return {"messages": messages}
+
+    def confirm_mail(self, body: Any) -> dict[str, Any]:
+        """ConfirmSubscription with a confirmation message's token: what the link in AWS's email does."""
+        token = body.get("token") if isinstance(body, dict) else None
+        found = [m for m in self._deps.mail() if token and m.get("token") == token]
+        if not found:
+            raise ConsoleError(HTTPStatus.NOT_FOUND, "no confirmation message has this token")
+        with _aws_errors():
+            answer = self.aws("sns").confirm_subscription(TopicArn=found[0]["topic_arn"], Token=token)
+        return {"confirmed": answer["SubscriptionArn"]}
+
     # -- routing -----------------------------------------------------------------------------------------
 
-    def route(self, method: str, parts: list[str], query: dict[str, str], body: Any = None) -> Any:  # noqa: PLR0911 - one return per endpoint
+    def route(self, method: str, parts: list[str], query: dict[str, str], body: Any = None) -> Any:  # noqa: PLR0911, C901 - one return per endpoint
         match method, parts:
             case "GET", ["api", "types"]:
                 return self.task_types()
             case "GET", ["api", "live"]:
                 return self.live_changes(query.get("after"))
+            case "GET", ["api", "mail"]:
+                return self.mail()
+            case "POST", ["api", "mail", "confirm"]:
+                return self.confirm_mail(body)
             case "POST", ["api", "tasks"]:
                 return self.submit(body)
             case "GET", ["api", "workflow"]:

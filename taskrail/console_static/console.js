@@ -3,6 +3,7 @@
 "use strict";
 
 const LIST_INTERVAL_MS = 2000;
+const MAIL_INTERVAL_MS = 3000;
 // With the live channel (the console's server relays the stack's WebSocket, GET /api/live), the list is read when a
 // change is pushed, and at least this often.
 const LIVE_BACKSTOP_MS = 30000;
@@ -651,6 +652,37 @@ async function followLive() {
   }
 }
 
+// -- the local mailbox: SNS email deliveries (confirmations, task outcomes) ------------------------------
+
+async function refreshMail() {
+  let answer;
+  try {
+    answer = await api("/api/mail");
+  } catch (error) {
+    return;
+  }
+  document.getElementById("mail-count").textContent = answer.messages.length ? `(${answer.messages.length})` : "";
+  const items = answer.messages.slice().reverse().map((mail) => {
+    const what = mail.message && mail.message.taskId ? `task ${mail.message.taskId} ${mail.message.outcome}` : mail.subject;
+    const item = el("li", { dataset: { testid: "mail-item" } }, el("strong", { text: mail.to }), " ", what);
+    if (mail.kind === "SubscriptionConfirmation") {
+      item.append(" ", el("button", { text: "Confirm", dataset: { testid: "mail-confirm" }, onclick: () => confirmMail(mail.token) }));
+    }
+    return item;
+  });
+  document.getElementById("mail-list").replaceChildren(...items);
+}
+
+async function confirmMail(token) {
+  try {
+    const answer = await api("/api/mail/confirm", { method: "POST", body: JSON.stringify({ token }) });
+    toast(`Confirmed ${answer.confirmed}`);
+  } catch (error) {
+    toast(`Could not confirm: ${error.message}`, true);
+  }
+  refreshMail();
+}
+
 // -- start ---------------------------------------------------------------------------------------------
 
 async function start() {
@@ -673,6 +705,8 @@ async function start() {
   if (ui.selectedArn) refreshDetail();
   pollEvery(LIST_INTERVAL_MS);
   followLive();
+  refreshMail();
+  setInterval(refreshMail, MAIL_INTERVAL_MS);
 }
 
 start();

@@ -17,7 +17,7 @@ import struct
 import tempfile
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -42,7 +42,7 @@ from taskrail.local.scheduler import LocalScheduler, SchedulerEmulator
 from taskrail.local.services import delivery as service_deliveries
 from taskrail.local.services import persistence
 from taskrail.local.services.events import set_delivery_check
-from taskrail.local.services.mailbox import MailboxEmulator
+from taskrail.local.services.mailbox import MAILBOX, MailboxEmulator
 from taskrail.local.services.registry import assert_supported_moto, install_aws_semantics, uninstall_aws_semantics
 from taskrail.local.services.server import reset_moto, threaded_server
 from taskrail.local.services.stepfunctions import (
@@ -395,7 +395,7 @@ class LocalStack:
 
         return ConsoleDependencies(
             info=info, aws=self.clients, operator=operator, owner_client=owner_client, submitter=submitter,
-            live=self._live_feed,
+            live=self._live_feed, mail=lambda: [asdict(m) for m in MAILBOX.messages()],
         )  # fmt: skip
 
     def _live_feed(self) -> LiveFeed | None:

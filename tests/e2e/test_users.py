@@ -12,11 +12,14 @@ import threading
 from typing import Any
 
 import pytest
+import requests
 
 from taskrail.client import ApiError, TaskrailClient
+from taskrail.console import ACTION_HEADER
 from taskrail.local.services.mailbox import CONFIRMATION, MAILBOX, NOTIFICATION
 from taskrail.local.stack import LocalStack
 from taskrail.local.users import ALICE, BOB
+from tests.e2e.browser import console_url
 from tests.e2e.polling import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -142,14 +145,28 @@ def _confirmations(email: str) -> list[Any]:
     return [m for m in MAILBOX.messages(email) if m.kind == CONFIRMATION]
 
 
-def _subscribe_and_confirm(stack: LocalStack, client: TaskrailClient, email: str, **flags: bool) -> None:
-    """The preference set, then its new subscription confirmed with the token of its confirmation message."""
+def _subscribe_and_confirm(
+    stack: LocalStack, client: TaskrailClient, email: str, *, in_console: bool = False, **flags: bool
+) -> None:
+    """The preference set, then its new subscription confirmed with the token of its confirmation message (by the
+    SNS API, or by the console's Confirm: POST /api/mail/confirm)."""
     client.update_profile({"preferences": {"theme": "none"}})  # no notifications: any earlier subscription ends
     before = len(_confirmations(email))
     client.update_profile({"preferences": {"notifications": {"email": email, **flags}}})
     confirmation = wait_for(
         lambda: _confirmations(email)[before:], timeout=60, what=f"a new confirmation message to {email}"
     )[0]
+    if in_console:
+        listed = requests.get(f"{console_url(stack)}/api/mail", timeout=10).json()["messages"]
+        assert any(m["token"] == confirmation.token for m in listed if m["to"] == email)
+        confirmed = requests.post(
+            f"{console_url(stack)}/api/mail/confirm",
+            json={"token": confirmation.token},
+            headers={ACTION_HEADER: "1"},
+            timeout=10,
+        )
+        assert confirmed.status_code == 200, confirmed.text
+        return
     # What the link in AWS's confirmation email does.
     stack.clients("sns").confirm_subscription(TopicArn=confirmation.topic_arn, Token=confirmation.token)
 
@@ -171,7 +188,7 @@ def test_alice_is_told_of_her_failed_task_and_of_nothing_of_bobs(
     stack: LocalStack, alice: TaskrailClient, bob: TaskrailClient
 ) -> None:
     alice_email, bob_email = "alice@example.com", "bob@example.com"
-    _subscribe_and_confirm(stack, alice, alice_email, onFailed=True)
+    _subscribe_and_confirm(stack, alice, alice_email, in_console=True, onFailed=True)
     _subscribe_and_confirm(stack, bob, bob_email, onFailed=True, onSucceeded=True)
     alice_ok = alice.submit("text.stats", {"text": "fine"})["taskId"]
     bob_failed = bob.submit("diagnostic.poison", {})["taskId"]
