@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=1800)
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--results", type=Path, help="a JSON file of the verdicts, rewritten after each mutant")
+    parser.add_argument("--first", type=int, default=1, help="start at the sample's Nth mutant (split a run)")
     args = parser.parse_args(argv)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="taskrail-aimed-"))
     tree, commit = scratch_tree(workdir, args.rev)
@@ -73,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     verdicts: list[dict[str, object]] = []
     flaky: set[str] = set()
     for number, candidate in enumerate([m for m in every if m.mutant.ident in chosen], 1):
+        if number < args.first:
+            continue
         tests = aimed(candidate.mutant.ident)
         asl._write(mutant_dir, {**definitions, candidate.workflow: candidate.apply(definitions[candidate.workflow])})
         run = confirmed_run(tree, tests, env, args.timeout, flaky)
