@@ -1282,6 +1282,7 @@ def local_up(
         raise typer.Exit(1) from None
     stack.write_state(local_state or STATE_FILE)
     console.print(f"API            {info.api_url}")
+    console.print(f"live progress  {info.websocket_url or '-'}  (WebSocket: `taskrail watch` subscribes)")
     console.print(f"AWS endpoint   {info.aws_endpoint_url}")
     console.print(f"console        {info.console_url or '-'}")
     if state_dir is not None:
@@ -1321,6 +1322,7 @@ def local_status(local_state: StateOption = None) -> None:
         raise typer.Exit(1)
     console.print(f"pid            {info.pid}", soft_wrap=True)
     console.print(f"API            {info.api_url}", soft_wrap=True)
+    console.print(f"live progress  {info.websocket_url or '-'}", soft_wrap=True)
     console.print(f"AWS endpoint   {info.aws_endpoint_url}", soft_wrap=True)
     console.print(f"console        {info.console_url or '-'}", soft_wrap=True)
     outcomes = latest_outcomes(STATE_DIR / "logs")

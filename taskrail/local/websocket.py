@@ -48,6 +48,8 @@ Known deviations
 * A browser is refused (any ``Origin`` or ``Sec-Fetch-*`` header: taskrail/local/guard.py), which AWS would let
   connect: the local users' keys are public, and a WebSocket has no CORS, so a page could otherwise presign a URL
   with them and read a user's progress (docs/DECISIONS.md, "The local stack's trust boundary").
+* The caller's own IAM *authorization* (``execute-api:Invoke`` on ``{apiId}/{stage}/$connect``) is not evaluated on
+  ``$connect``, as the local REST gateway does not evaluate it either (apigw.py): the local users have no policies.
 * Ping frames do not count as activity for the idle timeout (only messages do); throttling, API keys and Lambda
   authorizers are not emulated.
 """
