@@ -37,22 +37,31 @@ REQUEST_TEMPLATES = [
     "cancel_task.request.vtl",
     "get_task.request.vtl",
     "list_tasks.request.vtl",
+    "read_me.request.vtl",
     "read_result.request.vtl",
     "submit_task.request.vtl",
+    "update_profile.request.vtl",
 ]
 # Requests to a function (a Lambda custom integration) rather than to DynamoDB: they name no table.
-FUNCTION_REQUESTS = ["read_result.request.vtl"]
+FUNCTION_REQUESTS = ["read_me.request.vtl", "read_result.request.vtl"]
+# Requests to the Profiles table (PUT /me/profile), named by its own placeholder.
+PROFILE_REQUESTS = ["update_profile.request.vtl"]
+PROFILES_TABLE = "ProfilesTable"  # load_template's default for ${ProfilesTableName}
 RESPONSE_TEMPLATES = [
     "cancel_task.error.vtl",
     "cancel_task.response.vtl",
     "dynamodb.error.vtl",
     "get_task.response.vtl",
     "list_tasks.response.vtl",
+    "read_me.error.vtl",
+    "read_me.response.vtl",
     "read_result.error.vtl",
     "read_result.response.vtl",
     "service_error.vtl",
     "submit_task.error.vtl",
     "submit_task.response.vtl",
+    "update_profile.error.vtl",
+    "update_profile.response.vtl",
 ]
 INCLUDES = [
     "epoch_ms_time.vtl",
@@ -193,6 +202,17 @@ def submission(task_type: str, params: Any, key: str | None = None, user: str = 
         headers=headers,
         identity={"user": user},
         body=json.dumps({"type": task_type, "params": params}, ensure_ascii=False),
+    )
+
+
+def profile_update(body: Any, user: str = USER) -> ApiRequest:
+    return a_request(
+        method="PUT",
+        resource_path="/me/profile",
+        path="/me/profile",
+        path_params={},
+        identity={"user": user},
+        body=json.dumps(body, ensure_ascii=False),
     )
 
 
@@ -362,11 +382,42 @@ def test_submit_task_request_stores_params_made_of_the_whole_corpus():
     assert json.loads(created_item(put_small)["params"]["S"]) == small
 
 
-@pytest.mark.parametrize("template", [t for t in REQUEST_TEMPLATES if t not in FUNCTION_REQUESTS])
+@pytest.mark.parametrize(
+    "template", [t for t in REQUEST_TEMPLATES if t not in FUNCTION_REQUESTS and t not in PROFILE_REQUESTS]
+)
 def test_every_request_names_the_deployed_table(template: str):
     request = submission("text.stats", {"text": "x"}).model_copy(update={"path_params": {"taskId": "t-1"}})
 
     assert render_request_json(template, request)["TableName"] == TABLE_NAME
+
+
+def test_the_profile_update_names_the_profiles_table_and_the_callers_key():
+    update = render_request_json("update_profile.request.vtl", profile_update({"fullName": "A"}))
+
+    assert update["TableName"] == PROFILES_TABLE
+    assert update["Key"] == {"userId": {"S": USER}}
+    assert update["UpdateExpression"] == "SET updatedAt = :now, fullName = :fullName"
+    assert update["ExpressionAttributeValues"][":now"] == {"S": api_timestamp(EPOCH_MS)}
+
+
+@pytest.mark.parametrize(
+    "avatar",
+    [f"users/{OTHER_USER}/a.png", f"users/{USER}/../{OTHER_USER}/a.png", f"users/{USER}/./a.png", f"users/{USER}/",
+     f"users/{USER}x/a.png", f"users/{USER}/.."],
+)  # fmt: skip
+def test_an_avatar_outside_the_callers_prefix_is_refused_without_a_write(avatar: str):
+    update = render_request_json("update_profile.request.vtl", profile_update({"avatar": avatar}))
+
+    assert update["ConditionExpression"] == "attribute_exists(userId) AND attribute_not_exists(userId)"
+    assert avatar not in json.dumps(update)
+
+
+@pytest.mark.parametrize("avatar", [f"users/{USER}/a.png", f"users/{USER}/photos/2026/me..final.png"])
+def test_an_avatar_under_the_callers_prefix_is_stored(avatar: str):
+    update = render_request_json("update_profile.request.vtl", profile_update({"avatar": avatar}))
+
+    assert "ConditionExpression" not in update
+    assert update["ExpressionAttributeValues"][":avatar"] == {"S": avatar}
 
 
 def test_submit_task_request_fills_a_queued_task_unless_one_has_its_id_and_another_body():
@@ -774,7 +825,7 @@ THROTTLING_TYPES = [
     "com.amazon.coral.availability#ThrottlingException",
     "com.amazonaws.dynamodb.v20120810#RequestLimitExceeded",
 ]
-ERROR_TEMPLATES = ["submit_task.error.vtl", "dynamodb.error.vtl", "cancel_task.error.vtl"]
+ERROR_TEMPLATES = ["submit_task.error.vtl", "dynamodb.error.vtl", "cancel_task.error.vtl", "update_profile.error.vtl"]
 
 
 @pytest.mark.parametrize("template", ERROR_TEMPLATES)
@@ -1077,13 +1128,82 @@ FIELDS: dict[str, Field] = {
         lambda v: render_request_json("read_result.request.vtl", a_request(identity={"user": v}))["owner"],
         lambda v: v,
     ),
+    "me-owner": Field(
+        "read_me.request.vtl",
+        lambda v: render_request_json("read_me.request.vtl", a_request(identity={"user": v}))["owner"],
+        lambda v: v,
+    ),
+    "me-owner-arn": Field(
+        "read_me.request.vtl",
+        lambda v: render_request_json("read_me.request.vtl", a_request(identity={"user": USER, "userArn": v}))[
+            "ownerArn"
+        ],
+        lambda v: v,
+    ),
+    "profile-owner": Field(
+        "update_profile.request.vtl",
+        lambda v: render_request_json("update_profile.request.vtl", profile_update({"fullName": "A"}, user=v))["Key"],
+        lambda v: {"userId": {"S": v}},
+    ),
+    "profile-full-name": Field(
+        "update_profile.request.vtl",
+        lambda v: render_request_json("update_profile.request.vtl", profile_update({"fullName": v}))[
+            "ExpressionAttributeValues"
+        ][":fullName"],
+        lambda v: {"S": v},
+    ),
+    "profile-avatar": Field(
+        "update_profile.request.vtl",
+        lambda v: render_request_json("update_profile.request.vtl", profile_update({"avatar": f"users/{USER}/a{v}"}))[
+            "ExpressionAttributeValues"
+        ][":avatar"],
+        lambda v: {"S": f"users/{USER}/a{v}"},
+    ),
+    "profile-preferences": Field(
+        "update_profile.request.vtl",
+        lambda v: json.loads(
+            render_request_json("update_profile.request.vtl", profile_update({"preferences": {"theme": v, v: [v]}}))[
+                "ExpressionAttributeValues"
+            ][":preferences"]["S"]
+        ),
+        lambda v: {"theme": v, v: [v]},
+    ),
+    "profile-stored": Field(
+        "update_profile.response.vtl",
+        lambda v: _answer(
+            "update_profile.response.vtl",
+            {
+                "Attributes": {
+                    **dynamodb_item(userId=v, fullName=v, avatar=v, lastLogin=v, updatedAt=v),
+                    "preferences": {"S": json.dumps({"theme": v})},
+                }
+            },
+        ),
+        lambda v: (
+            {"userId": v, "fullName": v, "avatar": v, "lastLogin": v, "updatedAt": v, "preferences": {"theme": v}},
+            None,
+        ),
+    ),
+    "profile-refused-owner": Field(
+        "update_profile.error.vtl",
+        lambda v: _answer("update_profile.error.vtl", {"__type": CCF}, a_request(identity={"user": v})),
+        lambda v: (
+            {"message": f"avatar must be a key under your own prefix users/{v}/ (no '.' or '..' segments)"},
+            400,
+        ),
+    ),
     **{
         f"error-message-{template.split('.')[0]}": Field(
             template,
             lambda v, template=template: _answer(template, _validation_error(v)),
             lambda v: ({"message": v}, None),
         )
-        for template in ["dynamodb.error.vtl", "cancel_task.error.vtl", "submit_task.error.vtl"]
+        for template in [
+            "dynamodb.error.vtl",
+            "cancel_task.error.vtl",
+            "submit_task.error.vtl",
+            "update_profile.error.vtl",
+        ]
     },
 }
 
