@@ -7,6 +7,7 @@ from constructs import Construct
 
 from infra.constructs.api import TaskApi
 from infra.constructs.functions import TASK_CHANGES, Functions
+from infra.constructs.live import LiveProgress
 from infra.constructs.notifications import Notifications
 from infra.constructs.observability import Observability
 from infra.constructs.pipe import TaskPipes
@@ -107,6 +108,9 @@ class TaskrailStack(Stack):
         )
         if lifecycle_type == EXPRESS:  # its executions are not described: RUNNING tasks are settled by age
             reconciler.function.add_environment("LIFECYCLE_MAX_EXECUTION_SECONDS", str(EXPRESS_MAX_EXECUTION_SECONDS))
+        # Live progress over a WebSocket API (its URL is the WebSocketUrl output); before Observability, which
+        # watches every function.
+        LiveProgress(self, "LiveProgress", tasks_table=storage.tasks_table, functions=functions)
         Observability(
             self,
             "Observability",

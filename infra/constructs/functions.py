@@ -61,6 +61,14 @@ RECONCILE = FunctionSpec(
     Duration.minutes(2),
     description="Starts stuck QUEUED tasks; fails RUNNING tasks whose execution ended",
 )
+# Live progress (infra/constructs/live.py): a batch of up to 10 stream records, each posted to a few connections with
+# a 1-second budget per post (push_progress/config.py), well within 30 s.
+PUSH_PROGRESS = FunctionSpec(
+    "PushProgressFunction",
+    "push_progress.handler.handler",
+    Duration.seconds(30),
+    description="Posts each change of a task's progress or status to its owner's WebSocket connections",
+)
 
 
 def dependency_layer_version(scope: Construct) -> lambda_.LayerVersion:

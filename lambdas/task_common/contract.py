@@ -66,6 +66,23 @@ def pending_shard(task_id: str) -> str:
     return PENDING_SHARDS[hashlib.sha256(task_id.encode()).digest()[0] % len(PENDING_SHARDS)]
 
 
+# -- live progress (the WebSocket API, infra/constructs/live.py) -----------------------------------------------
+
+# The Connections table's index by owner (partition ownerId, sort connectionId): the push function's Query for the
+# connections of a task's owner; it has the name from the template, in this environment variable.
+CONNECTIONS_OWNER_INDEX = "owner"
+CONNECTIONS_OWNER_INDEX_ENV = "CONNECTIONS_OWNER_INDEX_NAME"
+# A client's frame {"action": "subscribe", "taskId": "<id>"} (one task) or {"action": "subscribe"} (all the caller's
+# tasks, stored as ALL_TASKS); the route key is the action (RouteSelectionExpression $request.body.action).
+SUBSCRIBE_ACTION = "subscribe"
+ALL_TASKS = "*"
+# How long API Gateway keeps a WebSocket connection open ("Quotas for configuring and running a WebSocket in API
+# Gateway": 2 hours, not adjustable): a connection row expires (TTL) then, and a client reconnects and resubscribes.
+CONNECTION_MAX_SECONDS = 2 * 60 * 60
+# The server's messages: the answer to a subscribe, and one per change of a task's progress or status.
+SUBSCRIBED_MESSAGE = "subscribed"
+PROGRESS_MESSAGE = "progress"
+
 # -- timestamps in the API's answers ------------------------------------------------------------------------
 
 # Every timestamp the API answers with is RFC 3339 UTC with exactly three fraction digits and "Z"

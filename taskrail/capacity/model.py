@@ -378,7 +378,10 @@ def _pipe_limits(
                 f"{design.stream_readers} readers",
                 Lever("design", "readers of the stream", design.stream_readers, unit="readers"),
                 book[q.STREAM_READERS].cited(),
-                note="more readers than a shard serves: every reader may be throttled",
+                # AWS: "may result in request throttling", retried by the pollers: a risk to every reader's latency,
+                # not a rate (docs/DECISIONS.md "Live progress on AWS: a third reader of the Tasks stream").
+                sustained=False,
+                note="more readers than AWS advises per shard: every reader may be throttled (retried, slower)",
             )
         )
 

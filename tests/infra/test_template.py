@@ -224,6 +224,8 @@ def test_pipe_roles_may_send_to_their_dead_letter_queue(template):
     pipes = resources_of(template, "AWS::Pipes::Pipe")
     assert pipes
     for logical_id, pipe in pipes.items():
+        if logical_id.startswith("LiveProgressPushProgressPipe"):
+            continue  # no DLQ: a progress message it drops needs no replay (infra/constructs/live.py)
         role = pipe["Properties"]["RoleArn"]["Fn::GetAtt"][0]
         dlq_arn = pipe["Properties"]["SourceParameters"]["DynamoDBStreamParameters"]["DeadLetterConfig"]["Arn"]
         granted = [s for s in statements_of_role(template, role) if "sqs:SendMessage" in as_list(s["Action"])]
@@ -342,6 +344,7 @@ def test_functions_get_only_the_actions_they_use(template):
                 for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
                     actions_by_role.setdefault(role_of[role["Ref"]], set()).update(as_list(statement["Action"]))
     names = ("Validate", "Process", "TaskChanges", "Reconcile", "ReadResult", "ProfileChanges", "MeFunction")
+    names += ("PushProgress",)  # the live-progress push (infra/constructs/live.py)
     by_name = {next(n for n in names if n in k): v for k, v in actions_by_role.items()}
     tracing_and_logs = {
         "xray:PutTraceSegments",
@@ -370,6 +373,12 @@ def test_functions_get_only_the_actions_they_use(template):
         "sqs:SendMessage",
     }
     assert by_name["ReadResult"] - tracing_and_logs == {"dynamodb:GetItem", "s3:GetObject"}
+    # its owner's connections (the Connections table's owner index), a gone one's row, posts to this API's stage
+    assert by_name["PushProgress"] - tracing_and_logs == {
+        "dynamodb:Query",
+        "dynamodb:DeleteItem",
+        "execute-api:ManageConnections",
+    }
     assert by_name["MeFunction"] - tracing_and_logs == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
     assert by_name["ProfileChanges"] - tracing_and_logs == {
         "dynamodb:GetItem",  # the user's record: which subscription is theirs

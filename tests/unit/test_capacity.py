@@ -7,6 +7,7 @@ numbers in this file; the real template is read by test_capacity_cli.py.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from typing import Any
@@ -313,6 +314,19 @@ def test_the_bottleneck_is_the_lowest_sustained_limit(book: QuotaBook) -> None:
     # A new table's warm throughput is reported, not a sustained limit: 4,000 WU/s / 8 = 500/s, kept out.
     warm = next(limit for limit in capacity.limits if limit.key == q.DDB_WARM_WRITES)
     assert not warm.sustained and warm.capacity == 500
+
+
+def test_a_reader_past_the_streams_two_is_reported_as_a_risk_not_a_rate(book: QuotaBook) -> None:
+    # Given the live-progress push pipe as a third reader of the Tasks stream
+    design = dataclasses.replace(_design(outbox_pf=2), stream_readers=3)
+    capacity = path_limits(design, _happy(design), book, SETTINGS)
+    # Then the readers line is there, not sustained, and the bottleneck is still the lowest sustained limit
+    readers = next(limit for limit in capacity.limits if limit.key == q.STREAM_READERS)
+    assert not readers.sustained and readers.limit == "2 readers per shard" and readers.per_task == "3 readers"
+    assert (capacity.bottleneck.key, capacity.sustained) == ("api.stage", 30)
+    # Two readers: no such line
+    two = path_limits(_design(outbox_pf=2), _happy(_design(outbox_pf=2)), book, SETTINGS)
+    assert q.STREAM_READERS not in {limit.key for limit in two.limits}
 
 
 def test_doubling_raises_every_limit_below_twice_the_rate(book: QuotaBook) -> None:

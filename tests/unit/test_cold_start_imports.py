@@ -36,7 +36,7 @@ print(json.dumps(sorted(sys.modules)))
 
 
 def _environment_models() -> list[type[EnvironmentModel]]:
-    for config in ("read_result.config", "reconcile_tasks.outbox"):
+    for config in ("read_result.config", "reconcile_tasks.outbox", "push_progress.config"):
         importlib.import_module(config)
     found, pending = [], [EnvironmentModel]
     while pending:
@@ -97,6 +97,7 @@ def type_modules() -> set[str]:
 def test_every_function_has_a_handler_module_here():
     assert HANDLER_MODULES == [
         "process_task.handler",
+        "push_progress.handler",
         "read_result.handler",
         "reconcile_tasks.handler",
         "task_changes.handler",
