@@ -13,6 +13,9 @@ as STANDARD ones).
   (the same snapshot, ``test_start_async_describe_history_execution``), and the same check of the ARN's resource
   type answers the other two. A ``...:execution:...`` ARN naming an Express execution names nothing
   (``ExecutionDoesNotExist``, moto's own answer once the execution has the Express ARN).
+- **No name idempotency.** "Idempotency is not automatically managed. Starting multiple workflows with the same
+  name results in concurrent executions" (asynchronous Express, "Execution guarantees", Developer Guide); moto
+  answers a STANDARD machine's (the running one, or ``ExecutionAlreadyExists``). Each start is a new execution.
 - **No list.** ListExecutions of an EXPRESS state machine is ``StateMachineTypeNotSupported`` "This operation is
   not supported by this type of state machine" (the same snapshot; the ListExecutions API reference lists the
   error).
@@ -42,7 +45,7 @@ from typing import Any, Final
 from moto.core.exceptions import AWSError
 from moto.logs.exceptions import ResourceNotFoundException as LogsResourceNotFound
 from moto.stepfunctions.exceptions import InvalidArn
-from moto.stepfunctions.models import StepFunctionBackend
+from moto.stepfunctions.models import StateMachine, StepFunctionBackend
 from moto.stepfunctions.parser.asl.eval.event.logging import CloudWatchLoggingConfiguration, CloudWatchLoggingSession
 from moto.stepfunctions.parser.backend.execution import Execution
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
@@ -180,7 +183,14 @@ def _list_executions(self: StepFunctionBackend, state_machine_arn: str, *args: A
     return original(StepFunctionBackend, "list_executions")(self, state_machine_arn, *args, **kwargs)
 
 
+def _handle_name_input_idempotency(self: StateMachine, name: str, execution_input: str) -> Any:
+    if self.type == EXPRESS:
+        return None  # each start is a new execution, whatever its name
+    return original(StateMachine, "_handle_name_input_idempotency")(self, name, execution_input)
+
+
 _PATCHED: Final = (
+    (StateMachine, "_handle_name_input_idempotency", _handle_name_input_idempotency),
     (Execution, "__init__", _execution_init),
     (StepFunctionBackend, "_validate_execution_arn", _validate_execution_arn),
     (StepFunctionBackend, "describe_state_machine_for_execution", _describe_state_machine_for_execution),
@@ -201,7 +211,7 @@ def uninstall_express_semantics() -> None:
 
 _MODELS: Final = "moto.stepfunctions.models.StepFunctionBackend"
 EXPRESS_SEMANTICS: Final = Patch(
-    "EXPRESS executions: their ARN, no Describe/History/Stop/Redrive/List, CloudWatch Logs delivery",
+    "EXPRESS executions: their ARN, no name idempotency, no Describe/History/Stop/Redrive/List, log delivery",
     depends=(
         Signature(
             "moto.stepfunctions.parser.backend.execution.Execution.__init__",
@@ -236,6 +246,11 @@ EXPRESS_SEMANTICS: Final = Patch(
             f"{_MODELS}.stop_execution",
             lambda: StepFunctionBackend.stop_execution,
             ("self._validate_execution_arn(execution_arn)",),
+        ),
+        Signature(
+            "moto.stepfunctions.models.StateMachine._handle_name_input_idempotency",
+            lambda: original(StateMachine, "_handle_name_input_idempotency"),
+            ("self", "name", "execution_input"),
         ),
         Signature(
             f"{_MODELS}.list_executions",

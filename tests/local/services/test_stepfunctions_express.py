@@ -165,3 +165,20 @@ def test_the_harness_may_look_at_an_express_execution_on_its_own_thread_only(sfn
         assert [e["executionArn"] for e in sfn.list_executions(stateMachineArn=machine)["executions"]] == [arn]
     with pytest.raises(ClientError):
         sfn.describe_execution(executionArn=arn)
+
+
+def test_two_starts_of_one_name_are_two_express_executions_and_one_standard(sfn: Any) -> None:
+    """Asynchronous Express: "Starting multiple workflows with the same name results in concurrent executions"
+    (Step Functions Developer Guide, "Execution guarantees"); Standard: the same name again is ExecutionAlreadyExists
+    once the first has ended."""
+    machine, first = _express_run(sfn)
+    _finished(first)
+    second = sfn.start_execution(stateMachineArn=machine, name="run-1", input="{}")["executionArn"]
+    print(first, second)
+    assert second != first and EXPRESS_ARN.match(second)
+    standard = _machine(sfn, "STANDARD", name="slow")
+    arn = sfn.start_execution(stateMachineArn=standard, name="run-1", input="{}")["executionArn"]
+    wait_for(sfn, arn)
+    with pytest.raises(ClientError) as refused:
+        sfn.start_execution(stateMachineArn=standard, name="run-1", input="{}")
+    assert refused.value.response["Error"]["Code"] == "ExecutionAlreadyExists"
