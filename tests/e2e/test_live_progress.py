@@ -1,0 +1,239 @@
+"""Issue 15, live progress on the local stack: the template's WebSocket API (taskrail/local/websocket.py), the push
+pipe from the Tasks stream and the push function, end to end. Each client is a real WebSocket client signing its
+connect request as a local user; waits are deadlines on what arrives, never sleeps."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import requests
+from botocore.credentials import Credentials
+from typer.testing import CliRunner
+from websockets.sync.client import ClientConnection, connect
+
+from taskrail.cli import app
+from taskrail.client import TaskrailClient
+from taskrail.live import signed_connect_url
+from taskrail.local.region import REGION
+from taskrail.local.stack import LOCAL_CREDENTIALS, LocalStack
+from taskrail.local.users import ALICE, BOB
+from tests.e2e.browser import browser, chromium, console_url, page  # noqa: F401 -- fixtures (page, and what it uses)
+from tests.e2e.polling import wait_for
+
+pytestmark = pytest.mark.e2e
+
+TERMINAL = {"SUCCEEDED", "FAILED", "REJECTED", "CANCELLED"}
+KEYS = {
+    "alice": Credentials(ALICE.access_key_id, ALICE.secret_access_key),
+    "bob": Credentials(BOB.access_key_id, BOB.secret_access_key),
+}
+DEADLINE = 120.0
+
+
+@contextmanager
+def subscribed(stack: LocalStack, user: str, task_id: str | None = None) -> Iterator[ClientConnection]:
+    """A WebSocket of ``user`` subscribed to ``task_id`` (None: all of the user's tasks), the subscription stored."""
+    assert stack.info is not None and stack.info.websocket_url
+    with connect(signed_connect_url(stack.info.websocket_url, KEYS[user], REGION), open_timeout=30) as client:
+        client.send(json.dumps({"action": "subscribe", **({"taskId": task_id} if task_id else {})}))
+        answer = json.loads(client.recv(timeout=30))
+        assert answer == {"type": "subscribed", "taskId": task_id or "*"}, answer
+        yield client
+
+
+def messages_until_terminal(client: ClientConnection, task_id: str, timeout: float = DEADLINE) -> list[dict[str, Any]]:
+    """Every progress message of ``task_id`` until its terminal one (others' are kept out of the list)."""
+    deadline = time.monotonic() + timeout
+    received: list[dict[str, Any]] = []
+    while not received or received[-1]["status"] not in TERMINAL:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"no terminal message for {task_id} within {timeout} s; got {received}")
+        message = json.loads(client.recv(timeout=remaining))
+        if message.get("type") == "progress" and message.get("taskId") == task_id:
+            received.append(message)
+    return received
+
+
+def sleep_task(client: TaskrailClient, steps: int = 5, seconds: float = 0.5) -> str:
+    accepted = client.submit("diagnostic.sleep", {"seconds": seconds, "steps": steps})
+    return str(accepted["taskId"])
+
+
+def connections_table(stack: LocalStack) -> str:
+    assert stack.resources is not None
+    return stack.resources.ref("ConnectionsTable")
+
+
+def connection_row(stack: LocalStack, connection_id: str) -> dict[str, Any] | None:
+    key = {"connectionId": {"S": connection_id}}
+    return stack.clients("dynamodb").get_item(TableName=connections_table(stack), Key=key).get("Item")
+
+
+def test_a_subscriber_receives_every_progress_change_and_the_terminal_status_in_order(
+    stack: LocalStack, alice: TaskrailClient
+) -> None:
+    with subscribed(stack, "alice") as client:
+        task_id = sleep_task(alice, steps=5)
+        received = messages_until_terminal(client, task_id)
+    progress = [m["progress"] for m in received if m["status"] == "RUNNING" and m["progress"]]
+    steps = list(dict.fromkeys(progress))  # a write that changed neither repeats the state: kept in order
+    assert steps == [20, 40, 60, 80, 100], received
+    assert progress == sorted(progress), "the stream's order is the order received"
+    final = received[-1]
+    assert final["status"] == "SUCCEEDED" and final["progress"] == 100
+    assert final["resultKey"] == f"tasks/{task_id}/result.json"
+    stored = alice.get(task_id)
+    assert (final["status"], final["attempt"]) == (stored["status"], stored["attempt"])
+    print(f"{len(received)} messages for {task_id}:", [(m["status"], m["progress"]) for m in received])
+
+
+def test_a_subscription_to_one_task_receives_that_task_only(stack: LocalStack, alice: TaskrailClient) -> None:
+    other = sleep_task(alice, steps=2, seconds=0.2)
+    watched = alice.submit("diagnostic.sleep", {"seconds": 0.4, "steps": 2})["taskId"]
+    with subscribed(stack, "alice", watched) as client:
+        received = messages_until_terminal(client, watched)
+    assert {m["taskId"] for m in received} == {watched}
+    assert other != watched
+
+
+def test_another_users_subscription_to_the_task_receives_nothing(
+    stack: LocalStack, alice: TaskrailClient, bob: TaskrailClient
+) -> None:
+    with subscribed(stack, "alice") as alice_ws:
+        task_id = sleep_task(alice, steps=3, seconds=0.3)
+        with subscribed(stack, "bob", task_id) as bob_on_it, subscribed(stack, "bob") as bob_all:
+            messages_until_terminal(alice_ws, task_id)
+            # bob's own task, written after alice's: records are pushed in the stream's order, so once bob's own
+            # terminal message is here, every record of alice's task has been pushed (and none came to bob).
+            own = alice_free_marker(bob)
+            first = json.loads(bob_all.recv(timeout=DEADLINE))
+            assert first["taskId"] == own, f"bob received {first}"
+            messages_until_terminal(bob_all, own)
+            bob_on_it.send(json.dumps({"action": "subscribe", "taskId": task_id}))  # a round trip on that socket
+            assert json.loads(bob_on_it.recv(timeout=30)) == {"type": "subscribed", "taskId": task_id}
+    print(f"bob's subscriptions to alice's {task_id} and to all his tasks received nothing of it")
+
+
+def alice_free_marker(bob: TaskrailClient) -> str:
+    return str(bob.submit("diagnostic.echo", {"payload": f"marker {uuid.uuid4()}"})["taskId"])
+
+
+def test_a_disconnect_removes_the_connection_row(stack: LocalStack) -> None:
+    before = set(stack.websocket.connection_ids())
+    with subscribed(stack, "alice"):
+        connection_id = wait_for(
+            lambda: next(iter(set(stack.websocket.connection_ids()) - before), None), 30, "the new connection"
+        )
+        row = connection_row(stack, connection_id)
+        assert row is not None and row["ownerId"] == {"S": ALICE.principal_id} and row["taskId"] == {"S": "*"}
+    wait_for(lambda: connection_row(stack, connection_id) is None, 30, "the row deleted by $disconnect")
+    print(f"connection {connection_id}: row removed on disconnect")
+
+
+def test_the_push_deletes_the_row_of_a_connection_that_is_gone(stack: LocalStack, alice: TaskrailClient) -> None:
+    """A row whose connection no longer exists (its client went away without $disconnect, as on AWS when the row
+    outlives it): the push's post answers 410 GoneException and the push deletes the row; the live subscriber still
+    receives the task."""
+    gone = "R29uZUNvbm5lY3Rpb24="
+    table = connections_table(stack)
+    stack.clients("dynamodb").put_item(
+        TableName=table,
+        Item={
+            "connectionId": {"S": gone}, "ownerId": {"S": ALICE.principal_id}, "taskId": {"S": "*"},
+            "connectedAt": {"N": str(int(time.time() * 1000))}, "expiresAt": {"N": str(int(time.time()) + 7200)},
+        },
+    )  # fmt: skip
+    with subscribed(stack, "alice") as client:
+        task_id = sleep_task(alice, steps=1, seconds=0.2)
+        assert messages_until_terminal(client, task_id)[-1]["status"] == "SUCCEEDED"
+    wait_for(lambda: connection_row(stack, gone) is None, 30, "the gone connection's row deleted by the push")
+    print(f"row {gone} deleted after GoneException")
+
+
+def test_a_client_that_stops_reading_does_not_delay_another(stack: LocalStack, alice: TaskrailClient) -> None:
+    before = set(stack.websocket.connection_ids())
+    with subscribed(stack, "alice"):
+        (stalled_id,) = wait_for(lambda: set(stack.websocket.connection_ids()) - before, 30, "the stalled connection")
+        # It reads nothing from now on: 16 MB queued for it fill every buffer between it and the server.
+        manager = boto3.client(
+            "apigatewaymanagementapi", endpoint_url=stack.websocket.management_url, region_name=REGION,
+            **LOCAL_CREDENTIALS,
+        )  # fmt: skip
+        for _ in range(128):
+            manager.post_to_connection(ConnectionId=stalled_id, Data=b"x" * (127 * 1024))
+        with subscribed(stack, "alice") as reader:
+            task_id = sleep_task(alice, steps=5, seconds=0.5)
+            received = messages_until_terminal(reader, task_id)
+        assert [m["progress"] for m in received if m["status"] == "RUNNING" and m["progress"]][-1] == 100
+        assert received[-1]["status"] == "SUCCEEDED"
+        waiting = stack.websocket.queued(stalled_id)
+        assert waiting > 0, "the stalled client still has messages waiting"
+    print(f"the reader got {len(received)} messages in order while {stalled_id} read nothing ({waiting} waiting)")
+
+
+# -- the CLI ----------------------------------------------------------------------------------------------------
+
+RUNNER = CliRunner()
+
+
+def test_watch_says_it_is_live_and_ends_with_the_outcome(
+    stack: LocalStack, alice: TaskrailClient, tmp_path: Path
+) -> None:
+    state = tmp_path / "local.json"
+    stack.write_state(state)
+    task_id = sleep_task(alice, steps=4, seconds=0.4)
+    result = RUNNER.invoke(app, ["watch", task_id, "--json", "--local-state", str(state)])
+    assert result.exit_code == 0, result.output
+    assert "live: WebSocket (ws://127.0.0.1:" in result.stderr
+    views = json.loads(result.stdout)["tasks"]
+    assert [v["status"] for v in views] == ["SUCCEEDED"]
+    print(result.stderr.strip())
+
+
+def test_watch_polls_when_the_stack_has_no_websocket_channel(
+    stack: LocalStack, alice: TaskrailClient, tmp_path: Path
+) -> None:
+    state = tmp_path / "local.json"
+    stack.write_state(state)
+    recorded = json.loads(state.read_text())
+    state.write_text(json.dumps(recorded | {"websocket_url": ""}))
+    task_id = str(alice.submit("diagnostic.echo", {"payload": "polled"})["taskId"])
+    result = RUNNER.invoke(app, ["watch", task_id, "--json", "--local-state", str(state)])
+    assert result.exit_code == 0, result.output
+    assert "polling every 0.5s: no WebSocket channel" in result.stderr
+    print(result.stderr.strip())
+
+
+# -- the console -------------------------------------------------------------------------------------------------
+
+
+def test_the_console_relays_each_pushed_change_to_its_page(stack: LocalStack, alice: TaskrailClient) -> None:
+    base = console_url(stack)
+    opened = requests.get(f"{base}/api/live", params={"after": -1}, timeout=60).json()  # opens the relay at once
+    assert opened["channel"] == "websocket"
+    task_id = sleep_task(alice, steps=2, seconds=0.3)
+    after, seen = opened["sequence"], []
+    deadline = time.monotonic() + DEADLINE
+    while not any(c["taskId"] == task_id and c["status"] == "SUCCEEDED" for c in seen):
+        assert time.monotonic() < deadline, f"the relay gave {seen}"
+        answer = requests.get(f"{base}/api/live", params={"after": after}, timeout=60).json()
+        after, seen = answer["sequence"], seen + answer["changes"]
+    mine = [(c["status"], c["progress"]) for c in seen if c["taskId"] == task_id]
+    assert mine[-1] == ("SUCCEEDED", 100) and ("RUNNING", 50) in mine
+    print("relayed to the console:", mine)
+
+
+def test_the_console_page_says_it_is_live(stack: LocalStack, page: Any) -> None:  # noqa: F811 (the fixture)
+    from playwright.sync_api import expect
+
+    page.goto(console_url(stack))
+    expect(page.get_by_test_id("channel")).to_have_text("live: WebSocket", timeout=30_000)
