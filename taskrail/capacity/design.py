@@ -172,6 +172,7 @@ class Design:
     intake: Mapping[str, str | None]  # attribute -> literal value (None: computed per request)
     warm_writes: float | None = None  # the table's WarmThroughput.WriteUnitsPerSecond, when set
     max_writes: float | None = None  # OnDemandThroughput.MaxWriteRequestUnits, when set
+    websocket_apis: int = 0  # WebSocket APIs (live progress): their quotas are listed (taskrail/capacity/live.py)
 
     @property
     def start_pipe(self) -> Pipe:
@@ -357,6 +358,11 @@ def read_design(template: Mapping[str, Any], template_path: str = "") -> Design:
         indexes=_indexes(table),
         pipes=tuple(pipes),
         stream_readers=readers[table_id],
+        websocket_apis=sum(
+            1
+            for r in resources.values()
+            if r["Type"] == "AWS::ApiGatewayV2::Api" and r.get("Properties", {}).get("ProtocolType") == "WEBSOCKET"
+        ),
         functions=_functions(resources),
         stage_rate=rate,
         stage_burst=burst,

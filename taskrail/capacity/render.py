@@ -6,6 +6,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from taskrail.capacity import quotas as q
+from taskrail.capacity.live import websocket_lines
 
 if TYPE_CHECKING:
     from taskrail.capacity import CapacityReport
@@ -138,6 +139,9 @@ def render_capacity_report(report: CapacityReport) -> str:
     unknown = sorted({u for p in report.paths.values() for u in p.unknown})
     if unknown:
         lines += ["", "Unknown (AWS figure not found; counted, not limited): " + "; ".join(unknown) + "."]
+    live = websocket_lines(report.quotas, report.region) if report.design.websocket_apis else []
+    if live:
+        lines += ["", *live]
     lines += ["", "Not modelled:", *[f"  - {note}" for note in report.notes]]
     return "\n".join(lines)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from taskrail.cost.definition import relative
+from taskrail.cost.live import WS_MESSAGE, live_summary
 from taskrail.cost.model import (
     DESIGNS,
     EXPRESS,
@@ -216,6 +217,8 @@ def render_cost_report(report: CostReport) -> Any:
         parts.append(Text(f"{'✓' if target.met else '✗'} {target.name}: {target.value} (target {target.goal})"))
     if report.other_requests:
         parts.append(Text(f"requests seen but not priced: {dict(report.other_requests)}"))
+    if WS_MESSAGE in report.prices.prices:
+        parts.append(Text(live_summary(report.prices)))
     return Group(*parts)
 
 
