@@ -13,7 +13,8 @@
   checks its structure (clause counts, overlapping paths, key attributes) against a deep copy twice for a new item;
   :data:`UPDATE_EXPRESSION_CACHE` keeps the parsed tree per expression string, copies it for each validation, and
   runs the structural checks once per expression, names and table key; the values and the item are bound per call
-  by moto's own processors, so every answer (errors included) is moto's.
+  by moto's own processors, so every answer (errors included) is moto's. A condition expression's tokens are
+  kept per string too (:data:`CONDITION_LEX_CACHE`).
 - **Throttling** (off unless a block asks for it) -- DynamoDB refuses a request it throttles with HTTP 400 and a
   JSON error body whose ``__type`` names one of (DynamoDB developer guide, "Error handling with DynamoDB":
   throttling errors are 400s):
@@ -39,6 +40,7 @@ import json
 import re
 import threading
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -47,6 +49,7 @@ from functools import partial
 from typing import Any, Final
 
 from moto.core.responses import BaseResponse
+from moto.dynamodb.comparisons import ConditionExpressionParser
 from moto.dynamodb.exceptions import ItemSizeTooLarge
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, LimitedSizeDict
@@ -66,6 +69,7 @@ __all__ = [
     "UPDATE_EXPRESSION_CACHE_SIZE",
     "ThrottleRule",
     "install_atomic_dynamodb_writes",
+    "install_condition_lex_cache",
     "install_consistent_reads",
     "install_fast_item_walk",
     "install_item_size",
@@ -73,6 +77,7 @@ __all__ = [
     "install_update_expression_cache",
     "throttling",
     "uninstall_atomic_dynamodb_writes",
+    "uninstall_condition_lex_cache",
     "uninstall_consistent_reads",
     "uninstall_fast_item_walk",
     "uninstall_item_size",
@@ -1099,6 +1104,79 @@ UPDATE_EXPRESSION_CACHE: Final = Patch(
     uninstall=uninstall_update_expression_cache,
 )
 
+# --------------------------------------------------------------------------------------------------
+# Speed: each condition expression lexed once
+# --------------------------------------------------------------------------------------------------
+
+_lexed_conditions: dict[str, tuple[Any, ...]] = {}
+
+
+def _lex_condition_once(self: Any) -> deque[Any]:
+    """moto's ConditionExpressionParser._lex_condition_expression, remembered per expression string: the tokens
+    depend on the string alone (names and values are read by the later phases), and they are immutable named
+    tuples whose ``children`` (an empty list) no phase changes, so one token serves every parse. moto parses an
+    UpdateItem's ConditionExpression twice (the handler, then the backend), a Query's FilterExpression once."""
+    expression = self.condition_expression
+    tokens = _lexed_conditions.get(expression) if isinstance(expression, str) else None
+    if tokens is None:
+        tokens = tuple(original(ConditionExpressionParser, "_lex_condition_expression")(self))
+        if isinstance(expression, str) and len(_lexed_conditions) < UPDATE_EXPRESSION_CACHE_SIZE:
+            _lexed_conditions[expression] = tokens
+    return deque(tokens)
+
+
+def install_condition_lex_cache() -> None:
+    if not is_patched(ConditionExpressionParser, "_lex_condition_expression"):
+        patch(ConditionExpressionParser, "_lex_condition_expression", _lex_condition_once)
+
+
+def uninstall_condition_lex_cache() -> None:
+    unpatch(ConditionExpressionParser, "_lex_condition_expression")
+    _lexed_conditions.clear()
+
+
+def _no_phase_changes_a_token() -> bool:
+    from moto.dynamodb import comparisons
+
+    source = inspect.getsource(comparisons)
+    return not re.search(
+        r"\.children\s*(\.(append|extend|insert|pop|remove|clear|sort|reverse)\b|\[[^\]]*\]\s*=|\+=)", source
+    )
+
+
+CONDITION_LEX_CACHE: Final = Patch(
+    "each condition expression lexed once",
+    depends=(
+        Source(
+            "moto.dynamodb.comparisons.ConditionExpressionParser._lex_condition_expression",
+            lambda: original(ConditionExpressionParser, "_lex_condition_expression"),
+            (
+                "nodes: deque[ConditionExpressionParser.Node] = deque()",
+                "remaining_expression = self.condition_expression",
+                "node, remaining_expression = self._lex_one_node(remaining_expression)",
+                "return nodes",
+            ),
+        ),
+        Check(  # the tokens depend on the expression string alone
+            "moto.dynamodb.comparisons.ConditionExpressionParser._lex_one_node",
+            lambda: "self.expression_attribute" not in inspect.getsource(ConditionExpressionParser._lex_one_node),
+            "reads neither the names nor the values",
+        ),
+        Check(
+            "moto.dynamodb.comparisons",
+            _no_phase_changes_a_token,
+            "changes no node's children list in place",
+        ),
+        Source(
+            "moto.dynamodb.comparisons.ConditionExpressionParser.parse",
+            lambda: ConditionExpressionParser.parse,
+            ("nodes = self._lex_condition_expression()", "nodes = self._parse_paths(nodes)"),
+        ),
+    ),
+    install=install_condition_lex_cache,
+    uninstall=uninstall_condition_lex_cache,
+)
+
 PATCHES: Final = (
     ATOMIC_WRITES,
     CONSISTENT_READS,
@@ -1107,4 +1185,5 @@ PATCHES: Final = (
     REQUEST_VALIDATION,
     ITEM_SIZE,
     UPDATE_EXPRESSION_CACHE,
+    CONDITION_LEX_CACHE,
 )
