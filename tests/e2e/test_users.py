@@ -19,7 +19,7 @@ from taskrail.console import ACTION_HEADER
 from taskrail.local.services.mailbox import CONFIRMATION, MAILBOX, NOTIFICATION
 from taskrail.local.stack import LocalStack
 from taskrail.local.users import ALICE, BOB
-from tests.e2e.browser import console_url
+from tests.e2e.browser import browser, chromium, console_url, page  # noqa: F401 -- fixtures (page, and what it uses)
 from tests.e2e.polling import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -236,3 +236,25 @@ def test_adding_successes_updates_the_policy_and_switching_off_unsubscribes(
         s["Endpoint"] for s in stack.clients("sns").list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
     ]
     assert email not in endpoints
+
+
+def test_the_console_mail_panel_shows_the_confirmation_and_its_button_confirms(
+    stack: LocalStack,
+    alice: TaskrailClient,
+    page: Any,  # noqa: F811 -- the fixture
+) -> None:
+    from playwright.sync_api import expect
+
+    email = "alice-console@example.com"
+    alice.update_profile({"preferences": {"theme": "none"}})
+    before = len(_confirmations(email))
+    alice.update_profile({"preferences": {"notifications": {"email": email, "onSucceeded": True}}})
+    confirmation = wait_for(lambda: _confirmations(email)[before:], timeout=60, what="the confirmation")[0]
+    page.goto(console_url(stack))
+    page.get_by_test_id("mail").locator("summary").click()
+    item = page.get_by_test_id("mail-item").filter(has_text=email).first
+    expect(item).to_be_visible(timeout=15_000)
+    item.get_by_test_id("mail-confirm").click()
+    expect(page.get_by_test_id("toast")).to_contain_text("Confirmed", timeout=15_000)
+    attributes = stack.clients("sns").get_subscription_attributes(SubscriptionArn=confirmation.subscription_arn)
+    assert attributes["Attributes"]["PendingConfirmation"] == "false"
