@@ -44,6 +44,10 @@ ACKNOWLEDGEMENTS: dict[str, str] = {
     "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]": (
         "The account-wide role API Gateway requires to write execution logs; its managed policy is the documented one."
     ),
+    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSCodeDeployRoleForLambdaLimited]": (
+        "CodeDeploy's documented service-role policy for Lambda canaries (docs/DEPLOY.md), the Limited variant: "
+        "GetAlias/UpdateAlias, DescribeAlarms, and invoking only hooks named CodeDeployHook_*."
+    ),
     "AwsSolutions-SQS3": "These queues are dead-letter queues (and an archive) themselves, drained by operators.",
     "AwsSolutions-SF1": (
         "The STANDARD task lifecycle and failure recorder log ERROR events: Step Functions keeps each execution's full "

@@ -52,8 +52,8 @@ class TaskrailStack(Stack):
             resources=LifecycleResources(
                 tasks_table=storage.tasks_table,
                 results_bucket=storage.results_bucket,
-                validate_function=functions.validate,
-                process_function=functions.process,
+                validate_function=functions.live(functions.validate),
+                process_function=functions.live(functions.process),
             ),
             failure_event_dead_letter_queue=notifications.dead_letter_queue_for_rules,
             lifecycle_type=lifecycle_type,
@@ -76,7 +76,8 @@ class TaskrailStack(Stack):
             "Pipes",
             table=storage.tasks_table,
             state_machine=workflow.state_machine,
-            task_changes_function=task_changes,
+            state_machine_alias_arn=workflow.alias_arn,
+            task_changes_function=functions.live(task_changes),
             dead_letter_queue=notifications.pipe_dead_letter_queue,
         )
         api = TaskApi(
@@ -96,7 +97,7 @@ class TaskrailStack(Stack):
             topic=notifications.topic,
             dead_letter_queue=notifications.pipe_dead_letter_queue,
         )
-        api.add_user_routes(profiles_table=users.profiles_table, me_function=users.me_function)
+        api.add_user_routes(profiles_table=users.profiles_table, me_function=functions.live(users.me_function))
         reconciler = Reconciler(
             self,
             "Reconciler",
@@ -105,18 +106,20 @@ class TaskrailStack(Stack):
             pending_index=storage.pending_index,
             outcome_pending_index=storage.outcome_pending_index,
             lifecycle=workflow.state_machine,
+            lifecycle_alias_arn=workflow.alias_arn,
         )
         if lifecycle_type == EXPRESS:  # its executions are not described: RUNNING tasks are settled by age
             reconciler.function.add_environment("LIFECYCLE_MAX_EXECUTION_SECONDS", str(EXPRESS_MAX_EXECUTION_SECONDS))
         # Live progress over a WebSocket API (its URL is the WebSocketUrl output); before Observability, which
         # watches every function.
         LiveProgress(self, "LiveProgress", tasks_table=storage.tasks_table, functions=functions)
-        Observability(
+        observability = Observability(
             self,
             "Observability",
             alarm_topics=notifications.alarm_actions,
             state_machine=workflow.state_machine,
             functions=functions.all,
+            live_aliases={function.node.id: functions.live(function) for function in functions.all},
             queues={
                 "TaskDeadLetterQueue": notifications.dead_letter_queue,
                 "PipeDeadLetterQueue": notifications.pipe_dead_letter_queue,
@@ -128,6 +131,10 @@ class TaskrailStack(Stack):
                 **({"FailureRecorder": workflow.recorder} if workflow.recorder else {}),
             },
         )
+        # Canary deploys (docs/DEPLOY.md): each function's CodeDeploy group and the lifecycle's alias roll back on
+        # their alarms.
+        functions.roll_back_on(observability.function_alarms)
+        workflow.roll_back_on(observability.lifecycle_alarms)
         # The one way every client finds the resources (task_common.contract.Output), locally too.
         outputs = {
             Output.API_URL: api.api.url,

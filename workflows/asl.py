@@ -27,6 +27,9 @@ REF_SUFFIX = {
     "AWS::Lambda::Function": "Name",
     "AWS::Events::EventBus": "Name",
     "AWS::StepFunctions::StateMachine": "Arn",
+    # Every caller names an alias (docs/DEPLOY.md); Ref of an alias is its ARN.
+    "AWS::Lambda::Alias": "Arn",
+    "AWS::StepFunctions::StateMachineAlias": "Arn",
 }
 PSEUDO_PARAMETERS = {"AWS::Partition": "Partition", "AWS::Region": "Region", "AWS::AccountId": "AccountId"}
 

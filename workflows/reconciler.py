@@ -29,7 +29,7 @@ RECONCILIATION_FAILED = "ReconciliationFailed"
 @dataclass(frozen=True)
 class ReconcilerResources:
     reconcile_function: lambda_.IFunction
-    lifecycle_state_machine: sfn.IStateMachine
+    lifecycle_arn: str  # the lifecycle's alias: what the reconciler starts
 
 
 class ReconcilerWorkflow(Construct):
@@ -46,9 +46,7 @@ class ReconcilerWorkflow(Construct):
             "ReconcileTasks",
             comment="Starts tasks stuck QUEUED; fails RUNNING tasks whose execution ended, to the DLQ",
             lambda_function=self._r.reconcile_function,
-            payload=sfn.TaskInput.from_object(
-                {"lifecycleStateMachineArn": self._r.lifecycle_state_machine.state_machine_arn}
-            ),
+            payload=sfn.TaskInput.from_object({"lifecycleStateMachineArn": self._r.lifecycle_arn}),
             retry_on_service_exceptions=False,
             result_selector={"counts": sfn.JsonPath.object_at("$.Payload")},
             result_path="$.reconciled",

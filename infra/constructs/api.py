@@ -273,7 +273,7 @@ class TaskApi(Construct):
         self._add_function_route(
             task.add_resource("result"),
             Route("GET", "Invoke", "read_result", "200", error_template="read_result", path_params=("taskId",)),
-            self.read_result,
+            functions.live(self.read_result),
         )
 
     def _result_function(self, functions: Functions, bucket: s3.IBucket) -> lambda_.Function:

@@ -6,10 +6,13 @@ takes its libraries (Powertools, pydantic, the X-Ray SDK and their dependencies)
 come with the runtime. See docs/DECISIONS.md.
 """
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from aws_cdk import AssetHashType, Duration, RemovalPolicy
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_codedeploy as codedeploy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -25,6 +28,11 @@ POWERTOOLS_VERSION = dependency_layer.pyproject_pins()["aws-lambda-powertools"]
 ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "**/.pytest_cache", "**/.mypy_cache"]
 METRICS_NAMESPACE = "taskrail"
 CLAIM_CHECK_THRESHOLD_BYTES = 200_000
+# Every caller invokes a function through this alias, never unqualified; CodeDeploy moves it to a new version by
+# a canary: 10 % of invocations for 5 minutes, then all, rolled back if the function's alarms fire meanwhile
+# (docs/DEPLOY.md).
+LIVE_ALIAS = "live"
+CANARY_CONFIG = codedeploy.LambdaDeploymentConfig.CANARY_10_PERCENT_5_MINUTES
 
 
 @dataclass(frozen=True)
@@ -99,12 +107,35 @@ class Functions(Construct):
         self._code = lambda_.Code.from_asset(str(LAMBDAS_DIR), exclude=ASSET_EXCLUDES)
         self._layer = dependency_layer_version(self)
         self._all: list[lambda_.Function] = []
+        self._live: dict[str, lambda_.Alias] = {}
+        self._deployments: dict[str, codedeploy.LambdaDeploymentGroup] = {}
+        # One CodeDeploy application and service role for every function's deployment group.
+        self._deploy_application = codedeploy.LambdaApplication(self, "DeployApplication")
+        self._deploy_role = iam.Role(
+            self,
+            "DeployRole",
+            assumed_by=iam.ServicePrincipal("codedeploy.amazonaws.com"),
+            description="CodeDeploy: shift the functions' live aliases, read their alarms",
+            managed_policies=[
+                iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AWSCodeDeployRoleForLambdaLimited")
+            ],
+        )
         self.validate = self._function(VALIDATE)
         self.process = self._function(PROCESS)
 
     @property
     def all(self) -> list[lambda_.Function]:
         return list(self._all)
+
+    def live(self, function: lambda_.IFunction) -> lambda_.Alias:
+        """The alias every caller invokes (a state machine task, a pipe, an API integration, a schedule)."""
+        return self._live[function.node.id]
+
+    def roll_back_on(self, alarms: Mapping[str, Sequence[cloudwatch.IAlarm]]) -> None:
+        """Each function's deployment rolls back when one of its alarms (by function name) fires."""
+        for name, group in self._deployments.items():
+            for alarm in alarms.get(name, ()):
+                group.add_alarm(alarm)
 
     def add(self, spec: FunctionSpec, *, environment: dict[str, str]) -> lambda_.Function:
         """A function whose wiring lives in another construct (the reconciler's): the same defaults and asset,
@@ -149,4 +180,18 @@ class Functions(Construct):
             },
         )
         self._all.append(function)
+        self._live[spec.name] = lambda_.Alias(
+            self, f"{spec.name}Live", alias_name=LIVE_ALIAS, version=function.current_version
+        )
+        self._deployments[spec.name] = codedeploy.LambdaDeploymentGroup(
+            self,
+            f"{spec.name}Deployment",
+            alias=self._live[spec.name],
+            application=self._deploy_application,
+            role=self._deploy_role,
+            deployment_config=CANARY_CONFIG,
+            auto_rollback=codedeploy.AutoRollbackConfig(
+                failed_deployment=True, stopped_deployment=True, deployment_in_alarm=True
+            ),
+        )
         return function

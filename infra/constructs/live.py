@@ -15,9 +15,8 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
 
-from aws_cdk import Acknowledgment, CfnElement, CfnOutput, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, CfnOutput, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_dynamodb as dynamodb
@@ -198,6 +197,7 @@ class LiveProgress(Construct):
         self.url = f"wss://{domain}"
         self.callback_url = f"https://{domain}"
         self.push_function = self._push_function(functions)
+        self.push_live = functions.live(self.push_function)
         self._push_pipe(tasks_table, functions)
         CfnOutput(stack, contract.Output.WEBSOCKET_URL.value, value=self.url)
 
@@ -318,12 +318,8 @@ class LiveProgress(Construct):
             ),
         )
         tasks_table.grant_stream_read(role)
-        self.push_function.grant_invoke(role)
-        acknowledge(
-            role,
-            f"Resource::<{stack.get_logical_id(cast(CfnElement, self.push_function.node.default_child))}.Arn>:*",
-            "The push pipe may invoke the push function's versions and aliases; one function only.",
-        )
+        # Its live alias only (docs/DEPLOY.md): an alias's grant_invoke names the alias ARN, no ":*".
+        self.push_live.grant_invoke(role)
         log_group = logs.LogGroup(
             self,
             "PushPipeLogs",
@@ -356,7 +352,7 @@ class LiveProgress(Construct):
                     maximum_record_age_in_seconds=PUSH_MAXIMUM_RECORD_AGE_SECONDS,
                 ),
             ),
-            target=self.push_function.function_arn,
+            target=self.push_live.function_arn,
             target_parameters=pipes.CfnPipe.PipeTargetParametersProperty(
                 lambda_function_parameters=pipes.CfnPipe.PipeTargetLambdaFunctionParametersProperty(
                     invocation_type="REQUEST_RESPONSE"

@@ -42,10 +42,13 @@ class Observability(Construct):
         functions: list[lambda_.Function],
         queues: dict[str, sqs.Queue],
         scheduled_workflows: dict[str, sfn.StateMachine] | None = None,
+        live_aliases: dict[str, lambda_.IFunction] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self._actions = [actions.SnsAction(topic) for topic in alarm_topics]
         self.alarms: list[cloudwatch.Alarm] = []
+        # The alarms a deployment rolls back on: per function name (CodeDeploy) and the lifecycle's (its alias).
+        self.function_alarms: dict[str, list[cloudwatch.Alarm]] = {}
         for name, queue in queues.items():
             self._alarm(
                 f"{name}NotEmpty",
@@ -56,17 +59,24 @@ class Observability(Construct):
             # dead-letter queues using Amazon CloudWatch", SQS Developer Guide).
             self._alarm(f"{name}NewMessages", queue.metric_number_of_messages_sent(period=PERIOD, statistic="Sum"))
         # A lifecycle execution fails only when its task FAILED (rejections and cancels do not fail it).
-        self._alarm("ExecutionsFailed", state_machine.metric_failed(period=PERIOD))
-        self._alarm("ExecutionsThrottled", state_machine.metric_throttled(period=PERIOD))
-        self._alarm("ExecutionsTimedOut", state_machine.metric_timed_out(period=PERIOD))
+        self.lifecycle_alarms = [
+            self._alarm("ExecutionsFailed", state_machine.metric_failed(period=PERIOD)),
+            self._alarm("ExecutionsThrottled", state_machine.metric_throttled(period=PERIOD)),
+            self._alarm("ExecutionsTimedOut", state_machine.metric_timed_out(period=PERIOD)),
+        ]
         # A scheduled workflow that fails has no DLQ message to show for it: its failed runs are the signal.
         for name, machine in (scheduled_workflows or {}).items():
             self._alarm(f"{name}ExecutionsFailed", machine.metric_failed(period=PERIOD))
             self._alarm(f"{name}ExecutionsTimedOut", machine.metric_timed_out(period=PERIOD))
         for function in functions:
             name = function.node.id
-            self._alarm(f"{name}UnexpectedErrors", self._unexpected_errors(function))
-            self._alarm(f"{name}Throttles", function.metric_throttles(period=PERIOD))
+            # Every caller invokes the function's alias, so its metrics (dimension Resource = function:alias) are
+            # all the traffic, the canary's new version included ("Types of metrics for Lambda functions").
+            live = (live_aliases or {}).get(name, function)
+            self.function_alarms[name] = [
+                self._alarm(f"{name}UnexpectedErrors", self._unexpected_errors(function, live)),
+                self._alarm(f"{name}Throttles", live.metric_throttles(period=PERIOD)),
+            ]
         self._alarm("StuckTasks", self._stuck_tasks())
 
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard")
@@ -114,14 +124,16 @@ class Observability(Construct):
             period=PERIOD,
         )
 
-    def _unexpected_errors(self, function: lambda_.Function) -> cloudwatch.MathExpression:
+    def _unexpected_errors(
+        self, function: lambda_.Function, live: lambda_.IFunction | None = None
+    ) -> cloudwatch.MathExpression:
         service = function.node.id.removesuffix("Function")
         # Ids are unique per function: the dashboard draws every function's expression in one graph.
         errors, expected = f"errors_{service.lower()}", f"expected_{service.lower()}"
         return cloudwatch.MathExpression(
             expression=f"{errors} - FILL({expected}, 0)",
             using_metrics={
-                errors: function.metric_errors(period=PERIOD, statistic="Sum"),
+                errors: (live or function).metric_errors(period=PERIOD, statistic="Sum"),
                 expected: self._service_metric(EXPECTED_ERRORS_METRIC, service),
             },
             label=f"{function.node.id} unexpected errors",
@@ -137,7 +149,7 @@ class Observability(Construct):
             period=PERIOD,
         )
 
-    def _alarm(self, name: str, metric: cloudwatch.Metric | cloudwatch.MathExpression) -> None:
+    def _alarm(self, name: str, metric: cloudwatch.Metric | cloudwatch.MathExpression) -> cloudwatch.Alarm:
         alarm = metric.create_alarm(
             self,
             name,
@@ -150,3 +162,4 @@ class Observability(Construct):
         for action in self._actions:
             alarm.add_alarm_action(action)
         self.alarms.append(alarm)
+        return alarm

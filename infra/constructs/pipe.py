@@ -15,6 +15,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk.aws_dynamodb import ITable
 from constructs import Construct
 
+from infra.constructs.workflow import allow_start_through_alias
+
 START_FILTER = {"eventName": ["INSERT"]}
 # A cancel, or a terminal outcome still pending (the outbox: each terminal write sets outcomePending to the status,
 # the task-changes function's mark removes it, so the mark's own MODIFY is filtered out). One pipe's filters are
@@ -58,6 +60,7 @@ class TaskPipes(Construct):
         *,
         table: ITable,
         state_machine: sfn.IStateMachine,
+        state_machine_alias_arn: str,
         task_changes_function: lambda_.IFunction,
         dead_letter_queue: sqs.IQueue,
     ) -> None:
@@ -65,7 +68,7 @@ class TaskPipes(Construct):
         self._table = table
         self._dlq = dead_letter_queue
         start_role = self._role("StartPipeRole")
-        state_machine.grant_start_execution(start_role)
+        allow_start_through_alias(start_role, state_machine)
         self.start_pipe = pipes.CfnPipe(
             self,
             "StartWorkflowPipe",
@@ -76,7 +79,7 @@ class TaskPipes(Construct):
             source_parameters=self._source_parameters(
                 START_FILTER, parallelization_factor=START_PARALLELIZATION_FACTOR
             ),
-            target=state_machine.state_machine_arn,
+            target=state_machine_alias_arn,
             target_parameters=pipes.CfnPipe.PipeTargetParametersProperty(
                 input_template=START_INPUT_TEMPLATE,
                 step_function_state_machine_parameters=pipes.CfnPipe.PipeTargetStateMachineParametersProperty(

@@ -17,7 +17,7 @@ from constructs import Construct
 
 from infra.constructs.functions import RECONCILE, Functions
 from infra.constructs.notifications import MESSAGE_RETENTION
-from infra.constructs.workflow import standard_state_machine
+from infra.constructs.workflow import allow_start_through_alias, standard_state_machine
 from task_common.contract import OUTCOME_PENDING_INDEX_ENV, PENDING_INDEX_ENV
 from workflows.reconciler import EXECUTION_TIMEOUT, ReconcilerResources, ReconcilerWorkflow
 
@@ -39,6 +39,7 @@ class Reconciler(Construct):
         pending_index: str,
         outcome_pending_index: str,
         lifecycle: sfn.IStateMachine,
+        lifecycle_alias_arn: str,
     ) -> None:
         super().__init__(scope, construct_id)
         self._pending_index = pending_index
@@ -56,7 +57,9 @@ class Reconciler(Construct):
         workflow = ReconcilerWorkflow(
             self,
             "ReconcilerWorkflow",
-            resources=ReconcilerResources(reconcile_function=self.function, lifecycle_state_machine=lifecycle),
+            resources=ReconcilerResources(
+                reconcile_function=functions.live(self.function), lifecycle_arn=lifecycle_alias_arn
+            ),
         )
         self.state_machine = standard_state_machine(
             self,
@@ -115,6 +118,6 @@ class Reconciler(Construct):
             [f"{table.table_arn}/index/{index}" for index in (self._pending_index, self._outcome_pending_index)],
         )
         allow(["dynamodb:GetItem", "dynamodb:UpdateItem"], [table.table_arn])
-        allow(["states:StartExecution"], [lifecycle.state_machine_arn])
+        allow_start_through_alias(self.function, lifecycle)
         # The same executions resource as the L2 grant_execution (one state machine's executions only).
         lifecycle.grant_execution(self.function, "states:DescribeExecution")

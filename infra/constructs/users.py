@@ -88,6 +88,8 @@ class UsersAndProfiles(Construct):
             PROFILE_CHANGES,
             environment={"USERS_TABLE_NAME": self.users_table.table_name, "NOTIFICATIONS_TOPIC_ARN": topic.topic_arn},
         )
+        # The pipe invokes its live alias (docs/DEPLOY.md), and may invoke nothing else of it.
+        self._profile_changes_live = functions.live(self.profile_changes_function)
         # The subscription it made is remembered on the user's record (never on the profile, whose stream it reads).
         self._allow(
             self.profile_changes_function, ["dynamodb:GetItem", "dynamodb:UpdateItem"], [self.users_table.table_arn]
@@ -117,9 +119,7 @@ class UsersAndProfiles(Construct):
         dead_letter_queue.grant(role, "sqs:SendMessage")
         # The function itself, not CDK's grant_invoke (which adds its versions and aliases, ":*").
         role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["lambda:InvokeFunction"], resources=[self.profile_changes_function.function_arn]
-            )
+            iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[self._profile_changes_live.function_arn])
         )
         log_group = logs.LogGroup(
             self,
@@ -152,7 +152,7 @@ class UsersAndProfiles(Construct):
                     dead_letter_config=pipes.CfnPipe.DeadLetterConfigProperty(arn=dead_letter_queue.queue_arn),
                 ),
             ),
-            target=self.profile_changes_function.function_arn,
+            target=self._profile_changes_live.function_arn,
             target_parameters=pipes.CfnPipe.PipeTargetParametersProperty(
                 lambda_function_parameters=pipes.CfnPipe.PipeTargetLambdaFunctionParametersProperty(
                     invocation_type="REQUEST_RESPONSE"

@@ -8,7 +8,10 @@ lifecycle records its failures itself, ``workflows/task_lifecycle.py``), and its
 are watched in the console.
 """
 
+from collections.abc import Sequence
+
 from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -17,6 +20,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from infra.constructs.functions import LIVE_ALIAS
 from task_common.contract import (
     EXECUTION_STATUS_DETAIL_TYPE,
     EXECUTION_STATUS_EVENT_SOURCE,
@@ -40,6 +44,24 @@ FAILURE_EVENT_MAX_AGE = Duration.hours(24)
 # task item and the DLQ message keep a failure's error, cause and input.
 LIFECYCLE_LOG_LEVELS = {STANDARD: sfn.LogLevel.ERROR, EXPRESS: sfn.LogLevel.ALL}
 INCLUDE_EXECUTION_DATA = False
+# A new lifecycle definition is published as a version; the alias's deployment preference sends it 10 % of the
+# new executions for 5 minutes, then all, and CloudFormation rolls the alias back if one of the lifecycle's alarms
+# fires meanwhile ("AWS::StepFunctions::StateMachineAlias DeploymentPreference", docs/DEPLOY.md).
+CANARY_PERCENTAGE = 10
+CANARY_INTERVAL_MINUTES = 5
+
+
+def allow_start_through_alias(grantee: iam.IGrantable, state_machine: sfn.IStateMachine) -> None:
+    """StartExecution on the alias, and on nothing else of the state machine: Step Functions authorizes a start
+    through an alias against the state machine's own ARN, with the alias name in the condition key
+    ``states:StateMachineQualifier`` ("Authorization for versions and aliases", Step Functions Developer Guide)."""
+    grantee.grant_principal.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["states:StartExecution"],
+            resources=[state_machine.state_machine_arn],
+            conditions={"StringEquals": {"states:StateMachineQualifier": LIVE_ALIAS}},
+        )
+    )
 
 
 def standard_state_machine(
@@ -103,6 +125,22 @@ class Workflow(Construct):
             state_machine_type=sfn.StateMachineType(lifecycle_type),
             log_level=LIFECYCLE_LOG_LEVELS[lifecycle_type],
         )
+        self.version = sfn.CfnStateMachineVersion(
+            self,
+            "TaskLifecycleVersion",
+            state_machine_arn=self.state_machine.state_machine_arn,
+            state_machine_revision_id=self.state_machine.state_machine_revision_id,
+            description="taskrail task lifecycle, published by the deploy",
+        )
+        self.alias = sfn.CfnStateMachineAlias(
+            self,
+            "TaskLifecycleLive",
+            name=LIVE_ALIAS,
+            description="What the pipe and the reconciler start; a deploy shifts it by a canary",
+            deployment_preference=self._canary(),
+        )
+        # The ARN every starter names: StartExecution on it runs the version the alias routes to.
+        self.alias_arn = self.alias.attr_arn
         self.recorder: sfn.StateMachine | None = None
         self.failure_rule: events.Rule | None = None
         if lifecycle_type == EXPRESS:
@@ -121,6 +159,21 @@ class Workflow(Construct):
             log_level=LIFECYCLE_LOG_LEVELS[STANDARD],
         )
         self.failure_rule = self._failure_rule(self.recorder, failure_event_dead_letter_queue)
+
+    def _canary(
+        self, alarms: Sequence[cloudwatch.IAlarm] = ()
+    ) -> sfn.CfnStateMachineAlias.DeploymentPreferenceProperty:
+        return sfn.CfnStateMachineAlias.DeploymentPreferenceProperty(
+            state_machine_version_arn=self.version.attr_arn,
+            type="CANARY",
+            percentage=CANARY_PERCENTAGE,
+            interval=CANARY_INTERVAL_MINUTES,
+            alarms=[alarm.alarm_name for alarm in alarms] or None,
+        )
+
+    def roll_back_on(self, alarms: Sequence[cloudwatch.IAlarm]) -> None:
+        """The alias's deployment rolls back to the previous version when one of these alarms fires."""
+        self.alias.deployment_preference = self._canary(alarms)
 
     def _failure_rule(self, recorder: sfn.StateMachine, dead_letter_queue: sqs.IQueue) -> events.Rule:
         """The default bus's status changes of this lifecycle only; an event it cannot deliver after its retries

@@ -164,8 +164,11 @@ def reconciler_execution_name(task_id: str, attempt: int) -> str:
 
 
 def execution_arn_of(state_machine_arn: str, name: str) -> str:
-    """The ARN Step Functions gives the execution ``name`` of a STANDARD state machine."""
-    return f"{state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{name}"
+    """The ARN Step Functions gives the execution ``name`` of a STANDARD state machine. Started through an alias or
+    a version (``stateMachine:M:live``), the execution's ARN is still ``execution:M:name`` (AWS's recorded
+    StartExecution responses, LocalStack's test_sfn_api_aliasing snapshot)."""
+    unqualified = ":".join(state_machine_arn.split(":")[:7])
+    return f"{unqualified.replace(':stateMachine:', ':execution:', 1)}:{name}"
 
 
 # -- outcome events -----------------------------------------------------------------------------------------

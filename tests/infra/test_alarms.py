@@ -190,6 +190,7 @@ def test_every_function_has_an_unexpected_errors_alarm_and_stuck_tasks_are_alarm
         for namespace, name, dimensions in alarm_metrics(alarm)
         if (namespace, name) == ("AWS/Lambda", "Errors")
         for dimension in dimensions
+        if dimension["Name"] == "FunctionName"  # beside Resource = function:live (the alias every caller invokes)
     }
     assert watched == functions
     stuck = [a for k, a in resources_of(template, "AWS::CloudWatch::Alarm").items() if "StuckTasks" in k]

@@ -229,5 +229,5 @@ def test_the_push_pipe_reads_in_stream_order_from_now_on_and_targets_the_push_fu
     stream = pipe["SourceParameters"]["DynamoDBStreamParameters"]
     assert stream["ParallelizationFactor"] == 1 and stream["StartingPosition"] == "LATEST"
     assert stream["MaximumRecordAgeInSeconds"] == 60
-    assert pipe["Target"]["Fn::GetAtt"][0].startswith("FunctionsPushProgressFunction")
+    assert pipe["Target"]["Ref"].startswith("FunctionsPushProgressFunctionLive")  # its alias (docs/DEPLOY.md)
     assert pipe["TargetParameters"]["LambdaFunctionParameters"]["InvocationType"] == "REQUEST_RESPONSE"

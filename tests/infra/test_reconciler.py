@@ -148,8 +148,9 @@ def test_the_reconciler_is_a_standard_logged_traced_time_limited_workflow(templa
 def test_a_failed_run_is_retried_then_caught_into_a_fail_state(reconciler_asl):
     reconcile = reconciler_asl["States"]["ReconcileTasks"]
 
-    assert reconcile["Parameters"]["Payload"] == {"lifecycleStateMachineArn": "${TaskLifecycleStateMachineArn}"}
-    assert reconcile["Parameters"]["FunctionName"] == "${ReconcileTasksFunctionArn}"
+    # both through their aliases (docs/DEPLOY.md)
+    assert reconcile["Parameters"]["Payload"] == {"lifecycleStateMachineArn": "${TaskLifecycleLiveArn}"}
+    assert reconcile["Parameters"]["FunctionName"] == "${ReconcileTasksFunctionLiveArn}"
     assert any("States.TaskFailed" in r["ErrorEquals"] for r in reconcile["Retry"])
     assert [c["ErrorEquals"] for c in reconcile["Catch"]] == [["States.ALL"]]
     failed = reconciler_asl["States"][reconcile["Catch"][0]["Next"]]

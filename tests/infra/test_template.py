@@ -422,7 +422,7 @@ def test_generated_asl_matches_the_workflow_code(template):
     assert asl_drift(template) == [], "asl/ is stale: run `make asl`"
 
 
-@pytest.mark.parametrize("placeholder", ["TasksTableName", "ProcessTaskFunctionArn", "ResultsBucketName"])
+@pytest.mark.parametrize("placeholder", ["TasksTableName", "ProcessTaskFunctionLiveArn", "ResultsBucketName"])
 def test_asl_uses_placeholders_for_deployment_values(placeholder):
     text = (Path(__file__).resolve().parents[2] / "asl" / "task_lifecycle.asl.json").read_text()
     assert "${" + placeholder + "}" in text

@@ -130,9 +130,8 @@ def test_the_profile_pipe_reads_the_profiles_stream_into_the_function_with_a_dlq
     _, pipe = one(template, "AWS::Pipes::Pipe", "ProfileChangesPipe")
     props = pipe["Properties"]
     assert props["Source"] == {"Fn::GetAtt": [one(template, "AWS::DynamoDB::Table", "ProfilesTable")[0], "StreamArn"]}
-    assert props["Target"] == {
-        "Fn::GetAtt": [one(template, "AWS::Lambda::Function", "ProfileChangesFunction")[0], "Arn"]
-    }
+    # the function's live alias (docs/DEPLOY.md)
+    assert props["Target"] == {"Ref": one(template, "AWS::Lambda::Alias", "ProfileChangesFunctionLive")[0]}
     stream = props["SourceParameters"]["DynamoDBStreamParameters"]
     assert stream["BatchSize"] == 1 and "DeadLetterConfig" in stream
     [pattern] = props["SourceParameters"]["FilterCriteria"]["Filters"]

@@ -14,6 +14,9 @@ for the operations taskrail's principals use:
 * **EventBridge** (``AWSEvents.PutEvents``): ``events:PutEvents`` on each entry's event bus (``default`` if none).
 * **Step Functions** (``AWSStepFunctions.<Op>``): ``StartExecution`` on the ``stateMachine:`` ARN;
   ``DescribeExecution``, ``StopExecution``, ``GetExecutionHistory``, ``RedriveExecution`` on the ``execution:`` ARN.
+  A start through a version or an alias (``stateMachine:M:live``) is authorized against the state machine's own ARN,
+  with the qualifier in the condition key ``states:StateMachineQualifier`` ("Authorization for versions and aliases
+  in Step Functions workflows", Developer Guide).
 * **Lambda** (REST): ``Invoke`` is ``lambda:InvokeFunction`` on the function ARN, with ``:qualifier`` when one is given.
 * **S3** (REST): ``GET``/``HEAD`` of a key is ``s3:GetObject``; ``PUT`` ``s3:PutObject`` (a copy also
   ``s3:GetObject`` on the source); ``DELETE`` ``s3:DeleteObject``; listing a bucket is ``s3:ListBucket`` on the
@@ -204,13 +207,24 @@ def _events(op: str, body: dict[str, Any], arns: _Arns) -> list[Access]:
 _EXECUTION_OPS = ("DescribeExecution", "StopExecution", "GetExecutionHistory", "RedriveExecution")
 
 
+_UNQUALIFIED_STATE_MACHINE_PARTS = 7  # arn:partition:states:region:account:stateMachine:name
+
+
 def _states(op: str, body: dict[str, Any]) -> list[Access]:
     action = f"states:{op}"
     if op in _EXECUTION_OPS:
         return [Access(action, str(body.get("executionArn", "")))]
     if "stateMachineArn" in body:
-        return [Access(action, str(body["stateMachineArn"]))]
+        parts = str(body["stateMachineArn"]).split(":")
+        return [Access(action, ":".join(parts[:_UNQUALIFIED_STATE_MACHINE_PARTS]))]
     return [Access(action, "*")]
+
+
+def _states_context(body: dict[str, Any]) -> dict[str, str]:
+    parts = str(body.get("stateMachineArn", "")).split(":")
+    if len(parts) > _UNQUALIFIED_STATE_MACHINE_PARTS:
+        return {"states:StateMachineQualifier": ":".join(parts[_UNQUALIFIED_STATE_MACHINE_PARTS:])}
+    return {}
 
 
 def _kms(op: str, body: dict[str, Any], arns: _Arns) -> list[Access]:
@@ -246,7 +260,7 @@ def _json_call(target: str, request: HttpRequest, arns: _Arns) -> ApiCall:
         accesses = _kms(op, body, arns)
     else:
         raise Unmapped(f"no IAM mapping for the JSON target {target!r}")
-    return ApiCall(service, op, tuple(accesses))
+    return ApiCall(service, op, tuple(accesses), _states_context(body) if service == "states" else {})
 
 
 def _form(request: HttpRequest) -> dict[str, str]:

@@ -23,6 +23,7 @@ from moto.core.responses import ActionResult
 from moto.stepfunctions.exceptions import InvalidExecutionInput, InvalidName, InvalidToken
 from moto.stepfunctions.responses import StepFunctionResponse
 
+from taskrail.local.services import stepfunctions_aliases
 from taskrail.local.services.patching import Patch, Source, is_patched, original, patch, unpatch
 
 __all__ = ["PATCHES", "install_api_answers", "name_problem", "uninstall_api_answers"]
@@ -54,7 +55,11 @@ def _start_execution(self: StepFunctionResponse) -> ActionResult:
         json.loads(execution_input)
     except ValueError as exc:  # moto's parser raises its own class here, which its server sends without a code
         raise InvalidExecutionInput(f"Invalid State Machine Execution Input: '{exc}'") from None
-    execution = self.stepfunction_backend.start_execution(self._get_param("stateMachineArn"), name, execution_input)
+    backend = self.stepfunction_backend
+    # A version or alias ARN runs that version, and the execution remembers it (stepfunctions_aliases).
+    with stepfunctions_aliases.starting(backend, self._get_param("stateMachineArn")) as target:
+        execution = backend.start_execution(target.state_machine_arn, name, execution_input)
+        stepfunctions_aliases.record(execution, target)
     return ActionResult({"executionArn": execution.execution_arn, "startDate": execution.start_date})
 
 
@@ -130,4 +135,5 @@ API_ANSWERS: Final = Patch(
     uninstall=uninstall_api_answers,
 )
 
-PATCHES: Final = (API_ANSWERS,)
+# Versions and aliases live in their own module; StartExecution (above) is where they take effect.
+PATCHES: Final = (API_ANSWERS, *stepfunctions_aliases.PATCHES)

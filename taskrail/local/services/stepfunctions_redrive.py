@@ -47,6 +47,7 @@ from moto.stepfunctions.parser.backend.execution_worker_comm import ExecutionWor
 from moto.stepfunctions.parser.utils import TMP_THREADS
 from moto.stepfunctions.responses import StepFunctionResponse
 
+from taskrail.local.services import stepfunctions_aliases
 from taskrail.local.services.patching import Check, Patch, Signature, Source, is_patched, original, patch, unpatch
 
 __all__ = [
@@ -288,6 +289,7 @@ def _describe_execution(self: StepFunctionResponse) -> ActionResult:
     execution = self.stepfunction_backend.describe_execution(self._get_param("executionArn"))
     if isinstance(execution, Execution) and str(execution.sm_type) == "STANDARD":
         result.result.update(redrive_fields(execution))  # type: ignore[attr-defined]
+    result.result.update(stepfunctions_aliases.execution_fields(execution))  # type: ignore[attr-defined]
     return result
 
 
@@ -304,6 +306,7 @@ def _list_executions(self: StepFunctionResponse) -> ActionResult:
         if (redrive_filter == "REDRIVEN" and count == 0) or (redrive_filter == "NOT_REDRIVEN" and count > 0):
             continue
         item["redriveCount"] = count
+        item.update(stepfunctions_aliases.execution_fields(execution))
         if getattr(execution, "redrive_date", None) is not None:
             item["redriveDate"] = execution.redrive_date  # type: ignore[attr-defined]
         items.append(item)

@@ -164,3 +164,32 @@ def test_sns_publish_addresses_the_topic() -> None:
 def test_a_request_outside_the_mapping_is_refused_not_guessed() -> None:
     with pytest.raises(Unmapped):
         describe(sent("lambda", "list_functions"), ACCOUNT)
+
+
+def test_a_start_through_an_alias_or_version_is_authorized_on_the_machine_with_its_qualifier() -> None:
+    # "Authorization for versions and aliases in Step Functions workflows": Step Functions authorizes a version or
+    # an alias on the state machine's ARN; the qualifier is the condition key states:StateMachineQualifier.
+    from taskrail.local.iam.evaluate import Policy, Principal, Request, evaluate
+
+    through_alias = describe(sent("stepfunctions", "start_execution", stateMachineArn=f"{MACHINE}:live"), ACCOUNT)
+    through_version = describe(sent("stepfunctions", "start_execution", stateMachineArn=f"{MACHINE}:3"), ACCOUNT)
+    unqualified = describe(sent("stepfunctions", "start_execution", stateMachineArn=MACHINE), ACCOUNT)
+    assert [(a.action, a.resource) for a in through_alias.accesses] == [("states:StartExecution", MACHINE)]
+    assert through_alias.context == {"states:StateMachineQualifier": "live"}
+    assert through_version.context == {"states:StateMachineQualifier": "3"}
+    assert unqualified.context == {}
+
+    # the pipe's grant (infra/constructs/workflow.py allow_start_through_alias): the alias, nothing else
+    grant = Policy("StartPipeRolePolicy", {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "states:StartExecution", "Resource": MACHINE,
+        "Condition": {"StringEquals": {"states:StateMachineQualifier": "live"}},
+    }]})  # fmt: skip
+    pipe = Principal(
+        f"arn:aws:sts::{ACCOUNT}:assumed-role/pipe/s", ACCOUNT, role_arn=f"arn:aws:iam::{ACCOUNT}:role/pipe"
+    )
+
+    def allowed(call: Any) -> bool:
+        return evaluate(Request(pipe, "states:StartExecution", MACHINE, dict(call.context)), [grant], []).allowed
+
+    assert allowed(through_alias)
+    assert not allowed(unqualified) and not allowed(through_version)
