@@ -252,6 +252,22 @@ def _intake_attributes(resources: Mapping[str, Any]) -> dict[str, str | None]:
     return found
 
 
+def _through_alias(resources: Mapping[str, Any], target: str) -> str:
+    """A pipe's target through a ``live`` alias (canary deploys, docs/DEPLOY.md): the function or state machine it
+    routes to (a Lambda alias's FunctionName; a state machine alias's version's StateMachineArn)."""
+    resource = resources.get(target, {})
+    props = resource.get("Properties", {})
+    if resource.get("Type") == "AWS::Lambda::Alias":
+        return _ref(props.get("FunctionName")) or target
+    if resource.get("Type") == "AWS::StepFunctions::StateMachineAlias":
+        routes = props.get("RoutingConfiguration") or []
+        version = _ref(props.get("DeploymentPreference", {}).get("StateMachineVersionArn")) or (
+            _ref(routes[0].get("StateMachineVersionArn")) if routes else ""
+        )
+        return _ref(resources.get(version, {}).get("Properties", {}).get("StateMachineArn")) or target
+    return target
+
+
 def _pipes(resources: Mapping[str, Any], machines: Mapping[str, Any]) -> tuple[list[Pipe], Counter[str]]:
     """The pipes, and how many readers (pipes, event source mappings) each table's stream has."""
     tables = {k for k, r in resources.items() if r.get("Type") == "AWS::DynamoDB::Table"}
@@ -267,7 +283,7 @@ def _pipes(resources: Mapping[str, Any], machines: Mapping[str, Any]) -> tuple[l
         readers[source] += 1
         parameters = props.get("SourceParameters", {})
         stream = parameters.get("DynamoDBStreamParameters", {})
-        target = _ref(props.get("Target"))
+        target = _through_alias(resources, _ref(props.get("Target")))
         target_type = resources.get(target, {}).get("Type")
         kind = "stepfunctions" if target in machines else "lambda" if target_type == "AWS::Lambda::Function" else ""
         patterns = parameters.get("FilterCriteria", {}).get("Filters", [])
