@@ -15,6 +15,8 @@
   runs the structural checks once per expression, names and table key; the values and the item are bound per call
   by moto's own processors, so every answer (errors included) is moto's. A condition expression's tokens are
   kept per string too (:data:`CONDITION_LEX_CACHE`).
+- **An undefined ``#name``** in an UpdateExpression is DynamoDB's ValidationException (:data:`UNDEFINED_NAMES`;
+  moto looked it up unguarded in its overlapping-paths check: a KeyError, a 500).
 - **Throttling** (off unless a block asks for it) -- DynamoDB refuses a request it throttles with HTTP 400 and a
   JSON error body whose ``__type`` names one of (DynamoDB developer guide, "Error handling with DynamoDB":
   throttling errors are 400s):
@@ -50,7 +52,7 @@ from typing import Any, Final
 
 from moto.core.responses import BaseResponse
 from moto.dynamodb.comparisons import ConditionExpressionParser
-from moto.dynamodb.exceptions import ItemSizeTooLarge
+from moto.dynamodb.exceptions import ExpressionAttributeNameNotDefined, ItemSizeTooLarge
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, LimitedSizeDict
 from moto.dynamodb.models.table import SecondaryIndex, Table
@@ -1177,6 +1179,47 @@ CONDITION_LEX_CACHE: Final = Patch(
     uninstall=uninstall_condition_lex_cache,
 )
 
+# --------------------------------------------------------------------------------------------------
+# Fidelity: an UpdateExpression naming an undefined #name is a ValidationException, not a 500
+# --------------------------------------------------------------------------------------------------
+
+
+def _check_for_overlapping_paths_defined(self: Any, node: Any) -> Any:
+    """moto's OverlappingPathsValidator.check_for_overlapping_paths, which runs before the names are resolved
+    and looks a root ``#name`` up in ExpressionAttributeNames unguarded: a KeyError, a 500 from the server. AWS
+    answers ``ValidationException: Invalid UpdateExpression: An expression attribute name used in the document
+    path is not defined; attribute name: #name`` (the name-resolving check's own error, which moto gives for
+    ``#name.sub``)."""
+    try:
+        return original(_validators.OverlappingPathsValidator, "check_for_overlapping_paths")(self, node)
+    except KeyError as missing:
+        raise ExpressionAttributeNameNotDefined(str(missing.args[0])) from None
+
+
+def install_undefined_names() -> None:
+    if not is_patched(_validators.OverlappingPathsValidator, "check_for_overlapping_paths"):
+        patch(
+            _validators.OverlappingPathsValidator, "check_for_overlapping_paths", _check_for_overlapping_paths_defined
+        )
+
+
+def uninstall_undefined_names() -> None:
+    unpatch(_validators.OverlappingPathsValidator, "check_for_overlapping_paths")
+
+
+UNDEFINED_NAMES: Final = Patch(
+    "an undefined #name in an UpdateExpression is a ValidationException",
+    depends=(
+        Source(
+            "moto.dynamodb.parsing.validators.OverlappingPathsValidator.check_for_overlapping_paths",
+            lambda: original(_validators.OverlappingPathsValidator, "check_for_overlapping_paths"),
+            ("self.expression_attribute_names[", "path_name.get_attribute_name_placeholder()"),
+        ),
+    ),
+    install=install_undefined_names,
+    uninstall=uninstall_undefined_names,
+)
+
 PATCHES: Final = (
     ATOMIC_WRITES,
     CONSISTENT_READS,
@@ -1186,4 +1229,5 @@ PATCHES: Final = (
     ITEM_SIZE,
     UPDATE_EXPRESSION_CACHE,
     CONDITION_LEX_CACHE,
+    UNDEFINED_NAMES,
 )

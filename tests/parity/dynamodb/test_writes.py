@@ -35,6 +35,12 @@ Evidence (AWS documentation pages, found with the search tool, corpus ``docs``; 
   like: "Value provided in ExpressionAttributeValues unused in expressions: keys: {:val1}"") and
   ``test_update_expression_set_copy`` (an unused ``#three``); dynalite's validation suite (run against DynamoDB)
   ``putItem``: "ExpressionAttributeValues can only be specified when using expressions: ConditionExpression is null".
+- [UNDEFINED-NAME] An UpdateExpression naming an ``#name`` that ExpressionAttributeNames does not define:
+  ValidationException "Invalid UpdateExpression: An expression attribute name used in the document path is not
+  defined; attribute name: #c" (dynalite's DynamoDB-verified updateItem validation, "should return
+  ValidationException for undefined attribute names in UpdateExpression"; the Developer Guide's "Expression
+  attribute names"). moto looked a root ``#name`` up unguarded and answered a 500 (services/dynamodb.py
+  UNDEFINED_NAMES).
 - [KEYCONDITION] A Query whose key condition value has another type than the key's declared type: DynamoDB answers
   ValidationException "One or more parameter values were invalid: Condition parameter type does not match schema
   type" (dynalite's DynamoDB-verified query validation; the error users report from DynamoDB for a typed GSI key).
@@ -548,6 +554,25 @@ CASES = [
         },
         200,
         evidence="KEYCONDITION",
+    ),
+    *(
+        Case(
+            f"UpdateItem {expression} with #c undefined",
+            "update_item",
+            {
+                "TableName": TABLE,
+                "Key": {"taskId": {"S": key()}},
+                "UpdateExpression": expression,
+                **({"ExpressionAttributeValues": {":v": {"S": "x"}}} if ":v" in expression else {}),
+                **({"ExpressionAttributeNames": {"#a": "a"}} if "#a" in expression else {}),
+            },
+            400,
+            VALIDATION,
+            "Invalid UpdateExpression: An expression attribute name used in the document path is not defined; "
+            "attribute name: #c",
+            "UNDEFINED-NAME",
+        )
+        for expression in ("SET #c = :v", "REMOVE #c", "SET #a = :v, #c = :v", "SET #c.d = :v")
     ),
     Case(
         "PutItem ReturnValuesOnConditionCheckFailure outside NONE | ALL_OLD",
