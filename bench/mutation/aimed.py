@@ -35,8 +35,9 @@ def aimed(ident: str) -> tuple[str, ...]:
     behaviour = ": flip-condition" in ident or ": drop-condition" in ident or ": result-path" in ident
     if workflow == "task_lifecycle.express":
         rows = "recording" if state == "RecordTaskFailed" else state
-        extra: tuple[str, ...] = (f"{WORKFLOWS}/test_lifecycle_types.py",) if behaviour else ()
-        return (f"{WORKFLOWS}/test_error_paths_express.py", *extra, "-k", f"{rows} or lifecycle_types")
+        timeouts = (f"{WORKFLOWS}/test_state_timeouts_express.py",) if state == "ProcessTask" else ()
+        files = (f"{WORKFLOWS}/test_error_paths_express.py", *timeouts, f"{WORKFLOWS}/test_lifecycle_types.py")
+        return (*files, "-k", f"{rows} or timeouts or lifecycle_types")
     if workflow == "task_lifecycle":
         extra = (f"{WORKFLOWS}/test_cancellation.py", f"{WORKFLOWS}/test_task_lifecycle.py") if behaviour else ()
         selector = f"{state} or cancel or lifecycle" if behaviour else state
@@ -44,7 +45,7 @@ def aimed(ident: str) -> tuple[str, ...]:
     if workflow == "reconciler":
         return (f"{WORKFLOWS}/test_state_timeouts.py", f"{WORKFLOWS}/test_reconciler.py")
     if workflow == "failure_recorder":
-        return (f"{WORKFLOWS}/test_failure_path.py",)
+        return (f"{WORKFLOWS}/test_error_paths_recorder.py", f"{WORKFLOWS}/test_failure_path.py")
     return (WORKFLOWS,)
 
 
