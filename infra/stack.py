@@ -141,6 +141,7 @@ class TaskrailStack(Stack):
             Output.TASKS_TABLE_NAME: storage.tasks_table.table_name,
             Output.RESULTS_BUCKET_NAME: storage.results_bucket.bucket_name,
             Output.STATE_MACHINE_ARN: workflow.state_machine.state_machine_arn,
+            Output.STATE_MACHINE_ALIAS_ARN: workflow.alias_arn,
             Output.RECONCILER_STATE_MACHINE_ARN: reconciler.state_machine.state_machine_arn,
             Output.DEAD_LETTER_QUEUE_URL: notifications.dead_letter_queue.queue_url,
             Output.PIPE_DEAD_LETTER_QUEUE_URL: notifications.pipe_dead_letter_queue.queue_url,

@@ -228,6 +228,7 @@ def aws_reach(
         state_machine_arn=outputs[Output.STATE_MACHINE_ARN],
         dead_letter_queue_url=outputs[Output.DEAD_LETTER_QUEUE_URL],
         websocket_url=outputs.get(Output.WEBSOCKET_URL, ""),
+        state_machine_alias_arn=outputs.get(Output.STATE_MACHINE_ALIAS_ARN, ""),
     )
     # The refreshable credentials, not a frozen copy: a long `watch` outlives temporary credentials.
     return TaskrailClient(endpoints, credentials), functools.cache(session.client)

@@ -88,6 +88,8 @@ class Endpoints:
     state_machine_arn: str
     dead_letter_queue_url: str
     websocket_url: str = ""  # the live-progress channel (Output WebSocketUrl); "" when the stack has none
+    # What a replay starts (Output StateMachineAliasArn): the lifecycle's live alias; "" = the state machine itself
+    state_machine_alias_arn: str = ""
 
 
 def task_view(task: dict[str, Any]) -> dict[str, Any]:

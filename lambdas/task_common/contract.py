@@ -217,6 +217,8 @@ class Output(StrEnum):
     TASKS_TABLE_NAME = "TasksTableName"
     RESULTS_BUCKET_NAME = "ResultsBucketName"
     STATE_MACHINE_ARN = "StateMachineArn"
+    # What every starter names (canary deploys, docs/DEPLOY.md): a start through it runs the version it routes to.
+    STATE_MACHINE_ALIAS_ARN = "StateMachineAliasArn"
     RECONCILER_STATE_MACHINE_ARN = "ReconcilerStateMachineArn"
     DEAD_LETTER_QUEUE_URL = "DeadLetterQueueUrl"
     PIPE_DEAD_LETTER_QUEUE_URL = "PipeDeadLetterQueueUrl"

@@ -24,6 +24,7 @@ def endpoints_of(info: Any) -> Endpoints:
         state_machine_arn=info.state_machine_arn,
         dead_letter_queue_url=info.dead_letter_queue_url,
         websocket_url=getattr(info, "websocket_url", ""),
+        state_machine_alias_arn=getattr(info, "state_machine_alias_arn", ""),
     )
 
 

@@ -268,6 +268,7 @@ class LocalStack:
             pipe_dead_letter_queue_url=outputs[Output.PIPE_DEAD_LETTER_QUEUE_URL],
             control_socket=str(control.path),
             websocket_url=outputs.get(Output.WEBSOCKET_URL, ""),
+            state_machine_alias_arn=outputs.get(Output.STATE_MACHINE_ALIAS_ARN, ""),
         )
         return self.info
 

@@ -68,6 +68,7 @@ class StackInfo:
     control_socket: str = ""
     # the live-progress WebSocket API (Output WebSocketUrl, ws://127.0.0.1:PORT/live locally); "" without one
     websocket_url: str = ""
+    state_machine_alias_arn: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)

@@ -65,14 +65,17 @@ def _plain(value: dict[str, Any]) -> Any:
 
 
 class StepFunctionsExecutions:
-    def __init__(self, aws: AwsClients, state_machine_arn: str) -> None:
+    def __init__(self, aws: AwsClients, state_machine_arn: str, *, start_arn: str = "") -> None:
+        """``start_arn``: what a start names, the lifecycle's alias (a replay follows the canary as the pipe's
+        starts do; docs/DEPLOY.md); the state machine itself when the stack has no alias."""
         self._aws, self._state_machine_arn = aws, state_machine_arn
+        self._start_arn = start_arn or state_machine_arn
         self._described: dict[str, Any] | None = None
 
     def start(self, name: str, execution_input: Any) -> bool:
         try:
             self._aws("stepfunctions").start_execution(
-                stateMachineArn=self._state_machine_arn, name=name, input=json.dumps(execution_input)
+                stateMachineArn=self._start_arn, name=name, input=json.dumps(execution_input)
             )
         except ClientError as error:
             if _error_code(error) != "ExecutionAlreadyExists":

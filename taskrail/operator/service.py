@@ -61,7 +61,9 @@ class Operator:
             endpoints,
             owned=client,
             tasks=DynamoTaskRecords(aws, endpoints.tasks_table),
-            executions=StepFunctionsExecutions(aws, endpoints.state_machine_arn),
+            executions=StepFunctionsExecutions(
+                aws, endpoints.state_machine_arn, start_arn=endpoints.state_machine_alias_arn
+            ),
             dead_letters=SqsDeadLetters(aws, endpoints.dead_letter_queue_url, wait_seconds=0 if client.is_local else 1),
             results=S3Results(aws),
             is_local=client.is_local,

@@ -24,6 +24,9 @@ def test_a_task_runs_end_to_end_through_the_lifecycle_alias_and_its_version(
     machine = described["stateMachineArn"]
     print("the pipe's execution:", {k: v for k, v in described.items() if k.startswith("stateMachine")})
     assert described["stateMachineAliasArn"] == f"{machine}:live"
+    # what a replay starts (Output StateMachineAliasArn, taskrail/operator/aws.py): the same alias
+    assert stack.info is not None
+    assert stack.info.state_machine_alias_arn == described["stateMachineAliasArn"]
     alias = sfn.describe_state_machine_alias(stateMachineAliasArn=described["stateMachineAliasArn"])
     assert [route["stateMachineVersionArn"] for route in alias["routingConfiguration"]] == [
         described["stateMachineVersionArn"]
