@@ -29,6 +29,7 @@ from constructs import Construct, IConstruct
 
 from infra.constructs.api import TEMPLATES_DIR as API_TEMPLATES_DIR
 from infra.constructs.functions import PUSH_PROGRESS, Functions
+from infra.constructs.pipe import pipe_log_configuration
 from infra.nag import _arn_field
 from task_common import contract
 
@@ -92,7 +93,6 @@ PUSH_BATCH_SIZE = 10
 # dropped progress message needs no replay.
 PUSH_MAXIMUM_RETRY_ATTEMPTS = 2
 PUSH_MAXIMUM_RECORD_AGE_SECONDS = 60
-PIPE_LOG_LEVEL = "ERROR"
 
 
 def acknowledge(scope: IConstruct | None, finding: str, reason: str) -> None:
@@ -320,25 +320,12 @@ class LiveProgress(Construct):
         tasks_table.grant_stream_read(role)
         # Its live alias only (docs/DEPLOY.md): an alias's grant_invoke names the alias ARN, no ":*".
         self.push_live.grant_invoke(role)
-        log_group = logs.LogGroup(
-            self,
-            "PushPipeLogs",
-            log_group_name=f"/aws/vendedlogs/pipes/{stack.stack_name}-PushPipeLogs",
-            retention=logs.RetentionDays.ONE_MONTH,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        log_group.grant_write(role)
         pipe = pipes.CfnPipe(
             self,
             "PushProgressPipe",
             description="Each change of a task's progress or status to the push function, in stream order",
             role_arn=role.role_arn,
-            log_configuration=pipes.CfnPipe.PipeLogConfigurationProperty(
-                level=PIPE_LOG_LEVEL,
-                cloudwatch_logs_log_destination=pipes.CfnPipe.CloudwatchLogsLogDestinationProperty(
-                    log_group_arn=log_group.log_group_arn
-                ),
-            ),
+            log_configuration=pipe_log_configuration(self, "PushPipeLogs", role),
             source=stream_arn,
             source_parameters=pipes.CfnPipe.PipeSourceParametersProperty(
                 filter_criteria=pipes.CfnPipe.FilterCriteriaProperty(

@@ -74,7 +74,7 @@ class TaskPipes(Construct):
             "StartWorkflowPipe",
             description="Starts the task lifecycle for every stored task (at least once)",
             role_arn=start_role.role_arn,
-            log_configuration=self._log_configuration("StartWorkflowPipeLogs", start_role),
+            log_configuration=pipe_log_configuration(self, "StartWorkflowPipeLogs", start_role),
             source=self._stream_arn,
             source_parameters=self._source_parameters(
                 START_FILTER, parallelization_factor=START_PARALLELIZATION_FACTOR
@@ -96,7 +96,7 @@ class TaskPipes(Construct):
             "TaskChangesPipe",
             description="Cancels and undelivered outcomes to the task-changes function",
             role_arn=changes_role.role_arn,
-            log_configuration=self._log_configuration("TaskChangesPipeLogs", changes_role),
+            log_configuration=pipe_log_configuration(self, "TaskChangesPipeLogs", changes_role),
             source=self._stream_arn,
             source_parameters=self._source_parameters(
                 CANCEL_FILTER, OUTCOME_FILTER, parallelization_factor=TASK_CHANGES_PARALLELIZATION_FACTOR
@@ -129,24 +129,6 @@ class TaskPipes(Construct):
         self._dlq.grant(role, "sqs:SendMessage")
         return role
 
-    def _log_configuration(self, construct_id: str, role: iam.Role) -> pipes.CfnPipe.PipeLogConfigurationProperty:
-        # Under /aws/vendedlogs/ like the state machines' groups (docs/AWS-REVIEW.md): vended-log deliveries to
-        # other paths add to the account's CloudWatch Logs resource policy, which has a size limit.
-        log_group = logs.LogGroup(
-            self,
-            construct_id,
-            log_group_name=f"/aws/vendedlogs/pipes/{Stack.of(self).stack_name}-{construct_id}",
-            retention=logs.RetentionDays.ONE_MONTH,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        log_group.grant_write(role)
-        return pipes.CfnPipe.PipeLogConfigurationProperty(
-            level=PIPE_LOG_LEVEL,
-            cloudwatch_logs_log_destination=pipes.CfnPipe.CloudwatchLogsLogDestinationProperty(
-                log_group_arn=log_group.log_group_arn
-            ),
-        )
-
     def _source_parameters(
         self, *patterns: dict, parallelization_factor: int = 1
     ) -> pipes.CfnPipe.PipeSourceParametersProperty:
@@ -162,3 +144,26 @@ class TaskPipes(Construct):
                 dead_letter_config=pipes.CfnPipe.DeadLetterConfigProperty(arn=self._dlq.queue_arn),
             ),
         )
+
+
+def pipe_log_configuration(
+    scope: Construct, construct_id: str, role: iam.IRole
+) -> pipes.CfnPipe.PipeLogConfigurationProperty:
+    """A pipe's log group (construct id and name suffix `construct_id`), writable by the pipe's role, and the log
+    configuration naming it: every pipe of the stack logs so (this module, live.py, users.py)."""
+    # Under /aws/vendedlogs/ like the state machines' groups (docs/AWS-REVIEW.md): vended-log deliveries to
+    # other paths add to the account's CloudWatch Logs resource policy, which has a size limit.
+    log_group = logs.LogGroup(
+        scope,
+        construct_id,
+        log_group_name=f"/aws/vendedlogs/pipes/{Stack.of(scope).stack_name}-{construct_id}",
+        retention=logs.RetentionDays.ONE_MONTH,
+        removal_policy=RemovalPolicy.DESTROY,
+    )
+    log_group.grant_write(role)
+    return pipes.CfnPipe.PipeLogConfigurationProperty(
+        level=PIPE_LOG_LEVEL,
+        cloudwatch_logs_log_destination=pipes.CfnPipe.CloudwatchLogsLogDestinationProperty(
+            log_group_arn=log_group.log_group_arn
+        ),
+    )

@@ -15,14 +15,13 @@ from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_pipes as pipes
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.constructs.functions import Functions, FunctionSpec
-from infra.constructs.pipe import MAXIMUM_RETRY_ATTEMPTS, PIPE_LOG_LEVEL
+from infra.constructs.pipe import MAXIMUM_RETRY_ATTEMPTS, pipe_log_configuration
 
 ME = FunctionSpec(
     "MeFunction",
@@ -121,25 +120,12 @@ class UsersAndProfiles(Construct):
         role.add_to_policy(
             iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[self._profile_changes_live.function_arn])
         )
-        log_group = logs.LogGroup(
-            self,
-            "ProfileChangesPipeLogs",
-            log_group_name=f"/aws/vendedlogs/pipes/{Stack.of(self).stack_name}-ProfileChangesPipeLogs",
-            retention=logs.RetentionDays.ONE_MONTH,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        log_group.grant_write(role)
         pipe = pipes.CfnPipe(
             self,
             "ProfileChangesPipe",
             description="Profile changes to the function that keeps each user's email subscription",
             role_arn=role.role_arn,
-            log_configuration=pipes.CfnPipe.PipeLogConfigurationProperty(
-                level=PIPE_LOG_LEVEL,
-                cloudwatch_logs_log_destination=pipes.CfnPipe.CloudwatchLogsLogDestinationProperty(
-                    log_group_arn=log_group.log_group_arn
-                ),
-            ),
+            log_configuration=pipe_log_configuration(self, "ProfileChangesPipeLogs", role),
             source=stream_arn,
             source_parameters=pipes.CfnPipe.PipeSourceParametersProperty(
                 filter_criteria=pipes.CfnPipe.FilterCriteriaProperty(
