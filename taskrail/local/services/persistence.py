@@ -49,7 +49,8 @@ from moto.stepfunctions.responses import get_backend as stepfunctions_backend
 from taskrail.local.preflight import LocalUpRefused
 from taskrail.local.region import ACCOUNT_ID, PARTITION, REGION
 from taskrail.local.services.dynamodbstreams import add_stream_listener, remove_stream_listener
-from taskrail.local.services.patching import Check, Patch, Signature, Source, original
+from taskrail.local.services.patching import Check, Patch, Source
+from taskrail.local.services.stepfunctions_express import EXECUTION_INIT
 
 __all__ = [
     "EXECUTIONS_FILE",
@@ -360,25 +361,7 @@ STATE_SNAPSHOT: Final = Patch(
             ("self._messages: list[Message] = []", "self._messages_lock = Condition()"),
         ),
         Source("moto.sqs.models.Message.visible", lambda: vars(Message)["visible"].fget, ("self.visible_at",)),
-        Signature(  # a restored execution is moto's own, built as StartExecution builds one, never started
-            "moto.stepfunctions.parser.backend.execution.Execution.__init__",
-            lambda: original(Execution, "__init__"),  # services/stepfunctions_express.py wraps it
-            (
-                "self",
-                "name",
-                "sm_type",
-                "role_arn",
-                "exec_arn",
-                "account_id",
-                "region_name",
-                "state_machine",
-                "start_date",
-                "cloud_watch_logging_session",
-                "activity_store",
-                "input_data",
-                "trace_header",
-            ),
-        ),
+        EXECUTION_INIT,  # a restored execution is moto's own, built as StartExecution builds one, never started
         Source(  # GetExecutionHistory answers what to_history_output gives; DescribeExecution reads the fields
             "moto.stepfunctions.parser.models.StepFunctionsParserBackend.get_execution_history",
             lambda: StepFunctionsParserBackend.get_execution_history,

@@ -210,28 +210,31 @@ def uninstall_express_semantics() -> None:
 
 
 _MODELS: Final = "moto.stepfunctions.models.StepFunctionBackend"
+# moto's Execution.__init__ as pinned once: the wrapper below and services/persistence.py's restore (which builds a
+# restored execution as StartExecution builds one) both call it with these keywords.
+EXECUTION_INIT: Final = Signature(
+    "moto.stepfunctions.parser.backend.execution.Execution.__init__",
+    lambda: original(Execution, "__init__"),
+    (
+        "self",
+        "name",
+        "sm_type",
+        "role_arn",
+        "exec_arn",
+        "account_id",
+        "region_name",
+        "state_machine",
+        "start_date",
+        "cloud_watch_logging_session",
+        "activity_store",
+        "input_data",
+        "trace_header",
+    ),
+)
 EXPRESS_SEMANTICS: Final = Patch(
     "EXPRESS executions: their ARN, no name idempotency, no Describe/History/Stop/Redrive/List, log delivery",
     depends=(
-        Signature(
-            "moto.stepfunctions.parser.backend.execution.Execution.__init__",
-            lambda: original(Execution, "__init__"),
-            (
-                "self",
-                "name",
-                "sm_type",
-                "role_arn",
-                "exec_arn",
-                "account_id",
-                "region_name",
-                "state_machine",
-                "start_date",
-                "cloud_watch_logging_session",
-                "activity_store",
-                "input_data",
-                "trace_header",
-            ),
-        ),
+        EXECUTION_INIT,
         Source(  # moto builds every execution with keywords, without a logging session
             "moto.stepfunctions.parser.models.StepFunctionsParserBackend.start_execution",
             lambda: original(StepFunctionsParserBackend, "start_execution"),
