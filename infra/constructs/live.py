@@ -30,6 +30,7 @@ from constructs import Construct, IConstruct
 from infra.constructs.api import TEMPLATES_DIR as API_TEMPLATES_DIR
 from infra.constructs.functions import PUSH_PROGRESS, Functions
 from infra.constructs.pipe import pipe_log_configuration
+from infra.constructs.storage import secure_table
 from infra.nag import _arn_field
 from task_common import contract
 
@@ -139,16 +140,11 @@ class LiveProgress(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, tasks_table: ITable, functions: Functions) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        self.connections_table = dynamodb.Table(
+        self.connections_table = secure_table(
             self,
             "ConnectionsTable",
-            partition_key=dynamodb.Attribute(name="connectionId", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            partition_key="connectionId",
             time_to_live_attribute="expiresAt",
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
             # Connections live two hours at most: nothing in it outlives a stack.
             removal_policy=RemovalPolicy.DESTROY,
         )

@@ -1,5 +1,7 @@
 """Durable storage: the Tasks table (the storage-first landing place), idempotency records, results bucket."""
 
+from typing import Any
+
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
@@ -47,6 +49,25 @@ INCOMPLETE_UPLOADS_ABORTED_AFTER = Duration.days(7)
 SERVER_ACCESS_LOGS_USE_BUCKET_POLICY = "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy"
 
 
+def secure_table(
+    scope: Construct, construct_id: str, *, partition_key: str, removal_policy: RemovalPolicy, **kwargs: Any
+) -> dynamodb.Table:
+    """A table as every table of the stack is made: a string partition key ``partition_key``, on demand,
+    point-in-time recovery, AWS-managed encryption (this module's tables, LiveProgress's, UsersAndProfiles')."""
+    return dynamodb.Table(
+        scope,
+        construct_id,
+        partition_key=dynamodb.Attribute(name=partition_key, type=dynamodb.AttributeType.STRING),
+        billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+        point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+            point_in_time_recovery_enabled=True
+        ),
+        encryption=dynamodb.TableEncryption.AWS_MANAGED,
+        removal_policy=removal_policy,
+        **kwargs,
+    )
+
+
 class Storage(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, removal_policy: RemovalPolicy) -> None:
         super().__init__(scope, construct_id)
@@ -54,16 +75,11 @@ class Storage(Construct):
         # source bucket and account), with ACLs disabled, as "Enabling Amazon S3 server access logging" recommends,
         # instead of the LogDeliveryWrite ACL. Set here, before any child exists, so it holds for this construct only.
         self.node.set_context(SERVER_ACCESS_LOGS_USE_BUCKET_POLICY, True)
-        self.tasks_table = dynamodb.Table(
+        self.tasks_table = secure_table(
             self,
             "TasksTable",
-            partition_key=dynamodb.Attribute(name="taskId", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            partition_key="taskId",
             stream=dynamodb.StreamViewType.NEW_IMAGE,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
             # DeletionPolicy Retain guards against a stack delete only; this guards against DeleteTable. A stack that
             # is meant to be destroyed (removal_policy DESTROY) must stay deletable.
             deletion_protection=removal_policy == RemovalPolicy.RETAIN,
@@ -103,16 +119,11 @@ class Storage(Construct):
         )
 
         # Powertools idempotency records for the process function; items expire by TTL.
-        self.idempotency_table = dynamodb.Table(
+        self.idempotency_table = secure_table(
             self,
             "IdempotencyTable",
-            partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            partition_key="id",
             time_to_live_attribute="expiration",
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
             removal_policy=RemovalPolicy.DESTROY,
         )
 

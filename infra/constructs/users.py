@@ -22,6 +22,7 @@ from constructs import Construct
 
 from infra.constructs.functions import Functions, FunctionSpec
 from infra.constructs.pipe import MAXIMUM_RETRY_ATTEMPTS, pipe_log_configuration
+from infra.constructs.storage import secure_table
 
 ME = FunctionSpec(
     "MeFunction",
@@ -41,18 +42,13 @@ PROFILE_FILTER = {"eventName": ["INSERT", "MODIFY", "REMOVE"]}
 
 
 def _table(scope: Construct, construct_id: str, removal_policy: RemovalPolicy, **kwargs: object) -> dynamodb.Table:
-    return dynamodb.Table(
+    return secure_table(
         scope,
         construct_id,
-        partition_key=dynamodb.Attribute(name="userId", type=dynamodb.AttributeType.STRING),
-        billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-        point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-            point_in_time_recovery_enabled=True
-        ),
-        encryption=dynamodb.TableEncryption.AWS_MANAGED,
+        partition_key="userId",
         deletion_protection=removal_policy == RemovalPolicy.RETAIN,
         removal_policy=removal_policy,
-        **kwargs,  # type: ignore[arg-type]
+        **kwargs,
     )
 
 
