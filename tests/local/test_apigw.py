@@ -154,13 +154,15 @@ def message(response: requests.Response) -> str:
 
 
 def test_routes_and_stage_come_from_the_synthesized_template(api: Api) -> None:
-    # Given the synthesized template / When the gateway reads it / Then its five routes are served under /v1
+    # Given the synthesized template / When the gateway reads it / Then its seven routes are served under /v1
     assert api.gateway.routes() == [
         ("DELETE", "/tasks/{taskId}"),
+        ("GET", "/me"),
         ("GET", "/tasks"),
         ("GET", "/tasks/{taskId}"),
         ("GET", "/tasks/{taskId}/result"),
         ("POST", "/tasks"),
+        ("PUT", "/me/profile"),
     ]
     assert api.url.endswith("/v1")
     actions = {(m.http_method, m.resource_path): m.integration.action for m in api.gateway.api.methods}

@@ -127,8 +127,16 @@ def arn_of(construct: str, attribute: str = "Arn") -> Arn:
     return lambda s: s.resources.attr(construct, attribute)
 
 
-def function_arn(construct: str) -> Arn:
-    return lambda s: s.resources.functions[construct].arn
+def live_function_arn(construct: str) -> Arn:
+    """What every caller invokes (canary deploys, docs/DEPLOY.md): the function's ``live`` alias; a qualified invoke
+    is ``lambda:InvokeFunction`` on the alias ARN."""
+    return lambda s: f"{s.resources.functions[construct].arn}:live"
+
+
+def through_live_alias(_: Stack) -> dict[str, Any]:
+    """A start through the lifecycle's ``live`` alias: authorized on the state machine's ARN with the qualifier in
+    ``states:StateMachineQualifier`` ("Authorization for versions and aliases", Step Functions Developer Guide)."""
+    return {"states:StateMachineQualifier": "live"}
 
 
 def machine_arn(construct: str) -> Arn:
@@ -158,10 +166,10 @@ def topic_delivery(s: Stack) -> dict[str, Any]:
 CALLS = [
     # the task lifecycle's service integrations, as the state machine's role
     Call("lifecycle", machine(LIFECYCLE), "dynamodb:UpdateItem", Stack.table),
-    Call("lifecycle", machine(LIFECYCLE), "lambda:InvokeFunction", function_arn("ValidateTaskFunction")),
-    Call("lifecycle", machine(LIFECYCLE), "lambda:InvokeFunction", function_arn("ProcessTaskFunction")),
+    Call("lifecycle", machine(LIFECYCLE), "lambda:InvokeFunction", live_function_arn("ValidateTaskFunction")),
+    Call("lifecycle", machine(LIFECYCLE), "lambda:InvokeFunction", live_function_arn("ProcessTaskFunction")),
     Call("lifecycle", machine(LIFECYCLE), "s3:PutObject", key("tasks/t1/result.json")),
-    Call("reconciler", machine(RECONCILER), "lambda:InvokeFunction", function_arn("ReconcileTasksFunction")),
+    Call("reconciler", machine(RECONCILER), "lambda:InvokeFunction", live_function_arn("ReconcileTasksFunction")),
     # functions, as their execution roles
     Call("validate", function("ValidateTaskFunction"), "dynamodb:GetItem", Stack.table),
     Call("validate", function("ValidateTaskFunction"), "s3:GetObject", key("tasks/t1/input.json")),
@@ -183,12 +191,20 @@ CALLS = [
     Call("task-changes", function("TaskChangesFunction"), "dynamodb:UpdateItem", Stack.table),
     Call("task-changes", function("TaskChangesFunction"), "dynamodb:PutItem", arn_of("IdempotencyTable")),
     Call("reconcile", function("ReconcileTasksFunction"), "dynamodb:Query", table_index("pendingShard-createdAt")),
-    Call("reconcile", function("ReconcileTasksFunction"), "states:StartExecution", machine_arn(LIFECYCLE)),
+    Call(
+        "reconcile",
+        function("ReconcileTasksFunction"),
+        "states:StartExecution",
+        machine_arn(LIFECYCLE),
+        through_live_alias,
+    ),
     # pipes, as their roles
     Call("start-pipe", pipe("StartWorkflowPipe"), "dynamodb:GetRecords", arn_of("TasksTable", "StreamArn")),
-    Call("start-pipe", pipe("StartWorkflowPipe"), "states:StartExecution", machine_arn(LIFECYCLE)),
+    Call("start-pipe", pipe("StartWorkflowPipe"), "states:StartExecution", machine_arn(LIFECYCLE), through_live_alias),
     Call("start-pipe", pipe("StartWorkflowPipe"), "sqs:SendMessage", arn_of("PipeDeadLetterQueue")),
-    Call("task-changes-pipe", pipe("TaskChangesPipe"), "lambda:InvokeFunction", function_arn("TaskChangesFunction")),
+    Call(
+        "task-changes-pipe", pipe("TaskChangesPipe"), "lambda:InvokeFunction", live_function_arn("TaskChangesFunction")
+    ),
     # the schedule, as its role
     Call("schedule", schedule("ReconcileSchedule"), "states:StartExecution", machine_arn(RECONCILER)),
     Call("schedule", schedule("ReconcileSchedule"), "sqs:SendMessage", arn_of("ScheduleDeadLetterQueue")),
