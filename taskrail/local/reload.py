@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import re
 import shutil
 import subprocess
 import sys
@@ -50,6 +51,7 @@ SYNTH_TIMEOUT_S: Final = 600.0
 OUTCOMES_KEPT: Final = 20
 OUTCOMES_FILE: Final = "reload.json"
 FUNCTION: Final = "AWS::Lambda::Function"
+VERSION: Final = "AWS::Lambda::Version"
 _SYNTH = "import sys; from pathlib import Path; from infra.synth import synth; synth(Path(sys.argv[1]), force=True)"
 
 
@@ -82,9 +84,28 @@ class SourceWatcher:
         return changed
 
 
+def _versions_by_name(template: dict[str, Any]) -> dict[str, Any]:
+    """The template with each Lambda version's logical id stripped of its code hash, everywhere it is named. CDK
+    names a function's ``currentVersion`` after a hash of the function's code (a new version is published for new
+    code, which the ``live`` alias and its CodeDeploy group then shift to: docs/DEPLOY.md), so an edited handler
+    changes that id, and every Ref and GetAtt of it, and nothing else."""
+    renamed = {
+        logical_id: re.sub(r"[0-9a-f]{32}$", "", logical_id)
+        for logical_id, resource in template.get("Resources", {}).items()
+        if resource.get("Type") == VERSION and re.search(r"[0-9a-f]{32}$", logical_id)
+    }
+    if not renamed:
+        return copy.deepcopy(template)
+    text = json.dumps(template)
+    for logical_id, stable in renamed.items():
+        text = text.replace(f'"{logical_id}"', f'"{stable}"')
+    return dict(json.loads(text))
+
+
 def _without_assets(template: dict[str, Any]) -> dict[str, Any]:
-    """The template with what only names an asset's content left out (its hash in S3Key and in metadata)."""
-    bare = copy.deepcopy(template)
+    """The template with what only names an asset's content left out (its hash in S3Key and in metadata, and in
+    the logical ids of the functions' published versions)."""
+    bare = _versions_by_name(template)
     for resource in bare.get("Resources", {}).values():
         metadata = resource.get("Metadata")
         if isinstance(metadata, dict):

@@ -37,6 +37,33 @@ def test_a_changed_property_an_added_resource_and_a_changed_section_are_named():
     assert template_changes(template(), metadata) == ["ValidateFunction"]
 
 
+def with_live_alias(base: dict[str, Any], code_hash: str, description: str = "v") -> dict[str, Any]:
+    """``base`` with the function's published version and its ``live`` alias, as CDK's currentVersion names them:
+    the version's logical id ends in a hash of the function's code (canary deploys, docs/DEPLOY.md)."""
+    new = copy.deepcopy(base)
+    version = f"ValidateFunctionCurrentVersion1A2B3C4D{code_hash}"
+    new["Resources"][version] = {
+        "Type": "AWS::Lambda::Version",
+        "Properties": {"FunctionName": {"Ref": "ValidateFunction"}, "Description": description},
+    }
+    new["Resources"]["ValidateFunctionLive"] = {
+        "Type": "AWS::Lambda::Alias",
+        "Properties": {"FunctionVersion": {"Fn::GetAtt": [version, "Version"]}, "Name": "live"},
+    }
+    return new
+
+
+def test_a_new_asset_and_the_version_it_publishes_are_no_template_change():
+    # An edited handler: a new asset, so CDK names a new currentVersion (and the alias names it): code, not template
+    running = with_live_alias(template("abc123"), "0" * 32)
+    edited = with_live_alias(template("def456"), "f" * 32)
+    assert template_changes(running, edited) == []
+    # a version whose own properties change is a change still
+    assert template_changes(running, with_live_alias(template("def456"), "f" * 32, "other")) == [
+        "ValidateFunctionCurrentVersion1A2B3C4D"
+    ]
+
+
 def test_the_asset_folder_is_the_staged_one_the_key_names(tmp_path: Path):
     resource = template("def456")["Resources"]["ValidateFunction"]
     assert asset_folder(resource, tmp_path) == tmp_path / "asset.def456"
