@@ -25,9 +25,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.mutation.common import AreaResult, Mutant, Outcome, confirmed_run, log, pick, synth_in, test_env
+from bench.mutation.common import (
+    AreaResult,
+    Mutant,
+    Outcome,
+    confirmed_run,
+    log,
+    pick,
+    run_pytest,
+    synth_in,
+    test_env,
+)
 
-TESTS = ("tests/workflows",)
+AIMED = ("tests/workflows, each mutant against the tests aimed at its state (bench/mutation/aimed.py)",)
 NEVER_RAISED = "Mutant.NeverRaised"
 PLACEHOLDER_NAME = re.compile(r"[#:][A-Za-z0-9_]+")
 EXPRESSION_KEYS = ("UpdateExpression", "ConditionExpression", "KeyConditionExpression", "FilterExpression")
@@ -197,8 +207,16 @@ def run(
     tests: tuple[str, ...] | None = None,
     listener: Callable[[AreaResult], None] | None = None,
 ) -> AreaResult:
-    """The sampled mutants, or with ``wanted`` those (a re-check); ``tests`` replaces the area's selection."""
-    selection = tests or TESTS
+    """The sampled mutants, or with ``wanted`` those (a re-check).
+
+    Without ``tests``, each mutant runs the tests aimed at the state it edits (:func:`bench.mutation.aimed.aimed`:
+    the whole of ``tests/workflows`` took 10-40 min per mutant on this 2-core machine), and a failure counts as a
+    kill only when that test, run alone on the unmutated definitions, passes: the aimed selections share no
+    baseline run, so each kill is shown against its own. A mutant its aimed tests do not kill is a survivor of the
+    run (re-check it against more tests with ``--recheck --tests``). With ``tests``, every mutant runs those, after
+    one baseline run of them."""
+    from bench.mutation.aimed import aimed
+
     env = test_env(workdir)
     synth_in(tree, env)
     definitions = {
@@ -206,20 +224,30 @@ def run(
     }
     every = [m for workflow, definition in definitions.items() for m in mutants(workflow, definition)]
     chosen, missing = pick([m.mutant for m in every], select, wanted)
-    result = AreaResult("asl", selection, total=len(every), missing=missing, listener=listener)
+    shown = tests or AIMED
+    result = AreaResult("asl", shown, total=len(every), missing=missing, listener=listener)
     result.sampled = len(chosen)
     mutant_dir = workdir / "asl-mutant"
     mutant_dir.mkdir(parents=True, exist_ok=True)
     env = test_env(workdir, TASKRAIL_ASL_DIR=str(mutant_dir))
     _write(mutant_dir, definitions)
-    baseline = confirmed_run(tree, selection, env, timeout, result.flaky)
-    if not baseline.passed:
-        result.baseline_error = f"the tests fail with no mutant: {baseline.first_failure}"
-        return result
+    if tests is not None:
+        baseline = confirmed_run(tree, tests, env, timeout, result.flaky)
+        if not baseline.passed:
+            result.baseline_error = f"the tests fail with no mutant: {baseline.first_failure}"
+            return result
     for number, candidate in enumerate([m for m in every if m.mutant.ident in chosen], 1):
+        selection = tests or aimed(candidate.mutant.ident)
         _write(mutant_dir, {**definitions, candidate.workflow: candidate.apply(definitions[candidate.workflow])})
         verdict = confirmed_run(tree, selection, env, timeout, result.flaky)
-        outcome = Outcome(candidate.mutant, not verdict.passed, verdict.first_failure, verdict.seconds)
+        killed, killed_by = not verdict.passed, verdict.first_failure
+        if tests is None and killed:
+            _write(mutant_dir, definitions)
+            without = run_pytest(tree, (killed_by,), env, timeout) if "::" in killed_by else None
+            if without is None or not without.passed:  # a timeout, or a test that fails anyway: no kill shown
+                log(f"asl: {killed_by} does not pass without the mutant; {candidate.mutant.ident} not killed")
+                killed, killed_by = False, ""
+        outcome = Outcome(candidate.mutant, killed, killed_by, verdict.seconds)
         result.add(outcome)
         log(f"asl {number}/{len(chosen)} {outcome.verdict} {candidate.mutant.ident} ({verdict.seconds:.0f} s)")
     return result
