@@ -28,7 +28,17 @@ from typing import Any
 
 from taskrail.local.iam.policies import Grant
 
-__all__ = ["REASONS_FILE", "Coverage", "GrantUse", "Reason", "Unexercised", "explain", "load_reasons", "unexercised"]
+__all__ = [
+    "REASONS_FILE",
+    "Coverage",
+    "GrantUse",
+    "Reason",
+    "Unexercised",
+    "explain",
+    "load_reasons",
+    "unexercised",
+    "unexercised_in_every",
+]
 
 REASONS_FILE = Path(__file__).with_name("unexercised_grants.json")
 _CDK_HASH = re.compile(r"[0-9A-F]{8}$")
@@ -106,6 +116,18 @@ def unexercised(grants: Iterable[Grant | dict[str, Any]], used: Callable[[Any], 
             if not any(fnmatchcase(action, pattern.lower()) for action in actions):
                 found.append(Unexercised(fields["policy"], fields["statement"], pattern, tuple(fields["resources"])))
     return found
+
+
+def unexercised_in_every(runs: Iterable[list[Unexercised]]) -> list[Unexercised]:
+    """The grants that several stacks of one template all left unexercised (one test session may start several):
+    matched by policy, statement and action, not by resource, since each stack has physical names of its own (a
+    WebSocket API's id, which the ManageConnections grant names, is drawn anew by every stack). Reported with the
+    last run's resources."""
+    left: dict[tuple[str, int, str], Unexercised] | None = None
+    for run in runs:
+        found = {(u.policy, u.statement, u.action): u for u in run}
+        left = found if left is None else {key: found[key] for key in left.keys() & found.keys()}
+    return sorted((left or {}).values(), key=lambda u: (u.policy, u.statement, u.action))
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from taskrail.local.iam.coverage import (
     load_reasons,
     statement_of,
     unexercised,
+    unexercised_in_every,
 )
 from taskrail.local.iam.policies import Grant
 
@@ -111,3 +112,17 @@ def test_the_use_of_several_runs_adds_up() -> None:
     first.merge(second)
     assert unexercised([KEY, SEND], first.actions) == []
     assert second.actions(SEND) == {"sqs:SendMessage"}  # merging leaves the other as it was
+
+
+def test_several_stacks_leave_a_grant_unexercised_only_if_every_one_did_whatever_their_physical_names() -> None:
+    # Two stacks of one template: the WebSocket API id (in the grant's resource) differs, the statement does not
+    first = Grant("PushRoleDefaultPolicyE5B38595", 4, "Allow", ("execute-api:ManageConnections",), ("arn:...:abc/*",))
+    second = Grant("PushRoleDefaultPolicyE5B38595", 4, "Allow", ("execute-api:ManageConnections",), ("arn:...:xyz/*",))
+    used_in_first = GrantUse()
+    used_in_first.note(first, "execute-api:ManageConnections")
+    runs = [unexercised([first, KEY], used_in_first.actions), unexercised([second, KEY], GrantUse().actions)]
+    assert [(u.policy, u.action) for u in unexercised_in_every(runs)] == [
+        ("TopicKeyA1B2C3D4", "kms:Decrypt"),
+        ("TopicKeyA1B2C3D4", "kms:GenerateDataKey*"),
+    ]
+    assert unexercised_in_every([]) == []
