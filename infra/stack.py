@@ -96,6 +96,7 @@ class TaskrailStack(Stack):
             functions=functions,
             topic=notifications.topic,
             dead_letter_queue=notifications.pipe_dead_letter_queue,
+            access_logs=api.access_logs,
         )
         api.add_user_routes(profiles_table=users.profiles_table, me_function=functions.live(users.me_function))
         reconciler = Reconciler(

@@ -187,7 +187,8 @@ class TaskApi(Construct):
         super().__init__(scope, construct_id)
         self._table = table
         self._user_index = user_index
-        access_logs = logs.LogGroup(
+        # One JSON line per request; the users' subscriber (infra/constructs/users.py) signs each caller in from it.
+        self.access_logs = access_logs = logs.LogGroup(
             self, "AccessLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=RemovalPolicy.DESTROY
         )
         own_logging_role = self.node.try_get_context(CLOUDWATCH_ROLE_CONTEXT) != "existing"

@@ -1,5 +1,6 @@
-"""Users and profiles (issue 16 §1): the Users and Profiles tables, GET /me's function, and the Profiles stream's
-function that turns a notification preference into an email subscription on the notifications topic.
+"""Users and profiles (issue 16 §1): the Users and Profiles tables, GET /me's function, the access log's subscriber
+that signs in every authenticated caller of any route, and the Profiles stream's function that turns a notification
+preference into an email subscription on the notifications topic.
 
 Both tables are keyed by ``userId``, the owner identity of the API's owner.vtl (a task's ``userId``), encrypted and
 point-in-time recoverable like the Tasks table. Only Profiles has a stream: the preference a user writes with
@@ -15,6 +16,8 @@ from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_logs_destinations as log_destinations
 from aws_cdk import aws_pipes as pipes
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
@@ -29,6 +32,18 @@ ME = FunctionSpec(
     "users.me_handler.handler",
     Duration.seconds(10),
     description="GET /me: the caller's user record (created on the first request) and profile",
+)
+USER_SEEN = FunctionSpec(
+    "UserSeenFunction",
+    "users.seen_handler.handler",
+    Duration.seconds(30),
+    description="Signs in each authenticated API caller from the access log: the user record once, lastLogin hourly",
+)
+# The access log lines of authenticated requests (with a user: API Gateway writes "-" for a variable without a
+# value) that IAM did not refuse (403: not one of the API's users); a request answered 404 or 400 signed in too.
+SEEN_FILTER_PATTERN = logs.FilterPattern.all(
+    logs.FilterPattern.string_value("$.user", "!=", "-"),
+    logs.FilterPattern.string_value("$.status", "!=", "403"),
 )
 PROFILE_CHANGES = FunctionSpec(
     "ProfileChangesFunction",
@@ -62,6 +77,7 @@ class UsersAndProfiles(Construct):
         functions: Functions,
         topic: sns.ITopic,
         dead_letter_queue: sqs.IQueue,
+        access_logs: logs.ILogGroup,
     ) -> None:
         super().__init__(scope, construct_id)
         self.users_table = _table(self, "UsersTable", removal_policy)
@@ -79,6 +95,7 @@ class UsersAndProfiles(Construct):
             ["dynamodb:GetItem", "dynamodb:UpdateItem"],
             [self.users_table.table_arn, self.profiles_table.table_arn],
         )
+        self.user_seen_function = self._user_seen(functions, tables, access_logs)
         self.profile_changes_function = functions.add(
             PROFILE_CHANGES,
             environment={"USERS_TABLE_NAME": self.users_table.table_name, "NOTIFICATIONS_TOPIC_ARN": topic.topic_arn},
@@ -96,6 +113,25 @@ class UsersAndProfiles(Construct):
             [topic.topic_arn],
         )
         self.profile_pipe = self._profile_pipe(dead_letter_queue)
+
+    def _user_seen(self, functions: Functions, tables: dict[str, str], access_logs: logs.ILogGroup) -> lambda_.Function:
+        """The access log's authenticated lines, in batches, to the function's live alias (CloudWatch Logs invokes it
+        asynchronously: its permission names the log group as the source); the same reads and conditional writes as
+        GET /me (users/sign_in.py)."""
+        function = functions.add(USER_SEEN, environment=tables)
+        self._allow(
+            function,
+            ["dynamodb:GetItem", "dynamodb:UpdateItem"],
+            [self.users_table.table_arn, self.profiles_table.table_arn],
+        )
+        logs.SubscriptionFilter(
+            self,
+            "UserSeenSubscription",
+            log_group=access_logs,
+            destination=log_destinations.LambdaDestination(functions.live(function)),
+            filter_pattern=SEEN_FILTER_PATTERN,
+        )
+        return function
 
     @staticmethod
     def _allow(function: lambda_.IFunction, actions: list[str], resources: list[str]) -> None:

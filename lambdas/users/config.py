@@ -8,7 +8,7 @@ from task_common.config import EnvironmentModel
 
 
 class MeConfig(EnvironmentModel):
-    """GET /me: the Users and Profiles tables."""
+    """GET /me and the access log's subscriber (UserSeenFunction): the Users and Profiles tables."""
 
     users_table_name: str = Field(alias="USERS_TABLE_NAME", min_length=1)
     profiles_table_name: str = Field(alias="PROFILES_TABLE_NAME", min_length=1)

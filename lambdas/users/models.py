@@ -9,10 +9,12 @@ API's RFC 3339 form (``task_common.contract.api_time``), so they compare as text
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 from typing import Any
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from task_common.contract import Status
 from task_common.models import CamelModel
@@ -97,3 +99,47 @@ def notification_choice(preferences: str | None) -> NotificationChoice | None:
     if not isinstance(email, str) or not email or not outcomes:
         return None
     return NotificationChoice(email=email, outcomes=outcomes)
+
+
+class AccessLogLine(CamelModel):
+    """The fields of one line of the REST API's access log (infra/constructs/api.py ``ACCESS_LOG_FIELDS``) that say
+    who called: API Gateway writes ``-`` for a variable without a value (an unauthenticated request's user)."""
+
+    user: str = ""
+    user_arn: str = ""
+    status: str = ""
+
+    def caller(self) -> tuple[str, str] | None:
+        """(``$context.identity.user``, ``userArn``) of an authenticated request; None for any other line."""
+        if self.user in ("", "-"):
+            return None
+        return self.user, "" if self.user_arn == "-" else self.user_arn
+
+
+class LogEvent(CamelModel):
+    id: str
+    timestamp: int
+    message: str
+
+
+class LogsData(CamelModel):
+    """The decoded ``awslogs.data`` of a CloudWatch Logs subscription's delivery."""
+
+    message_type: str
+    owner: str = ""
+    log_group: str = ""
+    log_stream: str = ""
+    subscription_filters: list[str] = Field(default_factory=list)
+    log_events: list[LogEvent] = Field(default_factory=list)
+
+
+class LogsSubscriptionEvent(BaseModel):
+    """A CloudWatch Logs subscription's event: ``{"awslogs": {"data": base64(gzip(JSON))}}``."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    awslogs: dict[str, str]
+
+    def data(self) -> LogsData:
+        raw = gzip.decompress(base64.b64decode(self.awslogs["data"], validate=True))
+        return LogsData.model_validate_json(raw)

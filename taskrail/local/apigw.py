@@ -123,6 +123,7 @@ from botocore.credentials import Credentials
 from jsonschema.exceptions import ValidationError
 
 from taskrail.local import guard, sigv4
+from taskrail.local.access_logs import AccessLogSpec, AccessLogWriter, render_line, request_time
 from taskrail.local.region import ACCOUNT_ID, REGION
 from taskrail.local.users import API_CALLERS, STACK_SERVICE, Caller, RoleSession
 from taskrail.local.vtl import ApiRequest, render_request, render_response
@@ -298,8 +299,10 @@ class ApiDefinition:
         methods: list[MethodSpec],
         gateway_responses: dict[str, GatewayResponseSpec],
         stage_variables: Mapping[str, str] | None = None,
+        access_log: AccessLogSpec | None = None,
     ) -> None:
         self.stage = stage
+        self.access_log = access_log  # the Stage's AccessLogSetting (taskrail/local/access_logs.py)
         self.stage_variables = dict(stage_variables or {})  # the Stage's Variables: $stageVariables
         self.methods = methods
         self.gateway_responses = gateway_responses
@@ -360,7 +363,14 @@ class _TemplateReader:
         methods = [
             self._method(props, paths, models, validators) for _, props in self._of_type("AWS::ApiGateway::Method")
         ]
-        return ApiDefinition(self._stage(), methods, self._gateway_responses(), self._stage_variables())
+        return ApiDefinition(
+            self._stage(), methods, self._gateway_responses(), self._stage_variables(), self._access_log()
+        )
+
+    def _access_log(self) -> AccessLogSpec | None:
+        for _, props in self._of_type("AWS::ApiGateway::Stage"):
+            return AccessLogSpec.from_stage(props, self._resolve)
+        return None
 
     def _stage_variables(self) -> dict[str, str]:
         for _, props in self._of_type("AWS::ApiGateway::Stage"):
@@ -803,6 +813,7 @@ class LocalApiGateway:
         rest_api_id: str | None = None,
         role_credentials: Callable[[str], Credentials | None] | None = None,
         definition: ApiDefinition | None = None,
+        access_logs: bool = False,
     ) -> None:
         if host not in (LOOPBACK, "localhost"):
             raise ValueError(f"the local API Gateway binds to {LOOPBACK} only, not {host!r}")
@@ -816,6 +827,10 @@ class LocalApiGateway:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self.internal_errors: list[str] = []
+        # The stage's access log, written to the local CloudWatch Logs (the stack's gateway: access_logs=True)
+        self.access_log: AccessLogWriter | None = None
+        if access_logs and self.api.access_log is not None:
+            self.access_log = AccessLogWriter(self.api.access_log, self._logs_client, stream_name=str(uuid.uuid4()))
         for method in self.api.methods:
             if method.integration.type not in ("AWS", "MOCK") or method.authorization_type not in ("AWS_IAM", "NONE"):
                 LOG.warning(
@@ -831,14 +846,31 @@ class LocalApiGateway:
         *,
         port: int = 0,
         role_credentials: Callable[[str], Credentials | None] | None = None,
+        access_logs: bool = False,
     ) -> LocalApiGateway:
         """The gateway of an API already parsed from its template (taskrail.local.apigw_process sends one)."""
         return cls({}, lambda value: value, aws_endpoint_url, port=port, role_credentials=role_credentials,
-                   definition=definition)  # fmt: skip
+                   definition=definition, access_logs=access_logs)  # fmt: skip
+
+    def _logs_client(self) -> Any:
+        """CloudWatch Logs of the local endpoint, as API Gateway's logging (the stack's service credential)."""
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "logs",
+            endpoint_url=self._endpoint,
+            region_name=REGION,
+            aws_access_key_id=BACKEND_CREDENTIALS.access_key,
+            aws_secret_access_key=BACKEND_CREDENTIALS.secret_key,
+            config=Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=10),
+        )
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
     def start(self) -> str:
+        if self.access_log is not None:
+            self.access_log.start()
         if self._server is None:
             self._server = _Server((LOOPBACK, self._port), _Handler, self)
             self._thread = threading.Thread(
@@ -856,6 +888,8 @@ class LocalApiGateway:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+        if self.access_log is not None:
+            self.access_log.stop()
 
     def __enter__(self) -> LocalApiGateway:
         self.start()
@@ -882,17 +916,31 @@ class LocalApiGateway:
     # -- the pipeline ----------------------------------------------------------------------------------
 
     def handle(self, request: GatewayRequest) -> GatewayResponse:
-        request_id = str(uuid.uuid4())
+        started = time.time()
         host = request.header("Host") or ""
         context: dict[str, str] = {
-            "context.requestId": request_id,
+            "context.requestId": str(uuid.uuid4()),
             "context.stage": self.api.stage,
             "context.accountId": ACCOUNT_ID,
             "context.domainName": host,
             "context.domainPrefix": host.split(".", 1)[0],
             "context.protocol": "HTTP/1.1",
             "context.path": request.raw_path,
+            "context.identity.sourceIp": request.client_ip,
         }
+        response = self._respond(request, context)
+        if self.access_log is not None:  # rendered here, sent by the writer's thread
+            values = context | {
+                "context.requestTime": request_time(started),
+                "context.requestTimeEpoch": str(int(started * 1000)),
+                "context.status": str(response.status),
+                "context.responseLength": str(len(response.body)),
+            }
+            self.access_log.write(render_line(self.access_log.spec.format, values), int(started * 1000))
+        return response
+
+    def _respond(self, request: GatewayRequest, context: dict[str, str]) -> GatewayResponse:
+        request_id = context["context.requestId"]
         try:
             if len(request.body) > MAX_PAYLOAD_BYTES:
                 raise GatewayError("REQUEST_TOO_LARGE", "Request Too Long")

@@ -53,6 +53,8 @@ class GatewaySpec:
     #: integration role ARN -> (access key id, secret, session token) of that role's session
     role_credentials: Mapping[str, tuple[str, str, str | None]]
     log_level: int = logging.WARNING
+    #: the stage's access log, written to the local CloudWatch Logs (taskrail/local/access_logs.py)
+    access_logs: bool = False
 
 
 class GatewayProcess:
@@ -137,7 +139,7 @@ class ApiGatewayEmulator:
         if not context.api_process:
             self.gateway = LocalApiGateway(
                 context.template, context.resolve, context.endpoint, port=context.api_port,
-                role_credentials=role_credentials,
+                role_credentials=role_credentials, access_logs=True,
             )  # fmt: skip
             self.url = self.gateway.start()
             return
@@ -150,6 +152,7 @@ class ApiGatewayEmulator:
             port=context.api_port,
             role_credentials={arn: (c.access_key, c.secret_key, c.token) for arn, c in sessions.items() if c},
             log_level=LOG.getEffectiveLevel(),
+            access_logs=True,
         )
         self.gateway = GatewayProcess(spec)
         self.url = self.gateway.start()
@@ -190,7 +193,7 @@ def serve(spec: GatewaySpec, stdin: Any, stdout: Any) -> None:
 
     credentials = {arn: Credentials(*values) for arn, values in spec.role_credentials.items()}
     gateway = LocalApiGateway.from_definition(
-        spec.api, spec.aws_endpoint_url, port=spec.port, role_credentials=credentials.get
+        spec.api, spec.aws_endpoint_url, port=spec.port, role_credentials=credentials.get, access_logs=spec.access_logs
     )
     url = gateway.start()
     stdout.write((url + "\n").encode())

@@ -19,6 +19,7 @@ from taskrail.local.functions import FunctionSpec
 from taskrail.local.pipes import PipeSpec
 from taskrail.local.region import ACCOUNT_ID, PARTITION, PSEUDO, REGION, arn
 from taskrail.local.scheduler import ScheduleSpec
+from taskrail.local.services import logs_subscriptions
 from taskrail.local.services.lambda_ import create_stub_function
 from workflows.asl import (
     asl_file,
@@ -331,6 +332,8 @@ PROVISIONERS: Final[tuple[tuple[str, ProvisionOne], ...]] = (
     ("AWS::StepFunctions::StateMachineVersion", aliases.state_machine_version),
     ("AWS::StepFunctions::StateMachineAlias", aliases.state_machine_alias),
     ("AWS::SNS::Subscription", Provisioner.subscription),
+    # A log group's subscription to a function's alias (taskrail/local/services/logs_subscriptions.py).
+    ("AWS::Logs::SubscriptionFilter", logs_subscriptions.provision),
     ("AWS::Events::Rule", Provisioner.rule),
     # The control plane (taskrail/local/control_plane.py): in moto, so the AWS CLI lists what the template defines.
     ("AWS::Pipes::Pipe", control_plane.pipe),

@@ -345,6 +345,7 @@ def test_functions_get_only_the_actions_they_use(template):
                     actions_by_role.setdefault(role_of[role["Ref"]], set()).update(as_list(statement["Action"]))
     names = ("Validate", "Process", "TaskChanges", "Reconcile", "ReadResult", "ProfileChanges", "MeFunction")
     names += ("PushProgress",)  # the live-progress push (infra/constructs/live.py)
+    names += ("UserSeen",)  # the access log's subscriber (infra/constructs/users.py)
     by_name = {next(n for n in names if n in k): v for k, v in actions_by_role.items()}
     tracing_and_logs = {
         "xray:PutTraceSegments",
@@ -380,6 +381,7 @@ def test_functions_get_only_the_actions_they_use(template):
         "execute-api:ManageConnections",
     }
     assert by_name["MeFunction"] - tracing_and_logs == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
+    assert by_name["UserSeen"] - tracing_and_logs == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
     assert by_name["ProfileChanges"] - tracing_and_logs == {
         "dynamodb:GetItem",  # the user's record: which subscription is theirs
         "dynamodb:UpdateItem",

@@ -136,3 +136,47 @@ def test_the_profile_pipe_reads_the_profiles_stream_into_the_function_with_a_dlq
     assert stream["BatchSize"] == 1 and "DeadLetterConfig" in stream
     [pattern] = props["SourceParameters"]["FilterCriteria"]["Filters"]
     assert json.loads(pattern["Pattern"]) == {"eventName": ["INSERT", "MODIFY", "REMOVE"]}
+
+
+def test_the_access_log_subscription_sends_authenticated_lines_to_the_user_seen_alias(template) -> None:
+    """Every route signs its caller in (issue 16 §1): the stage's access log group, filtered to the lines of
+    authenticated, non-refused requests, delivered to UserSeenFunction's live alias (docs/DEPLOY.md)."""
+    _, subscription = one(template, "AWS::Logs::SubscriptionFilter", "UserSeenSubscription")
+    props = subscription["Properties"]
+    access_logs, _ = one(template, "AWS::Logs::LogGroup", "ApiAccessLogs")
+    stage = next(iter(resources_of(template, "AWS::ApiGateway::Stage").values()))["Properties"]
+    print(props)
+    assert stage["AccessLogSetting"]["DestinationArn"] == {"Fn::GetAtt": [access_logs, "Arn"]}
+    assert props["LogGroupName"] == {"Ref": access_logs}
+    assert props["DestinationArn"] == {"Ref": one(template, "AWS::Lambda::Alias", "UserSeenFunctionLive")[0]}
+    assert props["FilterPattern"] == '{ ($.user != "-") && ($.status != "403") }'
+    # the fields the pattern and the function read are in every line
+    line = json.loads(stage["AccessLogSetting"]["Format"])
+    assert (line["user"], line["userArn"], line["status"]) == (
+        "$context.identity.user",
+        "$context.identity.userArn",
+        "$context.status",
+    )
+
+
+def test_only_cloudwatch_logs_may_invoke_the_user_seen_alias_and_only_for_the_access_log(template) -> None:
+    permission_id, permission = one(template, "AWS::Lambda::Permission", "UserSeenSubscription")
+    props = permission["Properties"]
+    print(props)
+    assert props == {
+        "Action": "lambda:InvokeFunction",
+        "FunctionName": {"Ref": one(template, "AWS::Lambda::Alias", "UserSeenFunctionLive")[0]},
+        "Principal": "logs.amazonaws.com",
+        "SourceArn": {"Fn::GetAtt": [one(template, "AWS::Logs::LogGroup", "ApiAccessLogs")[0], "Arn"]},
+    }
+    _, subscription = one(template, "AWS::Logs::SubscriptionFilter", "UserSeenSubscription")
+    assert permission_id in subscription["DependsOn"]  # CloudWatch Logs checks it when the filter is created
+
+
+def test_the_user_seen_function_reads_and_updates_the_two_tables_only(template) -> None:
+    [statement] = function_statements(template, "UserSeenFunction")
+    assert sorted(as_list(statement["Action"])) == ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+    assert {json.dumps(r) for r in as_list(statement["Resource"])} == {
+        json.dumps({"Fn::GetAtt": [one(template, "AWS::DynamoDB::Table", name)[0], "Arn"]})
+        for name in ("UsersTable", "ProfilesTable")
+    }

@@ -7,7 +7,8 @@
   one the template attaches, ``AmazonAPIGatewayPushToCloudWatchLogs``, belongs to API Gateway's logging role,
   which no local component acts as).
 * **Resource policies**: ``AWS::S3::BucketPolicy`` (for the bucket and its objects), ``AWS::SQS::QueuePolicy``,
-  ``AWS::SNS::TopicPolicy``, and each ``AWS::KMS::Key``'s ``KeyPolicy``.
+  ``AWS::SNS::TopicPolicy``, each ``AWS::KMS::Key``'s ``KeyPolicy``, and each ``AWS::Lambda::Permission`` (a
+  statement of its function's or alias's policy).
 
 Intrinsics (``Ref``, ``Fn::GetAtt``, ``Fn::Join``, ``Fn::Sub``, ``Fn::Select``/``Fn::Split``) are resolved by the
 provisioner's :class:`taskrail.local.provision.Resolver` (the values the local resources really have). A KMS key
@@ -191,6 +192,32 @@ class TemplatePolicies:
         if props.get("KmsMasterKeyId"):
             self.keys[str(resolve({"Fn::GetAtt": [logical_id, "Arn"]}))] = str(resolve(props["KmsMasterKeyId"]))
 
+    def _read_lambda_permission(self, logical_id: str, props: Mapping[str, Any], resolve: Resolve) -> None:
+        """``AWS::Lambda::Permission``: one statement of the function's (or alias's) resource policy, as Lambda's
+        AddPermission writes it ("Viewing resource-based IAM policies in Lambda", Lambda Developer Guide): a service
+        principal, or an account; ``SourceArn`` as ``ArnLike AWS:SourceArn``, ``SourceAccount`` as ``StringEquals``."""
+        function = str(resolve(props["FunctionName"]))
+        function_arn = (
+            function if function.startswith("arn:") else f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{function}"
+        )
+        principal = str(resolve(props["Principal"]))
+        statement: dict[str, Any] = {
+            "Sid": logical_id,
+            "Effect": "Allow",
+            "Principal": {"Service": principal} if principal.endswith(".amazonaws.com") else {"AWS": principal},
+            "Action": str(resolve(props["Action"])),
+            "Resource": function_arn,
+        }
+        conditions: dict[str, Any] = {}
+        if props.get("SourceArn") is not None:
+            conditions["ArnLike"] = {"AWS:SourceArn": str(resolve(props["SourceArn"]))}
+        if props.get("SourceAccount") is not None:
+            conditions["StringEquals"] = {"AWS:SourceAccount": str(resolve(props["SourceAccount"]))}
+        if conditions:
+            statement["Condition"] = conditions
+        document = {"Version": "2012-10-17", "Statement": [statement]}
+        self._add_resource(function_arn, Policy(logical_id, document, RESOURCE))
+
     def _add_resource(self, arn: str, policy: Policy) -> None:
         self.resource.setdefault(arn, []).append(policy)
 
@@ -205,4 +232,5 @@ _READERS: dict[str, Callable[[TemplatePolicies, str, Mapping[str, Any], Resolve]
     "AWS::KMS::Key": TemplatePolicies._read_key,
     "AWS::SNS::Topic": TemplatePolicies._read_topic,
     "AWS::SQS::Queue": TemplatePolicies._read_queue,
+    "AWS::Lambda::Permission": TemplatePolicies._read_lambda_permission,
 }

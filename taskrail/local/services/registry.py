@@ -21,6 +21,7 @@ from taskrail.local.services import (
     events,
     lambda_,
     logs,
+    logs_subscriptions,
     persistence,
     s3,
     server,
@@ -69,6 +70,7 @@ SERVICES: Final[tuple[ModuleType, ...]] = (
     sns_delivery,
     cloudwatch,
     logs,
+    logs_subscriptions,
     s3,
     persistence,
 )
