@@ -18,6 +18,7 @@ JSON-string-escaped, so a line stays the JSON the format describes.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import queue
@@ -52,14 +53,29 @@ class AccessLogSpec:
         return cls(name, str(setting.get("Format") or ""))
 
 
+_NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f]')
+
+
+@functools.lru_cache(maxsize=8)
+def _parts(line_format: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The format's literal text and, between each two, a variable's context key (``context.x``): split once."""
+    literals = tuple(_VARIABLE.split(line_format))
+    return literals, tuple(match.group(0)[1:] for match in _VARIABLE.finditer(line_format))
+
+
+def _escaped(value: str | None) -> str:
+    if not value:
+        return NO_VALUE
+    return json.dumps(value)[1:-1] if _NEEDS_ESCAPE.search(value) else value
+
+
 def render_line(line_format: str, context: Mapping[str, str]) -> str:
     """``line_format`` with each ``$context.x`` replaced by ``context["context.x"]`` (JSON-escaped), ``-`` if none."""
-
-    def value(match: re.Match[str]) -> str:
-        found = context.get(match.group(0)[1:])
-        return json.dumps(found)[1:-1] if found not in (None, "") else NO_VALUE
-
-    return _VARIABLE.sub(value, line_format)
+    literals, keys = _parts(line_format)
+    pieces = [literals[0]]
+    for key, literal in zip(keys, literals[1:], strict=True):
+        pieces += (_escaped(context.get(key)), literal)
+    return "".join(pieces)
 
 
 def request_time(epoch_seconds: float) -> str:

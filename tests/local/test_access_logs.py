@@ -24,8 +24,8 @@ from tests.local.test_apigw import signed_request
 
 def test_a_line_is_the_format_with_each_variable_replaced_and_dash_for_none() -> None:
     line_format = '{"user": "$context.identity.user", "status": "$context.status", "e": "$context.integration.error"}'
-    line = render_line(line_format, {"context.identity.user": 'AIDA"X', "context.status": "202"})
-    assert json.loads(line) == {"user": 'AIDA"X', "status": "202", "e": "-"}
+    line = render_line(line_format, {"context.identity.user": 'AIDA"X\\\n', "context.status": "202"})
+    assert json.loads(line) == {"user": 'AIDA"X\\\n', "status": "202", "e": "-"}
 
 
 def test_the_stage_names_the_log_group_and_the_format(template: dict[str, Any], template_path: Path) -> None:
