@@ -1224,7 +1224,9 @@ def local_up(
     aws_port: Annotated[int, typer.Option()] = 4567,
     console_port: Annotated[int, typer.Option()] = 4568,
     time_scale: Annotated[float, typer.Option(help="Retry/Wait time factor (1 = real time, as on AWS)")] = 1.0,
-    concurrency: Annotated[int, typer.Option(help="worker processes per function")] = 2,
+    concurrency: Annotated[
+        int, typer.Option(help="worker processes per function at start (more start while all are busy)")
+    ] = 2,
     faults: Annotated[Path | None, typer.Option(help="a fault plan (JSON, see taskrail/local/faults.py)")] = None,
     mock_config: Annotated[
         Path | None,

@@ -45,7 +45,11 @@ name, which the workflow's Retry/Catch match); and the platform's own errors:
   tries a fresh init and reports its error, without a busy restart loop while nothing is invoked.
 
 **Concurrency**: ``concurrency`` workers per function (an int for all, or a dict by function name or
-construct name; default 1). Invocations beyond that wait in the function's FIFO queue. With ``max_queue``
+construct name; default 1). With ``max_concurrency`` set, a function whose workers are all busy when an
+invocation arrives starts one more (one at a time, up to ``max_concurrency``), as Lambda starts another
+execution environment rather than make an invocation wait for a busy one ("Understanding Lambda function
+scaling": each concurrent request gets its own environment); the extra workers stay, warm. Invocations beyond
+the workers wait in the function's FIFO queue. With ``max_queue``
 set, an invocation that would wait behind ``max_queue`` others raises :class:`LambdaThrottled`
 (``Lambda.TooManyRequestsException`` in the workflow); ``max_queue=0`` is AWS's reserved-concurrency
 throttling. Unknown function: :class:`FunctionNotFound` (``ResourceNotFoundException``).
@@ -507,9 +511,11 @@ class FunctionPool:
         max_queue: int | None = None,
         start_timeout: float = 60.0,
         credentials: Mapping[str, Mapping[str, str]] | None = None,
+        max_concurrency: int | None = None,
     ) -> None:
         if not (time_scale > 0 and time_scale != float("inf")):
             raise ValueError(f"time_scale must be a finite number > 0, got {time_scale!r}")
+        self._max_concurrency = max_concurrency
         self._endpoint = aws_endpoint_url
         self._extra_env = dict(extra_env or {})
         # function name -> the execution role's session credentials (taskrail/local/iam), as Lambda sets them
@@ -632,6 +638,7 @@ class FunctionPool:
                 raise LambdaThrottled()
             function.queue.append(invocation)
             function.invocations += 1
+            self._scale_out(function)
             function.cond.notify_all()
             while not invocation.finished:
                 if invocation.deadline is None:
@@ -648,6 +655,19 @@ class FunctionPool:
         return invocation.outcome
 
     __call__ = invoke
+
+    def _scale_out(self, function: _Function) -> None:
+        """Under the function's lock, when an invocation was queued or a worker became ready: start another worker
+        if invocations wait that no idle worker will take, none is still starting (one at a time: the next one
+        starts when this one is ready, if invocations still wait) and the function has fewer than
+        ``max_concurrency``. The spawn runs in a thread: it takes this lock, which the caller's wait frees."""
+        if self._max_concurrency is None or self._stopping:
+            return
+        live = [w for w in function.workers if not w.dead and not w.retiring]
+        if any(not w.ready for w in live) or len(live) >= self._max_concurrency:
+            return
+        if len(function.queue) > function.idle_workers():
+            self._start_thread(self._replace, function, 0.0)
 
     def reload_code(self, code_paths: Mapping[str, str]) -> list[str]:
         """Run each named function (name, ARN or construct → its new asset folder) on new code; the names reloaded.
@@ -899,6 +919,7 @@ class FunctionPool:
                 worker.init_seconds = time.monotonic() - worker.spawned
                 function.init_seconds.append(worker.init_seconds)
                 function.consecutive_failures = 0
+                self._scale_out(function)  # more invocations may be waiting than this worker can take
             worker.current = None
             function.cond.notify_all()
             while True:
@@ -1014,6 +1035,7 @@ class LambdaEmulator:
             context.resources.functions,
             context.endpoint,
             concurrency=context.concurrency,
+            max_concurrency=max(context.concurrency, context.max_concurrency or 0) or None,
             extra_env=context.extra_function_env,
             time_scale=1.0,
             log_dir=context.log_dir,

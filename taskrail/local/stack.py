@@ -81,7 +81,8 @@ class StackOptions:
     aws_port: int = 0
     console_port: int = 0
     time_scale: float = 1.0
-    concurrency: int = 2
+    concurrency: int = 2  # workers per function at start
+    max_concurrency: int = 8  # and the most it scales out to while they are all busy, as Lambda does
     log_dir: Path = field(default_factory=lambda: STATE_DIR / "logs")
     extra_function_env: dict[str, str] = field(default_factory=dict)
     with_console: bool = True
@@ -327,6 +328,7 @@ class LocalStack:
             faults=self.faults,
             time_scale=self.options.time_scale,
             concurrency=self.options.concurrency,
+            max_concurrency=self.options.max_concurrency,
             log_dir=self.options.log_dir,
             extra_function_env=self.options.extra_function_env,
             api_port=self.options.api_port,

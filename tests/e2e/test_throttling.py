@@ -39,10 +39,11 @@ def ci(stack: LocalStack) -> TaskrailClient:
 def task_id(ci: TaskrailClient) -> Iterator[str]:
     """A task of this test's own, cancellable while it runs (a cancel by another test would change what this one
     sees; its workflow writes it too: cancel rules also match "cancelledAt", which only the API's cancel writes)."""
-    task = ci.submit("diagnostic.sleep", {"seconds": 600, "steps": 1})["taskId"]
+    task = ci.submit("diagnostic.sleep", {"seconds": 600, "steps": 100})["taskId"]
     yield task
-    # cancelled when the test is over: a 600-second sleep left running holds a ProcessTask worker for ten minutes,
-    # and the tasks of the tests after this module would wait for a free one
+    # cancelled when the test is over: a 600-second sleep left running holds a ProcessTask worker for ten minutes.
+    # It learns of the cancel at its next progress report (every 6 s: a single 600 s step would not notice, and
+    # held the worker anyway; test_isolation's tasks once waited behind such sleeps past their 120 s deadline)
     with contextlib.suppress(ApiError):
         ci.cancel(task)
 

@@ -301,6 +301,22 @@ def test_invocations_beyond_capacity_queue_or_throttle() -> None:
         assert busy().function_error == "Unhandled"  # Sandbox.Timedout after 1 s
 
 
+def test_a_function_whose_workers_are_all_busy_scales_out_instead_of_queueing(tmp_path: Path) -> None:
+    """Lambda gives each concurrent request an execution environment of its own ("Understanding Lambda function
+    scaling"): with max_concurrency, three invocations that wait for each other all run, on one starting worker."""
+    specs = {"Echo": spec("echo", "echo.handler")}
+    with FunctionPool(specs, ENDPOINT, time_scale=TIME_SCALE * 10, max_concurrency=3) as scaling:
+        event = {"rendezvous": str(tmp_path), "parties": 3}
+        joins = [in_background(lambda: invoke(scaling, "echo", event)) for _ in range(3)]
+        answers = [body(join()) for join in joins]
+        assert [a.get("met") for a in answers] == [True, True, True], answers  # queued, they would time out
+        assert len({a["pid"] for a in answers}) == 3
+        assert scaling.stats()["test-echo"].workers == 3  # the extra workers stay, warm
+        burst = [in_background(lambda: invoke(scaling, "echo", {"sleep": 0.2})) for _ in range(6)]
+        assert [body(join())["event"] for join in burst] == [{"sleep": 0.2}] * 6  # all served, some after a wait
+        assert scaling.stats()["test-echo"].workers == 3, "never more than max_concurrency"
+
+
 def test_stop_leaves_no_process_behind_and_logs_as_lambda_does(tmp_path: Path) -> None:
     specs = {"Echo": spec("echo", "echo.handler"), "Crash": spec("crash", "crash.handler")}
     pool = FunctionPool(specs, ENDPOINT, concurrency=2, log_dir=tmp_path, time_scale=TIME_SCALE)
