@@ -13,7 +13,6 @@ them is a survivor of the run; ``--recheck --tests ...`` runs it against more of
 from __future__ import annotations
 
 import re
-import sys
 
 WORKFLOWS = "tests/workflows"
 IDENT = re.compile(r"^(?P<workflow>[a-z_.]+)/(?P<state>[A-Za-z]+)")
@@ -42,15 +41,3 @@ def aimed(ident: str) -> tuple[str, ...]:
     if workflow == "failure_recorder":
         return (f"{WORKFLOWS}/test_error_paths_recorder.py", f"{WORKFLOWS}/test_failure_path.py")
     return (WORKFLOWS,)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """The asl area of ``make mutation`` (it runs each mutant against :func:`aimed`); kept as the command the
-    earlier reports name."""
-    from bench.mutation.__main__ import main as mutation
-
-    return mutation(["--areas", "asl", *(argv or [])])
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))

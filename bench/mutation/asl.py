@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.mutation.aimed import aimed
 from bench.mutation.common import (
     AreaResult,
     Mutant,
@@ -215,8 +216,6 @@ def run(
     baseline run, so each kill is shown against its own. A mutant its aimed tests do not kill is a survivor of the
     run (re-check it against more tests with ``--recheck --tests``). With ``tests``, every mutant runs those, after
     one baseline run of them."""
-    from bench.mutation.aimed import aimed
-
     env = test_env(workdir)
     synth_in(tree, env)
     definitions = {
