@@ -110,13 +110,16 @@ class AccessLogWriter:
             self._queue.put(None)
             thread.join(timeout=10)
 
-    def _run(self) -> None:
-        client = self._client()
+    def _create_stream(self, client: Any) -> None:
         try:
             client.create_log_stream(logGroupName=self.spec.log_group_name, logStreamName=self._stream)
         except Exception as error:  # an existing stream (a restarted gateway) is fine; anything else is logged
             if "ResourceAlreadyExists" not in str(error):
                 LOG.exception("access log stream %s of %s", self._stream, self.spec.log_group_name)
+
+    def _run(self) -> None:
+        client = self._client()
+        self._create_stream(client)
         stopping = False
         while not stopping:
             first = self._queue.get()
@@ -141,8 +144,16 @@ class AccessLogWriter:
         if not batch:
             return
         events = [{"timestamp": stamp, "message": line} for stamp, line in sorted(batch, key=lambda item: item[0])]
-        try:
-            client.put_log_events(logGroupName=self.spec.log_group_name, logStreamName=self._stream, logEvents=events)
-            self.sent += len(events)
-        except Exception:
-            LOG.exception("access log: %d lines to %s not written", len(events), self.spec.log_group_name)
+        for attempt in (1, 2):
+            try:
+                client.put_log_events(
+                    logGroupName=self.spec.log_group_name, logStreamName=self._stream, logEvents=events
+                )
+                self.sent += len(events)
+                return
+            except Exception as error:
+                if attempt == 1 and "ResourceNotFound" in str(error):  # `taskrail local reset` made a new group
+                    self._create_stream(client)
+                    continue
+                LOG.exception("access log: %d lines to %s not written", len(events), self.spec.log_group_name)
+                return

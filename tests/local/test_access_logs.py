@@ -98,3 +98,31 @@ def test_each_request_writes_its_line_to_the_stages_log_group(template: dict[str
     assert (second["user"], second["userArn"], second["status"]) == ("-", "-", "403")
     assert first["requestId"] != second["requestId"] and first["ip"] == "127.0.0.1"
     assert set(first) == set(json.loads(line_format))
+
+
+class ResetLogs(FakeLogs):
+    """A log group provisioned again (`taskrail local reset`): the writer's stream is gone until it makes it again."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.streams = 0
+        self.gone = True
+
+    def create_log_stream(self, **_request: Any) -> None:
+        self.streams += 1
+        self.gone = self.streams == 1  # the first stream is lost with the reset
+
+    def put_log_events(self, *, logEvents: list[dict[str, Any]], **request: Any) -> None:
+        if self.gone:
+            raise RuntimeError(
+                "An error occurred (ResourceNotFoundException): The specified log stream does not exist."
+            )
+        super().put_log_events(logEvents=logEvents, **request)
+
+
+def test_after_a_reset_the_writer_makes_its_stream_again_and_loses_no_line() -> None:
+    fake = ResetLogs()
+    writer = AccessLogWriter(AccessLogSpec("group", "{}"), lambda: fake, stream_name="s").start()
+    writer.write("after the reset", 1)
+    writer.stop()
+    assert (fake.streams, [e["message"] for call in fake.calls for e in call]) == (2, ["after the reset"])
