@@ -88,6 +88,13 @@ def test_a_first_get_tasks_or_post_tasks_creates_the_record_and_never_anothers(
     assert stack.iam is not None
     [permission] = [g for g in stack.iam.policies.grants() if g.policy.startswith("UsersUserSeenSubscriptionCanInvoke")]
     assert stack.iam.use.actions(permission) == {"lambda:InvokeFunction"}
+    # and the function used both of its DynamoDB actions (issue 12's grant coverage: no grant left unexercised)
+    [tables] = [
+        g
+        for g in stack.iam.policies.grants()
+        if g.policy.startswith("FunctionsUserSeenFunctionRole") and any(a.startswith("dynamodb:") for a in g.actions)
+    ]
+    assert stack.iam.use.actions(tables) == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
 
     # and GET /me answers the record the log's subscriber made, not a second one
     me: dict[str, Any] = alice.me()
