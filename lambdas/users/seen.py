@@ -19,7 +19,7 @@ import json
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from pydantic import ValidationError
 
@@ -29,7 +29,6 @@ from users.ports import UserDirectory
 from users.sign_in import LOGIN_REFRESH, owner_of, sign_in
 
 DATA_MESSAGE = "DATA_MESSAGE"
-API_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # task_common.contract.api_time
 MEMO_SIZE = 10_000  # owners per container; the oldest is forgotten first
 
 
@@ -44,9 +43,9 @@ def _at(moment: datetime) -> Callable[[], datetime]:
 
 
 def _moment_of(text: str | None) -> datetime | None:
-    """An API timestamp (``api_time``) as a moment."""
+    """An API timestamp (``task_common.contract.api_time``: RFC 3339, UTC) as a moment."""
     try:
-        return datetime.strptime(text or "", API_TIME_FORMAT).replace(tzinfo=UTC)
+        return datetime.fromisoformat(text or "")
     except ValueError:
         return None
 
