@@ -1,5 +1,6 @@
-"""Users and profiles in the template (issue 16 §1): the two tables, GET /me and PUT /me/profile, the Profiles
-stream's pipe and function, and their least-privilege grants."""
+"""Users and profiles in the template (issue 16 §1): the two tables, GET /me and PUT /me/profile, the access log's
+subscription to UserSeenFunction (the record on any first request), the Profiles stream's pipe and function, and
+their least-privilege grants."""
 
 from __future__ import annotations
 
