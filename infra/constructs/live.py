@@ -29,7 +29,7 @@ from constructs import Construct, IConstruct
 
 from infra.constructs.api import TEMPLATES_DIR as API_TEMPLATES_DIR
 from infra.constructs.functions import PUSH_PROGRESS, Functions
-from infra.constructs.pipe import pipe_log_configuration
+from infra.constructs.pipe import StreamReading, stream_to_function_pipe
 from infra.constructs.storage import secure_table
 from infra.nag import _arn_field
 from task_common import contract
@@ -303,44 +303,19 @@ class LiveProgress(Construct):
         return function
 
     def _push_pipe(self, tasks_table: ITable, functions: Functions) -> pipes.CfnPipe:
-        stack = Stack.of(self)
-        stream_arn = tasks_table.table_stream_arn
-        assert stream_arn is not None, "the Tasks table must have a stream"
-        role = iam.Role(
+        # From the newest record, in batches, in order (one batch per shard), retried briefly: a push that is
+        # late is worth nothing, so no DLQ (a client that missed one reads the task).
+        return stream_to_function_pipe(
             self,
-            "PushPipeRole",
-            assumed_by=iam.ServicePrincipal(
-                "pipes.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": stack.account}}
-            ),
-        )
-        tasks_table.grant_stream_read(role)
-        # Its live alias only (docs/DEPLOY.md): an alias's grant_invoke names the alias ARN, no ":*".
-        self.push_live.grant_invoke(role)
-        pipe = pipes.CfnPipe(
-            self,
-            "PushProgressPipe",
+            "PushProgress",
             description="Each change of a task's progress or status to the push function, in stream order",
-            role_arn=role.role_arn,
-            log_configuration=pipe_log_configuration(self, "PushPipeLogs", role),
-            source=stream_arn,
-            source_parameters=pipes.CfnPipe.PipeSourceParametersProperty(
-                filter_criteria=pipes.CfnPipe.FilterCriteriaProperty(
-                    filters=[pipes.CfnPipe.FilterProperty(pattern=json.dumps(p)) for p in PUSH_FILTERS]
-                ),
-                dynamo_db_stream_parameters=pipes.CfnPipe.PipeSourceDynamoDBStreamParametersProperty(
-                    starting_position="LATEST",
-                    batch_size=PUSH_BATCH_SIZE,
-                    parallelization_factor=1,
-                    maximum_retry_attempts=PUSH_MAXIMUM_RETRY_ATTEMPTS,
-                    maximum_record_age_in_seconds=PUSH_MAXIMUM_RECORD_AGE_SECONDS,
-                ),
-            ),
-            target=self.push_live.function_arn,
-            target_parameters=pipes.CfnPipe.PipeTargetParametersProperty(
-                lambda_function_parameters=pipes.CfnPipe.PipeTargetLambdaFunctionParametersProperty(
-                    invocation_type="REQUEST_RESPONSE"
-                ),
+            table=tasks_table,
+            target=self.push_live,
+            filters=tuple(PUSH_FILTERS),
+            stream=StreamReading(
+                starting_position="LATEST",
+                batch_size=PUSH_BATCH_SIZE,
+                maximum_retry_attempts=PUSH_MAXIMUM_RETRY_ATTEMPTS,
+                maximum_record_age_in_seconds=PUSH_MAXIMUM_RECORD_AGE_SECONDS,
             ),
         )
-        pipe.node.add_dependency(role)
-        return pipe

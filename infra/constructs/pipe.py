@@ -4,6 +4,7 @@ serves at most two readers per shard ("Change data capture for DynamoDB Streams"
 pipe's reader instead of adding one."""
 
 import json
+from dataclasses import dataclass
 
 from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
@@ -89,26 +90,16 @@ class TaskPipes(Construct):
         )
         self.start_pipe.node.add_dependency(start_role)
 
-        changes_role = self._role("TaskChangesPipeRole")
-        task_changes_function.grant_invoke(changes_role)
-        self.task_changes_pipe = pipes.CfnPipe(
+        self.task_changes_pipe = stream_to_function_pipe(
             self,
-            "TaskChangesPipe",
+            "TaskChanges",
             description="Cancels and undelivered outcomes to the task-changes function",
-            role_arn=changes_role.role_arn,
-            log_configuration=pipe_log_configuration(self, "TaskChangesPipeLogs", changes_role),
-            source=self._stream_arn,
-            source_parameters=self._source_parameters(
-                CANCEL_FILTER, OUTCOME_FILTER, parallelization_factor=TASK_CHANGES_PARALLELIZATION_FACTOR
-            ),
-            target=task_changes_function.function_arn,
-            target_parameters=pipes.CfnPipe.PipeTargetParametersProperty(
-                lambda_function_parameters=pipes.CfnPipe.PipeTargetLambdaFunctionParametersProperty(
-                    invocation_type="REQUEST_RESPONSE"
-                ),
-            ),
+            table=table,
+            target=task_changes_function,
+            filters=(CANCEL_FILTER, OUTCOME_FILTER),
+            stream=StreamReading(parallelization_factor=TASK_CHANGES_PARALLELIZATION_FACTOR),
+            dead_letter_queue=dead_letter_queue,
         )
-        self.task_changes_pipe.node.add_dependency(changes_role)
 
     @property
     def _stream_arn(self) -> str:
@@ -117,33 +108,100 @@ class TaskPipes(Construct):
         return stream_arn
 
     def _role(self, construct_id: str) -> iam.Role:
-        # Only pipes of this account may assume it (the confused deputy; docs/AWS-REVIEW.md).
-        principal = iam.ServicePrincipal(
-            "pipes.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}}
-        )
-        role = iam.Role(self, construct_id, assumed_by=principal)
-        self._table.grant_stream_read(role)
-        # Without this the pipe never stabilises on deploy. sqs:SendMessage is all a pipe's DLQ needs ("Event
-        # source permissions for Amazon EventBridge Pipes"); grant_send_messages would add GetQueueAttributes and
-        # GetQueueUrl, which no pipe call makes (issue 12's grant coverage: never used locally).
-        self._dlq.grant(role, "sqs:SendMessage")
-        return role
+        return stream_pipe_role(self, construct_id, self._table, self._dlq)
 
     def _source_parameters(
         self, *patterns: dict, parallelization_factor: int = 1
     ) -> pipes.CfnPipe.PipeSourceParametersProperty:
-        return pipes.CfnPipe.PipeSourceParametersProperty(
-            filter_criteria=pipes.CfnPipe.FilterCriteriaProperty(
-                filters=[pipes.CfnPipe.FilterProperty(pattern=json.dumps(pattern)) for pattern in patterns]
+        return _source_parameters(patterns, StreamReading(parallelization_factor=parallelization_factor), self._dlq)
+
+
+@dataclass(frozen=True)
+class StreamReading:
+    """How a pipe reads its DynamoDB stream: from the oldest record, one at a time, retried, then its DLQ, unless
+    said otherwise."""
+
+    starting_position: str = "TRIM_HORIZON"
+    batch_size: int = 1
+    parallelization_factor: int = 1
+    maximum_retry_attempts: int = MAXIMUM_RETRY_ATTEMPTS
+    maximum_record_age_in_seconds: int | None = None
+
+
+def stream_pipe_role(
+    scope: Construct, construct_id: str, table: ITable, dead_letter_queue: sqs.IQueue | None
+) -> iam.Role:
+    """A pipe's role: assumed by pipes of this account only (the confused deputy; docs/AWS-REVIEW.md), reading the
+    table's stream, sending to its DLQ if it has one."""
+    principal = iam.ServicePrincipal(
+        "pipes.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": Stack.of(scope).account}}
+    )
+    role = iam.Role(scope, construct_id, assumed_by=principal)
+    table.grant_stream_read(role)
+    if dead_letter_queue is not None:
+        # Without this the pipe never stabilises on deploy. sqs:SendMessage is all a pipe's DLQ needs ("Event
+        # source permissions for Amazon EventBridge Pipes"); grant_send_messages would add GetQueueAttributes and
+        # GetQueueUrl, which no pipe call makes (issue 12's grant coverage: never used locally).
+        dead_letter_queue.grant(role, "sqs:SendMessage")
+    return role
+
+
+def _source_parameters(
+    patterns: tuple[dict, ...], reading: StreamReading, dead_letter_queue: sqs.IQueue | None
+) -> pipes.CfnPipe.PipeSourceParametersProperty:
+    dead_letter = pipes.CfnPipe.DeadLetterConfigProperty(arn=dead_letter_queue.queue_arn) if dead_letter_queue else None
+    return pipes.CfnPipe.PipeSourceParametersProperty(
+        filter_criteria=pipes.CfnPipe.FilterCriteriaProperty(
+            filters=[pipes.CfnPipe.FilterProperty(pattern=json.dumps(pattern)) for pattern in patterns]
+        ),
+        dynamo_db_stream_parameters=pipes.CfnPipe.PipeSourceDynamoDBStreamParametersProperty(
+            starting_position=reading.starting_position,
+            batch_size=reading.batch_size,
+            parallelization_factor=reading.parallelization_factor,
+            maximum_retry_attempts=reading.maximum_retry_attempts,
+            maximum_record_age_in_seconds=reading.maximum_record_age_in_seconds,
+            dead_letter_config=dead_letter,
+        ),
+    )
+
+
+def stream_to_function_pipe(
+    scope: Construct,
+    name: str,
+    *,
+    description: str,
+    table: ITable,
+    target: lambda_.IFunction,
+    filters: tuple[dict, ...],
+    stream: StreamReading,
+    dead_letter_queue: sqs.IQueue | None = None,
+) -> pipes.CfnPipe:
+    """A pipe from ``table``'s stream to a function (its ``live`` alias, docs/DEPLOY.md), invoked synchronously with
+    each batch of records that pass ``filters`` (ORed): ``{name}Pipe``, its role ``{name}PipeRole`` and log group
+    ``{name}PipeLogs``. The role may invoke the target it is given and nothing else of the function (an alias's
+    grant_invoke names the alias ARN only, no ``:*``). Every stream-to-function pipe of the stack is made here
+    (task changes, live progress, profile changes)."""
+    stream_arn = table.table_stream_arn
+    assert stream_arn is not None, f"{name}: the table must have a stream"
+    role = stream_pipe_role(scope, f"{name}PipeRole", table, dead_letter_queue)
+    target.grant_invoke(role)
+    pipe = pipes.CfnPipe(
+        scope,
+        f"{name}Pipe",
+        description=description,
+        role_arn=role.role_arn,
+        log_configuration=pipe_log_configuration(scope, f"{name}PipeLogs", role),
+        source=stream_arn,
+        source_parameters=_source_parameters(filters, stream, dead_letter_queue),
+        target=target.function_arn,
+        target_parameters=pipes.CfnPipe.PipeTargetParametersProperty(
+            lambda_function_parameters=pipes.CfnPipe.PipeTargetLambdaFunctionParametersProperty(
+                invocation_type="REQUEST_RESPONSE"
             ),
-            dynamo_db_stream_parameters=pipes.CfnPipe.PipeSourceDynamoDBStreamParametersProperty(
-                starting_position="TRIM_HORIZON",
-                batch_size=1,
-                parallelization_factor=parallelization_factor,
-                maximum_retry_attempts=MAXIMUM_RETRY_ATTEMPTS,
-                dead_letter_config=pipes.CfnPipe.DeadLetterConfigProperty(arn=self._dlq.queue_arn),
-            ),
-        )
+        ),
+    )
+    pipe.node.add_dependency(role)
+    return pipe
 
 
 def pipe_log_configuration(

@@ -10,9 +10,7 @@ in order per user. docs/DECISIONS.md "Users and profiles".
 
 from __future__ import annotations
 
-import json
-
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -24,7 +22,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.constructs.functions import Functions, FunctionSpec
-from infra.constructs.pipe import MAXIMUM_RETRY_ATTEMPTS, pipe_log_configuration
+from infra.constructs.pipe import StreamReading, stream_to_function_pipe
 from infra.constructs.storage import secure_table
 
 ME = FunctionSpec(
@@ -138,44 +136,15 @@ class UsersAndProfiles(Construct):
         function.add_to_role_policy(iam.PolicyStatement(actions=actions, resources=resources))
 
     def _profile_pipe(self, dead_letter_queue: sqs.IQueue) -> pipes.CfnPipe:
-        """The Profiles stream to the function, as the Tasks stream reaches its functions (infra/constructs/pipe.py):
-        batches of one, retried, then the pipe DLQ."""
-        stream_arn = self.profiles_table.table_stream_arn
-        assert stream_arn is not None, "the Profiles table must have a stream"
-        principal = iam.ServicePrincipal(
-            "pipes.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}}
-        )
-        role = iam.Role(self, "ProfileChangesPipeRole", assumed_by=principal)
-        self.profiles_table.grant_stream_read(role)
-        dead_letter_queue.grant(role, "sqs:SendMessage")
-        # The function itself, not CDK's grant_invoke (which adds its versions and aliases, ":*").
-        role.add_to_policy(
-            iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[self._profile_changes_live.function_arn])
-        )
-        pipe = pipes.CfnPipe(
+        """The Profiles stream to the function's live alias, as the Tasks stream reaches its functions: batches of
+        one, retried, then the pipe DLQ."""
+        return stream_to_function_pipe(
             self,
-            "ProfileChangesPipe",
+            "ProfileChanges",
             description="Profile changes to the function that keeps each user's email subscription",
-            role_arn=role.role_arn,
-            log_configuration=pipe_log_configuration(self, "ProfileChangesPipeLogs", role),
-            source=stream_arn,
-            source_parameters=pipes.CfnPipe.PipeSourceParametersProperty(
-                filter_criteria=pipes.CfnPipe.FilterCriteriaProperty(
-                    filters=[pipes.CfnPipe.FilterProperty(pattern=json.dumps(PROFILE_FILTER))]
-                ),
-                dynamo_db_stream_parameters=pipes.CfnPipe.PipeSourceDynamoDBStreamParametersProperty(
-                    starting_position="TRIM_HORIZON",
-                    batch_size=1,
-                    maximum_retry_attempts=MAXIMUM_RETRY_ATTEMPTS,
-                    dead_letter_config=pipes.CfnPipe.DeadLetterConfigProperty(arn=dead_letter_queue.queue_arn),
-                ),
-            ),
-            target=self._profile_changes_live.function_arn,
-            target_parameters=pipes.CfnPipe.PipeTargetParametersProperty(
-                lambda_function_parameters=pipes.CfnPipe.PipeTargetLambdaFunctionParametersProperty(
-                    invocation_type="REQUEST_RESPONSE"
-                ),
-            ),
+            table=self.profiles_table,
+            target=self._profile_changes_live,
+            filters=(PROFILE_FILTER,),
+            stream=StreamReading(),
+            dead_letter_queue=dead_letter_queue,
         )
-        pipe.node.add_dependency(role)
-        return pipe
