@@ -309,8 +309,8 @@ def stage_markdown(results: list[StageTimes]) -> str:
         "### 1. Intake by stage",
         "",
         f"POST /tasks timed by stage where each stage runs (bench/intake_stages.py: the API's process, the AWS "
-        f"endpoint's), {results[0].n} requests per run, pipes paused; the endpoint's rows are the API's UpdateItems "
-        "(the submission). "
+        f"endpoint's), {results[0].n} requests per run, pipes and schedules paused; the endpoint's rows are the API's "
+        "UpdateItems (the submission). "
         "Wall time includes waiting for the GIL; CPU ms is the thread's CPU time. "
         "http in, moto call and guard sigv4 are differences of two timed calls (means only).",
         "",
@@ -346,6 +346,7 @@ def main() -> int:
     stack.start()
     try:
         stack.pipes.pause()
+        stack.scheduler.pause()  # nothing but the API and DynamoDB (bench/run.py)
         if args.profile:
             from werkzeug.serving import WSGIRequestHandler
 

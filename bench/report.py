@@ -267,9 +267,10 @@ def _intake_md(run: Run) -> list[str]:
         "",
         f"{options_text(run, 'burst')} POST /tasks (SigV4-signed, `text.stats`) from a separate client process with "
         f"{run.options.get('concurrency')} threads (one `requests` session each; one uncounted request per thread "
-        "first). *Idle*: the pipe poller is paused, so nothing but the API and DynamoDB runs. *Backlog draining*: "
-        "the poller is resumed, the idle burst's tasks start executing, and the same burst is sent again while "
-        "they drain. Latency is each request's round trip as the client measures it; accepted = answered 2xx.",
+        "first). *Idle*: the pipe poller and the schedules are paused, so nothing but the API and DynamoDB runs. "
+        "*Backlog draining*: the poller and the schedules are resumed, the idle burst's tasks start executing, and "
+        "the same burst is sent again while they drain. Latency is each request's round trip as the client "
+        "measures it; accepted = answered 2xx.",
         "",
     ]
     rows: list[tuple[str, ...]] = []

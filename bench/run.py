@@ -84,11 +84,13 @@ def _local_stack_phases(run: Run, args: argparse.Namespace) -> None:
         )
         run.local = _attempt(run, "2. end-to-end, local stack", lambda: local_stack_throughput(stack, args.e2e))
         stack.pipes.pause()
+        stack.scheduler.pause()  # an idle stack: the reconciler would start the queued tasks the pipe holds back
         run.idle = _attempt(run, "1. burst, idle stack", lambda: burst(stack.info, args.burst, args.concurrency))
         run.intake_stages = _attempt(  # type: ignore[attr-defined]  # printed by stage_lines()
             run, "1. intake by stage", lambda: [intake_stages(stack, args.stage_n, c) for c in (1, args.concurrency)]
         )
         stack.pipes.resume()
+        stack.scheduler.resume()
         before = sum(stack.pipes.delivered.values())
         time.sleep(1.0)  # the backlog of the idle burst starts draining
         run.busy = _attempt(run, "1. burst, backlog draining", lambda: burst(stack.info, args.burst, args.concurrency))

@@ -88,6 +88,26 @@ def test_a_schedule_fires_on_its_scaled_period_until_stopped(schedule: ScheduleS
     assert len(scheduler.started["Reconcile"]) == len(started)
 
 
+def test_a_paused_schedule_lets_its_periods_pass_without_firing_until_resumed(schedule: ScheduleSpec):
+    scheduler = LocalScheduler({"Reconcile": schedule}, client, interval_scale=0.02 / 300)
+    scheduler.pause()
+    scheduler.start()
+    try:
+        # Three periods pass (counted by the timer itself, not assumed from a sleep) and nothing fires
+        deadline = time.monotonic() + 5
+        while scheduler.skipped["Reconcile"] < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert scheduler.skipped["Reconcile"] >= 3
+        assert scheduler.started["Reconcile"] == []
+        # Resumed, it fires again
+        scheduler.resume()
+        while not scheduler.started["Reconcile"] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(scheduler.started["Reconcile"]) >= 1
+    finally:
+        scheduler.stop()
+
+
 def test_an_undeliverable_run_is_retried_then_dead_lettered_with_its_details(schedule: ScheduleSpec):
     missing = dataclasses.replace(schedule, target_arn=schedule.target_arn + "-gone")
     scheduler = LocalScheduler({"Reconcile": missing}, client, interval_scale=0.001)
