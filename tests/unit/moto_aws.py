@@ -31,3 +31,14 @@ class Aws:
 
     def object_text(self, key: str) -> str:
         return self.s3.get_object(Bucket=RESULTS_BUCKET, Key=key)["Body"].read().decode("utf-8")
+
+
+def create_users_tables(client: Any, names: tuple[str, ...] = ("users", "profiles")) -> None:
+    """The Users and Profiles tables as the template keys them (userId), for the user functions' tests."""
+    for name in names:
+        client.create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": "userId", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "userId", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )

@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 from moto import mock_aws
+from moto_aws import REGION, create_users_tables
 
 from users.aws import DynamoDBUserDirectory
 from users.me import read_me, username_of
 from users.models import MeRequest
 
-REGION = "us-east-1"
 ALICE = MeRequest(owner="AIDAALICE", owner_arn="arn:aws:iam::123456789012:user/alice")
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -36,13 +36,7 @@ class CountingClient:
 def directory() -> Iterator[tuple[DynamoDBUserDirectory, CountingClient]]:
     with mock_aws():
         client = boto3.client("dynamodb", region_name=REGION)
-        for name in ("users", "profiles"):
-            client.create_table(
-                TableName=name,
-                KeySchema=[{"AttributeName": "userId", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": "userId", "AttributeType": "S"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
+        create_users_tables(client)
         counting = CountingClient(client)
         yield DynamoDBUserDirectory("users", "profiles", dynamodb_client=counting), counting
 

@@ -22,6 +22,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
+from moto_aws import REGION, create_users_tables
 
 from infra.constructs.api import load_template
 from taskrail.local.vtl import ApiRequest, render_request
@@ -31,7 +32,6 @@ from users.ports import UserDirectory
 from users.seen import Caller, SeenMemo, callers_of, record_callers
 from users.sign_in import owner_of
 
-REGION = "us-east-1"
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 BATCH = json.loads((Path(__file__).parent / "fixtures" / "access_log_batch.json").read_text())
 ALICE = Caller("AIDAALICE", "arn:aws:iam::123456789012:user/alice")
@@ -76,13 +76,7 @@ class CountingClient:
 def tables() -> Iterator[tuple[DynamoDBUserDirectory, CountingClient]]:
     with mock_aws():
         client = boto3.client("dynamodb", region_name=REGION)
-        for name in ("users", "profiles"):
-            client.create_table(
-                TableName=name,
-                KeySchema=[{"AttributeName": "userId", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": "userId", "AttributeType": "S"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
+        create_users_tables(client)
         counting = CountingClient(client)
         yield DynamoDBUserDirectory("users", "profiles", dynamodb_client=counting), counting
 
