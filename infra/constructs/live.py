@@ -29,7 +29,7 @@ from constructs import Construct, IConstruct
 
 from infra.constructs.api import TEMPLATES_DIR as API_TEMPLATES_DIR
 from infra.constructs.functions import PUSH_PROGRESS, Functions
-from infra.constructs.pipe import StreamReading, stream_to_function_pipe
+from infra.constructs.pipe import OUTCOME_FILTER, StreamReading, stream_to_function_pipe
 from infra.constructs.storage import secure_table
 from infra.nag import _arn_field
 from task_common import contract
@@ -75,15 +75,6 @@ ACCESS_LOG_FIELDS = {
 UNFINISHED_FILTER = {
     "eventName": ["MODIFY"],
     "dynamodb": {"NewImage": {"status": {"S": ["QUEUED", "RUNNING", "CANCELLED"]}}},
-}
-OUTCOME_FILTER = {
-    "eventName": ["MODIFY"],
-    "dynamodb": {
-        "NewImage": {
-            "status": {"S": ["SUCCEEDED", "REJECTED", "FAILED"]},
-            "outcomePending": {"S": ["SUCCEEDED", "REJECTED", "FAILED"]},
-        }
-    },
 }
 PUSH_FILTERS = (UNFINISHED_FILTER, OUTCOME_FILTER)
 # Records in stream order, one batch per shard at a time (ParallelizationFactor 1): a task's messages leave in the
