@@ -33,11 +33,18 @@ def function_statements(template: dict[str, Any], name: str) -> list[dict[str, A
 
 
 def test_both_tables_are_keyed_by_user_encrypted_recoverable_and_protected(template) -> None:
+    _, tasks = one(template, "AWS::DynamoDB::Table", "TasksTable")
+    [tasks_owner_type] = [
+        a["AttributeType"] for a in tasks["Properties"]["AttributeDefinitions"] if a["AttributeName"] == "userId"
+    ]
+    assert tasks_owner_type == "S"
     for name in ("UsersTable", "ProfilesTable"):
         _, table = one(template, "AWS::DynamoDB::Table", name)
         props = table["Properties"]
         print(name, {k: props.get(k) for k in ("KeySchema", "SSESpecification", "StreamSpecification")})
         assert props["KeySchema"] == [{"AttributeName": "userId", "KeyType": "HASH"}]
+        # the same owner identity as a task's, of the same type: an IAM unique id is a string (owner.vtl)
+        assert props["AttributeDefinitions"] == [{"AttributeName": "userId", "AttributeType": tasks_owner_type}]
         assert props["SSESpecification"] == {"SSEEnabled": True}
         assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
         assert props["DeletionProtectionEnabled"] is True
