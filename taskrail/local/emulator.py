@@ -44,8 +44,9 @@ class EmulatorContext:
     faults: Faults
     time_scale: float = 1.0
     concurrency: int = 2
-    #: the most workers a function scales out to when every one is busy (taskrail/local/functions.py)
-    max_concurrency: int | None = 8
+    #: the most workers a function scales out to when every one is busy (taskrail/local/functions.py); at or below
+    #: ``concurrency``, none is added
+    max_concurrency: int | None = None
     log_dir: Path | None = None
     extra_function_env: dict[str, str] = field(default_factory=dict)
     api_port: int = 0

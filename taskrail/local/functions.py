@@ -1035,7 +1035,7 @@ class LambdaEmulator:
             context.resources.functions,
             context.endpoint,
             concurrency=context.concurrency,
-            max_concurrency=max(context.concurrency, context.max_concurrency or 0) or None,
+            max_concurrency=context.max_concurrency,
             extra_env=context.extra_function_env,
             time_scale=1.0,
             log_dir=context.log_dir,
