@@ -29,10 +29,13 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
+import inspect
 import json
 import math
 import os
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -673,8 +676,8 @@ def _cached_client(region: str, service: str, state_credentials: Any = None) -> 
             with lock:
                 _service_clients[key] = client
         return client
-    if state_credentials is not None:
-        return _sfn_boto_client.boto_client_for(region, service, state_credentials)
+    # No role client: moto's own, which signs with its fixed key whatever the credentials (FAST_INTERPRETER
+    # checks that it ignores them), so one per region, service and endpoint serves every state machine.
     key = (region, service, bool(botocore_stubber.enabled), str(moto_server_port()))
     with lock:
         client = _service_clients.get(key)
@@ -713,6 +716,15 @@ def _has_boto_client_for(module_name: str) -> bool:
     return "boto_client_for" in vars(importlib.import_module(module_name))
 
 
+def _ignores_state_credentials() -> bool:
+    """moto's boto_client_for takes the state's credentials and does not use them (its body never names them):
+    its client for one region and service is the same whatever the credentials, so it is cached once."""
+    function = ast.parse(textwrap.dedent(inspect.getsource(_sfn_boto_client.boto_client_for))).body[0]
+    assert isinstance(function, ast.FunctionDef)
+    names = {node.id for statement in function.body for node in ast.walk(statement) if isinstance(node, ast.Name)}
+    return "state_credentials" in {arg.arg for arg in function.args.args} and "state_credentials" not in names
+
+
 FAST_INTERPRETER: Final = Patch(
     "parse each definition once, reuse the interpreter's clients",
     depends=(
@@ -732,6 +744,11 @@ FAST_INTERPRETER: Final = Patch(
                 "parameter_validation=False",
                 "TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS",
             ),
+        ),
+        Check(
+            f"{_SFN}.asl.utils.boto_client.boto_client_for",
+            _ignores_state_credentials,
+            "uses the state's credentials: a client cached without them would sign as the wrong principal",
         ),
         Source(
             f"{_SFN}.asl.component.state.exec.state_task.state_task.StateTask._eval_state_credentials",

@@ -369,3 +369,49 @@ def test_each_jsonpath_is_parsed_once_and_paths_still_select_as_moto_does(
     # and each distinct path was parsed once for both executions
     assert sorted(parsed) == sorted(set(parsed)), parsed
     assert {"$.task", "$.id", "$.items[0]", "$.picked"} <= set(parsed)
+
+
+# --------------------------------------------------------------------------------------------------
+# Speed: one interpreter client per service
+# --------------------------------------------------------------------------------------------------
+
+
+def test_the_interpreters_client_is_reused_when_the_state_has_credentials_and_no_role_signs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given no role client factory (in-process, mock_aws) and states that carry their machine's role
+    from types import SimpleNamespace
+
+    from moto.stepfunctions.parser.asl.utils import boto_client as sfn_boto_client
+
+    built: list[tuple[str, str]] = []
+    monkeypatch.setattr(stepfunctions, "_role_clients", None)
+    monkeypatch.setattr(stepfunctions, "_service_clients", {})
+    monkeypatch.setattr(
+        sfn_boto_client,
+        "boto_client_for",
+        lambda region, service, state_credentials=None: built.append((region, service)) or object(),
+    )
+    first = SimpleNamespace(role_arn="arn:aws:iam::123456789012:role/first")
+    second = SimpleNamespace(role_arn="arn:aws:iam::123456789012:role/second")
+    # When three service calls run, two for one service
+    a = stepfunctions._cached_client("us-east-1", "dynamodb", first)
+    b = stepfunctions._cached_client("us-east-1", "dynamodb", second)
+    c = stepfunctions._cached_client("us-east-1", "sqs", first)
+    # Then moto's fixed-key client is built once per service, whatever the credentials (it ignores them)
+    assert a is b and a is not c
+    assert built == [("us-east-1", "dynamodb"), ("us-east-1", "sqs")]
+
+
+def test_the_client_cache_check_fails_if_moto_starts_using_the_states_credentials(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from moto.stepfunctions.parser.asl.utils import boto_client as sfn_boto_client
+
+    assert stepfunctions._ignores_state_credentials()  # moto 5.2.5's, as installed
+
+    def uses_them(region: str, service: str, state_credentials: Any = None) -> Any:
+        return (region, service, state_credentials.role_arn)
+
+    monkeypatch.setattr(sfn_boto_client, "boto_client_for", uses_them)
+    assert not stepfunctions._ignores_state_credentials()
