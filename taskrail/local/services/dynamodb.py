@@ -13,8 +13,10 @@
   checks its structure (clause counts, overlapping paths, key attributes) against a deep copy twice for a new item;
   :data:`UPDATE_EXPRESSION_CACHE` keeps the parsed tree per expression string, copies it for each validation, and
   runs the structural checks once per expression, names and table key; the values and the item are bound per call
-  by moto's own processors, so every answer (errors included) is moto's. A condition expression's tokens are
-  kept per string too (:data:`CONDITION_LEX_CACHE`).
+  by moto's own processors, so every answer (errors included) is moto's. moto validates a new item's update twice,
+  on an item without attributes and then on the bare key it puts: where the expression names no key attribute the
+  two cannot differ, so it runs once, on the key, and an update that fails takes the key back (no item, no stream
+  record). A condition expression's tokens are kept per string too (:data:`CONDITION_LEX_CACHE`).
 - **An undefined ``#name``** in an UpdateExpression is DynamoDB's ValidationException (:data:`UNDEFINED_NAMES`;
   moto looked it up unguarded in its overlapping-paths check: a KeyError, a 500).
 - **Throttling** (off unless a block asks for it) -- DynamoDB refuses a request it throttles with HTTP 400 and a
@@ -58,7 +60,12 @@ from moto.dynamodb.models.dynamo_type import DynamoType, LimitedSizeDict
 from moto.dynamodb.models.table import SecondaryIndex, Table
 from moto.dynamodb.models.utilities import bytesize
 from moto.dynamodb.parsing import validators as _validators
-from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, Node  # type: ignore[attr-defined]
+from moto.dynamodb.parsing.ast_nodes import (  # type: ignore[attr-defined]
+    DepthFirstTraverser,
+    ExpressionAttribute,
+    ExpressionAttributeName,
+    Node,
+)
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
 from moto.dynamodb.responses import DynamoHandler
 
@@ -118,20 +125,40 @@ def _update_item_with_one_stream_record(
     update_item = original(DynamoDBBackend, "update_item")
     table = self.get_table(table_name)
     shard = table.stream_shard
-    if shard is None:
-        return update_item(self, table_name, key, *args, **kwargs)
     try:
-        before = copy.deepcopy(table.get_item(*self.get_keys_value(table, key)))
+        keys = self.get_keys_value(table, key)
+        current = table.get_item(*keys)
     except Exception:  # a key moto refuses: its own update_item says so, with its own error
         return update_item(self, table_name, key, *args, **kwargs)
-    table.stream_shard = _HeldStreamRecords(shard)
+    before = copy.deepcopy(current) if shard is not None else None
+    if shard is not None:
+        table.stream_shard = _HeldStreamRecords(shard)
+    _creating.active = current is None
     try:
         item = update_item(self, table_name, key, *args, **kwargs)
+    except Exception:
+        # An update that fails writes nothing. moto validates a new item's update before it puts the bare key,
+        # except when that check was left to the validation that follows (_validate_checking_structure_once):
+        # the bare key it put is taken back (under the write lock, with its stream records held back).
+        if current is None and table.get_item(*keys) is not None:
+            table.delete_item(*keys)
+        raise
     finally:
-        table.stream_shard = shard
-    if before is None or before.to_json() != item.to_json():
+        _creating.active = False
+        if shard is not None:
+            table.stream_shard = shard
+    if shard is not None and (before is None or before.to_json() != item.to_json()):
         shard.add(before, item)
     return item
+
+
+class _Creating(threading.local):
+    """Whether this thread is inside an UpdateItem on an absent key (set by _update_item_with_one_stream_record)."""
+
+    active = False
+
+
+_creating: Final = _Creating()
 
 
 # The writes that need more than the lock to act as DynamoDB's; the others are moto's own, serialised.
@@ -834,6 +861,7 @@ _parsed_updates: dict[str, Node] = {}
 _IS_NODE: dict[type, bool] = {}  # isinstance(x, Node) per class of x (moto registers no virtual subclass)
 _cloneable: dict[int, str] = {}  # id of a cached tree (kept alive by _parsed_updates) -> its expression
 _checked: set[tuple[Any, ...]] = set()  # (expression, names, table key attributes) whose structural checks passed
+_names_key: dict[tuple[Any, ...], bool] = {}  # the same key -> whether the expression names a key attribute
 
 
 def _well_formed(root: Node) -> bool:
@@ -960,12 +988,41 @@ def _traverse(processor: Any, node: Any) -> Any:
     return walk(node, -1)
 
 
+def _names_a_key(key: tuple[Any, ...], tree: Node) -> bool:
+    """Whether the expression of ``key`` (_structure_key: expression, names, table key attributes) names a key
+    attribute, plainly or through an ``#name``, anywhere in ``tree`` (its unvalidated tree). Remembered per key."""
+    known = _names_key.get(key)
+    if known is None:
+        _, _, names, key_attributes = key
+        aliases = dict(names or ())
+        named: set[str] = set()
+        pending: list[Any] = [tree]
+        while pending:
+            node = pending.pop()
+            if isinstance(node, ExpressionAttribute):
+                named.add(str(node.get_attribute_name()))
+            elif isinstance(node, ExpressionAttributeName):
+                placeholder = node.get_attribute_name_placeholder()
+                named.add(str(aliases.get(placeholder, placeholder)))
+            elif isinstance(node, Node):
+                pending.extend(node.children or ())
+        known = bool(named & set(key_attributes))
+        if len(_names_key) < UPDATE_EXPRESSION_CACHE_SIZE:
+            _names_key[key] = known
+    return known
+
+
 def _validate_checking_structure_once(self: Any) -> Node:
     """moto's Validator.validate; the structural checks are skipped for an expression, names and table key that
     passed them before (they raise or not on those alone, and leave the tree as it is)."""
     processors = list(self.processors)
     node = self.node_to_validate
     key = _structure_key(self) if type(self) is _validators.UpdateExpressionValidator else None
+    if key is not None and _creating.active and not self.item.attrs and not _names_a_key(key, node):
+        # moto's check of a new item's update on an item with no attributes at all, before it puts the key: the
+        # same processors run on the key's item right after, with the same answer (the expression names no key
+        # attribute, so the key cannot change it), and a failure there takes the key back. Run once, not twice.
+        return node
     structural = len(_STRUCTURAL_CHECKS)
     if key is not None and all(type(p) is t for p, t in zip(processors, _STRUCTURAL_CHECKS, strict=False)):
         if key not in _checked:
@@ -999,6 +1056,7 @@ def uninstall_update_expression_cache() -> None:
     _parsed_updates.clear()
     _cloneable.clear()
     _checked.clear()
+    _names_key.clear()
 
 
 def _update_processors() -> tuple[str, ...]:
@@ -1068,6 +1126,18 @@ UPDATE_EXPRESSION_CACHE: Final = Patch(
             "moto.dynamodb.parsing.ast_nodes.DepthFirstTraverser.nodes_to_be_processed",
             lambda: DepthFirstTraverser.nodes_to_be_processed,
             ("return tuple(k for k in self._processing_map().keys())",),
+        ),
+        Source(  # a new item's update: validated on an item without attributes, then on the bare key it puts
+            "moto.dynamodb.models.DynamoDBBackend.update_item",
+            lambda: original(DynamoDBBackend, "update_item"),
+            (
+                "if item is None:",
+                "item = Item(hash_value, range_value, attrs={})",
+                "UpdateExpressionValidator(",
+                ").validate()",
+                "table.put_item(data)",
+                "validated_ast = validator.validate()",
+            ),
         ),
         Source(
             "moto.dynamodb.parsing.validators.Validator.validate",
