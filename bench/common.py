@@ -16,6 +16,7 @@ from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+REPORT = "docs/BENCHMARKS.md"  # make bench's report, relative to ROOT
 PACKAGES = (
     "boto3",
     "botocore",
@@ -119,7 +120,8 @@ def system_info() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             versions[name] = "not installed"
     commit = _git("rev-parse", "--short", "HEAD")
-    dirty = " (with uncommitted changes)" if _git("status", "--porcelain") else ""
+    # The report this run rewrites is left out: a second run would otherwise call its own commit dirty.
+    dirty = " (with uncommitted changes)" if _git("status", "--porcelain", "--", ".", f":(exclude){REPORT}") else ""
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{_cpu_model()}, {os.cpu_count()} cores, {_memory_gb()} RAM",

@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import TypeVar
 
 from bench.capacity import capacity_lines, capacity_phase
-from bench.common import ROOT, load_average, log, system_info, timed
+from bench.common import REPORT, ROOT, load_average, log, system_info, timed
 from bench.failure_latency import failure_lines
 from bench.live_progress import push_latency_lines
 from bench.read_cache import read_cache_lines
 from bench.report import Run, markdown, terminal
 
 T = TypeVar("T")
-OUTPUT = ROOT / "docs" / "BENCHMARKS.md"
+OUTPUT = ROOT / REPORT
 TIME_SCALE = 0.01
 
 
