@@ -11,6 +11,7 @@ quotas").
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from taskrail.local.services import lambda_
@@ -41,6 +42,36 @@ def test_a_parameters_path_missing_from_the_input_fails_the_execution_uncaught(a
     print("States.Runtime:", done["status"], done.get("error"), entered)
     assert (done["status"], done["error"]) == ("FAILED", "States.Runtime"), done
     assert entered == ["Work"]  # not retried, Caught never entered
+
+
+def test_a_states_runtime_error_after_the_call_is_not_retried(aws: dict[str, Any]) -> None:
+    """[ERR] States.Runtime "aren't retriable": a ResultSelector path missing from the Lambda result fails the
+    execution after one invocation, although Retry on States.ALL allows two more attempts (a retry adds no
+    TaskStateEntered event, so the invocations are what shows it)."""
+    sfn = aws["stepfunctions"]
+    calls: list[Any] = []
+
+    def invoker(name: str, payload: bytes, qualifier: str | None) -> lambda_.InvokeOutcome:
+        calls.append(json.loads(payload))
+        return lambda_.InvokeOutcome.success({"ok": True})
+
+    lambda_.install_lambda_invoker(invoker)
+    states = {
+        "Work": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::lambda:invoke",
+            "Parameters": {"FunctionName": "worker", "Payload.$": "$"},
+            "ResultSelector": {"x.$": "$.Payload.missing.deep"},
+            "Retry": RETRY_ALL,
+            "End": True,
+        }
+    }
+    arn = start(sfn, machine(sfn, states, "Work"))
+    done = wait_until(sfn, arn)
+    scheduled = [e for e in history(sfn, arn) if e["type"] == "TaskScheduled"]
+    print("States.Runtime after the call:", done["status"], done.get("error"), "invocations", len(calls))
+    assert (done["status"], done.get("error")) == ("FAILED", "States.Runtime"), done
+    assert (len(calls), len(scheduled)) == (1, 1)
 
 
 def test_an_explicit_states_runtime_catcher_does_not_catch_it(aws: dict[str, Any]) -> None:
