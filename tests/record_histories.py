@@ -1,6 +1,6 @@
 """Records the execution histories under ``tests/unit/fixtures/histories/`` that ``tests/unit/test_history.py`` reads.
 
-    .venv/bin/python -m tests.record_histories          # all five (about 15 s)
+    .venv/bin/python -m tests.record_histories          # all six (about 40 s)
     .venv/bin/python -m tests.record_histories happy    # one
     TASKRAIL_TEMPLATE=path/to/taskrail.template.json .venv/bin/python -m tests.record_histories   # another synth
 
@@ -14,8 +14,10 @@ Each history is one task run through ``asl/task_lifecycle.asl.json`` on the in-p
   and the second succeeds. ProcessTask's ``TimeoutSeconds`` is 960; the recorder lowers it to 1 in the recorded
   state machine (the only change), so that the recording takes a second instead of 16 minutes, and holds the
   first invocation until the history has been read (its answer is never read, as on AWS);
-* ``caught``: ``diagnostic.poison``: ProcessTask fails permanently, the Catch goes to RecordFailure, the DLQ,
-  the failure event and the Fail state;
+* ``rejected``: ``text.stats`` with invalid parameters (``top`` out of range): ValidateParameters raises
+  ``ValidationFailed``, the Catch goes to MarkRejected and the Succeed state TaskRejected (the execution SUCCEEDED);
+* ``failed``: ``diagnostic.poison``: ProcessTask fails permanently; nothing catches ``PermanentTaskError``, so the
+  execution FAILED inside ProcessTask (the failure recorder, a workflow of its own, records the failure);
 * ``cancelled``: ``diagnostic.sleep``, cancelled by its owner while ProcessTask runs and stopped as the cancel
   function does (``StopExecution``): ABORTED.
 
@@ -64,9 +66,14 @@ def retried(platform: Platform) -> str:
     return platform.start("h-retried")
 
 
-def caught(platform: Platform) -> str:
-    platform.store_task("h-caught", "diagnostic.poison", {})
-    return platform.start("h-caught")
+def rejected(platform: Platform) -> str:
+    platform.store_task("h-rejected", "text.stats", {"text": "x", "top": 1000})
+    return platform.start("h-rejected")
+
+
+def failed(platform: Platform) -> str:
+    platform.store_task("h-failed", "diagnostic.poison", {})
+    return platform.start("h-failed")
 
 
 def timed_out_then_retried(platform: Platform) -> str:
@@ -130,7 +137,8 @@ RECORDINGS: dict[str, Callable[[Platform], str]] = {
     "happy": happy,
     "retried": retried,
     "timed_out_then_retried": timed_out_then_retried,
-    "caught": caught,
+    "rejected": rejected,
+    "failed": failed,
     "cancelled": cancelled,
 }
 

@@ -1,7 +1,9 @@
 """The history reader (taskrail/history.py) on execution histories recorded from the in-process platform.
 
-The fixtures under tests/unit/fixtures/histories/ were recorded once with ``python -m tests.record_histories``
-(see that module for how each path is produced): happy, retried, timed out then retried, caught, cancelled.
+The fixtures under tests/unit/fixtures/histories/ are recorded with ``python -m tests.record_histories`` (see that
+module for how each path is produced): happy, retried, timed out then retried, rejected, failed, cancelled.
+``test_every_state_a_fixture_names_is_a_state_of_the_lifecycle`` fails when the workflow changes under them: then
+re-record.
 """
 
 from __future__ import annotations
@@ -13,28 +15,15 @@ from typing import Any
 
 import pytest
 
+from task_common.contract import EndState
 from taskrail import history
 from taskrail.history import Outcome
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "histories"
-MAIN_PATH = [
-    "ClaimTask",
-    "ValidateParameters",
-    "ProcessTask",
-    "StoreResult",
-    "MarkSucceeded",
-    "PublishSuccessEvent",
-    "TaskSucceeded",
-]
-FAILURE_PATH = [
-    "ClaimTask",
-    "ValidateParameters",
-    "ProcessTask",
-    "RecordFailure",
-    "SendToDeadLetterQueue",
-    "PublishFailureEvent",
-    "TaskFailed",
-]
+LIFECYCLE_ASL = Path(__file__).resolve().parents[2] / "asl" / "task_lifecycle.asl.json"
+RECORDINGS = ("happy", "retried", "timed_out_then_retried", "rejected", "failed", "cancelled")
+MAIN_PATH = ["ClaimTask", "ValidateParameters", "ProcessTask", "StoreResult", "MarkSucceeded", EndState.SUCCEEDED]
+REJECTION_PATH = ["ClaimTask", "ValidateParameters", "MarkRejected", EndState.REJECTED]
 
 
 def recorded(name: str) -> dict[str, Any]:
@@ -46,11 +35,31 @@ def events(name: str) -> list[dict[str, Any]]:
     return list(recorded(name)["events"])
 
 
+def _state_names(recorded_events: list[dict[str, Any]]) -> set[str]:
+    return {
+        details["name"]
+        for event in recorded_events
+        for key, details in event.items()
+        if key in {"stateEnteredEventDetails", "stateExitedEventDetails"}
+    }
+
+
 def test_every_fixture_is_a_recorded_history_whose_end_is_its_recorded_status():
-    for name in ("happy", "retried", "timed_out_then_retried", "caught", "cancelled"):
+    assert sorted(p.stem for p in FIXTURES.glob("*.json")) == sorted(RECORDINGS)
+    for name in RECORDINGS:
         document = recorded(name)
         assert document["events"][0]["type"] == "ExecutionStarted", name
         assert history.read(document["events"]).status == document["status"], name
+
+
+@pytest.mark.parametrize("name", RECORDINGS)
+def test_every_state_a_fixture_names_is_a_state_of_the_lifecycle(name: str):
+    # Given the workflow as synthesized now (asl/ is drift-checked against the code)
+    states = set(json.loads(LIFECYCLE_ASL.read_text())["States"])
+    # Then the recorded history names none that it no longer has (else: python -m tests.record_histories)
+    named = _state_names(events(name))
+    assert named, name
+    assert named <= states, f"{name}.json names {sorted(named - states)}, not in {LIFECYCLE_ASL.name}: re-record"
 
 
 def test_a_happy_execution_visits_the_main_path_once_without_retries():
@@ -63,7 +72,7 @@ def test_a_happy_execution_visits_the_main_path_once_without_retries():
     assert read.failures == []
     assert read.billable_transitions == len(MAIN_PATH)
     assert {v.name: v.outcome(read.status) for v in read.visits} == dict.fromkeys(MAIN_PATH, Outcome.SUCCEEDED)
-    assert [v.task_attempts for v in read.visits] == [1, 1, 1, 1, 1, 1, 0]  # the Succeed state calls nothing
+    assert [v.task_attempts for v in read.visits] == [1, 1, 1, 1, 1, 0]  # the Succeed state calls nothing
     assert all(v.attempts == 1 for v in read.visits)
     assert history.execution_summary(events("happy")) == ("TaskSucceeded", 0)
 
@@ -111,21 +120,46 @@ def test_the_late_answer_of_a_timed_out_attempt_is_not_its_outcome():
     assert history.read([*cut, *recorded_events[timed_out + 1 :]]).retries == 1
 
 
-def test_a_caught_permanent_failure_is_not_a_retry_and_leads_to_the_fail_state():
-    read = history.read(events("caught"))
-    (process,) = read.visits_of("ProcessTask")
-    fail = read.visits[-1]
+def test_a_rejection_is_caught_at_validation_and_ends_in_the_rejected_succeed_state():
+    read = history.read(events("rejected"))
+    (validate,) = read.visits_of("ValidateParameters")
+    end = read.visits[-1]
 
-    assert read.status == "FAILED"
-    assert read.states_entered == FAILURE_PATH
-    assert process.errors == ("PermanentTaskError",)
-    assert (process.retries, process.outcome(read.status)) == (0, Outcome.CAUGHT)
-    assert (fail.name, fail.is_fail_state, fail.outcome(read.status)) == ("TaskFailed", True, Outcome.FAILED)
+    # Given ValidateParameters raised ValidationFailed, which its Catch sends to MarkRejected
+    assert read.status == "SUCCEEDED"  # a rejection ends the execution in a Succeed state
+    assert read.states_entered == REJECTION_PATH
+    assert validate.errors == ("ValidationFailed",)
+    # Then the failure is caught, not retried, and nothing ran the work
+    assert (validate.retries, validate.outcome(read.status)) == (0, Outcome.CAUGHT)
+    assert read.visits_of("ProcessTask") == []
+    assert (end.name, end.is_fail_state, end.outcome(read.status)) == (EndState.REJECTED, False, Outcome.SUCCEEDED)
+    assert read.current_state == EndState.REJECTED
     assert read.retries == 0
-    assert read.billable_transitions == len(FAILURE_PATH)
+    assert read.billable_transitions == len(REJECTION_PATH)
+    assert [name for name, _ in read.failures] == ["ValidateParameters"]
+    assert read.error is None  # the execution did not fail
+    assert history.execution_summary(events("rejected")) == (EndState.REJECTED, 0)
+
+
+def test_a_permanent_failure_is_not_caught_and_ends_the_execution_failed_inside_process_task():
+    read = history.read(events("failed"))
+    process = read.visits[-1]
+
+    # Given ProcessTask raised PermanentTaskError, which no Retry and no Catch of the lifecycle matches
+    assert read.status == "FAILED"
+    assert read.states_entered == MAIN_PATH[:3]
+    assert (process.name, process.errors) == ("ProcessTask", ("PermanentTaskError",))
+    # Then the execution ended inside ProcessTask: no Fail state, no retry
+    assert not process.exited
+    assert not any(v.is_fail_state for v in read.visits)
+    assert (process.retries, process.outcome(read.status)) == (0, Outcome.FAILED)
+    assert read.current_state == "ProcessTask"
+    assert read.retries == 0
+    assert read.billable_transitions == len(MAIN_PATH[:3])
     assert [name for name, _ in read.failures] == ["ProcessTask"]
-    assert read.error is not None
+    assert read.error == "PermanentTaskError"
     assert read.first_failure.startswith("TaskFailed: ")
+    assert history.execution_summary(events("failed")) == ("ProcessTask", 0)
 
 
 def test_a_cancelled_execution_ends_aborted_inside_the_state_it_was_in():
@@ -141,7 +175,7 @@ def test_a_cancelled_execution_ends_aborted_inside_the_state_it_was_in():
     assert read.retries == 0
 
 
-@pytest.mark.parametrize("name", ["happy", "retried", "timed_out_then_retried", "caught", "cancelled"])
+@pytest.mark.parametrize("name", RECORDINGS)
 def test_the_timeline_has_a_row_per_event_naming_the_state_it_happened_in(name: str):
     recorded_events = events(name)
     rows = history.timeline(recorded_events)
@@ -166,6 +200,6 @@ def test_visit_seconds_run_from_entering_to_leaving_the_state():
 
 
 def test_transitions_are_the_moves_between_consecutive_visits():
-    read = history.read(events("caught"))
+    read = history.read(events("rejected"))
 
-    assert read.transitions() == list(itertools.pairwise(FAILURE_PATH))
+    assert read.transitions() == list(itertools.pairwise(REJECTION_PATH))
