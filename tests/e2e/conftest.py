@@ -49,6 +49,7 @@ class GrantCoverage:
 
 GRANT_COVERAGE = GrantCoverage()
 HERE = Path(__file__).parent
+ARTIFACTS = HERE.parents[1] / "artifacts"
 
 
 def _in_package(item: pytest.Item) -> bool:
@@ -78,7 +79,11 @@ def assert_every_grant_used_or_kept_for_a_reason() -> None:
     """Issue 12: after the whole e2e package ran with IAM enforcement on, every grant of the template was used by
     a call, or is kept for the reason taskrail/local/iam/unexercised_grants.json gives (the stale reasons fail too)."""
     coverage = explain(GRANT_COVERAGE.remaining(), load_reasons())
-    print("\n" + coverage.report())
+    report = coverage.report()
+    print("\n" + report)
+    # pytest shows a passing test's output only with -s: the run also leaves the report where it can be read.
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "grant-coverage.txt").write_text(report + "\n", encoding="utf-8")
     assert coverage.ok, coverage.report()
 
 
