@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from botocore.exceptions import ClientError
 
-from task_common.contract import Status, api_time, execution_arn_of
+from task_common.contract import TERMINAL_STATUSES, Status, api_time, execution_arn_of
 from taskrail import execution_logs, history
 from taskrail.client import ApiError, TaskrailClient
 from taskrail.history import parse_json
@@ -55,7 +55,6 @@ SHOWN_FROM: dict[str, tuple[str, ...]] = {
     "ABORTED": ("ABORTED",),
     "PENDING_REDRIVE": ("PENDING_REDRIVE",),
 }
-ENDED_TASK_STATUSES = frozenset({"SUCCEEDED", "FAILED", "REJECTED", "CANCELLED"})
 TASK_ID_PATTERN = re.compile(r"[A-Za-z0-9._:+=/-]{1,256}")
 CANCEL_ERROR = "TaskCancelled"
 MAX_LIMIT = 500
@@ -750,7 +749,7 @@ def shown_status(arn: str, execution_status: str, task: dict[str, Any]) -> str:
     """The task's status when the execution ended holding the ended task in a way that status can end one
     (:data:`SHOWN_FROM`), otherwise the execution's."""
     status = str(task.get("status"))
-    holds = task.get("executionArn") == arn and status in ENDED_TASK_STATUSES
+    holds = task.get("executionArn") == arn and status in TERMINAL_STATUSES
     return status if holds and execution_status in SHOWN_FROM[status] else execution_status
 
 
