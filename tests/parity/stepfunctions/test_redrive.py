@@ -11,9 +11,10 @@ Evidence:
 - [DESCRIBE] DescribeExecution, API Reference: redriveCount ("only updated if you successfully redrive"),
   redriveDate, redriveStatus ("NOT_REDRIVABLE if calling the RedriveExecution API action would return the
   ExecutionNotRedrivable error"), redriveStatusReason ("Execution is RUNNING and cannot be redriven",
-  "Execution is SUCCEEDED and cannot be redriven", ...). A DescribeExecution recorded against AWS (serverless
-  examples, aws-node-step-functions README) reads ``redriveCount: 0, redriveStatus: 'NOT_REDRIVABLE',
-  redriveStatusReason: 'Execution is SUCCEEDED and cannot be redriven'`` (no full stop).
+  "Execution is SUCCEEDED and cannot be redriven", "Execution redrivable period exceeded", ...). A
+  DescribeExecution recorded against AWS (serverless examples, aws-node-step-functions README) reads
+  ``redriveCount: 0, redriveStatus: 'NOT_REDRIVABLE', redriveStatusReason: 'Execution is SUCCEEDED and cannot be
+  redriven'`` (no full stop).
 - [EVENT] ExecutionRedrivenEventDetails, API Reference: ``redriveCount``, "The number of times you've redriven".
 - [LIST] ListExecutions, API Reference: ``redriveFilter`` REDRIVEN | NOT_REDRIVEN; ExecutionListItem redriveCount,
   redriveDate.
@@ -22,12 +23,14 @@ Evidence:
 
 from __future__ import annotations
 
+import datetime
 import json
 import threading
 from typing import Any
 
 import botocore.exceptions
 import pytest
+from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
 from taskrail.local.services import lambda_
 from tests.parity import aws_cli
@@ -171,6 +174,45 @@ def test_redrive_of_a_timed_out_execution(aws: dict[str, Any]) -> None:
     timed_out = wait_until(sfn, arn)
     assert (timed_out["status"], timed_out["redriveStatus"]) == ("TIMED_OUT", "REDRIVABLE"), timed_out
     script.release.set()
+    sfn.redrive_execution(executionArn=arn)
+    done = wait_until(sfn, arn)
+    assert (done["status"], done["redriveCount"]) == ("SUCCEEDED", 1), done
+
+
+def test_redrive_after_the_14_day_window_is_refused(aws: dict[str, Any], worker: ScriptedWorker) -> None:
+    """[API] only executions that stopped "in the last 14 days"; [DESCRIBE] NOT_REDRIVABLE with the documented
+    reason "Execution redrivable period exceeded". The server runs in this process, so the case moves the failed
+    execution's stop date 15 days back in moto's backend instead of waiting two weeks."""
+    sfn = aws["stepfunctions"]
+    arn = start(sfn, machine(sfn, {"Work": lambda_task("worker", End=True)}, "Work"))
+    failed = wait_until(sfn, arn)
+    assert (failed["status"], failed["redriveStatus"]) == ("FAILED", "REDRIVABLE"), failed
+    account, region = arn.split(":")[4], arn.split(":")[3]
+    execution = stepfunctions_parser_backends[account][region].describe_execution(arn)
+    execution.stop_date = failed["stopDate"] - datetime.timedelta(days=15)
+    described = sfn.describe_execution(executionArn=arn)
+    print("15 days after:", described["redriveStatus"], described.get("redriveStatusReason"))
+    assert (described["redriveStatus"], described.get("redriveStatusReason")) == (
+        "NOT_REDRIVABLE",
+        "Execution redrivable period exceeded",
+    ), described
+    worker.fixed = True
+    with pytest.raises(botocore.exceptions.ClientError) as exc:
+        sfn.redrive_execution(executionArn=arn)
+    assert error_code(exc) == "ExecutionNotRedrivable", exc.value.response
+    assert (len(worker.calls), sfn.describe_execution(executionArn=arn)["redriveCount"]) == (1, 0)
+
+
+def test_redrive_just_inside_the_14_day_window_is_allowed(aws: dict[str, Any], worker: ScriptedWorker) -> None:
+    """[API] an execution that stopped 13 days ago is within "the last 14 days": it redrives."""
+    sfn = aws["stepfunctions"]
+    arn = start(sfn, machine(sfn, {"Work": lambda_task("worker", End=True)}, "Work"))
+    failed = wait_until(sfn, arn)
+    account, region = arn.split(":")[4], arn.split(":")[3]
+    execution = stepfunctions_parser_backends[account][region].describe_execution(arn)
+    execution.stop_date = failed["stopDate"] - datetime.timedelta(days=13)
+    assert sfn.describe_execution(executionArn=arn)["redriveStatus"] == "REDRIVABLE"
+    worker.fixed = True
     sfn.redrive_execution(executionArn=arn)
     done = wait_until(sfn, arn)
     assert (done["status"], done["redriveCount"]) == ("SUCCEEDED", 1), done
