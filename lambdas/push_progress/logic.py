@@ -4,7 +4,11 @@ subscribed to that task or to all of their tasks.
 - Isolation: connections are found by the task's owner (``userId``, the owner index), so a connection of another
   owner never receives the task, whatever it subscribed to.
 - Order: records are handled one after the other, in the batch's (the stream's) order, and a record's posts all end
-  before the next record's begin, so a connection receives a task's messages in the order of its writes.
+  before the next record's begin, so a connection receives a task's messages in the order of its writes. When a
+  record cannot be handled (the owner index's Query fails), the batch stops there and reports that record and every
+  later one as failed (Pipes' partial batch failure, by ``eventID``): the pipe retries from that record, so the
+  records already posted are not posted again and a client never sees a task's progress go back. A record that is
+  not a task's change is skipped (a retry cannot fix it).
 - A slow or dead client cannot hold the batch: each post has a short budget and no retry; a gone connection's row
   is deleted; no failure of one connection fails the batch (which would resend it to every connection).
 """
@@ -16,9 +20,11 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import ValidationError
 
 from push_progress.models import (
     Connection,
+    ItemFailure,
     ProgressMessage,
     PushSummary,
     StreamRecord,
@@ -68,19 +74,43 @@ def push_changes(
     pool: ThreadPoolExecutor,
 ) -> PushSummary:
     outcomes: list[str] = []
-    for record in records:
-        change = TaskChange.of(record)
-        targets = subscribers(connections.of_owner(change.user_id), change.task_id)
+    skipped = 0
+    failures: list[ItemFailure] = []
+    for index, record in enumerate(records):
+        try:
+            change = TaskChange.of(record)
+        except ValidationError:
+            logger.exception("a stream record that is not a task's change: skipped", extra={"eventID": record.event_id})
+            skipped += 1
+            continue
+        try:
+            targets = subscribers(connections.of_owner(change.user_id), change.task_id)
+        except Exception:
+            remaining = records[index:]
+            if any(not later.event_id for later in remaining):
+                raise  # a record without its eventID cannot be named: the pipe retries the whole batch
+            failures = [ItemFailure(item_identifier=str(later.event_id)) for later in remaining]
+            logger.exception(
+                "the owner's connections could not be read: the pipe retries from this record",
+                extra={"taskId": change.task_id, "eventID": record.event_id, "retried": len(failures)},
+            )
+            break
         if not targets:
             continue
         data = message_of(change).to_bytes()
         outcomes.extend(pool.map(partial(_post, data=data, connections=connections, poster=poster), targets))
     summary = PushSummary(
-        records=len(records), posted=outcomes.count(POSTED), gone=outcomes.count(GONE), failed=outcomes.count(FAILED)
+        records=len(records),
+        posted=outcomes.count(POSTED),
+        gone=outcomes.count(GONE),
+        failed=outcomes.count(FAILED),
+        skipped=skipped,
+        batch_item_failures=failures,
     )
     for name, value in (("MessagesPosted", summary.posted), ("ConnectionsGone", summary.gone)):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     metrics.add_metric(name="PostsFailed", unit=MetricUnit.Count, value=summary.failed)
+    metrics.add_metric(name="RecordsRetried", unit=MetricUnit.Count, value=len(failures))
     return summary
 
 

@@ -33,11 +33,15 @@ class StreamChange(BaseModel):
 
     new_image: dict[str, dict[str, Any]] = Field(alias="NewImage")
     approximate_creation_date_time: float | None = Field(default=None, alias="ApproximateCreationDateTime")
+    sequence_number: str | None = Field(default=None, alias="SequenceNumber")
 
 
 class StreamRecord(BaseModel):
+    """One record as the pipe delivers it; ``event_id`` is what a partial batch failure names it by."""
+
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
 
+    event_id: str | None = Field(default=None, alias="eventID")
     event_name: str = Field(alias="eventName")
     dynamodb: StreamChange
 
@@ -93,10 +97,17 @@ class Connection(BaseModel):
     task_id: str | None = None
 
 
+class ItemFailure(CamelModel):
+    item_identifier: str
+
+
 class PushSummary(CamelModel):
-    """What one batch did (the pipe ignores it; the logs and tests read it)."""
+    """What one batch did. The pipe reads ``batchItemFailures`` only (Pipes' partial batch failure: the records it
+    names are retried); the rest is for the logs and tests."""
 
     records: int = 0
     posted: int = 0
     gone: int = 0
     failed: int = 0
+    skipped: int = 0
+    batch_item_failures: list[ItemFailure] = Field(default_factory=list)

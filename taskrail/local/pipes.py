@@ -4,6 +4,13 @@ Each pipe of the template is read from its ``AWS::Pipes::Pipe`` definition: the 
 filter, batch size, input template, target (a state machine, started FIRE_AND_FORGET without choosing the
 execution name, or a Lambda function invoked synchronously) and the dead-letter queue for records that
 could not be delivered after ``MaximumRetryAttempts``. Delivery is at least once, as on AWS.
+
+The matching records of one read of a shard go to the target in batches of up to ``BatchSize``, in stream order,
+one batch at a time. A Lambda target may answer a partial batch failure ("Amazon EventBridge Pipes batching and
+concurrency", Partial batch failure: ``{"batchItemFailures": [{"itemIdentifier": <eventID>}]}``, no pipe setting
+needed): the batch is retried from the earliest record it names, the records before it count as delivered. An
+identifier that is empty, missing or not a record of the batch fails the whole batch ("Reporting batch item
+failures" in "Amazon DynamoDB stream as a source").
 """
 
 from __future__ import annotations
@@ -258,6 +265,29 @@ def as_delivered(record: dict[str, Any], source_arn: str | None = None) -> dict[
     return delivered
 
 
+class BatchFailed(Exception):
+    """The target's answer fails the whole batch (a partial batch failure that names no record of it)."""
+
+
+def records_to_retry(records: list[dict[str, Any]], answer: Any) -> list[dict[str, Any]]:
+    """What a Lambda target's ``answer`` leaves to retry of ``records``: none when it names no failure (no
+    ``batchItemFailures``, an empty or null list); else the records from the earliest one it names, in stream order
+    (a stream is read in order: a retried record is never overtaken by a later one). Raises :class:`BatchFailed`
+    when an identifier is empty, null, under another key, or no record's ``eventID``.
+    """
+    failures = answer.get("batchItemFailures") if isinstance(answer, dict) else None
+    if not failures:
+        return []
+    event_ids = [record.get("eventID") for record in records]
+    positions = []
+    for failure in failures if isinstance(failures, list) else [failures]:
+        identifier = failure.get("itemIdentifier") if isinstance(failure, dict) else None
+        if not isinstance(identifier, str) or not identifier or identifier not in event_ids:
+            raise BatchFailed(f"batchItemFailures names {identifier!r}, no eventID of the batch")
+        positions.append(event_ids.index(identifier))
+    return records[min(positions) :]
+
+
 class PipeRunner:
     """One poller thread per pipe; ``pause()``/``resume()`` simulate an outage of the poller."""
 
@@ -367,13 +397,17 @@ class PipeRunner:
                 log.exception("pipe %s: reading the stream failed", spec.name)
                 continue
             iterators[shard_id] = response.get("NextShardIterator") or iterator
+            matched: list[dict[str, Any]] = []
             for raw in response.get("Records", []):
                 read = True
                 record = as_delivered(raw, spec.source_stream_arn)
                 if any(matches(f, record) for f in spec.filters) or not spec.filters:
-                    self._deliver(spec, record)
-                    if self._duplicate():
-                        self._deliver(spec, record)
+                    matched.append(record)
+            for start in range(0, len(matched), max(spec.batch_size, 1)):
+                batch = matched[start : start + max(spec.batch_size, 1)]
+                self._deliver(spec, batch)
+                if self._duplicate():
+                    self._deliver(spec, batch)
         return read
 
     def _is_stopped(self, spec: PipeSpec) -> bool:
@@ -384,31 +418,42 @@ class PipeRunner:
             log.exception("pipe %s: reading its state failed", spec.name)
             return False
 
-    def _deliver(self, spec: PipeSpec, record: dict[str, Any]) -> None:
-        last_error = ""
+    def _deliver(self, spec: PipeSpec, records: list[dict[str, Any]]) -> None:
+        """One batch to the target, retried up to MaximumRetryAttempts times (from the earliest record a partial
+        batch failure names); what is still undelivered then goes to the DLQ, record by record."""
+        pending, last_error = list(records), ""
         for _attempt in range(spec.maximum_retry_attempts + 1):
             try:
-                self._invoke_target(spec, record)
-                self.delivered[spec.name] += 1
-                return
+                retried = self._invoke_target(spec, pending)
             except Exception as error:
                 last_error = f"{type(error).__name__}: {error}"
                 log.warning("pipe %s: delivery failed: %s", spec.name, last_error)
-                if self._stop.wait(POLL_INTERVAL):
+            else:
+                self.delivered[spec.name] += len(pending) - len(retried)
+                if not retried:
                     return
-        self._dead_letter(spec, record, last_error)
+                pending = retried
+                last_error = f"partial batch failure: {len(retried)} record(s) from eventID {retried[0].get('eventID')}"
+                log.warning("pipe %s: %s", spec.name, last_error)
+            if self._stop.wait(POLL_INTERVAL):
+                return
+        for record in pending:
+            self._dead_letter(spec, record, last_error)
 
-    def _invoke_target(self, spec: PipeSpec, record: dict[str, Any]) -> None:
-        batch = [render_input_template(spec.input_template, record)]
+    def _invoke_target(self, spec: PipeSpec, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The batch to the target; the records to retry (a Lambda target's partial batch failure), else none."""
+        batch = [render_input_template(spec.input_template, record) for record in records]
         if spec.target_kind == "stepfunctions":
             # A pipe cannot name executions; moto needs a name (it would call it "None"), so a fresh one.
             self._as(spec)("stepfunctions").start_execution(
                 stateMachineArn=spec.target_arn, name=str(uuid.uuid4()), input=json.dumps(batch)
             )
-            return
+            return []
         response = self._as(spec)("lambda").invoke(FunctionName=spec.target_arn, Payload=json.dumps(batch).encode())
+        payload = response["Payload"].read().decode()
         if response.get("FunctionError"):
-            raise RuntimeError(response["Payload"].read().decode())
+            raise RuntimeError(payload)
+        return records_to_retry(records, json.loads(payload) if payload.strip() else None)
 
     def _dead_letter(self, spec: PipeSpec, record: dict[str, Any], reason: str) -> None:
         self.dead_lettered[spec.name] += 1

@@ -3,6 +3,7 @@ and what a gone, failing or slow connection does to the others."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 from collections import defaultdict
@@ -17,6 +18,7 @@ from push_progress.ports import ConnectionGone, ConnectionPoster, Connections, P
 
 ALICE, BOB = "AROAALICE", "AROABOB"
 HANG_GUARD_SECONDS = 10
+EVENT_IDS = (f"event-{n}" for n in itertools.count(1))
 
 
 class FakeConnections(Connections):
@@ -52,7 +54,9 @@ class FakePoster(ConnectionPoster):
             self.received[connection_id].append(json.loads(data))
 
 
-def record(task_id: str, owner: str, status: str, progress: int = 0, **extra: Any) -> StreamRecord:
+def record(
+    task_id: str, owner: str, status: str, progress: int = 0, *, event_id: str | None = None, **extra: Any
+) -> StreamRecord:
     image: dict[str, Any] = {
         "taskId": {"S": task_id},
         "userId": {"S": owner},
@@ -63,7 +67,11 @@ def record(task_id: str, owner: str, status: str, progress: int = 0, **extra: An
         **extra,
     }
     return StreamRecord.model_validate(
-        {"eventName": "MODIFY", "dynamodb": {"NewImage": image, "ApproximateCreationDateTime": 1764626400.0}}
+        {
+            "eventID": event_id or next(EVENT_IDS),
+            "eventName": "MODIFY",
+            "dynamodb": {"NewImage": image, "ApproximateCreationDateTime": 1764626400.0},
+        }
     )
 
 
@@ -228,3 +236,61 @@ def test_a_slow_connection_does_not_hold_back_the_other_connections_message(pool
         released.set()
         batch.join(HANG_GUARD_SECONDS)
     assert sorted(poster.received) == ["fast", "slow"]
+
+
+class FlakyConnections(FakeConnections):
+    """The owner index's Query fails once, on its ``fail_on``-th call (a throttle, a timeout)."""
+
+    def __init__(self, rows: dict[str, tuple[str, str | None]], *, fail_on: int) -> None:
+        super().__init__(rows)
+        self.fail_on = fail_on
+
+    def of_owner(self, owner: str) -> list[Connection]:
+        if len(self.queried) + 1 == self.fail_on:
+            self.fail_on = 0
+            self.queried.append(owner)
+            raise RuntimeError("ProvisionedThroughputExceededException")
+        return super().of_owner(owner)
+
+
+def test_a_failed_lookup_reports_that_record_and_every_later_one_so_a_retry_never_repeats_a_posted_one(pool):
+    # Given a batch of five progress writes of one task, and a Query of the owner index that fails on the third
+    connections = FlakyConnections({"c": (ALICE, "t-1")}, fail_on=3)
+    poster = FakePoster()
+    batch = [record("t-1", ALICE, "RUNNING", p, event_id=f"e{p}") for p in (10, 20, 30, 40, 50)]
+
+    # When the pipe invokes the function with the batch
+    answer = push_changes(batch, connections=connections, poster=poster, pool=pool).model_dump(by_alias=True)
+
+    # Then the answer names the third record and every later one (Pipes' partial batch failure, by eventID)
+    assert answer["batchItemFailures"] == [{"itemIdentifier": f"e{p}"} for p in (30, 40, 50)]
+    assert [m["progress"] for m in poster.received["c"]] == [10, 20]
+
+    # And when the pipe retries those records only, the client has each change once, in order
+    retried = [r for r in batch if r.event_id in {f["itemIdentifier"] for f in answer["batchItemFailures"]}]
+    again = push_changes(retried, connections=connections, poster=poster, pool=pool).model_dump(by_alias=True)
+    assert again["batchItemFailures"] == []
+    assert [m["progress"] for m in poster.received["c"]] == [10, 20, 30, 40, 50]
+
+
+def test_a_batch_that_went_through_reports_no_item_failures(pool):
+    answer = push_changes(
+        [record("t-1", ALICE, "RUNNING", 10)], connections=FakeConnections({}), poster=FakePoster(), pool=pool
+    ).model_dump(by_alias=True)
+
+    assert answer["batchItemFailures"] == []
+
+
+def test_a_record_that_is_not_a_tasks_change_is_skipped_not_retried(pool):
+    # Given a record whose image has no status (a retry could not fix it), before a valid one
+    connections = FakeConnections({"c": (ALICE, "*")})
+    poster = FakePoster()
+    broken = record("t-1", ALICE, "RUNNING", 10)
+    del broken.dynamodb.new_image["status"]
+
+    answer = push_changes(
+        [broken, record("t-2", ALICE, "RUNNING", 20)], connections=connections, poster=poster, pool=pool
+    ).model_dump(by_alias=True)
+
+    assert answer["batchItemFailures"] == [] and answer["skipped"] == 1
+    assert [m["taskId"] for m in poster.received["c"]] == ["t-2"]
