@@ -3,11 +3,12 @@ messages out (the contract between the push and its clients: /tmp/team/LIVE-CONT
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from task_common.contract import PROGRESS_MESSAGE, api_timestamp
+from task_common.contract import PROGRESS_MESSAGE, api_time, api_timestamp
 from task_common.models import CamelModel, TaskStatus
 
 
@@ -24,6 +25,17 @@ def plain(value: dict[str, Any]) -> Any:
     if kind == "NULL":
         return None
     return inner
+
+
+def api_form(stored: str) -> str:
+    """A stored ISO time as the API answers it (RFC 3339 UTC, milliseconds, ``Z``: docs/DECISIONS.md "Timestamps"),
+    as ``iso_time.vtl`` does for GET: the workflow's ``$$.State.EnteredTime`` is ``…177195+00:00`` locally (moto).
+    Text of another shape (no zone, not a time) is kept as stored, never dropped."""
+    try:
+        moment = datetime.fromisoformat(stored)
+    except ValueError:
+        return stored
+    return api_time(moment) if moment.tzinfo is not None else stored
 
 
 class StreamChange(BaseModel):
@@ -66,6 +78,8 @@ class TaskChange(CamelModel):
             item["updatedAt"] = api_timestamp(int(record.dynamodb.approximate_creation_date_time * 1000))
         if isinstance(item.get("updatedAt"), int):  # epoch milliseconds (createdAt's form)
             item["updatedAt"] = api_timestamp(item["updatedAt"])
+        elif isinstance(item.get("updatedAt"), str):
+            item["updatedAt"] = api_form(item["updatedAt"])
         return cls.model_validate(item)
 
 

@@ -5,6 +5,7 @@ connect request as a local user; waits are deadlines on what arrives, never slee
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from botocore.credentials import Credentials
 from typer.testing import CliRunner
 from websockets.sync.client import ClientConnection, connect
 
+from task_common.contract import TIMESTAMP_PATTERN
 from taskrail.cli import app
 from taskrail.client import TaskrailClient
 from taskrail.live import signed_connect_url
@@ -93,7 +95,11 @@ def test_a_subscriber_receives_every_progress_change_and_the_terminal_status_in_
     assert final["resultKey"] == f"tasks/{task_id}/result.json"
     stored = alice.get(task_id)
     assert (final["status"], final["attempt"]) == (stored["status"], stored["attempt"])
-    print(f"{len(received)} messages for {task_id}:", [(m["status"], m["progress"]) for m in received])
+    # Every message's time is the API's form (the claim's and the outcome's are the workflow's EnteredTime, which
+    # moto writes as "…177195+00:00")
+    off_contract = [m["updatedAt"] for m in received if not re.fullmatch(TIMESTAMP_PATTERN, m.get("updatedAt", ""))]
+    assert off_contract == [], off_contract
+    print(f"{len(received)} messages for {task_id}:", [(m["status"], m["progress"], m["updatedAt"]) for m in received])
 
 
 def test_a_subscription_to_one_task_receives_that_task_only(stack: LocalStack, alice: TaskrailClient) -> None:

@@ -294,3 +294,24 @@ def test_a_record_that_is_not_a_tasks_change_is_skipped_not_retried(pool):
 
     assert answer["batchItemFailures"] == [] and answer["skipped"] == 1
     assert [m["taskId"] for m in poster.received["c"]] == ["t-2"]
+
+
+@pytest.mark.parametrize(
+    ("stored", "pushed"),
+    [
+        ("2026-12-02T07:47:41.177195+00:00", "2026-12-02T07:47:41.177Z"),  # moto's $$.State.EnteredTime
+        ("2026-12-02T07:47:41.192Z", "2026-12-02T07:47:41.192Z"),  # AWS's EnteredTime, the functions' writes
+        ("2026-12-02T07:47:41Z", "2026-12-02T07:47:41.000Z"),
+        ("2026-12-02T09:47:41.5+02:00", "2026-12-02T07:47:41.500Z"),
+        ("not a time", "not a time"),  # answered as stored, never dropped (as iso_time.vtl does)
+    ],
+)
+def test_updated_at_is_pushed_in_the_apis_timestamp_form(pool, stored: str, pushed: str):
+    connections = FakeConnections({"c": (ALICE, "t-1")})
+    poster = FakePoster()
+
+    change = record("t-1", ALICE, "RUNNING", 10, updatedAt={"S": stored})
+
+    push_changes([change], connections=connections, poster=poster, pool=pool)
+
+    assert poster.received["c"][0]["updatedAt"] == pushed
