@@ -6,6 +6,9 @@ resources stay) and the path fails where it fails on AWS, with AWS's error:
 
 * the state machine's role without ``dynamodb:UpdateItem``: ``ClaimTask`` fails with
   ``DynamoDB.AccessDeniedException`` (not caught: the execution fails there; the task stays QUEUED);
+* the state machine's role without ``lambda:InvokeFunction`` on ValidateTaskFunction: ``ValidateParameters`` fails
+  with ``Lambda.AWSLambdaException`` (AWS's name, docs/LOCAL-FIDELITY.md), is retried by its Retry, then the
+  execution fails there and the failure recorder sets the task FAILED (one DLQ message);
 * a function's role without ``dynamodb:GetItem``: the AccessDeniedException is raised inside the function
   (``ClientError``), the workflow's Catch records the failure;
 * the pipe's role without ``states:StartExecution``: every delivery attempt fails and the record goes to the
@@ -30,7 +33,9 @@ import pytest
 
 from taskrail.client import ApiError, TaskrailClient
 from taskrail.local.stack import LocalStack
+from taskrail.operator import Operator
 from tests.e2e.polling import wait_for
+from tests.e2e.test_failure_path import dead_letters_of, recorder_runs_for
 
 pytestmark = pytest.mark.e2e
 
@@ -81,6 +86,14 @@ def _mark(stack: LocalStack) -> int:
 
 def _final(alice: TaskrailClient, task_id: str, statuses: set[str]) -> dict[str, Any]:
     return wait_for(lambda: (t := alice.get(task_id))["status"] in statuses and t, what=f"{task_id} in {statuses}")
+
+
+def _succeeds(alice: TaskrailClient) -> dict[str, Any]:
+    """With the template's grants back: a task runs to SUCCEEDED (the restored path passes)."""
+    task = alice.submit(*ECHO)
+    final = _final(alice, task["taskId"], {"SUCCEEDED", "FAILED", "REJECTED"})
+    assert final["status"] == "SUCCEEDED", final
+    return final
 
 
 def test_a_task_runs_with_every_principal_enforced_and_no_call_denied(stack: LocalStack, alice: TaskrailClient) -> None:
@@ -134,6 +147,46 @@ def test_the_state_machine_role_without_update_item_fails_at_claim(stack: LocalS
         assert alice.get(task["taskId"])["status"] == "QUEUED"
     again = alice.submit(*ECHO)
     assert _final(alice, again["taskId"], {"SUCCEEDED", "FAILED"})["status"] == "SUCCEEDED"
+
+
+def test_the_state_machine_role_without_invoke_fails_validate_with_lambdas_aws_name_after_its_retries(
+    stack: LocalStack, alice: TaskrailClient, alice_operator: Operator
+) -> None:
+    # AWS names this denial Lambda.AWSLambdaException, Lambda's 403 AccessDeniedException in the cause: an AWS
+    # execution quoted in awslabs/aws-deployment-framework#460 (and aws-samples/lambda-refarch-imagerecognition#19).
+    # ValidateParameters retries that name (MaxAttempts 6), has no Catch for it: the execution fails at the state,
+    # its status-change event starts the failure recorder, which sets the task FAILED; the outbox dead-letters it.
+    sfn = stack.clients("stepfunctions")
+    policy = "WorkflowTaskLifecycleStateMachineRoleDefaultPolicy"
+    with without_grant(stack, policy, "lambda:InvokeFunction", "ValidateTaskFunction") as dropped:
+        mark = _mark(stack)
+        task_id = alice.submit(*ECHO)["taskId"]
+        final = _final(alice, task_id, {"SUCCEEDED", "FAILED", "REJECTED"})
+        denied = _denials_since(stack, mark)
+    arn = final["executionArn"]
+    described = sfn.describe_execution(executionArn=arn)
+    failed = [e["taskFailedEventDetails"] for e in sfn.get_execution_history(executionArn=arn)["events"]
+              if e["type"] == "TaskFailed"]  # fmt: skip
+    print(f"without {dropped}: {len(failed)} TaskFailed {sorted({f['error'] for f in failed})}, execution "
+          f"{described['status']} {described['error']}; task {final['status']} {final.get('error')}: "
+          f"{str(final.get('cause'))[:260]}")  # fmt: skip
+    assert [f["error"] for f in failed] == ["Lambda.AWSLambdaException"] * 7  # the first try and 6 retries
+    assert {(f["resourceType"], f["resource"]) for f in failed} == {("lambda", "invoke")}
+    assert "(Service: AWSLambda; Status Code: 403; Error Code: AccessDeniedException;" in failed[0]["cause"]
+    assert "assumed-role/taskrail-WorkflowTaskLifecycleStateMachineRole" in failed[0]["cause"]
+    assert "is not authorized to perform: lambda:InvokeFunction on resource: " in failed[0]["cause"]
+    assert "function:taskrail-ValidateTaskFunction" in failed[0]["cause"]
+    assert (described["status"], described["error"]) == ("FAILED", "Lambda.AWSLambdaException")
+    assert {(r.action, r.resource.split(":function:")[-1]) for r in denied} == {
+        ("lambda:InvokeFunction", "taskrail-ValidateTaskFunction:live")
+    }
+    assert (final["status"], final["error"]) == ("FAILED", "Lambda.AWSLambdaException")
+    assert [r["status"] for r in wait_for(lambda: recorder_runs_for(stack, arn), what="the recorder's run")] == [
+        "SUCCEEDED"
+    ]
+    messages = wait_for(lambda: dead_letters_of(alice_operator, task_id), timeout=30, what="the DLQ message")
+    assert [(m["executionArn"], m["error"]) for m in messages] == [(arn, "Lambda.AWSLambdaException")]
+    _succeeds(alice)
 
 
 def _input_task(sfn: Any, execution: dict[str, Any]) -> str | None:

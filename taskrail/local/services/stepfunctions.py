@@ -20,8 +20,8 @@
 - **StopExecution** -- :func:`install_aws_stop_semantics` wraps ``Execution.stop`` so the execution reads
   ABORTED at once, as on AWS; moto otherwise keeps it RUNNING until the current state returns (a state blocked
   in a synchronous Lambda invoke can take minutes). The function runs on, as on AWS.
-- **Lambda.Unknown** -- :func:`install_lambda_error_names`: a function error without an error type is named as
-  AWS names it.
+- **Lambda.Unknown, Lambda.AWSLambdaException** -- :func:`install_lambda_error_names`: a function error without
+  an error type, and a denied invoke (``AccessDeniedException``), are named as AWS names them.
 - **Speed** -- :func:`install_fast_interpreter` parses each definition once and reuses the interpreter's boto3
   clients (moto re-parses per execution and builds a client per call); :func:`install_jsonpath_cache` parses
   each JSONPath once (moto builds a jsonpath_ng parser for every path it evaluates).
@@ -46,9 +46,12 @@ from typing import Any, Final
 
 import jsonpath_ng
 import jsonpath_ng.ext
+from botocore.exceptions import ClientError
 from moto.stepfunctions.exceptions import InvalidName
 from moto.stepfunctions.parser.api import ExecutionStatus
+from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+    FailureEvent,
     FailureEventException,
 )
 from moto.stepfunctions.parser.asl.component.common.path import result_path as _sfn_result_path
@@ -573,11 +576,31 @@ def _lambda_unknown_cause(payload: str) -> str:
     return f"The cause could not be determined because Lambda did not return an error type. Returned payload: {payload}"
 
 
+#: Lambda error codes AWS names otherwise in an execution: a denied invoke is ``Lambda.AWSLambdaException`` with
+#: "(Service: AWSLambda; Status Code: 403; Error Code: AccessDeniedException; ...)" in its cause (AWS executions
+#: quoted in awslabs/aws-deployment-framework#460, 2022, and aws-samples/lambda-refarch-imagerecognition#19, 2019);
+#: moto names it ``Lambda.AccessDeniedException``. Other codes keep ``Lambda.<code>``, as AWS documents
+#: ``Lambda.TooManyRequestsException`` and ``Lambda.ServiceException`` ("Handle Lambda service exceptions").
+LAMBDA_RENAMED_CODES: Final = {"AccessDeniedException": "Lambda.AWSLambdaException"}
+
+
+def _lambda_renamed(self: Any, env: Environment, ex: ClientError) -> Any:
+    failure = original(StateTaskServiceLambda, "_from_error")(self, env, ex)
+    name = LAMBDA_RENAMED_CODES[ex.response["Error"]["Code"]]
+    details = (failure.event_details or {}).get("taskFailedEventDetails")
+    if details is not None:
+        details["error"] = name  # the cause keeps "Error Code: AccessDeniedException", as on AWS
+    return FailureEvent(env, CustomErrorName(name), failure.event_type, failure.event_details)
+
+
 def _lambda_from_error(self: Any, env: Environment, ex: Exception) -> Any:
     """moto names a function error whose payload has no ``errorType`` ``Exception``. AWS reports it as
     ``Lambda.Unknown``: "Unhandled errors in Lambda are reported as Lambda.Unknown in the error output. These
     include out-of-memory errors and function timeouts" ("Handle Lambda service exceptions", Step Functions
-    Developer Guide). A Retry or Catch on the AWS name must match locally too."""
+    Developer Guide). A denied invoke is renamed per :data:`LAMBDA_RENAMED_CODES`. A Retry or Catch on the AWS
+    name must match locally too."""
+    if isinstance(ex, ClientError) and ex.response.get("Error", {}).get("Code") in LAMBDA_RENAMED_CODES:
+        return _lambda_renamed(self, env, ex)
     if isinstance(ex, _lambda_eval.LambdaFunctionErrorException):
         try:
             error_type = json.loads(ex.payload).get("errorType")
@@ -606,13 +629,30 @@ def uninstall_lambda_error_names() -> None:
 
 
 LAMBDA_ERROR_NAMES: Final = Patch(
-    "a Lambda error without an error type is Lambda.Unknown",
+    "a Lambda error without an error type is Lambda.Unknown, a denied invoke Lambda.AWSLambdaException",
     depends=(
         Source(
             f"{_SFN}.asl.component.state.exec.state_task.service.state_task_service_lambda"
             ".StateTaskServiceLambda._from_error",
             lambda: original(StateTaskServiceLambda, "_from_error"),
-            ('error = cause_object["errorType"]', 'error = "Exception"', "LambdaFunctionErrorException"),
+            (
+                'error = cause_object["errorType"]',
+                'error = "Exception"',
+                "LambdaFunctionErrorException",
+                "elif isinstance(ex, ClientError):",
+                "taskFailedEventDetails=TaskFailedEventDetails(",
+            ),
+        ),
+        Source(
+            f"{_SFN}.asl.component.state.exec.state_task.service.state_task_service_lambda"
+            ".StateTaskServiceLambda._error_cause_from_client_error",
+            lambda: StateTaskServiceLambda._error_cause_from_client_error,
+            ('error = f"Lambda.{error_code}"', '"Service: AWSLambda"'),
+        ),
+        Signature(
+            f"{_SFN}.asl.component.common.error_name.failure_event.FailureEvent.__init__",
+            lambda: FailureEvent.__init__,
+            ("self", "env", "error_name", "event_type", "event_details"),
         ),
     ),
     install=install_lambda_error_names,
