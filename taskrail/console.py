@@ -27,6 +27,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from botocore.exceptions import ClientError
 
 from task_common.contract import TERMINAL_STATUSES, Status, api_time, execution_arn_of
+from task_common.errors import TaskCancelled
 from taskrail import execution_logs, history
 from taskrail.client import ApiError, TaskrailClient
 from taskrail.history import parse_json
@@ -56,7 +57,7 @@ SHOWN_FROM: dict[str, tuple[str, ...]] = {
     "PENDING_REDRIVE": ("PENDING_REDRIVE",),
 }
 TASK_ID_PATTERN = re.compile(r"[A-Za-z0-9._:+=/-]{1,256}")
-CANCEL_ERROR = "TaskCancelled"
+CANCEL_ERROR = TaskCancelled.__name__
 MAX_LIMIT = 500
 # How long a cancel waits for the cancel pipe to stop the task's execution (it takes well under a second locally).
 STOP_DEADLINE_SECONDS = 30.0

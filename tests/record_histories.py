@@ -36,6 +36,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from task_common.errors import TaskCancelled
 from taskrail.local.inprocess import InvokeOutcome, Platform, in_process_platform, quiet
 
 FIXTURES = Path(__file__).resolve().parent / "unit" / "fixtures" / "histories"
@@ -125,7 +126,7 @@ def cancelled(platform: Platform) -> str:
         ExpressionAttributeValues={":c": {"S": "CANCELLED"}},
     )
     sfn = platform.client("stepfunctions")
-    sfn.stop_execution(executionArn=arn, error="TaskCancelled", cause="cancelled by the task's owner")
+    sfn.stop_execution(executionArn=arn, error=TaskCancelled.__name__, cause="cancelled by the task's owner")
     _wait_for(lambda: sfn.describe_execution(executionArn=arn)["status"] == "ABORTED", "ABORTED")
     released.set()
     _wait_for(returned.is_set, "ProcessTask's function to return")

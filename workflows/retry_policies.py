@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from aws_cdk import Duration
 from aws_cdk import aws_stepfunctions as sfn
 
+from task_common.errors import TaskCancelled
+
 VALIDATION_FAILED = "ValidationFailed"
 TRANSIENT_TASK_ERROR = "TransientTaskError"
 PERMANENT_TASK_ERROR = "PermanentTaskError"
-TASK_CANCELLED = "TaskCancelled"
+TASK_CANCELLED = TaskCancelled.__name__
 CONDITION_FAILED = "DynamoDB.ConditionalCheckFailedException"
 
 LAMBDA_SERVICE_ERRORS = [

@@ -6,7 +6,10 @@ Mapping templates are the files in ``api_templates/``: the same files render loc
 ``name.vtl`` (``%%TASK_FIELDS%%`` is ``task_fields.vtl``; API Gateway's VTL has no #parse), and
 ``%%MAX_STORED_PARAMS_BYTES%%`` is :data:`MAX_STORED_PARAMS_BYTES`, ``%%PENDING_SHARD_ATTRIBUTE%%`` and
 ``%%PENDING_SHARD_PATTERN%%`` the reconciler's pending index's key attribute and a regex of its shards (the
-contract's).
+contract's). The statuses are the contract's too: ``%%STATUS_QUEUED%%`` (one per status) is the status's value,
+and the cancel condition is ``CANCELLABLE_STATUSES``: ``%%CANCELLABLE_REFERENCES%%`` its value references
+(``:queued, :running``), ``%%CANCELLABLE_VALUES%%`` their ExpressionAttributeValues, ``%%CANCELLABLE_STATUSES%%``
+the statuses in words (``QUEUED or RUNNING``).
 """
 
 import json
@@ -26,11 +29,14 @@ from constructs import Construct
 from infra.constructs.api_limits import MAX_STORED_PARAMS_BYTES
 from infra.constructs.functions import Functions, FunctionSpec
 from task_common.contract import (
+    ALL_STATUSES,
+    CANCELLABLE_STATUSES,
     PENDING_SHARD_ATTRIBUTE,
     PENDING_SHARDS,
     RESULT_KEY_FORMAT,
     USER_INDEX,
     USERS_PREFIX,
+    Status,
     result_body_key,
 )
 from task_types import known_types
@@ -136,10 +142,17 @@ ACCESS_LOG_FIELDS = {
 }
 
 INCLUDE = re.compile(r"%%([A-Z_]+)%%")
+CANCELLABLE = [status for status in ALL_STATUSES if status in CANCELLABLE_STATUSES]  # in the contract's order
+# One ExpressionAttributeValues entry per line, at the indentation of cancel_task.request.vtl's.
+_CANCELLABLE_VALUES = ",\n    ".join(f'":{status.lower()}": {{"S": "{status}"}}' for status in CANCELLABLE)
 VALUES = {
     "MAX_STORED_PARAMS_BYTES": str(MAX_STORED_PARAMS_BYTES),
     "PENDING_SHARD_ATTRIBUTE": PENDING_SHARD_ATTRIBUTE,
     "PENDING_SHARD_PATTERN": f"^[{''.join(PENDING_SHARDS)}]$",
+    **{f"STATUS_{status.name}": status.value for status in Status},
+    "CANCELLABLE_REFERENCES": ", ".join(f":{status.lower()}" for status in CANCELLABLE),
+    "CANCELLABLE_VALUES": _CANCELLABLE_VALUES,
+    "CANCELLABLE_STATUSES": " or ".join(CANCELLABLE),
 }
 
 

@@ -74,7 +74,9 @@ ACCESS_LOG_FIELDS = {
 # A write on a running task that changes neither (a diagnostic counter) still passes: the message repeats the state.
 UNFINISHED_FILTER = {
     "eventName": ["MODIFY"],
-    "dynamodb": {"NewImage": {"status": {"S": ["QUEUED", "RUNNING", "CANCELLED"]}}},
+    "dynamodb": {
+        "NewImage": {"status": {"S": [s for s in contract.ALL_STATUSES if s not in contract.OUTCOME_STATUSES]}}
+    },
 }
 PUSH_FILTERS = (UNFINISHED_FILTER, OUTCOME_FILTER)
 # Records in stream order, one batch per shard at a time (ParallelizationFactor 1): a task's messages leave in the

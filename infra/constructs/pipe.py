@@ -17,18 +17,19 @@ from aws_cdk.aws_dynamodb import ITable
 from constructs import Construct
 
 from infra.constructs.workflow import allow_start_through_alias
+from task_common.contract import OUTCOME_STATUSES, Status
 
 START_FILTER = {"eventName": ["INSERT"]}
 # A cancel, or a terminal outcome still pending (the outbox: each terminal write sets outcomePending to the status,
 # the task-changes function's mark removes it, so the mark's own MODIFY is filtered out). One pipe's filters are
 # ORed.
-CANCEL_FILTER = {"eventName": ["MODIFY"], "dynamodb": {"NewImage": {"status": {"S": ["CANCELLED"]}}}}
+CANCEL_FILTER = {"eventName": ["MODIFY"], "dynamodb": {"NewImage": {"status": {"S": [Status.CANCELLED.value]}}}}
 OUTCOME_FILTER = {
     "eventName": ["MODIFY"],
     "dynamodb": {
         "NewImage": {
-            "status": {"S": ["SUCCEEDED", "REJECTED", "FAILED"]},
-            "outcomePending": {"S": ["SUCCEEDED", "REJECTED", "FAILED"]},
+            "status": {"S": list(OUTCOME_STATUSES)},
+            "outcomePending": {"S": list(OUTCOME_STATUSES)},
         }
     },
 }

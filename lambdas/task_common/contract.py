@@ -181,6 +181,9 @@ OUTCOME_DETAIL_TYPE: dict[str, str] = {
     Status.FAILED.value: "TaskFailed",
 }
 OUTCOME_DETAIL_TYPES: tuple[str, ...] = tuple(OUTCOME_DETAIL_TYPE.values())
+# The statuses that have an outcome to deliver: what a terminal write sets outcomePending to (the outbox), which the
+# task-changes pipe and the push pipe match (infra/constructs/pipe.py, live.py). A cancel has none.
+OUTCOME_STATUSES: tuple[str, ...] = tuple(OUTCOME_DETAIL_TYPE)
 
 # -- metrics --------------------------------------------------------------------------------------------------
 
