@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from websockets.sync.client import ClientConnection, connect
 
 from task_common.contract import TIMESTAMP_PATTERN
+from taskrail import cli
 from taskrail.cli import app
 from taskrail.client import TaskrailClient
 from taskrail.live import signed_connect_url
@@ -189,20 +190,29 @@ def test_a_client_that_stops_reading_does_not_delay_another(stack: LocalStack, a
 # -- the CLI ----------------------------------------------------------------------------------------------------
 
 RUNNER = CliRunner()
+WATCH_BACKSTOP_SECONDS = 60.0
+WATCH_PUSHED_WITHIN_SECONDS = 20.0  # the task runs 5 s; the rest is the CLI's start and the push's latency
 
 
 def test_watch_says_it_is_live_and_ends_with_the_outcome(
-    stack: LocalStack, alice: TaskrailClient, tmp_path: Path
+    stack: LocalStack, alice: TaskrailClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Live, the watch reads the task again when a change is pushed, else after the backstop: with the backstop at
+    # 60 s, a watch that ends within seconds of the task was woken by pushes (without them it ends after 60 s)
+    monkeypatch.setattr(cli, "LIVE_BACKSTOP_SECONDS", WATCH_BACKSTOP_SECONDS)
     state = tmp_path / "local.json"
     stack.write_state(state)
-    task_id = sleep_task(alice, steps=4, seconds=0.4)
+    task_id = sleep_task(alice, steps=3, seconds=5)
+    assert alice.get(task_id)["status"] not in TERMINAL  # the watch's first read sees it unfinished (5 s to run)
+    started = time.monotonic()
     result = RUNNER.invoke(app, ["watch", task_id, "--json", "--local-state", str(state)])
+    took = time.monotonic() - started
     assert result.exit_code == 0, result.output
     assert "live: WebSocket (ws://127.0.0.1:" in result.stderr
     views = json.loads(result.stdout)["tasks"]
     assert [v["status"] for v in views] == ["SUCCEEDED"]
-    print(result.stderr.strip())
+    assert took < WATCH_PUSHED_WITHIN_SECONDS, f"the watch took {took:.1f} s: it waited for the backstop, not a push"
+    print(result.stderr.strip(), f"- ended {took:.1f} s after it started (task {views[0]['elapsedSeconds']} s)")
 
 
 def test_watch_polls_when_the_stack_has_no_websocket_channel(
