@@ -81,7 +81,8 @@ string-to-sign, as API Gateway includes them); stale → ``Signature expired: ..
 
 Known deviations from AWS
 -------------------------
-* Throttling, usage plans, API keys, authorizers other than AWS_IAM/NONE, ``requestOverride``, binary media
+* Throttling, usage plans, API keys, authorizers other than AWS_IAM/NONE, ``requestOverride`` applied to the
+  integration request (it reaches the response template's ``$context`` only), binary media
   types and integration types other than AWS (JSON-protocol services, ``action/``) and MOCK are not
   emulated; a method with an unsupported integration answers 500 (a warning is logged at start).
 * IAM *authorization* (policies allowing ``execute-api:Invoke``) is not evaluated: every known user may call
@@ -126,7 +127,7 @@ from taskrail.local import guard, sigv4
 from taskrail.local.access_logs import AccessLogSpec, AccessLogWriter, render_line, request_time
 from taskrail.local.region import ACCOUNT_ID, REGION
 from taskrail.local.users import API_CALLERS, STACK_SERVICE, Caller, RoleSession
-from taskrail.local.vtl import ApiRequest, render_request, render_response
+from taskrail.local.vtl import ApiRequest, RenderedRequest, render_integration_request, render_response
 
 __all__ = [
     "ApiDefinition",
@@ -1030,7 +1031,7 @@ class LocalApiGateway:
         if method.validate_body and schema is not None:
             _validate_body(schema, request.body)
 
-    def _request_body(self, method: MethodSpec, api_request: ApiRequest, request: GatewayRequest) -> str:
+    def _request_body(self, method: MethodSpec, api_request: ApiRequest, request: GatewayRequest) -> RenderedRequest:
         integration = method.integration
         content_type = _media_type(request.header("Content-Type")) or JSON_TYPE
         template = integration.request_templates.get(content_type)
@@ -1038,12 +1039,13 @@ class LocalApiGateway:
             never = integration.passthrough == "NEVER"
             if never or (integration.passthrough == "WHEN_NO_TEMPLATES" and integration.request_templates):
                 raise GatewayError("UNSUPPORTED_MEDIA_TYPE", "Unsupported Media Type")
-            return api_request.body
-        return render_request(template, api_request)
+            return RenderedRequest(body=api_request.body)
+        return render_integration_request(template, api_request)
 
     def _integrate(self, method: MethodSpec, api_request: ApiRequest, request: GatewayRequest) -> GatewayResponse:
         integration = method.integration
-        body = self._request_body(method, api_request, request)
+        rendered_request = self._request_body(method, api_request, request)
+        body = rendered_request.body
         function_error: str | None = None
         if integration.type == "AWS" and integration.path:
             status, backend_body, backend_headers, function_error = self._invoke_function(integration, body)
@@ -1061,7 +1063,7 @@ class LocalApiGateway:
                 int(selected.status_code), _encode(backend_body), headers | {"Content-Type": JSON_TYPE}
             )
         content_type, template = picked
-        rendered = render_response(template, api_request, backend_body)
+        rendered = render_response(template, api_request, backend_body, rendered_request.request_override)
         headers |= self._mapped_headers(selected.parameters, api_request, backend_headers)
         headers |= rendered.header_overrides
         status_code = rendered.status_override or int(selected.status_code)

@@ -8,17 +8,22 @@ Public API
 ----------
 ``ApiRequest``                what API Gateway knows about the method request.
 ``render_request(template, request) -> str``
-``render_response(template, request, integration_body) -> RenderedResponse``
+``render_integration_request(template, request) -> RenderedRequest``
+    The rendered body and the ``$context.requestOverride`` the template set (``header``, ``path``,
+    ``querystring``).
+``render_response(template, request, integration_body, request_override=None) -> RenderedResponse``
     In a response template ``$input`` refers to the integration response body; ``$input.params()`` still
-    refers to the method request. ``#set($context.responseOverride.status = 404)`` and
+    refers to the method request; ``$context.requestOverride`` holds what the request template set (as AWS
+    shows it to a MOCK integration's response template). ``#set($context.responseOverride.status = 404)`` and
     ``#set($context.responseOverride.header.Name = "v")`` come back as ``status_override`` /
-    ``header_overrides``.
+    ``header_overrides``. An override set twice in one template is a ``VtlError`` (AWS: "Overrides are final.
+    An override may only be applied to each parameter once [...] API Gateway returns a 5XX response").
 ``VtlError``                  a template that does not parse or fails while rendering (the emulator answers
                               500, as API Gateway does for a failed transformation).
 
 What templates see
 ------------------
-``$input.body``               the raw body text ("" when there is none).
+``$input.body``               the raw body text; ``{}`` when there is none (as AWS renders it).
 ``$input.json('$.a.b')``      JSON text of the JSONPath result (a string comes back quoted).
 ``$input.path('$.a')``        the native value: maps (``.get``, ``.size()``, ``.keySet()``, nested ``.a.b``),
                               lists (``#foreach``, ``.size()``, ``[0]``), strings, numbers, booleans.
@@ -30,8 +35,8 @@ What templates see
                               ``requestId``, ``extendedRequestId``, ``requestTime``, ``requestTimeEpoch``,
                               ``stage``, ``httpMethod``, ``resourcePath``, ``path`` (``/{stage}{path}``, as
                               AWS reports it), ``identity.*``, ``authorizer.*``, ``responseOverride.*``,
-                              ``requestOverride.*`` (accepted, then discarded: DynamoDB integrations
-                              ignore it).
+                              ``requestOverride.*`` (kept for the response template; not applied to
+                              the integration request of an AWS service integration).
 ``$stageVariables.x``
 Java methods on values        String: ``length isEmpty contains startsWith endsWith equals
                               equalsIgnoreCase toLowerCase toUpperCase trim strip substring indexOf
@@ -85,14 +90,16 @@ is rendered verbatim (proved in tests/local/test_vtl.py).
 
 Known deviations from AWS
 -------------------------
-* Truthiness: ``""``, ``0``, empty lists and maps are false in ``#if`` (airspeed/Python); Velocity 1.7 treats
-  only null and ``false`` as false. ``==`` between different types is Python's (``"1" == 1`` is false;
-  Velocity compares the strings).
+* Truthiness: ``""``, ``0``, empty lists and maps are false in ``#if`` (airspeed/Python). Velocity 1.7 treats
+  only null and ``false`` as false, Velocity 2 (``directive.if.empty_check``) also empty values and zero; no AWS
+  page or recorded response says which API Gateway runs, so this is unverified (docs/LOCAL-FIDELITY.md).
+  ``==`` between different types is Python's (``"1" == 1`` is false; Velocity compares the strings).
 * JSONPath is a subset: ``$``, ``.name``, ``['name']``, ``[n]`` (negative allowed), ``[*]``, ``.*``,
   ``..name``, ``..*``; a path without ``$`` is taken as ``$.path`` (as Jayway does). Filters, slices, unions
   and functions raise ``VtlError``. A definite path that matches nothing gives null (renders empty) for
   ``$input.path`` and empty text for ``$input.json`` (believed to match AWS, not verified on AWS); wildcard
-  paths give a list. An empty body matches nothing.
+  paths give a list. An empty body matches nothing (``$input.json('$')`` is empty text: unverified, the sources
+  disagree; ``$input.body`` is ``{}``, which is recorded).
 * ``escapeJavaScript`` escaping ``/`` and non-ASCII characters is Commons Lang behaviour, not verified on
   AWS; either way the JSON-decoded value is identical.
 * ``$input.json`` emits compact JSON with non-ASCII characters unescaped; AWS's exact whitespace/escaping of
@@ -133,7 +140,15 @@ from urllib.parse import quote_plus, unquote_plus
 import airspeed.operators
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["ApiRequest", "RenderedResponse", "VtlError", "render_request", "render_response"]
+__all__ = [
+    "ApiRequest",
+    "RenderedRequest",
+    "RenderedResponse",
+    "VtlError",
+    "render_integration_request",
+    "render_request",
+    "render_response",
+]
 
 
 class VtlError(Exception):
@@ -163,6 +178,15 @@ class ApiRequest(BaseModel):
     extra_context: dict[str, Any] = Field(default_factory=dict)
 
 
+class RenderedRequest(BaseModel):
+    """A rendered integration-request template and the ``$context.requestOverride`` it set."""
+
+    model_config = ConfigDict(frozen=True)
+
+    body: str
+    request_override: dict[str, dict[str, str]] = Field(default_factory=dict)
+
+
 class RenderedResponse(BaseModel):
     """A rendered integration-response template and the overrides it set on ``$context``."""
 
@@ -175,13 +199,33 @@ class RenderedResponse(BaseModel):
 
 def render_request(template: str, request: ApiRequest) -> str:
     """Render an integration-request template; ``$input`` is the method request."""
-    context = _context(request)
-    return _render(template, _namespace(request, request.body, context))
+    return render_integration_request(template, request).body
 
 
-def render_response(template: str, request: ApiRequest, integration_body: str) -> RenderedResponse:
-    """Render an integration-response template; ``$input`` is the integration response body."""
+def render_integration_request(template: str, request: ApiRequest) -> RenderedRequest:
+    """Render an integration-request template; also return the ``$context.requestOverride`` it set."""
     context = _context(request)
+    body = _render(template, _namespace(request, request.body, context))
+    override = context["requestOverride"]
+    return RenderedRequest(
+        body=body,
+        request_override={
+            kind: {_java_str(k): _java_str(v) for k, v in values.items() if v is not None}
+            for kind, values in override.items()
+            if isinstance(values, Mapping)
+        },
+    )
+
+
+def render_response(
+    template: str,
+    request: ApiRequest,
+    integration_body: str,
+    request_override: Mapping[str, Mapping[str, str]] | None = None,
+) -> RenderedResponse:
+    """Render an integration-response template; ``$input`` is the integration response body and
+    ``$context.requestOverride`` what the request template set (``request_override``)."""
+    context = _context(request, request_override)
     body = _render(template, _namespace(request, integration_body, context))
     override = context.get("responseOverride")
     if not isinstance(override, Mapping):
@@ -752,7 +796,8 @@ class _Input:
 
     @property
     def body(self) -> str:
-        return self._body
+        # AWS renders an empty body as "{}" (LocalStack PR 12413, validated against AWS; any content type)
+        return self._body or "{}"
 
     def _select(self, path: Any) -> Any:
         if not self._body.strip():
@@ -857,26 +902,53 @@ def _request_time(epoch_ms: int) -> str:
     )
 
 
-def _context(request: ApiRequest) -> dict[str, Any]:
+class _Override(dict):
+    """A ``$context.*Override`` map: each parameter may be set once per template ("Overrides are final. An
+    override may only be applied to each parameter once. If you try to override the same parameter multiple
+    times, API Gateway returns a 5XX response": "Override your API's request and response parameters and
+    status codes", API Gateway Developer Guide)."""
+
+    def __init__(self, values: Mapping[Any, Any] | None = None) -> None:
+        super().__init__(values or {})
+        self._set: set[Any] = set()
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        if key in self._set:
+            raise VtlError(f"$context override {_java_str(key)!r} set twice: overrides are final (AWS answers 5XX)")
+        self._set.add(key)
+        dict.__setitem__(self, key, value)
+
+
+def _override_maps(request_override: Mapping[str, Mapping[str, str]] | None) -> dict[str, _Override]:
+    carried = request_override or {}
+    kinds = ("header", "path", "querystring")
+    request = _Override({kind: _Override(carried.get(kind)) for kind in kinds})
+    response = _Override({"header": _Override(), "status": None})
+    return {"requestOverride": request, "responseOverride": response}
+
+
+def _context(request: ApiRequest, request_override: Mapping[str, Mapping[str, str]] | None = None) -> dict[str, Any]:
     host = _HeaderMap(request.headers).get("Host") or ""
-    return {
-        "accountId": request.account_id,
-        "domainName": host,
-        "domainPrefix": host.split(".", 1)[0],
-        "protocol": "HTTP/1.1",
-        "requestId": request.request_id,
-        "extendedRequestId": request.request_id,
-        "requestTime": _request_time(request.request_time_epoch_ms),
-        "requestTimeEpoch": request.request_time_epoch_ms,
-        "stage": request.stage,
-        "httpMethod": request.method,
-        "resourcePath": request.resource_path,
-        "path": f"/{request.stage}{request.path}",
-        "identity": dict(request.identity),
-        "authorizer": copy.deepcopy(request.authorizer),
-        "requestOverride": {"header": {}, "path": {}, "querystring": {}},
-        "responseOverride": {"header": {}, "status": None},
-    } | copy.deepcopy(request.extra_context)
+    return (
+        {
+            "accountId": request.account_id,
+            "domainName": host,
+            "domainPrefix": host.split(".", 1)[0],
+            "protocol": "HTTP/1.1",
+            "requestId": request.request_id,
+            "extendedRequestId": request.request_id,
+            "requestTime": _request_time(request.request_time_epoch_ms),
+            "requestTimeEpoch": request.request_time_epoch_ms,
+            "stage": request.stage,
+            "httpMethod": request.method,
+            "resourcePath": request.resource_path,
+            "path": f"/{request.stage}{request.path}",
+            "identity": dict(request.identity),
+            "authorizer": copy.deepcopy(request.authorizer),
+        }
+        | _override_maps(request_override)
+        | copy.deepcopy(request.extra_context)
+    )
 
 
 def _namespace(request: ApiRequest, body: str, context: dict[str, Any]) -> dict[str, Any]:

@@ -837,15 +837,15 @@ def test_the_process_wide_airspeed_module_is_left_untouched():
     assert rendered == "stock|TASK#$x"
 
 
-def test_an_empty_body_matches_no_jsonpath():
+def test_an_empty_body_matches_no_jsonpath_and_reads_as_an_empty_object():
     # Given a request without a body
     request = a_request(body="")
 
     # When a template reads it
     rendered = render_request("[$input.body][$input.json('$')][$input.path('$')]", request)
 
-    # Then everything is empty
-    assert rendered == "[][][]"
+    # Then no JSONPath matches, and $input.body is "{}" as AWS renders it (tests/parity/apigateway: test_vtl_semantics)
+    assert rendered == "[{}][][]"
 
 
 @pytest.mark.parametrize(
@@ -858,3 +858,16 @@ def test_string_length_counts_utf16_units_as_java_does(text: str, units: int):
     rendered = render_request("#set($t = $input.path('$.t'))$t.length()", with_body({"t": text}))
 
     assert rendered == str(units)
+
+
+def test_the_airspeed_touch_point_is_the_pinned_library_and_refuses_another():
+    # The engine patches check the code they replace (taskrail.local.vtl._patch_engine); pyproject pins the library.
+    import importlib.metadata
+
+    from taskrail.local import vtl
+
+    assert importlib.metadata.version("airspeed-ext") == "0.6.9"
+    changed = vtl._load_engine()  # a fresh private copy, patched: loading it again works
+    changed.Text.PLAIN = re.compile("changed upstream")
+    with pytest.raises(ImportError, match=r"Text\.PLAIN"):
+        vtl._patch_engine(changed)
