@@ -12,6 +12,7 @@ import pytest
 from moto import mock_aws
 
 from infra.synth import synth
+from task_common import contract
 from taskrail.local.accounts import user_client
 from taskrail.local.inprocess import api_task_item
 from taskrail.local.provision import provision
@@ -53,15 +54,16 @@ def test_synth_is_skipped_when_no_source_changed(template_path: Path):
 
 
 @pytest.mark.e2e
-def test_both_indexes_renamed_in_infra_reach_the_reconcilers_query_and_the_list_route(
+def test_the_three_indexes_renamed_in_infra_reach_the_reconcilers_queries_and_the_list_route(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ):
-    # Given the storage construct declares both its indexes under other names (no other edit anywhere)
+    # Given the storage construct declares the Tasks table's three indexes under other names (no other edit anywhere)
     from infra import synth as synth_module
     from infra.constructs import storage
 
     monkeypatch.setattr(storage, "USER_INDEX", "by-owner-v2")
     monkeypatch.setattr(storage, "PENDING_INDEX", "by-pending-v2")
+    monkeypatch.setattr(storage, "OUTCOME_PENDING_INDEX", "by-outcome-pending-v2")
 
     # When the app is re-synthesized and the local stack starts from that template
     template_text = synth(tmp_path, force=True).read_text()
@@ -70,11 +72,13 @@ def test_both_indexes_renamed_in_infra_reach_the_reconcilers_query_and_the_list_
     info = stack.start()
     try:
         reconciled, listed, by_status = reconcile_and_list(stack, info)
+        retriggered = retrigger_an_undelivered_outcome(stack, info, after=[reconciled["taskId"], listed["submitted"]])
     finally:
         stack.stop()
 
     # Then the template names the indexes only by their new names (the old ones are copied nowhere)...
-    assert "userId-createdAt" not in template_text and "pendingShard-createdAt" not in template_text
+    for old in (contract.USER_INDEX, contract.PENDING_INDEX, contract.OUTCOME_PENDING_INDEX):
+        assert old.removesuffix("-v2") not in template_text, old
     # ...the reconciler's Query found the stuck task on the renamed pending index and started it...
     stuck_id, submitted_id = reconciled["taskId"], listed["submitted"]
     assert reconciled["runs"] == ["SUCCEEDED"]
@@ -82,6 +86,11 @@ def test_both_indexes_renamed_in_infra_reach_the_reconcilers_query_and_the_list_
     # ...and GET /tasks queried the renamed owner index: both of alice's tasks, newest first, and by status
     assert listed["ids"] == [submitted_id, stuck_id]
     assert by_status == [submitted_id, stuck_id]
+    # ...and the reconciler's outbox pass found the undelivered outcome on the renamed outcomePending index: it
+    # touched that task alone, and the task-changes function then delivered it
+    assert retriggered["counts"]["outcomesRetriggered"] == 1
+    assert retriggered["task"]["outcomeRetriggers"] == {"N": "1"}
+    assert retriggered["task"]["outcomeDelivered"]["S"].endswith("#SUCCEEDED")
 
 
 def reconcile_and_list(stack: LocalStack, info: StackInfo) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
@@ -112,6 +121,50 @@ def reconcile_and_list(stack: LocalStack, info: StackInfo) -> tuple[dict[str, An
     ids = [task["taskId"] for task in alice.list_page().tasks]
     by_status = [task["taskId"] for task in alice.list_page(status="SUCCEEDED").tasks]
     return {**stuck, "runs": runs}, {"submitted": submitted_id, "ids": ids}, by_status
+
+
+def retrigger_an_undelivered_outcome(stack: LocalStack, info: StackInfo, *, after: list[str]) -> dict[str, Any]:
+    """Once the outcomes of ``after`` are delivered: a task of alice's that SUCCEEDED ten minutes ago with its outcome
+    still pending (stored while the pipes were paused, so no record reaches the task-changes function), one
+    reconciler run, then the pipes again until the outcome is delivered. The run's counts and the task as it ends."""
+    assert stack.pipes is not None and stack.scheduler is not None
+    dynamodb = stack.clients("dynamodb")
+
+    def task(task_id: str) -> dict[str, Any]:
+        item: dict[str, Any] = dynamodb.get_item(TableName=info.tasks_table, Key={"taskId": {"S": task_id}})["Item"]
+        return item
+
+    for task_id in after:  # else the run would re-trigger theirs too
+        wait_until(lambda task_id=task_id: "outcomePending" not in task(task_id), f"{task_id}'s outcome delivered")
+    undelivered = f"undelivered-{time.time_ns()}"
+    item = api_task_item(undelivered, "text.stats", {"text": "its outcome record was lost"}, ALICE.principal_id)
+    del item[contract.PENDING_SHARD_ATTRIBUTE]  # a terminal write takes the task out of the pending index
+    item |= {
+        "status": {"S": contract.Status.SUCCEEDED.value},
+        "outcomePending": {"S": contract.Status.SUCCEEDED.value},
+        "attempt": {"N": "1"},
+        "createdAt": {"N": str(int(time.time() * 1000) - 600_000)},
+        "executionArn": {"S": contract.execution_arn_of(info.state_machine_arn, f"{undelivered}-lost")},
+        "resultLocation": {"S": f"s3://{info.results_bucket}/tasks/{undelivered}/result.json"},
+    }
+    sfn = stack.clients("stepfunctions")
+    stack.pipes.pause()
+    try:
+        dynamodb.put_item(TableName=info.tasks_table, Item=item)
+        (arn,) = stack.scheduler.run_once()
+        assert wait_for_end(sfn, arn) == "SUCCEEDED"
+        counts = json.loads(sfn.describe_execution(executionArn=arn)["output"])["reconciled"]["counts"]
+    finally:
+        stack.pipes.resume()
+    wait_until(lambda: "outcomePending" not in task(undelivered), f"{undelivered}'s outcome delivered")
+    return {"counts": counts, "task": task(undelivered)}
+
+
+def wait_until(condition: Any, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up after {timeout} s waiting for {what}"
+        time.sleep(0.1)
 
 
 def wait_for_end(sfn: Any, execution_arn: str, timeout: float = 60) -> str:
