@@ -15,16 +15,18 @@ resources stay) and the path fails where it fails on AWS, with AWS's error:
   pipe's dead-letter queue;
 * the schedule's role without ``states:StartExecution``: the run is dead-lettered with ``ERROR_CODE``
   ``AccessDeniedException``;
-* the API's integration role without ``dynamodb:UpdateItem``: ``POST /tasks`` answers an error and stores nothing.
+* the API's integration role without ``dynamodb:UpdateItem``: ``POST /tasks`` answers 400 with IAM's message and
+  stores nothing.
 
-The grant is restored in a ``finally`` and the path is shown to pass again. IAM's message format: "Troubleshoot
-access denied error messages" (https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_access-denied.html).
+The grant is restored in a ``finally`` and every test runs the path again and sees its normal outcome. IAM's
+message format: "Troubleshoot access denied error messages" (https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_access-denied.html).
 """
 
 from __future__ import annotations
 
 import copy
 import json
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -36,6 +38,7 @@ from taskrail.local.stack import LocalStack
 from taskrail.operator import Operator
 from tests.e2e.polling import wait_for
 from tests.e2e.test_failure_path import dead_letters_of, recorder_runs_for
+from tests.e2e.test_local_stack import notifications_of
 
 pytestmark = pytest.mark.e2e
 
@@ -209,6 +212,7 @@ def test_a_function_role_without_get_item_fails_inside_the_function(stack: Local
         assert final["status"] == "FAILED"
         assert "AccessDeniedException" in str(final.get("cause")) + str(final.get("error"))
         assert any(r.action == "dynamodb:GetItem" and "ValidateTaskFunction" in r.principal for r in denied)
+    _succeeds(alice)
 
 
 def test_the_pipe_role_without_start_execution_dead_letters_the_record(
@@ -232,17 +236,40 @@ def test_the_pipe_role_without_start_execution_dead_letters_the_record(
         assert "AccessDeniedException" in body["reason"]
         assert "is not authorized to perform: states:StartExecution" in body["reason"]
         assert alice.get(task["taskId"])["status"] == "QUEUED"
+    _succeeds(alice)
+
+
+def _drain(stack: LocalStack, url: str) -> list[dict[str, Any]]:
+    """Every message in a queue, with its attributes, deleted."""
+    sqs, found = stack.clients("sqs"), []
+    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]).get(
+        "Messages"
+    ):
+        for message in batch:
+            found.append(message)
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return found
 
 
 def test_the_schedule_role_without_start_execution_dead_letters_the_run(stack: LocalStack) -> None:
     scheduler = stack.scheduler
-    assert scheduler is not None
+    assert scheduler is not None and stack.resources is not None
+    dlq = stack.resources.ref("ScheduleDeadLetterQueue")
+    _drain(stack, dlq)
     with without_grant(stack, "ReconcilerScheduleRoleDefaultPolicy", "states:StartExecution") as dropped:
         before = sum(scheduler.dead_lettered.values())
         assert scheduler.run_once() == []
         assert sum(scheduler.dead_lettered.values()) == before + 1
-        print(f"without {dropped}: the reconciler run was dead-lettered")
+    [message] = _drain(stack, dlq)
+    attributes = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
+    print(f"without {dropped}: the reconciler run was dead-lettered: {attributes['ERROR_CODE']}: "
+          f"{attributes['ERROR_MESSAGE'][:220]}")  # fmt: skip
+    assert attributes["ERROR_CODE"] == "AccessDeniedException"
+    assert "assumed-role/taskrail-ReconcilerScheduleRole" in attributes["ERROR_MESSAGE"]
+    assert "is not authorized to perform: states:StartExecution on resource: " in attributes["ERROR_MESSAGE"]
+    assert attributes["TARGET_ARN"] in attributes["ERROR_MESSAGE"]
     assert len(scheduler.run_once()) == 1
+    assert not _drain(stack, dlq)
 
 
 def test_the_api_integration_role_without_update_item_stores_nothing(stack: LocalStack, alice: TaskrailClient) -> None:
@@ -253,8 +280,13 @@ def test_the_api_integration_role_without_update_item_stores_nothing(stack: Loca
     ):
         alice.submit(*ECHO)
     print(f"without {dropped}: POST /tasks -> {refused.value}")
+    assert refused.value.status == 400
+    assert refused.value.message.startswith("User: arn:aws:sts::")
+    assert "assumed-role/taskrail-ApiIntegrationRole" in refused.value.message
+    assert "is not authorized to perform: dynamodb:UpdateItem on resource: arn:aws:dynamodb:" in refused.value.message
+    assert ":table/taskrail-" in refused.value.message
     assert any(r.action == "dynamodb:UpdateItem" and not r.allowed for r in _denials_since(stack, mark))
-    assert alice.submit(*ECHO)["taskId"]
+    _succeeds(alice)
 
 
 def _messages(stack: LocalStack, url: str, task_id: str) -> list[dict[str, Any]]:
@@ -294,6 +326,9 @@ def test_the_rule_target_without_its_grant_sends_the_event_to_the_rule_dlq(
     assert attributes["RULE_ARN"] == stack.resources.attr("TaskOutcomeToTopicRule", "Arn")
     assert attributes["ERROR_MESSAGE"].startswith("User: events.amazonaws.com is not authorized to perform: ")
     assert not _messages(stack, stack.resources.ref("NotificationsArchiveQueue"), task["taskId"])
+    again = _succeeds(alice)  # with the grant back, the outcome reaches the topic and its archive queue
+    assert notifications_of(stack, again["taskId"], Counter(SUCCEEDED=1)) == Counter(SUCCEEDED=1)
+    assert not _messages(stack, dlq, again["taskId"])
 
 
 def test_the_subscription_without_its_queue_grant_moves_the_notification_to_its_dlq(
@@ -314,6 +349,9 @@ def test_the_subscription_without_its_queue_grant_moves_the_notification_to_its_
     assert denied and {r.action for r in denied} == {"sqs:SendMessage"}
     assert json.loads(message["Body"])["taskId"] == task["taskId"]  # the message as the archive would get it
     assert not _messages(stack, archive, task["taskId"])
+    again = _succeeds(alice)
+    assert notifications_of(stack, again["taskId"], Counter(SUCCEEDED=1)) == Counter(SUCCEEDED=1)
+    assert not _messages(stack, dlq, again["taskId"])
 
 
 def _alarm_actions(alarm: str) -> list[str]:
@@ -355,6 +393,13 @@ def test_an_alarm_action_publishes_as_cloudwatch_and_without_its_grant_it_fails(
         assert [(r.principal, r.action) for r in denied] == [("cloudwatch.amazonaws.com", action.rstrip("*"))]
         [failed] = _alarm_actions(alarm)[before:]
         assert failed.startswith(f"Failed to execute action {topic}. Received error: User: cloudwatch.amazonaws.com")
+
+        # with the grant back, the action runs again
+        cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="OK", StateReason="e2e: reset")
+        mark, before = _mark(stack), len(_alarm_actions(alarm))
+        cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="e2e: the action runs again")
+        assert _alarm_actions(alarm)[before:] == [f"Successfully executed action {topic}"]
+        assert not _denials_since(stack, mark)
     finally:
         cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="OK", StateReason="e2e: reset")
 
@@ -383,3 +428,9 @@ def test_the_failure_rule_targets_role_without_start_execution_sends_the_event_t
     assert (event["detail-type"], event["detail"]["status"]) == ("Step Functions Execution Status Change", "FAILED")
     # nothing recorded the failure: the task is left RUNNING for the reconciler, as a lost event would leave it
     assert alice.get(task["taskId"])["status"] == "RUNNING"
+    # with the grant back, the rule starts the recorder and the failure is recorded
+    again = alice.submit("diagnostic.flaky", {"failures": 10})
+    recorded = _final(alice, again["taskId"], {"SUCCEEDED", "FAILED", "REJECTED"})
+    assert recorded["status"] == "FAILED", recorded
+    assert [r["status"] for r in recorder_runs_for(stack, recorded["executionArn"])] == ["SUCCEEDED"]
+    assert not _messages(stack, dlq, recorded["executionArn"])
