@@ -10,9 +10,10 @@ What a run leaves unexercised is either a grant to remove or one kept for a stat
 the local stack does not take (X-Ray, Lambda's own log delivery, a pipe's ListStreams), or a path the tests do not
 exercise. The reasons are data, in ``unexercised_grants.json`` next to this module: ``policy`` (a pattern over the
 policy's logical id without CDK's 8-character hash), ``actions`` (patterns over the grant's action as the template
-writes it) and, optionally, ``resources`` (patterns over its resources). A grant takes the first reason that covers
-it. :func:`explain` returns the grants no reason covers, and the reasons that cover nothing (a stale reason hides
-the next unused grant, so it fails too).
+writes it; ``fnmatch`` patterns, so a grant of the literal ``kms:*`` is named ``kms:[*]``: ``kms:*`` would also
+cover ``kms:GenerateDataKey*``) and, optionally, ``resources`` (patterns over its resources). A grant takes the first
+reason that covers it. :func:`explain` returns the grants no reason covers, and the reasons that cover nothing (a
+stale reason hides the next unused grant, so it fails too).
 """
 
 from __future__ import annotations

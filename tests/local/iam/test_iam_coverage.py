@@ -8,6 +8,7 @@ from taskrail.local.iam.coverage import (
     REASONS_FILE,
     GrantUse,
     Reason,
+    Unexercised,
     explain,
     load_reasons,
     statement_of,
@@ -126,3 +127,22 @@ def test_several_stacks_leave_a_grant_unexercised_only_if_every_one_did_whatever
         ("TopicKeyA1B2C3D4", "kms:GenerateDataKey*"),
     ]
     assert unexercised_in_every([]) == []
+
+
+def test_the_key_root_reason_covers_only_the_root_statements_kms_star() -> None:
+    # The reason written for the key policy's root-admin statement ("kms:*") must not also explain the service
+    # statements' kms:GenerateDataKey* (the alarm's and the rule's): fnmatch reads "kms:*" as a wildcard
+    reasons = load_reasons()
+    [root] = [r for r in reasons if r.reason.startswith("The key policy's first statement")]
+    key, resources = "NotificationsTopicKey847416DA", ("*",)
+    admin = Unexercised(key, 0, "kms:*", resources)
+    data_key = Unexercised(key, 1, "kms:GenerateDataKey*", resources)
+    decrypt = Unexercised(key, 2, "kms:Decrypt", resources)
+    assert root.covers(admin)
+    assert not root.covers(data_key) and not root.covers(decrypt)
+    coverage = explain([admin, data_key, decrypt], reasons)
+    assert [(g.action, r.reason[:30]) for g, r in coverage.explained] == [
+        ("kms:*", root.reason[:30]),
+        ("kms:Decrypt", "SNS's documented pair for a se"),
+    ]
+    assert coverage.unexplained == [data_key]  # no reason hides an unused service grant
