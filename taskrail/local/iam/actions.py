@@ -9,11 +9,13 @@ for the operations taskrail's principals use:
   ("Using IAM policy conditions for fine-grained access control" and the DynamoDB actions table).
 * **DynamoDB Streams** (``DynamoDBStreams_20120810.<Op>``): ``dynamodb:<Op>`` on the stream ARN; ``GetRecords``
   names its stream through the shard iterator; ``ListStreams`` on ``*``.
-* **SQS** (JSON, ``AmazonSQS.<Op>``): ``sqs:<Op>`` on the queue ARN (from ``QueueUrl`` or ``QueueName``).
-* **SNS** (query): ``sns:<Action>`` on the topic ARN.
+* **SQS** (JSON, ``AmazonSQS.<Op>``): ``sqs:<Op>`` on the queue ARN (from ``QueueUrl`` or ``QueueName``); a batch
+  operation asks for its single-message action (``SendMessageBatch`` is ``sqs:SendMessage``).
+* **SNS** (query): ``sns:<Action>`` on the topic ARN; ``PublishBatch`` is ``sns:Publish``.
 * **EventBridge** (``AWSEvents.PutEvents``): ``events:PutEvents`` on each entry's event bus (``default`` if none).
 * **Step Functions** (``AWSStepFunctions.<Op>``): ``StartExecution`` on the ``stateMachine:`` ARN;
-  ``DescribeExecution``, ``StopExecution``, ``GetExecutionHistory``, ``RedriveExecution`` on the ``execution:`` ARN.
+  ``DescribeExecution``, ``StopExecution``, ``GetExecutionHistory``, ``RedriveExecution``,
+  ``DescribeStateMachineForExecution`` on the ``execution:`` ARN.
   A start through a version or an alias (``stateMachine:M:live``) is authorized against the state machine's own ARN,
   with the qualifier in the condition key ``states:StateMachineQualifier`` ("Authorization for versions and aliases
   in Step Functions workflows", Developer Guide).
@@ -176,8 +178,17 @@ def _streams(op: str, body: dict[str, Any]) -> list[Access]:
     return [Access(action, str(stream_arn))]
 
 
+#: "Amazon SQS batch actions": "You cannot set permissions explicitly for SendMessageBatch, DeleteMessageBatch, or
+#: ChangeMessageVisibilityBatch"; the single-message action's permission covers its batch version.
+_SQS_BATCH = {
+    "SendMessageBatch": "SendMessage",
+    "DeleteMessageBatch": "DeleteMessage",
+    "ChangeMessageVisibilityBatch": "ChangeMessageVisibility",
+}
+
+
 def _sqs(op: str, body: dict[str, Any], arns: _Arns) -> list[Access]:
-    action = f"sqs:{op}"
+    action = f"sqs:{_SQS_BATCH.get(op, op)}"
     if op == "ListQueues":
         return [Access(action, "*")]
     if op in ("GetQueueUrl", "CreateQueue"):
@@ -204,7 +215,13 @@ def _events(op: str, body: dict[str, Any], arns: _Arns) -> list[Access]:
     return [Access(action, "*")]
 
 
-_EXECUTION_OPS = ("DescribeExecution", "StopExecution", "GetExecutionHistory", "RedriveExecution")
+_EXECUTION_OPS = (
+    "DescribeExecution",
+    "StopExecution",
+    "GetExecutionHistory",
+    "RedriveExecution",
+    "DescribeStateMachineForExecution",
+)
 
 
 _UNQUALIFIED_STATE_MACHINE_PARTS = 7  # arn:partition:states:region:account:stateMachine:name
@@ -285,7 +302,9 @@ def _sns(request: HttpRequest, arns: _Arns) -> ApiCall:
             resource = form["SubscriptionArn"].rsplit(":", 1)[0]
         if not resource:
             raise Unmapped(f"sns {op} names no topic")
-    return ApiCall("sns", op, (Access(f"sns:{op}", resource),))
+    # sns:Publish "Grants permission to both publish and publish batch" ("Amazon SNS API permissions")
+    action = "sns:Publish" if op == "PublishBatch" else f"sns:{op}"
+    return ApiCall("sns", op, (Access(action, resource),))
 
 
 _LAMBDA_INVOKE = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")

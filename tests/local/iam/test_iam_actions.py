@@ -193,3 +193,35 @@ def test_a_start_through_an_alias_or_version_is_authorized_on_the_machine_with_i
 
     assert allowed(through_alias)
     assert not allowed(unqualified) and not allowed(through_version)
+
+
+QUEUE_URL = f"http://127.0.0.1:4566/{ACCOUNT}/dlq"
+QUEUE = f"arn:aws:sqs:us-east-1:{ACCOUNT}:dlq"
+TOPIC = f"arn:aws:sns:us-east-1:{ACCOUNT}:outcomes"
+
+
+@pytest.mark.parametrize(
+    ("service", "operation", "params", "expected"),
+    [
+        # "Amazon SQS batch actions": permissions for SendMessage, DeleteMessage, ChangeMessageVisibility are those
+        # of their batch versions; there is no sqs:SendMessageBatch to grant
+        ("sqs", "send_message_batch", {"QueueUrl": QUEUE_URL, "Entries": [{"Id": "1", "MessageBody": "m"}]},
+         [("sqs:SendMessage", QUEUE)]),
+        ("sqs", "delete_message_batch", {"QueueUrl": QUEUE_URL, "Entries": [{"Id": "1", "ReceiptHandle": "r"}]},
+         [("sqs:DeleteMessage", QUEUE)]),
+        ("sqs", "change_message_visibility_batch",
+         {"QueueUrl": QUEUE_URL, "Entries": [{"Id": "1", "ReceiptHandle": "r", "VisibilityTimeout": 0}]},
+         [("sqs:ChangeMessageVisibility", QUEUE)]),
+        # "Amazon SNS API permissions": sns:Publish "Grants permission to both publish and publish batch"
+        ("sns", "publish_batch", {"TopicArn": TOPIC, "PublishBatchRequestEntries": [{"Id": "1", "Message": "m"}]},
+         [("sns:Publish", TOPIC)]),
+        # the Service Authorization Reference: DescribeStateMachineForExecution on the execution resource
+        ("stepfunctions", "describe_state_machine_for_execution", {"executionArn": EXECUTION},
+         [("states:DescribeStateMachineForExecution", EXECUTION)]),
+    ],
+    ids=["sqs-send-batch", "sqs-delete-batch", "sqs-visibility-batch", "sns-publish-batch", "sfn-machine-for-exec"],
+)  # fmt: skip
+def test_batch_operations_ask_for_their_single_message_action_and_an_execution_lookup_for_the_execution(
+    service: str, operation: str, params: dict[str, Any], expected: list[tuple[str, str]]
+) -> None:
+    assert accesses(service, operation, **params) == expected
