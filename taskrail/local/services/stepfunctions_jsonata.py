@@ -7,13 +7,22 @@ upstream, LocalStack, runs the Java JSONata in a JVM). This module plugs in ``js
 Python) as that evaluator; a failed evaluation raises moto's ``JSONataException`` as moto's JVM bridge does, and
 a failed ``{% ... %}`` expression fails the state with ``States.QueryEvaluationError`` (an EvaluationFailed
 event), as Step Functions reports it; moto let the exception become ``States.Runtime``.
+
+Of the functions Step Functions adds to JSONata ("JSONata functions provided by Step Functions", Transforming data
+with JSONata), moto declares ``$hash`` and ``$uuid`` as functions that return the text "Function $hash is currently
+not supported", and ``$random`` keeps JSONata's own, which refuses a seed. They are provided here: ``$hash(value,
+algorithm)`` (MD5, SHA-1, SHA-256, SHA-384, SHA-512; lower-case hex, as ``States.Hash``), ``$uuid()`` (a version 4
+UUID) and ``$random([seed])`` (a seed gives the same number every time).
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
+import random
 import sys
+import uuid
 from importlib.metadata import version
 from types import ModuleType
 from typing import Any, Final
@@ -26,6 +35,7 @@ from moto.stepfunctions.parser.asl.component.common.error_name.failure_event imp
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
 from moto.stepfunctions.parser.asl.component.common.string.string_expression import StringJSONata
+from moto.stepfunctions.parser.asl.component.intrinsic import jsonata as _moto_sfn_functions
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.jsonata import jsonata as _moto_jsonata
 
@@ -61,10 +71,35 @@ def _import_jsonata() -> ModuleType:
 jsonata = _import_jsonata()
 
 
+#: moto's declarations of these return "Function $hash is currently not supported": they are dropped, and
+#: :data:`_SFN_FUNCTIONS` answers instead
+_STUBBED_BY_MOTO: Final = ("$hash", "$uuid")
+_HASH_ALGORITHMS: Final = {"MD5": "md5", "SHA-1": "sha1", "SHA-256": "sha256", "SHA-384": "sha384", "SHA-512": "sha512"}
+
+
+def _hash(value: Any, algorithm: Any) -> str:
+    name = _HASH_ALGORITHMS.get(algorithm) if isinstance(algorithm, str) else None
+    if name is None:
+        raise ValueError(f"$hash: the algorithm must be one of {', '.join(_HASH_ALGORITHMS)}, got {algorithm!r}")
+    if not isinstance(value, str):
+        raise ValueError(f"$hash: the value must be a string, got {type(value).__name__}")
+    return hashlib.new(name, value.encode("utf-8")).hexdigest()
+
+
+def _random(seed: Any = None) -> float:
+    return random.Random(seed).random() if seed is not None else random.random()
+
+
+_SFN_FUNCTIONS: Final = {"hash": _hash, "uuid": lambda: str(uuid.uuid4()), "random": _random}
+
+
 def evaluate(expression: str) -> Any:
     """One composed JSONata program (moto prepends ``$x := ...;`` declarations), evaluated without input."""
     try:
-        result = jsonata.Jsonata(expression).evaluate(None)
+        program = jsonata.Jsonata(expression)
+        for name, implementation in _SFN_FUNCTIONS.items():
+            program.register_lambda(name, implementation)
+        result = program.evaluate(None)
     except Exception as error:
         raise _moto_jsonata.JSONataException("UNKNOWN", str(error)) from error
     # JSON values only (as moto's bridge returns them): the evaluator may hand back its own sequence types
@@ -89,18 +124,26 @@ def _eval_string_jsonata(self: StringJSONata, env: Any) -> None:
         raise FailureEventException(failure_event=failure) from error
 
 
+def _declarations_without_stubs() -> dict[str, str]:
+    declared = original(_moto_sfn_functions, "_DECLARATION_BY_VARIABLE_REFERENCE")
+    return {name: text for name, text in declared.items() if name not in _STUBBED_BY_MOTO}
+
+
 def install_jsonata() -> None:
     with lock:
         if not is_patched(_moto_jsonata, "_eval_jsonata"):
             patch(_moto_jsonata, "_eval_jsonata", evaluate)
         if not is_patched(StringJSONata, "_eval_body"):
             patch(StringJSONata, "_eval_body", _eval_string_jsonata)
+        if not is_patched(_moto_sfn_functions, "_DECLARATION_BY_VARIABLE_REFERENCE"):
+            patch(_moto_sfn_functions, "_DECLARATION_BY_VARIABLE_REFERENCE", _declarations_without_stubs())
 
 
 def uninstall_jsonata() -> None:
     with lock:
         unpatch(_moto_jsonata, "_eval_jsonata")
         unpatch(StringJSONata, "_eval_body")
+        unpatch(_moto_sfn_functions, "_DECLARATION_BY_VARIABLE_REFERENCE")
 
 
 def _installed_version() -> str:
@@ -124,6 +167,19 @@ JSONATA: Final = Patch(
             "moto...failure_event.FailureEvent.__init__",
             lambda: FailureEvent.__init__,
             ("self", "env", "error_name", "event_type", "event_details"),
+        ),
+        Source(
+            "moto.stepfunctions.parser.asl.component.intrinsic.jsonata.get_intrinsic_functions_declarations",
+            lambda: _moto_sfn_functions.get_intrinsic_functions_declarations,
+            ("_DECLARATION_BY_VARIABLE_REFERENCE.get(variable_reference)",),
+        ),
+        Check(
+            "moto...intrinsic.jsonata $hash / $uuid",
+            lambda: all(
+                "currently not supported" in original(_moto_sfn_functions, "_DECLARATION_BY_VARIABLE_REFERENCE")[name]
+                for name in _STUBBED_BY_MOTO
+            ),
+            "declared as stubs that return 'Function $... is currently not supported'",
         ),
         Check(
             "jsonata-python",
