@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -315,3 +316,31 @@ def test_updated_at_is_pushed_in_the_apis_timestamp_form(pool, stored: str, push
     push_changes([change], connections=connections, poster=poster, pool=pool)
 
     assert poster.received["c"][0]["updatedAt"] == pushed
+
+
+POST_BUDGET_SECONDS = 0.1  # the adapter's budget, scaled down (config.DEFAULT_POST_TIMEOUT_SECONDS is 1 s)
+
+
+def test_a_batch_with_a_hanging_connection_takes_at_most_about_one_post_budget_per_record(pool):
+    # Given a connection whose every post hangs until the adapter gives up (its read timeout), beside a healthy one
+    class HangingPoster(FakePoster):
+        def post(self, connection_id: str, data: bytes) -> None:
+            if connection_id == "hanging":
+                time.sleep(POST_BUDGET_SECONDS)
+                raise PostFailed("Read timeout on endpoint URL")
+            super().post(connection_id, data)
+
+    connections = FakeConnections({"hanging": (ALICE, "t-1"), "well": (ALICE, "t-1")})
+    poster = HangingPoster()
+    batch = [record("t-1", ALICE, "RUNNING", p) for p in (10, 20, 30, 40, 50)]
+
+    # When the batch is pushed
+    started = time.monotonic()
+    summary = push_changes(batch, connections=connections, poster=poster, pool=pool)
+    took = time.monotonic() - started
+
+    # Then it took about one budget per record (each record's posts end before the next one's begin), no more,
+    # and the healthy connection has every change in order
+    assert took <= len(batch) * POST_BUDGET_SECONDS + 0.25, f"{took:.3f} s for {len(batch)} records"
+    assert [m["progress"] for m in poster.received["well"]] == [10, 20, 30, 40, 50]
+    assert (summary.posted, summary.failed, summary.batch_item_failures) == (5, 5, [])
