@@ -206,6 +206,13 @@ FILTER_ROWS = [
         (f"the terminal write ({s})", stream_record("MODIFY", s, progress="100", outcomePending=s), True)
         for s in ("SUCCEEDED", "REJECTED", "FAILED")
     ),
+    # Changed neither progress nor status, on a running task: passes, by design (docs/DECISIONS.md; the image has no
+    # old values to compare): the message repeats the state, as the first progress write's 0 after the claim's 0 does
+    (
+        "a running task's write that changes neither progress nor status",
+        stream_record("MODIFY", "RUNNING", progress="0", updatedAt="2026-12-02T07:47:41.500Z"),
+        True,
+    ),
     # Changed neither progress nor status: the outbox's mark of a delivered outcome, the reconciler's tidy-up
     *(
         (f"the outbox's mark ({s})", stream_record("MODIFY", s, progress="100", outcomeDelivered=s), False)
