@@ -279,3 +279,21 @@ def test_the_console_page_says_it_is_live(stack: LocalStack, page: Any) -> None:
 
     page.goto(console_url(stack))
     expect(page.get_by_test_id("channel")).to_have_text("live: WebSocket", timeout=30_000)
+
+
+def test_the_console_page_polls_and_says_why_when_there_is_no_channel(stack: LocalStack, page: Any) -> None:  # noqa: F811
+    from playwright.sync_api import expect
+
+    # Given the console's relay answering as it does for a stack without a WebSocket channel
+    no_channel = json.dumps({"channel": None, "reason": "no WebSocket channel"})
+    page.route(
+        "**/api/live*", lambda route: route.fulfill(status=200, content_type="application/json", body=no_channel)
+    )
+
+    # When the page opens, Then it says it polls, and why, and it reads the list every 2 s (not the 30-s backstop)
+    page.goto(console_url(stack))
+    expect(page.get_by_test_id("channel")).to_have_text("polling every 2 s: no WebSocket channel", timeout=30_000)
+    for _ in range(2):
+        with page.expect_request(lambda request: "/api/executions" in request.url, timeout=3_500):
+            pass
+    print("the page polls every 2 s: no WebSocket channel")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -352,6 +353,32 @@ def test_the_live_channel_reconnects_and_subscribes_again_after_the_lifetime_lim
             wait_for(subscribed_again, 10, "the subscription stored again")
             wait_for(delivered, 30, "a post received after reconnecting", interval=0.2)
         print(f"{channel.connections} connections, the message received after reconnecting")
+
+
+IDLE_SECONDS = 1.0  # API Gateway's 10 minutes, scaled down (the same code path)
+
+
+def test_the_live_channels_resubscription_keeps_its_connection_past_the_idle_timeout(live: Live) -> None:
+    """API Gateway closes a connection idle for 10 minutes; the channel re-subscribes every 5 (here 0.3 s against an
+    idle timeout of 1 s), and each subscribe is activity: one connection, still open after three idle timeouts."""
+    with (
+        ws.LocalWebSocketApi(live.server.api, live.endpoint, idle_timeout=IDLE_SECONDS) as short,
+        LiveChannel(short.url, ALICE_KEYS, REGION, task_id="t-idle", resubscribe_seconds=0.3) as channel,
+    ):
+        (connection_id,) = wait_for(short.connection_ids, 10, "the channel's connection")
+        time.sleep(3 * IDLE_SECONDS)  # what is checked is that nothing happens meanwhile: no close, no reconnection
+        assert channel.connections == 1
+        assert short.connection_ids() == [connection_id]
+
+
+def test_without_resubscribing_the_idle_timeout_closes_the_channels_connection(live: Live) -> None:
+    """The control of the case above: a channel that re-subscribes less often than the idle timeout is closed by
+    it, and connects again."""
+    with (
+        ws.LocalWebSocketApi(live.server.api, live.endpoint, idle_timeout=IDLE_SECONDS) as short,
+        LiveChannel(short.url, ALICE_KEYS, REGION, task_id="t-idle", resubscribe_seconds=60) as channel,
+    ):
+        wait_for(lambda: channel.connections >= 2, 10, "a reconnection after the idle timeout")
 
 
 def test_the_live_channel_is_unavailable_when_refused(live: Live) -> None:
