@@ -368,3 +368,78 @@ def test_with_enforcement_off_decisions_are_logged_but_nothing_is_refused(stack:
                                 validate.access_key_id)  # fmt: skip
     assert iam(validate, environ, request) is None
     assert [(r.action, r.allowed) for r in iam.log.records] == [("dynamodb:PutItem", False)]
+
+
+def _role(name: str) -> dict[str, str]:
+    return {"Ref": f"t-{name}", "Arn": f"arn:aws:iam::{ACCOUNT_ID}:role/t-{name}"}
+
+
+#: The identity-policy forms the template's acting roles do not use today (they use AWS::IAM::Policy only): a
+#: role's inline ``Policies``, a customer managed policy attached through ``ManagedPolicyArns`` and one that names
+#: its roles in ``Roles``, and an AWS managed policy (no document in the template).
+FORMS_TEMPLATE: dict[str, Any] = {
+    "Resources": {
+        "InlineRole": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "Policies": [{
+                    "PolicyName": "ReadTasks",
+                    "PolicyDocument": {"Statement": [{
+                        "Effect": "Allow", "Action": "dynamodb:GetItem",
+                        "Resource": {"Fn::Sub": "arn:aws:dynamodb:${AWS::Region}:${AWS::AccountId}:table/Tasks"},
+                    }]},
+                }],
+                "ManagedPolicyArns": [
+                    {"Ref": "SendPolicy"},
+                    "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs",
+                ],
+            },
+        },
+        "AttachedRole": {"Type": "AWS::IAM::Role", "Properties": {}},
+        "SendPolicy": {
+            "Type": "AWS::IAM::ManagedPolicy",
+            "Properties": {"PolicyDocument": {"Statement": [{
+                "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:dlq",
+            }]}},
+        },
+        "PublishPolicy": {
+            "Type": "AWS::IAM::ManagedPolicy",
+            "Properties": {
+                "Roles": [{"Ref": "AttachedRole"}],
+                "PolicyDocument": {"Statement": [{
+                    "Effect": "Allow", "Action": "sns:Publish", "Resource": f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:t",
+                }]},
+            },
+        },
+    }
+}  # fmt: skip
+
+
+def test_inline_and_customer_managed_policies_grant_and_an_aws_managed_one_is_recorded_unresolved() -> None:
+    local = LocalResources(
+        stack_name="t", attributes={"InlineRole": _role("InlineRole"), "AttachedRole": _role("AttachedRole")}
+    )
+    policies = TemplatePolicies.from_template(FORMS_TEMPLATE, local)
+    inline, attached = _role("InlineRole")["Arn"], _role("AttachedRole")["Arn"]
+    table, queue = f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/Tasks", f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:dlq"
+    topic = f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:t"
+
+    def decided(role: str, action: str, resource: str) -> tuple[bool, str]:
+        request = Request(Principal(f"{role}/s", ACCOUNT_ID, role_arn=role), action, resource, {})
+        decision = evaluate(request, policies.identity_policies(role), policies.resource_policies(resource))
+        return decision.allowed, decision.decided_by
+
+    assert decided(inline, "dynamodb:GetItem", table) == (True, "InlineRole/ReadTasks[0]")  # inline Policies
+    assert decided(inline, "sqs:SendMessage", queue) == (True, "SendPolicy[0]")  # ManagedPolicyArns -> Ref
+    assert decided(attached, "sns:Publish", topic) == (True, "PublishPolicy[0]")  # ManagedPolicy Roles
+    assert not decided(attached, "sqs:SendMessage", queue)[0]  # a managed policy grants only the roles it names
+    assert not decided(inline, "sns:Publish", topic)[0]
+    assert policies.unresolved == {
+        inline: ["arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"]
+    }
+    assert {(g.policy, g.statement, g.actions) for g in policies.grants()} == {
+        ("InlineRole/ReadTasks", 0, ("dynamodb:GetItem",)),
+        ("SendPolicy", 0, ("sqs:SendMessage",)),
+        ("PublishPolicy", 0, ("sns:Publish",)),
+    }
+    assert policies.grant_at("InlineRole/ReadTasks", 0) is not None  # an allowed decision finds its statement
