@@ -30,6 +30,9 @@ What AWS does, and the local server does too
 * ``$disconnect`` runs when either side closes, or the connection times out: idle 10 minutes, 2 hours at most
   ("Quotas for configuring and running a WebSocket in API Gateway": connection duration 2 hours, idle connection
   timeout 10 minutes, frame 32 KB, message payload 128 KB; a larger message closes the connection with 1009).
+* A binary frame from the client closes the connection with 1003, and ``$disconnect`` runs ("Binary media types for
+  WebSocket APIs in API Gateway": "If a client app sends a binary frame, API Gateway rejects it and disconnects the
+  client with code 1003").
 * The management API: ``POST`` (PostToConnection), ``GET`` (GetConnection), ``DELETE`` (DeleteConnection) on
   ``/{stage}/@connections/{connectionId}``, SigV4-checked and authorized as ``execute-api:ManageConnections`` on
   ``arn:aws:execute-api:{region}:{account}:{apiId}/{stage}/{METHOD}/@connections/{connectionId}`` against the
@@ -44,7 +47,8 @@ Known deviations
   upgrade requests. ``localize`` maps each AWS URL to its local listener.
 * A client frame between 32 and 128 KB is accepted (the limit is applied to messages, 128 KB, with close code 1009).
 * The close codes for the idle and lifetime limits (1001 "Going away") and the status of a failed ``$connect``
-  integration (500) are not verified against AWS; the unknown-route message's text neither.
+  integration (500) are not verified against AWS; the unknown-route message's text neither, nor the close reason
+  sent with a binary frame's 1003 (the page gives the code only).
 * A browser is refused (any ``Origin`` or ``Sec-Fetch-*`` header: taskrail/local/guard.py), which AWS would let
   connect: the local users' keys are public, and a WebSocket has no CORS, so a page could otherwise presign a URL
   with them and read a user's progress (docs/DECISIONS.md, "The local stack's trust boundary").
@@ -114,6 +118,7 @@ MAX_FRAME_BYTES = 32 * 1024  # AWS: frame 32 KB
 FRAME_CHARACTERS = MAX_FRAME_BYTES // 4  # a text fragment of this many characters is at most 32 KB of UTF-8
 MAX_QUEUED = 10_000  # messages waiting for one client that does not read: then it is disconnected
 GOING_AWAY = 1001
+UNSUPPORTED_DATA = 1003  # AWS: a binary frame from the client
 #: a management call's answer waits for the server's loop at most this long
 LOOP_TIMEOUT_SECONDS = 10.0
 
@@ -402,8 +407,10 @@ class LocalWebSocketApi:
         try:
             async for message in connection:
                 live.last_active_ms = _now_ms()
-                text = message if isinstance(message, str) else message.decode("utf-8", errors="replace")
-                await self._message(live, text)
+                if not isinstance(message, str):  # a binary frame: rejected, the client disconnected
+                    await connection.close(UNSUPPORTED_DATA, "Binary frames are not supported")
+                    break
+                await self._message(live, message)
         except ConnectionClosed:
             pass
         finally:

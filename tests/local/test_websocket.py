@@ -221,6 +221,19 @@ def test_a_message_over_128_kb_closes_the_connection_with_1009(live: Live) -> No
     wait_for(lambda: live.row(connection_id) is None, 10, "the row deleted by $disconnect")
 
 
+def test_a_binary_frame_closes_the_connection_with_1003_and_disconnects(live: Live) -> None:
+    """ "Binary media types for WebSocket APIs in API Gateway": a binary frame is rejected and the client
+    disconnected with code 1003; nothing is routed, and $disconnect runs."""
+    before = set(live.server.connection_ids())
+    with open_as(live) as client:
+        connection_id = connection_id_of(live, before)
+        client.send(json.dumps({"action": "subscribe", "taskId": "t-binary"}).encode())  # bytes: a binary frame
+        with pytest.raises(ConnectionClosed) as closed:
+            client.recv(timeout=10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == ws.UNSUPPORTED_DATA == 1003
+    wait_for(lambda: live.row(connection_id) is None, 10, "the row deleted by $disconnect")
+
+
 def test_the_limits_are_aws_s() -> None:
     assert (ws.IDLE_TIMEOUT_SECONDS, ws.MAX_LIFETIME_SECONDS) == (600, 7200)
     assert (ws.MAX_FRAME_BYTES, ws.MAX_MESSAGE_BYTES) == (32 * 1024, 128 * 1024)
