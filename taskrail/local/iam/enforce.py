@@ -32,9 +32,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -56,7 +57,7 @@ from taskrail.local.iam.evaluate import (
 from taskrail.local.iam.policies import TemplatePolicies
 from taskrail.local.iam.principals import RoleCredential, account_of
 
-__all__ = ["Denied", "Enforcer", "IamLog", "IamRecord", "access_denied"]
+__all__ = ["Denied", "Enforcer", "IamLog", "IamRecord", "access_denied", "prune_iam_logs"]
 
 log = logging.getLogger("taskrail.local.iam")
 
@@ -267,6 +268,43 @@ def access_denied(environ: Mapping[str, Any], message: str) -> AwsError:
 #: object a line) and the template's grants, for ``python -m taskrail.local.iam.report``.
 DECISIONS_FILE = "iam-decisions-{pid}.jsonl"
 GRANTS_FILE = "iam-grants-{pid}.json"
+#: How many stopped stacks' IAM files :func:`prune_iam_logs` keeps (the newest); a running stack's are always kept.
+KEEP_IAM_LOGS = 20
+_IAM_FILE = re.compile(r"^iam-[a-z]+-(?P<pid>\d+)\.jsonl?$")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it exists
+        return True
+    return True
+
+
+def prune_iam_logs(log_dir: Path, keep: int = KEEP_IAM_LOGS, alive: Callable[[int], bool] = _alive) -> list[Path]:
+    """Delete the ``iam-*-<pid>`` files of stacks no longer running, all but the ``keep`` most recent (by their
+    newest file); a running stack's files stay, whatever their age. One stack process writes two files, and a day
+    of test runs leaves hundreds. The deleted paths."""
+    by_pid: dict[int, list[Path]] = {}
+    for path in log_dir.glob("iam-*-*"):
+        match = _IAM_FILE.match(path.name)
+        if match is not None:
+            by_pid.setdefault(int(match["pid"]), []).append(path)
+
+    def newest(pid: int) -> float:
+        return max((p.stat().st_mtime for p in by_pid[pid] if p.exists()), default=0.0)
+
+    stopped = sorted((pid for pid in by_pid if not alive(pid)), key=newest, reverse=True)
+    deleted = []
+    for pid in stopped[keep:]:
+        for path in by_pid[pid]:
+            path.unlink(missing_ok=True)
+            deleted.append(path)
+    return deleted
+
+
 #: The opt-out, for debugging only: ``TASKRAIL_IAM=off`` lets every principal do everything (as before issue 12).
 IAM_ENV = "TASKRAIL_IAM"
 INTERPRETER_REFUSED = (
@@ -279,8 +317,9 @@ class LocalIam:
     """IAM for one local stack: the endpoint's authorizer from the start, the template's policies once provisioned.
 
     Until :meth:`load` (while the provisioner creates the resources as the account's administrator), nothing is
-    evaluated. ``enforce=False`` (or ``TASKRAIL_IAM=off``) still records every decision of a role's request in the
-    log, but lets it through.
+    evaluated. With a ``log_dir``, the IAM files of stopped stacks beyond the newest :data:`KEEP_IAM_LOGS` are
+    deleted first (:func:`prune_iam_logs`). ``enforce=False`` (or ``TASKRAIL_IAM=off``) still records every
+    decision of a role's request in the log, but lets it through.
     """
 
     def __init__(self, *, enforce: bool | None = None, log_dir: Path | None = None, secure_transport: bool = True):
@@ -288,7 +327,8 @@ class LocalIam:
         self.log_dir = log_dir
         self._files = {"pid": os.getpid()}
         decisions = log_dir / DECISIONS_FILE.format(**self._files) if log_dir is not None else None
-        if decisions is not None:
+        if log_dir is not None and decisions is not None:
+            prune_iam_logs(log_dir)
             decisions.unlink(missing_ok=True)
         self.log = IamLog(decisions)
         self.secure_transport = secure_transport

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
-from taskrail.local.iam.enforce import DECISIONS_FILE, GRANTS_FILE, IamLog, IamRecord
+from taskrail.local.iam.enforce import (
+    DECISIONS_FILE,
+    GRANTS_FILE,
+    KEEP_IAM_LOGS,
+    IamLog,
+    IamRecord,
+    LocalIam,
+    prune_iam_logs,
+)
 from taskrail.local.iam.report import format_summary, latest_pid, main, summarize
 
 GRANTS = """[
@@ -71,3 +80,38 @@ def test_the_decisions_file_holds_every_line_while_open_and_after_close(tmp_path
     log.close()
     actions = [json.loads(line)["action"] for line in path.read_text().splitlines()]
     assert actions == ["dynamodb:GetItem", "sqs:SendMessage", "s3:GetObject"]
+
+
+def _stack_files(log_dir: Path, pid: int, mtime: float) -> list[Path]:
+    paths = [log_dir / DECISIONS_FILE.format(pid=pid), log_dir / GRANTS_FILE.format(pid=pid)]
+    for path in paths:
+        path.write_text("{}\n")
+        os.utime(path, (mtime, mtime))
+    return paths
+
+
+def test_pruning_keeps_running_stacks_and_the_newest_stopped_ones(tmp_path: Path) -> None:
+    running = {7, 8}
+    for pid in range(1, 11):  # pid 10 is the newest
+        _stack_files(tmp_path, pid, 1_000_000 + pid)
+    (tmp_path / "pipes-3.log").write_text("not an IAM file")
+    deleted = prune_iam_logs(tmp_path, keep=3, alive=lambda pid: pid in running)
+    left = {int(p.stem.rsplit("-", 1)[1]) for p in tmp_path.glob("iam-*")}
+    print(f"deleted {len(deleted)} files; the IAM files left are of stacks {sorted(left)}")
+    assert left == {10, 9, 6, 7, 8}  # the 3 newest stopped stacks, and the running ones however old
+    assert len(deleted) == 10 and (tmp_path / "pipes-3.log").exists()
+    assert {len(list(tmp_path.glob(f"iam-*-{pid}.*"))) for pid in left} == {2}
+
+
+def test_a_stack_starting_prunes_the_iam_files_of_stopped_stacks_beyond_the_newest(tmp_path: Path) -> None:
+    # pids above Linux's largest (pid_max is at most 2**22) belong to no process: stopped stacks
+    stopped = [2**22 + 100 + i for i in range(KEEP_IAM_LOGS + 5)]
+    for age, pid in enumerate(stopped):
+        _stack_files(tmp_path, pid, 1_000_000 - age)  # the first ones are the newest
+    parent = os.getppid()  # a running process, with old files
+    _stack_files(tmp_path, parent, 1)
+    before = len(list(tmp_path.glob("iam-*")))
+    LocalIam(log_dir=tmp_path)
+    left = sorted({int(p.stem.rsplit("-", 1)[1]) for p in tmp_path.glob("iam-*")})
+    print(f"IAM files before a stack starts: {before}, after: {len(list(tmp_path.glob('iam-*')))}")
+    assert left == sorted([*stopped[:KEEP_IAM_LOGS], parent])
