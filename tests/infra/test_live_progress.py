@@ -5,6 +5,8 @@ filter, the Connections table's TTL, encryption and owner index, the stage's log
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -238,3 +240,33 @@ def test_the_push_pipe_reads_in_stream_order_from_now_on_and_targets_the_push_fu
     assert stream["MaximumRecordAgeInSeconds"] == 60
     assert pipe["Target"]["Ref"].startswith("FunctionsPushProgressFunctionLive")  # its alias (docs/DEPLOY.md)
     assert pipe["TargetParameters"]["LambdaFunctionParameters"]["InvocationType"] == "REQUEST_RESPONSE"
+
+
+# -- the README's caller policy ----------------------------------------------------------------------------------
+
+README = Path(__file__).parents[2] / "README.md"
+
+
+def readme_caller_policy() -> dict[str, Any]:
+    """The JSON policy of README's "Granting a caller access" paragraph."""
+    text = README.read_text()
+    section = text[text.index("**Granting a caller access.**") :]
+    block = re.search(r"```json\n(.*?)\n```", section, re.DOTALL)
+    assert block is not None, "README's caller policy is not a ```json block"
+    return json.loads(block.group(1))
+
+
+def test_the_readmes_caller_policy_may_connect_to_every_iam_authorized_websocket_route(template, api_id):
+    # A caller with README's policy only must be able to open the live channel on AWS (the local WebSocket API does
+    # not evaluate the caller's execute-api:Invoke, so only this test can catch a policy without it)
+    invoked = {
+        resource
+        for statement in readme_caller_policy()["Statement"]
+        if statement["Effect"] == "Allow" and "execute-api:Invoke" in as_list(statement["Action"])
+        for resource in as_list(statement["Resource"])
+    }
+    iam_routes = [key for key, route in routes(template, api_id).items() if route["AuthorizationType"] == "AWS_IAM"]
+    assert iam_routes == ["$connect"]
+    for route_key in iam_routes:
+        assert f"arn:aws:execute-api:REGION:ACCOUNT:WS_API_ID/{STAGE_NAME}/{route_key}" in invoked
+    assert f"`{Output.WEBSOCKET_URL.value}` output" in README.read_text()
