@@ -1,13 +1,17 @@
 """The AWS CLI as a client of the local AWS endpoint: ``aws <service> <command> --endpoint-url URL --<option> value``.
 
-The real CLI runs when it is installed (``.venv/bin/aws``, else ``aws`` on the PATH). Without it, the same operation
-is sent through botocore, found as the CLI finds it: the operation whose name, in the CLI's hyphenated form
+The real CLI runs when it is installed: the project's ``.venv/bin/aws`` first, then one beside the running Python,
+then ``aws`` on the PATH. awscli is not a dependency of the project (pyproject.toml pins none), so which CLI runs, if
+any, depends on the machine: :func:`describe` names it, the parity run's header prints it
+(tests/parity/conftest.py) and each CLI case prints it. Without a CLI, the same operation is sent through botocore,
+found as the CLI finds it: the operation whose name, in the CLI's hyphenated form
 (``botocore.xform_name(name, "-")``), is the command, and each ``--option`` the input member of that hyphenated name.
 Either way the answer is the JSON document the CLI prints (``--output json``), and a refusal raises.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -17,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore
 from botocore import xform_name
 from botocore.config import Config
 
@@ -26,10 +31,26 @@ REGION = "us-east-1"
 NO_RETRIES = Config(retries={"max_attempts": 1, "mode": "standard"})
 
 
+PROJECT_VENV_CLI = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "aws"
+
+
 def executable() -> str | None:
     """The AWS CLI this run uses, or None (botocore then sends the CLI's operation)."""
-    beside_python = Path(sys.executable).with_name("aws")
-    return str(beside_python) if beside_python.exists() else shutil.which("aws")
+    for candidate in (PROJECT_VENV_CLI, Path(sys.executable).with_name("aws")):
+        if candidate.exists():
+            return str(candidate)
+    return shutil.which("aws")
+
+
+@functools.cache
+def describe() -> str:
+    """Which client the CLI cases use: ``aws-cli/1.45.11 Python/... botocore/... at /path``, or the fallback."""
+    cli = executable()
+    if cli is None:
+        return f"no AWS CLI found: botocore {botocore.__version__} sends the CLI's operations"
+    done = subprocess.run([cli, "--version"], capture_output=True, text=True, timeout=60, check=False)
+    version = (done.stdout or done.stderr).strip() or f"version unknown (exit {done.returncode})"
+    return f"{version} at {cli}"
 
 
 def run(endpoint: str, service: str, command: str, **options: str) -> Any:

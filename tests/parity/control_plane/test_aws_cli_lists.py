@@ -64,8 +64,8 @@ def test_the_aws_cli_lists_what_the_template_defines(
 ) -> None:
     listed = aws_cli.run(provisioned, *command)[key]
     expected = defined(template, resource_type)
-    client = aws_cli.executable() or "botocore"
-    print(f"PARITY control plane aws {' '.join(command)} ({client}): {len(listed)} {what}, template {expected}")
+    aws = f"aws {' '.join(command)} ({aws_cli.describe()})"
+    print(f"PARITY control plane {aws}: {len(listed)} {what}, template {expected}")
     assert len(listed) == expected > 0
 
 
@@ -140,7 +140,7 @@ def test_the_aws_cli_lists_each_template_resource_by_its_name(
     listed = [item[name] for item in aws_cli.run(provisioned, *command)[key]]
     resources = {k: v for k, v in template["Resources"].items() if v["Type"] == resource_type}
     matched = match_names(listed, resources, name_property)
-    print(f"PARITY control plane {what} by name ({aws_cli.executable() or 'botocore'}): {sorted(matched.values())}")
+    print(f"PARITY control plane {what} by name ({aws_cli.describe()}): {sorted(matched.values())}")
     assert len(matched) == len(resources) == len(set(listed))
 
 

@@ -279,6 +279,6 @@ def test_aws_cli_redrive_execution(aws: dict[str, Any], worker: ScriptedWorker, 
     wait_until(sfn, arn)
     worker.fixed = True
     answer = aws_cli.run(endpoint, "stepfunctions", "redrive-execution", execution_arn=arn)
-    print("aws stepfunctions redrive-execution:", aws_cli.executable() or "botocore", answer)
+    print("aws stepfunctions redrive-execution:", aws_cli.describe(), answer)
     assert "redriveDate" in answer
     assert wait_until(sfn, arn)["status"] == "SUCCEEDED"
