@@ -203,6 +203,23 @@ def fix_and_replay(
         failures.append("a second replay found something to start")
 
 
+def check_iam(stack: LocalStack, failures: list[str]) -> None:
+    """Every AWS call of the demo was made as its principal and evaluated (issue 12); none may have been denied:
+    a denial on a path that retries or dead-letters (the outbox, a DLQ write) would otherwise pass unnoticed."""
+    iam = stack.iam
+    if iam is None or not iam.enforce:
+        failures.append("IAM enforcement is off (TASKRAIL_IAM=off is for debugging only)")
+        return
+    records = iam.log.records
+    denied = [r for r in records if not r.allowed]
+    principals = {r.principal for r in records}
+    console.print(f"  IAM decisions: {len(records)} by {len(principals)} principals; IAM denials: {len(denied)}")
+    for record in denied[:5]:
+        console.print(f"    denied {record.principal.rsplit('/', 1)[-1]}: {record.action} on {record.resource}")
+    if denied:
+        failures.append(f"IAM denials: {len(denied)} (expected 0)")
+
+
 def run_demo(*, keep: bool = False) -> int:
     from taskrail.local import accounts
     from taskrail.local.stack import LocalStack, StackOptions, local_client
@@ -228,6 +245,7 @@ def run_demo(*, keep: bool = False) -> int:
         poison = next(i for i in plan if i.task_type == "diagnostic.poison")
         fix_and_replay(client, operator, s3, info.results_bucket, poison, failures)
         console.rule("result")
+        check_iam(stack, failures)
         console.print(f"demo wall time {time.monotonic() - started:.1f} s")
         for failure in failures:
             console.print(f"[red]✗ {failure}")

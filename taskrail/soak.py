@@ -34,6 +34,7 @@ POISON_SHARE = 0.05
 # accounting polls for the expected ones up to this long before it counts one as missing.
 NOTIFICATION_DEADLINE_SECONDS = 60.0
 NOTIFIED_OUTCOMES = tuple(OUTCOME_DETAIL_TYPE)  # the outcomes the workflow publishes
+IAM_DENIALS_SHOWN = 10
 
 
 class SoakReport(BaseModel):
@@ -59,6 +60,10 @@ class SoakReport(BaseModel):
     faults_injected: dict[str, int]
     wall_seconds: float
     final_statuses: dict[str, int]
+    iam_enforced: bool  # every principal's call evaluated against the template's policies (issue 12)
+    iam_decisions: int
+    iam_denials: int  # a denial on a retried or dead-lettered path would otherwise pass unnoticed
+    iam_denied: list[str]  # "principal: action on resource", the first few
 
 
 def default_plan(seed: int = 7) -> FaultPlan:
@@ -217,6 +222,8 @@ def run_soak(count: int, *, plan: FaultPlan | None = None, seed: int = 7, timeou
         accounting = account(accepted, first_status, after_status, notifications, _result_versions(stack))
         replay_details = [f"{o.task_id} {o.detail}" for o in replayed]
         injected = dict(stack.faults.injected) if stack.faults else {}
+        iam_records = stack.iam.log.records if stack.iam is not None else []
+        iam_enforced = stack.iam is not None and stack.iam.enforce
     finally:
         stack.stop()
     return SoakReport(
@@ -243,6 +250,12 @@ def run_soak(count: int, *, plan: FaultPlan | None = None, seed: int = 7, timeou
         faults_injected=injected,
         wall_seconds=round(time.monotonic() - started, 1),
         final_statuses=dict(Counter(t["status"] for t in final.values())),
+        iam_enforced=iam_enforced,
+        iam_decisions=len(iam_records),
+        iam_denials=sum(1 for r in iam_records if not r.allowed),
+        iam_denied=[
+            f"{r.principal.rsplit('/', 1)[-1]}: {r.action} on {r.resource}" for r in iam_records if not r.allowed
+        ][:IAM_DENIALS_SHOWN],
     )
 
 
@@ -267,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
         and not report.unexpected_notifications
         and report.duplicated_side_effects == 0
         and report.dlq_matches_failed
+        and report.iam_enforced
+        and report.iam_denials == 0
     )
     return 0 if ok else 1
 

@@ -36,6 +36,15 @@ def test_every_accepted_task_is_accounted_for(report: dict):
     assert sum(report["final_statuses"].values()) == SMALL_SOAK_TASKS
 
 
+def test_every_call_was_evaluated_and_none_was_denied(report: dict):
+    # issue 12: the soak runs with IAM enforced; a denial on a path that retries or dead-letters (the outbox, a DLQ
+    # write) would leave the other invariants intact
+    print(f"IAM decisions: {report['iam_decisions']}, denials: {report['iam_denials']} {report['iam_denied']}")
+    assert report["iam_enforced"] is True
+    assert report["iam_decisions"] > SMALL_SOAK_TASKS
+    assert report["iam_denials"] == 0, report["iam_denied"]
+
+
 def test_no_side_effect_happens_twice(report: dict):
     assert report["duplicated_side_effects"] == 0
 
