@@ -115,3 +115,14 @@ def test_a_stack_starting_prunes_the_iam_files_of_stopped_stacks_beyond_the_newe
     left = sorted({int(p.stem.rsplit("-", 1)[1]) for p in tmp_path.glob("iam-*")})
     print(f"IAM files before a stack starts: {before}, after: {len(list(tmp_path.glob('iam-*')))}")
     assert left == sorted([*stopped[:KEEP_IAM_LOGS], parent])
+
+
+def test_the_decision_record_names_the_log_files_and_the_command_as_they_are() -> None:
+    # docs/DECISIONS.md's issue-12 section once named 'iam-decisions.jsonl' (the file is per stack process) and said
+    # service deliveries were not evaluated on the running path (they are: LocalIam.service_delivery)
+    text = (Path(__file__).parents[3] / "docs" / "DECISIONS.md").read_text(encoding="utf-8")
+    section = text.split("## IAM enforced locally", 1)[1].split("\n## ", 1)[0]
+    assert DECISIONS_FILE.format(pid="<pid>") in section and GRANTS_FILE.format(pid="<pid>") in section
+    assert "iam-decisions.jsonl" not in section
+    assert "taskrail local iam" in section
+    assert "not on the running path" not in section and "service_delivery" in section
