@@ -4,7 +4,8 @@ Failures end where they failed: only a rejection (ValidationFailed) and a cancel
 after its retries, fails the execution at its state, which is where the console's Redrive resumes it (the same
 execution ARN); the failure recorder (``workflows/failure_recorder.py``, started by an EventBridge rule on the
 execution's status change) sets the task FAILED, for every kind of failure alike. A redriven ProcessTask (or
-MarkSucceeded) resumes the FAILED task under the same execution before it runs.
+MarkSucceeded, MarkRejected) resumes the FAILED task under the same execution before it runs; MarkSucceeded and
+MarkRejected write only a task this execution holds.
 
 Outcomes leave from the table, not from the workflow: the terminal write (MarkSucceeded, MarkRejected, the
 recorder's) is the outbox entry, and the task-changes function publishes the outcome event and sends the DLQ
@@ -65,6 +66,11 @@ RECORD_ERROR = "#error = :error, #cause = :cause, updatedAt = :now, finishedAt =
 PENDING = "outcomePending = "
 # ... and takes the task out of the reconciler's sparse pending index (contract.PENDING_INDEX).
 LEAVES_PENDING_INDEX = PENDING_SHARD_ATTRIBUTE
+# MarkSucceeded's and MarkRejected's condition: the task is this execution's (a DLQ replay's new execution, a
+# cancel or a newer attempt took it otherwise), RUNNING, or FAILED by an earlier run of this redriven execution.
+TERMINAL_WRITE_CONDITION = (
+    "executionArn = :arn AND (#status = :running OR (#status = :failed AND redriveCount < :redrive))"
+)
 
 
 @dataclass(frozen=True)
@@ -289,7 +295,9 @@ class TaskLifecycle(Construct):
         process = self._process()
         store = self._store_result()
         # A redrive that resumes at StoreResult or MarkSucceeded finds its task FAILED (recorded for an earlier
-        # run of this execution): this write resumes it, as ProcessTask's does on a redrive that reruns it.
+        # run of this execution): this write resumes it, as ProcessTask's does on a redrive that reruns it. Both
+        # branches are this execution's only: a redrive that passed no resume gate (it resumed after ProcessTask)
+        # must not mark the task another execution (a DLQ replay's -rN) holds RUNNING.
         mark_succeeded = self._update_status(
             "MarkSucceeded",
             comment="RUNNING (or FAILED earlier in this redriven execution) → SUCCEEDED with the result location",
@@ -298,7 +306,7 @@ class TaskLifecycle(Construct):
                 f"updatedAt = :now, finishedAt = :now, {PENDING}:succeeded "
                 f"REMOVE #error, #cause, {LEAVES_PENDING_INDEX}"
             ),
-            condition=("#status = :running OR (#status = :failed AND executionArn = :arn AND redriveCount < :redrive)"),
+            condition=TERMINAL_WRITE_CONDITION,
             values={
                 ":failed": _s(Status.FAILED.value),
                 ":arn": _s(EXECUTION_ARN),
@@ -314,11 +322,19 @@ class TaskLifecycle(Construct):
             },
         )
 
+        # A redrive that resumes at ValidateParameters passes no resume gate before a rejection either.
         mark_rejected = self._update_status(
             "MarkRejected",
-            comment="RUNNING → REJECTED: invalid input is never retried",
-            set_expression=f"SET #status = :rejected, {RECORD_ERROR}, {PENDING}:rejected REMOVE {LEAVES_PENDING_INDEX}",
+            comment="RUNNING (or FAILED earlier in this redriven execution) → REJECTED: invalid input is never retried",
+            set_expression=(
+                f"SET #status = :rejected, {RECORD_ERROR}, redriveCount = :redrive, {PENDING}:rejected "
+                f"REMOVE {LEAVES_PENDING_INDEX}"
+            ),
+            condition=TERMINAL_WRITE_CONDITION,
             values={
+                ":failed": _s(Status.FAILED.value),
+                ":arn": _s(EXECUTION_ARN),
+                ":redrive": self._redrive_count(),
                 ":rejected": _s(Status.REJECTED.value),
                 ":error": _s("$.error.Error"),
                 ":cause": _s("$.error.Cause"),
