@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
@@ -70,6 +70,22 @@ OUTBOX_FUNCTION: Final = "TaskChangesFunction"
 RECORDER: Final = "FailureRecorderStateMachine"
 DEAD_LETTER_QUEUE: Final = "TaskDeadLetterQueue"
 FIX_MARKER_KEY: Final = "diagnostics/poison-fixed"  # task_types.diagnostic_poison (a Lambda package)
+# "Execution redrives are considered as state transitions. For information about how state transitions affect
+# billing, see Step Functions Pricing." ("Redriving executions", Step Functions Developer Guide): each redrive
+# (an ExecutionRedriven event in the history) bills one transition on STANDARD, beside the states it reruns.
+REDRIVEN_EVENT: Final = "ExecutionRedriven"
+REDRIVE_TRANSITIONS: Final = 1
+
+
+def redrives_in(events: Iterable[Mapping[str, Any]]) -> int:
+    """How many times the execution was redriven: its history's ExecutionRedriven events."""
+    return sum(1 for event in events if event.get("type") == REDRIVEN_EVENT)
+
+
+def billed_transitions(visits: Sequence[Visit], *, redrives: int = 0, recorder: int = 0) -> int:
+    """A path's billable transitions on STANDARD: every state entered and retry, one per redrive, and the failure
+    recorder's."""
+    return billable_transitions(visits) + redrives * REDRIVE_TRANSITIONS + recorder
 
 
 @dataclass
@@ -210,6 +226,7 @@ class _Run:
     outbox_deliveries: int = 0  # records the task-changes pipe passed to its function (a pipe request each)
     replay_action: str = ""  # the replayed path: redriven, or started (a new execution)
     executions: int = 1  # lifecycle executions (a redrive resumes the same one)
+    redrives: int = 0  # ExecutionRedriven events: each bills as a state transition (REDRIVE_TRANSITIONS)
     log_options: dict[str, int] = field(default_factory=dict)  # workflow log bytes per LOG_OPTIONS entry
 
 
@@ -401,6 +418,7 @@ def _run_path(
         outbox_deliveries=deliveries,
         replay_action=action,
         executions=len(executions),
+        redrives=redrives_in(events),
         log_options=options,
     )
 
@@ -494,7 +512,7 @@ def _profile(
         name=spec.name,
         description=spec.description,
         states=tuple(v.name for v in last.visits),
-        transitions=billable_transitions(last.visits) + last.recorder_transitions,
+        transitions=billed_transitions(last.visits, redrives=last.redrives, recorder=last.recorder_transitions),
         recorder_transitions=last.recorder_transitions,
         outbox_deliveries=last.outbox_deliveries,
         replay_action=last.replay_action,

@@ -92,6 +92,37 @@ def test_billable_transitions_count_every_state_entered_and_every_retry():
     assert cost.billable_transitions(visits) == 5
 
 
+def test_a_redrive_bills_one_transition_beside_the_states_it_reruns():
+    # Given a redriven execution's history (it failed at Process, was redriven, and Process and Done ran again)
+    # and the failure recorder's 4 transitions for the first failure
+    from taskrail.cost.measure import REDRIVE_TRANSITIONS, billed_transitions, redrives_in
+
+    def entered(name: str, kind: str = "Task") -> dict[str, object]:
+        return {"type": f"{kind}StateEntered", "stateEnteredEventDetails": {"name": name}}
+
+    events = [
+        {"type": "ExecutionStarted"},
+        entered("Process"),
+        {"type": "TaskScheduled"},
+        {"type": "TaskFailed", "taskFailedEventDetails": {"error": "PermanentTaskError"}},
+        {"type": "ExecutionFailed", "executionFailedEventDetails": {"error": "PermanentTaskError"}},
+        {"type": "ExecutionRedriven", "executionRedrivenEventDetails": {"redriveCount": 1}},
+        entered("Process"),
+        {"type": "TaskScheduled"},
+        {"type": "TaskSucceeded"},
+        {"type": "TaskStateExited", "stateExitedEventDetails": {"name": "Process"}},
+        entered("Done", "Succeed"),
+        {"type": "ExecutionSucceeded"},
+    ]
+    visits = cost.state_visits(events)
+
+    # Then the redrive is one more transition ("Execution redrives are considered as state transitions",
+    # "Redriving executions"): 3 states entered + 1 redrive + the recorder's 4
+    assert (len(visits), redrives_in(events), REDRIVE_TRANSITIONS) == (3, 1, 1)
+    assert billed_transitions(visits, redrives=redrives_in(events), recorder=4) == 8
+    assert billed_transitions(visits, recorder=4) == 7  # a new execution instead: no redrive to bill
+
+
 def test_mean_full_jitter_wait_is_half_the_capped_backoff():
     retrier = {"IntervalSeconds": 1, "BackoffRate": 2, "MaxDelaySeconds": 3, "JitterStrategy": "FULL"}
 
