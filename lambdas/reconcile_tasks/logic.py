@@ -6,7 +6,9 @@
   without claiming the task, the task is FAILED to the dead-letter queue instead (replay takes it from there).
 - A task RUNNING whose execution is no longer running would stay RUNNING for ever if the execution's status-change
   event was lost (the failure recorder, ``workflows/failure_recorder.py``, normally fails it within seconds): it is
-  marked FAILED, with the recorder's condition (RUNNING, same execution), so the two never both write. That
+  marked FAILED, with the recorder's condition (RUNNING, same execution), so the two never both write, and with
+  what the recorder records (the execution's error and cause, as DescribeExecution gives them), so either write
+  reads the same. That
   write, like the recorder's, opens the task's
   outbox entry (``outcomePending``): the task-changes function sends the DLQ message and the outcome event, once,
   whoever failed the task (``task_changes/outbox.py``), so ``taskrail replay`` works on it.
@@ -41,6 +43,7 @@ from task_common.errors import ReconciliationIncomplete
 from task_common.models import ReconcileRequest, ReconcileResult, TaskRecord, TaskStatus
 from task_common.observability import logger, metrics, tracer
 from task_common.ports import (
+    ExecutionEnd,
     LifecycleExecutions,
     ReconcilerTasks,
     TaskNotFound,
@@ -54,6 +57,17 @@ ENDED_STATUSES = UNSUCCESSFUL_EXECUTION_STATUSES
 LIVE_STATUSES = frozenset({"RUNNING", "PENDING_REDRIVE"})
 # Beyond an EXPRESS execution's limit, before its task counts as outliving it (clocks, the execution's start).
 EXPRESS_GRACE_SECONDS = 60
+
+
+def recorded_failure(execution: ExecutionEnd) -> tuple[str, str]:
+    """The error and cause the failure recorder records for this execution's status-change event (its
+    IsTheFailureNamed Choice, ``workflows/failure_recorder.py``): the execution's own when it has an error, its
+    error with the ended-cause when it has no cause, ``ExecutionEnded`` and the ended-cause when it has neither
+    (a timeout, an abort without one). So whichever of the two writes first, the task reads the same."""
+    ended = EXECUTION_ENDED_CAUSE.format(execution.status)
+    if execution.error is None:
+        return EXECUTION_ENDED, ended
+    return execution.error, ended if execution.cause is None else execution.cause
 
 
 def _epoch_ms(timestamp: str | None) -> int | None:
@@ -132,7 +146,8 @@ class TaskReconciler:
         if task.execution_arn is None:
             logger.error("a RUNNING task has no execution", extra={"taskId": task.task_id})
             return Outcome.WITHOUT_EXECUTION
-        status = self._executions.status(task.execution_arn)
+        described = self._executions.describe(task.execution_arn)
+        status = described.status if described else None
         if status in LIVE_STATUSES:
             return Outcome.STILL_RUNNING
         if status == "SUCCEEDED":
@@ -143,8 +158,9 @@ class TaskReconciler:
                 extra={"taskId": task.task_id, "executionArn": task.execution_arn},
             )
             return Outcome.SUCCEEDED_BUT_RUNNING
-        if status:
-            return self._fail(task, execution_arn=task.execution_arn, cause=EXECUTION_ENDED_CAUSE.format(status))
+        if described:
+            error, cause = recorded_failure(described)
+            return self._fail(task, execution_arn=task.execution_arn, error=error, cause=cause)
         return self._fail(task, execution_arn=task.execution_arn, cause="the execution no longer exists")
 
     def settle_running_by_age(self, task: TaskRecord) -> Outcome:
@@ -178,13 +194,13 @@ class TaskReconciler:
         )
         return current if same else None
 
-    def _fail(self, task: TaskRecord, *, execution_arn: str, cause: str) -> Outcome:
+    def _fail(self, task: TaskRecord, *, execution_arn: str, cause: str, error: str = EXECUTION_ENDED) -> Outcome:
         """One conditional write; the DLQ message and the event leave from it (the outbox), so a run that stops
         half-way loses nothing and two runs never send two messages."""
         current = self._unchanged(task)
         if current is None:
             return Outcome.CHANGED_MEANWHILE
-        if not self._tasks.fail_task(current, execution_arn=execution_arn, error=EXECUTION_ENDED, cause=cause):
+        if not self._tasks.fail_task(current, execution_arn=execution_arn, error=error, cause=cause):
             return Outcome.CHANGED_MEANWHILE
         logger.warning("marked a task FAILED", extra={"taskId": current.task_id, "cause": cause})
         return Outcome.MARKED_FAILED

@@ -20,6 +20,7 @@ from task_common.ports import (
     BlobNotFound,
     BlobStore,
     DeadLetterQueue,
+    ExecutionEnd,
     LifecycleExecutions,
     ReconcilerTasks,
     StopOutcome,
@@ -301,12 +302,17 @@ class StepFunctionsExecutions(WorkflowExecutions, LifecycleExecutions):
         return StopOutcome.STOPPED
 
     def status(self, execution_arn: str) -> str | None:
+        described = self.describe(execution_arn)
+        return None if described is None else described.status
+
+    def describe(self, execution_arn: str) -> ExecutionEnd | None:
         try:
-            return str(self.sfn.describe_execution(executionArn=execution_arn)["status"])
+            execution = self.sfn.describe_execution(executionArn=execution_arn)
         except ClientError as client_error:
             if _error_code(client_error) in _MISSING_EXECUTION_CODES:
                 return None
             raise
+        return ExecutionEnd(str(execution["status"]), execution.get("error"), execution.get("cause"))
 
     def start(self, state_machine_arn: str, *, name: str, input_json: str) -> bool:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from enum import StrEnum
 
 from task_common import contract
@@ -121,6 +122,15 @@ class ReconcilerTasks(ABC):
         """Remove the task's shard, only if its status is still a terminal one; False when it is not."""
 
 
+@dataclass(frozen=True)
+class ExecutionEnd:
+    """What DescribeExecution says of an execution: its status, and the error and cause it ended with, if any."""
+
+    status: str
+    error: str | None = None
+    cause: str | None = None
+
+
 class LifecycleExecutions(ABC):
     """Starting and inspecting executions of the task-lifecycle state machine."""
 
@@ -128,6 +138,12 @@ class LifecycleExecutions(ABC):
     def status(self, execution_arn: str) -> str | None:
         """The execution's status (RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED, PENDING_REDRIVE); None when
         no such execution exists."""
+
+    def describe(self, execution_arn: str) -> ExecutionEnd | None:
+        """The status with the error and cause (None when no such execution exists); without an override, no
+        error or cause is known."""
+        status = self.status(execution_arn)
+        return None if status is None else ExecutionEnd(status)
 
     @abstractmethod
     def start(self, state_machine_arn: str, *, name: str, input_json: str) -> bool:

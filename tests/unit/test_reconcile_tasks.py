@@ -13,7 +13,7 @@ from task_common.aws import DynamoDBTaskStore
 from task_common.contract import PENDING_INDEX, PENDING_SHARD_ATTRIBUTE, pending_shard
 from task_common.errors import ReconciliationIncomplete
 from task_common.models import ReconcileRequest, TaskRecord, TaskStatus
-from task_common.ports import execution_arn_of
+from task_common.ports import ExecutionEnd, execution_arn_of
 
 LIFECYCLE_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:taskrail-TaskLifecycle"
 NOW_MS = 1_735_700_000_000
@@ -144,6 +144,52 @@ def test_a_running_task_whose_execution_failed_or_timed_out_is_failed_too(status
 
     assert platform.status("t-ended") is TaskStatus.FAILED
     assert status in platform.dlq.messages[0]["cause"]  # type: ignore[operator]
+
+
+class DescribedExecutions(InMemoryExecutions):
+    """Executions whose DescribeExecution carries an error and cause, as Step Functions' does for a FAILED one."""
+
+    def __init__(self, statuses: dict[str, str], ends: dict[str, tuple[str | None, str | None]]) -> None:
+        super().__init__(statuses=statuses)
+        self.ends = ends
+
+    def describe(self, execution_arn: str) -> ExecutionEnd | None:
+        status = self.status(execution_arn)
+        if status is None:
+            return None
+        error, cause = self.ends.get(execution_arn, (None, None))
+        return ExecutionEnd(status, error, cause)
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "cause", "recorded"),
+    [
+        (
+            "FAILED",
+            "PermanentTaskError",
+            '{"errorMessage": "poison"}',
+            ("PermanentTaskError", '{"errorMessage": "poison"}'),
+        ),
+        ("ABORTED", "OperatorStopped", None, ("OperatorStopped", "the execution ended ABORTED while the task ran")),
+        ("TIMED_OUT", None, None, ("ExecutionEnded", "the execution ended TIMED_OUT while the task ran")),
+    ],
+    ids=["error-and-cause", "error-only", "neither"],
+)
+def test_a_running_task_is_failed_with_the_error_and_cause_the_recorder_would_record(
+    status: str, error: str | None, cause: str | None, recorded: tuple[str, str]
+):
+    # Given a RUNNING task whose execution ended, DescribeExecution giving its error and cause (or not)
+    arn = execution("t-described")
+    platform = Platform(running("t-described", arn))
+    platform.executions = DescribedExecutions({arn: status}, {arn: (error, cause)})
+
+    # When the reconciler runs (the status-change event lost, or the recorder not yet run)
+    platform.reconcile()
+
+    # Then the task, its DLQ message and its event carry what the failure recorder records for that event
+    print(status, "->", platform.tasks.failures["t-described"])
+    assert platform.tasks.failures["t-described"] == recorded
+    assert (platform.dlq.messages[0]["error"], platform.dlq.messages[0]["cause"]) == recorded
 
 
 def test_a_running_task_whose_execution_no_longer_exists_is_failed():

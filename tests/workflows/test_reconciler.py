@@ -340,7 +340,14 @@ def test_the_reconciler_and_the_failure_recorder_never_both_fail_a_task(lifecycl
     )["executionArn"]
     lifecycle.wait(late)
 
-    # Then the recorder finds it settled: one FAILED record (the reconciler's), one DLQ message
+    # Then the recorder finds it settled: one FAILED record (the reconciler's), one DLQ message, and they carry
+    # what the recorder itself records for this event, the execution's error and cause (not ExecutionEnded)
     assert lifecycle.states_entered(late)[-1] == "TaskAlreadySettled"
-    assert lifecycle.task("t-lost")["error"] == "ExecutionEnded"
-    assert [m["taskId"] for m in lifecycle.drain("TaskDeadLetterQueue")] == ["t-lost"]
+    task = lifecycle.task("t-lost")
+    print("reconciler recorded:", task["error"], "| execution ended with:", execution.get("error"))
+    assert (
+        (task["error"], task["cause"]) == (execution["error"], execution["cause"]) == (detail["error"], detail["cause"])
+    )
+    assert task["error"] == "PermanentTaskError"
+    messages = lifecycle.drain("TaskDeadLetterQueue")
+    assert [(m["taskId"], m["error"], m["cause"]) for m in messages] == [("t-lost", task["error"], task["cause"])]
