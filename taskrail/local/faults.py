@@ -3,6 +3,9 @@
 - ``transient``: per function, the fraction of invocations that fail as the handler raising
   ``TransientTaskError`` (the handler is not run; the workflow retries it like any transient error);
 - ``throttled``: the fraction of invocations the Lambda service refuses (``Lambda.TooManyRequestsException``);
+- ``malformed``: per function, the fraction of invocations answered with a JSON array instead of the handler's
+  object (the handler is not run): the state's ResultSelector then fails with ``States.Runtime``, which no Retry
+  or Catch handles ("Error handling in Step Functions workflows"), so the execution fails outright;
 - ``duplicate_deliveries``: the fraction of stream records a pipe delivers twice;
 - ``kill_every``: seconds between SIGKILLs of a busy worker of a function (its invocation fails with
   ``Runtime.ExitError`` and a replacement starts);
@@ -29,12 +32,15 @@ if TYPE_CHECKING:
     from taskrail.local.emulator import EmulatorContext, Faults
 
 Invoker = Callable[[str, bytes, str | None], InvokeOutcome]
+# A successful answer that is not the object a state's ResultSelector reads ($.Payload.taskId, …).
+MALFORMED_ANSWER = ["injected", "malformed", "answer"]
 
 
 class FaultPlan(BaseModel):
     seed: int = 7
     transient: dict[str, float] = Field(default_factory=dict)  # construct name → fraction
     throttled: dict[str, float] = Field(default_factory=dict)
+    malformed: dict[str, float] = Field(default_factory=dict)
     duplicate_deliveries: float = Field(default=0.0, ge=0, le=1)
     kill_every: dict[str, float] = Field(default_factory=dict)  # construct name → seconds
     poller_outage: tuple[float, float] | None = None
@@ -42,7 +48,12 @@ class FaultPlan(BaseModel):
     @property
     def active(self) -> bool:
         return bool(
-            self.transient or self.throttled or self.duplicate_deliveries or self.kill_every or self.poller_outage
+            self.transient
+            or self.throttled
+            or self.malformed
+            or self.duplicate_deliveries
+            or self.kill_every
+            or self.poller_outage
         )
 
 
@@ -71,6 +82,9 @@ class FaultInjector:
             if self._roll(self.plan.transient.get(construct, 0.0)):
                 self.injected[f"transient:{construct}"] += 1
                 return InvokeOutcome.unhandled("TransientTaskError", "injected transient fault")
+            if self._roll(self.plan.malformed.get(construct, 0.0)):
+                self.injected[f"malformed:{construct}"] += 1
+                return InvokeOutcome.success(MALFORMED_ANSWER)
             return invoker(function_name, payload, qualifier)
 
         return invoke

@@ -5,14 +5,17 @@ AWS CLI, resumes the same execution to success."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
+from task_common.contract import EXECUTION_ENDED_CAUSE, EXECUTION_ENDED_ERROR
 from taskrail.client import TaskrailClient
 from taskrail.local.stack import LocalStack
 from taskrail.local.state import LOCAL_CREDENTIALS, REGION
@@ -125,6 +128,48 @@ def test_a_poison_task_is_recorded_once_then_redriven_to_success_with_the_aws_cl
     assert again.returncode != 0 and "ExecutionNotRedrivable" in again.stderr, again.stderr
 
 
+def assert_recorded_once(
+    stack: LocalStack, operator: Operator, task_id: str, arn: str, status: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The execution ended ``status``; exactly one FAILED record, written by the recorder's one run (it ends in
+    TaskFailureRecorded: not TaskAlreadySettled after a reconciler's write), one DLQ message of that execution with
+    the task's error and cause, one FAILED notification. Returns the task and the status-change event's detail."""
+    sfn = stack.clients("stepfunctions")
+    assert sfn.describe_execution(executionArn=arn)["status"] == status
+    (run,) = wait_for(lambda: recorder_runs_for(stack, arn), what="the recorder's run")
+    wait_for(lambda: sfn.describe_execution(executionArn=run["executionArn"])["status"] != "RUNNING", what="its end")
+    task = stack_task(stack, task_id)
+    messages = wait_for(lambda: dead_letters_of(operator, task_id), timeout=30, what="the DLQ message")
+    print(
+        f"{task_id}: execution {status}, task {task['status']} ({task.get('error')}: {task.get('cause')}), "
+        f"recorder {last_state(stack, run['executionArn'])}, DLQ {[(m['error'], m['cause']) for m in messages]}"
+    )
+    assert task["status"] == "FAILED"
+    assert last_state(stack, run["executionArn"]) == "TaskFailureRecorded"
+    assert [(m["executionArn"], m["error"], m["cause"]) for m in messages] == [(arn, task["error"], task["cause"])]
+    assert notifications_of(stack, task_id, Counter(FAILED=1)) == Counter(FAILED=1)
+    assert len(recorder_runs_for(stack, arn)) == 1
+    detail: dict[str, Any] = json.loads(run["input"])["detail"]
+    return task, detail
+
+
+def stack_task(stack: LocalStack, task_id: str) -> dict[str, Any]:
+    """The Tasks item (a consistent read), each attribute as its plain value."""
+    assert stack.info is not None
+    item = stack.clients("dynamodb").get_item(
+        TableName=stack.info.tasks_table, Key={"taskId": {"S": task_id}}, ConsistentRead=True
+    )["Item"]
+    return {k: next(iter(v.values())) for k, v in item.items()}
+
+
+def ended_as_recorded(detail: dict[str, Any], status: str) -> tuple[str, str]:
+    """What the recorder writes for the event (workflows/failure_recorder.py, IsTheFailureNamed)."""
+    ended = EXECUTION_ENDED_CAUSE.format(status)
+    if detail.get("error") is None:
+        return EXECUTION_ENDED_ERROR, ended
+    return detail["error"], ended if detail.get("cause") is None else detail["cause"]
+
+
 def test_an_abort_not_caused_by_a_cancel_fails_the_task_once(
     stack: LocalStack, alice: TaskrailClient, alice_operator: Operator
 ):
@@ -136,13 +181,88 @@ def test_an_abort_not_caused_by_a_cancel_fails_the_task_once(
     # When an operator stops its execution (no cancel: the task is RUNNING)
     stack.clients("stepfunctions").stop_execution(executionArn=arn, error="OperatorStopped", cause="from the console")
 
-    # Then the recorder sets it FAILED, and the outbox sends one DLQ message and one outcome event
-    task = alice.wait([task_id], timeout=60)[task_id]
-    print("stopped:", task["status"], task.get("error"), task.get("cause"))
-    assert task["status"] == "FAILED" and task["error"] in ("OperatorStopped", "ExecutionEnded")
-    assert [r["status"] for r in wait_for(lambda: recorder_runs_for(stack, arn), what="the recorder's run")] == [
-        "SUCCEEDED"
+    # Then the recorder's one run (not the reconciler) sets it FAILED with what the abort's event carries, and the
+    # outbox sends one DLQ message and one outcome event
+    alice.wait([task_id], timeout=60)
+    task, detail = assert_recorded_once(stack, alice_operator, task_id, arn, "ABORTED")
+    print("abort event error/cause:", detail.get("error"), detail.get("cause"))
+    assert (task["error"], task["cause"]) == ended_as_recorded(detail, "ABORTED")
+
+
+@contextmanager
+def process_task_answers_malformed(stack: LocalStack) -> Iterator[None]:
+    """taskrail/local/faults.py's ``malformed`` fault on ProcessTaskFunction while the block runs."""
+    assert stack.faults is not None
+    plan = stack.faults.plan
+    plan.malformed = {**plan.malformed, "ProcessTaskFunction": 1.0}
+    try:
+        yield
+    finally:
+        plan.malformed = {k: v for k, v in plan.malformed.items() if k != "ProcessTaskFunction"}
+
+
+def test_a_states_runtime_error_fails_the_task_once(stack: LocalStack, alice: TaskrailClient, alice_operator: Operator):
+    # Given ProcessTask's function answers a JSON array (its ResultSelector's $.Payload.taskId is missing)
+    with process_task_answers_malformed(stack):
+        task_id = alice.submit("text.stats", {"text": "a b"})["taskId"]
+        alice.wait([task_id], timeout=60)
+    arn = stack_task(stack, task_id)["executionArn"]
+
+    # Then the execution failed at ProcessTask with States.Runtime, tried once (no Retry on States.ALL takes it),
+    # and the recorder's one run set the task FAILED with it: one DLQ message, one outcome event
+    sfn = stack.clients("stepfunctions")
+    assert (sfn.describe_execution(executionArn=arn)["error"], last_state(stack, arn)) == (
+        "States.Runtime",
+        "ProcessTask",
+    )
+    events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    entered = [e.get("stateEnteredEventDetails", {}).get("name") for e in events].index("ProcessTask")
+    assert [e["type"] for e in events[entered:]].count("TaskScheduled") == 1
+    task, _detail = assert_recorded_once(stack, alice_operator, task_id, arn, "FAILED")
+    assert task["error"] == "States.Runtime"
+
+
+@contextmanager
+def lifecycle_timeout_seconds(stack: LocalStack, seconds: int) -> Iterator[None]:
+    """While the block runs, the lifecycle's alias (what the pipe starts) routes to a version of the same
+    definition with ``TimeoutSeconds`` = ``seconds``; the version it routed to before afterwards. An execution
+    keeps the version it started with."""
+    sfn = stack.clients("stepfunctions")
+    (machine,) = [
+        m["stateMachineArn"]
+        for m in sfn.list_state_machines()["stateMachines"]
+        if m["name"].endswith("TaskLifecycleStateMachine")
     ]
-    messages = wait_for(lambda: dead_letters_of(alice_operator, task_id), timeout=30, what="the DLQ message")
-    assert [m["executionArn"] for m in messages] == [arn]
-    assert notifications_of(stack, task_id, Counter(FAILED=1)) == Counter(FAILED=1)
+    (alias,) = sfn.list_state_machine_aliases(stateMachineArn=machine)["stateMachineAliases"]
+    routing = sfn.describe_state_machine_alias(stateMachineAliasArn=alias["stateMachineAliasArn"])[
+        "routingConfiguration"
+    ]
+    definition = sfn.describe_state_machine(stateMachineArn=machine)["definition"]
+    short = json.dumps({**json.loads(definition), "TimeoutSeconds": seconds})
+    version = sfn.update_state_machine(stateMachineArn=machine, definition=short, publish=True)
+    sfn.update_state_machine_alias(
+        stateMachineAliasArn=alias["stateMachineAliasArn"],
+        routingConfiguration=[{"stateMachineVersionArn": version["stateMachineVersionArn"], "weight": 100}],
+    )
+    try:
+        yield
+    finally:
+        sfn.update_state_machine_alias(stateMachineAliasArn=alias["stateMachineAliasArn"], routingConfiguration=routing)
+        sfn.update_state_machine(stateMachineArn=machine, definition=definition)
+
+
+def test_an_execution_timeout_fails_the_task_once(stack: LocalStack, alice: TaskrailClient, alice_operator: Operator):
+    # Given the lifecycle with a one-second execution timeout (its ARN, so its rule applies) while a task that
+    # sleeps far longer starts
+    with lifecycle_timeout_seconds(stack, 1):
+        task_id = alice.submit("diagnostic.sleep", {"seconds": 300, "steps": 3})["taskId"]
+        arn = wait_for(lambda: stack_task(stack, task_id).get("executionArn"), what="the task's execution")
+
+    # Then the execution TIMED_OUT, and the recorder's one run set the task FAILED with what its event carries:
+    # one DLQ message, one outcome event
+    sfn = stack.clients("stepfunctions")
+    wait_for(lambda: sfn.describe_execution(executionArn=arn)["status"] != "RUNNING", timeout=60, what="the timeout")
+    alice.wait([task_id], timeout=60)
+    task, detail = assert_recorded_once(stack, alice_operator, task_id, arn, "TIMED_OUT")
+    print("timeout event error/cause:", detail.get("error"), detail.get("cause"))
+    assert (task["error"], task["cause"]) == ended_as_recorded(detail, "TIMED_OUT")
