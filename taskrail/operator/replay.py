@@ -1,10 +1,13 @@
-"""Replay and redrive (ARCHITECTURE §6, docs/DECISIONS.md "Redrive-native failures"): a failed task is resumed
-with RedriveExecution when its latest execution can be redriven (same execution ARN, from the step that failed),
-otherwise it gets a new execution ``{taskId}-r{attempt}`` from its DLQ message.
+"""Replay and redrive (ARCHITECTURE §6, docs/DECISIONS.md "Failures end where they failed; one failure path;
+redrive is a replay (issue 19)"): a failed task is resumed with RedriveExecution when its latest execution can be
+redriven (same execution ARN, from the step that failed), otherwise it gets a new execution ``{taskId}-r{attempt}``
+from its DLQ message.
 
 A DLQ replay and a redrive of the same task never both run it: each leaves FAILED by one conditional write on the
 task (the replay's requeue FAILED → QUEUED here; the redriven ProcessTask's FAILED → RUNNING, conditional on the
-same executionArn, in the workflow), so whichever comes second finds the task no longer FAILED and runs nothing.
+same executionArn, in the workflow), so whichever comes second finds the task no longer FAILED and runs nothing; a
+redrive that resumes after ProcessTask is stopped at MarkSucceeded or MarkRejected, which write only a task their
+execution holds.
 The operator also checks before acting: it redrives only a FAILED task whose executionArn is the execution it
 redrives, and a DLQ message of an execution that no longer holds the task is dropped.
 """

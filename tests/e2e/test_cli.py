@@ -315,7 +315,8 @@ def test_on_aws_replay_redrives_an_execution_that_failed_outside_the_catch_path(
     redriven: list[dict[str, Any]] = []
 
     class StepFunctionsWithRedrive:
-        """Moto's Step Functions plus the RedriveExecution it lacks, recorded."""
+        """The local stack's Step Functions, with RedriveExecution recorded instead of run (the test checks what
+        the operator asks for on AWS, not the redrive itself, which tests/e2e/test_redrive.py runs)."""
 
         def __getattr__(self, name: str) -> Any:
             return getattr(sfn, name)
