@@ -52,8 +52,12 @@ Known deviations
 * A browser is refused (any ``Origin`` or ``Sec-Fetch-*`` header: taskrail/local/guard.py), which AWS would let
   connect: the local users' keys are public, and a WebSocket has no CORS, so a page could otherwise presign a URL
   with them and read a user's progress (docs/DECISIONS.md, "The local stack's trust boundary").
-* The caller's own IAM *authorization* (``execute-api:Invoke`` on ``{apiId}/{stage}/$connect``) is not evaluated on
-  ``$connect``, as the local REST gateway does not evaluate it either (apigw.py): the local users have no policies.
+* The caller's own IAM *authorization* on ``$connect`` (``execute-api:Invoke`` on
+  ``arn:aws:execute-api:{region}:{account}:{apiId}/{stage}/$connect``, "Control access to WebSocket APIs with IAM
+  authorization") is evaluated when ``caller_policies`` is given: the stack gives every local caller README's
+  documented statement (:data:`CALLER_CONNECT_STATEMENT`), so a caller without it is refused 403 as on AWS. The
+  denial's body (IAM's "User: … is not authorized to perform …" as REST answers it) is not verified for a WebSocket
+  ``$connect``. The local REST gateway does not evaluate ``execute-api:Invoke`` (apigw.py).
 * Ping frames do not count as activity for the idle timeout (only messages do); throttling, API keys and Lambda
   authorizers are not emulated.
 """
@@ -88,6 +92,8 @@ from websockets.http11 import Request, Response
 
 from taskrail.local import guard, sigv4
 from taskrail.local.apigw import _service_protocol
+from taskrail.local.iam.evaluate import Policy, Principal, denial_message, evaluate
+from taskrail.local.iam.evaluate import Request as IamRequest
 from taskrail.local.iam.principals import RoleCredential, RoleCredentials, role_credential
 from taskrail.local.region import ACCOUNT_ID, REGION
 from taskrail.local.users import API_CALLERS, Caller, RoleSession, known_credentials
@@ -122,9 +128,32 @@ UNSUPPORTED_DATA = 1003  # AWS: a binary frame from the client
 #: a management call's answer waits for the server's loop at most this long
 LOOP_TIMEOUT_SECONDS = 10.0
 
+INVOKE = "execute-api:Invoke"
+#: What README's "Granting a caller access" policy grants a caller of the WebSocket API (its placeholders filled by
+#: :func:`caller_connect_policy`): each local caller holds it, as a user given that policy does on AWS.
+CALLER_CONNECT_STATEMENT: Mapping[str, str] = {
+    "Effect": "Allow",
+    "Action": INVOKE,
+    "Resource": "arn:aws:execute-api:REGION:ACCOUNT:WS_API_ID/live/$connect",
+}
+
 #: (role ARN) -> botocore credentials of that role's session; (caller credential, action, resource) -> denial or None
 RoleCredentialsOf = Callable[[str], Credentials]
 Authorize = Callable[[Any, str, str], "str | None"]
+#: (the authenticated caller: a LocalUser or a RoleSession) -> its identity policies
+CallerPolicies = Callable[[Any], "list[Policy]"]
+
+
+def caller_connect_policy(definition: WebSocketApiDefinition) -> Policy:
+    """:data:`CALLER_CONNECT_STATEMENT` for ``definition``'s API, in the local account and region."""
+    resource = (
+        CALLER_CONNECT_STATEMENT["Resource"]
+        .replace("REGION", REGION)
+        .replace("ACCOUNT", ACCOUNT_ID)
+        .replace("WS_API_ID", definition.api_id)
+    )
+    statement = {**CALLER_CONNECT_STATEMENT, "Resource": resource}
+    return Policy(name="README caller policy (WebSocket)", document={"Version": "2012-10-17", "Statement": [statement]})
 
 
 def _now_ms() -> int:
@@ -200,8 +229,10 @@ class LocalWebSocketApi:
         management_port: int = 0,
         idle_timeout: float = IDLE_TIMEOUT_SECONDS,
         max_lifetime: float = MAX_LIFETIME_SECONDS,
+        caller_policies: CallerPolicies | None = None,
     ) -> None:
         self.api = definition
+        self._caller_policies = caller_policies
         self._endpoint = aws_endpoint_url.rstrip("/")
         self._authorize = authorize or (lambda _credential, _action, _resource: None)
         self._role_credentials = role_credentials
@@ -387,6 +418,7 @@ class LocalWebSocketApi:
         token = request.header("X-Amz-Security-Token") or dict(parse_qsl(request.raw_query)).get("X-Amz-Security-Token")
         if isinstance(caller, RoleSession) and token is None:
             raise _Refused(403, sigv4.INVALID_TOKEN, "UnrecognizedClientException")
+        self._authorize_connect(caller)
         return identity | {
             "accountId": ACCOUNT_ID,
             "user": caller.principal_id,
@@ -394,6 +426,20 @@ class LocalWebSocketApi:
             "caller": caller.principal_id,
             "accessKey": caller.access_key_id,
         }
+
+    def _authorize_connect(self, caller: Any) -> None:
+        """The caller's ``execute-api:Invoke`` on this stage's ``$connect``, against its identity policies."""
+        if self._caller_policies is None:
+            return
+        role = caller.role.arn if isinstance(caller, RoleSession) else None
+        request = IamRequest(
+            principal=Principal(arn=caller.arn, account=ACCOUNT_ID, role_arn=role),
+            action=INVOKE,
+            resource=f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{self.api.api_id}/{self.api.stage}/{CONNECT}",
+        )
+        decision = evaluate(request, self._caller_policies(caller))
+        if not decision.allowed:
+            raise _Refused(403, denial_message(request, decision), "AccessDeniedException")
 
     # -- a connection's life ---------------------------------------------------------------------------
 
@@ -711,8 +757,21 @@ class WebSocketEmulator:
                 return cast("str | None", iam.role_delivery(credential.role_arn, action, resource))
 
         port, management_port = self._ports
+        # With IAM enforced, every local caller holds README's WebSocket statement, and $connect evaluates it
+        policies: CallerPolicies | None = None
+        if iam is not None:
+            connect_policy = caller_connect_policy(definition)
+
+            def policies(_caller: Any) -> list[Policy]:
+                return [connect_policy]
+
         self.server = LocalWebSocketApi(
-            definition, context.endpoint, authorize=authorize, port=port, management_port=management_port
+            definition,
+            context.endpoint,
+            authorize=authorize,
+            port=port,
+            management_port=management_port,
+            caller_policies=policies,
         )
         self.server.start()
         self._ports = (self.server.port, self.server.management_port)

@@ -15,6 +15,7 @@ from infra.constructs.api import TEMPLATES_DIR as API_TEMPLATES_DIR
 from infra.constructs.live import STAGE_NAME
 from task_common.contract import CONNECTION_MAX_SECONDS, CONNECTIONS_OWNER_INDEX, CONNECTIONS_OWNER_INDEX_ENV, Output
 from taskrail.local.pipes import matches
+from taskrail.local.websocket import CALLER_CONNECT_STATEMENT
 
 Resources = dict[str, dict[str, Any]]
 
@@ -270,3 +271,9 @@ def test_the_readmes_caller_policy_may_connect_to_every_iam_authorized_websocket
     for route_key in iam_routes:
         assert f"arn:aws:execute-api:REGION:ACCOUNT:WS_API_ID/{STAGE_NAME}/{route_key}" in invoked
     assert f"`{Output.WEBSOCKET_URL.value}` output" in README.read_text()
+
+
+def test_the_local_callers_hold_readmes_websocket_statement():
+    # The local $connect evaluates each caller's Invoke against the statement README documents (taskrail/local/
+    # websocket.py CALLER_CONNECT_STATEMENT): the same one, so what connects locally connects with README's policy
+    assert dict(CALLER_CONNECT_STATEMENT) in readme_caller_policy()["Statement"]

@@ -39,7 +39,7 @@ from taskrail.local.iam.actions import Access, ApiCall
 from taskrail.local.iam.enforce import LocalIam
 from taskrail.local.iam.principals import role_credential
 from taskrail.local.provision import provision
-from taskrail.local.region import REGION
+from taskrail.local.region import ACCOUNT_ID, REGION
 from taskrail.local.services.server import threaded_server
 from taskrail.local.users import ALICE, BOB, known_credentials
 from taskrail.local.websocket_api import WebSocketApiDefinition
@@ -149,6 +149,30 @@ def test_a_page_in_a_browser_is_refused_before_the_signature_is_read(live: Live)
             additional_headers={"Origin": "http://127.0.0.1:9999"},
         )
     assert refused.value.response.status_code == 403
+
+
+def test_a_caller_without_invoke_on_connect_is_refused_403_and_one_with_readmes_statement_connects(live: Live) -> None:
+    """$connect's IAM authorization evaluates the caller's execute-api:Invoke on {apiId}/{stage}/$connect ("Control
+    access to WebSocket APIs with IAM authorization"): alice holds README's statement, bob holds nothing."""
+    policy = ws.caller_connect_policy(live.server.api)
+
+    def policies(caller: Any) -> list[Any]:
+        return [policy] if caller.principal_id == ALICE.principal_id else []
+
+    with ws.LocalWebSocketApi(live.server.api, live.endpoint, caller_policies=policies) as checked:
+        with pytest.raises(InvalidStatus) as refused:
+            connect(signed_connect_url(checked.url, BOB_KEYS, REGION), open_timeout=10)
+        assert refused.value.response.status_code == 403
+        denial = json.loads(refused.value.response.body)["message"]
+        api = live.server.api
+        resource = f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{api.api_id}/{api.stage}/$connect"
+        assert denial == (
+            f"User: {BOB.arn} is not authorized to perform: execute-api:Invoke on resource: {resource} because no "
+            "identity-based policy allows the execute-api:Invoke action"
+        )
+        with connect(signed_connect_url(checked.url, ALICE_KEYS, REGION), open_timeout=10) as client:
+            assert subscribe(client, "t-invoke")["type"] == "subscribed"
+    print("bob:", denial)
 
 
 def test_a_signed_connect_stores_the_owner_and_the_connection_times(live: Live) -> None:
