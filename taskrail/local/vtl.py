@@ -57,7 +57,8 @@ remedy ``.replaceAll("\\\\'", "'")`` after it restores valid JSON, and the value
 What airspeed-ext 0.6.9 lacks, and how it is supplied
 -----------------------------------------------------
 The fixes live in a *private copy* of ``airspeed.operators`` (loaded from the installed file under another
-module name, see ``_load_engine``), so the process-wide ``airspeed`` module stays untouched. Each patch checks
+module name by :mod:`taskrail.local.vtl_engine`, the only module that touches airspeed), so the process-wide
+``airspeed`` module stays untouched. Each patch checks
 that the code it replaces is what it expects and fails at import time otherwise (re-check after an upgrade):
 
 * ``#`` directly before a reference: airspeed's plain-text rule swallows ``#`` together with any following
@@ -124,7 +125,6 @@ import base64
 import binascii
 import copy
 import functools
-import importlib.util
 import json
 import math
 import operator
@@ -133,12 +133,12 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, KeysView, Mapping, ValuesView
 from decimal import Decimal
-from types import ModuleType
 from typing import Any
 from urllib.parse import quote_plus, unquote_plus
 
-import airspeed.operators
 from pydantic import BaseModel, ConfigDict, Field
+
+from taskrail.local import vtl_engine
 
 __all__ = [
     "ApiRequest",
@@ -586,22 +586,8 @@ def _member(target: Any, name: str, is_call: bool) -> Any:
 
 
 # --------------------------------------------------------------------------------------------------
-# The engine: a private, patched copy of airspeed.operators
+# The engine: a private, patched copy of airspeed.operators (taskrail.local.vtl_engine, the only touch point)
 # --------------------------------------------------------------------------------------------------
-
-_AIRSPEED_TEXT_PATTERN = r"((?:[^\\\$#]+|\\[\$#])+|\$[^!\{a-z0-9_]|\$$|#$|#[^\{\}a-zA-Z0-9#\*]+|\\.)(.*)$"
-_FIXED_TEXT_PATTERN = _AIRSPEED_TEXT_PATTERN.replace(r"|#[^\{\}a-zA-Z0-9#\*]+|", r"|#[^\{\}a-zA-Z0-9#\*\$\\]+|")
-
-
-class _MapValues:
-    """Wraps a ``#foreach`` source so that iterating a map yields its values, as in Velocity."""
-
-    def __init__(self, value: Any) -> None:
-        self._value = value
-
-    def calculate(self, namespace: Any, loader: Any) -> Any:
-        result = self._value.calculate(namespace, loader)
-        return list(result.values()) if isinstance(result, Mapping) else result
 
 
 def _velocity_add(left: Any, right: Any) -> Any:
@@ -610,73 +596,8 @@ def _velocity_add(left: Any, right: Any) -> Any:
     return operator.add(left, right)
 
 
-def _require(condition: bool, what: str) -> None:
-    if not condition:
-        raise ImportError(
-            f"airspeed-ext {what} is not what taskrail.local.vtl patches; re-check the patches after an upgrade"
-        )
-
-
-def _patch_engine(engine: Any) -> None:
-    _require(engine.Text.PLAIN.pattern == _AIRSPEED_TEXT_PATTERN, "Text.PLAIN")
-    engine.Text.PLAIN = re.compile(_FIXED_TEXT_PATTERN, re.S | re.I)
-
-    def condition(self: Any, namespace: Any, loader: Any) -> bool:
-        return _truthy(self.expression.calculate(namespace, loader))
-
-    def negation(self: Any, namespace: Any, loader: Any) -> bool:
-        return not _truthy(self.value.calculate(namespace, loader))
-
-    _require(hasattr(engine.Condition, "calculate"), "Condition.calculate")
-    engine.Condition.calculate = condition
-    _require(set(engine.UnaryOperatorValue.OPERATORS) == {"!", "not"}, "UnaryOperatorValue")
-    engine.UnaryOperatorValue.calculate = negation
-
-    original_name_or_call = engine.NameOrCall.calculate
-
-    def name_or_call(self: Any, current: Any, loader: Any, top_namespace: Any) -> Any:
-        if isinstance(current, engine.LocalNamespace):
-            return original_name_or_call(self, current, loader, top_namespace)
-        result = _member(current, self.name, self.parameters is not None)
-        if result is None:
-            return None
-        if self.parameters is not None:
-            return result(*self.parameters.calculate(top_namespace, loader))
-        if self.index is not None:
-            try:
-                return result[self.index.calculate(top_namespace, loader)]
-            except (LookupError, TypeError):
-                return None
-        return result
-
-    engine.NameOrCall.calculate = name_or_call
-
-    _require(callable(getattr(engine, "value_to_string", None)), "value_to_string")
-    engine.value_to_string = _java_str
-    _require(engine.BinaryOperator.OPERATORS.get("+") is operator.add, "BinaryOperator '+'")
-    engine.BinaryOperator.OPERATORS = {**engine.BinaryOperator.OPERATORS, "+": _velocity_add}
-
-    original_foreach_parse = engine.ForeachDirective.parse
-
-    def foreach_parse(self: Any) -> None:
-        original_foreach_parse(self)
-        self.value = _MapValues(self.value)
-
-    engine.ForeachDirective.parse = foreach_parse
-
-
-def _load_engine() -> ModuleType:
-    source = airspeed.operators.__file__
-    spec = importlib.util.spec_from_file_location(f"{__name__}._airspeed_operators", source)
-    _require(spec is not None and spec.loader is not None, "operators module")
-    assert spec is not None and spec.loader is not None
-    engine = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(engine)
-    _patch_engine(engine)
-    return engine
-
-
-_ENGINE = _load_engine()
+SEMANTICS = vtl_engine.Semantics(truthy=_truthy, member=_member, to_string=_java_str, add=_velocity_add)
+_ENGINE = vtl_engine.load_engine(SEMANTICS)
 
 
 @functools.lru_cache(maxsize=256)

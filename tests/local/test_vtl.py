@@ -861,13 +861,16 @@ def test_string_length_counts_utf16_units_as_java_does(text: str, units: int):
 
 
 def test_the_airspeed_touch_point_is_the_pinned_library_and_refuses_another():
-    # The engine patches check the code they replace (taskrail.local.vtl._patch_engine); pyproject pins the library.
+    # taskrail.local.vtl_engine is the only module that touches airspeed-ext: each patch checks the code it replaces
     import importlib.metadata
+    import tomllib
 
-    from taskrail.local import vtl
+    from taskrail.local import vtl, vtl_engine
 
-    assert importlib.metadata.version("airspeed-ext") == "0.6.9"
-    changed = vtl._load_engine()  # a fresh private copy, patched: loading it again works
+    pins = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert f"airspeed-ext=={vtl_engine.AIRSPEED_EXT_VERSION}" in pins
+    assert importlib.metadata.version("airspeed-ext") == vtl_engine.AIRSPEED_EXT_VERSION
+    changed = vtl_engine.load_engine(vtl.SEMANTICS)  # a fresh private copy, patched: loading it again works
     changed.Text.PLAIN = re.compile("changed upstream")
     with pytest.raises(ImportError, match=r"Text\.PLAIN"):
-        vtl._patch_engine(changed)
+        vtl_engine.patch_engine(changed, vtl.SEMANTICS)
