@@ -17,9 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from taskrail.local.services.lambda_ import InvokeOutcome, lambda_invoker
+from taskrail.operator.aws import DynamoTaskRecords
 from tests.workflows.conftest import Lifecycle
 from tests.workflows.test_failure_path import HANG_GUARD_SECONDS, assert_recorded_once
 
@@ -44,20 +43,9 @@ def results_bucket_gone(lifecycle: Lifecycle) -> Iterator[None]:
             s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": versioning})
 
 
-def requeue(lifecycle: Lifecycle, task_id: str, execution_arn: str) -> None:
-    """The DLQ replay's requeue (taskrail.operator.replay.replay_one): FAILED → QUEUED under the failed execution."""
-    lifecycle.client("dynamodb").update_item(
-        TableName=lifecycle.tasks_table,
-        Key={"taskId": {"S": task_id}},
-        UpdateExpression="SET #s = :queued",
-        ConditionExpression="#s = :failed AND executionArn = :arn",
-        ExpressionAttributeNames={"#s": "status"},
-        ExpressionAttributeValues={
-            ":queued": {"S": "QUEUED"},
-            ":failed": {"S": "FAILED"},
-            ":arn": {"S": execution_arn},
-        },
-    )
+def requeue(lifecycle: Lifecycle, task_id: str, execution_arn: str) -> bool:
+    """The DLQ replay's own requeue (DynamoTaskRecords.requeue_failed): FAILED → QUEUED under the failed execution."""
+    return DynamoTaskRecords(lifecycle.client, lifecycle.tasks_table).requeue_failed(task_id, execution_arn)
 
 
 class HeldProcessTask:
@@ -91,7 +79,7 @@ def test_a_redrive_resuming_at_store_result_does_not_mark_a_task_a_replay_runs(l
     # Given a task whose execution A failed at StoreResult (FAILED, its DLQ message sent), then a DLQ replay:
     # requeued, and its new execution B is inside ProcessTask (attempt 2)
     a = fail_at_store_result(lifecycle, "t-store")["executionArn"]
-    requeue(lifecycle, "t-store", a)
+    assert requeue(lifecycle, "t-store", a)
     held = HeldProcessTask(lifecycle)
     try:
         with lambda_invoker(held):
@@ -132,7 +120,7 @@ def test_a_redrive_resuming_at_store_result_does_not_mark_a_task_a_replay_runs(l
 def test_a_redrive_after_the_replay_succeeded_leaves_the_task_as_the_replay_ended_it(lifecycle: Lifecycle):
     # Given A failed at StoreResult, and a DLQ replay's execution B then ended the task SUCCEEDED (attempt 2)
     a = fail_at_store_result(lifecycle, "t-late")["executionArn"]
-    requeue(lifecycle, "t-late", a)
+    assert requeue(lifecycle, "t-late", a)
     b = lifecycle.wait(lifecycle.start("t-late", name=f"t-late{REPLAY}"))["executionArn"]
     lifecycle.settle()
     assert outcomes(lifecycle, "t-late") == ["SUCCEEDED"]
@@ -173,12 +161,7 @@ def test_a_redrive_resuming_at_store_result_with_no_replay_succeeds_once(lifecyc
     assert outcomes(lifecycle, "t-resume") == ["SUCCEEDED"]
     assert len(lifecycle.result_versions("t-resume")) == 1
     # And a DLQ replay of its old message now finds nothing FAILED to requeue
-    try:
-        requeue(lifecycle, "t-resume", a)
-    except ClientError as refused:
-        assert refused.response["Error"]["Code"] == "ConditionalCheckFailedException"
-    else:
-        raise AssertionError("the requeue of a SUCCEEDED task went through")
+    assert not requeue(lifecycle, "t-resume", a), "the requeue of a SUCCEEDED task went through"
 
 
 class ValidateAnswers:
@@ -212,7 +195,7 @@ def fail_at_validate(lifecycle: Lifecycle, task_id: str) -> str:
 def test_a_redriven_rejection_does_not_reject_a_task_a_replay_runs(lifecycle: Lifecycle):
     # Given A failed at ValidateParameters (an unexpected error), and a DLQ replay's B is inside ProcessTask
     a = fail_at_validate(lifecycle, "t-reject")
-    requeue(lifecycle, "t-reject", a)
+    assert requeue(lifecycle, "t-reject", a)
     held = HeldProcessTask(lifecycle)
     validate = ValidateAnswers(lifecycle)
 

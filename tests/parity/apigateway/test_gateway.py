@@ -51,23 +51,15 @@ import time
 from typing import Any
 
 import pytest
-import requests
 
 from taskrail.local.apigw import MAX_PAYLOAD_BYTES, LocalApiGateway
 from taskrail.local.region import ACCOUNT_ID
+from tests.parity.apigateway.http import send
 
-SESSION = requests.Session()
 MISSING_Q1 = {"message": "Missing required request parameters: [q1]"}
 MISSING_H1 = {"message": "Missing required request parameters: [h1]"}
 INVALID_BODY = {"message": "Invalid request body"}
 PET = {"name": "Marco", "type": "dog", "price": 260}
-
-
-def _send(gateway: LocalApiGateway, method: str, path: str, case: str, **kwargs: Any) -> requests.Response:
-    kwargs.setdefault("timeout", 30)
-    response = SESSION.request(method, gateway.url + path, **kwargs)
-    print(f"PARITY apigateway {case}: {response.status_code} {response.text[:140]!r}")
-    return response
 
 
 VALIDATION_CASES = [
@@ -106,18 +98,18 @@ def test_request_validation_answers_as_the_documented_sample_api(
     status: int,
     answer: dict[str, Any],
 ) -> None:
-    response = _send(api, method, path, f"{case} [VALIDATE]", headers=headers, json=body)
+    response = send(api, method, path, f"{case} [VALIDATE]", headers=headers, json=body)
     assert (response.status_code, response.json()) == (status, answer)
 
 
 def test_missing_required_parameters_are_listed_header_path_querystring(api: LocalApiGateway) -> None:
-    response = _send(api, "POST", "/issuers/abc", "all required parameters missing [RECORDED-VALIDATOR]", json={})
+    response = send(api, "POST", "/issuers/abc", "all required parameters missing [RECORDED-VALIDATOR]", json={})
     assert response.status_code == 400
     assert response.json() == {"message": "Missing required request parameters: [x-header-param, issuer, qs1]"}
 
 
 def test_a_customised_missing_authentication_token_answers_as_the_walkthrough(api: LocalApiGateway) -> None:
-    response = _send(
+    response = send(
         api, "GET", "/pets/5/type?q=1", "customised MISSING_AUTHENTICATION_TOKEN [CUSTOMIZE]",
         headers={"x-amzn-RequestId": "123344566"},
     )  # fmt: skip
@@ -136,7 +128,7 @@ def test_a_customised_missing_authentication_token_answers_as_the_walkthrough(ap
 
 
 def test_the_default_4xx_answers_every_uncustomised_4xx(fallback_api: LocalApiGateway) -> None:
-    unknown = _send(fallback_api, "GET", "/nowhere", "DEFAULT_4XX for a missing route [TYPES]")
+    unknown = send(fallback_api, "GET", "/nowhere", "DEFAULT_4XX for a missing route [TYPES]")
     assert unknown.status_code == 418  # DEFAULT_4XX's status code replaces every 4XX's
     assert unknown.json() == {"kind": "MISSING_AUTHENTICATION_TOKEN", "message": "Missing Authentication Token"}
     assert unknown.headers["x-fallback"] == "4xx"
@@ -144,25 +136,25 @@ def test_the_default_4xx_answers_every_uncustomised_4xx(fallback_api: LocalApiGa
 
 
 def test_a_customised_bad_request_body_template_gets_the_validation_error(fallback_api: LocalApiGateway) -> None:
-    response = _send(fallback_api, "POST", "/things", "customised BAD_REQUEST_BODY [TYPES]", json={"other": 1})
+    response = send(fallback_api, "POST", "/things", "customised BAD_REQUEST_BODY [TYPES]", json={"other": 1})
     detail = response.json()["detail"]
     assert "name" in detail  # the validation error names the missing property
 
 
 def test_no_matching_integration_response_is_api_configuration_error(fallback_api: LocalApiGateway) -> None:
-    response = _send(fallback_api, "GET", "/broken", "no integration response matches [TYPES]")
+    response = send(fallback_api, "GET", "/broken", "no integration response matches [TYPES]")
     assert response.status_code == 500
     assert response.json() == {"kind": "API_CONFIGURATION_ERROR"}
 
 
 def test_no_matching_integration_response_without_customisation_is_internal_server_error(api: LocalApiGateway) -> None:
-    response = _send(api, "GET", "/nodefault", "no integration response matches, default answer [TYPES]")
+    response = send(api, "GET", "/nodefault", "no integration response matches, default answer [TYPES]")
     assert response.status_code == 500  # API_CONFIGURATION_ERROR's default status, with the default template:
     assert list(response.json()) == ["message"]
 
 
 def test_passthrough_never_refuses_a_media_type_without_template(api: LocalApiGateway) -> None:
-    response = _send(
+    response = send(
         api,
         "POST",
         "/never",
@@ -175,8 +167,8 @@ def test_passthrough_never_refuses_a_media_type_without_template(api: LocalApiGa
 
 
 def test_a_body_over_10_mb_is_refused_413(api: LocalApiGateway) -> None:
-    fits = _send(api, "POST", "/never", "10 MB body [QUOTA]", data=b"x" * MAX_PAYLOAD_BYTES, headers={"h": "1"})
-    over = _send(api, "POST", "/never", "10 MB + 1 byte body [QUOTA]", data=b"x" * (MAX_PAYLOAD_BYTES + 1))
+    fits = send(api, "POST", "/never", "10 MB body [QUOTA]", data=b"x" * MAX_PAYLOAD_BYTES, headers={"h": "1"})
+    over = send(api, "POST", "/never", "10 MB + 1 byte body [QUOTA]", data=b"x" * (MAX_PAYLOAD_BYTES + 1))
     assert MAX_PAYLOAD_BYTES == 10 * 1024 * 1024
     assert fits.status_code == 200  # no Content-Type: application/json, whose template exists
     assert over.status_code == 413
@@ -186,19 +178,19 @@ def test_a_body_over_10_mb_is_refused_413(api: LocalApiGateway) -> None:
 def test_the_selection_pattern_matches_the_integration_status(
     api: LocalApiGateway, code: str, status: int, selected: str
 ) -> None:
-    response = _send(api, "GET", f"/status/{code}", f"integration status {code} [SELECT]")
+    response = send(api, "GET", f"/status/{code}", f"integration status {code} [SELECT]")
     assert (response.status_code, response.json()) == (status, {"selected": selected})
 
 
 def test_response_override_replaces_status_and_header(api: LocalApiGateway) -> None:
-    response = _send(api, "GET", "/override", "responseOverride [OVERRIDE]")
+    response = send(api, "GET", "/override", "responseOverride [OVERRIDE]")
     assert (response.status_code, response.json()) == (404, {"overridden": True})
     assert response.headers["X-Original"] == "200"
 
 
 def test_context_variables_are_what_api_gateway_documents(api: LocalApiGateway) -> None:
     before = time.time_ns() // 1_000_000
-    response = _send(
+    response = send(
         api, "GET", "/pets/7?q=it%27s%20%22x%22", "$context and $input.params [CONTEXT]",
         headers={"User-Agent": "parity/1.0"},
     )  # fmt: skip

@@ -24,22 +24,11 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
 
 import pytest
-import requests
 
 from taskrail.local.apigw import LocalApiGateway
-
-SESSION = requests.Session()
-
-
-def _send(gateway: LocalApiGateway, method: str, path: str, case: str, **kwargs: Any) -> requests.Response:
-    kwargs.setdefault("timeout", 30)
-    response = SESSION.request(method, gateway.url + path, **kwargs)
-    print(f"PARITY apigateway {case}: {response.status_code} {response.text[:140]!r}")
-    return response
-
+from tests.parity.apigateway.http import send
 
 RECORDED_OVERRIDES = [
     ("path1", {"response": "path was path one"}),
@@ -53,13 +42,13 @@ def test_a_request_override_set_in_the_request_template_reaches_the_response_tem
     api: LocalApiGateway, message: str, answer: dict[str, str]
 ) -> None:
     path_data = base64.b64encode(json.dumps({"message": message}).encode()).decode()
-    response = _send(api, "GET", f"/overrides/{path_data}", f"requestOverride {message} [RECORDED-REQUEST-OVERRIDE]")
+    response = send(api, "GET", f"/overrides/{path_data}", f"requestOverride {message} [RECORDED-REQUEST-OVERRIDE]")
     assert (response.status_code, response.json()) == (200, answer)
 
 
 @pytest.mark.parametrize("content_type", ["application/json", "text/html"])
 def test_input_body_of_an_empty_body_is_an_empty_object(api: LocalApiGateway, content_type: str) -> None:
-    response = _send(
+    response = send(
         api, "POST", "/emptybody", f"$input.body, empty body, {content_type} [EMPTY-BODY]",
         headers={"Content-Type": content_type},
     )  # fmt: skip
@@ -67,10 +56,10 @@ def test_input_body_of_an_empty_body_is_an_empty_object(api: LocalApiGateway, co
 
 
 def test_a_response_override_set_twice_is_a_5xx(fallback_api: LocalApiGateway) -> None:
-    response = _send(fallback_api, "GET", "/twice", "responseOverride.status set twice [FINAL]")
+    response = send(fallback_api, "GET", "/twice", "responseOverride.status set twice [FINAL]")
     assert 500 <= response.status_code < 600, response.text
 
 
 def test_a_request_override_set_twice_is_a_5xx(fallback_api: LocalApiGateway) -> None:
-    response = _send(fallback_api, "GET", "/twicerequest", "requestOverride.header set twice [FINAL]")
+    response = send(fallback_api, "GET", "/twicerequest", "requestOverride.header set twice [FINAL]")
     assert 500 <= response.status_code < 600, response.text
